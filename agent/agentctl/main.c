@@ -1,0 +1,36 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "check", cmd_check, "check FILE|DIR...  validate manifests; exit 1 on errors" },
+	{ "explain", cmd_explain, "explain --from DIR SRC DST [--port N] [--protocol P] [-o json]" },
+	{ "matrix", cmd_matrix, "matrix --from DIR [--port N] [--protocol P] [-o json]" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: agentctl COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %s\n", commands[i].help);
+	fprintf(f, "\nSRC and DST are ns/pod, ns/app (pods labelled app=NAME) or an IP address.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "agentctl: unknown command \"%s\"\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,1028 @@
+#define _GNU_SOURCE
+#include "decode.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dctx {
+	const struct decode_opts *o;
+	struct diags *d;
+	const char *file;
+	const char *kind;
+	char *obj;      /* "ns/name" */
+	bool invalid;   /* an error that makes the policy allow nothing */
+	char *first;    /* first error message */
+};
+
+static void dmsg(struct dctx *c, bool warning, const char *path, const char *fmt, va_list ap)
+{
+	char *m;
+	if (vasprintf(&m, fmt, ap) < 0)
+		abort();
+	diags_add(c->d, warning, c->file, c->kind, c->obj, path, "%s", m);
+	if (!warning) {
+		c->invalid = true;
+		if (!c->first)
+			c->first = xasprintf("%s: %s", path && *path ? path : c->kind, m);
+	}
+	free(m);
+}
+
+static void __attribute__((format(printf, 3, 4))) derr(struct dctx *c, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	dmsg(c, false, path, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 3, 4))) dwarn(struct dctx *c, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	dmsg(c, true, path, fmt, ap);
+	va_end(ap);
+}
+
+static const char *json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "a list";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	default:
+		return "null";
+	}
+}
+
+/* ---------- validators ---------- */
+
+static bool alnum(char ch)
+{
+	return isascii((unsigned char)ch) && isalnum((unsigned char)ch);
+}
+
+bool k8s_label_value_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0)
+		return true;
+	if (n > 63 || !alnum(s[0]) || !alnum(s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+			return false;
+	return true;
+}
+
+bool k8s_dns_label_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63 || !alnum(s[0]) || !alnum(s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static bool dns_subdomain_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 253)
+		return false;
+	char *dup = xstrdup(s), *save = NULL, *tok;
+	bool ok = s[0] != '.' && s[n - 1] != '.' && !strstr(s, "..");
+	for (tok = strtok_r(dup, ".", &save); ok && tok; tok = strtok_r(NULL, ".", &save))
+		ok = k8s_dns_label_ok(tok);
+	free(dup);
+	return ok;
+}
+
+bool k8s_dns_name_ok(const char *s)
+{
+	return dns_subdomain_ok(s) && strchr(s, '.') != NULL;
+}
+
+bool k8s_label_key_ok(const char *s)
+{
+	const char *slash = strchr(s, '/');
+	const char *name = s;
+	if (slash) {
+		char *prefix = xstrdup(s);
+		prefix[slash - s] = '\0';
+		bool ok = dns_subdomain_ok(prefix);
+		free(prefix);
+		if (!ok)
+			return false;
+		name = slash + 1;
+	}
+	return *name && k8s_label_value_ok(name);
+}
+
+bool k8s_port_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	bool letter = false;
+	if (n == 0 || n > 15 || s[0] == '-' || s[n - 1] == '-' || strstr(s, "--"))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (islower((unsigned char)s[i]))
+			letter = true;
+		else if (!isdigit((unsigned char)s[i]) && s[i] != '-')
+			return false;
+	}
+	return letter;
+}
+
+/* ---------- helpers ---------- */
+
+/* Reports every key of obj not in allowed. fatal: an error, else a
+ * warning in agent mode. */
+static void check_fields(struct dctx *c, json_t *obj, const char *path, const char *const *allowed, bool fatal)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(obj, k, v) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a; a++)
+			if (!strcmp(*a, k))
+				ok = true;
+		if (ok)
+			continue;
+		char *p = *path ? xasprintf("%s.%s", path, k) : xstrdup(k);
+		if (fatal || c->o->mode == DECODE_STRICT)
+			derr(c, p, "unknown field");
+		else
+			dwarn(c, p, "unknown field, ignored");
+		free(p);
+	}
+}
+
+/* NULL if absent or null; reports a wrong type. */
+static json_t *get_typed(struct dctx *c, json_t *obj, const char *key, const char *path, json_type t)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return NULL;
+	if (json_typeof(v) != t) {
+		char *p = *path ? xasprintf("%s.%s", path, key) : xstrdup(key);
+		const char *want = t == JSON_OBJECT ? "an object" : t == JSON_ARRAY ? "a list" : "a string";
+		derr(c, p, "must be %s, not %s", want, json_type_name(v));
+		free(p);
+		return NULL;
+	}
+	return v;
+}
+
+static const char *get_str(struct dctx *c, json_t *obj, const char *key, const char *path)
+{
+	json_t *v = get_typed(c, obj, key, path, JSON_STRING);
+	return v ? json_string_value(v) : NULL;
+}
+
+/* ---------- labels and selectors ---------- */
+
+static void dec_labels(struct dctx *c, json_t *v, const char *path, struct labelset *out)
+{
+	const char *k;
+	json_t *x;
+	if (!v)
+		return;
+	json_object_foreach(v, k, x) {
+		char *p = xasprintf("%s[%s]", path, k);
+		if (!json_is_string(x))
+			derr(c, p, "label value must be a string, not %s", json_type_name(x));
+		else if (!k8s_label_key_ok(k))
+			derr(c, p, "invalid label key \"%s\"", k);
+		else if (!k8s_label_value_ok(json_string_value(x)))
+			derr(c, p, "invalid label value \"%s\"", json_string_value(x));
+		else
+			labelset_set(out, k, json_string_value(x));
+		free(p);
+	}
+}
+
+static const char *const sel_fields[] = { "matchLabels", "matchExpressions", NULL };
+static const char *const expr_fields[] = { "key", "operator", "values", NULL };
+
+static int dec_expr(struct dctx *c, json_t *e, const char *path, struct selector *out)
+{
+	static const struct {
+		const char *name;
+		enum sel_op op;
+		bool values;
+	} ops[] = {
+		{ "In", SEL_IN, true },
+		{ "NotIn", SEL_NOT_IN, true },
+		{ "Exists", SEL_EXISTS, false },
+		{ "DoesNotExist", SEL_DOES_NOT_EXIST, false },
+	};
+	int before = c->d->errors;
+	if (!json_is_object(e)) {
+		derr(c, path, "must be an object, not %s", json_type_name(e));
+		return -EINVAL;
+	}
+	check_fields(c, e, path, expr_fields, true);
+	const char *key = get_str(c, e, "key", path), *op = get_str(c, e, "operator", path);
+	json_t *vals = get_typed(c, e, "values", path, JSON_ARRAY);
+	char *p;
+	if (!key || !k8s_label_key_ok(key)) {
+		p = xasprintf("%s.key", path);
+		derr(c, p, key ? "invalid label key \"%s\"" : "required%s", key ? key : "");
+		free(p);
+		return -EINVAL;
+	}
+	size_t i;
+	for (i = 0; i < ARRAY_SIZE(ops); i++)
+		if (op && !strcmp(op, ops[i].name))
+			break;
+	if (i == ARRAY_SIZE(ops)) {
+		p = xasprintf("%s.operator", path);
+		derr(c, p, "must be In, NotIn, Exists or DoesNotExist%s%s%s", op ? ", not \"" : "",
+		     op ? op : "", op ? "\"" : "");
+		free(p);
+		return -EINVAL;
+	}
+	size_t n = vals ? json_array_size(vals) : 0;
+	p = xasprintf("%s.values", path);
+	if (ops[i].values && n == 0)
+		derr(c, p, "operator %s needs at least one value", op);
+	else if (!ops[i].values && n)
+		derr(c, p, "operator %s takes no values", op);
+	const char **sv = xcalloc(n ? n : 1, sizeof(*sv));
+	for (size_t j = 0; j < n; j++) {
+		json_t *x = json_array_get(vals, j);
+		if (!json_is_string(x) || !k8s_label_value_ok(json_string_value(x)))
+			derr(c, p, "value %zu is not a valid label value", j);
+		else
+			sv[j] = json_string_value(x);
+	}
+	free(p);
+	if ((int)c->d->errors == before)
+		selector_add(out, key, ops[i].op, sv, (uint32_t)n);
+	free(sv);
+	return (int)c->d->errors == before ? 0 : -EINVAL;
+}
+
+/* v: the selector object or NULL (absent: everything). */
+static int dec_selector(struct dctx *c, json_t *v, const char *path, struct selector *out)
+{
+	int before = c->d->errors;
+	memset(out, 0, sizeof(*out));
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_object(v)) {
+		derr(c, path, "must be an object, not %s", json_type_name(v));
+		return -EINVAL;
+	}
+	check_fields(c, v, path, sel_fields, true);
+	char *p = xasprintf("%s.matchLabels", path);
+	json_t *ml = get_typed(c, v, "matchLabels", path, JSON_OBJECT);
+	const char *k;
+	json_t *x;
+	if (ml)
+		json_object_foreach(ml, k, x) {
+			char *q = xasprintf("%s[%s]", p, k);
+			if (!k8s_label_key_ok(k))
+				derr(c, q, "invalid label key \"%s\"", k);
+			else if (!json_is_string(x))
+				derr(c, q, "must be a string, not %s", json_type_name(x));
+			else if (!k8s_label_value_ok(json_string_value(x)))
+				derr(c, q, "invalid label value \"%s\"", json_string_value(x));
+			else {
+				const char *val = json_string_value(x);
+				selector_add(out, k, SEL_IN, &val, 1);
+			}
+			free(q);
+		}
+	free(p);
+	json_t *me = get_typed(c, v, "matchExpressions", path, JSON_ARRAY);
+	size_t i;
+	if (me)
+		json_array_foreach(me, i, x) {
+			p = xasprintf("%s.matchExpressions[%zu]", path, i);
+			dec_expr(c, x, p, out);
+			free(p);
+		}
+	selector_normalize(out);
+	if ((int)c->d->errors != before) {
+		selector_free(out);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---------- ports ---------- */
+
+static int dec_port_num(struct dctx *c, json_t *v, const char *path, uint16_t *out)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535) {
+		if (json_is_integer(v))
+			derr(c, path, "port %lld out of range 1-65535", (long long)json_integer_value(v));
+		else
+			derr(c, path, "must be a port number 1-65535, not %s", json_type_name(v));
+		return -EINVAL;
+	}
+	*out = (uint16_t)json_integer_value(v);
+	return 0;
+}
+
+static int dec_protocol(struct dctx *c, json_t *e, const char *path)
+{
+	json_t *v = json_object_get(e, "protocol");
+	char *p = xasprintf("%s.protocol", path);
+	int proto = PROTO_TCP; /* absent: TCP */
+	if (v && !json_is_null(v)) {
+		proto = json_is_string(v) ? proto_parse(json_string_value(v)) : -1;
+		if (proto < 0)
+			derr(c, p, "must be TCP, UDP or SCTP%s%s%s", json_is_string(v) ? ", not \"" : "",
+			     json_is_string(v) ? json_string_value(v) : "", json_is_string(v) ? "\"" : "");
+	}
+	free(p);
+	return proto;
+}
+
+/* One entry of ports[]; named ports allowed when named is true. */
+static int dec_port_entry(struct dctx *c, json_t *e, const char *path, bool named, bool need_port,
+			  struct port_match *pm)
+{
+	static const char *const fields[] = { "protocol", "port", "endPort", NULL };
+	int before = c->d->errors;
+	memset(pm, 0, sizeof(*pm));
+	if (!json_is_object(e)) {
+		derr(c, path, "must be an object, not %s", json_type_name(e));
+		return -EINVAL;
+	}
+	check_fields(c, e, path, fields, true);
+	int proto = dec_protocol(c, e, path);
+	json_t *port = json_object_get(e, "port"), *end = json_object_get(e, "endPort");
+	char *pp = xasprintf("%s.port", path), *ep = xasprintf("%s.endPort", path);
+	pm->proto = (uint8_t)(proto < 0 ? 0 : proto);
+	if (port && json_is_null(port))
+		port = NULL;
+	if (end && json_is_null(end))
+		end = NULL;
+	if (!port && need_port)
+		derr(c, pp, "required");
+	if (port && json_is_string(port) && named) {
+		const char *n = json_string_value(port);
+		if (!k8s_port_name_ok(n))
+			derr(c, pp, "\"%s\" is neither a port number nor a valid port name", n);
+		else
+			pm->name = istr_get(n);
+		if (end)
+			derr(c, ep, "needs a numeric port, not the named port \"%s\"", n);
+	} else if (port) {
+		if (dec_port_num(c, port, pp, &pm->lo) == 0) {
+			pm->hi = pm->lo;
+			if (end && dec_port_num(c, end, ep, &pm->hi) == 0 && pm->hi < pm->lo)
+				derr(c, ep, "%u is less than port %u", pm->hi, pm->lo);
+		}
+	} else if (end) {
+		derr(c, ep, "needs port to be set");
+	}
+	free(pp);
+	free(ep);
+	return (int)c->d->errors == before ? 0 : -EINVAL;
+}
+
+/* ports: NULL or [] means every port of every protocol. */
+static void dec_ports(struct dctx *c, json_t *obj, const char *path, bool named, bool need_port,
+		      struct rule *r)
+{
+	json_t *ports = get_typed(c, obj, "ports", path, JSON_ARRAY), *e;
+	size_t i;
+	r->any_port = !ports || json_array_size(ports) == 0;
+	if (r->any_port)
+		return;
+	r->ports = xcalloc(json_array_size(ports), sizeof(*r->ports));
+	json_array_foreach(ports, i, e) {
+		char *p = xasprintf("%s.ports[%zu]", path, i);
+		if (dec_port_entry(c, e, p, named, need_port, &r->ports[r->nports]) == 0)
+			r->nports++;
+		else
+			istr_put(r->ports[r->nports].name);
+		free(p);
+	}
+}
+
+/* ---------- NetworkPolicy ---------- */
+
+static int dec_ipblock(struct dctx *c, json_t *v, const char *path, struct peer *pe)
+{
+	static const char *const fields[] = { "cidr", "except", NULL };
+	int before = c->d->errors;
+	ip128 lo, hi, elo, ehi;
+	bool hb;
+	check_fields(c, v, path, fields, true);
+	const char *cidr = get_str(c, v, "cidr", path);
+	char *p = xasprintf("%s.cidr", path);
+	pe->kind = PEER_CIDR;
+	if (!cidr) {
+		derr(c, p, "required");
+		free(p);
+		return -EINVAL;
+	}
+	if (cidr_parse(cidr, &lo, &hi, &hb) < 0) {
+		derr(c, p, "\"%s\" is not a valid CIDR", cidr);
+		free(p);
+		return -EINVAL;
+	}
+	free(p);
+	pe->text = xstrdup(cidr);
+	range_set_add(&pe->ranges, lo, hi);
+	json_t *ex = get_typed(c, v, "except", path, JSON_ARRAY), *x;
+	size_t i;
+	if (ex)
+		json_array_foreach(ex, i, x) {
+			p = xasprintf("%s.except[%zu]", path, i);
+			const char *s = json_is_string(x) ? json_string_value(x) : NULL;
+			if (!s || cidr_parse(s, &elo, &ehi, &hb) < 0)
+				derr(c, p, "\"%s\" is not a valid CIDR", s ? s : json_type_name(x));
+			else if (ip_cmp(elo, lo) < 0 || ip_cmp(ehi, hi) > 0)
+				derr(c, p, "%s is not inside cidr %s", s, cidr);
+			else
+				range_set_sub(&pe->ranges, elo, ehi);
+			free(p);
+		}
+	return (int)c->d->errors == before ? 0 : -EINVAL;
+}
+
+static void dec_np_peer(struct dctx *c, json_t *v, const char *path, istr own_ns, struct peer *pe)
+{
+	static const char *const fields[] = { "podSelector", "namespaceSelector", "ipBlock", NULL };
+	if (!json_is_object(v)) {
+		derr(c, path, "must be an object, not %s", json_type_name(v));
+		return;
+	}
+	check_fields(c, v, path, fields, true);
+	json_t *ps = json_object_get(v, "podSelector"), *ns = json_object_get(v, "namespaceSelector");
+	json_t *ib = get_typed(c, v, "ipBlock", path, JSON_OBJECT);
+	if (ps && json_is_null(ps))
+		ps = NULL;
+	if (ns && json_is_null(ns))
+		ns = NULL;
+	if (ib && (ps || ns)) {
+		derr(c, path, "ipBlock cannot be combined with podSelector or namespaceSelector");
+		return;
+	}
+	if (ib) {
+		char *p = xasprintf("%s.ipBlock", path);
+		dec_ipblock(c, ib, p, pe);
+		free(p);
+		return;
+	}
+	if (!ps && !ns) {
+		derr(c, path, "must set podSelector, namespaceSelector or ipBlock");
+		return;
+	}
+	pe->kind = PEER_PODS;
+	char *p = xasprintf("%s.podSelector", path);
+	dec_selector(c, ps, p, &pe->podsel);
+	free(p);
+	if (ns) {
+		p = xasprintf("%s.namespaceSelector", path);
+		dec_selector(c, ns, p, &pe->nssel);
+		free(p);
+	} else {
+		pe->ns = istr_ref(own_ns); /* podSelector alone: own namespace */
+	}
+}
+
+static void dec_np_rule(struct dctx *c, json_t *v, const char *path, enum dir d, istr own_ns, struct rule *r)
+{
+	static const char *const in_fields[] = { "from", "ports", NULL };
+	static const char *const eg_fields[] = { "to", "ports", NULL };
+	const char *pk = d == DIR_INGRESS ? "from" : "to";
+	r->path = xstrdup(path);
+	if (!json_is_object(v)) {
+		derr(c, path, "must be an object, not %s", json_type_name(v));
+		return;
+	}
+	check_fields(c, v, path, d == DIR_INGRESS ? in_fields : eg_fields, true);
+	dec_ports(c, v, path, true, false, r);
+	json_t *peers = get_typed(c, v, pk, path, JSON_ARRAY), *x;
+	size_t i;
+	r->any_peer = !peers || json_array_size(peers) == 0;
+	if (r->any_peer)
+		return;
+	r->peers = xcalloc(json_array_size(peers), sizeof(*r->peers));
+	json_array_foreach(peers, i, x) {
+		char *p = xasprintf("%s.%s[%zu]", path, pk, i);
+		dec_np_peer(c, x, p, own_ns, &r->peers[r->npeers++]);
+		free(p);
+	}
+}
+
+static void dec_rules(struct dctx *c, json_t *spec, const char *prefix, const char *key, enum dir d,
+		      struct policy_spec *pol,
+		      void (*one)(struct dctx *, json_t *, const char *, enum dir, istr, struct rule *))
+{
+	json_t *arr = get_typed(c, spec, key, prefix, JSON_ARRAY), *x;
+	size_t i;
+	if (!arr)
+		return;
+	pol->rules[d] = xcalloc(json_array_size(arr) ? json_array_size(arr) : 1, sizeof(struct rule));
+	json_array_foreach(arr, i, x) {
+		char *p = xasprintf("%s.%s[%zu]", prefix, key, i);
+		one(c, x, p, d, pol->ns, &pol->rules[d][pol->nrules[d]++]);
+		free(p);
+	}
+}
+
+static int dec_netpol(struct dctx *c, json_t *obj, struct policy_spec *pol)
+{
+	static const char *const fields[] = { "podSelector", "policyTypes", "ingress", "egress", NULL };
+	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
+	if (!spec) {
+		derr(c, "spec", "required");
+		return -EINVAL;
+	}
+	check_fields(c, spec, "spec", fields, false);
+	json_t *ps = json_object_get(spec, "podSelector");
+	if (!ps) {
+		derr(c, "spec.podSelector", "required (use {} to select every pod of the namespace)");
+		return -EINVAL;
+	}
+	if (dec_selector(c, ps, "spec.podSelector", &pol->target) < 0)
+		return -EINVAL; /* targets unknown: isolates nothing */
+	json_t *types = get_typed(c, spec, "policyTypes", "spec", JSON_ARRAY), *x;
+	json_t *egress = json_object_get(spec, "egress");
+	size_t i;
+	if (!types) {
+		/* API server default: Ingress always, Egress if it has rules */
+		pol->isolates[DIR_INGRESS] = true;
+		pol->isolates[DIR_EGRESS] = json_is_array(egress) && json_array_size(egress) > 0;
+		if (json_object_get(spec, "policyTypes") && !json_is_null(json_object_get(spec, "policyTypes")))
+			pol->isolates[DIR_EGRESS] = true; /* unreadable: isolate both */
+	} else {
+		json_array_foreach(types, i, x) {
+			const char *t = json_is_string(x) ? json_string_value(x) : "";
+			if (!strcmp(t, "Ingress"))
+				pol->isolates[DIR_INGRESS] = true;
+			else if (!strcmp(t, "Egress"))
+				pol->isolates[DIR_EGRESS] = true;
+			else {
+				char *p = xasprintf("spec.policyTypes[%zu]", i);
+				derr(c, p, "must be Ingress or Egress, not \"%s\"", json_is_string(x) ? t : json_type_name(x));
+				free(p);
+				pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
+			}
+		}
+		if (!json_array_size(types)) {
+			derr(c, "spec.policyTypes", "must list Ingress, Egress or both");
+			pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
+		}
+	}
+	dec_rules(c, spec, "spec", "ingress", DIR_INGRESS, pol, dec_np_rule);
+	dec_rules(c, spec, "spec", "egress", DIR_EGRESS, pol, dec_np_rule);
+	return 0;
+}
+
+/* ---------- AccessPolicy ---------- */
+
+static void set_app_selector(struct dctx *c, struct selector *s, const char *app)
+{
+	const char *key = c->o->app_label ? c->o->app_label : "app";
+	if (strcmp(app, "*"))
+		selector_add(s, key, SEL_IN, &app, 1);
+}
+
+static void dec_ap_rule(struct dctx *c, json_t *v, const char *path, enum dir d, istr own_ns, struct rule *r)
+{
+	static const char *const fields[] = { "application", "namespace", "ports", NULL };
+	r->path = xstrdup(path);
+	(void)d;
+	if (!json_is_object(v)) {
+		derr(c, path, "must be an object, not %s", json_type_name(v));
+		return;
+	}
+	check_fields(c, v, path, fields, true);
+	const char *app = get_str(c, v, "application", path), *ns = get_str(c, v, "namespace", path);
+	char *p = xasprintf("%s.application", path);
+	if (!app)
+		derr(c, p, "required (an application name, or \"*\" for any)");
+	else if (strcmp(app, "*") && (!*app || !k8s_label_value_ok(app)))
+		derr(c, p, "\"%s\" is not a valid application name (a label value: at most 63 characters, "
+			   "alphanumeric at both ends, '-', '_' or '.' inside) nor \"*\"", app);
+	free(p);
+	p = xasprintf("%s.namespace", path);
+	if (ns && strcmp(ns, "*") && !k8s_dns_label_ok(ns))
+		derr(c, p, "\"%s\" is not a valid namespace name (a DNS-1123 label) nor \"*\"", ns);
+	free(p);
+	dec_ports(c, v, path, false, true, r);
+	if (!app)
+		return;
+	r->npeers = 1;
+	r->peers = xcalloc(1, sizeof(*r->peers));
+	r->peers[0].kind = PEER_PODS;
+	if (!ns)
+		r->peers[0].ns = istr_ref(own_ns);
+	else if (strcmp(ns, "*"))
+		r->peers[0].ns = istr_get(ns);
+	set_app_selector(c, &r->peers[0].podsel, app);
+	r->ap_app = istr_get(app);
+	r->ap_ns = istr_get(ns ? ns : own_ns);
+}
+
+static void dec_ap_external(struct dctx *c, json_t *v, const char *path, struct policy_spec *pol, struct rule *r)
+{
+	static const char *const fields[] = { "host", "ipv4", "cidr", "ports", NULL };
+	r->path = xstrdup(path);
+	if (!json_is_object(v)) {
+		derr(c, path, "must be an object, not %s", json_type_name(v));
+		return;
+	}
+	check_fields(c, v, path, fields, true);
+	const char *host = get_str(c, v, "host", path), *ipv4 = get_str(c, v, "ipv4", path);
+	const char *cidr = get_str(c, v, "cidr", path);
+	int n = !!host + !!ipv4 + !!cidr;
+	if (n != 1) {
+		derr(c, path, "must set exactly one of host, ipv4 or cidr (%d set)", n);
+		return;
+	}
+	dec_ports(c, v, path, false, true, r);
+	r->npeers = 1;
+	r->peers = xcalloc(1, sizeof(*r->peers));
+	struct peer *pe = &r->peers[0];
+	ip128 lo, hi;
+	bool hb;
+	char *p;
+	if (host) {
+		p = xasprintf("%s.host", path);
+		if (!k8s_dns_name_ok(host))
+			derr(c, p, "\"%s\" is not a lower-case DNS name (no scheme, port or path)", host);
+		else
+			dwarn(c, p, "host entries are not enforced yet (DNS-aware egress is not implemented): "
+				    "traffic to %s is dropped unless another rule allows it", host);
+		free(p);
+		pe->kind = PEER_HOST;
+		pe->text = xstrdup(host);
+		pol->nhosts++;
+		if (r->any_port) { /* host default: 443/TCP */
+			r->any_port = false;
+			r->ports = xcalloc(1, sizeof(*r->ports));
+			r->ports[0] = (struct port_match){ PROTO_TCP, 443, 443, NULL };
+			r->nports = 1;
+		}
+		return;
+	}
+	pe->kind = PEER_CIDR;
+	if (ipv4) {
+		p = xasprintf("%s.ipv4", path);
+		if (ip_parse(ipv4, &lo) < 0 || !ip_is_v4(lo) || strchr(ipv4, ':'))
+			derr(c, p, "\"%s\" is not a dotted-quad IPv4 address", ipv4);
+		else
+			range_set_add(&pe->ranges, lo, lo);
+		pe->text = xstrdup(ipv4);
+	} else {
+		p = xasprintf("%s.cidr", path);
+		if (cidr_parse(cidr, &lo, &hi, &hb) < 0)
+			derr(c, p, "\"%s\" is not a valid CIDR", cidr);
+		else if (hb)
+			derr(c, p, "\"%s\" has bits set past the prefix length", cidr);
+		else
+			range_set_add(&pe->ranges, lo, hi);
+		pe->text = xstrdup(cidr);
+	}
+	free(p);
+}
+
+static int dec_access(struct dctx *c, json_t *obj, struct policy_spec *pol)
+{
+	static const char *const fields[] = { "application", "inbound", "outbound", NULL };
+	static const char *const in_fields[] = { "rules", NULL };
+	static const char *const out_fields[] = { "rules", "external", NULL };
+	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
+	if (!spec) {
+		derr(c, "spec", "required");
+		return -EINVAL;
+	}
+	check_fields(c, spec, "spec", fields, false);
+	const char *app = get_str(c, spec, "application", "spec");
+	if (!app) {
+		derr(c, "spec.application", "required: the application (pods labelled %s=NAME) this policy is for",
+		     c->o->app_label ? c->o->app_label : "app");
+		return -EINVAL;
+	}
+	if (!*app || !k8s_label_value_ok(app)) {
+		derr(c, "spec.application", "\"%s\" is not a valid application name (a label value: at most 63 "
+					    "characters, alphanumeric at both ends, '-', '_' or '.' inside)", app);
+		return -EINVAL;
+	}
+	pol->app = istr_get(app);
+	set_app_selector(c, &pol->target, app);
+	pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
+	json_t *in = get_typed(c, spec, "inbound", "spec", JSON_OBJECT);
+	json_t *out = get_typed(c, spec, "outbound", "spec", JSON_OBJECT);
+	if (in) {
+		check_fields(c, in, "spec.inbound", in_fields, false);
+		dec_rules(c, in, "spec.inbound", "rules", DIR_INGRESS, pol, dec_ap_rule);
+	}
+	if (out) {
+		check_fields(c, out, "spec.outbound", out_fields, false);
+		dec_rules(c, out, "spec.outbound", "rules", DIR_EGRESS, pol, dec_ap_rule);
+		json_t *ext = get_typed(c, out, "external", "spec.outbound", JSON_ARRAY), *x;
+		size_t i, base = pol->nrules[DIR_EGRESS];
+		if (ext) {
+			pol->rules[DIR_EGRESS] = xrealloc(pol->rules[DIR_EGRESS],
+							  (base + json_array_size(ext) + 1) * sizeof(struct rule));
+			json_array_foreach(ext, i, x) {
+				struct rule *r = &pol->rules[DIR_EGRESS][pol->nrules[DIR_EGRESS]++];
+				memset(r, 0, sizeof(*r));
+				char *p = xasprintf("spec.outbound.external[%zu]", i);
+				dec_ap_external(c, x, p, pol, r);
+				free(p);
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---------- Pods and workloads ---------- */
+
+static void dec_container_ports(struct dctx *c, json_t *conts, const char *path, struct pod_spec *pod)
+{
+	json_t *ct, *pt;
+	size_t i, j;
+	if (!json_is_array(conts))
+		return;
+	json_array_foreach(conts, i, ct) {
+		json_t *ports = json_object_get(ct, "ports");
+		if (!json_is_array(ports))
+			continue;
+		json_array_foreach(ports, j, pt) {
+			char *p = xasprintf("%s[%zu].ports[%zu]", path, i, j);
+			json_t *num = json_object_get(pt, "containerPort");
+			json_t *name = json_object_get(pt, "name");
+			int proto = dec_protocol(c, pt, p);
+			struct cport cp = { NULL, (uint8_t)(proto < 0 ? 0 : proto), 0 };
+			char *np = xasprintf("%s.containerPort", p);
+			if (proto >= 0 && dec_port_num(c, num, np, &cp.port) == 0) {
+				if (json_is_string(name))
+					cp.name = istr_get(json_string_value(name));
+				pod->ports = xrealloc(pod->ports, (pod->nports + 1) * sizeof(*pod->ports));
+				pod->ports[pod->nports++] = cp;
+			}
+			free(np);
+			free(p);
+		}
+	}
+}
+
+static void dec_pod_template(struct dctx *c, json_t *meta, json_t *spec, const char *path, struct pod_spec *pod)
+{
+	char *p = xasprintf("%s.metadata.labels", path);
+	dec_labels(c, get_typed(c, meta, "labels", path, JSON_OBJECT), p, &pod->labels);
+	free(p);
+	if (!spec)
+		return;
+	const char *node = get_str(c, spec, "nodeName", path);
+	if (node)
+		pod->node = istr_get(node);
+	pod->host_network = json_is_true(json_object_get(spec, "hostNetwork"));
+	p = xasprintf("%s.spec.containers", path);
+	dec_container_ports(c, json_object_get(spec, "containers"), p, pod);
+	free(p);
+	p = xasprintf("%s.spec.initContainers", path);
+	dec_container_ports(c, json_object_get(spec, "initContainers"), p, pod);
+	free(p);
+}
+
+static void pod_add_addr(struct dctx *c, struct pod_spec *pod, const char *s, const char *path)
+{
+	ip128 a;
+	if (ip_parse(s, &a) < 0) {
+		derr(c, path, "\"%s\" is not an IP address", s);
+		return;
+	}
+	for (uint32_t i = 0; i < pod->naddr; i++) {
+		if (ip_eq(pod->addr[i], a))
+			return;
+		if (ip_is_v4(pod->addr[i]) == ip_is_v4(a)) {
+			derr(c, path, "a pod has at most one address per family; %s ignored", s);
+			return;
+		}
+	}
+	pod->addr[pod->naddr++] = a;
+}
+
+static int dec_pod(struct dctx *c, json_t *obj, struct pod_spec *pod)
+{
+	static const struct {
+		const char *phase;
+		enum pod_phase v;
+	} phases[] = {
+		{ "Pending", PHASE_PENDING }, { "Running", PHASE_RUNNING }, { "Succeeded", PHASE_SUCCEEDED },
+		{ "Failed", PHASE_FAILED },   { "Unknown", PHASE_UNKNOWN },
+	};
+	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
+	json_t *status = get_typed(c, obj, "status", "", JSON_OBJECT);
+	dec_pod_template(c, json_object_get(obj, "metadata"), spec, "", pod);
+	pod->phase = PHASE_RUNNING;
+	if (!status)
+		return 0;
+	const char *ph = get_str(c, status, "phase", "status");
+	for (size_t i = 0; ph && i < ARRAY_SIZE(phases); i++)
+		if (!strcmp(ph, phases[i].phase))
+			pod->phase = phases[i].v;
+	json_t *ips = get_typed(c, status, "podIPs", "status", JSON_ARRAY), *x;
+	size_t i;
+	if (ips)
+		json_array_foreach(ips, i, x) {
+			char *p = xasprintf("status.podIPs[%zu].ip", i);
+			json_t *ip = json_is_object(x) ? json_object_get(x, "ip") : NULL;
+			if (!json_is_string(ip))
+				derr(c, p, "required string");
+			else if (pod->naddr < 2)
+				pod_add_addr(c, pod, json_string_value(ip), p);
+			free(p);
+		}
+	const char *ip = get_str(c, status, "podIP", "status");
+	if (ip && !pod->naddr)
+		pod_add_addr(c, pod, ip, "status.podIP");
+	return 0;
+}
+
+static int dec_workload(struct dctx *c, json_t *obj, struct pod_spec *pod)
+{
+	json_t *spec = json_object_get(obj, "spec");
+	const char *path = "spec.template";
+	if (!strcmp(c->kind, "CronJob")) {
+		spec = json_object_get(json_object_get(spec, "jobTemplate"), "spec");
+		path = "spec.jobTemplate.spec.template";
+	}
+	json_t *tmpl = json_object_get(spec, "template");
+	if (!json_is_object(tmpl)) {
+		derr(c, path, "required: the pod template");
+		return -EINVAL;
+	}
+	dec_pod_template(c, json_object_get(tmpl, "metadata"), json_object_get(tmpl, "spec"), path, pod);
+	pod->phase = PHASE_RUNNING;
+	pod->workload = xstrdup(c->kind);
+	return 0;
+}
+
+/* ---------- objects ---------- */
+
+static const char *const workload_kinds[] = { "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
+					       "Job", "CronJob", NULL };
+
+/* Kinds of the groups corral reads that it has no use for. */
+static const char *const ignored_kinds[] = {
+	"Service", "ConfigMap", "Secret", "ServiceAccount", "Endpoints", "EndpointSlice", "Event",
+	"PersistentVolumeClaim", "PersistentVolume", "LimitRange", "ResourceQuota", "ReplicationController",
+	"Ingress", "IngressClass", "ControllerRevision", "Node", "Binding", "PodTemplate",
+	"ComponentStatus", NULL
+};
+
+static bool in_list(const char *const *l, const char *s)
+{
+	for (; *l; l++)
+		if (!strcmp(*l, s))
+			return true;
+	return false;
+}
+
+/* Groups whose kinds corral knows; objects of other groups (CRDs of other
+ * projects, RBAC, ...) are not corral's business and are skipped. */
+static bool group_known(const char *api)
+{
+	return !strcmp(api, "v1") || !strncmp(api, "apps/", 5) || !strncmp(api, "batch/", 6) ||
+	       !strncmp(api, "networking.k8s.io/", 18) || !strncmp(api, "corral.dev/", 11);
+}
+
+static int dec_meta(struct dctx *c, json_t *obj, bool namespaced, istr *ns, istr *name)
+{
+	json_t *meta = get_typed(c, obj, "metadata", "", JSON_OBJECT);
+	const char *n = meta ? get_str(c, meta, "name", "metadata") : NULL;
+	const char *s = meta ? get_str(c, meta, "namespace", "metadata") : NULL;
+	if (!s && namespaced)
+		s = c->o->default_ns ? c->o->default_ns : "default";
+	free(c->obj);
+	c->obj = n ? (namespaced ? xasprintf("%s/%s", s, n) : xstrdup(n)) : NULL;
+	if (!n || !*n) {
+		derr(c, "metadata.name", "required");
+		return -EINVAL;
+	}
+	if (namespaced && !k8s_dns_label_ok(s)) {
+		derr(c, "metadata.namespace", "\"%s\" is not a valid namespace name", s);
+		return -EINVAL;
+	}
+	*name = istr_get(n);
+	*ns = namespaced ? istr_get(s) : NULL;
+	return 0;
+}
+
+static int dec_policy(struct dctx *c, json_t *obj, enum policy_kind kind, struct decoded *out)
+{
+	struct policy_spec *pol = xcalloc(1, sizeof(*pol));
+	pol->kind = kind;
+	pol->source = xstrdup(c->file);
+	if (dec_meta(c, obj, true, &pol->ns, &pol->name) < 0 ||
+	    (kind == KIND_NETPOL ? dec_netpol(c, obj, pol) : dec_access(c, obj, pol)) < 0) {
+		policy_spec_free(pol);
+		return -EINVAL;
+	}
+	pol->valid = !c->invalid;
+	if (!pol->valid)
+		pol->error = xstrdup(c->first ? c->first : "invalid");
+	out->type = OBJ_POLICY;
+	out->pol = pol;
+	return 0;
+}
+
+static int dec_podlike(struct dctx *c, json_t *obj, bool workload, struct decoded *out)
+{
+	struct pod_spec *pod = xcalloc(1, sizeof(*pod));
+	pod->source = xstrdup(c->file);
+	if (dec_meta(c, obj, true, &pod->ns, &pod->name) < 0 ||
+	    (workload ? dec_workload(c, obj, pod) : dec_pod(c, obj, pod)) < 0) {
+		pod_spec_free(pod);
+		return -EINVAL;
+	}
+	out->type = OBJ_POD;
+	out->pod = pod;
+	return 0;
+}
+
+static int dec_namespace(struct dctx *c, json_t *obj, struct decoded *out)
+{
+	struct ns_spec *ns = xcalloc(1, sizeof(*ns));
+	istr none;
+	ns->source = xstrdup(c->file);
+	if (dec_meta(c, obj, false, &none, &ns->name) < 0) {
+		ns_spec_free(ns);
+		return -EINVAL;
+	}
+	if (!k8s_dns_label_ok(ns->name))
+		derr(c, "metadata.name", "\"%s\" is not a valid namespace name", ns->name);
+	json_t *meta = json_object_get(obj, "metadata");
+	dec_labels(c, get_typed(c, meta, "labels", "metadata", JSON_OBJECT), "metadata.labels", &ns->labels);
+	labelset_set(&ns->labels, "kubernetes.io/metadata.name", ns->name);
+	out->type = OBJ_NAMESPACE;
+	out->ns = ns;
+	return 0;
+}
+
+int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, struct diags *d, struct decoded *out)
+{
+	struct dctx c = { .o = o, .d = d, .file = file, .kind = NULL };
+	int ret = 0;
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj)) {
+		diags_add(d, false, file, NULL, NULL, NULL, "an object must be a mapping, not %s", json_type_name(obj));
+		return -EINVAL;
+	}
+	json_t *kv = json_object_get(obj, "kind"), *av = json_object_get(obj, "apiVersion");
+	const char *kind = json_is_string(kv) ? json_string_value(kv) : NULL;
+	const char *api = json_is_string(av) ? json_string_value(av) : NULL;
+	if (!kind || !api) {
+		json_t *meta = json_object_get(obj, "metadata");
+		json_t *name = meta ? json_object_get(meta, "name") : NULL;
+		diags_add(d, false, file, kind ? kind : "object", json_is_string(name) ? json_string_value(name) : NULL,
+			  kind ? "apiVersion" : "kind", "required");
+		return -EINVAL;
+	}
+	c.kind = kind;
+	if (!group_known(api) || in_list(ignored_kinds, kind))
+		return 0;
+	if (!strcmp(kind, "Namespace") && !strcmp(api, "v1"))
+		ret = dec_namespace(&c, obj, out);
+	else if (!strcmp(kind, "Pod") && !strcmp(api, "v1"))
+		ret = dec_podlike(&c, obj, false, out);
+	else if (!strcmp(kind, "NetworkPolicy") && !strcmp(api, "networking.k8s.io/v1"))
+		ret = dec_policy(&c, obj, KIND_NETPOL, out);
+	else if (!strcmp(kind, "AccessPolicy") && !strcmp(api, "corral.dev/v1"))
+		ret = dec_policy(&c, obj, KIND_ACCESS, out);
+	else if (in_list(workload_kinds, kind) && (!strncmp(api, "apps/", 5) || !strncmp(api, "batch/", 6))) {
+		if (o->workloads)
+			ret = dec_podlike(&c, obj, true, out);
+	} else if (!strncmp(api, "networking.k8s.io/", 18) && strcmp(kind, "NetworkPolicy")) {
+		ret = 0; /* IngressClass and friends */
+	} else {
+		json_t *meta = json_object_get(obj, "metadata");
+		json_t *name = meta ? json_object_get(meta, "name") : NULL;
+		diags_add(d, false, file, kind, json_is_string(name) ? json_string_value(name) : NULL, "kind",
+			  "unknown kind \"%s\" for apiVersion \"%s\"", kind, api);
+		ret = -EINVAL;
+	}
+	free(c.obj);
+	free(c.first);
+	return ret;
+}

@@ -1,0 +1,1064 @@
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_NAME_LABEL "kubernetes.io/metadata.name"
+
+enum anchor_type { ANCHOR_NONE, ANCHOR_POD_LABEL, ANCHOR_NS_NAME, ANCHOR_NS_LABEL };
+
+struct anchor {
+	enum anchor_type type;
+	istr k, v;
+	struct vec terms;
+};
+
+/* One pod peer of a peer set: pods of namespace ns (or of namespaces
+ * matching nssel) that match podsel. Owns copies of its selectors because
+ * the peer set outlives the policy that created it. */
+struct term {
+	struct ir_peerset *ps;
+	istr ns;
+	struct selector nssel, podsel;
+	struct anchor *anchor; /* NULL: unanchored */
+};
+
+/* A pod in the list of one label pair. */
+struct pod_lnode {
+	struct list node;
+	struct pod *pod;
+};
+
+struct lblent {
+	istr k, v;
+	struct list pods;
+};
+
+struct engine {
+	struct engine_config cfg;
+	struct htab nss;      /* struct ns, by name */
+	struct htab pods;     /* struct pod, by ns/name */
+	struct htab addrs;    /* struct addrent, by address */
+	struct htab labels;   /* struct lblent, by key/value */
+	struct htab anchors;  /* struct anchor */
+	struct vec unanchored;/* struct term* */
+	struct htab policies; /* struct policy, by kind/ns/name */
+	struct htab peersets; /* struct ir_peerset, by key */
+	struct htab groups;   /* struct ir_group, by dir and policies */
+	uint32_t next_group, next_peerset;
+	uint64_t epoch;
+	struct vec dirty_ps, dirty_groups;
+	struct engine_stats stats;
+	/* cluster default: egress to cluster DNS for AccessPolicy pods */
+	struct rule dns_rule_spec;
+	struct ir_rule dns_rule;
+	istr app_label;
+};
+
+struct addrent {
+	ip128 a;
+	struct pod *pod;
+};
+
+/* A view of a pod for matching: enough to evaluate any selector term. */
+struct view {
+	bool active;
+	istr ns;
+	const struct labelset *nsl, *pl;
+};
+
+static int pod_cmp(const void *a, const void *b);
+
+/* ---------- hash keys ---------- */
+
+struct podkey {
+	const char *ns, *name;
+};
+
+static uint64_t podkey_hash(const char *ns, const char *name)
+{
+	return hash_bytes(name, strlen(name), hash_str(ns));
+}
+
+static bool pod_eq(const void *item, const void *key)
+{
+	const struct pod *p = item;
+	const struct podkey *k = key;
+	return !strcmp(p->spec->ns, k->ns) && !strcmp(p->spec->name, k->name);
+}
+
+static bool ns_eq(const void *item, const void *key)
+{
+	return !strcmp(((const struct ns *)item)->name, key);
+}
+
+static bool addr_eq(const void *item, const void *key)
+{
+	return ip_eq(((const struct addrent *)item)->a, *(const ip128 *)key);
+}
+
+static uint64_t addr_hash(ip128 a)
+{
+	return hash_bytes(&a, sizeof(a), 0);
+}
+
+struct pairkey {
+	int type;
+	istr k, v;
+};
+
+static uint64_t pair_hash(int type, istr k, istr v)
+{
+	uintptr_t x[3] = { (uintptr_t)type, (uintptr_t)k, (uintptr_t)v };
+	return hash_bytes(x, sizeof(x), 0);
+}
+
+static bool lbl_eq(const void *item, const void *key)
+{
+	const struct lblent *l = item;
+	const struct pairkey *k = key;
+	return l->k == k->k && l->v == k->v;
+}
+
+static bool anchor_eq(const void *item, const void *key)
+{
+	const struct anchor *a = item;
+	const struct pairkey *k = key;
+	return (int)a->type == k->type && a->k == k->k && a->v == k->v;
+}
+
+struct polkey {
+	enum policy_kind kind;
+	const char *ns, *name;
+};
+
+static uint64_t polkey_hash(enum policy_kind kind, const char *ns, const char *name)
+{
+	return hash_bytes(name, strlen(name), hash_str(ns) + kind);
+}
+
+static bool policy_eq(const void *item, const void *key)
+{
+	const struct policy *p = item;
+	const struct polkey *k = key;
+	return p->spec->kind == k->kind && !strcmp(p->spec->ns, k->ns) && !strcmp(p->spec->name, k->name);
+}
+
+static bool peerset_eq(const void *item, const void *key)
+{
+	return !strcmp(((const struct ir_peerset *)item)->key, key);
+}
+
+struct groupkey {
+	enum dir dir;
+	uint32_t npol;
+	const struct policy **pols;
+};
+
+static uint64_t groupkey_hash(const struct groupkey *k)
+{
+	return hash_bytes(k->pols, k->npol * sizeof(*k->pols), k->dir + 1);
+}
+
+static bool group_eq(const void *item, const void *key)
+{
+	const struct ir_group *g = item;
+	const struct groupkey *k = key;
+	return g->dir == k->dir && g->npol == k->npol &&
+	       !memcmp(g->pols, k->pols, k->npol * sizeof(*k->pols));
+}
+
+/* ---------- namespaces ---------- */
+
+const struct labelset *ns_labels(const struct ns *n)
+{
+	return n->spec ? &n->spec->labels : &n->implied;
+}
+
+struct ns *engine_ns_find(const struct engine *e, const char *name)
+{
+	return htab_find(&e->nss, hash_str(name), ns_eq, name);
+}
+
+static struct ns *ns_get(struct engine *e, istr name)
+{
+	struct ns *n = engine_ns_find(e, name);
+	if (n)
+		return n;
+	n = xcalloc(1, sizeof(*n));
+	n->name = istr_ref(name);
+	labelset_set(&n->implied, NS_NAME_LABEL, name);
+	list_init(&n->pods);
+	htab_insert(&e->nss, hash_str(name), n);
+	return n;
+}
+
+/* Forget a namespace that nothing refers to any more. */
+static void ns_gc(struct engine *e, struct ns *n)
+{
+	if (n->spec || !list_empty(&n->pods) || n->policies.n)
+		return;
+	htab_remove(&e->nss, hash_str(n->name), ns_eq, n->name);
+	labelset_free(&n->implied);
+	vec_free(&n->policies);
+	istr_put(n->name);
+	free(n);
+}
+
+/* ---------- anchors and terms ---------- */
+
+static struct anchor *anchor_get(struct engine *e, int type, istr k, istr v)
+{
+	struct pairkey key = { type, k, v };
+	uint64_t h = pair_hash(type, k, v);
+	struct anchor *a = htab_find(&e->anchors, h, anchor_eq, &key);
+	if (!a) {
+		a = xcalloc(1, sizeof(*a));
+		a->type = type;
+		a->k = istr_ref(k);
+		a->v = istr_ref(v);
+		htab_insert(&e->anchors, h, a);
+	}
+	return a;
+}
+
+static struct anchor *anchor_find(const struct engine *e, int type, istr k, istr v)
+{
+	struct pairkey key = { type, k, v };
+	return htab_find(&e->anchors, pair_hash(type, k, v), anchor_eq, &key);
+}
+
+/* A requirement "key in (one value)" is the most selective handle. */
+static const struct sel_req *selector_anchor_req(const struct selector *s)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->req[i].op == SEL_IN && s->req[i].nvals == 1)
+			return &s->req[i];
+	return NULL;
+}
+
+static void term_anchor(struct engine *e, struct term *t)
+{
+	const struct sel_req *r = selector_anchor_req(&t->podsel);
+	if (r)
+		t->anchor = anchor_get(e, ANCHOR_POD_LABEL, r->key, r->vals[0]);
+	else if (t->ns)
+		t->anchor = anchor_get(e, ANCHOR_NS_NAME, t->ns, NULL);
+	else if ((r = selector_anchor_req(&t->nssel)))
+		t->anchor = anchor_get(e, ANCHOR_NS_LABEL, r->key, r->vals[0]);
+	if (t->anchor)
+		vec_push(&t->anchor->terms, t);
+	else
+		vec_push(&e->unanchored, t);
+}
+
+static void term_unanchor(struct engine *e, struct term *t)
+{
+	if (!t->anchor) {
+		vec_remove(&e->unanchored, t);
+		return;
+	}
+	struct anchor *a = t->anchor;
+	vec_remove(&a->terms, t);
+	if (!a->terms.n) {
+		struct pairkey key = { a->type, a->k, a->v };
+		htab_remove(&e->anchors, pair_hash(a->type, a->k, a->v), anchor_eq, &key);
+		istr_put(a->k);
+		istr_put(a->v);
+		vec_free(&a->terms);
+		free(a);
+	}
+}
+
+static bool term_match(struct engine *e, const struct term *t, const struct view *v)
+{
+	e->stats.term_evals++;
+	if (t->ns ? t->ns != v->ns : !selector_matches(&t->nssel, v->nsl))
+		return false;
+	return selector_matches(&t->podsel, v->pl);
+}
+
+static bool peerset_match(struct engine *e, const struct ir_peerset *ps, const struct view *v)
+{
+	if (!v->active)
+		return false;
+	for (size_t i = 0; i < ps->terms.n; i++)
+		if (term_match(e, ps->terms.v[i], v))
+			return true;
+	return false;
+}
+
+static void mark_ps(struct engine *e, struct ir_peerset *ps)
+{
+	if (!ps->dirty) {
+		ps->dirty = true;
+		vec_push(&e->dirty_ps, ps);
+	}
+}
+
+static void mark_group(struct engine *e, struct ir_group *g)
+{
+	if (!g->dirty) {
+		g->dirty = true;
+		vec_push(&e->dirty_groups, g);
+	}
+}
+
+static void collect_anchor(struct engine *e, struct anchor *a, struct vec *out)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->terms.n; i++) {
+		struct ir_peerset *ps = ((struct term *)a->terms.v[i])->ps;
+		if (ps->epoch != e->epoch) {
+			ps->epoch = e->epoch;
+			vec_push(out, ps);
+		}
+	}
+}
+
+/* Peer sets whose terms might match view v: those anchored on one of its
+ * labels, its namespace or its namespace's labels. */
+static void collect_candidates(struct engine *e, const struct view *v, struct vec *out)
+{
+	if (!v->active)
+		return;
+	for (uint32_t i = 0; i < v->pl->n; i++)
+		collect_anchor(e, anchor_find(e, ANCHOR_POD_LABEL, v->pl->v[i].key, v->pl->v[i].val), out);
+	collect_anchor(e, anchor_find(e, ANCHOR_NS_NAME, v->ns, NULL), out);
+	for (uint32_t i = 0; i < v->nsl->n; i++)
+		collect_anchor(e, anchor_find(e, ANCHOR_NS_LABEL, v->nsl->v[i].key, v->nsl->v[i].val), out);
+}
+
+static bool addrs_equal(const struct pod_spec *a, const struct pod_spec *b)
+{
+	if (a->naddr != b->naddr)
+		return false;
+	for (uint32_t i = 0; i < a->naddr; i++)
+		if (!ip_eq(a->addr[i], b->addr[i]))
+			return false;
+	return true;
+}
+
+/* Pass 2 for one pod: move it in or out of every peer set whose match
+ * may differ between the old and the new view. */
+static void pod_reevaluate(struct engine *e, struct pod *p, const struct view *old, const struct view *new,
+			   bool addr_changed)
+{
+	struct vec cand = { 0 };
+	e->epoch++;
+	collect_candidates(e, old, &cand);
+	collect_candidates(e, new, &cand);
+	if (old->active || new->active)
+		for (size_t i = 0; i < e->unanchored.n; i++) {
+			struct ir_peerset *ps = ((struct term *)e->unanchored.v[i])->ps;
+			if (ps->epoch != e->epoch) {
+				ps->epoch = e->epoch;
+				vec_push(&cand, ps);
+			}
+		}
+	for (size_t i = 0; i < cand.n; i++) {
+		struct ir_peerset *ps = cand.v[i];
+		bool was = ptrset_has(&ps->members, p);
+		bool now = peerset_match(e, ps, new);
+		if (was && !now)
+			ptrset_del(&ps->members, p);
+		else if (!was && now)
+			ptrset_add(&ps->members, p);
+		if (was != now || (now && addr_changed))
+			mark_ps(e, ps);
+	}
+	vec_free(&cand);
+}
+
+/* ---------- peer sets ---------- */
+
+static void peer_key(const struct peer *pe, istr own_ns, struct sbuf *b)
+{
+	char buf[2 * IP_STRLEN + 2];
+	switch (pe->kind) {
+	case PEER_PODS:
+		if (pe->ns)
+			sbuf_addf(b, "ns=%s ", pe->ns);
+		else {
+			sbuf_add(b, "nssel=");
+			selector_format(&pe->nssel, b);
+			sbuf_add(b, " ");
+		}
+		sbuf_add(b, "pods=");
+		selector_format(&pe->podsel, b);
+		sbuf_add(b, "; ");
+		break;
+	case PEER_CIDR:
+		sbuf_add(b, "cidr=");
+		for (size_t i = 0; i < pe->ranges.n; i++) {
+			range_format(&pe->ranges.r[i], buf, sizeof(buf));
+			sbuf_addf(b, "%s%s", i ? "," : "", buf);
+		}
+		sbuf_add(b, "; ");
+		break;
+	case PEER_HOST:
+		sbuf_addf(b, "host=%s (not enforced); ", pe->text);
+		break;
+	}
+	(void)own_ns;
+}
+
+static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t);
+
+static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r, istr own_ns)
+{
+	struct sbuf key = { 0 };
+	for (uint32_t i = 0; i < r->npeers; i++)
+		peer_key(&r->peers[i], own_ns, &key);
+	if (!key.s)
+		sbuf_add(&key, "none; ");
+	uint64_t h = hash_str(key.s);
+	struct ir_peerset *ps = htab_find(&e->peersets, h, peerset_eq, key.s);
+	if (ps) {
+		sbuf_free(&key);
+		ps->refs++;
+		return ps;
+	}
+	ps = xcalloc(1, sizeof(*ps));
+	ps->id = ++e->next_peerset;
+	ps->key = sbuf_steal(&key);
+	ps->refs = 1;
+	htab_insert(&e->peersets, h, ps);
+	e->stats.peerset_builds++;
+	for (uint32_t i = 0; i < r->npeers; i++) {
+		const struct peer *pe = &r->peers[i];
+		if (pe->kind == PEER_CIDR) {
+			for (size_t j = 0; j < pe->ranges.n; j++)
+				range_set_add(&ps->ranges, pe->ranges.r[j].lo, pe->ranges.r[j].hi);
+		} else if (pe->kind == PEER_PODS) {
+			struct term *t = xcalloc(1, sizeof(*t));
+			t->ps = ps;
+			t->ns = istr_ref(pe->ns);
+			selector_copy(&t->nssel, &pe->nssel);
+			selector_copy(&t->podsel, &pe->podsel);
+			term_anchor(e, t);
+			vec_push(&ps->terms, t);
+			peerset_fill(e, ps, t);
+		}
+	}
+	mark_ps(e, ps);
+	return ps;
+}
+
+static void fill_from_list(struct engine *e, struct ir_peerset *ps, struct term *t, struct list *head,
+			   size_t off)
+{
+	struct list *it;
+	list_foreach(it, head) {
+		struct pod *p = off ? ((struct pod_lnode *)it)->pod : container_of(it, struct pod, ns_node);
+		if (!p->active)
+			continue;
+		struct view v = { true, p->spec->ns, ns_labels(p->ns), &p->spec->labels };
+		if (term_match(e, t, &v))
+			ptrset_add(&ps->members, p);
+	}
+}
+
+/* Adds the pods matching term t, reaching them through the indexes. */
+static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t)
+{
+	struct ns *n;
+	if (t->anchor && t->anchor->type == ANCHOR_POD_LABEL) {
+		struct pairkey k = { 0, t->anchor->k, t->anchor->v };
+		struct lblent *l = htab_find(&e->labels, pair_hash(0, k.k, k.v), lbl_eq, &k);
+		if (l)
+			fill_from_list(e, ps, t, &l->pods, 1);
+		return;
+	}
+	if (t->ns) {
+		if ((n = engine_ns_find(e, t->ns)))
+			fill_from_list(e, ps, t, &n->pods, 0);
+		return;
+	}
+	htab_foreach(&e->nss, n) {
+		if (selector_matches(&t->nssel, ns_labels(n)))
+			fill_from_list(e, ps, t, &n->pods, 0);
+	}
+}
+
+static void peerset_put(struct engine *e, struct ir_peerset *ps)
+{
+	if (!ps || --ps->refs)
+		return;
+	htab_remove(&e->peersets, hash_str(ps->key), peerset_eq, ps->key);
+	for (size_t i = 0; i < ps->terms.n; i++) {
+		struct term *t = ps->terms.v[i];
+		term_unanchor(e, t);
+		istr_put(t->ns);
+		selector_free(&t->nssel);
+		selector_free(&t->podsel);
+		free(t);
+	}
+	vec_free(&ps->terms);
+	if (ps->dirty)
+		vec_remove(&e->dirty_ps, ps);
+	ptrset_free(&ps->members);
+	range_set_free(&ps->ranges);
+	free(ps->key);
+	free(ps);
+}
+
+bool ir_peerset_has(const struct engine *e, const struct ir_peerset *ps, ip128 a)
+{
+	if (range_set_contains(&ps->ranges, a))
+		return true;
+	struct pod *p = engine_pod_by_addr(e, a);
+	return p && ptrset_has(&ps->members, p);
+}
+
+int ir_port_resolve(const struct port_match *pm, const struct pod *dst)
+{
+	if (!dst)
+		return -1;
+	for (uint32_t i = 0; i < dst->spec->nports; i++) {
+		const struct cport *c = &dst->spec->ports[i];
+		if (c->name == pm->name && c->proto == pm->proto)
+			return c->port;
+	}
+	return -1;
+}
+
+/* ---------- groups ---------- */
+
+static int policy_cmp(const void *a, const void *b)
+{
+	const struct policy *x = *(const struct policy *const *)a, *y = *(const struct policy *const *)b;
+	if (x->spec->kind != y->spec->kind)
+		return (int)x->spec->kind - (int)y->spec->kind;
+	return strcmp(x->spec->name, y->spec->name);
+}
+
+static void group_build_rules(struct engine *e, struct ir_group *g)
+{
+	bool access = false;
+	g->rules.n = 0;
+	for (uint32_t i = 0; i < g->npol; i++) {
+		const struct policy *pol = g->pols[i];
+		for (uint32_t j = 0; j < pol->nrules[g->dir]; j++)
+			vec_push(&g->rules, &pol->rules[g->dir][j]);
+		access |= pol->spec->kind == KIND_ACCESS;
+	}
+	if (g->dir == DIR_EGRESS && access && e->cfg.dns_default)
+		vec_push(&g->rules, &e->dns_rule);
+}
+
+static struct ir_group *group_get(struct engine *e, struct groupkey *k)
+{
+	uint64_t h = groupkey_hash(k);
+	struct ir_group *g = htab_find(&e->groups, h, group_eq, k);
+	if (g)
+		return g;
+	g = xcalloc(1, sizeof(*g));
+	g->id = ++e->next_group;
+	g->dir = k->dir;
+	g->npol = k->npol;
+	g->pols = xmalloc(k->npol * sizeof(*g->pols));
+	memcpy(g->pols, k->pols, k->npol * sizeof(*g->pols));
+	group_build_rules(e, g);
+	htab_insert(&e->groups, h, g);
+	mark_group(e, g);
+	return g;
+}
+
+static void group_leave(struct engine *e, struct ir_group *g)
+{
+	if (--g->npods)
+		return;
+	struct groupkey k = { g->dir, g->npol, g->pols };
+	htab_remove(&e->groups, groupkey_hash(&k), group_eq, &k);
+	if (g->dirty)
+		vec_remove(&e->dirty_groups, g);
+	vec_free(&g->rules);
+	free(g->pols);
+	free(g);
+}
+
+/* Pass 3 for one pod: the set of policies selecting it, per direction. */
+static void pod_regroup(struct engine *e, struct pod *p)
+{
+	bool want = p->active && p->local;
+	for (int d = 0; d < DIR_COUNT; d++) {
+		const struct policy *sel[64], **pols = sel;
+		struct vec many = { 0 };
+		uint32_t n = 0;
+		if (want) {
+			e->stats.group_evals++;
+			for (size_t i = 0; i < p->ns->policies.n; i++) {
+				struct policy *pol = p->ns->policies.v[i];
+				if (pol->spec->isolates[d] && selector_matches(&pol->spec->target, &p->spec->labels))
+					vec_push(&many, pol);
+			}
+			vec_sort(&many, policy_cmp);
+			n = (uint32_t)many.n;
+			pols = n <= ARRAY_SIZE(sel) ? sel : (const struct policy **)many.v;
+			if (pols == sel)
+				memcpy(sel, many.v, n * sizeof(*sel));
+		}
+		struct ir_group *g = NULL;
+		if (n) {
+			struct groupkey k = { (enum dir)d, n, pols };
+			g = group_get(e, &k);
+		}
+		if (g != p->group[d]) {
+			if (g) {
+				g->npods++;
+				mark_group(e, g);
+			}
+			if (p->group[d]) {
+				mark_group(e, p->group[d]);
+				group_leave(e, p->group[d]);
+			}
+			p->group[d] = g;
+		}
+		vec_free(&many);
+	}
+}
+
+static void ns_regroup(struct engine *e, struct ns *n)
+{
+	struct list *it;
+	list_foreach(it, &n->pods) {
+		struct pod *p = container_of(it, struct pod, ns_node);
+		if (p->local)
+			pod_regroup(e, p);
+	}
+}
+
+/* ---------- pods ---------- */
+
+struct pod *engine_pod_find(const struct engine *e, const char *ns, const char *name)
+{
+	struct podkey k = { ns, name };
+	return htab_find(&e->pods, podkey_hash(ns, name), pod_eq, &k);
+}
+
+struct pod *engine_pod_by_addr(const struct engine *e, ip128 a)
+{
+	struct addrent *ae = htab_find(&e->addrs, addr_hash(a), addr_eq, &a);
+	return ae ? ae->pod : NULL;
+}
+
+static bool spec_active(const struct pod_spec *s)
+{
+	return s->naddr > 0 && !s->host_network && s->phase != PHASE_SUCCEEDED && s->phase != PHASE_FAILED;
+}
+
+static void pod_index(struct engine *e, struct pod *p)
+{
+	const struct pod_spec *s = p->spec;
+	if (!p->active)
+		return;
+	p->lnodes = xcalloc(s->labels.n ? s->labels.n : 1, sizeof(*p->lnodes));
+	for (uint32_t i = 0; i < s->labels.n; i++) {
+		struct pairkey k = { 0, s->labels.v[i].key, s->labels.v[i].val };
+		uint64_t h = pair_hash(0, k.k, k.v);
+		struct lblent *l = htab_find(&e->labels, h, lbl_eq, &k);
+		if (!l) {
+			l = xcalloc(1, sizeof(*l));
+			l->k = istr_ref(k.k);
+			l->v = istr_ref(k.v);
+			list_init(&l->pods);
+			htab_insert(&e->labels, h, l);
+		}
+		p->lnodes[i].pod = p;
+		list_add_tail(&l->pods, &p->lnodes[i].node);
+	}
+	/* A reused address belongs to the newest pod that claims it. */
+	for (uint32_t i = 0; i < s->naddr; i++) {
+		struct addrent *ae = htab_find(&e->addrs, addr_hash(s->addr[i]), addr_eq, &s->addr[i]);
+		if (!ae) {
+			ae = xmalloc(sizeof(*ae));
+			ae->a = s->addr[i];
+			htab_insert(&e->addrs, addr_hash(ae->a), ae);
+		}
+		ae->pod = p;
+	}
+}
+
+static void pod_unindex(struct engine *e, struct pod *p)
+{
+	const struct pod_spec *s = p->spec;
+	if (!p->lnodes)
+		return;
+	for (uint32_t i = 0; i < s->labels.n; i++) {
+		struct list *head = p->lnodes[i].node.next;
+		list_del(&p->lnodes[i].node);
+		if (list_empty(head)) { /* the lblent's own head is left alone */
+			struct lblent *l = container_of(head, struct lblent, pods);
+			struct pairkey k = { 0, l->k, l->v };
+			htab_remove(&e->labels, pair_hash(0, l->k, l->v), lbl_eq, &k);
+			istr_put(l->k);
+			istr_put(l->v);
+			free(l);
+		}
+	}
+	free(p->lnodes);
+	p->lnodes = NULL;
+	for (uint32_t i = 0; i < s->naddr; i++) {
+		struct addrent *ae = htab_find(&e->addrs, addr_hash(s->addr[i]), addr_eq, &s->addr[i]);
+		if (ae && ae->pod == p) {
+			htab_remove(&e->addrs, addr_hash(s->addr[i]), addr_eq, &s->addr[i]);
+			free(ae);
+		}
+	}
+}
+
+static bool pod_is_local(const struct engine *e, const struct pod_spec *s)
+{
+	return !e->cfg.node || (s->node && !strcmp(s->node, e->cfg.node));
+}
+
+void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
+{
+	struct pod *p = engine_pod_find(e, spec->ns, spec->name);
+	struct pod_spec *old = NULL;
+	struct view ov = { 0 }, nv;
+	bool addr_changed = true;
+	if (!p) {
+		p = xcalloc(1, sizeof(*p));
+		p->ns = ns_get(e, spec->ns);
+		list_add_tail(&p->ns->pods, &p->ns_node);
+		p->spec = spec;
+		htab_insert(&e->pods, podkey_hash(spec->ns, spec->name), p);
+	} else {
+		old = p->spec;
+		ov = (struct view){ p->active, old->ns, ns_labels(p->ns), &old->labels };
+		addr_changed = !addrs_equal(old, spec);
+		pod_unindex(e, p);
+		p->spec = spec;
+	}
+	p->active = spec_active(spec);
+	p->local = pod_is_local(e, spec);
+	pod_index(e, p);
+	nv = (struct view){ p->active, spec->ns, ns_labels(p->ns), &spec->labels };
+	pod_reevaluate(e, p, &ov, &nv, addr_changed);
+	pod_regroup(e, p);
+	if (addr_changed)
+		for (int d = 0; d < DIR_COUNT; d++)
+			if (p->group[d])
+				mark_group(e, p->group[d]);
+	pod_spec_free(old);
+}
+
+void engine_pod_delete(struct engine *e, const char *ns, const char *name)
+{
+	struct pod *p = engine_pod_find(e, ns, name);
+	if (!p)
+		return;
+	struct view ov = { p->active, p->spec->ns, ns_labels(p->ns), &p->spec->labels };
+	struct view nv = { false, p->spec->ns, ns_labels(p->ns), &p->spec->labels };
+	pod_reevaluate(e, p, &ov, &nv, false);
+	p->active = false;
+	pod_regroup(e, p);
+	pod_unindex(e, p);
+	struct podkey k = { ns, name };
+	htab_remove(&e->pods, podkey_hash(ns, name), pod_eq, &k);
+	list_del(&p->ns_node);
+	struct ns *n = p->ns;
+	pod_spec_free(p->spec);
+	free(p);
+	ns_gc(e, n);
+}
+
+void engine_pods(const struct engine *e, struct vec *v)
+{
+	struct pod *p;
+	htab_foreach(&e->pods, p) vec_push(v, p);
+	vec_sort(v, pod_cmp);
+}
+
+size_t engine_pod_count(const struct engine *e)
+{
+	return e->pods.n;
+}
+
+/* ---------- namespaces (public) ---------- */
+
+void engine_ns_upsert(struct engine *e, struct ns_spec *spec)
+{
+	struct ns *n = ns_get(e, spec->name);
+	struct labelset oldl;
+	struct ns_spec *old = n->spec;
+	labelset_copy(&oldl, ns_labels(n));
+	n->spec = spec;
+	/* namespace labels feed namespaceSelectors: re-evaluate its pods */
+	struct list *it;
+	list_foreach(it, &n->pods) {
+		struct pod *p = container_of(it, struct pod, ns_node);
+		struct view ov = { p->active, n->name, &oldl, &p->spec->labels };
+		struct view nv = { p->active, n->name, &spec->labels, &p->spec->labels };
+		pod_reevaluate(e, p, &ov, &nv, false);
+	}
+	labelset_free(&oldl);
+	ns_spec_free(old);
+}
+
+void engine_ns_delete(struct engine *e, const char *name)
+{
+	struct ns *n = engine_ns_find(e, name);
+	if (!n || !n->spec)
+		return;
+	/* Back to the implied labels until its pods are gone too. */
+	struct ns_spec *old = n->spec;
+	struct list *it;
+	n->spec = NULL;
+	list_foreach(it, &n->pods) {
+		struct pod *p = container_of(it, struct pod, ns_node);
+		struct view ov = { p->active, n->name, &old->labels, &p->spec->labels };
+		struct view nv = { p->active, n->name, &n->implied, &p->spec->labels };
+		pod_reevaluate(e, p, &ov, &nv, false);
+	}
+	ns_spec_free(old);
+	ns_gc(e, n);
+}
+
+/* ---------- policies ---------- */
+
+struct policy *engine_policy_find(const struct engine *e, enum policy_kind kind, const char *ns,
+				  const char *name)
+{
+	struct polkey k = { kind, ns, name };
+	return htab_find(&e->policies, polkey_hash(kind, ns, name), policy_eq, &k);
+}
+
+static void policy_drop_rules(struct engine *e, struct policy *pol)
+{
+	for (int d = 0; d < DIR_COUNT; d++) {
+		for (uint32_t i = 0; i < pol->nrules[d]; i++)
+			peerset_put(e, pol->rules[d][i].peers);
+		free(pol->rules[d]);
+		pol->rules[d] = NULL;
+		pol->nrules[d] = 0;
+	}
+}
+
+static void policy_build_rules(struct engine *e, struct policy *pol)
+{
+	const struct policy_spec *s = pol->spec;
+	if (!s->valid) /* an invalid policy isolates, and allows nothing */
+		return;
+	for (int d = 0; d < DIR_COUNT; d++) {
+		pol->nrules[d] = s->nrules[d];
+		pol->rules[d] = xcalloc(s->nrules[d], sizeof(struct ir_rule));
+		for (uint32_t i = 0; i < s->nrules[d]; i++) {
+			struct ir_rule *r = &pol->rules[d][i];
+			r->pol = pol;
+			r->dir = (enum dir)d;
+			r->index = i;
+			r->spec = &s->rules[d][i];
+			r->peers = r->spec->any_peer ? NULL : peerset_get(e, r->spec, s->ns);
+		}
+	}
+}
+
+static void policy_groups_refresh(struct engine *e, struct policy *pol)
+{
+	struct ir_group *g;
+	htab_foreach(&e->groups, g) {
+		for (uint32_t i = 0; i < g->npol; i++)
+			if (g->pols[i] == pol) {
+				group_build_rules(e, g);
+				mark_group(e, g);
+				break;
+			}
+	}
+}
+
+void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
+{
+	struct policy *pol = engine_policy_find(e, spec->kind, spec->ns, spec->name);
+	if (!pol) {
+		pol = xcalloc(1, sizeof(*pol));
+		pol->spec = spec;
+		pol->ns = ns_get(e, spec->ns);
+		vec_push(&pol->ns->policies, pol);
+		htab_insert(&e->policies, polkey_hash(spec->kind, spec->ns, spec->name), pol);
+		policy_build_rules(e, pol);
+	} else {
+		struct policy_spec *old = pol->spec;
+		struct ir_rule *oldrules[DIR_COUNT] = { pol->rules[0], pol->rules[1] };
+		uint32_t oldn[DIR_COUNT] = { pol->nrules[0], pol->nrules[1] };
+		/* Build the new rules before the old peer sets are released, so
+		 * that peer sets the two share are kept, not rebuilt. */
+		pol->spec = spec;
+		policy_build_rules(e, pol);
+		for (int d = 0; d < DIR_COUNT; d++) {
+			for (uint32_t i = 0; i < oldn[d]; i++)
+				peerset_put(e, oldrules[d][i].peers);
+			free(oldrules[d]);
+		}
+		policy_groups_refresh(e, pol);
+		policy_spec_free(old);
+	}
+	ns_regroup(e, pol->ns);
+}
+
+void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *ns, const char *name)
+{
+	struct policy *pol = engine_policy_find(e, kind, ns, name);
+	if (!pol)
+		return;
+	struct ns *n = pol->ns;
+	vec_remove(&n->policies, pol);
+	ns_regroup(e, n); /* no group refers to pol after this */
+	struct polkey k = { kind, ns, name };
+	htab_remove(&e->policies, polkey_hash(kind, ns, name), policy_eq, &k);
+	policy_drop_rules(e, pol);
+	policy_spec_free(pol->spec);
+	free(pol);
+	ns_gc(e, n);
+}
+
+static int policy_full_cmp(const void *a, const void *b)
+{
+	const struct policy *x = *(const struct policy *const *)a, *y = *(const struct policy *const *)b;
+	int c = strcmp(x->spec->ns, y->spec->ns);
+	return c ? c : policy_cmp(a, b);
+}
+
+void engine_policies(const struct engine *e, struct vec *v)
+{
+	struct policy *p;
+	htab_foreach(&e->policies, p) vec_push(v, p);
+	vec_sort(v, policy_full_cmp);
+}
+
+static int pod_cmp(const void *a, const void *b)
+{
+	const struct pod *x = *(const struct pod *const *)a, *y = *(const struct pod *const *)b;
+	int c = strcmp(x->spec->ns, y->spec->ns);
+	return c ? c : strcmp(x->spec->name, y->spec->name);
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+	const struct ir_group *x = *(const struct ir_group *const *)a, *y = *(const struct ir_group *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int peerset_cmp(const void *a, const void *b)
+{
+	const struct ir_peerset *x = *(const struct ir_peerset *const *)a;
+	const struct ir_peerset *y = *(const struct ir_peerset *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+void engine_groups(const struct engine *e, struct vec *v)
+{
+	struct ir_group *g;
+	htab_foreach(&e->groups, g) vec_push(v, g);
+	vec_sort(v, group_cmp);
+}
+
+void engine_peersets(const struct engine *e, struct vec *v)
+{
+	struct ir_peerset *ps;
+	htab_foreach(&e->peersets, ps) vec_push(v, ps);
+	vec_sort(v, peerset_cmp);
+}
+
+void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *groups)
+{
+	for (size_t i = 0; i < e->dirty_ps.n; i++) {
+		((struct ir_peerset *)e->dirty_ps.v[i])->dirty = false;
+		if (peersets)
+			vec_push(peersets, e->dirty_ps.v[i]);
+	}
+	for (size_t i = 0; i < e->dirty_groups.n; i++) {
+		((struct ir_group *)e->dirty_groups.v[i])->dirty = false;
+		if (groups)
+			vec_push(groups, e->dirty_groups.v[i]);
+	}
+	e->dirty_ps.n = e->dirty_groups.n = 0;
+}
+
+/* ---------- life cycle ---------- */
+
+struct engine *engine_new(const struct engine_config *cfg)
+{
+	struct engine *e = xcalloc(1, sizeof(*e));
+	e->cfg = *cfg;
+	e->cfg.node = cfg->node ? xstrdup(cfg->node) : NULL;
+	e->cfg.app_label = xstrdup(cfg->app_label ? cfg->app_label : "app");
+	e->app_label = istr_get(e->cfg.app_label);
+	/* 53/UDP and 53/TCP to pods k8s-app=kube-dns in kube-system */
+	struct rule *r = &e->dns_rule_spec;
+	const char *dns = "kube-dns";
+	r->npeers = 1;
+	r->peers = xcalloc(1, sizeof(*r->peers));
+	r->peers[0].kind = PEER_PODS;
+	r->peers[0].ns = istr_get("kube-system");
+	selector_add(&r->peers[0].podsel, "k8s-app", SEL_IN, &dns, 1);
+	r->nports = 2;
+	r->ports = xcalloc(2, sizeof(*r->ports));
+	r->ports[0] = (struct port_match){ PROTO_UDP, 53, 53, NULL };
+	r->ports[1] = (struct port_match){ PROTO_TCP, 53, 53, NULL };
+	r->path = xstrdup("cluster default: DNS");
+	e->dns_rule.dir = DIR_EGRESS;
+	e->dns_rule.spec = r;
+	e->dns_rule.what = "cluster default: DNS";
+	if (e->cfg.dns_default)
+		e->dns_rule.peers = peerset_get(e, r, NULL);
+	engine_take_dirty(e, NULL, NULL);
+	return e;
+}
+
+const struct engine_config *engine_config(const struct engine *e)
+{
+	return &e->cfg;
+}
+
+const struct engine_stats *engine_stats(const struct engine *e)
+{
+	return &e->stats;
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	struct vec v = { 0 };
+	engine_policies(e, &v);
+	for (size_t i = 0; i < v.n; i++) {
+		struct policy *p = v.v[i];
+		engine_policy_delete(e, p->spec->kind, p->spec->ns, p->spec->name);
+	}
+	v.n = 0;
+	engine_pods(e, &v);
+	for (size_t i = 0; i < v.n; i++) {
+		struct pod *p = v.v[i];
+		engine_pod_delete(e, p->spec->ns, p->spec->name);
+	}
+	vec_free(&v);
+	peerset_put(e, e->dns_rule.peers);
+	rule_free(&e->dns_rule_spec);
+	struct ns *n;
+	htab_foreach(&e->nss, n) {
+		ns_spec_free(n->spec);
+		labelset_free(&n->implied);
+		vec_free(&n->policies);
+		istr_put(n->name);
+		free(n);
+	}
+	htab_free(&e->nss);
+	htab_free(&e->pods);
+	htab_free(&e->addrs);
+	htab_free(&e->labels);
+	htab_free(&e->anchors);
+	htab_free(&e->policies);
+	htab_free(&e->peersets);
+	htab_free(&e->groups);
+	vec_free(&e->unanchored);
+	vec_free(&e->dirty_ps);
+	vec_free(&e->dirty_groups);
+	istr_put(e->app_label);
+	free((char *)e->cfg.node);
+	free((char *)e->cfg.app_label);
+	free(e);
+}

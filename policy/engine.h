@@ -1,0 +1,139 @@
+/* The policy engine: holds the cluster's objects, keeps them indexed, and
+ * maintains the ruleset IR for one node incrementally. The IR is what the
+ * nftables renderer consumes and what explain walks, so the two cannot
+ * disagree.
+ *
+ * IR, for one node:
+ *   - groups: a local pod isolated in a direction belongs to the group of
+ *     exactly the policies that select it in that direction; the group's
+ *     rules are the union of those policies' rules for the direction;
+ *   - rules: one per policy rule; a rule names a peer set (or any peer) and
+ *     port entries (or any port); named ports are resolved per
+ *     destination pod;
+ *   - peer sets: shared by rules with identical peers; the union of the
+ *     pods matching the peer selectors cluster-wide (their addresses) and
+ *     the ipBlock ranges with excepts carved out, kept disjoint.
+ * Passes, for each change:
+ *   1. index the object (namespace -> pods, label -> pods, address -> pod);
+ *   2. re-evaluate only the peer sets whose selectors may match the old or
+ *      the new state (found through anchors: a label pair, a namespace
+ *      name or a namespace label the selector requires);
+ *   3. regroup only the local pods the change can affect;
+ *   4. mark what changed dirty, for the data plane to diff. */
+#ifndef CORRAL_ENGINE_H
+#define CORRAL_ENGINE_H
+
+#include "model.h"
+
+struct engine_config {
+	const char *node;      /* NULL: every pod counts as local (offline) */
+	const char *app_label; /* label naming an application, default "app" */
+	bool dns_default;      /* AccessPolicy pods may reach cluster DNS */
+};
+
+struct ir_group;
+
+struct ns {
+	istr name;
+	struct ns_spec *spec; /* NULL: implied by pods or policies */
+	struct labelset implied;
+	struct list pods;     /* struct pod.ns_node */
+	struct vec policies;  /* struct policy* */
+};
+
+struct pod {
+	struct pod_spec *spec;
+	struct ns *ns;
+	struct list ns_node;
+	struct pod_lnode *lnodes; /* one per label, in the label index */
+	bool active;              /* has an address, not finished, not hostNetwork */
+	bool local;
+	struct ir_group *group[DIR_COUNT];
+};
+
+struct ir_peerset {
+	uint32_t id;
+	char *key;               /* canonical description, shared by equal peers */
+	uint32_t refs;
+	struct range_set ranges; /* ipBlock / external ranges, excepts carved */
+	struct ptrset members;   /* struct pod*: their addresses are members */
+	struct vec terms;        /* struct term* (engine private) */
+	uint64_t epoch;
+	bool dirty;
+};
+
+struct ir_rule {
+	const struct policy *pol; /* NULL for a cluster default */
+	enum dir dir;
+	uint32_t index;           /* position in the policy's rules */
+	const struct rule *spec;
+	struct ir_peerset *peers; /* NULL when the rule allows any peer */
+	const char *what;         /* cluster default: its name */
+};
+
+struct policy {
+	struct policy_spec *spec;
+	struct ns *ns;
+	uint32_t nrules[DIR_COUNT];
+	struct ir_rule *rules[DIR_COUNT];
+};
+
+struct ir_group {
+	uint32_t id;
+	enum dir dir;
+	uint32_t npol;
+	const struct policy **pols; /* sorted by kind, then name */
+	struct vec rules;           /* struct ir_rule* */
+	uint32_t npods;             /* local pods in the group */
+	bool dirty;
+};
+
+struct engine_stats {
+	uint64_t term_evals;     /* selector terms evaluated against a pod */
+	uint64_t group_evals;    /* (pod, direction) policy sets computed */
+	uint64_t peerset_builds; /* peer sets built from scratch */
+};
+
+struct engine;
+
+struct engine *engine_new(const struct engine_config *cfg);
+void engine_free(struct engine *e);
+
+/* Each upsert takes ownership of the spec. */
+void engine_ns_upsert(struct engine *e, struct ns_spec *spec);
+void engine_ns_delete(struct engine *e, const char *name);
+void engine_pod_upsert(struct engine *e, struct pod_spec *spec);
+void engine_pod_delete(struct engine *e, const char *ns, const char *name);
+void engine_policy_upsert(struct engine *e, struct policy_spec *spec);
+void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *ns, const char *name);
+
+const struct engine_config *engine_config(const struct engine *e);
+const struct engine_stats *engine_stats(const struct engine *e);
+
+/* Look-ups for explain and the renderer. */
+struct pod *engine_pod_find(const struct engine *e, const char *ns, const char *name);
+struct pod *engine_pod_by_addr(const struct engine *e, ip128 a);
+struct ns *engine_ns_find(const struct engine *e, const char *name);
+const struct labelset *ns_labels(const struct ns *n);
+struct policy *engine_policy_find(const struct engine *e, enum policy_kind kind, const char *ns,
+				  const char *name);
+/* Fill v with pointers, sorted by namespace then name. */
+void engine_pods(const struct engine *e, struct vec *v);
+void engine_policies(const struct engine *e, struct vec *v);
+void engine_groups(const struct engine *e, struct vec *v); /* sorted by id */
+void engine_peersets(const struct engine *e, struct vec *v); /* sorted by id */
+size_t engine_pod_count(const struct engine *e);
+
+/* Dirty objects since the last call; clears the marks. */
+void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *groups);
+
+/* Whether the rule's peers include address a. */
+bool ir_peerset_has(const struct engine *e, const struct ir_peerset *ps, ip128 a);
+/* The port the rule entry names on pod dst for proto, or -1 (named ports:
+ * resolved against dst's container ports, name and protocol). */
+int ir_port_resolve(const struct port_match *pm, const struct pod *dst);
+
+/* The IR as text, deterministic: golden tests compare it. */
+char *engine_ir_dump(const struct engine *e);
+
+#endif

@@ -1,0 +1,72 @@
+#include "eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool ir_rule_ports_ok(const struct ir_rule *r, const struct pod *dst, int proto, int port)
+{
+	const struct rule *s = r->spec;
+	if (s->any_port)
+		return true;
+	for (uint32_t i = 0; i < s->nports; i++) {
+		const struct port_match *pm = &s->ports[i];
+		if (pm->proto != proto)
+			continue;
+		if (pm->name) {
+			if (ir_port_resolve(pm, dst) == port)
+				return true;
+		} else if (!pm->lo || (port >= pm->lo && port <= pm->hi)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void eval_side(const struct engine *e, const struct pod *self, ip128 peer, const struct pod *dst,
+		      enum dir d, int proto, int port, struct dir_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->enforced = self && self->active && self->local;
+	v->allowed = true;
+	if (!v->enforced || !self->group[d])
+		return;
+	const struct ir_group *g = self->group[d];
+	v->group = g;
+	v->allowed = false;
+	v->nchecks = (uint32_t)g->rules.n;
+	v->checks = xcalloc(g->rules.n ? g->rules.n : 1, sizeof(*v->checks));
+	for (size_t i = 0; i < g->rules.n; i++) {
+		const struct ir_rule *r = g->rules.v[i];
+		struct rule_check *c = &v->checks[i];
+		c->rule = r;
+		c->peer_ok = !r->peers || ir_peerset_has(e, r->peers, peer);
+		c->port_ok = ir_rule_ports_ok(r, dst, proto, port);
+		if (c->peer_ok && c->port_ok && !v->allowed) {
+			v->allowed = true;
+			v->by = r;
+		}
+	}
+}
+
+void policy_eval(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, int proto,
+		 int port, struct verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (src->pod && src->pod == dst->pod) {
+		v->loopback = true;
+		v->allowed = true;
+		v->side[DIR_EGRESS].allowed = v->side[DIR_INGRESS].allowed = true;
+		return;
+	}
+	eval_side(e, src->pod, dst->addr, dst->pod, DIR_EGRESS, proto, port, &v->side[DIR_EGRESS]);
+	eval_side(e, dst->pod, src->addr, dst->pod, DIR_INGRESS, proto, port, &v->side[DIR_INGRESS]);
+	v->allowed = v->side[DIR_EGRESS].allowed && v->side[DIR_INGRESS].allowed;
+}
+
+void verdict_free(struct verdict *v)
+{
+	for (int d = 0; d < DIR_COUNT; d++) {
+		free(v->side[d].checks);
+		v->side[d].checks = NULL;
+	}
+}

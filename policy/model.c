@@ -1,0 +1,286 @@
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *dir_name(enum dir d)
+{
+	return d == DIR_INGRESS ? "ingress" : "egress";
+}
+
+const char *proto_name(int p)
+{
+	switch (p) {
+	case PROTO_TCP:
+		return "TCP";
+	case PROTO_UDP:
+		return "UDP";
+	case PROTO_SCTP:
+		return "SCTP";
+	default:
+		return "any";
+	}
+}
+
+int proto_parse(const char *s)
+{
+	if (!strcmp(s, "TCP"))
+		return PROTO_TCP;
+	if (!strcmp(s, "UDP"))
+		return PROTO_UDP;
+	if (!strcmp(s, "SCTP"))
+		return PROTO_SCTP;
+	return -1;
+}
+
+const char *policy_kind_name(enum policy_kind k)
+{
+	return k == KIND_NETPOL ? "NetworkPolicy" : "AccessPolicy";
+}
+
+istr labelset_get(const struct labelset *l, const char *key)
+{
+	uint32_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		int c = strcmp(l->v[mid].key, key);
+		if (c == 0)
+			return l->v[mid].val;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+void labelset_set(struct labelset *l, const char *key, const char *val)
+{
+	uint32_t i = 0;
+	while (i < l->n && strcmp(l->v[i].key, key) < 0)
+		i++;
+	if (i < l->n && !strcmp(l->v[i].key, key)) {
+		istr_put(l->v[i].val);
+		l->v[i].val = istr_get(val);
+		return;
+	}
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	memmove(&l->v[i + 1], &l->v[i], (l->n - i) * sizeof(*l->v));
+	l->v[i].key = istr_get(key);
+	l->v[i].val = istr_get(val);
+	l->n++;
+}
+
+void labelset_free(struct labelset *l)
+{
+	for (uint32_t i = 0; i < l->n; i++) {
+		istr_put(l->v[i].key);
+		istr_put(l->v[i].val);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void labelset_copy(struct labelset *dst, const struct labelset *src)
+{
+	dst->n = src->n;
+	dst->v = src->n ? xmalloc(src->n * sizeof(*src->v)) : NULL;
+	for (uint32_t i = 0; i < src->n; i++) {
+		dst->v[i].key = istr_ref(src->v[i].key);
+		dst->v[i].val = istr_ref(src->v[i].val);
+	}
+}
+
+static bool req_has(const struct sel_req *r, istr v)
+{
+	for (uint32_t i = 0; i < r->nvals; i++)
+		if (r->vals[i] == v) /* interned: pointer equality */
+			return true;
+	return false;
+}
+
+bool selector_matches(const struct selector *s, const struct labelset *l)
+{
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct sel_req *r = &s->req[i];
+		istr v = labelset_get(l, r->key);
+		switch (r->op) {
+		case SEL_IN:
+			if (!v || !req_has(r, v))
+				return false;
+			break;
+		case SEL_NOT_IN: /* a pod without the key matches NotIn */
+			if (v && req_has(r, v))
+				return false;
+			break;
+		case SEL_EXISTS:
+			if (!v)
+				return false;
+			break;
+		case SEL_DOES_NOT_EXIST:
+			if (v)
+				return false;
+			break;
+		}
+	}
+	return true;
+}
+
+static int istr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const istr *)a, *(const istr *)b);
+}
+
+void selector_add(struct selector *s, const char *key, enum sel_op op, const char **vals, uint32_t nvals)
+{
+	s->req = xrealloc(s->req, (s->n + 1) * sizeof(*s->req));
+	struct sel_req *r = &s->req[s->n++];
+	r->key = istr_get(key);
+	r->op = op;
+	r->nvals = nvals;
+	r->vals = nvals ? xmalloc(nvals * sizeof(istr)) : NULL;
+	for (uint32_t i = 0; i < nvals; i++)
+		r->vals[i] = istr_get(vals[i]);
+	if (nvals > 1)
+		qsort(r->vals, nvals, sizeof(istr), istr_cmp);
+}
+
+static int req_cmp(const void *a, const void *b)
+{
+	const struct sel_req *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	if (x->op != y->op)
+		return (int)x->op - (int)y->op;
+	if (x->nvals != y->nvals)
+		return x->nvals < y->nvals ? -1 : 1;
+	for (uint32_t i = 0; i < x->nvals; i++)
+		if ((c = strcmp(x->vals[i], y->vals[i])))
+			return c;
+	return 0;
+}
+
+void selector_normalize(struct selector *s)
+{
+	if (s->n > 1)
+		qsort(s->req, s->n, sizeof(*s->req), req_cmp);
+}
+
+void selector_free(struct selector *s)
+{
+	for (uint32_t i = 0; i < s->n; i++) {
+		istr_put(s->req[i].key);
+		for (uint32_t j = 0; j < s->req[i].nvals; j++)
+			istr_put(s->req[i].vals[j]);
+		free(s->req[i].vals);
+	}
+	free(s->req);
+	s->req = NULL;
+	s->n = 0;
+}
+
+void selector_copy(struct selector *dst, const struct selector *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	for (uint32_t i = 0; i < src->n; i++)
+		selector_add(dst, src->req[i].key, src->req[i].op, (const char **)src->req[i].vals,
+			     src->req[i].nvals);
+}
+
+void selector_format(const struct selector *s, struct sbuf *out)
+{
+	if (!s->n) {
+		sbuf_add(out, "{}");
+		return;
+	}
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct sel_req *r = &s->req[i];
+		if (i)
+			sbuf_add(out, ",");
+		switch (r->op) {
+		case SEL_IN:
+		case SEL_NOT_IN:
+			if (r->op == SEL_IN && r->nvals == 1) {
+				sbuf_addf(out, "%s=%s", r->key, r->vals[0]);
+				break;
+			}
+			sbuf_addf(out, "%s %s (", r->key, r->op == SEL_IN ? "in" : "notin");
+			for (uint32_t j = 0; j < r->nvals; j++)
+				sbuf_addf(out, "%s%s", j ? "," : "", r->vals[j]);
+			sbuf_add(out, ")");
+			break;
+		case SEL_EXISTS:
+			sbuf_add(out, r->key);
+			break;
+		case SEL_DOES_NOT_EXIST:
+			sbuf_addf(out, "!%s", r->key);
+			break;
+		}
+	}
+}
+
+void pod_spec_free(struct pod_spec *p)
+{
+	if (!p)
+		return;
+	istr_put(p->ns);
+	istr_put(p->name);
+	istr_put(p->node);
+	labelset_free(&p->labels);
+	for (uint32_t i = 0; i < p->nports; i++)
+		istr_put(p->ports[i].name);
+	free(p->ports);
+	free(p->source);
+	free(p->workload);
+	free(p);
+}
+
+void ns_spec_free(struct ns_spec *n)
+{
+	if (!n)
+		return;
+	istr_put(n->name);
+	labelset_free(&n->labels);
+	free(n->source);
+	free(n);
+}
+
+void rule_free(struct rule *r)
+{
+	for (uint32_t i = 0; i < r->npeers; i++) {
+		struct peer *p = &r->peers[i];
+		istr_put(p->ns);
+		selector_free(&p->nssel);
+		selector_free(&p->podsel);
+		range_set_free(&p->ranges);
+		free(p->text);
+	}
+	free(r->peers);
+	for (uint32_t i = 0; i < r->nports; i++)
+		istr_put(r->ports[i].name);
+	free(r->ports);
+	free(r->path);
+	istr_put(r->ap_app);
+	istr_put(r->ap_ns);
+	memset(r, 0, sizeof(*r));
+}
+
+void policy_spec_free(struct policy_spec *p)
+{
+	if (!p)
+		return;
+	istr_put(p->ns);
+	istr_put(p->name);
+	selector_free(&p->target);
+	for (int d = 0; d < DIR_COUNT; d++) {
+		for (uint32_t i = 0; i < p->nrules[d]; i++)
+			rule_free(&p->rules[d][i]);
+		free(p->rules[d]);
+	}
+	istr_put(p->app);
+	free(p->error);
+	free(p->source);
+	free(p);
+}

@@ -1,0 +1,138 @@
+/* The policy object model: what the compiler needs of Namespaces, Pods,
+ * NetworkPolicies and AccessPolicies, and nothing else. Decoders (kube/)
+ * fill these "spec" structs; the engine takes ownership of them. */
+#ifndef CORRAL_MODEL_H
+#define CORRAL_MODEL_H
+
+#include "addr.h"
+#include "util.h"
+
+enum dir { DIR_INGRESS = 0, DIR_EGRESS = 1 };
+#define DIR_COUNT 2
+const char *dir_name(enum dir d); /* "ingress" / "egress" */
+
+enum proto { PROTO_ANY = 0, PROTO_TCP = 6, PROTO_UDP = 17, PROTO_SCTP = 132 };
+const char *proto_name(int p); /* "TCP", "UDP", "SCTP" */
+int proto_parse(const char *s); /* PROTO_* or -1; exact upper case, as the API */
+
+struct label {
+	istr key, val;
+};
+/* Sorted by key (strcmp), keys unique. */
+struct labelset {
+	uint32_t n;
+	struct label *v;
+};
+istr labelset_get(const struct labelset *l, const char *key);
+void labelset_set(struct labelset *l, const char *key, const char *val);
+void labelset_free(struct labelset *l);
+void labelset_copy(struct labelset *dst, const struct labelset *src);
+
+enum sel_op { SEL_IN, SEL_NOT_IN, SEL_EXISTS, SEL_DOES_NOT_EXIST };
+struct sel_req {
+	istr key;
+	enum sel_op op;
+	uint32_t nvals;
+	istr *vals; /* sorted by strcmp */
+};
+/* A label selector: requirements ANDed. No requirement selects everything.
+ * matchLabels entries become SEL_IN with one value. Requirements are kept
+ * sorted so that equal selectors print equally. */
+struct selector {
+	uint32_t n;
+	struct sel_req *req;
+};
+bool selector_matches(const struct selector *s, const struct labelset *l);
+void selector_add(struct selector *s, const char *key, enum sel_op op, const char **vals, uint32_t nvals);
+void selector_normalize(struct selector *s);
+void selector_free(struct selector *s);
+void selector_copy(struct selector *dst, const struct selector *src);
+/* Canonical text, e.g. "app in (a,b),!tier" or "{}" for everything. */
+void selector_format(const struct selector *s, struct sbuf *out);
+
+struct cport {
+	istr name; /* NULL if unnamed */
+	uint8_t proto;
+	uint16_t port;
+};
+
+enum pod_phase { PHASE_PENDING, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_FAILED, PHASE_UNKNOWN };
+
+struct pod_spec {
+	istr ns, name, node;
+	struct labelset labels;
+	uint32_t naddr;
+	ip128 addr[2]; /* at most one of each family, as status.podIPs */
+	bool host_network;
+	bool synthetic_addr; /* offline: address made up for a pod without one */
+	enum pod_phase phase;
+	uint32_t nports;
+	struct cport *ports;
+	char *source; /* file or "api" */
+	char *workload; /* offline: "Deployment" etc. or NULL */
+};
+void pod_spec_free(struct pod_spec *p);
+
+struct ns_spec {
+	istr name;
+	struct labelset labels; /* kubernetes.io/metadata.name always set */
+	char *source;
+};
+void ns_spec_free(struct ns_spec *n);
+
+/* One port entry of a rule. proto == PROTO_ANY is never stored: a rule
+ * without ports has any_port set instead. lo == 0 means every port of the
+ * protocol. A named entry has name set and lo == hi == 0. */
+struct port_match {
+	uint8_t proto;
+	uint16_t lo, hi;
+	istr name;
+};
+
+enum peer_kind { PEER_PODS, PEER_CIDR, PEER_HOST };
+struct peer {
+	enum peer_kind kind;
+	/* PEER_PODS: pods in ns (if set) or in namespaces matching nssel */
+	istr ns;
+	struct selector nssel;
+	struct selector podsel;
+	/* PEER_CIDR: the cidr with its excepts carved out */
+	struct range_set ranges;
+	/* PEER_CIDR / PEER_HOST: the text the user wrote */
+	char *text;
+};
+
+struct rule {
+	bool any_peer; /* no from/to: every address */
+	uint32_t npeers;
+	struct peer *peers;
+	bool any_port;
+	uint32_t nports;
+	struct port_match *ports;
+	char *path; /* where it was written, e.g. "spec.ingress[0]" */
+	/* AccessPolicy: the application and namespace the rule names */
+	istr ap_app, ap_ns;
+};
+
+enum policy_kind { KIND_NETPOL, KIND_ACCESS };
+const char *policy_kind_name(enum policy_kind k); /* "NetworkPolicy", "AccessPolicy" */
+
+struct policy_spec {
+	enum policy_kind kind;
+	istr ns, name;
+	struct selector target; /* pods of ns */
+	bool isolates[DIR_COUNT];
+	/* false: the object failed validation; it still isolates its targets
+	 * but its rules allow nothing (a typo must never open traffic) */
+	bool valid;
+	char *error; /* first validation error when !valid */
+	uint32_t nrules[DIR_COUNT];
+	struct rule *rules[DIR_COUNT];
+	istr app; /* AccessPolicy: spec.application */
+	uint32_t nhosts; /* AccessPolicy: external host entries, not enforced yet */
+	char *source;
+};
+void policy_spec_free(struct policy_spec *p);
+void rule_free(struct rule *r);
+
+#endif

@@ -1,0 +1,324 @@
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void oom(void)
+{
+	fputs("corral: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz ? sz : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *d = strdup(s ? s : "");
+	if (!d)
+		oom();
+	return d;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	return s;
+}
+
+void vec_push(struct vec *vec, void *p)
+{
+	if (vec->n == vec->cap) {
+		vec->cap = vec->cap ? vec->cap * 2 : 4;
+		vec->v = xrealloc(vec->v, vec->cap * sizeof(*vec->v));
+	}
+	vec->v[vec->n++] = p;
+}
+
+void vec_free(struct vec *vec)
+{
+	free(vec->v);
+	vec->v = NULL;
+	vec->n = vec->cap = 0;
+}
+
+bool vec_remove(struct vec *vec, const void *p)
+{
+	for (size_t i = 0; i < vec->n; i++) {
+		if (vec->v[i] == p) {
+			vec->v[i] = vec->v[--vec->n];
+			return true;
+		}
+	}
+	return false;
+}
+
+void vec_sort(struct vec *vec, int (*cmp)(const void *a, const void *b))
+{
+	if (vec->n > 1)
+		qsort(vec->v, vec->n, sizeof(*vec->v), cmp);
+}
+
+static void sbuf_grow(struct sbuf *b, size_t add)
+{
+	if (b->n + add + 1 > b->cap) {
+		b->cap = (b->n + add + 1) * 2;
+		b->s = xrealloc(b->s, b->cap);
+	}
+}
+
+void sbuf_add(struct sbuf *b, const char *s)
+{
+	size_t l = strlen(s);
+	sbuf_grow(b, l);
+	memcpy(b->s + b->n, s, l + 1);
+	b->n += l;
+}
+
+void sbuf_addf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int l;
+	va_start(ap, fmt);
+	l = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (l < 0)
+		return;
+	sbuf_grow(b, (size_t)l);
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->n, (size_t)l + 1, fmt, ap);
+	va_end(ap);
+	b->n += (size_t)l;
+}
+
+char *sbuf_steal(struct sbuf *b)
+{
+	char *s = b->s ? b->s : xstrdup("");
+	b->s = NULL;
+	b->n = b->cap = 0;
+	return s;
+}
+
+void sbuf_free(struct sbuf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->n = b->cap = 0;
+}
+
+/* FNV-1a followed by a murmur finaliser: cheap and well mixed. */
+uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
+{
+	const unsigned char *c = p;
+	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+	for (size_t i = 0; i < n; i++) {
+		h ^= c[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+uint64_t hash_ptr(const void *p)
+{
+	uint64_t h = (uint64_t)(uintptr_t)p;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+uint64_t hash_str(const char *s)
+{
+	return hash_bytes(s, strlen(s), 0);
+}
+
+static void htab_grow(struct htab *h)
+{
+	struct htab_ent *old = h->e;
+	size_t ocap = h->cap;
+	h->cap = ocap ? ocap * 2 : 16;
+	h->e = xcalloc(h->cap, sizeof(*h->e));
+	h->n = 0;
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i].item)
+			htab_insert(h, old[i].hash, old[i].item);
+	free(old);
+}
+
+void *htab_find(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key)
+{
+	if (!h->cap)
+		return NULL;
+	size_t mask = h->cap - 1;
+	for (size_t i = hash & mask;; i = (i + 1) & mask) {
+		if (!h->e[i].item)
+			return NULL;
+		if (h->e[i].hash == hash && eq(h->e[i].item, key))
+			return h->e[i].item;
+	}
+}
+
+void htab_insert(struct htab *h, uint64_t hash, void *item)
+{
+	if ((h->n + 1) * 4 > h->cap * 3)
+		htab_grow(h);
+	size_t mask = h->cap - 1, i = hash & mask;
+	while (h->e[i].item)
+		i = (i + 1) & mask;
+	h->e[i].hash = hash;
+	h->e[i].item = item;
+	h->n++;
+}
+
+void *htab_remove(struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key)
+{
+	if (!h->cap)
+		return NULL;
+	size_t mask = h->cap - 1, i = hash & mask;
+	for (;; i = (i + 1) & mask) {
+		if (!h->e[i].item)
+			return NULL;
+		if (h->e[i].hash == hash && eq(h->e[i].item, key))
+			break;
+	}
+	void *item = h->e[i].item;
+	/* Backward-shift deletion keeps every probe chain unbroken. */
+	size_t j = i;
+	for (;;) {
+		h->e[i].item = NULL;
+		for (;;) {
+			j = (j + 1) & mask;
+			if (!h->e[j].item)
+				goto done;
+			size_t home = h->e[j].hash & mask;
+			/* can the entry at j move to the hole at i? */
+			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+				break;
+		}
+		h->e[i] = h->e[j];
+		i = j;
+	}
+done:
+	h->n--;
+	return item;
+}
+
+void htab_free(struct htab *h)
+{
+	free(h->e);
+	h->e = NULL;
+	h->n = h->cap = 0;
+}
+
+static bool ptr_eq(const void *item, const void *key)
+{
+	return item == key;
+}
+
+bool ptrset_add(struct ptrset *s, void *p)
+{
+	uint64_t hv = hash_ptr(p);
+	if (htab_find(&s->h, hv, ptr_eq, p))
+		return false;
+	htab_insert(&s->h, hv, p);
+	return true;
+}
+
+bool ptrset_del(struct ptrset *s, void *p)
+{
+	return htab_remove(&s->h, hash_ptr(p), ptr_eq, p) != NULL;
+}
+
+bool ptrset_has(const struct ptrset *s, const void *p)
+{
+	return htab_find(&s->h, hash_ptr(p), ptr_eq, p) != NULL;
+}
+
+void ptrset_free(struct ptrset *s)
+{
+	htab_free(&s->h);
+}
+
+/* Interned strings: the string follows its reference count. */
+struct istr_ent {
+	uint32_t ref;
+	char s[];
+};
+static struct htab istr_tab;
+
+static bool istr_eq(const void *item, const void *key)
+{
+	return strcmp(((const struct istr_ent *)item)->s, key) == 0;
+}
+
+istr istr_get(const char *s)
+{
+	uint64_t hv = hash_str(s);
+	struct istr_ent *e = htab_find(&istr_tab, hv, istr_eq, s);
+	if (!e) {
+		size_t l = strlen(s);
+		e = xmalloc(sizeof(*e) + l + 1);
+		e->ref = 0;
+		memcpy(e->s, s, l + 1);
+		htab_insert(&istr_tab, hv, e);
+	}
+	e->ref++;
+	return e->s;
+}
+
+istr istr_ref(istr s)
+{
+	if (s)
+		container_of(s, struct istr_ent, s)->ref++;
+	return s;
+}
+
+void istr_put(istr s)
+{
+	if (!s)
+		return;
+	struct istr_ent *e = container_of(s, struct istr_ent, s);
+	if (--e->ref == 0) {
+		htab_remove(&istr_tab, hash_str(s), istr_eq, s);
+		free(e);
+	}
+}
+
+size_t istr_count(void)
+{
+	return istr_tab.n;
+}

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs every Debian package that building, testing and demoing corral
+# needs. Idempotent: packages already present are left alone.
+set -eu
+
+PKGS="build-essential cmake pkg-config clang llvm libclang-rt-14-dev \
+      libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev \
+      libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev \
+      libmicrohttpd-dev nftables iproute2 iputils-ping python3 \
+      libcap2-bin util-linux openssl"
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing="$missing $p"
+done
+
+if [ -n "$missing" ]; then
+    echo "install-deps: installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+echo "install-deps: all packages present"
