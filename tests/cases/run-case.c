@@ -1,0 +1,309 @@
+/* Runs one upstream-style NetworkPolicy case (a file in tests/cases) through
+ * the same evaluator as explain.
+ *
+ * The model is the upstream e2e one: namespaces x, y, z (label ns=NAME),
+ * pods a, b, c in each (label pod=NAME), serving 80 and 81 over TCP, UDP
+ * and SCTP on container ports named serve-PORT-PROTO. Addresses:
+ * 10.1.N.P and fd00::N:P (N, P counted from 1), so cases may name them in
+ * ipBlocks. Each step applies or deletes objects, then checks truth
+ * tables. After every step the incrementally maintained IR must equal the
+ * IR compiled from scratch from the same objects. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube/manifest.h"
+#include "kube/yaml.h"
+#include "policy/eval.h"
+
+static const char *nss[] = { "x", "y", "z" };
+static const char *podn[] = { "a", "b", "c" };
+#define NPODS 9
+
+struct store {
+	struct vec keys;  /* char* kind/ns/name */
+	struct vec docs;  /* json_t* */
+};
+
+static char *obj_key(json_t *o)
+{
+	json_t *m = json_object_get(o, "metadata");
+	const char *ns = json_string_value(json_object_get(m, "namespace"));
+	return xasprintf("%s/%s/%s", json_string_value(json_object_get(o, "kind")), ns ? ns : "default",
+			 json_string_value(json_object_get(m, "name")));
+}
+
+static void store_put(struct store *s, json_t *o)
+{
+	char *k = obj_key(o);
+	for (size_t i = 0; i < s->keys.n; i++)
+		if (!strcmp(s->keys.v[i], k)) {
+			json_decref(s->docs.v[i]);
+			s->docs.v[i] = json_incref(o);
+			free(k);
+			return;
+		}
+	vec_push(&s->keys, k);
+	vec_push(&s->docs, json_incref(o));
+}
+
+static void store_del(struct store *s, const char *k)
+{
+	for (size_t i = 0; i < s->keys.n; i++)
+		if (!strcmp(s->keys.v[i], k)) {
+			free(s->keys.v[i]);
+			json_decref(s->docs.v[i]);
+			s->keys.v[i] = s->keys.v[--s->keys.n];
+			s->docs.v[i] = s->docs.v[--s->docs.n];
+			return;
+		}
+}
+
+static json_t *base_pod(int n, int p)
+{
+	static const char *protos[] = { "TCP", "UDP", "SCTP" }, *lower[] = { "tcp", "udp", "sctp" };
+	json_t *conts = json_array();
+	for (int port = 80; port <= 81; port++)
+		for (int k = 0; k < 3; k++) {
+			char name[32];
+			snprintf(name, sizeof(name), "serve-%d-%s", port, lower[k]);
+			json_array_append_new(conts, json_pack("{s:s, s:[{s:s, s:i, s:s}]}", "name", name, "ports",
+							       "name", name, "containerPort", port, "protocol",
+							       protos[k]));
+		}
+	char v4[32], v6[32];
+	snprintf(v4, sizeof(v4), "10.1.%d.%d", n + 1, p + 1);
+	snprintf(v6, sizeof(v6), "fd00::%d:%d", n + 1, p + 1);
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:s, s:o}, s:{s:s, s:[{s:s},{s:s}]}}", "apiVersion",
+			 "v1", "kind", "Pod", "metadata", "name", podn[p], "namespace", nss[n], "labels", "pod", podn[p],
+			 "spec", "nodeName", (n * 3 + p) % 2 ? "node-2" : "node-1", "containers", conts, "status",
+			 "phase", "Running", "podIPs", "ip", v4, "ip", v6);
+}
+
+static void load_base(struct store *s)
+{
+	for (int n = 0; n < 3; n++) {
+		json_t *o = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
+				      "name", nss[n], "labels", "ns", nss[n]);
+		store_put(s, o);
+		json_decref(o);
+		for (int p = 0; p < 3; p++) {
+			o = base_pod(n, p);
+			store_put(s, o);
+			json_decref(o);
+		}
+	}
+}
+
+static const struct decode_opts opts = { DECODE_STRICT, false, "app", "default" };
+static const struct engine_config cfg = { NULL, "app", true };
+
+static int apply_doc(struct engine *e, json_t *o, const char *file)
+{
+	struct diags d = { 0 };
+	struct decoded dec;
+	int rc = kube_decode(o, file, &opts, &d, &dec);
+	for (size_t i = 0; i < d.v.n; i++) {
+		char *m = diag_format(d.v.v[i]);
+		fprintf(stderr, "  decode: %s\n", m);
+		free(m);
+	}
+	diags_free(&d);
+	if (rc < 0)
+		return rc;
+	if (dec.type == OBJ_NAMESPACE)
+		engine_ns_upsert(e, dec.ns);
+	else if (dec.type == OBJ_POD)
+		engine_pod_upsert(e, dec.pod);
+	else if (dec.type == OBJ_POLICY)
+		engine_policy_upsert(e, dec.pol);
+	return 0;
+}
+
+static struct engine *fresh(struct store *s, const char *file)
+{
+	struct engine *e = engine_new(&cfg);
+	/* namespaces, pods, then policies, as the loader does */
+	for (int pass = 0; pass < 3; pass++)
+		for (size_t i = 0; i < s->docs.n; i++) {
+			const char *k = json_string_value(json_object_get(s->docs.v[i], "kind"));
+			int want = !strcmp(k, "Namespace") ? 0 : !strcmp(k, "Pod") ? 1 : 2;
+			if (want == pass)
+				apply_doc(e, s->docs.v[i], file);
+		}
+	return e;
+}
+
+static bool glob_match(const char *pat, const char *ns, const char *pod)
+{
+	char pns[64], ppod[64];
+	if (!strcmp(pat, "*"))
+		return true;
+	if (sscanf(pat, "%63[^/]/%63s", pns, ppod) != 2)
+		return false;
+	return (!strcmp(pns, "*") || !strcmp(pns, ns)) && (!strcmp(ppod, "*") || !strcmp(ppod, pod));
+}
+
+/* expected[from][to] from "default" and "set" entries, or a "table". */
+static int build_expected(json_t *ex, bool want[NPODS][NPODS])
+{
+	bool def = !json_is_false(json_object_get(ex, "default"));
+	for (int i = 0; i < NPODS; i++)
+		for (int j = 0; j < NPODS; j++)
+			want[i][j] = def;
+	json_t *table = json_object_get(ex, "table"), *set = json_object_get(ex, "set"), *x;
+	size_t k;
+	if (json_is_string(table)) {
+		const char *t = json_string_value(table);
+		int n = 0;
+		for (; *t; t++)
+			if (*t == '.' || *t == 'X') {
+				if (n >= NPODS * NPODS)
+					return -1;
+				want[n / NPODS][n % NPODS] = *t == '.';
+				n++;
+			}
+		if (n != NPODS * NPODS)
+			return -1;
+	}
+	json_array_foreach(set, k, x) {
+		const char *from = json_string_value(json_object_get(x, "from"));
+		const char *to = json_string_value(json_object_get(x, "to"));
+		bool allowed = json_is_true(json_object_get(x, "allowed"));
+		for (int i = 0; i < NPODS; i++)
+			for (int j = 0; j < NPODS; j++)
+				if ((!from || glob_match(from, nss[i / 3], podn[i % 3])) &&
+				    (!to || glob_match(to, nss[j / 3], podn[j % 3])))
+					want[i][j] = allowed;
+	}
+	return 0;
+}
+
+static void print_table(const char *title, bool m[NPODS][NPODS], bool other[NPODS][NPODS])
+{
+	fprintf(stderr, "  %s\n       ", title);
+	for (int j = 0; j < NPODS; j++)
+		fprintf(stderr, " %s/%s", nss[j / 3], podn[j % 3]);
+	fprintf(stderr, "\n");
+	for (int i = 0; i < NPODS; i++) {
+		fprintf(stderr, "    %s/%s", nss[i / 3], podn[i % 3]);
+		for (int j = 0; j < NPODS; j++)
+			fprintf(stderr, "   %c%c", m[i][j] ? '.' : 'X', i != j && other[i][j] != m[i][j] ? '!' : ' ');
+		fprintf(stderr, "\n");
+	}
+}
+
+static int check(struct engine *e, json_t *ex, int step)
+{
+	bool want[NPODS][NPODS], got[NPODS][NPODS];
+	int proto = proto_parse(json_string_value(json_object_get(ex, "protocol")) ?: "TCP");
+	int port = (int)json_integer_value(json_object_get(ex, "port"));
+	int bad = 0;
+	bool v6 = json_is_true(json_object_get(ex, "ipv6"));
+	if (build_expected(ex, want) < 0 || proto < 0 || !port) {
+		fprintf(stderr, "step %d: malformed expectation\n", step);
+		return 1;
+	}
+	for (int i = 0; i < NPODS; i++)
+		for (int j = 0; j < NPODS; j++) {
+			struct pod *s = engine_pod_find(e, nss[i / 3], podn[i % 3]);
+			struct pod *d = engine_pod_find(e, nss[j / 3], podn[j % 3]);
+			if (!s || !d) {
+				fprintf(stderr, "step %d: pod missing from the model\n", step);
+				return 1;
+			}
+			struct endpoint src = { s, s->spec->addr[v6 && s->spec->naddr > 1] };
+			struct endpoint dst = { d, d->spec->addr[v6 && d->spec->naddr > 1] };
+			struct verdict v;
+			policy_eval(e, &src, &dst, proto, port, &v);
+			got[i][j] = v.allowed;
+			verdict_free(&v);
+			if (i != j && got[i][j] != want[i][j]) /* loopback ignored, as upstream */
+				bad++;
+		}
+	if (bad) {
+		fprintf(stderr, "step %d: %s/%d%s: %d pairs differ (! marks them)\n", step, proto_name(proto), port,
+			v6 ? " IPv6" : "", bad);
+		print_table("expected", want, got);
+		print_table("observed", got, want);
+	}
+	return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct vec docs = { 0 };
+	struct store s = { 0 };
+	char *err = NULL;
+	int failed = 0;
+	if (argc != 2) {
+		fprintf(stderr, "usage: run-case FILE\n");
+		return 2;
+	}
+	FILE *f = fopen(argv[1], "rb");
+	if (!f) {
+		perror(argv[1]);
+		return 2;
+	}
+	static char buf[1 << 20];
+	size_t len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (kube_yaml_parse(buf, len, &docs, &err) < 0 || docs.n != 1) {
+		fprintf(stderr, "%s: %s\n", argv[1], err ? err : "expected one document");
+		return 2;
+	}
+	json_t *c = docs.v[0], *steps = json_object_get(c, "steps"), *step;
+	size_t i;
+	printf("case: %s\n", json_string_value(json_object_get(c, "name")));
+	load_base(&s);
+	struct engine *e = fresh(&s, argv[1]);
+	json_array_foreach(steps, i, step) {
+		json_t *x, *ex = json_object_get(step, "expect");
+		size_t k;
+		/* deletes first, then applies: a step may replace an object */
+		json_array_foreach(json_object_get(step, "delete"), k, x) {
+			const char *key = json_string_value(x);
+			char kind[64], ns[64], name[128];
+			if (sscanf(key, "%63[^/]/%63[^/]/%127s", kind, ns, name) != 3)
+				continue;
+			if (!strcmp(kind, "Pod"))
+				engine_pod_delete(e, ns, name);
+			else if (!strcmp(kind, "Namespace"))
+				engine_ns_delete(e, name);
+			else
+				engine_policy_delete(e, strcmp(kind, "AccessPolicy") ? KIND_NETPOL : KIND_ACCESS, ns, name);
+			store_del(&s, key);
+		}
+		json_array_foreach(json_object_get(step, "apply"), k, x) {
+			if (apply_doc(e, x, argv[1]) < 0)
+				failed++;
+			store_put(&s, x);
+		}
+		struct engine *full = fresh(&s, argv[1]);
+		char *a = engine_ir_dump(e), *b = engine_ir_dump(full);
+		if (strcmp(a, b)) {
+			fprintf(stderr, "step %zu: incremental IR differs from a fresh compile\n--- incremental\n%s--- fresh\n%s",
+				i, a, b);
+			failed++;
+		}
+		free(a);
+		free(b);
+		engine_free(full);
+		if (json_is_object(ex))
+			failed += check(e, ex, (int)i);
+		json_array_foreach(ex, k, x)
+			failed += check(e, x, (int)i);
+	}
+	printf("%s: %s\n", json_string_value(json_object_get(c, "name")), failed ? "FAILED" : "ok");
+	engine_free(e);
+	for (size_t k = 0; k < s.docs.n; k++) {
+		json_decref(s.docs.v[k]);
+		free(s.keys.v[k]);
+	}
+	vec_free(&s.docs);
+	vec_free(&s.keys);
+	json_decref(c);
+	vec_free(&docs);
+	return failed ? 1 : 0;
+}
