@@ -888,7 +888,7 @@ static const char *const ignored_kinds[] = {
 	"Service", "ConfigMap", "Secret", "ServiceAccount", "Endpoints", "EndpointSlice", "Event",
 	"PersistentVolumeClaim", "PersistentVolume", "LimitRange", "ResourceQuota", "ReplicationController",
 	"Ingress", "IngressClass", "ControllerRevision", "Node", "Binding", "PodTemplate",
-	"ComponentStatus", NULL
+	"ComponentStatus", "ServiceCIDR", "IPAddress", NULL
 };
 
 static bool in_list(const char *const *l, const char *s)
@@ -1013,8 +1013,6 @@ int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, stru
 	else if (in_list(workload_kinds, kind) && (!strncmp(api, "apps/", 5) || !strncmp(api, "batch/", 6))) {
 		if (o->workloads)
 			ret = dec_podlike(&c, obj, true, out);
-	} else if (!strncmp(api, "networking.k8s.io/", 18) && strcmp(kind, "NetworkPolicy")) {
-		ret = 0; /* IngressClass and friends */
 	} else {
 		json_t *meta = json_object_get(obj, "metadata");
 		json_t *name = meta ? json_object_get(meta, "name") : NULL;

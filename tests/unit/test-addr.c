@@ -1,0 +1,66 @@
+/* Address parsing and range sets: merges, carving, both families. */
+#include "harness.h"
+
+static void cidr_and_format(void **st)
+{
+	ip128 lo, hi;
+	bool hb;
+	char buf[100];
+	assert_int_equal(cidr_parse("10.1.2.3/16", &lo, &hi, &hb), 0);
+	assert_true(hb);
+	struct ip_range r = { lo, hi };
+	range_format(&r, buf, sizeof(buf));
+	assert_string_equal(buf, "10.1.0.0/16");
+	assert_int_equal(cidr_parse("fd00::/8", &lo, &hi, &hb), 0);
+	assert_false(hb);
+	r = (struct ip_range){ lo, hi };
+	range_format(&r, buf, sizeof(buf));
+	assert_string_equal(buf, "fd00::/8");
+	assert_int_equal(cidr_parse("0.0.0.0/0", &lo, &hi, &hb), 0);
+	assert_true(ip_is_v4(lo) && ip_is_v4(hi)); /* never straddles families */
+	assert_true(cidr_parse("10.0.0.0/33", &lo, &hi, &hb) < 0);
+	assert_true(cidr_parse("10.0.0.0/08", &lo, &hi, &hb) < 0);
+	assert_true(cidr_parse("010.0.0.0/8", &lo, &hi, &hb) < 0);
+	assert_true(cidr_parse("10.0.0.0", &lo, &hi, &hb) < 0);
+}
+
+static void ranges_merge_and_carve(void **st)
+{
+	struct range_set s = { 0 };
+	ip128 a, b, c, d;
+	bool hb;
+	char buf[100];
+	cidr_parse("10.0.0.0/24", &a, &b, &hb);
+	range_set_add(&s, a, b);
+	cidr_parse("10.0.1.0/24", &c, &d, &hb);
+	range_set_add(&s, c, d); /* adjacent: merged */
+	assert_int_equal(s.n, 1);
+	range_format(&s.r[0], buf, sizeof(buf));
+	assert_string_equal(buf, "10.0.0.0/23");
+	cidr_parse("10.0.0.128/25", &c, &d, &hb);
+	range_set_sub(&s, c, d);
+	assert_int_equal(s.n, 2);
+	range_format(&s.r[0], buf, sizeof(buf));
+	assert_string_equal(buf, "10.0.0.0/25");
+	range_format(&s.r[1], buf, sizeof(buf));
+	assert_string_equal(buf, "10.0.1.0/24");
+	ip_parse("10.0.0.200", &a);
+	assert_false(range_set_contains(&s, a));
+	ip_parse("10.0.1.200", &a);
+	assert_true(range_set_contains(&s, a));
+	cidr_parse("fd00::/64", &c, &d, &hb);
+	range_set_add(&s, c, d);
+	cidr_parse("0.0.0.0/0", &c, &d, &hb); /* swallows the v4 ranges only */
+	range_set_add(&s, c, d);
+	assert_int_equal(s.n, 2);
+	range_set_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(cidr_and_format),
+		cmocka_unit_test(ranges_merge_and_carve),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

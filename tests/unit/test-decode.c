@@ -1,0 +1,112 @@
+/* Bad input: every malformed object gets a clear error naming the file,
+ * object and field, and never allows what a valid reading would drop. */
+#include "harness.h"
+
+struct bad {
+	const char *yaml;
+	const char *want;
+};
+
+static void bad_inputs(void **st)
+{
+	static const struct bad cases[] = {
+		{ "kind: [unclosed\n", "bad.yaml: line 2 column 1: did not find expected" },
+		{ "{\"kind\": \"Pod\",}", "bad.yaml: line 1" },
+		{ "a: 1\na: 2\n", "duplicate key \"a\"" },
+		{ "- just\n- a list\n", "an object must be a mapping, not a list" },
+		{ "apiVersion: v1\nmetadata: {name: x}\n", "bad.yaml: object x: kind: required" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicyy\nmetadata: {name: p}\n",
+		  "NetworkPolicyy p: kind: unknown kind \"NetworkPolicyy\" for apiVersion \"networking.k8s.io/v1\"" },
+		{ "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: p}\nspec: {application: a, inbound: {rules: {application: b}}}\n",
+		  "AccessPolicy default/p: spec.inbound.rules: must be a list, not an object" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {matchLabels: {app: 5}}}\n",
+		  "NetworkPolicy x/p: spec.podSelector.matchLabels[app]: must be a string, not an integer" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {matchExpressions: [{key: app, operator: Within, values: [a]}]}}\n",
+		  "spec.podSelector.matchExpressions[0].operator: must be In, NotIn, Exists or DoesNotExist, not \"Within\"" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {matchExpressions: [{key: app, operator: In}]}}\n",
+		  "matchExpressions[0].values: operator In needs at least one value" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {}, ingress: [{ports: [{port: 65536}]}]}\n",
+		  "spec.ingress[0].ports[0].port: port 65536 out of range 1-65535" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}]}]}\n",
+		  "spec.ingress[0].from[0]: ipBlock cannot be combined with podSelector or namespaceSelector" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {}, ingress: [{from: [{}]}]}\n",
+		  "spec.ingress[0].from[0]: must set podSelector, namespaceSelector or ipBlock" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {}, policyTypes: [ingress]}\n",
+		  "spec.policyTypes[0]: must be Ingress or Egress, not \"ingress\"" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/4]}}]}]}\n",
+		  "except[0]: 10.0.0.0/4 is not inside cidr 10.0.0.0/8" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {ingress: []}\n",
+		  "spec.podSelector: required" },
+		{ "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: x}\nstatus: {podIPs: [{ip: 10.0.0.300}]}\n",
+		  "Pod x/p: status.podIPs[0].ip: \"10.0.0.300\" is not an IP address" },
+		{ "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: p}\nspec: {application: a, outbound: {external: [{host: a.example.com, cidr: 10.0.0.0/8}]}}\n",
+		  "exactly one of host, ipv4 or cidr" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t errs;
+		char *t = check_text(cases[i].yaml, DECODE_STRICT, &errs);
+		if (!errs || !strstr(t, cases[i].want))
+			fail_msg("case %zu:\n%s\nwanted: %s\ngot: %s", i, cases[i].yaml, cases[i].want, t);
+		free(t);
+	}
+}
+
+/* Bad objects never open traffic and never cost the others. */
+static void bad_never_opens(void **st)
+{
+	struct diags d;
+	struct engine *e = load("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: x}\n"
+				"spec: {podSelector: {}}\n"
+				"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: typo, namespace: x}\n"
+				"spec: {podSelector: {}, ingress: [{from: [{podSelector: {matchLabels: {app: 7}}}]}]}\n"
+				"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: ok, namespace: x}\n"
+				"spec: {podSelector: {matchLabels: {app: b}}, ingress: [{from: [{podSelector: {matchLabels: {app: a}}}]}]}\n"
+				"---\nnot: [valid\n",
+				NULL, DECODE_AGENT, &d);
+	/* the parse error of the last document loses that file's documents
+	 * only (here: all of test.yaml); load the same three policies again
+	 * without it */
+	diags_free(&d);
+	engine_free(e);
+	e = load("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: x}\n"
+		 "spec: {podSelector: {}}\n"
+		 "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: typo, namespace: x}\n"
+		 "spec: {podSelector: {}, ingress: [{from: [{podSelector: {matchLabels: {app: 7}}}]}]}\n"
+		 "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: ok, namespace: x}\n"
+		 "spec: {podSelector: {matchLabels: {app: b}}, ingress: [{from: [{podSelector: {matchLabels: {app: a}}}]}]}\n",
+		 NULL, DECODE_AGENT, &d);
+	assert_int_equal(d.errors, 1);
+	assert_false(allowed(e, "y/a", "x/a", PROTO_TCP, 80)); /* "typo" allows nothing */
+	assert_true(allowed(e, "x/a", "x/b", PROTO_TCP, 8080)); /* "ok" still works */
+	assert_false(allowed(e, "y/a", "x/b", PROTO_TCP, 8080));
+	diags_free(&d);
+	engine_free(e);
+}
+
+/* YAML aliases cannot blow up memory ("billion laughs") */
+static void yaml_alias_bomb(void **st)
+{
+	struct sbuf b = { 0 };
+	sbuf_add(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (int i = 1; i < 10; i++) {
+		sbuf_addf(&b, "a%d: &a%d [", i, i);
+		for (int j = 0; j < 10; j++)
+			sbuf_addf(&b, "%s*a%d", j ? ", " : "", i - 1);
+		sbuf_add(&b, "]\n");
+	}
+	size_t errs;
+	char *t = check_text(b.s, DECODE_STRICT, &errs);
+	assert_non_null(strstr(t, "aliases expand to too many nodes"));
+	free(t);
+	sbuf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bad_inputs),
+		cmocka_unit_test(bad_never_opens),
+		cmocka_unit_test(yaml_alias_bomb),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
