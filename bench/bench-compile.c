@@ -1,0 +1,125 @@
+/* Compile benchmark: full compile of a synthetic cluster for one node,
+ * then the cost of single events. One JSON line per figure.
+ *   corral-bench [--size small|medium|large] [--seed N] [--events N] */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gen.h"
+#include "policy/eval.h"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static long status_kb(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+	size_t n = strlen(field);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n))
+			v = strtol(line + n + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void emit(const char *size, const char *metric, double v, const char *unit)
+{
+	printf("{\"bench\": \"compile\", \"size\": \"%s\", \"metric\": \"%s\", \"value\": %.4g, \"unit\": \"%s\"}\n",
+	       size, metric, v, unit);
+	fflush(stdout);
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	const char *size = "small";
+	uint64_t seed = 42;
+	int events = 1000;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--size"))
+			size = argv[i + 1];
+		else if (!strcmp(argv[i], "--seed"))
+			seed = strtoull(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--events"))
+			events = atoi(argv[i + 1]);
+	}
+	const struct gen_size *sz = gen_size_find(size);
+	if (!sz) {
+		fprintf(stderr, "corral-bench: unknown size %s (small, medium, large)\n", size);
+		return 2;
+	}
+	struct manifest_set set = { 0 };
+	gen_cluster(sz, seed, &set);
+	if (set.diags.errors) {
+		fprintf(stderr, "corral-bench: the generator made invalid objects\n");
+		return 1;
+	}
+	long rss0 = status_kb("VmRSS:");
+	struct engine_config cfg = { "node-0", "app", true };
+	struct engine *e = engine_new(&cfg);
+	double t0 = now_ms();
+	manifest_apply(&set, e);
+	double t1 = now_ms();
+	long rss1 = status_kb("VmRSS:");
+	struct vec groups = { 0 }, pss = { 0 };
+	engine_groups(e, &groups);
+	engine_peersets(e, &pss);
+	emit(size, "full_compile_ms", t1 - t0, "ms");
+	emit(size, "engine_rss_mb", (rss1 - rss0) / 1024.0, "MB");
+	emit(size, "groups", (double)groups.n, "count");
+	emit(size, "peer_sets", (double)pss.n, "count");
+	engine_take_dirty(e, NULL, NULL);
+
+	/* one pod label change (app label flips and back), timed each */
+	double *lat = xcalloc((size_t)events, sizeof(double));
+	uint64_t r = seed * 7 + 1;
+	uint64_t evals0 = engine_stats(e)->term_evals;
+	for (int k = 0; k < events; k++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		int i = (int)(r % (uint64_t)sz->pods);
+		struct pod_spec *p = gen_pod(sz, seed, i, (int)((r >> 20) % 8));
+		double a = now_ms();
+		engine_pod_upsert(e, p);
+		engine_take_dirty(e, NULL, NULL);
+		lat[k] = now_ms() - a;
+	}
+	qsort(lat, (size_t)events, sizeof(double), dbl_cmp);
+	emit(size, "pod_label_change_median_us", lat[events / 2] * 1e3, "us");
+	emit(size, "pod_label_change_p99_us", lat[events * 99 / 100] * 1e3, "us");
+	emit(size, "pod_label_change_term_evals", (double)(engine_stats(e)->term_evals - evals0) / events, "per event");
+
+	/* explain on the loaded cluster */
+	struct vec pods = { 0 };
+	engine_pods(e, &pods);
+	double a = now_ms();
+	for (int k = 0; k < 1000; k++) {
+		struct pod *s = pods.v[(size_t)k * 7919 % pods.n], *d = pods.v[(size_t)k * 104729 % pods.n];
+		struct endpoint src = { s, s->spec->addr[0] }, dst = { d, d->spec->addr[0] };
+		struct verdict v;
+		policy_eval(e, &src, &dst, PROTO_TCP, 8080, &v);
+		verdict_free(&v);
+	}
+	emit(size, "eval_us", (now_ms() - a) * 1e3 / 1000, "us");
+	emit(size, "peak_rss_mb", status_kb("VmHWM:") / 1024.0, "MB");
+	free(lat);
+	vec_free(&pods);
+	vec_free(&groups);
+	vec_free(&pss);
+	engine_free(e);
+	manifest_set_free(&set);
+	return 0;
+}

@@ -1,0 +1,35 @@
+#!/bin/sh
+# The whole test suite, from a fresh Debian 12 machine: installs what it
+# needs, builds, runs the tests (plain and under ASan+UBSan), fuzzes the
+# manifest decoder briefly and runs the small benchmark.
+#   FUZZ_SECONDS=N   how long to fuzz (default 30; 0 skips)
+set -eu
+cd "$(dirname "$0")/.."
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+./scripts/install-deps.sh
+
+echo "== build and test (RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$JOBS"
+(cd build && ctest --output-on-failure -j "$JOBS")
+
+echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCORRAL_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$JOBS"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j "$JOBS")
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+    echo "== fuzz the manifest decoder for ${FUZZ_SECONDS}s"
+    CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCORRAL_FUZZ=ON >/dev/null
+    cmake --build build-fuzz -j "$JOBS" --target fuzz-manifest
+    corpus=$(mktemp -d)
+    trap 'rm -rf "$corpus"' EXIT
+    cp tests/cases/*.yaml deploy/examples/*/*.yaml "$corpus"/
+    ./build-fuzz/tests/fuzz-manifest -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
+        -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+fi
+
+echo "== benchmark (small cluster)"
+./build/corral-bench --size small
