@@ -597,7 +597,7 @@ static void pod_regroup(struct engine *e, struct pod *p)
 			vec_sort(&many, policy_cmp);
 			n = (uint32_t)many.n;
 			pols = n <= ARRAY_SIZE(sel) ? sel : (const struct policy **)many.v;
-			if (pols == sel)
+			if (pols == sel && n)
 				memcpy(sel, many.v, n * sizeof(*sel));
 		}
 		struct ir_group *g = NULL;
