@@ -50,6 +50,8 @@ static void __attribute__((format(printf, 3, 4))) dwarn(struct dctx *c, const ch
 
 static const char *json_type_name(const json_t *v)
 {
+	if (!v)
+		return "missing";
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		return "an object";

@@ -841,6 +841,10 @@ static void policy_drop_rules(struct engine *e, struct policy *pol)
 static void policy_build_rules(struct engine *e, struct policy *pol)
 {
 	const struct policy_spec *s = pol->spec;
+	for (int d = 0; d < DIR_COUNT; d++) {
+		pol->rules[d] = NULL;
+		pol->nrules[d] = 0;
+	}
 	if (!s->valid) /* an invalid policy isolates, and allows nothing */
 		return;
 	for (int d = 0; d < DIR_COUNT; d++) {

@@ -27,8 +27,16 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
     corpus=$(mktemp -d)
     trap 'rm -rf "$corpus"' EXIT
     cp tests/cases/*.yaml deploy/examples/*/*.yaml "$corpus"/
-    ./build-fuzz/tests/fuzz-manifest -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
-        -print_final_stats=1 "$corpus" 2>&1 | tail -n 12
+    # inputs that once crashed it must keep passing
+    ./build-fuzz/tests/fuzz-manifest tests/fuzz/regressions/* >/dev/null 2>&1 \
+        || { echo "fuzz: a regression input fails again"; exit 1; }
+    if ! ./build-fuzz/tests/fuzz-manifest -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
+        -artifact_prefix=build-fuzz/ -print_final_stats=1 "$corpus" >build-fuzz/fuzz.log 2>&1; then
+        tail -n 40 build-fuzz/fuzz.log
+        echo "fuzz: the manifest decoder crashed; the input is in build-fuzz/crash-*"
+        exit 1
+    fi
+    tail -n 6 build-fuzz/fuzz.log
 fi
 
 echo "== benchmark (small cluster)"

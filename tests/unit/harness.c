@@ -33,6 +33,7 @@ struct engine *load(const char *yaml, const struct engine_config *cfg, enum deco
 		*d = set.diags;
 		memset(&set.diags, 0, sizeof(set.diags));
 	}
+	manifest_assign_addresses(&set);
 	struct engine *e = engine_new(cfg ? cfg : &def);
 	manifest_apply(&set, e);
 	manifest_set_free(&set);

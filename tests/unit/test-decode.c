@@ -101,12 +101,34 @@ static void yaml_alias_bomb(void **st)
 	sbuf_free(&b);
 }
 
+/* List kinds and workloads (one pod each, with made-up addresses) */
+static void lists_and_workloads(void **st)
+{
+	struct engine *e = LOAD("---\napiVersion: v1\nkind: List\nitems:\n"
+				"- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: web, namespace: x}\n"
+				"  spec: {template: {metadata: {labels: {app: web}}, spec: {containers: [{name: c, ports: [{name: http, containerPort: 8080}]}]}}}\n"
+				"- apiVersion: batch/v1\n  kind: CronJob\n  metadata: {name: job, namespace: x}\n"
+				"  spec: {jobTemplate: {spec: {template: {metadata: {labels: {app: job}}}}}}\n"
+				"- apiVersion: networking.k8s.io/v1\n  kind: NetworkPolicy\n  metadata: {name: p, namespace: x}\n"
+				"  spec: {podSelector: {matchLabels: {app: web}}, ingress: [{from: [{podSelector: {matchLabels: {app: job}}}], ports: [{port: http}]}]}\n"
+				"- apiVersion: v1\n  kind: Service\n  metadata: {name: ignored}\n");
+	struct pod *web = engine_pod_find(e, "x", "web"), *job = engine_pod_find(e, "x", "job");
+	assert_non_null(web);
+	assert_non_null(job);
+	assert_string_equal(web->spec->workload, "Deployment");
+	assert_int_equal(web->spec->nports, 1);
+	assert_true(allowed(e, "x/job", "x/web", PROTO_TCP, 8080));
+	assert_false(allowed(e, "x/a", "x/web", PROTO_TCP, 8080));
+	engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bad_inputs),
 		cmocka_unit_test(bad_never_opens),
 		cmocka_unit_test(yaml_alias_bomb),
+		cmocka_unit_test(lists_and_workloads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

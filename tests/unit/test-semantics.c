@@ -245,6 +245,17 @@ static void p11_changes_take_effect(void **st)
 	engine_policy_delete(e, KIND_NETPOL, "x", "p");
 	assert_true(allowed(e, "10.0.2.77", "x/a", TCP, 80));
 	engine_free(e);
+	/* a valid policy updated into an invalid one: isolates, allows nothing */
+	struct manifest_set set = { 0 };
+	struct decode_opts o = { DECODE_AGENT, false, "app", "default" };
+	e = LOAD(NP("x", "p") "spec: {podSelector: {}, ingress: [{ports: [{port: 80}]}]}\n");
+	assert_true(allowed(e, "y/a", "x/a", TCP, 80));
+	const char *bad = NP("x", "p") "spec: {podSelector: {}, ingress: [{ports: [{port: 0}]}]}\n";
+	manifest_load_buffer(&set, "u.yaml", bad, strlen(bad), &o);
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+	assert_false(allowed(e, "y/a", "x/a", TCP, 80));
+	engine_free(e);
 }
 
 /* 12. dual stack: both addresses are enforced; ipBlocks may be IPv6 */

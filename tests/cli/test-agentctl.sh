@@ -1,0 +1,34 @@
+#!/bin/sh
+# agentctl as a user runs it: exit codes, the first line of explain, JSON.
+set -u
+CTL=$1
+EX=$2
+fail=0
+ok() { echo "ok: $1"; }
+bad() { echo "FAIL: $1"; fail=1; }
+
+out=$("$CTL" check "$EX"); [ $? -eq 0 ] && ok "check of the example exits 0" || bad "check example: $out"
+
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+printf 'apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: p, namespace: x}\nspec: {application: a, inbound: {rules: [{application: b, ports: [{port: 0}]}]}}\n' > "$tmp/bad.yaml"
+out=$("$CTL" check "$tmp/bad.yaml"); rc=$?
+[ $rc -eq 1 ] && ok "check of a bad policy exits 1" || bad "check bad rc=$rc"
+echo "$out" | grep -q "^$tmp/bad.yaml: AccessPolicy x/p: spec.inbound.rules\[0\].ports\[0\].port: port 0 out of range 1-65535$" \
+    && ok "check names file, object, field and reason" || bad "check message: $out"
+
+first=$("$CTL" explain --from "$EX" team-shop/checkout team-pay/payments --port 8080 | head -n 1)
+[ "$first" = "DENIED" ] && ok "explain: checkout -> payments DENIED" || bad "explain first line: $first"
+"$CTL" explain --from "$EX" team-shop/checkout team-pay/payments --port 8080 | grep -q "add to AccessPolicy team-shop/checkout" \
+    && ok "explain names the missing caller rule" || bad "explain fix missing"
+first=$("$CTL" explain --from "$EX" team-pay/payments team-ledger/ledger --port 5432 | head -n 1)
+[ "$first" = "ALLOWED" ] && ok "explain: payments -> ledger ALLOWED" || bad "explain first line: $first"
+"$CTL" explain --from "$EX" team-pay/payments team-ledger/ledger --port 5432 -o json | grep -q '"allowed": true' \
+    && ok "explain -o json has allowed: true" || bad "explain json"
+"$CTL" explain --from "$EX" team-pay/payments team-ledger/ledger --port 5433 -o json | grep -q '"allowed": false' \
+    && ok "explain -o json on another port has allowed: false" || bad "explain json port"
+"$CTL" explain --from "$EX" team-shop/frontend 10.200.1.11 --port 8080 | head -n 1 | grep -q ALLOWED \
+    && ok "explain takes ns/app and addresses" || bad "explain ns/app"
+"$CTL" matrix --from "$EX" --port 8080 -o json | grep -q '"pods"' && ok "matrix -o json" || bad "matrix json"
+"$CTL" explain --from "$EX" nope/nope team-pay/payments >/dev/null 2>&1; [ $? -eq 2 ] && ok "unknown pod exits 2" || bad "unknown pod"
+[ $fail -eq 0 ] && echo "agentctl: all passed"
+exit $fail
