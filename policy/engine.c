@@ -5,11 +5,15 @@
 
 #define NS_NAME_LABEL "kubernetes.io/metadata.name"
 
-enum anchor_type { ANCHOR_NONE, ANCHOR_POD_LABEL, ANCHOR_NS_NAME, ANCHOR_NS_LABEL };
+/* An anchor is the most selective requirement a term has: a pod label in
+ * one namespace, a pod label anywhere, a namespace, or a namespace label.
+ * (An app label alone is shared by every namespace: anchoring on it made a
+ * 150,000-pod compile scan 19,000 pods per peer set.) */
+enum anchor_type { ANCHOR_NONE, ANCHOR_POD_LABEL, ANCHOR_NS_NAME, ANCHOR_NS_LABEL, ANCHOR_NS_POD_LABEL };
 
 struct anchor {
 	enum anchor_type type;
-	istr k, v;
+	istr k, v, ns;
 	struct vec terms;
 };
 
@@ -104,12 +108,18 @@ static uint64_t addr_hash(ip128 a)
 
 struct pairkey {
 	int type;
-	istr k, v;
+	istr k, v, ns;
 };
 
 static uint64_t pair_hash(int type, istr k, istr v)
 {
 	uintptr_t x[3] = { (uintptr_t)type, (uintptr_t)k, (uintptr_t)v };
+	return hash_bytes(x, sizeof(x), 0);
+}
+
+static uint64_t anchor_hash(int type, istr k, istr v, istr ns)
+{
+	uintptr_t x[4] = { (uintptr_t)type, (uintptr_t)k, (uintptr_t)v, (uintptr_t)ns };
 	return hash_bytes(x, sizeof(x), 0);
 }
 
@@ -124,7 +134,7 @@ static bool anchor_eq(const void *item, const void *key)
 {
 	const struct anchor *a = item;
 	const struct pairkey *k = key;
-	return (int)a->type == k->type && a->k == k->k && a->v == k->v;
+	return (int)a->type == k->type && a->k == k->k && a->v == k->v && a->ns == k->ns;
 }
 
 struct polkey {
@@ -207,25 +217,26 @@ static void ns_gc(struct engine *e, struct ns *n)
 
 /* ---------- anchors and terms ---------- */
 
-static struct anchor *anchor_get(struct engine *e, int type, istr k, istr v)
+static struct anchor *anchor_get(struct engine *e, int type, istr k, istr v, istr ns)
 {
-	struct pairkey key = { type, k, v };
-	uint64_t h = pair_hash(type, k, v);
+	struct pairkey key = { type, k, v, ns };
+	uint64_t h = anchor_hash(type, k, v, ns);
 	struct anchor *a = htab_find(&e->anchors, h, anchor_eq, &key);
 	if (!a) {
 		a = xcalloc(1, sizeof(*a));
 		a->type = type;
 		a->k = istr_ref(k);
 		a->v = istr_ref(v);
+		a->ns = istr_ref(ns);
 		htab_insert(&e->anchors, h, a);
 	}
 	return a;
 }
 
-static struct anchor *anchor_find(const struct engine *e, int type, istr k, istr v)
+static struct anchor *anchor_find(const struct engine *e, int type, istr k, istr v, istr ns)
 {
-	struct pairkey key = { type, k, v };
-	return htab_find(&e->anchors, pair_hash(type, k, v), anchor_eq, &key);
+	struct pairkey key = { type, k, v, ns };
+	return htab_find(&e->anchors, anchor_hash(type, k, v, ns), anchor_eq, &key);
 }
 
 /* A requirement "key in (one value)" is the most selective handle. */
@@ -240,12 +251,14 @@ static const struct sel_req *selector_anchor_req(const struct selector *s)
 static void term_anchor(struct engine *e, struct term *t)
 {
 	const struct sel_req *r = selector_anchor_req(&t->podsel);
-	if (r)
-		t->anchor = anchor_get(e, ANCHOR_POD_LABEL, r->key, r->vals[0]);
+	if (r && t->ns)
+		t->anchor = anchor_get(e, ANCHOR_NS_POD_LABEL, r->key, r->vals[0], t->ns);
+	else if (r)
+		t->anchor = anchor_get(e, ANCHOR_POD_LABEL, r->key, r->vals[0], NULL);
 	else if (t->ns)
-		t->anchor = anchor_get(e, ANCHOR_NS_NAME, t->ns, NULL);
+		t->anchor = anchor_get(e, ANCHOR_NS_NAME, t->ns, NULL, NULL);
 	else if ((r = selector_anchor_req(&t->nssel)))
-		t->anchor = anchor_get(e, ANCHOR_NS_LABEL, r->key, r->vals[0]);
+		t->anchor = anchor_get(e, ANCHOR_NS_LABEL, r->key, r->vals[0], NULL);
 	if (t->anchor)
 		vec_push(&t->anchor->terms, t);
 	else
@@ -261,10 +274,11 @@ static void term_unanchor(struct engine *e, struct term *t)
 	struct anchor *a = t->anchor;
 	vec_remove(&a->terms, t);
 	if (!a->terms.n) {
-		struct pairkey key = { a->type, a->k, a->v };
-		htab_remove(&e->anchors, pair_hash(a->type, a->k, a->v), anchor_eq, &key);
+		struct pairkey key = { a->type, a->k, a->v, a->ns };
+		htab_remove(&e->anchors, anchor_hash(a->type, a->k, a->v, a->ns), anchor_eq, &key);
 		istr_put(a->k);
 		istr_put(a->v);
+		istr_put(a->ns);
 		vec_free(&a->terms);
 		free(a);
 	}
@@ -323,11 +337,14 @@ static void collect_candidates(struct engine *e, const struct view *v, struct ve
 {
 	if (!v->active)
 		return;
-	for (uint32_t i = 0; i < v->pl->n; i++)
-		collect_anchor(e, anchor_find(e, ANCHOR_POD_LABEL, v->pl->v[i].key, v->pl->v[i].val), out);
-	collect_anchor(e, anchor_find(e, ANCHOR_NS_NAME, v->ns, NULL), out);
+	for (uint32_t i = 0; i < v->pl->n; i++) {
+		istr k = v->pl->v[i].key, val = v->pl->v[i].val;
+		collect_anchor(e, anchor_find(e, ANCHOR_POD_LABEL, k, val, NULL), out);
+		collect_anchor(e, anchor_find(e, ANCHOR_NS_POD_LABEL, k, val, v->ns), out);
+	}
+	collect_anchor(e, anchor_find(e, ANCHOR_NS_NAME, v->ns, NULL, NULL), out);
 	for (uint32_t i = 0; i < v->nsl->n; i++)
-		collect_anchor(e, anchor_find(e, ANCHOR_NS_LABEL, v->nsl->v[i].key, v->nsl->v[i].val), out);
+		collect_anchor(e, anchor_find(e, ANCHOR_NS_LABEL, v->nsl->v[i].key, v->nsl->v[i].val, NULL), out);
 }
 
 static bool addrs_equal(const struct pod_spec *a, const struct pod_spec *b)
@@ -465,7 +482,7 @@ static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t
 {
 	struct ns *n;
 	if (t->anchor && t->anchor->type == ANCHOR_POD_LABEL) {
-		struct pairkey k = { 0, t->anchor->k, t->anchor->v };
+		struct pairkey k = { 0, t->anchor->k, t->anchor->v, NULL };
 		struct lblent *l = htab_find(&e->labels, pair_hash(0, k.k, k.v), lbl_eq, &k);
 		if (l)
 			fill_from_list(e, ps, t, &l->pods, 1);
@@ -656,7 +673,7 @@ static void pod_index(struct engine *e, struct pod *p)
 		return;
 	p->lnodes = xcalloc(s->labels.n ? s->labels.n : 1, sizeof(*p->lnodes));
 	for (uint32_t i = 0; i < s->labels.n; i++) {
-		struct pairkey k = { 0, s->labels.v[i].key, s->labels.v[i].val };
+		struct pairkey k = { 0, s->labels.v[i].key, s->labels.v[i].val, NULL };
 		uint64_t h = pair_hash(0, k.k, k.v);
 		struct lblent *l = htab_find(&e->labels, h, lbl_eq, &k);
 		if (!l) {
@@ -691,7 +708,7 @@ static void pod_unindex(struct engine *e, struct pod *p)
 		list_del(&p->lnodes[i].node);
 		if (list_empty(head)) { /* the lblent's own head is left alone */
 			struct lblent *l = container_of(head, struct lblent, pods);
-			struct pairkey k = { 0, l->k, l->v };
+			struct pairkey k = { 0, l->k, l->v, NULL };
 			htab_remove(&e->labels, pair_hash(0, l->k, l->v), lbl_eq, &k);
 			istr_put(l->k);
 			istr_put(l->v);
