@@ -390,7 +390,7 @@ static void pod_reevaluate(struct engine *e, struct pod *p, const struct view *o
 
 /* ---------- peer sets ---------- */
 
-static void peer_key(const struct peer *pe, istr own_ns, struct sbuf *b)
+static void peer_key(const struct peer *pe, struct sbuf *b)
 {
 	char buf[2 * IP_STRLEN + 2];
 	switch (pe->kind) {
@@ -418,16 +418,15 @@ static void peer_key(const struct peer *pe, istr own_ns, struct sbuf *b)
 		sbuf_addf(b, "host=%s (not enforced); ", pe->text);
 		break;
 	}
-	(void)own_ns;
 }
 
 static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t);
 
-static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r, istr own_ns)
+static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
 {
 	struct sbuf key = { 0 };
 	for (uint32_t i = 0; i < r->npeers; i++)
-		peer_key(&r->peers[i], own_ns, &key);
+		peer_key(&r->peers[i], &key);
 	if (!key.s)
 		sbuf_add(&key, "none; ");
 	uint64_t h = hash_str(key.s);
@@ -873,7 +872,7 @@ static void policy_build_rules(struct engine *e, struct policy *pol)
 			r->dir = (enum dir)d;
 			r->index = i;
 			r->spec = &s->rules[d][i];
-			r->peers = r->spec->any_peer ? NULL : peerset_get(e, r->spec, s->ns);
+			r->peers = r->spec->any_peer ? NULL : peerset_get(e, r->spec);
 		}
 	}
 }
@@ -1025,7 +1024,7 @@ struct engine *engine_new(const struct engine_config *cfg)
 	e->dns_rule.spec = r;
 	e->dns_rule.what = "cluster default: DNS";
 	if (e->cfg.dns_default)
-		e->dns_rule.peers = peerset_get(e, r, NULL);
+		e->dns_rule.peers = peerset_get(e, r);
 	engine_take_dirty(e, NULL, NULL);
 	return e;
 }
