@@ -447,7 +447,7 @@ static int dec_ipblock(struct dctx *c, json_t *v, const char *path, struct peer 
 	}
 	free(p);
 	pe->text = xstrdup(cidr);
-	range_set_add(&pe->ranges, lo, hi);
+	range_set_add_cidr(&pe->ranges, cidr, lo, hi);
 	json_t *ex = get_typed(c, v, "except", path, JSON_ARRAY), *x;
 	size_t i;
 	if (ex)
@@ -699,7 +699,7 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, struct 
 		else if (hb)
 			derr(c, p, "\"%s\" has bits set past the prefix length", cidr);
 		else
-			range_set_add(&pe->ranges, lo, hi);
+			range_set_add_cidr(&pe->ranges, cidr, lo, hi);
 		pe->text = xstrdup(cidr);
 	}
 	free(p);

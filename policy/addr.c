@@ -182,6 +182,13 @@ void range_set_add(struct range_set *s, ip128 lo, ip128 hi)
 }
 
 /* Removes [lo,hi], splitting ranges that contain it. */
+void range_set_add_cidr(struct range_set *s, const char *text, ip128 lo, ip128 hi)
+{
+	range_set_add(s, lo, hi);
+	if (strchr(text, ':'))
+		range_set_sub(s, ip_from_v4(0), ip_from_v4(UINT32_MAX));
+}
+
 void range_set_sub(struct range_set *s, ip128 lo, ip128 hi)
 {
 	for (size_t i = 0; i < s->n; i++) {

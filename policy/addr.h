@@ -38,6 +38,10 @@ struct range_set {
 void range_set_add(struct range_set *s, ip128 lo, ip128 hi);
 void range_set_sub(struct range_set *s, ip128 lo, ip128 hi);
 bool range_set_contains(const struct range_set *s, ip128 a);
+/* Adds a parsed CIDR. An IPv6 prefix never covers IPv4 packets (the kernel
+ * matches `ip6 saddr` only on IPv6), so the IPv4-mapped block is carved out
+ * of a prefix written in IPv6 notation. */
+void range_set_add_cidr(struct range_set *s, const char *text, ip128 lo, ip128 hi);
 void range_set_copy(struct range_set *dst, const struct range_set *src);
 void range_set_free(struct range_set *s);
 /* Writes ranges as CIDR prefixes where they are exact, else "lo-hi". */

@@ -56,11 +56,34 @@ static void ranges_merge_and_carve(void **st)
 	range_set_free(&s);
 }
 
+/* ipBlock ::/0 must not let IPv4 through: the kernel never matches an
+ * IPv4 packet against an ip6 set, and explain must agree. */
+static void v6_cidr_excludes_v4(void **st)
+{
+	struct range_set s = { 0 };
+	ip128 lo, hi, a;
+	bool hb;
+	assert_int_equal(cidr_parse("::/0", &lo, &hi, &hb), 0);
+	range_set_add_cidr(&s, "::/0", lo, hi);
+	assert_int_equal(s.n, 2);
+	ip_parse("10.1.2.3", &a);
+	assert_false(range_set_contains(&s, a));
+	ip_parse("fd00::1", &a);
+	assert_true(range_set_contains(&s, a));
+	range_set_free(&s);
+	assert_int_equal(cidr_parse("10.0.0.0/8", &lo, &hi, &hb), 0);
+	range_set_add_cidr(&s, "10.0.0.0/8", lo, hi);
+	ip_parse("10.1.2.3", &a);
+	assert_true(range_set_contains(&s, a));
+	range_set_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cidr_and_format),
 		cmocka_unit_test(ranges_merge_and_carve),
+		cmocka_unit_test(v6_cidr_excludes_v4),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
