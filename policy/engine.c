@@ -52,6 +52,7 @@ struct engine {
 	uint32_t next_group, next_peerset;
 	uint64_t epoch;
 	struct vec dirty_ps, dirty_groups;
+	struct ptrset local;  /* active pods on this node */
 	struct engine_stats stats;
 	/* cluster default: egress to cluster DNS for AccessPolicy pods */
 	struct rule dns_rule_spec;
@@ -599,6 +600,10 @@ static void group_leave(struct engine *e, struct ir_group *g)
 static void pod_regroup(struct engine *e, struct pod *p)
 {
 	bool want = p->active && p->local;
+	if (want)
+		ptrset_add(&e->local, p);
+	else
+		ptrset_del(&e->local, p);
 	for (int d = 0; d < DIR_COUNT; d++) {
 		const struct policy *sel[64], **pols = sel;
 		struct vec many = { 0 };
@@ -786,6 +791,13 @@ void engine_pods(const struct engine *e, struct vec *v)
 {
 	struct pod *p;
 	htab_foreach(&e->pods, p) vec_push(v, p);
+	vec_sort(v, pod_cmp);
+}
+
+void engine_local_pods(const struct engine *e, struct vec *v)
+{
+	struct pod *p;
+	htab_foreach(&e->local.h, p) vec_push(v, p);
 	vec_sort(v, pod_cmp);
 }
 
@@ -1077,6 +1089,7 @@ void engine_free(struct engine *e)
 	vec_free(&e->unanchored);
 	vec_free(&e->dirty_ps);
 	vec_free(&e->dirty_groups);
+	ptrset_free(&e->local);
 	istr_put(e->app_label);
 	free((char *)e->cfg.node);
 	free((char *)e->cfg.app_label);

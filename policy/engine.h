@@ -123,6 +123,8 @@ void engine_policies(const struct engine *e, struct vec *v);
 void engine_groups(const struct engine *e, struct vec *v); /* sorted by id */
 void engine_peersets(const struct engine *e, struct vec *v); /* sorted by id */
 size_t engine_pod_count(const struct engine *e);
+/* Active pods on this node (those that get dispatch entries), sorted. */
+void engine_local_pods(const struct engine *e, struct vec *v);
 
 /* Dirty objects since the last call; clears the marks. */
 void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *groups);

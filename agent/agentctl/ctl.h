@@ -11,10 +11,11 @@
 int cmd_check(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_matrix(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
 
 /* offline.c: a folder of manifests made into an engine that treats every
  * pod as local, so that both ends of a flow are evaluated. */
-struct engine *offline_load(const char *dir, const char *app_label, bool quiet);
+struct engine *offline_load(const char *dir, const char *node, const char *app_label, bool quiet);
 /* SRC/DST: "ns/pod", "ns/app" or an IP address. */
 int offline_resolve(struct engine *e, const char *spec, struct endpoint *out, char **note);
 int parse_protocol_arg(const char *s);

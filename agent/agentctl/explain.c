@@ -171,7 +171,7 @@ int cmd_explain(int argc, char **argv)
 	struct verdict v;
 	if (parse_args(argc, argv, &a) < 0)
 		return 2;
-	struct engine *e = offline_load(a.from, a.app_label, a.json);
+	struct engine *e = offline_load(a.from, NULL, a.app_label, a.json);
 	if (!e)
 		return 2;
 	if (resolve(e, a.src, &src) < 0 || resolve(e, a.dst, &dst) < 0) {

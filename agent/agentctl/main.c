@@ -11,6 +11,7 @@ static const struct {
 	{ "check", cmd_check, "check FILE|DIR...  validate manifests; exit 1 on errors" },
 	{ "explain", cmd_explain, "explain --from DIR SRC DST [--port N] [--protocol P] [-o json]" },
 	{ "matrix", cmd_matrix, "matrix --from DIR [--port N] [--protocol P] [-o json]" },
+	{ "dump", cmd_dump, "dump --from DIR [--node NAME]   the nftables ruleset as nft text" },
 };
 
 static void usage(FILE *f)

@@ -32,7 +32,7 @@ int cmd_matrix(int argc, char **argv)
 		fprintf(stderr, "usage: agentctl matrix --from DIR [--port N] [--protocol TCP|UDP|SCTP] [-o json]\n");
 		return 2;
 	}
-	struct engine *e = offline_load(from, app_label, json);
+	struct engine *e = offline_load(from, NULL, app_label, json);
 	if (!e)
 		return 2;
 	struct vec all = { 0 }, pods = { 0 };

@@ -14,11 +14,11 @@ void print_diags(FILE *f, const struct diags *d)
 	}
 }
 
-struct engine *offline_load(const char *dir, const char *app_label, bool quiet)
+struct engine *offline_load(const char *dir, const char *node, const char *app_label, bool quiet)
 {
 	struct manifest_set set = { 0 };
 	struct decode_opts o = { DECODE_AGENT, true, app_label, "default" };
-	struct engine_config cfg = { NULL, app_label, true };
+	struct engine_config cfg = { node, app_label, true };
 	if (manifest_load_path(&set, dir, &o) < 0) {
 		print_diags(stderr, &set.diags);
 		manifest_set_free(&set);

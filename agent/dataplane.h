@@ -1,0 +1,73 @@
+/* The data plane: renders the engine's IR into a ruleset, keeps a mirror
+ * of what the kernel holds, and turns each sync into one transaction:
+ * a full replace at start-up and after any failure, otherwise only the
+ * differences (set elements added and removed, changed chains rewritten). */
+#ifndef CORRAL_DATAPLANE_H
+#define CORRAL_DATAPLANE_H
+
+#include "agent/ruleset.h"
+#include "policy/engine.h"
+
+struct dp_config {
+	const char *table;  /* default "corral" */
+	uint16_t log_group; /* NFLOG group of drop logs, default 100 */
+	uint32_t log_rate;  /* log packets per second per group chain, default 10 */
+	uint32_t log_burst; /* default 20 */
+};
+
+struct dp_stats {
+	bool full;              /* the transaction replaced the table */
+	uint32_t msgs;          /* netlink messages in the batch (begin/end excluded) */
+	uint64_t elems_added, elems_deleted;
+	uint32_t sets_added, sets_deleted;
+	uint32_t chains_written, chains_deleted;
+	uint64_t elems_total;   /* elements in the table afterwards */
+	double render_ms, apply_ms;
+};
+
+/* Operations of one transaction, in batch order. */
+enum dp_op_kind {
+	OP_TABLE_ADD, OP_TABLE_DEL,
+	OP_SET_ADD, OP_SET_DEL,
+	OP_ELEM_ADD, OP_ELEM_DEL, /* elements [first, first + count) of set */
+	OP_CHAIN_ADD, OP_CHAIN_FLUSH, OP_CHAIN_DEL,
+	OP_RULE_ADD,
+};
+struct dp_op {
+	enum dp_op_kind kind;
+	const struct rs_set *set;
+	size_t first, count;
+	const struct rs_chain *chain;
+	const struct rs_rule *rule;
+};
+struct dp_txn {
+	const char *table;
+	struct dp_op *ops;
+	size_t n, cap;
+};
+
+/* What an operation does and which policy or rule it comes from. */
+void dp_op_describe(const struct dp_op *op, struct sbuf *out);
+
+struct dp;
+struct nft_sock;
+
+struct dp *dp_new(const struct dp_config *cfg);
+void dp_free(struct dp *dp);
+
+/* The full desired ruleset for the engine's current state. Does not
+ * touch the engine's dirty marks. */
+struct ruleset *dp_render(struct dp *dp, const struct engine *e);
+
+/* Applies the engine's state: builds the transaction, sends it, and keeps
+ * the mirror. force_full requests a full replace. On a kernel error returns
+ * a negative errno with *err naming the object that caused it; the next
+ * sync is then a full replace. */
+int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_full, struct dp_stats *st,
+	    char **err);
+
+/* Test hook: the next transaction also adds a rule that the kernel rejects
+ * (a jump to a chain that does not exist), to prove atomicity. */
+void dp_inject_failure(struct dp *dp);
+
+#endif

@@ -1,0 +1,601 @@
+/* Every message corral sends to nf_tables is built here, with libnftnl,
+ * and sent here, with libmnl, as one batch per transaction.
+ *
+ * Facts relied on (linux net/netfilter/nfnetlink.c, nf_tables_api.c):
+ *   - a batch between NFNL_MSG_BATCH_BEGIN and _END is applied atomically:
+ *     any failing message aborts the whole batch;
+ *   - every message flagged NLM_F_ACK gets an NLMSG_ERROR reply (0 on
+ *     success), delivered after the batch, in order, carrying its sequence
+ *     number, so a failure is mapped back to the operation that caused it;
+ *   - the whole batch travels in one sendmsg(), which must fit the socket's
+ *     send buffer; replies queue on the receive buffer while the kernel
+ *     processes the batch, so both are sized before sending;
+ *   - a netlink attribute length is 16 bits: element lists are split into
+ *     messages well under 64 KiB;
+ *   - sets created earlier in the same batch are found by name.
+ * Nothing else in corral includes libnftnl or libmnl. */
+#include "agent/nft.h"
+
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct nft_sock {
+	struct mnl_socket *nl;
+	uint32_t portid, seq;
+};
+
+struct nft_sock *nft_sock_open(void)
+{
+	struct nft_sock *s = xcalloc(1, sizeof(*s));
+	int one = 1;
+	s->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!s->nl || mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int e = errno;
+		if (s->nl)
+			mnl_socket_close(s->nl);
+		free(s);
+		errno = e;
+		return NULL;
+	}
+	/* errors quote only the header of the failed message, not its 64 KiB
+	 * of elements; extended acks carry the kernel's reason when it has one */
+	mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(s->nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	s->portid = mnl_socket_get_portid(s->nl);
+	s->seq = (uint32_t)time(NULL);
+	return s;
+}
+
+void nft_sock_close(struct nft_sock *s)
+{
+	if (!s)
+		return;
+	mnl_socket_close(s->nl);
+	free(s);
+}
+
+/* ---------- expressions ---------- */
+
+static void add(struct nftnl_rule *r, struct nftnl_expr *e)
+{
+	nftnl_rule_add_expr(r, e);
+}
+
+static void e_meta(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("meta");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	add(r, e);
+}
+
+static void e_cmp(struct nftnl_rule *r, uint32_t op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+	add(r, e);
+}
+
+static void e_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len, uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("payload");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	add(r, e);
+}
+
+static void e_lookup(struct nftnl_rule *r, const char *set, bool vmap)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	if (vmap)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+	add(r, e);
+}
+
+static void e_verdict(struct nftnl_rule *r, int verdict)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	add(r, e);
+}
+
+/* ct state & mask != 0 */
+static void e_ct_state(struct nftnl_rule *r, uint32_t mask)
+{
+	uint32_t zero = 0;
+	struct nftnl_expr *e = nftnl_expr_alloc("ct");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	add(r, e);
+	e = nftnl_expr_alloc("bitwise");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
+	add(r, e);
+	e_cmp(r, NFT_CMP_NEQ, &zero, 4);
+}
+
+static void e_family(struct nftnl_rule *r, uint8_t family)
+{
+	uint8_t nfproto = family == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
+	e_meta(r, NFT_META_NFPROTO, NFT_REG_1);
+	e_cmp(r, NFT_CMP_EQ, &nfproto, 1);
+}
+
+/* ip saddr / ip6 daddr ... into NFT_REG_1; returns the 32-bit register
+ * that follows it (concatenations continue there). */
+static uint32_t e_addr(struct nftnl_rule *r, uint8_t family, bool src)
+{
+	uint32_t off = family == 4 ? (src ? 12 : 16) : (src ? 8 : 24), len = family == 4 ? 4 : 16;
+	e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, off, len, NFT_REG_1);
+	return NFT_REG32_00 + len / 4;
+}
+
+/* meta l4proto . th dport, from 32-bit register reg on */
+static void e_proto_port(struct nftnl_rule *r, uint32_t reg)
+{
+	e_meta(r, NFT_META_L4PROTO, reg == NFT_REG32_00 ? NFT_REG_1 : reg);
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg + 1);
+}
+
+static void rule_comment(struct nftnl_rule *r, const char *text)
+{
+	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+	nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, text);
+	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+	nftnl_udata_buf_free(ud);
+}
+
+static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
+{
+	switch (x->kind) {
+	case RR_CT_ESTABLISHED:
+		e_ct_state(r, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
+		e_verdict(r, NF_ACCEPT);
+		break;
+	case RR_CT_INVALID:
+		e_ct_state(r, NF_CT_STATE_INVALID_BIT);
+		e_verdict(r, NF_DROP);
+		break;
+	case RR_ND: {
+		uint8_t icmp6 = 58, lo = 133, hi = 136;
+		e_family(r, 6);
+		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &icmp6, 1);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+		e_cmp(r, NFT_CMP_GTE, &lo, 1);
+		e_cmp(r, NFT_CMP_LTE, &hi, 1);
+		e_verdict(r, NF_ACCEPT);
+		break;
+	}
+	case RR_VMAP:
+		e_family(r, x->family);
+		e_addr(r, x->family, x->src);
+		e_lookup(r, x->set, true);
+		break;
+	case RR_MATCH:
+		if (x->family)
+			e_family(r, x->family);
+		if (x->set) {
+			e_addr(r, x->family, x->src);
+			e_lookup(r, x->set, false);
+		}
+		if (x->ports) {
+			e_proto_port(r, NFT_REG32_00);
+			e_lookup(r, x->ports, false);
+		}
+		if (x->named) {
+			e_proto_port(r, e_addr(r, x->family, false));
+			e_lookup(r, x->named, false);
+		}
+		e_verdict(r, x->ret ? NFT_RETURN : NF_ACCEPT);
+		break;
+	case RR_LOG_DROP: {
+		struct nftnl_expr *e = nftnl_expr_alloc("limit");
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, x->rate);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, x->burst);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+		add(r, e);
+		e = nftnl_expr_alloc("log");
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, x->prefix);
+		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, x->group);
+		add(r, e);
+		break;
+	}
+	case RR_COUNTER_DROP:
+		add(r, nftnl_expr_alloc("counter"));
+		e_verdict(r, NF_DROP);
+		break;
+	}
+	if (x->comment)
+		rule_comment(r, x->comment);
+}
+
+/* ---------- objects ---------- */
+
+static uint32_t key_type(enum rs_key k)
+{
+	/* nft's datatype ids (ipv4_addr 7, ipv6_addr 8, inet_proto 12,
+	 * inet_service 13), concatenated 6 bits each, so that
+	 * `nft list` shows the types */
+	switch (k) {
+	case RS_KEY_V4: return 7;
+	case RS_KEY_V6: return 8;
+	case RS_KEY_PORTS: return 12 << 6 | 13;
+	case RS_KEY_NAMED_V4: return (7 << 6 | 12) << 6 | 13;
+	case RS_KEY_NAMED_V6: return (8 << 6 | 12) << 6 | 13;
+	}
+	return 0;
+}
+
+static bool key_concat(enum rs_key k)
+{
+	return k != RS_KEY_V4 && k != RS_KEY_V6;
+}
+
+static struct nftnl_set *set_obj(const char *table, const struct rs_set *s, bool full, uint32_t id)
+{
+	struct nftnl_set *o = nftnl_set_alloc();
+	nftnl_set_set_str(o, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(o, NFTNL_SET_NAME, s->name);
+	nftnl_set_set_u32(o, NFTNL_SET_FAMILY, NFPROTO_INET);
+	if (!full)
+		return o;
+	nftnl_set_set_u32(o, NFTNL_SET_ID, id); /* the kernel requires one on creation */
+	uint32_t flags = s->map ? NFT_SET_MAP : NFT_SET_INTERVAL | (key_concat(s->key) ? NFT_SET_CONCAT : 0);
+	nftnl_set_set_u32(o, NFTNL_SET_FLAGS, flags);
+	nftnl_set_set_u32(o, NFTNL_SET_KEY_TYPE, key_type(s->key));
+	nftnl_set_set_u32(o, NFTNL_SET_KEY_LEN, (uint32_t)rs_key_len(s->key));
+	if (s->map) {
+		nftnl_set_set_u32(o, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+		nftnl_set_set_u32(o, NFTNL_SET_DATA_LEN, 0); /* as nft sends it */
+	}
+	if (key_concat(s->key)) {
+		uint8_t f[NFT_REG32_COUNT] = { 0 };
+		int n = 0;
+		if (s->key != RS_KEY_PORTS)
+			f[n++] = s->key == RS_KEY_NAMED_V4 ? 4 : 16;
+		f[n++] = 1;
+		f[n++] = 2;
+		nftnl_set_set_data(o, NFTNL_SET_DESC_CONCAT, f, (uint32_t)n + 1);
+	}
+	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+	/* key byte order for nft's printer: network order (2) for addresses */
+	nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, key_concat(s->key) ? 0 : 2);
+	if (s->comment)
+		nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_COMMENT, s->comment);
+	nftnl_set_set_data(o, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+	nftnl_udata_buf_free(ud);
+	return o;
+}
+
+static void elem_key(struct nftnl_set_elem *e, uint16_t attr, const uint8_t *k, size_t kl)
+{
+	nftnl_set_elem_set(e, attr, k, (uint32_t)kl);
+}
+
+/* The element after key k (k + 1 in network order); false at the top. */
+static bool key_succ(const uint8_t *k, size_t kl, uint8_t *out)
+{
+	memcpy(out, k, kl);
+	for (size_t i = kl; i-- > 0;)
+		if (++out[i])
+			return true;
+	return false;
+}
+
+/* Elements [i, j) of s into set object o. */
+static void set_elems(struct nftnl_set *o, const struct rs_set *s, size_t i, size_t j)
+{
+	size_t kl = rs_key_len(s->key);
+	for (; i < j; i++) {
+		const uint8_t *lo = s->keys + i * 2 * kl, *hi = lo + kl;
+		struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+		elem_key(e, NFTNL_SET_ELEM_KEY, lo, kl);
+		if (s->map) {
+			nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)(s->jump ? NFT_JUMP : NFT_GOTO));
+			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, s->chain[i]);
+		} else if (key_concat(s->key)) {
+			elem_key(e, NFTNL_SET_ELEM_KEY_END, hi, kl);
+		}
+		nftnl_set_elem_add(o, e);
+		uint8_t end[24];
+		if (!s->map && !key_concat(s->key) && key_succ(hi, kl, end)) {
+			/* single-field intervals are a start and an end element */
+			e = nftnl_set_elem_alloc();
+			elem_key(e, NFTNL_SET_ELEM_KEY, end, kl);
+			nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+			nftnl_set_elem_add(o, e);
+		}
+	}
+}
+
+/* Elements per message: a generous bound of the encoded size of one
+ * range keeps every message far below the 64 KiB attribute limit. */
+static size_t elems_per_msg(const struct rs_set *s)
+{
+	size_t kl = (rs_key_len(s->key) + 3) & ~(size_t)3;
+	size_t one = 4 + 2 * (8 + kl) + 8 + (s->map ? 4 + 12 + 4 + 260 : 0);
+	return (48 * 1024) / (2 * one);
+}
+
+static struct nftnl_chain *chain_obj(const char *table, const struct rs_chain *c, bool full)
+{
+	struct nftnl_chain *o = nftnl_chain_alloc();
+	nftnl_chain_set_str(o, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(o, NFTNL_CHAIN_NAME, c->name);
+	nftnl_chain_set_u32(o, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	if (full && c->base) {
+		nftnl_chain_set_u32(o, NFTNL_CHAIN_HOOKNUM, NF_INET_FORWARD);
+		nftnl_chain_set_s32(o, NFTNL_CHAIN_PRIO, 0); /* filter */
+		nftnl_chain_set_str(o, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(o, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	if (full && c->comment) {
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+		nftnl_udata_put_strz(ud, NFTNL_UDATA_CHAIN_COMMENT, c->comment);
+		nftnl_chain_set_data(o, NFTNL_CHAIN_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+		nftnl_udata_buf_free(ud);
+	}
+	return o;
+}
+
+/* ---------- batch ---------- */
+
+struct built {
+	struct nftnl_batch *b;
+	uint32_t seq0, nmsgs;
+	size_t *op_of; /* message index -> operation index */
+	size_t cap;
+};
+
+static struct nlmsghdr *msg(struct built *bt, size_t op, uint16_t type, uint16_t flags)
+{
+	if (bt->nmsgs == bt->cap) {
+		bt->cap = bt->cap ? 2 * bt->cap : 256;
+		bt->op_of = xrealloc(bt->op_of, bt->cap * sizeof(*bt->op_of));
+	}
+	bt->op_of[bt->nmsgs] = op;
+	uint32_t seq = bt->seq0 + 1 + bt->nmsgs++;
+	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type, NFPROTO_INET, flags | NLM_F_ACK, seq);
+}
+
+static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
+{
+	const struct dp_op *op = &t->ops[i];
+	struct nlmsghdr *nlh;
+	switch (op->kind) {
+	case OP_TABLE_ADD:
+	case OP_TABLE_DEL: {
+		struct nftnl_table *o = nftnl_table_alloc();
+		nftnl_table_set_str(o, NFTNL_TABLE_NAME, t->table);
+		nftnl_table_set_u32(o, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+		nlh = op->kind == OP_TABLE_ADD ? msg(bt, i, NFT_MSG_NEWTABLE, NLM_F_CREATE) : msg(bt, i, NFT_MSG_DELTABLE, 0);
+		nftnl_table_nlmsg_build_payload(nlh, o);
+		nftnl_table_free(o);
+		nftnl_batch_update(bt->b);
+		break;
+	}
+	case OP_SET_ADD:
+	case OP_SET_DEL: {
+		struct nftnl_set *o = set_obj(t->table, op->set, op->kind == OP_SET_ADD, (uint32_t)i + 1);
+		nlh = op->kind == OP_SET_ADD ? msg(bt, i, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL)
+					     : msg(bt, i, NFT_MSG_DELSET, 0);
+		nftnl_set_nlmsg_build_payload(nlh, o);
+		nftnl_set_free(o);
+		nftnl_batch_update(bt->b);
+		break;
+	}
+	case OP_ELEM_ADD:
+	case OP_ELEM_DEL: {
+		size_t per = elems_per_msg(op->set), end = op->first + op->count;
+		for (size_t k = op->first; k < end; k += per) {
+			struct nftnl_set *o = set_obj(t->table, op->set, false, 0);
+			set_elems(o, op->set, k, k + per < end ? k + per : end);
+			nlh = op->kind == OP_ELEM_ADD ? msg(bt, i, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL)
+						      : msg(bt, i, NFT_MSG_DELSETELEM, 0);
+			nftnl_set_elems_nlmsg_build_payload(nlh, o);
+			nftnl_set_free(o);
+			nftnl_batch_update(bt->b);
+		}
+		break;
+	}
+	case OP_CHAIN_ADD:
+	case OP_CHAIN_DEL: {
+		struct nftnl_chain *o = chain_obj(t->table, op->chain, op->kind == OP_CHAIN_ADD);
+		nlh = op->kind == OP_CHAIN_ADD ? msg(bt, i, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL)
+					       : msg(bt, i, NFT_MSG_DELCHAIN, 0);
+		nftnl_chain_nlmsg_build_payload(nlh, o);
+		nftnl_chain_free(o);
+		nftnl_batch_update(bt->b);
+		break;
+	}
+	case OP_CHAIN_FLUSH:
+	case OP_RULE_ADD: {
+		struct nftnl_rule *o = nftnl_rule_alloc();
+		nftnl_rule_set_str(o, NFTNL_RULE_TABLE, t->table);
+		nftnl_rule_set_str(o, NFTNL_RULE_CHAIN, op->chain->name);
+		nftnl_rule_set_u32(o, NFTNL_RULE_FAMILY, NFPROTO_INET);
+		if (op->kind == OP_RULE_ADD) {
+			rule_exprs(o, op->rule);
+			nlh = msg(bt, i, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+		} else {
+			nlh = msg(bt, i, NFT_MSG_DELRULE, 0); /* no handle: every rule of the chain */
+		}
+		nftnl_rule_nlmsg_build_payload(nlh, o);
+		nftnl_rule_free(o);
+		nftnl_batch_update(bt->b);
+		break;
+	}
+	}
+}
+
+static void build(struct built *bt, const struct dp_txn *t, uint32_t seq0)
+{
+	memset(bt, 0, sizeof(*bt));
+	/* pages of 1 MiB; a message may overrun a page by up to 128 KiB */
+	bt->b = nftnl_batch_alloc(1 << 20, 128 * 1024);
+	bt->seq0 = seq0;
+	nftnl_batch_begin(nftnl_batch_buffer(bt->b), seq0);
+	nftnl_batch_update(bt->b);
+	for (size_t i = 0; i < t->n; i++)
+		op_build(bt, t, i);
+	nftnl_batch_end(nftnl_batch_buffer(bt->b), seq0 + 1 + bt->nmsgs);
+	nftnl_batch_update(bt->b);
+}
+
+void *nft_txn_build(const struct dp_txn *t, uint32_t seq0, size_t *len)
+{
+	struct built bt;
+	build(&bt, t, seq0);
+	int n = nftnl_batch_iovec_len(bt.b);
+	struct iovec *iov = xmalloc((size_t)n * sizeof(*iov));
+	nftnl_batch_iovec(bt.b, iov, (uint32_t)n);
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	uint8_t *out = xmalloc(total ? total : 1), *p = out;
+	for (int i = 0; i < n; i++) {
+		memcpy(p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
+	}
+	*len = total;
+	free(iov);
+	free(bt.op_of);
+	nftnl_batch_free(bt.b);
+	return out;
+}
+
+/* ---------- send and acknowledge ---------- */
+
+static void size_buffers(struct nft_sock *s, size_t sendlen, uint32_t nmsgs)
+{
+	int snd = (int)(sendlen + 64 * 1024), rcv = (int)(nmsgs * 128 + 256 * 1024);
+	/* FORCE variants need CAP_NET_ADMIN, which the agent has anyway */
+	if (mnl_socket_setsockopt(s->nl, SO_SNDBUFFORCE, &snd, sizeof(snd)) < 0)
+		mnl_socket_setsockopt(s->nl, SO_SNDBUF, &snd, sizeof(snd));
+	if (mnl_socket_setsockopt(s->nl, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+		mnl_socket_setsockopt(s->nl, SO_RCVBUF, &rcv, sizeof(rcv));
+}
+
+struct acks {
+	uint32_t seq0, nmsgs, got;
+	int err;            /* first error */
+	uint32_t err_seq;
+	char ext[256];      /* extended ack message, if any */
+};
+
+static void ack_one(struct acks *a, const struct nlmsghdr *nlh)
+{
+	if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+		return;
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	uint32_t seq = e->msg.nlmsg_seq;
+	if (seq <= a->seq0 || seq > a->seq0 + a->nmsgs)
+		return; /* not ours (a reply from an earlier, abandoned batch) */
+	a->got++;
+	if (e->error && !a->err) {
+		a->err = e->error;
+		a->err_seq = seq;
+		if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
+			/* TLVs follow the quoted header (capped ack) */
+			size_t off = sizeof(*e);
+			const struct nlattr *at;
+			mnl_attr_for_each(at, nlh, off) {
+				if (mnl_attr_get_type(at) == NLMSGERR_ATTR_MSG)
+					snprintf(a->ext, sizeof(a->ext), "%s", mnl_attr_get_str(at));
+			}
+		}
+	}
+}
+
+static int read_acks(struct nft_sock *s, struct acks *a)
+{
+	static uint8_t buf[1 << 16];
+	struct pollfd p = { mnl_socket_get_fd(s->nl), POLLIN, 0 };
+	while (a->got < a->nmsgs) {
+		/* after an error the kernel may stop early: do not wait long */
+		int r = poll(&p, 1, a->err ? 200 : 30000);
+		if (r <= 0)
+			return r == 0 ? (a->err ? 0 : -ETIMEDOUT) : -errno;
+		ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
+		if (n < 0)
+			return -errno; /* ENOBUFS: replies lost; the caller resyncs fully */
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+		int len = (int)n;
+		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len))
+			ack_one(a, nlh);
+	}
+	return 0;
+}
+
+int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, uint32_t *msgs, char **err)
+{
+	struct built bt;
+	uint32_t seq0 = s->seq;
+	build(&bt, t, seq0);
+	s->seq += bt.nmsgs + 2;
+	int n = nftnl_batch_iovec_len(bt.b);
+	struct iovec *iov = xmalloc((size_t)n * sizeof(*iov));
+	nftnl_batch_iovec(bt.b, iov, (uint32_t)n);
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	size_buffers(s, total, bt.nmsgs);
+	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
+	struct msghdr mh = { .msg_name = &snl, .msg_namelen = sizeof(snl), .msg_iov = iov, .msg_iovlen = (size_t)n };
+	struct acks a = { .seq0 = seq0, .nmsgs = bt.nmsgs };
+	int rc = 0;
+	if (sendmsg(mnl_socket_get_fd(s->nl), &mh, 0) < 0) {
+		rc = -errno;
+		*err = xasprintf("sending the netlink batch (%zu bytes, %u messages): %s", total, bt.nmsgs,
+				 strerror(errno));
+	} else if ((rc = read_acks(s, &a)) < 0) {
+		*err = xasprintf("reading acknowledgements (%u of %u): %s", a.got, a.nmsgs, strerror(-rc));
+	} else if (a.err) {
+		struct sbuf sb = { 0 };
+		rc = a.err;
+		dp_op_describe(&t->ops[bt.op_of[a.err_seq - seq0 - 1]], &sb);
+		char *what = sbuf_steal(&sb);
+		*err = xasprintf("kernel refused the transaction at %s: %s%s%s", what, strerror(-a.err),
+				 a.ext[0] ? ": " : "", a.ext);
+		free(what);
+	}
+	if (msgs)
+		*msgs = bt.nmsgs;
+	free(iov);
+	free(bt.op_of);
+	nftnl_batch_free(bt.b);
+	return rc;
+}

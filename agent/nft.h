@@ -1,0 +1,25 @@
+/* The one place that talks netlink to nf_tables (libnftnl + libmnl). */
+#ifndef CORRAL_NFT_H
+#define CORRAL_NFT_H
+
+#include "agent/dataplane.h"
+
+struct nft_sock;
+
+/* Opens a NETLINK_NETFILTER socket in the caller's network namespace
+ * (the namespace is fixed when the socket is created). NULL + errno. */
+struct nft_sock *nft_sock_open(void);
+void nft_sock_close(struct nft_sock *s);
+
+/* Builds the transaction into one batch, sends it, and waits for every
+ * acknowledgement. Returns 0 or a negative errno; on error *err says which
+ * operation (and so which policy or rule) the kernel refused. *msgs gets
+ * the number of messages sent (begin and end excluded). */
+int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, uint32_t *msgs, char **err);
+
+/* Builds the batch without sending it, for byte-exact tests: returns a
+ * malloc'd buffer of *len bytes holding every message, sequence numbers
+ * starting at seq0. */
+void *nft_txn_build(const struct dp_txn *t, uint32_t seq0, size_t *len);
+
+#endif

@@ -1,0 +1,267 @@
+/* The ruleset as data, and as nft text. */
+#include "agent/ruleset.h"
+#include "policy/addr.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t rs_key_len(enum rs_key k)
+{
+	static const size_t len[] = { [RS_KEY_V4] = 4, [RS_KEY_V6] = 16, [RS_KEY_PORTS] = 8,
+				      [RS_KEY_NAMED_V4] = 12, [RS_KEY_NAMED_V6] = 24 };
+	return len[k];
+}
+
+void rs_set_put(struct rs_set *s)
+{
+	if (!s || --s->refs)
+		return;
+	for (size_t i = 0; s->chain && i < s->n; i++)
+		free(s->chain[i]);
+	free(s->chain);
+	free(s->keys);
+	free(s->name);
+	free(s->comment);
+	free(s);
+}
+
+static void rs_rule_free(struct rs_rule *r)
+{
+	free(r->prefix);
+	free(r->comment);
+	free(r);
+}
+
+void rs_chain_free(struct rs_chain *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->rules.n; i++)
+		rs_rule_free(c->rules.v[i]);
+	vec_free(&c->rules);
+	free(c->name);
+	free(c->comment);
+	free(c);
+}
+
+void ruleset_free(struct ruleset *rs)
+{
+	if (!rs)
+		return;
+	for (size_t i = 0; i < rs->sets.n; i++)
+		rs_set_put(rs->sets.v[i]);
+	for (size_t i = 0; i < rs->chains.n; i++)
+		rs_chain_free(rs->chains.v[i]);
+	vec_free(&rs->sets);
+	vec_free(&rs->chains);
+	free(rs->table);
+	free(rs);
+}
+
+struct rs_set *ruleset_set(const struct ruleset *rs, const char *name)
+{
+	size_t lo = 0, hi = rs->sets.n;
+	while (lo < hi) { /* sets are sorted by name */
+		size_t mid = (lo + hi) / 2;
+		struct rs_set *s = rs->sets.v[mid];
+		int c = strcmp(s->name, name);
+		if (!c)
+			return s;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+struct rs_chain *ruleset_chain(const struct ruleset *rs, const char *name)
+{
+	for (size_t i = 0; i < rs->chains.n; i++) {
+		struct rs_chain *c = rs->chains.v[i];
+		if (!strcmp(c->name, name))
+			return c;
+	}
+	return NULL;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+bool rs_rule_eq(const struct rs_rule *a, const struct rs_rule *b)
+{
+	return a->kind == b->kind && a->family == b->family && a->src == b->src && a->ret == b->ret &&
+	       a->rate == b->rate && a->burst == b->burst && a->group == b->group && str_eq(a->set, b->set) &&
+	       str_eq(a->ports, b->ports) && str_eq(a->named, b->named) && str_eq(a->prefix, b->prefix) &&
+	       str_eq(a->comment, b->comment);
+}
+
+/* ---------- text ---------- */
+
+static ip128 key_ip(const uint8_t *k, bool v4)
+{
+	if (v4)
+		return ip_from_v4((uint32_t)k[0] << 24 | (uint32_t)k[1] << 16 | (uint32_t)k[2] << 8 | k[3]);
+	ip128 a = { 0, 0 };
+	for (int i = 0; i < 8; i++) {
+		a.hi = a.hi << 8 | k[i];
+		a.lo = a.lo << 8 | k[8 + i];
+	}
+	return a;
+}
+
+static const char *proto_lower(uint8_t p)
+{
+	return p == 6 ? "tcp" : p == 17 ? "udp" : p == 132 ? "sctp" : "?";
+}
+
+static void port_format(const uint8_t *lo, const uint8_t *hi, struct sbuf *out)
+{
+	unsigned a = (unsigned)lo[0] << 8 | lo[1], b = (unsigned)hi[0] << 8 | hi[1];
+	if (a == b)
+		sbuf_addf(out, "%u", a);
+	else
+		sbuf_addf(out, "%u-%u", a, b);
+}
+
+void rs_elem_format(const struct rs_set *s, size_t i, struct sbuf *out)
+{
+	size_t kl = rs_key_len(s->key);
+	const uint8_t *lo = s->keys + i * 2 * kl, *hi = lo + kl;
+	char buf[2 * IP_STRLEN + 2];
+	switch (s->key) {
+	case RS_KEY_V4:
+	case RS_KEY_V6: {
+		struct ip_range r = { key_ip(lo, s->key == RS_KEY_V4), key_ip(hi, s->key == RS_KEY_V4) };
+		range_format(&r, buf, sizeof(buf));
+		sbuf_add(out, buf);
+		if (s->map)
+			sbuf_addf(out, " : %s %s", s->jump ? "jump" : "goto", s->chain[i]);
+		break;
+	}
+	case RS_KEY_PORTS:
+		sbuf_addf(out, "%s . ", proto_lower(lo[0]));
+		port_format(lo + 4, hi + 4, out);
+		break;
+	case RS_KEY_NAMED_V4:
+	case RS_KEY_NAMED_V6: {
+		size_t al = s->key == RS_KEY_NAMED_V4 ? 4 : 16;
+		ip_format(key_ip(lo, al == 4), buf, sizeof(buf));
+		sbuf_addf(out, "%s . %s . ", buf, proto_lower(lo[al]));
+		port_format(lo + al + 4, hi + al + 4, out);
+		break;
+	}
+	}
+}
+
+static const char *key_type_name(enum rs_key k)
+{
+	static const char *const n[] = { [RS_KEY_V4] = "ipv4_addr", [RS_KEY_V6] = "ipv6_addr",
+					 [RS_KEY_PORTS] = "inet_proto . inet_service",
+					 [RS_KEY_NAMED_V4] = "ipv4_addr . inet_proto . inet_service",
+					 [RS_KEY_NAMED_V6] = "ipv6_addr . inet_proto . inet_service" };
+	return n[k];
+}
+
+static void set_format(const struct rs_set *s, struct sbuf *out)
+{
+	sbuf_addf(out, "\t%s %s {\n\t\ttype %s%s\n", s->map ? "map" : "set", s->name, key_type_name(s->key),
+		  s->map ? " : verdict" : "");
+	if (!s->map)
+		sbuf_add(out, "\t\tflags interval\n");
+	if (s->comment)
+		sbuf_addf(out, "\t\tcomment \"%s\"\n", s->comment);
+	if (s->n) {
+		sbuf_add(out, "\t\telements = { ");
+		for (size_t i = 0; i < s->n; i++) {
+			if (i)
+				sbuf_add(out, ",\n\t\t\t     ");
+			rs_elem_format(s, i, out);
+		}
+		sbuf_add(out, " }\n");
+	}
+	sbuf_add(out, "\t}\n");
+}
+
+static const char *fam_word(uint8_t family)
+{
+	return family == 6 ? "ip6" : "ip";
+}
+
+void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
+{
+	switch (r->kind) {
+	case RR_CT_ESTABLISHED:
+		sbuf_add(out, "ct state established,related accept");
+		break;
+	case RR_CT_INVALID:
+		sbuf_add(out, "ct state invalid drop");
+		break;
+	case RR_ND:
+		sbuf_add(out, "icmpv6 type 133-136 accept");
+		break;
+	case RR_VMAP:
+		sbuf_addf(out, "%s %s vmap @%s", fam_word(r->family), r->src ? "saddr" : "daddr", r->set);
+		break;
+	case RR_MATCH: {
+		const char *sep = "";
+		if (r->set) {
+			sbuf_addf(out, "%s %s @%s", fam_word(r->family), r->src ? "saddr" : "daddr", r->set);
+			sep = " ";
+		}
+		if (r->ports) {
+			sbuf_addf(out, "%smeta l4proto . th dport @%s", sep, r->ports);
+			sep = " ";
+		}
+		if (r->named) {
+			sbuf_addf(out, "%s%s daddr . meta l4proto . th dport @%s", sep, fam_word(r->family), r->named);
+			sep = " ";
+		}
+		sbuf_addf(out, "%s%s", sep, r->ret ? "return" : "accept");
+		break;
+	}
+	case RR_LOG_DROP:
+		sbuf_addf(out, "limit rate %u/second burst %u packets log prefix \"%s\" group %u", r->rate, r->burst,
+			  r->prefix, r->group);
+		break;
+	case RR_COUNTER_DROP:
+		sbuf_add(out, "counter drop");
+		break;
+	}
+	if (r->comment)
+		sbuf_addf(out, " comment \"%s\"", r->comment);
+}
+
+static void chain_format(const struct rs_chain *c, struct sbuf *out)
+{
+	sbuf_addf(out, "\tchain %s {\n", c->name);
+	if (c->base)
+		sbuf_add(out, "\t\ttype filter hook forward priority filter; policy accept;\n");
+	if (c->comment)
+		sbuf_addf(out, "\t\tcomment \"%s\"\n", c->comment);
+	for (size_t i = 0; i < c->rules.n; i++) {
+		sbuf_add(out, "\t\t");
+		rs_rule_format(c->rules.v[i], out);
+		sbuf_add(out, "\n");
+	}
+	sbuf_add(out, "\t}\n");
+}
+
+char *ruleset_format(const struct ruleset *rs)
+{
+	struct sbuf out = { 0 };
+	sbuf_addf(&out, "table inet %s {\n", rs->table);
+	for (size_t i = 0; i < rs->sets.n; i++) {
+		set_format(rs->sets.v[i], &out);
+		sbuf_add(&out, "\n");
+	}
+	for (size_t i = 0; i < rs->chains.n; i++) {
+		if (i)
+			sbuf_add(&out, "\n");
+		chain_format(rs->chains.v[i], &out);
+	}
+	sbuf_add(&out, "}\n");
+	return sbuf_steal(&out);
+}

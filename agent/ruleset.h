@@ -1,0 +1,101 @@
+/* The nftables ruleset corral wants in the kernel, as plain data: what the
+ * renderer builds from the policy IR, what the diff compares with the
+ * mirror of what was applied, what nft.c turns into netlink messages and
+ * what ruleset_format() prints as nft text. Nothing here talks netlink.
+ *
+ * Layout (one table, inet corral by default):
+ *   chain forward (hook forward, priority filter, policy accept):
+ *     ct state established,related accept; ct state invalid drop;
+ *     ICMPv6 neighbour discovery accept;
+ *     ip/ip6 saddr vmap @egress_v4/_v6   -> jump eg_gN  (returns on allow)
+ *     ip/ip6 daddr vmap @ingress_v4/_v6  -> goto ing_gN (accepts on allow)
+ *   chain ing_gN / eg_gN: one per policy group on this node; one rule per
+ *     (IR rule, family, port kind); then a rate-limited NFLOG log and a
+ *     counted drop whose prefix names the direction and the group;
+ *   sets: p<id>_4 / p<id>_6 peer sets (interval; pods and CIDRs merged),
+ *     pt_<hash> port sets (inet_proto . inet_service, intervals for
+ *     endPort), np_<chain>_<k>_4/_6 named-port sets keyed by destination
+ *     address (ip daddr . meta l4proto . th dport). */
+#ifndef CORRAL_RULESET_H
+#define CORRAL_RULESET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/util.h"
+
+enum rs_key {
+	RS_KEY_V4,       /* ipv4_addr, interval */
+	RS_KEY_V6,       /* ipv6_addr, interval */
+	RS_KEY_PORTS,    /* inet_proto . inet_service, interval */
+	RS_KEY_NAMED_V4, /* ipv4_addr . inet_proto . inet_service, interval */
+	RS_KEY_NAMED_V6, /* ipv6_addr . inet_proto . inet_service, interval */
+};
+/* Key length in bytes as the kernel stores it (concatenated fields are
+ * padded to 4 bytes each), in network byte order. */
+size_t rs_key_len(enum rs_key k);
+
+struct rs_set {
+	char *name;
+	enum rs_key key;
+	bool map;       /* verdict map: key -> jump/goto chain (RS_KEY_V4/V6, no intervals) */
+	bool jump;      /* map: jump (egress, returns) rather than goto */
+	size_t n;       /* elements */
+	uint8_t *keys;  /* n * 2 * key_len: inclusive lo, hi; sorted, disjoint */
+	char **chain;   /* map: n chain names */
+	char *comment;  /* who asked for it, for errors and readers */
+	uint32_t refs;  /* a set not recomputed is shared by the mirror and the next ruleset */
+};
+
+enum rs_rule_kind {
+	RR_CT_ESTABLISHED, /* ct state established,related accept */
+	RR_CT_INVALID,     /* ct state invalid drop */
+	RR_ND,             /* icmpv6 type 133-136 accept */
+	RR_VMAP,           /* ip[6] saddr|daddr vmap @set */
+	RR_MATCH,          /* [family peer] [ports] accept|return */
+	RR_LOG_DROP,       /* limit, log to NFLOG group; then counter drop (two rules) */
+	RR_COUNTER_DROP,
+};
+
+struct rs_rule {
+	enum rs_rule_kind kind;
+	uint8_t family;      /* 0 (both), 4 or 6 */
+	bool src;            /* peer / vmap on the source address (else destination) */
+	const char *set;     /* RR_MATCH: peer set or NULL; RR_VMAP: the map */
+	const char *ports;   /* RR_MATCH: port set or NULL */
+	const char *named;   /* RR_MATCH: named-port set (daddr . proto . port) or NULL */
+	bool ret;            /* RR_MATCH: return (egress) instead of accept */
+	char *prefix;        /* RR_LOG_DROP */
+	uint32_t rate, burst;/* RR_LOG_DROP: packets per second */
+	uint16_t group;      /* RR_LOG_DROP: NFLOG group */
+	char *comment;       /* origin: policy and rule path */
+};
+
+struct rs_chain {
+	char *name;
+	bool base;          /* the forward hook chain */
+	struct vec rules;   /* struct rs_rule* */
+	char *comment;
+};
+
+struct ruleset {
+	char *table;
+	struct vec sets;   /* struct rs_set*, sorted by name */
+	struct vec chains; /* struct rs_chain*, base first, then by name */
+};
+
+void ruleset_free(struct ruleset *rs);
+struct rs_set *ruleset_set(const struct ruleset *rs, const char *name);
+struct rs_chain *ruleset_chain(const struct ruleset *rs, const char *name);
+bool rs_rule_eq(const struct rs_rule *a, const struct rs_rule *b);
+void rs_set_put(struct rs_set *s); /* drops a reference */
+void rs_chain_free(struct rs_chain *c);
+
+/* The ruleset as nft text, loadable with `nft -f`. */
+char *ruleset_format(const struct ruleset *rs);
+/* One element of a set, as nft writes it ("10.0.0.0/8", "tcp . 80-81"). */
+void rs_rule_format(const struct rs_rule *r, struct sbuf *out);
+void rs_elem_format(const struct rs_set *s, size_t i, struct sbuf *out);
+
+#endif
