@@ -7,13 +7,21 @@
  * 10.1.N.P and fd00::N:P (N, P counted from 1), so cases may name them in
  * ipBlocks. Each step applies or deletes objects, then checks truth
  * tables. After every step the incrementally maintained IR must equal the
- * IR compiled from scratch from the same objects. */
+ * IR compiled from scratch from the same objects.
+ *
+ * With --kernel SCRIPT the same case also runs through the kernel: a
+ * cluster of network namespaces (SCRIPT builds it), one engine and data
+ * plane per node, every step applied incrementally over netlink, and each
+ * truth table observed with real TCP, UDP and SCTP packets; the
+ * evaluator behind explain must agree with what the packets did. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/dataplane.h"
 #include "kube/manifest.h"
+#include "tests/dataplane/kcluster.h"
 #include "kube/yaml.h"
 #include "policy/eval.h"
 
@@ -97,7 +105,11 @@ static void load_base(struct store *s)
 }
 
 static const struct decode_opts opts = { DECODE_STRICT, false, "app", "default" };
-static const struct engine_config cfg = { NULL, "app", true };
+static struct kcluster kc;
+static bool kernel;
+static struct engine *node_eng[KC_NODES];
+static struct dp *dps[KC_NODES];
+static struct nft_sock *socks[KC_NODES];
 
 static int apply_doc(struct engine *e, json_t *o, const char *file)
 {
@@ -121,8 +133,9 @@ static int apply_doc(struct engine *e, json_t *o, const char *file)
 	return 0;
 }
 
-static struct engine *fresh(struct store *s, const char *file)
+static struct engine *fresh(struct store *s, const char *file, const char *node)
 {
+	struct engine_config cfg = { node, "app", true };
 	struct engine *e = engine_new(&cfg);
 	/* namespaces, pods, then policies, as the loader does */
 	for (int pass = 0; pass < 3; pass++)
@@ -205,6 +218,9 @@ static int check(struct engine *e, json_t *ex, int step)
 		fprintf(stderr, "step %d: malformed expectation\n", step);
 		return 1;
 	}
+	bool seen[KC_PODS][KC_PODS];
+	if (kernel)
+		kc_probe(&kc, proto, port, v6, kc_probe_timeout(), seen);
 	for (int i = 0; i < NPODS; i++)
 		for (int j = 0; j < NPODS; j++) {
 			struct pod *s = engine_pod_find(e, nss[i / 3], podn[i % 3]);
@@ -219,16 +235,95 @@ static int check(struct engine *e, json_t *ex, int step)
 			policy_eval(e, &src, &dst, proto, port, &v);
 			got[i][j] = v.allowed;
 			verdict_free(&v);
+			if (kernel && i != j && seen[i][j] != v.allowed) {
+				fprintf(stderr, "step %d: %s/%d%s %s/%s -> %s/%s: kernel %s, explain says %s\n", step,
+					proto_name(proto), port, v6 ? " IPv6" : "", nss[i / 3], podn[i % 3], nss[j / 3],
+					podn[j % 3], seen[i][j] ? "allowed" : "dropped", v.allowed ? "allowed" : "dropped");
+				got[i][j] = seen[i][j];
+			}
 			if (i != j && got[i][j] != want[i][j]) /* loopback ignored, as upstream */
 				bad++;
 		}
 	if (bad) {
-		fprintf(stderr, "step %d: %s/%d%s: %d pairs differ (! marks them)\n", step, proto_name(proto), port,
-			v6 ? " IPv6" : "", bad);
+		fprintf(stderr, "step %d: %s/%d%s: %d pairs differ (! marks them)%s\n", step, proto_name(proto), port,
+			v6 ? " IPv6" : "", bad, kernel ? ", observed with packets" : "");
 		print_table("expected", want, got);
 		print_table("observed", got, want);
 	}
 	return bad ? 1 : 0;
+}
+
+/* Every engine sees every change: the offline one (explain) and, with
+ * --kernel, one per node. */
+static void each_delete(struct engine *e, const char *kind, const char *ns, const char *name)
+{
+	struct engine *all[1 + KC_NODES] = { e, node_eng[0], node_eng[1] };
+	for (int k = 0; k < 1 + KC_NODES; k++) {
+		if (!all[k])
+			continue;
+		if (!strcmp(kind, "Pod"))
+			engine_pod_delete(all[k], ns, name);
+		else if (!strcmp(kind, "Namespace"))
+			engine_ns_delete(all[k], name);
+		else
+			engine_policy_delete(all[k], strcmp(kind, "AccessPolicy") ? KIND_NETPOL : KIND_ACCESS, ns, name);
+	}
+}
+
+static int each_apply(struct engine *e, json_t *x, const char *file)
+{
+	int rc = apply_doc(e, x, file);
+	for (int k = 0; k < KC_NODES; k++)
+		if (node_eng[k])
+			apply_doc(node_eng[k], x, file);
+	return rc;
+}
+
+static int sync_nodes(int step)
+{
+	int failed = 0;
+	for (int k = 0; kernel && k < KC_NODES; k++) {
+		struct dp_stats st;
+		char *err = NULL;
+		if (dp_sync(dps[k], node_eng[k], socks[k], false, &st, &err) < 0) {
+			fprintf(stderr, "step %d: node-%d: %s\n", step, k + 1, err);
+			failed++;
+		} else {
+			printf("  step %d node-%d: %s, %u messages, +%llu/-%llu elements, %u chains written\n", step, k + 1,
+			       st.full ? "full" : "diff", st.msgs, (unsigned long long)st.elems_added,
+			       (unsigned long long)st.elems_deleted, st.chains_written);
+		}
+		free(err);
+	}
+	return failed;
+}
+
+static int kernel_up(const char *script, const char *file, struct store *s)
+{
+	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+	char prefix[16];
+	snprintf(prefix, sizeof(prefix), "crc%.2s", base);
+	if (kc_up(&kc, script, prefix) < 0)
+		return -1;
+	for (int k = 0; k < KC_NODES; k++) {
+		char node[16];
+		snprintf(node, sizeof(node), "node-%d", k + 1);
+		node_eng[k] = fresh(s, file, node);
+		dps[k] = dp_new(NULL);
+		if (!(socks[k] = kc_nft_open(&kc, k)))
+			return -1;
+	}
+	return sync_nodes(-1) ? -1 : 0;
+}
+
+static void kernel_down(void)
+{
+	for (int k = 0; k < KC_NODES; k++) {
+		engine_free(node_eng[k]);
+		dp_free(dps[k]);
+		nft_sock_close(socks[k]);
+	}
+	kc_down(&kc);
 }
 
 int main(int argc, char **argv)
@@ -237,8 +332,15 @@ int main(int argc, char **argv)
 	struct store s = { 0 };
 	char *err = NULL;
 	int failed = 0;
+	const char *script = NULL;
+	if (argc == 4 && !strcmp(argv[1], "--kernel")) {
+		kernel = true;
+		script = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: run-case FILE\n");
+		fprintf(stderr, "usage: run-case [--kernel CLUSTER-SCRIPT] FILE\n");
 		return 2;
 	}
 	FILE *f = fopen(argv[1], "rb");
@@ -255,9 +357,14 @@ int main(int argc, char **argv)
 	}
 	json_t *c = docs.v[0], *steps = json_object_get(c, "steps"), *step;
 	size_t i;
-	printf("case: %s\n", json_string_value(json_object_get(c, "name")));
+	printf("case: %s%s\n", json_string_value(json_object_get(c, "name")), kernel ? " (kernel, real packets)" : "");
 	load_base(&s);
-	struct engine *e = fresh(&s, argv[1]);
+	struct engine *e = fresh(&s, argv[1], NULL);
+	if (kernel && kernel_up(script, argv[1], &s) < 0) {
+		fprintf(stderr, "cannot set up the namespace cluster\n");
+		kernel_down();
+		return 1;
+	}
 	json_array_foreach(steps, i, step) {
 		json_t *x, *ex = json_object_get(step, "expect");
 		size_t k;
@@ -267,20 +374,16 @@ int main(int argc, char **argv)
 			char kind[64], ns[64], name[128];
 			if (sscanf(key, "%63[^/]/%63[^/]/%127s", kind, ns, name) != 3)
 				continue;
-			if (!strcmp(kind, "Pod"))
-				engine_pod_delete(e, ns, name);
-			else if (!strcmp(kind, "Namespace"))
-				engine_ns_delete(e, name);
-			else
-				engine_policy_delete(e, strcmp(kind, "AccessPolicy") ? KIND_NETPOL : KIND_ACCESS, ns, name);
+			each_delete(e, kind, ns, name);
 			store_del(&s, key);
 		}
 		json_array_foreach(json_object_get(step, "apply"), k, x) {
-			if (apply_doc(e, x, argv[1]) < 0)
+			if (each_apply(e, x, argv[1]) < 0)
 				failed++;
 			store_put(&s, x);
 		}
-		struct engine *full = fresh(&s, argv[1]);
+		failed += sync_nodes((int)i);
+		struct engine *full = fresh(&s, argv[1], NULL);
 		char *a = engine_ir_dump(e), *b = engine_ir_dump(full);
 		if (strcmp(a, b)) {
 			fprintf(stderr, "step %zu: incremental IR differs from a fresh compile\n--- incremental\n%s--- fresh\n%s",
@@ -296,6 +399,8 @@ int main(int argc, char **argv)
 			failed += check(e, x, (int)i);
 	}
 	printf("%s: %s\n", json_string_value(json_object_get(c, "name")), failed ? "FAILED" : "ok");
+	if (kernel)
+		kernel_down();
 	engine_free(e);
 	for (size_t k = 0; k < s.docs.n; k++) {
 		json_decref(s.docs.v[k]);

@@ -1,0 +1,95 @@
+#!/bin/sh
+# A small cluster made of network namespaces, for tests and the demo.
+#
+#   cluster.sh up PREFIX      two nodes PREFIX-n1, PREFIX-n2 joined by a veth
+#                             wire; pods PREFIX-x-a ... PREFIX-z-c (namespaces
+#                             x, y, z; pods a, b, c) routed with /32s
+#   cluster.sh down PREFIX    removes every namespace named PREFIX-*
+#
+# Pod N/P (N, P counted from 1) has 10.1.N.P and fd00::N:P; it lives on
+# node-1 when (3(N-1) + (P-1)) is even, else on node-2 (as tests/cases
+# place them). Every address exists only inside these namespaces: nothing
+# is routed to the machine's own interfaces.
+set -eu
+
+cmd=${1:?usage: cluster.sh up|down PREFIX}
+P=${2:?usage: cluster.sh up|down PREFIX}
+
+down() {
+	for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+}
+
+nsx() { ip netns exec "$1" sh -c "$2"; }
+
+quiet_sysctls='sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	sysctl -qw net.ipv6.conf.all.dad_transmits=0 net.ipv6.conf.default.dad_transmits=0'
+
+up() {
+	down
+	for n in 1 2; do
+		ip netns add "$P-n$n"
+		nsx "$P-n$n" "$quiet_sysctls
+			sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+			ip link set lo up"
+	done
+	ip -n "$P-n1" link add wire type veth peer name wire netns "$P-n2"
+	ip -n "$P-n1" addr add 10.255.0.1/30 dev wire
+	ip -n "$P-n2" addr add 10.255.0.2/30 dev wire
+	ip -n "$P-n1" -6 addr add fd00:ff::1/64 dev wire nodad
+	ip -n "$P-n2" -6 addr add fd00:ff::2/64 dev wire nodad
+	ip -n "$P-n1" link set wire up
+	ip -n "$P-n2" link set wire up
+	ip -n "$P-n1" route add 10.1.0.0/16 via 10.255.0.2
+	ip -n "$P-n2" route add 10.1.0.0/16 via 10.255.0.1
+	ip -n "$P-n1" -6 route add fd00::/64 via fd00:ff::2
+	ip -n "$P-n2" -6 route add fd00::/64 via fd00:ff::1
+	i=0
+	for ns in x y z; do
+		N=$((i / 3 + 1))
+		for pod in a b c; do
+			p=$((i % 3 + 1))
+			node=$(( i % 2 + 1 ))
+			pn="$P-$ns-$pod"
+			ip netns add "$pn"
+			nsx "$pn" "$quiet_sysctls; ip link set lo up"
+			ip -n "$P-n$node" link add "v$ns-$pod" type veth peer name eth0 netns "$pn"
+			ip -n "$pn" -b - <<EOF
+addr add 10.1.$N.$p/32 dev eth0
+addr add fd00::$N:$p/128 dev eth0 nodad
+link set eth0 up
+route add 169.254.1.1 dev eth0
+route add default via 169.254.1.1 dev eth0
+route add default via fe80::1 dev eth0
+EOF
+			ip -n "$P-n$node" -b - <<EOF
+addr add 169.254.1.1/32 dev v$ns-$pod
+addr add fe80::1/64 dev v$ns-$pod nodad
+link set v$ns-$pod up
+route add 10.1.$N.$p/32 dev v$ns-$pod
+route add fd00::$N:$p/128 dev v$ns-$pod
+EOF
+			i=$((i + 1))
+		done
+	done
+	# Resolve neighbours now: the first IPv6 packet forwarded to an
+	# unresolved neighbour can be lost, which a probe would read as a drop.
+	ip netns exec "$P-n1" ping -6 -c2 -i 0.2 -W1 fd00:ff::2 >/dev/null || true
+	ip netns exec "$P-n2" ping -6 -c2 -i 0.2 -W1 fd00:ff::1 >/dev/null || true
+	i=0
+	for ns in x y z; do
+		for pod in a b c; do
+			ip netns exec "$P-n$(( i % 2 + 1 ))" ping -6 -c1 -W1 "fd00::$((i / 3 + 1)):$((i % 3 + 1))" >/dev/null || true
+			ip netns exec "$P-n$(( i % 2 + 1 ))" ping -c1 -W1 "10.1.$((i / 3 + 1)).$((i % 3 + 1))" >/dev/null || true
+			ip netns exec "$P-$ns-$pod" ping -6 -c1 -W1 fe80::1%eth0 >/dev/null || true
+			i=$((i + 1))
+		done
+	done
+}
+
+case "$cmd" in
+up) up ;;
+down) down ;;
+*) echo "usage: cluster.sh up|down PREFIX" >&2; exit 2 ;;
+esac

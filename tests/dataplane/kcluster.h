@@ -1,0 +1,56 @@
+/* The namespace cluster of tests/dataplane/cluster.sh, driven from C: it
+ * serves TCP and UDP on ports 80 and 81 in every pod (sockets the test
+ * process opens inside the pod namespaces), listens for raw SCTP, and
+ * probes every pod pair with real packets. */
+#ifndef CORRAL_KCLUSTER_H
+#define CORRAL_KCLUSTER_H
+
+#include <stdbool.h>
+
+#include "agent/nft.h"
+
+#define KC_PODS 9
+#define KC_NODES 2
+
+struct kcluster {
+	char prefix[32];
+	char script[4096];
+	int self_ns;
+	int node_ns[KC_NODES];
+	int pod_ns[KC_PODS];
+	int nsrv;
+	int srv[KC_PODS * 8];
+	int srv_kind[KC_PODS * 8]; /* 0 tcp listener, 1 udp, 2 raw v4, 3 raw v6 */
+	int srv_pod[KC_PODS * 8];
+	int nconn;
+	int conn[1024]; /* accepted TCP connections, echoed until EOF */
+};
+
+/* Builds the cluster (removing a stale one with the same prefix first)
+ * and registers its removal at exit and on SIGINT/SIGTERM. 0 or -1. */
+int kc_up(struct kcluster *kc, const char *script, const char *prefix);
+void kc_down(struct kcluster *kc);
+
+/* Pod i (0..8) is namespace "xyz"[i/3], pod "abc"[i%3], on node i%2. */
+int kc_pod_node(int i);
+void kc_pod_addr(int i, bool v6, char *buf, unsigned len);
+/* A netlink socket inside node n's namespace. */
+struct nft_sock *kc_nft_open(struct kcluster *kc, int node);
+/* Runs fn(arg) inside namespace fd, returns its result. */
+int kc_in_ns(struct kcluster *kc, int fd, int (*fn)(void *), void *arg);
+
+/* proto: 6, 17 or 132. got[i][j]: traffic from pod i to pod j on port
+ * arrived (TCP: connected; UDP: echoed; SCTP: the INIT was seen).
+ * Waits timeout_ms for the flows that do not complete. */
+void kc_probe(struct kcluster *kc, int proto, int port, bool v6, int timeout_ms, bool got[KC_PODS][KC_PODS]);
+int kc_probe_timeout(void); /* $CORRAL_PROBE_MS or 500 */
+
+/* One TCP connection from pod i to pod j:port, kept open; -1 on failure. */
+int kc_connect(struct kcluster *kc, int i, int j, int port, int timeout_ms);
+/* Whether an open connection still carries data both ways (the server
+ * side is pumped by kc_serve). */
+bool kc_conn_alive(struct kcluster *kc, int fd, int timeout_ms);
+/* Serves pending requests for up to ms milliseconds. */
+void kc_serve(struct kcluster *kc, int ms);
+
+#endif
