@@ -1,0 +1,242 @@
+/* The data plane against the kernel: incremental updates send only their
+ * differences and traffic follows them; established connections survive
+ * unrelated updates; a transaction the kernel rejects changes nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/dataplane.h"
+#include "kcluster.h"
+#include "kube/manifest.h"
+
+static const char *script, *base_yaml;
+
+/* Pod indices of the cluster (see cluster.sh). */
+enum { XA, XB, XC, YA, YB, YC, ZA, ZB, ZC };
+
+struct fixture {
+	struct kcluster kc;
+	struct engine *e[KC_NODES];
+	struct dp *dp[KC_NODES];
+	struct nft_sock *s[KC_NODES];
+};
+
+static const struct decode_opts opts = { DECODE_AGENT, false, "app", "default" };
+
+static void apply_yaml(struct fixture *f, const char *yaml)
+{
+	for (int k = 0; k < KC_NODES; k++) {
+		struct manifest_set set = { 0 };
+		manifest_load_buffer(&set, "test", yaml, strlen(yaml), &opts);
+		assert_int_equal(set.diags.errors, 0);
+		manifest_apply(&set, f->e[k]);
+		manifest_set_free(&set);
+	}
+}
+
+static void up(struct fixture *f, const char *prefix, bool without_zc)
+{
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(kc_up(&f->kc, script, prefix), 0);
+	for (int k = 0; k < KC_NODES; k++) {
+		struct engine_config cfg = { k ? "node-2" : "node-1", "app", true };
+		struct manifest_set set = { 0 };
+		f->e[k] = engine_new(&cfg);
+		assert_int_equal(manifest_load_path(&set, base_yaml, &opts), 0);
+		manifest_apply(&set, f->e[k]);
+		manifest_set_free(&set);
+		if (without_zc)
+			engine_pod_delete(f->e[k], "z", "c");
+		f->dp[k] = dp_new(NULL);
+		assert_non_null(f->s[k] = kc_nft_open(&f->kc, k));
+	}
+}
+
+static void down(struct fixture *f)
+{
+	for (int k = 0; k < KC_NODES; k++) {
+		engine_free(f->e[k]);
+		dp_free(f->dp[k]);
+		nft_sock_close(f->s[k]);
+	}
+	kc_down(&f->kc);
+}
+
+static int sync_node(struct fixture *f, int k, struct dp_stats *st)
+{
+	char *err = NULL;
+	int rc = dp_sync(f->dp[k], f->e[k], f->s[k], false, st, &err);
+	if (rc < 0)
+		fprintf(stderr, "sync node-%d: %s\n", k + 1, err);
+	else
+		printf("  node-%d: %s, %u messages, +%llu/-%llu elements, %u chains written, %u sets added, %u deleted\n",
+		       k + 1, st->full ? "full" : "diff", st->msgs, (unsigned long long)st->elems_added,
+		       (unsigned long long)st->elems_deleted, st->chains_written, st->sets_added, st->sets_deleted);
+	free(err);
+	return rc;
+}
+
+static bool allowed(struct fixture *f, int from, int to, int port)
+{
+	bool got[KC_PODS][KC_PODS];
+	kc_probe(&f->kc, 6, port, false, kc_probe_timeout(), got);
+	return got[from][to];
+}
+
+static const char *policy_80 =
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p1, namespace: x}\n"
+	"spec:\n  podSelector: {matchLabels: {pod: a}}\n  ingress:\n"
+	"  - from:\n    - podSelector: {matchLabels: {role: client}}\n"
+	"    - namespaceSelector: {matchLabels: {ns: z}}\n    ports: [{port: 80}]\n";
+
+static void incremental_updates(void **state)
+{
+	struct fixture f;
+	struct dp_stats st;
+	up(&f, "crdp1", true);
+	apply_yaml(&f, policy_80);
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_true(st.full);
+	assert_int_equal(sync_node(&f, 1, &st), 0);
+	assert_true(allowed(&f, ZA, XA, 80));
+	assert_false(allowed(&f, XB, XA, 80));
+	assert_false(allowed(&f, ZC, XA, 80)); /* not a known pod yet */
+	int conn = kc_connect(&f.kc, ZB, XA, 80, 1000);
+	assert_true(conn >= 0);
+
+	/* a pod appears: z/c joins the peer set; 10.1.3.1-10.1.3.2 becomes
+	 * 10.1.3.1-10.1.3.3 (and the same in IPv6): one range out, one in */
+	apply_yaml(&f, "apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: z, labels: {pod: c}}\n"
+		       "spec: {nodeName: node-1}\nstatus: {phase: Running, podIPs: [{ip: 10.1.3.3}, {ip: 'fd00::3:3'}]}\n");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_false(st.full);
+	assert_int_equal(st.elems_added, 2);
+	assert_int_equal(st.elems_deleted, 2);
+	assert_int_equal(st.chains_written, 0);
+	assert_int_equal(st.msgs, 4);
+	assert_true(allowed(&f, ZC, XA, 80));
+	assert_true(kc_conn_alive(&f.kc, conn, 1000));
+
+	/* a label changes: x/b becomes a client, two elements in, none out */
+	apply_yaml(&f, "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {pod: b, role: client}}\n"
+		       "spec: {nodeName: node-2}\nstatus: {phase: Running, podIPs: [{ip: 10.1.1.2}, {ip: 'fd00::1:2'}]}\n");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_false(st.full);
+	assert_int_equal(st.elems_added, 2);
+	assert_int_equal(st.elems_deleted, 0);
+	assert_int_equal(st.chains_written, 0);
+	assert_int_equal(st.msgs, 2);
+	/* node-2 holds no isolated pod: nothing to send */
+	assert_int_equal(sync_node(&f, 1, &st), 0);
+	assert_int_equal(st.msgs, 0);
+	assert_true(allowed(&f, XB, XA, 80));
+	assert_false(allowed(&f, XC, XA, 80));
+	assert_true(kc_conn_alive(&f.kc, conn, 1000));
+
+	/* a pod goes away: z/a's address leaves the set */
+	for (int k = 0; k < KC_NODES; k++)
+		engine_pod_delete(f.e[k], "z", "a");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_false(st.full);
+	assert_int_equal(st.elems_added, 2);
+	assert_int_equal(st.elems_deleted, 2);
+	assert_int_equal(st.chains_written, 0);
+	assert_false(allowed(&f, ZA, XA, 80));
+	assert_true(allowed(&f, ZB, XA, 80));
+	assert_true(kc_conn_alive(&f.kc, conn, 1000));
+
+	/* an unrelated policy in y: a new group chain, x/a's chain untouched */
+	apply_yaml(&f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: y}\n"
+		       "spec: {podSelector: {}, policyTypes: [Ingress]}\n");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_false(st.full);
+	assert_int_equal(st.chains_written, 1);
+	assert_int_equal(st.elems_added, 2); /* y/b (IPv4, IPv6) -> its chain in the ingress maps */
+	assert_false(allowed(&f, XA, YB, 80));
+	assert_true(kc_conn_alive(&f.kc, conn, 1000));
+
+	/* the policy changes port: its chain is rewritten, traffic follows */
+	char *p81 = strdup(policy_80);
+	strstr(p81, "port: 80")[7] = '1';
+	apply_yaml(&f, p81);
+	free(p81);
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_false(st.full);
+	assert_int_equal(st.chains_written, 1);
+	assert_int_equal(st.sets_added, 1);   /* the port set for 81 */
+	assert_int_equal(st.sets_deleted, 1); /* the one for 80 */
+	assert_false(allowed(&f, ZB, XA, 80));
+	assert_true(allowed(&f, ZB, XA, 81));
+	close(conn);
+	down(&f);
+}
+
+static char *list_table(struct fixture *f, int node)
+{
+	char cmd[256], buf[4096];
+	struct sbuf out = { 0 };
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s-n%d nft list table inet corral", f->kc.prefix, node + 1);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf) - 1, p)) > 0) {
+		buf[n] = '\0';
+		sbuf_add(&out, buf);
+	}
+	pclose(p);
+	return sbuf_steal(&out);
+}
+
+static void rejected_transaction_changes_nothing(void **state)
+{
+	struct fixture f;
+	struct dp_stats st;
+	char *err = NULL;
+	up(&f, "crdp2", false);
+	apply_yaml(&f, policy_80);
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	char *before = list_table(&f, 0);
+	assert_non_null(strstr(before, "chain ing_g"));
+
+	/* a real change (y may now reach x/a) plus a rule the kernel refuses */
+	apply_yaml(&f, "apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {ns: z}}\n");
+	dp_inject_failure(f.dp[0]);
+	assert_true(dp_sync(f.dp[0], f.e[0], f.s[0], false, &st, &err) < 0);
+	printf("  refused as expected: %s\n", err);
+	assert_non_null(strstr(err, "chain forward"));
+	assert_non_null(strstr(err, "injected failure"));
+	free(err);
+	char *after = list_table(&f, 0);
+	assert_string_equal(before, after); /* not one element of the batch landed */
+	assert_false(allowed(&f, YA, XA, 80));
+	assert_true(allowed(&f, ZA, XA, 80));
+
+	/* the next sync replaces the whole table and carries the change */
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_true(st.full);
+	assert_true(allowed(&f, YA, XA, 80));
+	free(before);
+	free(after);
+	down(&f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: test-dataplane CLUSTER-SCRIPT BASE-YAML\n");
+		return 2;
+	}
+	script = argv[1];
+	base_yaml = argv[2];
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(incremental_updates),
+		cmocka_unit_test(rejected_transaction_changes_nothing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
