@@ -1,8 +1,10 @@
-/* dp-apply DIR NODE: compiles a manifests folder for one node and applies
+/* dp-apply DIR NODE: compiles a manifests folder for one node ("-": every
+ * pod counts as local) and applies
  * it to the current network namespace through the netlink applier, then
  * prints the transaction's figures. A helper for the data-plane tests. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agent/dataplane.h"
 #include "agent/nft.h"
@@ -16,11 +18,12 @@ int main(int argc, char **argv)
 	}
 	struct manifest_set set = { 0 };
 	struct decode_opts o = { DECODE_AGENT, false, "app", "default" };
-	struct engine_config cfg = { argv[2], "app", true };
+	struct engine_config cfg = { strcmp(argv[2], "-") ? argv[2] : NULL, "app", true };
 	if (manifest_load_path(&set, argv[1], &o) < 0) {
 		fprintf(stderr, "dp-apply: cannot load %s\n", argv[1]);
 		return 2;
 	}
+	manifest_assign_addresses(&set);
 	struct engine *e = engine_new(&cfg);
 	manifest_apply(&set, e);
 	manifest_set_free(&set);

@@ -1,20 +1,31 @@
-/* Golden test: manifests in, IR text out, compared with the .ir file
- * beside them. CORRAL_UPDATE_GOLDEN=1 rewrites the expected file. */
+/* Golden test: manifests in, IR text (or, with --nft, the nftables
+ * ruleset as nft text) out, compared with the expected file beside them.
+ * CORRAL_UPDATE_GOLDEN=1 rewrites the expected file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/dataplane.h"
 #include "kube/manifest.h"
 
 int main(int argc, char **argv)
 {
+	bool nft = argc > 1 && !strcmp(argv[1], "--nft");
+	const char *node = NULL;
+	if (nft) {
+		argv++, argc--;
+		if (argc > 2 && !strcmp(argv[1], "--node")) {
+			node = argv[2];
+			argv += 2, argc -= 2;
+		}
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: golden MANIFESTS EXPECTED.ir\n");
+		fprintf(stderr, "usage: golden [--nft [--node NAME]] MANIFESTS EXPECTED\n");
 		return 2;
 	}
 	struct manifest_set set = { 0 };
 	struct decode_opts o = { DECODE_AGENT, true, "app", "default" };
-	struct engine_config cfg = { NULL, "app", true };
+	struct engine_config cfg = { node, "app", true };
 	manifest_load_path(&set, argv[1], &o);
 	manifest_assign_addresses(&set);
 	struct engine *e = engine_new(&cfg);
@@ -30,7 +41,16 @@ int main(int argc, char **argv)
 		sbuf_addf(&got, "# %s\n", m);
 		free(m);
 	}
-	char *ir = engine_ir_dump(e);
+	char *ir;
+	if (nft) {
+		struct dp *dp = dp_new(NULL);
+		struct ruleset *rs = dp_render(dp, e);
+		ir = ruleset_format(rs);
+		ruleset_free(rs);
+		dp_free(dp);
+	} else {
+		ir = engine_ir_dump(e);
+	}
 	sbuf_add(&got, ir);
 	free(ir);
 	engine_free(e);
