@@ -19,12 +19,70 @@
 #include <string.h>
 #include <time.h>
 
+struct capent {
+	char *base;
+	uint32_t cap;
+	uint64_t epoch;
+};
+
 struct dp {
 	struct dp_config cfg;
 	char *table;
 	struct ruleset *mirror; /* what the kernel holds; NULL: unknown */
 	bool inject;
+	struct htab caps;       /* struct capent: hash set capacities by base name */
+	uint64_t epoch;
 };
+
+static bool capent_eq(const void *item, const void *key)
+{
+	return !strcmp(((const struct capent *)item)->base, key);
+}
+
+/* Capacity of a hash set: twice its elements rounded up to a power of two,
+ * kept while the set stays between an eighth and all of it, so that a
+ * set is renamed (recreated larger or smaller) only on real growth. */
+static uint32_t dp_capacity(struct dp *dp, const char *base, size_t n, bool peek)
+{
+	struct capent *c = htab_find(&dp->caps, hash_str(base), capent_eq, base);
+	if (peek)
+		return c ? c->cap : 0;
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		c->base = xstrdup(base);
+		htab_insert(&dp->caps, hash_str(base), c);
+	}
+	if (!c->cap || n > c->cap || (c->cap > 16 && n * 8 < c->cap)) {
+		uint32_t cap = 16;
+		while (cap < 2 * n && cap < (1u << 30))
+			cap *= 2;
+		c->cap = cap;
+	}
+	c->epoch = dp->epoch;
+	return c->cap;
+}
+
+static void dp_capacity_touch(struct dp *dp, const char *base)
+{
+	struct capent *c = htab_find(&dp->caps, hash_str(base), capent_eq, base);
+	if (c)
+		c->epoch = dp->epoch;
+}
+
+/* Forgets the capacities of sets the last render did not produce. */
+static void dp_capacity_prune(struct dp *dp)
+{
+	struct vec gone = { 0 };
+	struct capent *c;
+	htab_foreach(&dp->caps, c) if (c->epoch != dp->epoch) vec_push(&gone, c);
+	for (size_t i = 0; i < gone.n; i++) {
+		c = gone.v[i];
+		htab_remove(&dp->caps, hash_str(c->base), capent_eq, c->base);
+		free(c->base);
+		free(c);
+	}
+	vec_free(&gone);
+}
 
 struct dp *dp_new(const struct dp_config *cfg)
 {
@@ -47,6 +105,12 @@ void dp_free(struct dp *dp)
 	if (!dp)
 		return;
 	ruleset_free(dp->mirror);
+	struct capent *c;
+	htab_foreach(&dp->caps, c) {
+		free(c->base);
+		free(c);
+	}
+	htab_free(&dp->caps);
 	free(dp->table);
 	free(dp);
 }
@@ -80,16 +144,18 @@ static int elem_cmp(const void *a, const void *b)
 	return memcmp(a, b, 2 * g_kl);
 }
 
-/* Sorts and drops duplicates (point elements) or merges overlapping and
- * adjacent ranges when the last field is a port range with equal prefix. */
-static void ebuf_sort_merge(struct ebuf *b, size_t prefix)
+/* Sorts and drops duplicates; with merge, also joins overlapping and
+ * adjacent ranges of the last field (a port) under an equal prefix. */
+static void ebuf_sort_merge(struct ebuf *b, size_t prefix, bool merge)
 {
 	size_t kl = b->kl, out = 0;
 	g_kl = kl;
 	qsort(b->k, b->n, 2 * kl, elem_cmp);
 	for (size_t i = 0; i < b->n; i++) {
 		uint8_t *cur = b->k + i * 2 * kl;
-		if (out) {
+		if (out && !merge && !memcmp(b->k + (out - 1) * 2 * kl, cur, 2 * kl))
+			continue;
+		if (out && merge) {
 			uint8_t *last = b->k + (out - 1) * 2 * kl;
 			unsigned lhi = (unsigned)last[kl + prefix] << 8 | last[kl + prefix + 1];
 			unsigned clo = (unsigned)cur[prefix] << 8 | cur[prefix + 1];
@@ -146,6 +212,7 @@ struct rctx {
 	const struct ruleset *reuse; /* mirror: peer sets not dirty are shared */
 	const struct ptrset *dirty;  /* dirty peer sets */
 	struct htab names;           /* struct rs_set* by name, while building */
+	struct htab pscache;         /* struct pscache by peer set */
 	struct vec locals;           /* struct pod* on this node */
 	struct vec all;              /* every pod, filled on demand */
 	uint64_t elems;
@@ -181,8 +248,9 @@ static bool ip_succ(ip128 a, ip128 *out)
 }
 
 /* Peer set elements: member pods' addresses and the ranges, merged into
- * disjoint ranges (the kernel does not merge), split by family. */
-static void peer_elems(const struct ir_peerset *ps, struct ebuf *v4, struct ebuf *v6)
+ * disjoint ranges (the kernel does not merge), split by family. Without
+ * ranges (interval false) the addresses stay single keys for a hash. */
+static void peer_elems(const struct ir_peerset *ps, bool interval, struct ebuf *v4, struct ebuf *v6)
 {
 	size_t na = 0, cap = ptrset_count(&ps->members) * 2 + ps->ranges.n * 2;
 	struct ip_range *r = xmalloc((cap ? cap : 1) * sizeof(*r));
@@ -199,6 +267,11 @@ static void peer_elems(const struct ir_peerset *ps, struct ebuf *v4, struct ebuf
 	size_t out = 0;
 	for (size_t i = 0; i < na; i++) {
 		ip128 next;
+		if (!interval) {
+			if (!out || !ip_eq(r[out - 1].lo, r[i].lo))
+				r[out++] = r[i];
+			continue;
+		}
 		if (out && ip_succ(r[out - 1].hi, &next) && ip_cmp(r[i].lo, next) <= 0) {
 			if (ip_cmp(r[i].hi, r[out - 1].hi) > 0)
 				r[out - 1].hi = r[i].hi;
@@ -234,25 +307,68 @@ static void peer_elems(const struct ir_peerset *ps, struct ebuf *v4, struct ebuf
 	free(r);
 }
 
-static void peer_sets(struct rctx *c, const struct ir_peerset *ps)
+/* A hash set named base_c<capacity>, or an interval set named base. */
+static struct rs_set *sized_set(struct rctx *c, const char *base, enum rs_key key, bool interval, struct ebuf *b)
 {
-	char n4[32], n6[32];
-	snprintf(n4, sizeof(n4), "p%u_4", ps->id);
-	snprintf(n6, sizeof(n6), "p%u_6", ps->id);
-	if (rc_find(c, n4))
-		return;
-	struct rs_set *o4 = c->reuse ? ruleset_set(c->reuse, n4) : NULL;
-	struct rs_set *o6 = c->reuse ? ruleset_set(c->reuse, n6) : NULL;
+	char name[96];
+	uint32_t cap = interval ? 0 : dp_capacity(c->dp, base, b->n, false);
+	if (interval)
+		snprintf(name, sizeof(name), "%s", base);
+	else
+		snprintf(name, sizeof(name), "%s_c%u", base, cap);
+	struct rs_set *s = set_new(name, key, b);
+	s->interval = interval;
+	s->size = cap;
+	rc_add(c, s);
+	return s;
+}
+
+struct pscache {
+	const struct ir_peerset *ps;
+	struct rs_set *s[2]; /* IPv4, IPv6 */
+};
+
+static bool pscache_eq(const void *item, const void *key)
+{
+	return ((const struct pscache *)item)->ps == key;
+}
+
+/* The sets of a peer set, built once per render; shared with the mirror
+ * when the engine did not mark the peer set dirty. */
+static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
+{
+	struct pscache *pc = htab_find(&c->pscache, hash_ptr(ps), pscache_eq, ps);
+	if (pc)
+		return pc;
+	pc = xcalloc(1, sizeof(*pc));
+	pc->ps = ps;
+	htab_insert(&c->pscache, hash_ptr(ps), pc);
+	bool interval = ps->ranges.n > 0;
+	char base[2][32], name[2][96];
+	for (int f = 0; f < 2; f++) {
+		snprintf(base[f], sizeof(base[f]), "p%u_%d", ps->id, f ? 6 : 4);
+		uint32_t cap = interval ? 0 : dp_capacity(c->dp, base[f], 0, true);
+		if (interval)
+			snprintf(name[f], sizeof(name[f]), "%s", base[f]);
+		else
+			snprintf(name[f], sizeof(name[f]), "%s_c%u", base[f], cap);
+	}
+	struct rs_set *o4 = c->reuse ? ruleset_set(c->reuse, name[0]) : NULL;
+	struct rs_set *o6 = c->reuse ? ruleset_set(c->reuse, name[1]) : NULL;
 	if (o4 && o6 && !ptrset_has(c->dirty, ps)) {
 		o4->refs++, o6->refs++;
 		rc_add(c, o4);
 		rc_add(c, o6);
-		return;
+		dp_capacity_touch(c->dp, base[0]);
+		dp_capacity_touch(c->dp, base[1]);
+		pc->s[0] = o4, pc->s[1] = o6;
+		return pc;
 	}
 	struct ebuf b4 = { .kl = 4 }, b6 = { .kl = 16 };
-	peer_elems(ps, &b4, &b6);
-	rc_add(c, set_new(n4, RS_KEY_V4, &b4));
-	rc_add(c, set_new(n6, RS_KEY_V6, &b6));
+	peer_elems(ps, interval, &b4, &b6);
+	pc->s[0] = sized_set(c, base[0], RS_KEY_V4, interval, &b4);
+	pc->s[1] = sized_set(c, base[1], RS_KEY_V6, interval, &b6);
+	return pc;
 }
 
 static void put_port(uint8_t *k, uint8_t proto, unsigned port)
@@ -277,7 +393,7 @@ static const char *port_set(struct rctx *c, const struct rule *spec)
 	}
 	if (!b.n)
 		return NULL;
-	ebuf_sort_merge(&b, 4);
+	ebuf_sort_merge(&b, 4, true);
 	char name[32];
 	snprintf(name, sizeof(name), "pt_%012llx",
 		 (unsigned long long)(hash_bytes(b.k, b.n * 16, 0x636f7272616cULL) & 0xffffffffffffULL));
@@ -287,6 +403,7 @@ static const char *port_set(struct rctx *c, const struct rule *spec)
 		return s->name;
 	}
 	s = set_new(name, RS_KEY_PORTS, &b);
+	s->interval = true;
 	rc_add(c, s);
 	return s->name;
 }
@@ -318,11 +435,12 @@ static void named_add(struct ebuf *b4, struct ebuf *b6, const struct engine *e, 
 /* Named ports resolve on the destination: the group's own pods for
  * ingress, the peers for egress (every pod when peers include ranges). */
 static void named_sets(struct rctx *c, const struct ir_group *g, const struct ir_rule *r, const char *chain,
-		       uint32_t k, char n4[64], char n6[64])
+		       uint32_t k, const char *named[2])
 {
 	struct ebuf b4 = { .kl = 12 }, b6 = { .kl = 24 };
-	snprintf(n4, 64, "np_%s_%u_4", chain, k);
-	snprintf(n6, 64, "np_%s_%u_6", chain, k);
+	char n4[64], n6[64];
+	snprintf(n4, sizeof(n4), "np_%s_%u_4", chain, k);
+	snprintf(n6, sizeof(n6), "np_%s_%u_6", chain, k);
 	if (g->dir == DIR_INGRESS) {
 		for (size_t i = 0; i < c->locals.n; i++) {
 			struct pod *p = c->locals.v[i];
@@ -341,10 +459,10 @@ static void named_sets(struct rctx *c, const struct ir_group *g, const struct ir
 				named_add(&b4, &b6, c->e, p, r, r->peers != NULL);
 		}
 	}
-	ebuf_sort_merge(&b4, 4 + 4);
-	ebuf_sort_merge(&b6, 16 + 4);
-	rc_add(c, set_new(n4, RS_KEY_NAMED_V4, &b4));
-	rc_add(c, set_new(n6, RS_KEY_NAMED_V6, &b6));
+	ebuf_sort_merge(&b4, 4 + 4, false);
+	ebuf_sort_merge(&b6, 16 + 4, false);
+	named[0] = sized_set(c, n4, RS_KEY_NAMED_V4, false, &b4)->name;
+	named[1] = sized_set(c, n6, RS_KEY_NAMED_V6, false, &b6)->name;
 }
 
 static char *clip(char *s)
@@ -380,23 +498,19 @@ static void group_rule(struct rctx *c, struct rs_chain *ch, const struct ir_grou
 	const struct rule *spec = r->spec;
 	const char *pt = spec->any_port ? NULL : port_set(c, spec);
 	bool named = false, plain = spec->any_port || pt;
-	char n4[64], n6[64], p4[32], p6[32];
+	const char *nm[2] = { NULL, NULL };
+	struct pscache *pc = r->peers ? peer_sets(c, r->peers) : NULL;
 	for (uint32_t i = 0; i < spec->nports; i++)
 		named |= spec->ports[i].name != NULL;
-	if (r->peers) {
-		peer_sets(c, r->peers);
-		snprintf(p4, sizeof(p4), "p%u_4", r->peers->id);
-		snprintf(p6, sizeof(p6), "p%u_6", r->peers->id);
-	}
 	if (named)
-		named_sets(c, g, r, ch->name, k, n4, n6);
+		named_sets(c, g, r, ch->name, k, nm);
 	for (int fam = 4; fam <= 6; fam += 2) {
-		const char *peer = r->peers ? (fam == 4 ? p4 : p6) : NULL;
+		const char *peer = pc ? pc->s[fam == 6]->name : NULL;
 		if (plain && (peer || fam == 4)) {
 			struct rs_rule *x = rule_new(ch, RR_MATCH);
 			x->family = peer ? (uint8_t)fam : 0;
 			x->src = g->dir == DIR_INGRESS;
-			x->set = peer ? rc_find(c, peer)->name : NULL;
+			x->set = peer;
 			x->ports = pt;
 			x->ret = g->dir == DIR_EGRESS;
 			x->comment = rule_origin(r);
@@ -405,8 +519,8 @@ static void group_rule(struct rctx *c, struct rs_chain *ch, const struct ir_grou
 			struct rs_rule *x = rule_new(ch, RR_MATCH);
 			x->family = (uint8_t)fam;
 			x->src = g->dir == DIR_INGRESS;
-			x->set = peer ? rc_find(c, peer)->name : NULL;
-			x->named = rc_find(c, fam == 4 ? n4 : n6)->name;
+			x->set = peer;
+			x->named = nm[fam == 6];
 			x->ret = g->dir == DIR_EGRESS;
 			x->comment = rule_origin(r);
 		}
@@ -531,6 +645,7 @@ static struct ruleset *render(struct dp *dp, const struct engine *e, const struc
 {
 	struct rctx c = { .dp = dp, .e = e, .reuse = reuse, .dirty = dirty };
 	struct vec groups = { 0 };
+	dp->epoch++;
 	c.rs = xcalloc(1, sizeof(*c.rs));
 	c.rs->table = xstrdup(dp->table);
 	engine_local_pods(e, &c.locals);
@@ -548,6 +663,10 @@ static struct ruleset *render(struct dp *dp, const struct engine *e, const struc
 	vec_free(&c.locals);
 	vec_free(&c.all);
 	htab_free(&c.names);
+	struct pscache *pc;
+	htab_foreach(&c.pscache, pc) free(pc);
+	htab_free(&c.pscache);
+	dp_capacity_prune(dp);
 	return c.rs;
 }
 
@@ -751,7 +870,12 @@ int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_f
 	}
 	double t1 = now_ms();
 	/* 4. an empty diff sends nothing */
-	int rc = t.n ? nft_txn_commit(sock, &t, &st->msgs, err) : 0;
+	struct nft_txn_info info = { 0 };
+	int rc = t.n ? nft_txn_commit(sock, &t, &info, err) : 0;
+	st->msgs = info.msgs;
+	st->bytes = info.bytes;
+	st->encode_ms = info.build_ms;
+	st->kernel_ms = info.kernel_ms;
 	st->render_ms = t1 - t0;
 	st->apply_ms = now_ms() - t1;
 	ruleset_free(dp->mirror);

@@ -22,7 +22,9 @@ struct dp_stats {
 	uint32_t sets_added, sets_deleted;
 	uint32_t chains_written, chains_deleted;
 	uint64_t elems_total;   /* elements in the table afterwards */
-	double render_ms, apply_ms;
+	double render_ms, apply_ms;   /* apply = encode + kernel */
+	double encode_ms, kernel_ms;
+	size_t bytes;
 };
 
 /* Operations of one transaction, in batch order. */

@@ -273,15 +273,21 @@ static struct nftnl_set *set_obj(const char *table, const struct rs_set *s, bool
 	if (!full)
 		return o;
 	nftnl_set_set_u32(o, NFTNL_SET_ID, id); /* the kernel requires one on creation */
-	uint32_t flags = s->map ? NFT_SET_MAP : NFT_SET_INTERVAL | (key_concat(s->key) ? NFT_SET_CONCAT : 0);
+	uint32_t flags = s->map ? NFT_SET_MAP : 0;
+	if (s->interval)
+		flags |= NFT_SET_INTERVAL | (key_concat(s->key) ? NFT_SET_CONCAT : 0);
 	nftnl_set_set_u32(o, NFTNL_SET_FLAGS, flags);
 	nftnl_set_set_u32(o, NFTNL_SET_KEY_TYPE, key_type(s->key));
 	nftnl_set_set_u32(o, NFTNL_SET_KEY_LEN, (uint32_t)rs_key_len(s->key));
+	/* a size lets the kernel pick a presized hash (and caps the set: the
+	 * renderer gives headroom and renames the set when it outgrows it) */
+	if (s->size)
+		nftnl_set_set_u32(o, NFTNL_SET_DESC_SIZE, s->size);
 	if (s->map) {
 		nftnl_set_set_u32(o, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 		nftnl_set_set_u32(o, NFTNL_SET_DATA_LEN, 0); /* as nft sends it */
 	}
-	if (key_concat(s->key)) {
+	if (s->interval && key_concat(s->key)) {
 		uint8_t f[NFT_REG32_COUNT] = { 0 };
 		int n = 0;
 		if (s->key != RS_KEY_PORTS)
@@ -326,12 +332,12 @@ static void set_elems(struct nftnl_set *o, const struct rs_set *s, size_t i, siz
 		if (s->map) {
 			nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)(s->jump ? NFT_JUMP : NFT_GOTO));
 			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, s->chain[i]);
-		} else if (key_concat(s->key)) {
+		} else if (s->interval && key_concat(s->key)) {
 			elem_key(e, NFTNL_SET_ELEM_KEY_END, hi, kl);
 		}
 		nftnl_set_elem_add(o, e);
 		uint8_t end[24];
-		if (!s->map && !key_concat(s->key) && key_succ(hi, kl, end)) {
+		if (s->interval && !key_concat(s->key) && key_succ(hi, kl, end)) {
 			/* single-field intervals are a start and an end element */
 			e = nftnl_set_elem_alloc();
 			elem_key(e, NFTNL_SET_ELEM_KEY, end, kl);
@@ -502,11 +508,13 @@ void *nft_txn_build(const struct dp_txn *t, uint32_t seq0, size_t *len)
 static void size_buffers(struct nft_sock *s, size_t sendlen, uint32_t nmsgs)
 {
 	int snd = (int)(sendlen + 64 * 1024), rcv = (int)(nmsgs * 128 + 256 * 1024);
-	/* FORCE variants need CAP_NET_ADMIN, which the agent has anyway */
-	if (mnl_socket_setsockopt(s->nl, SO_SNDBUFFORCE, &snd, sizeof(snd)) < 0)
-		mnl_socket_setsockopt(s->nl, SO_SNDBUF, &snd, sizeof(snd));
-	if (mnl_socket_setsockopt(s->nl, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
-		mnl_socket_setsockopt(s->nl, SO_RCVBUF, &rcv, sizeof(rcv));
+	int fd = mnl_socket_get_fd(s->nl);
+	/* socket-level options (mnl_socket_setsockopt is SOL_NETLINK); the
+	 * FORCE variants need CAP_NET_ADMIN, which the agent has anyway */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 }
 
 struct acks {
@@ -560,10 +568,18 @@ static int read_acks(struct nft_sock *s, struct acks *a)
 	return 0;
 }
 
-int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, uint32_t *msgs, char **err)
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, struct nft_txn_info *info, char **err)
 {
 	struct built bt;
 	uint32_t seq0 = s->seq;
+	double t0 = now_ms();
 	build(&bt, t, seq0);
 	s->seq += bt.nmsgs + 2;
 	int n = nftnl_batch_iovec_len(bt.b);
@@ -573,6 +589,7 @@ int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, uint32_t *msgs, c
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	size_buffers(s, total, bt.nmsgs);
+	double t1 = now_ms();
 	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
 	struct msghdr mh = { .msg_name = &snl, .msg_namelen = sizeof(snl), .msg_iov = iov, .msg_iovlen = (size_t)n };
 	struct acks a = { .seq0 = seq0, .nmsgs = bt.nmsgs };
@@ -592,8 +609,12 @@ int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, uint32_t *msgs, c
 				 a.ext[0] ? ": " : "", a.ext);
 		free(what);
 	}
-	if (msgs)
-		*msgs = bt.nmsgs;
+	if (info) {
+		info->msgs = bt.nmsgs;
+		info->bytes = total;
+		info->build_ms = t1 - t0;
+		info->kernel_ms = now_ms() - t1;
+	}
 	free(iov);
 	free(bt.op_of);
 	nftnl_batch_free(bt.b);

@@ -11,11 +11,17 @@ struct nft_sock;
 struct nft_sock *nft_sock_open(void);
 void nft_sock_close(struct nft_sock *s);
 
+struct nft_txn_info {
+	uint32_t msgs;     /* messages sent (begin and end excluded) */
+	size_t bytes;
+	double build_ms;   /* libnftnl encoding */
+	double kernel_ms;  /* sendmsg until the last acknowledgement */
+};
+
 /* Builds the transaction into one batch, sends it, and waits for every
  * acknowledgement. Returns 0 or a negative errno; on error *err says which
- * operation (and so which policy or rule) the kernel refused. *msgs gets
- * the number of messages sent (begin and end excluded). */
-int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, uint32_t *msgs, char **err);
+ * operation (and so which policy or rule) the kernel refused. */
+int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, struct nft_txn_info *info, char **err);
 
 /* Builds the batch without sending it, for byte-exact tests: returns a
  * malloc'd buffer of *len bytes holding every message, sequence numbers

@@ -169,8 +169,10 @@ static void set_format(const struct rs_set *s, struct sbuf *out)
 {
 	sbuf_addf(out, "\t%s %s {\n\t\ttype %s%s\n", s->map ? "map" : "set", s->name, key_type_name(s->key),
 		  s->map ? " : verdict" : "");
-	if (!s->map)
+	if (s->interval)
 		sbuf_add(out, "\t\tflags interval\n");
+	if (s->size)
+		sbuf_addf(out, "\t\tsize %u\n", s->size);
 	if (s->comment)
 		sbuf_addf(out, "\t\tcomment \"%s\"\n", s->comment);
 	if (s->n) {

@@ -12,10 +12,15 @@
  *   chain ing_gN / eg_gN: one per policy group on this node; one rule per
  *     (IR rule, family, port kind); then a rate-limited NFLOG log and a
  *     counted drop whose prefix names the direction and the group;
- *   sets: p<id>_4 / p<id>_6 peer sets (interval; pods and CIDRs merged),
- *     pt_<hash> port sets (inet_proto . inet_service, intervals for
- *     endPort), np_<chain>_<k>_4/_6 named-port sets keyed by destination
- *     address (ip daddr . meta l4proto . th dport). */
+ *   sets: p<id>_4 / p<id>_6 peer sets: pod addresses in a hash sized
+ *     ahead (name suffix _c<capacity>), or, when the peers include
+ *     ipBlocks, an interval set with pods and CIDRs merged into disjoint
+ *     ranges; pt_<hash> port sets (inet_proto . inet_service, intervals
+ *     for endPort); np_<chain>_<k>_4/_6 named-port sets keyed by
+ *     destination address (ip daddr . meta l4proto . th dport).
+ * Why hashes for pods: the kernel inserts into a presized hash about three
+ * times faster than into its interval tree, which also needs a start and
+ * an end element per address (measured by corral-bench-dp apply). */
 #ifndef CORRAL_RULESET_H
 #define CORRAL_RULESET_H
 
@@ -26,11 +31,11 @@
 #include "policy/util.h"
 
 enum rs_key {
-	RS_KEY_V4,       /* ipv4_addr, interval */
-	RS_KEY_V6,       /* ipv6_addr, interval */
-	RS_KEY_PORTS,    /* inet_proto . inet_service, interval */
-	RS_KEY_NAMED_V4, /* ipv4_addr . inet_proto . inet_service, interval */
-	RS_KEY_NAMED_V6, /* ipv6_addr . inet_proto . inet_service, interval */
+	RS_KEY_V4,       /* ipv4_addr */
+	RS_KEY_V6,       /* ipv6_addr */
+	RS_KEY_PORTS,    /* inet_proto . inet_service (interval: endPort ranges) */
+	RS_KEY_NAMED_V4, /* ipv4_addr . inet_proto . inet_service */
+	RS_KEY_NAMED_V6, /* ipv6_addr . inet_proto . inet_service */
 };
 /* Key length in bytes as the kernel stores it (concatenated fields are
  * padded to 4 bytes each), in network byte order. */
@@ -41,6 +46,8 @@ struct rs_set {
 	enum rs_key key;
 	bool map;       /* verdict map: key -> jump/goto chain (RS_KEY_V4/V6, no intervals) */
 	bool jump;      /* map: jump (egress, returns) rather than goto */
+	bool interval;  /* elements are ranges (else single keys in a hash) */
+	uint32_t size;  /* hash: capacity given to the kernel (0: none) */
 	size_t n;       /* elements */
 	uint8_t *keys;  /* n * 2 * key_len: inclusive lo, hi; sorted, disjoint */
 	char **chain;   /* map: n chain names */

@@ -110,16 +110,16 @@ static void incremental_updates(void **state)
 	int conn = kc_connect(&f.kc, ZB, XA, 80, 1000);
 	assert_true(conn >= 0);
 
-	/* a pod appears: z/c joins the peer set; 10.1.3.1-10.1.3.2 becomes
-	 * 10.1.3.1-10.1.3.3 (and the same in IPv6): one range out, one in */
+	/* a pod appears: z/c's two addresses join the peer sets (one element
+	 * message per family), nothing else is sent */
 	apply_yaml(&f, "apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: z, labels: {pod: c}}\n"
 		       "spec: {nodeName: node-1}\nstatus: {phase: Running, podIPs: [{ip: 10.1.3.3}, {ip: 'fd00::3:3'}]}\n");
 	assert_int_equal(sync_node(&f, 0, &st), 0);
 	assert_false(st.full);
 	assert_int_equal(st.elems_added, 2);
-	assert_int_equal(st.elems_deleted, 2);
+	assert_int_equal(st.elems_deleted, 0);
 	assert_int_equal(st.chains_written, 0);
-	assert_int_equal(st.msgs, 4);
+	assert_int_equal(st.msgs, 2);
 	assert_true(allowed(&f, ZC, XA, 80));
 	assert_true(kc_conn_alive(&f.kc, conn, 1000));
 
@@ -144,11 +144,29 @@ static void incremental_updates(void **state)
 		engine_pod_delete(f.e[k], "z", "a");
 	assert_int_equal(sync_node(&f, 0, &st), 0);
 	assert_false(st.full);
-	assert_int_equal(st.elems_added, 2);
+	assert_int_equal(st.elems_added, 0);
 	assert_int_equal(st.elems_deleted, 2);
 	assert_int_equal(st.chains_written, 0);
+	assert_int_equal(st.msgs, 2);
 	assert_false(allowed(&f, ZA, XA, 80));
 	assert_true(allowed(&f, ZB, XA, 80));
+	assert_true(kc_conn_alive(&f.kc, conn, 1000));
+
+	/* a peer set outgrows its hash (sized 16): 30 more clients arrive, the
+	 * IPv4 set is recreated larger under a new name in the same
+	 * transaction, the chain moves to it, the old set goes */
+	struct sbuf many = { 0 };
+	for (int i = 0; i < 30; i++)
+		sbuf_addf(&many, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: extra%d, namespace: x, labels: {role: client}}\n"
+				 "spec: {nodeName: node-2}\nstatus: {phase: Running, podIPs: [{ip: 10.9.0.%d}]}\n", i, i + 1);
+	apply_yaml(&f, many.s);
+	sbuf_free(&many);
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_false(st.full);
+	assert_int_equal(st.sets_added, 1);
+	assert_int_equal(st.sets_deleted, 1);
+	assert_int_equal(st.chains_written, 1);
+	assert_true(allowed(&f, XB, XA, 80));
 	assert_true(kc_conn_alive(&f.kc, conn, 1000));
 
 	/* an unrelated policy in y: a new group chain, x/a's chain untouched */

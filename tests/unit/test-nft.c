@@ -75,7 +75,7 @@ static void messages_byte_exact(void **st)
 	uint16_t probe = 1;
 	assert_int_equal(*(uint8_t *)&probe, 1); /* little endian host */
 	uint8_t keys[8] = { 10, 0, 0, 1, 10, 0, 0, 2 };
-	struct rs_set set = { .name = "p1_4", .key = RS_KEY_V4, .n = 1, .keys = keys, .refs = 1 };
+	struct rs_set set = { .name = "p1_4", .key = RS_KEY_V4, .interval = true, .n = 1, .keys = keys, .refs = 1 };
 	struct rs_rule rule = { .kind = RR_MATCH, .family = 4, .src = true, .set = "p1_4" };
 	struct rs_chain chain = { .name = "ing_g1" };
 	struct dp_op ops[] = {
@@ -117,7 +117,7 @@ static void large_lists_are_split(void **st)
 		for (int k = 0; k < 4; k++)
 			keys[i * 8 + (size_t)k] = keys[i * 8 + 4 + (size_t)k] = (uint8_t)(a >> (24 - 8 * k));
 	}
-	struct rs_set set = { .name = "big", .key = RS_KEY_V4, .n = n, .keys = keys, .refs = 1 };
+	struct rs_set set = { .name = "big", .key = RS_KEY_V4, .interval = true, .n = n, .keys = keys, .refs = 1 };
 	struct dp_op op = { .kind = OP_ELEM_ADD, .set = &set, .count = n };
 	struct dp_txn t = { .table = "t", .ops = &op, .n = 1 };
 	size_t len, msgs = 0, elems = 0;

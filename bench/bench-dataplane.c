@@ -1,0 +1,448 @@
+/* Data-plane benchmarks, one JSON line per figure (medians of --runs).
+ *
+ *   corral-bench-dp apply [--elements N] [--runs R]
+ *     a full ruleset holding N peer-set elements (ranges), applied in a
+ *     fresh network namespace by the netlink applier, against `nft -f`
+ *     loading the renderer's text of the same ruleset in another fresh
+ *     namespace (same run, ratio reported);
+ *   corral-bench-dp connrate CLUSTER-SCRIPT [--policies N] [--conns N] [--runs R]
+ *     new TCP connections per second between two pods on one node with
+ *     (a) no table, (b) corral's table holding N policies of which 2
+ *     select these pods, (c) a naive table with one rule per (pod, peer)
+ *     pair and the pods' own rule last. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/dataplane.h"
+#include "agent/nft.h"
+#include "kube/manifest.h"
+#include "tests/dataplane/kcluster.h"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void emit(const char *bench, const char *metric, double v, const char *unit)
+{
+	printf("{\"bench\": \"%s\", \"metric\": \"%s\", \"value\": %.6g, \"unit\": \"%s\"}\n", bench, metric, v, unit);
+	fflush(stdout);
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), dbl_cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static struct engine *load_text(const char *text, const char *node)
+{
+	struct manifest_set set = { 0 };
+	struct decode_opts o = { DECODE_AGENT, false, "app", "default" };
+	struct engine_config cfg = { node, "app", true };
+	manifest_load_buffer(&set, "bench", text, strlen(text), &o);
+	if (set.diags.errors) {
+		fprintf(stderr, "bench: generated manifests do not decode\n");
+		exit(1);
+	}
+	struct engine *e = engine_new(&cfg);
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+	return e;
+}
+
+static void item(struct sbuf *b, bool *first, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void item(struct sbuf *b, bool *first, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	sbuf_add(b, *first ? "" : ",\n");
+	sbuf_add(b, s);
+	free(s);
+	*first = false;
+}
+
+/* ---------- apply ---------- */
+
+/* 10 local pods, each selected by one policy admitting one tenth of the
+ * peer pods; peers' addresses step by 2 so that no two merge. */
+static char *apply_cluster(int elements)
+{
+	struct sbuf b = { 0 };
+	bool first = true;
+	sbuf_add(&b, "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n");
+	item(&b, &first, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"peers\"}}");
+	for (int k = 0; k < 10; k++) {
+		item(&b, &first,
+		     "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"t%d\",\"namespace\":\"bench\","
+		     "\"labels\":{\"app\":\"t%d\"}},\"spec\":{\"nodeName\":\"n1\"},\"status\":{\"phase\":\"Running\","
+		     "\"podIPs\":[{\"ip\":\"10.254.0.%d\"}]}}",
+		     k, k, k + 1);
+		item(&b, &first,
+		     "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"p%d\","
+		     "\"namespace\":\"bench\"},\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"t%d\"}},\"ingress\":"
+		     "[{\"from\":[{\"namespaceSelector\":{\"matchLabels\":{\"kubernetes.io/metadata.name\":\"peers\"}},"
+		     "\"podSelector\":{\"matchLabels\":{\"slice\":\"%d\"}}}],\"ports\":[{\"port\":80}]}]}}",
+		     k, k, k);
+	}
+	for (int i = 0; i < elements; i++)
+		item(&b, &first,
+		     "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"q%d\",\"namespace\":\"peers\","
+		     "\"labels\":{\"slice\":\"%d\"}},\"spec\":{\"nodeName\":\"n2\"},\"status\":{\"phase\":\"Running\","
+		     "\"podIPs\":[{\"ip\":\"10.%d.%d.%d\"}]}}",
+		     i, i % 10, 16 + i / 32768, (i / 128) % 256, (i % 128) * 2);
+	sbuf_add(&b, "]}\n");
+	return sbuf_steal(&b);
+}
+
+static int fresh_ns(const char *name)
+{
+	char cmd[256], path[256];
+	snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null; ip netns add %s", name, name);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static void del_ns(const char *name)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null", name);
+	if (system(cmd)) {
+	}
+}
+
+static double nft_f(int nsfd, const char *file)
+{
+	double t0 = now_ms();
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setns(nsfd, CLONE_NEWNET) < 0)
+			_exit(127);
+		execlp("nft", "nft", "-f", file, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "bench: nft -f failed\n");
+		exit(1);
+	}
+	return now_ms() - t0;
+}
+
+static int cmd_apply(int argc, char **argv)
+{
+	int elements = 100000, runs = 5;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--elements"))
+			elements = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--runs"))
+			runs = atoi(argv[i + 1]);
+	}
+	char *text = apply_cluster(elements);
+	struct engine *e = load_text(text, "n1");
+	free(text);
+	struct dp *dp = dp_new(NULL);
+	struct ruleset *rs = dp_render(dp, e);
+	char *nft = ruleset_format(rs);
+	ruleset_free(rs);
+	char file[] = "/tmp/corral-bench-XXXXXX";
+	int fd = mkstemp(file);
+	if (fd < 0 || write(fd, nft, strlen(nft)) != (ssize_t)strlen(nft))
+		return 1;
+	close(fd);
+	free(nft);
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	double *ours = calloc((size_t)runs, sizeof(double)), *cli = calloc((size_t)runs, sizeof(double));
+	double *render = calloc((size_t)runs, sizeof(double)), *enc = calloc((size_t)runs, sizeof(double));
+	double *kern = calloc((size_t)runs, sizeof(double));
+	uint64_t total = 0;
+	for (int r = 0; r < runs; r++) {
+		int ns = fresh_ns("crbench-apply");
+		if (ns < 0 || setns(ns, CLONE_NEWNET) < 0)
+			return 1;
+		struct nft_sock *s = nft_sock_open();
+		struct dp_stats st;
+		char *err = NULL;
+		engine_take_dirty(e, NULL, NULL);
+		if (!s || dp_sync(dp, e, s, true, &st, &err) < 0) {
+			fprintf(stderr, "bench: apply failed: %s\n", err ? err : strerror(errno));
+			return 1;
+		}
+		ours[r] = st.apply_ms;
+		render[r] = st.render_ms;
+		enc[r] = st.encode_ms;
+		kern[r] = st.kernel_ms;
+		total = st.elems_total;
+		nft_sock_close(s);
+		if (setns(self, CLONE_NEWNET) < 0)
+			return 1;
+		close(ns);
+		del_ns("crbench-apply");
+		ns = fresh_ns("crbench-nft");
+		cli[r] = nft_f(ns, file);
+		close(ns);
+		del_ns("crbench-nft");
+	}
+	unlink(file);
+	double a = median(ours, runs), b = median(cli, runs);
+	emit("apply", "elements", (double)total, "elements");
+	emit("apply", "render_ms", median(render, runs), "ms");
+	emit("apply", "netlink_apply_ms", a, "ms");
+	emit("apply", "netlink_encode_ms", median(enc, runs), "ms");
+	emit("apply", "netlink_kernel_ms", median(kern, runs), "ms");
+	emit("apply", "netlink_elements_per_s", (double)total / (a / 1e3), "elements/s");
+	emit("apply", "nft_f_ms", b, "ms");
+	emit("apply", "speedup_vs_nft_f", b / a, "x");
+	free(ours);
+	free(cli);
+	free(render);
+	free(enc);
+	free(kern);
+	dp_free(dp);
+	engine_free(e);
+	return 0;
+}
+
+/* ---------- connection rate ---------- */
+
+struct server {
+	int fd;
+	volatile int stop;
+};
+
+static void *serve(void *arg)
+{
+	struct server *s = arg;
+	while (!s->stop) {
+		int c = accept(s->fd, NULL, NULL);
+		if (c >= 0)
+			close(c);
+	}
+	return NULL;
+}
+
+struct clientrun {
+	int n;
+	double ms;
+	int failed;
+};
+
+static int client_loop(void *arg)
+{
+	struct clientrun *cr = arg;
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(8080),
+				   .sin_addr.s_addr = htonl(0x0a010103) }; /* x/c */
+	struct linger lg = { 1, 0 };
+	double t0 = now_ms();
+	for (int i = 0; i < cr->n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0)
+			cr->failed++;
+		/* reset instead of TIME_WAIT: thousands of runs, no port exhaustion */
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);
+	}
+	cr->ms = now_ms() - t0;
+	return 0;
+}
+
+static int mklisten(void *arg)
+{
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4096) < 0)
+		return -1;
+	*(int *)arg = fd;
+	return 0;
+}
+
+/* corral's view of node-1: the real client x/a and server x/c selected by
+ * two policies, and n more policies each isolating a filler pod of its own
+ * (so the table really holds n group chains and peer sets). */
+static char *connrate_cluster(const char *base_yaml, int n)
+{
+	struct sbuf b = { 0 };
+	FILE *f = fopen(base_yaml, "r");
+	char buf[4096];
+	size_t r;
+	while (f && (r = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
+		buf[r] = 0;
+		sbuf_add(&b, buf);
+	}
+	if (f)
+		fclose(f);
+	sbuf_add(&b, "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: server, namespace: x}\n"
+		     "spec:\n  podSelector: {matchLabels: {pod: c}}\n  ingress: [{from: [{podSelector: {matchLabels: {pod: a}}}], "
+		     "ports: [{port: 8080}]}]\n"
+		     "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: client, namespace: x}\n"
+		     "spec:\n  podSelector: {matchLabels: {pod: a}}\n  policyTypes: [Egress]\n"
+		     "  egress: [{to: [{podSelector: {matchLabels: {pod: c}}}], ports: [{port: 8080}]}]\n---\n");
+	bool first = true;
+	sbuf_add(&b, "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n");
+	for (int k = 0; k < n; k++) {
+		item(&b, &first,
+		     "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"f%d\",\"namespace\":\"filler\","
+		     "\"labels\":{\"app\":\"f%d\"}},\"spec\":{\"nodeName\":\"node-1\"},\"status\":{\"phase\":\"Running\","
+		     "\"podIPs\":[{\"ip\":\"10.50.%d.%d\"}]}}",
+		     k, k, k / 250, k % 250 + 1);
+		item(&b, &first,
+		     "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"f%d\","
+		     "\"namespace\":\"filler\"},\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"f%d\"}},\"ingress\":"
+		     "[{\"from\":[{\"podSelector\":{\"matchLabels\":{\"app\":\"f%d\"}}}],\"ports\":[{\"port\":80}]}]}}",
+		     k, k, (k + 1) % n);
+	}
+	sbuf_add(&b, "]}\n");
+	return sbuf_steal(&b);
+}
+
+static char *naive_table(int n)
+{
+	struct sbuf b = { 0 };
+	sbuf_add(&b, "table inet naive {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n"
+		     "\t\tct state established,related accept\n");
+	for (int k = 0; k < n; k++)
+		sbuf_addf(&b, "\t\tip saddr 10.50.%d.%d ip daddr 10.50.%d.%d tcp dport 80 accept\n", ((k + 1) % n) / 250,
+			  (k + 1) % n % 250 + 1, k / 250, k % 250 + 1);
+	sbuf_add(&b, "\t\tip saddr 10.1.1.1 ip daddr 10.1.1.3 tcp dport 8080 accept\n\t\tip daddr 10.1.1.3 drop\n\t}\n}\n");
+	return sbuf_steal(&b);
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	int rc = system(s);
+	free(s);
+	return rc;
+}
+
+static int cmd_connrate(int argc, char **argv)
+{
+	int policies = 20000, conns = 10000, runs = 5;
+	if (argc < 3) {
+		fprintf(stderr, "usage: corral-bench-dp connrate CLUSTER-SCRIPT BASE-YAML [--policies N] [--conns N] [--runs R]\n");
+		return 2;
+	}
+	for (int i = 3; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--policies"))
+			policies = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--conns"))
+			conns = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--runs"))
+			runs = atoi(argv[i + 1]);
+	}
+	struct kcluster kc;
+	if (kc_up(&kc, argv[1], "crcr") < 0)
+		return 1;
+	char *text = connrate_cluster(argv[2], policies);
+	struct engine *e = load_text(text, "node-1");
+	free(text);
+	struct dp *dp = dp_new(NULL);
+	struct nft_sock *s = kc_nft_open(&kc, 0);
+	char naive[] = "/tmp/corral-naive-XXXXXX";
+	char *nt = naive_table(policies);
+	int fd = mkstemp(naive);
+	if (fd < 0 || write(fd, nt, strlen(nt)) != (ssize_t)strlen(nt))
+		return 1;
+	close(fd);
+	free(nt);
+	struct server srv = { -1, 0 };
+	pthread_t th;
+	if (kc_in_ns(&kc, kc.pod_ns[2], mklisten, &srv.fd) < 0)
+		return 1;
+	pthread_create(&th, NULL, serve, &srv);
+	double *rate[3];
+	static const char *const names[] = { "no_table", "corral_table", "naive_table" };
+	for (int c = 0; c < 3; c++)
+		rate[c] = calloc((size_t)runs, sizeof(double));
+	double apply_ms = 0;
+	for (int r = 0; r < runs; r++)
+		for (int c = 0; c < 3; c++) {
+			sh("ip netns exec %s-n1 nft flush ruleset", kc.prefix);
+			if (c == 1) {
+				struct dp_stats st;
+				char *err = NULL;
+				if (dp_sync(dp, e, s, true, &st, &err) < 0) {
+					fprintf(stderr, "bench: %s\n", err);
+					return 1;
+				}
+				apply_ms = st.apply_ms;
+			} else if (c == 2 && sh("ip netns exec %s-n1 nft -f %s", kc.prefix, naive)) {
+				return 1;
+			}
+			struct clientrun warm = { conns / 10, 0, 0 }, cr = { conns, 0, 0 };
+			kc_in_ns(&kc, kc.pod_ns[0], client_loop, &warm);
+			kc_in_ns(&kc, kc.pod_ns[0], client_loop, &cr);
+			if (cr.failed) {
+				fprintf(stderr, "bench: %d of %d connections failed (%s)\n", cr.failed, conns, names[c]);
+				return 1;
+			}
+			rate[c][r] = conns / (cr.ms / 1e3);
+		}
+	srv.stop = 1;
+	shutdown(srv.fd, SHUT_RDWR);
+	pthread_join(th, NULL);
+	close(srv.fd);
+	unlink(naive);
+	double m[3];
+	for (int c = 0; c < 3; c++) {
+		char metric[64];
+		m[c] = median(rate[c], runs);
+		snprintf(metric, sizeof(metric), "conn_per_s_%s", names[c]);
+		emit("connrate", metric, m[c], "conn/s");
+		free(rate[c]);
+	}
+	emit("connrate", "policies", policies, "policies");
+	emit("connrate", "corral_apply_ms", apply_ms, "ms");
+	emit("connrate", "corral_vs_no_table", m[1] / m[0], "ratio");
+	emit("connrate", "naive_vs_no_table", m[2] / m[0], "ratio");
+	nft_sock_close(s);
+	dp_free(dp);
+	engine_free(e);
+	kc_down(&kc);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "apply"))
+		return cmd_apply(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "connrate"))
+		return cmd_connrate(argc - 1, argv + 1);
+	fprintf(stderr, "usage: corral-bench-dp apply|connrate ...\n");
+	return 2;
+}
