@@ -382,6 +382,7 @@ static struct nftnl_chain *chain_obj(const char *table, const struct rs_chain *c
 struct built {
 	struct nftnl_batch *b;
 	uint32_t seq0, nmsgs;
+	struct nlmsghdr *last; /* the one message that asks for an ack */
 	size_t *op_of; /* message index -> operation index */
 	size_t cap;
 };
@@ -394,7 +395,7 @@ static struct nlmsghdr *msg(struct built *bt, size_t op, uint16_t type, uint16_t
 	}
 	bt->op_of[bt->nmsgs] = op;
 	uint32_t seq = bt->seq0 + 1 + bt->nmsgs++;
-	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type, NFPROTO_INET, flags | NLM_F_ACK, seq);
+	return bt->last = nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type, NFPROTO_INET, flags, seq);
 }
 
 static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
@@ -477,6 +478,13 @@ static void build(struct built *bt, const struct dp_txn *t, uint32_t seq0)
 	nftnl_batch_update(bt->b);
 	for (size_t i = 0; i < t->n; i++)
 		op_build(bt, t, i);
+	/* Only the last message asks for an acknowledgement: errors are
+	 * reported whatever the flags, all of them after the whole batch
+	 * was processed and in order, so the last ack ends the replies. One
+	 * ack per message would need a receive buffer of about 1 KiB of skb
+	 * per message. */
+	if (bt->last)
+		bt->last->nlmsg_flags |= NLM_F_ACK;
 	nftnl_batch_end(nftnl_batch_buffer(bt->b), seq0 + 1 + bt->nmsgs);
 	nftnl_batch_update(bt->b);
 }
@@ -507,7 +515,7 @@ void *nft_txn_build(const struct dp_txn *t, uint32_t seq0, size_t *len)
 
 static void size_buffers(struct nft_sock *s, size_t sendlen, uint32_t nmsgs)
 {
-	int snd = (int)(sendlen + 64 * 1024), rcv = (int)(nmsgs * 128 + 256 * 1024);
+	int snd = (int)(sendlen + 64 * 1024), rcv = (int)(nmsgs < 4096 ? 4096 : nmsgs) * 64 + 1024 * 1024;
 	int fd = mnl_socket_get_fd(s->nl);
 	/* socket-level options (mnl_socket_setsockopt is SOL_NETLINK); the
 	 * FORCE variants need CAP_NET_ADMIN, which the agent has anyway */
@@ -518,7 +526,8 @@ static void size_buffers(struct nft_sock *s, size_t sendlen, uint32_t nmsgs)
 }
 
 struct acks {
-	uint32_t seq0, nmsgs, got;
+	uint32_t seq0, nmsgs;
+	bool done;
 	int err;            /* first error */
 	uint32_t err_seq;
 	char ext[256];      /* extended ack message, if any */
@@ -530,9 +539,12 @@ static void ack_one(struct acks *a, const struct nlmsghdr *nlh)
 		return;
 	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 	uint32_t seq = e->msg.nlmsg_seq;
-	if (seq <= a->seq0 || seq > a->seq0 + a->nmsgs)
+	if (seq < a->seq0 || seq > a->seq0 + a->nmsgs)
 		return; /* not ours (a reply from an earlier, abandoned batch) */
-	a->got++;
+	/* the last message's ack ends the replies; an error quoting the batch
+	 * header (ENOMEM while queueing errors) ends them too */
+	if (seq == a->seq0 + a->nmsgs || seq == a->seq0)
+		a->done = true;
 	if (e->error && !a->err) {
 		a->err = e->error;
 		a->err_seq = seq;
@@ -552,11 +564,10 @@ static int read_acks(struct nft_sock *s, struct acks *a)
 {
 	static uint8_t buf[1 << 16];
 	struct pollfd p = { mnl_socket_get_fd(s->nl), POLLIN, 0 };
-	while (a->got < a->nmsgs) {
-		/* after an error the kernel may stop early: do not wait long */
-		int r = poll(&p, 1, a->err ? 200 : 30000);
+	while (!a->done) {
+		int r = poll(&p, 1, 30000);
 		if (r <= 0)
-			return r == 0 ? (a->err ? 0 : -ETIMEDOUT) : -errno;
+			return r == 0 ? -ETIMEDOUT : -errno;
 		ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
 		if (n < 0)
 			return -errno; /* ENOBUFS: replies lost; the caller resyncs fully */
@@ -599,11 +610,14 @@ int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, struct nft_txn_in
 		*err = xasprintf("sending the netlink batch (%zu bytes, %u messages): %s", total, bt.nmsgs,
 				 strerror(errno));
 	} else if ((rc = read_acks(s, &a)) < 0) {
-		*err = xasprintf("reading acknowledgements (%u of %u): %s", a.got, a.nmsgs, strerror(-rc));
+		*err = xasprintf("reading the acknowledgement of %u messages: %s", a.nmsgs, strerror(-rc));
 	} else if (a.err) {
 		struct sbuf sb = { 0 };
 		rc = a.err;
-		dp_op_describe(&t->ops[bt.op_of[a.err_seq - seq0 - 1]], &sb);
+		if (a.err_seq == seq0)
+			sbuf_add(&sb, "the batch (the kernel could not queue its errors)");
+		else
+			dp_op_describe(&t->ops[bt.op_of[a.err_seq - seq0 - 1]], &sb);
 		char *what = sbuf_steal(&sb);
 		*err = xasprintf("kernel refused the transaction at %s: %s%s%s", what, strerror(-a.err),
 				 a.ext[0] ? ": " : "", a.ext);

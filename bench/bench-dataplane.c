@@ -9,7 +9,8 @@
  *     new TCP connections per second between two pods on one node with
  *     (a) no table, (b) corral's table holding N policies of which 2
  *     select these pods, (c) a naive table with one rule per (pod, peer)
- *     pair and the pods' own rule last. */
+ *     pair and the pods' own rule last, (d) a table that only turns
+ *     conntrack on (as kube-proxy does on every real node). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -287,7 +288,8 @@ static int mklisten(void *arg)
 
 /* corral's view of node-1: the real client x/a and server x/c selected by
  * two policies, and n more policies each isolating a filler pod of its own
- * (so the table really holds n group chains and peer sets). */
+ * (so the table really holds n group chains and n dispatch entries), with
+ * peers drawn from 100 applications and a shared monitoring peer. */
 static char *connrate_cluster(const char *base_yaml, int n)
 {
 	struct sbuf b = { 0 };
@@ -317,8 +319,9 @@ static char *connrate_cluster(const char *base_yaml, int n)
 		item(&b, &first,
 		     "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"f%d\","
 		     "\"namespace\":\"filler\"},\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"f%d\"}},\"ingress\":"
-		     "[{\"from\":[{\"podSelector\":{\"matchLabels\":{\"app\":\"f%d\"}}}],\"ports\":[{\"port\":80}]}]}}",
-		     k, k, (k + 1) % n);
+		     "[{\"from\":[{\"podSelector\":{\"matchLabels\":{\"app\":\"f%d\"}}}],\"ports\":[{\"port\":80}]},"
+		     "{\"from\":[{\"podSelector\":{\"matchLabels\":{\"role\":\"monitor\"}}}]}]}}",
+		     k, k, k % 100);
 	}
 	sbuf_add(&b, "]}\n");
 	return sbuf_steal(&b);
@@ -330,8 +333,8 @@ static char *naive_table(int n)
 	sbuf_add(&b, "table inet naive {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n"
 		     "\t\tct state established,related accept\n");
 	for (int k = 0; k < n; k++)
-		sbuf_addf(&b, "\t\tip saddr 10.50.%d.%d ip daddr 10.50.%d.%d tcp dport 80 accept\n", ((k + 1) % n) / 250,
-			  (k + 1) % n % 250 + 1, k / 250, k % 250 + 1);
+		sbuf_addf(&b, "\t\tip saddr 10.50.%d.%d ip daddr 10.50.%d.%d tcp dport 80 accept\n", (k % 100) / 250,
+			  k % 100 % 250 + 1, k / 250, k % 250 + 1);
 	sbuf_add(&b, "\t\tip saddr 10.1.1.1 ip daddr 10.1.1.3 tcp dport 8080 accept\n\t\tip daddr 10.1.1.3 drop\n\t}\n}\n");
 	return sbuf_steal(&b);
 }
@@ -385,13 +388,20 @@ static int cmd_connrate(int argc, char **argv)
 	if (kc_in_ns(&kc, kc.pod_ns[2], mklisten, &srv.fd) < 0)
 		return 1;
 	pthread_create(&th, NULL, serve, &srv);
-	double *rate[3];
-	static const char *const names[] = { "no_table", "corral_table", "naive_table" };
-	for (int c = 0; c < 3; c++)
+	double *rate[4];
+	static const char *const names[] = { "no_table", "corral_table", "naive_table", "conntrack_only" };
+	char ctonly[] = "/tmp/corral-ct-XXXXXX";
+	const char *ct = "table inet base {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n"
+			 "\t\tct state established,related accept\n\t}\n}\n";
+	fd = mkstemp(ctonly);
+	if (fd < 0 || write(fd, ct, strlen(ct)) != (ssize_t)strlen(ct))
+		return 1;
+	close(fd);
+	for (int c = 0; c < 4; c++)
 		rate[c] = calloc((size_t)runs, sizeof(double));
-	double apply_ms = 0;
+	double apply_ms = 0, kern_ms = 0, render_ms = 0;
 	for (int r = 0; r < runs; r++)
-		for (int c = 0; c < 3; c++) {
+		for (int c = 0; c < 4; c++) {
 			sh("ip netns exec %s-n1 nft flush ruleset", kc.prefix);
 			if (c == 1) {
 				struct dp_stats st;
@@ -401,7 +411,9 @@ static int cmd_connrate(int argc, char **argv)
 					return 1;
 				}
 				apply_ms = st.apply_ms;
-			} else if (c == 2 && sh("ip netns exec %s-n1 nft -f %s", kc.prefix, naive)) {
+				kern_ms = st.kernel_ms;
+				render_ms = st.render_ms;
+			} else if (c >= 2 && sh("ip netns exec %s-n1 nft -f %s", kc.prefix, c == 2 ? naive : ctonly)) {
 				return 1;
 			}
 			struct clientrun warm = { conns / 10, 0, 0 }, cr = { conns, 0, 0 };
@@ -418,8 +430,9 @@ static int cmd_connrate(int argc, char **argv)
 	pthread_join(th, NULL);
 	close(srv.fd);
 	unlink(naive);
-	double m[3];
-	for (int c = 0; c < 3; c++) {
+	unlink(ctonly);
+	double m[4];
+	for (int c = 0; c < 4; c++) {
 		char metric[64];
 		m[c] = median(rate[c], runs);
 		snprintf(metric, sizeof(metric), "conn_per_s_%s", names[c]);
@@ -427,8 +440,11 @@ static int cmd_connrate(int argc, char **argv)
 		free(rate[c]);
 	}
 	emit("connrate", "policies", policies, "policies");
+	emit("connrate", "corral_render_ms", render_ms, "ms");
 	emit("connrate", "corral_apply_ms", apply_ms, "ms");
+	emit("connrate", "corral_apply_kernel_ms", kern_ms, "ms");
 	emit("connrate", "corral_vs_no_table", m[1] / m[0], "ratio");
+	emit("connrate", "corral_vs_conntrack_only", m[1] / m[3], "ratio");
 	emit("connrate", "naive_vs_no_table", m[2] / m[0], "ratio");
 	nft_sock_close(s);
 	dp_free(dp);

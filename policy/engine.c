@@ -641,12 +641,14 @@ static void pod_regroup(struct engine *e, struct pod *p)
 	}
 }
 
-static void ns_regroup(struct engine *e, struct ns *n)
+/* Pass 3 for a policy change: only the local pods its old or new target
+ * selects can change group; the others keep theirs. */
+static void ns_regroup_targets(struct engine *e, struct ns *n, const struct selector *a, const struct selector *b)
 {
 	struct list *it;
 	list_foreach(it, &n->pods) {
 		struct pod *p = container_of(it, struct pod, ns_node);
-		if (p->local)
+		if (p->local && ((a && selector_matches(a, &p->spec->labels)) || (b && selector_matches(b, &p->spec->labels))))
 			pod_regroup(e, p);
 	}
 }
@@ -926,9 +928,11 @@ void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
 			free(oldrules[d]);
 		}
 		policy_groups_refresh(e, pol);
+		ns_regroup_targets(e, pol->ns, &old->target, &spec->target);
 		policy_spec_free(old);
+		return;
 	}
-	ns_regroup(e, pol->ns);
+	ns_regroup_targets(e, pol->ns, &spec->target, NULL);
 }
 
 void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *ns, const char *name)
@@ -938,7 +942,7 @@ void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *n
 		return;
 	struct ns *n = pol->ns;
 	vec_remove(&n->policies, pol);
-	ns_regroup(e, n); /* no group refers to pol after this */
+	ns_regroup_targets(e, n, &pol->spec->target, NULL); /* no group refers to pol after this */
 	struct polkey k = { kind, ns, name };
 	htab_remove(&e->policies, polkey_hash(kind, ns, name), policy_eq, &k);
 	policy_drop_rules(e, pol);

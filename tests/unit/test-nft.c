@@ -15,11 +15,11 @@
 static const uint8_t batch_begin[] = { HDR(20, 0x10, 0x001, 100, 0) };
 /* the begin message carries res_id NFNL_SUBSYS_NFTABLES (10), big endian */
 static const uint8_t table_add[] = {
-	HDR(28, 0x0a00, 0x405, 101, 1),  /* NEWTABLE, REQUEST|ACK|CREATE, inet */
+	HDR(28, 0x0a00, 0x401, 101, 1),  /* NEWTABLE, REQUEST|CREATE, inet */
 	6, 0, 1, 0, 't', 0, 0, 0,        /* NFTA_TABLE_NAME "t" */
 };
 static const uint8_t elems_add[] = {
-	HDR(84, 0x0a0c, 0x605, 102, 1),            /* NEWSETELEM, REQUEST|ACK|CREATE|EXCL */
+	HDR(84, 0x0a0c, 0x601, 102, 1),            /* NEWSETELEM, REQUEST|CREATE|EXCL */
 	9, 0, 2, 0, 'p', '1', '_', '4', 0, 0, 0, 0, /* NFTA_SET_ELEM_LIST_SET */
 	6, 0, 1, 0, 't', 0, 0, 0,                  /* NFTA_SET_ELEM_LIST_TABLE */
 	44, 0, 3, 0x80,                            /* NFTA_SET_ELEM_LIST_ELEMENTS, nested */
@@ -31,7 +31,8 @@ static const uint8_t elems_add[] = {
 	12, 0, 1, 0x80, 8, 0, 1, 0, 10, 0, 0, 3,   /* key 10.0.0.3 */
 };
 static const uint8_t rule_add[] = {
-	HDR(0x08, 0x0a06, 0xc05, 103, 1), /* NEWRULE, REQUEST|ACK|CREATE|APPEND; len patched below */
+	HDR(0x08, 0x0a06, 0xc05, 103, 1), /* NEWRULE, REQUEST|ACK|CREATE|APPEND: only the
+	                                     last message asks for an ack; len patched below */
 	6, 0, 1, 0, 't', 0, 0, 0,
 	11, 0, 2, 0, 'i', 'n', 'g', '_', 'g', '1', 0, 0, /* NFTA_RULE_CHAIN */
 	224, 0, 4, 0x80,                          /* NFTA_RULE_EXPRESSIONS */
