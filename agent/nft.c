@@ -383,9 +383,26 @@ struct built {
 	struct nftnl_batch *b;
 	uint32_t seq0, nmsgs;
 	struct nlmsghdr *last; /* the one message that asks for an ack */
+	uint8_t *zlo, *zhi;    /* batch buffer already zeroed */
 	size_t *op_of; /* message index -> operation index */
 	size_t cap;
 };
+
+/* libmnl 1.0.4 leaves attribute padding unwritten and batch pages are not
+ * zeroed: zero ahead of each message so that what we send is
+ * deterministic (and carries no stale heap bytes). A message is at most
+ * 64 KiB and a page always has its 128 KiB overrun free past the tail. */
+static void *zeroed_tail(struct built *bt)
+{
+	uint8_t *p = nftnl_batch_buffer(bt->b), *end = p + 66 * 1024;
+	if (p < bt->zlo || p > bt->zhi) /* a new page */
+		bt->zlo = bt->zhi = p;
+	if (end > bt->zhi) {
+		memset(bt->zhi, 0, (size_t)(end - bt->zhi));
+		bt->zhi = end;
+	}
+	return p;
+}
 
 static struct nlmsghdr *msg(struct built *bt, size_t op, uint16_t type, uint16_t flags)
 {
@@ -395,7 +412,7 @@ static struct nlmsghdr *msg(struct built *bt, size_t op, uint16_t type, uint16_t
 	}
 	bt->op_of[bt->nmsgs] = op;
 	uint32_t seq = bt->seq0 + 1 + bt->nmsgs++;
-	return bt->last = nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type, NFPROTO_INET, flags, seq);
+	return bt->last = nftnl_nlmsg_build_hdr(zeroed_tail(bt), type, NFPROTO_INET, flags, seq);
 }
 
 static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
@@ -474,7 +491,7 @@ static void build(struct built *bt, const struct dp_txn *t, uint32_t seq0)
 	/* pages of 1 MiB; a message may overrun a page by up to 128 KiB */
 	bt->b = nftnl_batch_alloc(1 << 20, 128 * 1024);
 	bt->seq0 = seq0;
-	nftnl_batch_begin(nftnl_batch_buffer(bt->b), seq0);
+	nftnl_batch_begin(zeroed_tail(bt), seq0);
 	nftnl_batch_update(bt->b);
 	for (size_t i = 0; i < t->n; i++)
 		op_build(bt, t, i);
@@ -485,7 +502,7 @@ static void build(struct built *bt, const struct dp_txn *t, uint32_t seq0)
 	 * per message. */
 	if (bt->last)
 		bt->last->nlmsg_flags |= NLM_F_ACK;
-	nftnl_batch_end(nftnl_batch_buffer(bt->b), seq0 + 1 + bt->nmsgs);
+	nftnl_batch_end(zeroed_tail(bt), seq0 + 1 + bt->nmsgs);
 	nftnl_batch_update(bt->b);
 }
 
