@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Checks deploy/: every manifest parses; the DaemonSet's security context
+and the RBAC verbs are what least privilege asks (so they cannot regress
+silently); the Dockerfile follows the image rules; and the AccessPolicy
+CRD schema and the agent's own validation agree on the same valid and
+invalid objects (and on every example).
+
+usage: check_deploy.py REPO AGENTCTL
+"""
+import glob
+import ipaddress
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+REPO, AGENTCTL = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def load_all(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d is not None]
+
+
+# ---------- every manifest parses ----------
+docs = {}
+for path in sorted(glob.glob(os.path.join(REPO, "deploy", "**", "*.yaml"), recursive=True)):
+    try:
+        docs[path] = load_all(path)
+    except yaml.YAMLError as e:
+        check(False, f"{path}: does not parse: {e}")
+    for d in docs.get(path, []):
+        check(isinstance(d, dict) and "apiVersion" in d and "kind" in d, f"{path}: a document without apiVersion/kind")
+
+
+def find(kind, name=None):
+    out = []
+    for path, ds in docs.items():
+        for d in ds:
+            if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name):
+                out.append(d)
+    return out
+
+
+# ---------- DaemonSet ----------
+ds = find("DaemonSet", "corral-agent")
+if check(len(ds) == 1, "exactly one DaemonSet corral-agent"):
+    spec = ds[0]["spec"]["template"]["spec"]
+    check(spec.get("hostNetwork") is True, "DaemonSet: hostNetwork")
+    check(spec.get("priorityClassName") == "system-node-critical", "DaemonSet: priorityClassName system-node-critical")
+    check({"operator": "Exists"} in spec.get("tolerations", []), "DaemonSet: tolerates every taint")
+    check(spec.get("serviceAccountName") == "corral-agent", "DaemonSet: its own service account")
+    upd = ds[0]["spec"].get("updateStrategy", {})
+    check(upd.get("type") == "RollingUpdate" and upd.get("rollingUpdate", {}).get("maxUnavailable") == 1,
+          "DaemonSet: rolling update, maxUnavailable 1")
+    cs = spec["containers"]
+    check(len(cs) == 1 and not spec.get("initContainers"), "DaemonSet: one container, no init containers")
+    c = cs[0]
+    sc = c.get("securityContext", {})
+    check(sc.get("privileged") is False, "container: privileged false")
+    check(sc.get("allowPrivilegeEscalation") is False, "container: allowPrivilegeEscalation false")
+    check(sc.get("readOnlyRootFilesystem") is True, "container: readOnlyRootFilesystem")
+    check(sc.get("capabilities", {}).get("drop") == ["ALL"], "container: drops ALL capabilities")
+    check(sc.get("capabilities", {}).get("add") == ["NET_ADMIN"], "container: adds NET_ADMIN and nothing else")
+    check(sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "container: seccomp RuntimeDefault")
+    check(not spec.get("hostPID") and not spec.get("hostIPC"), "DaemonSet: no hostPID/hostIPC")
+    res = c.get("resources", {})
+    check(res.get("requests", {}).get("memory") and res.get("limits", {}).get("memory"), "container: memory request and limit")
+    check(res.get("requests", {}).get("cpu") and res.get("limits", {}).get("cpu"), "container: cpu request and limit")
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        check(c.get(probe, {}).get("httpGet", {}).get("path") == path, f"container: {probe} on {path}")
+    env = {e["name"]: e for e in c.get("env", [])}
+    check(env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName",
+          "container: NODE_NAME from the downward API")
+    check(any(p.get("name") == "metrics" for p in c.get("ports", [])), "container: metrics port")
+    mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+    vols = {v["name"]: v for v in spec.get("volumes", [])}
+    check("/tmp" in mounts and "emptyDir" in vols.get(mounts["/tmp"]["name"], {}), "/tmp is an emptyDir")
+    check(any("emptyDir" in vols.get(m["name"], {}) and "corral" in p for p, m in mounts.items() if p != "/tmp"),
+          "the control-socket directory is an emptyDir")
+    check(not any("hostPath" in v for v in vols.values()), "no hostPath volumes")
+    args = " ".join(c.get("args", []))
+    check("--source=kube" in args, "agent runs with --source=kube")
+
+# ---------- RBAC ----------
+roles = find("ClusterRole", "corral-agent")
+if check(len(roles) == 1, "exactly one ClusterRole corral-agent"):
+    want = {("", "pods"), ("", "namespaces"), ("networking.k8s.io", "networkpolicies"), ("corral.dev", "accesspolicies")}
+    got = set()
+    for rule in roles[0]["rules"]:
+        check(set(rule.get("verbs", [])) <= {"get", "list", "watch"}, f"ClusterRole: only get/list/watch, not {rule.get('verbs')}")
+        check("*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", []), "ClusterRole: no wildcards")
+        check(not rule.get("nonResourceURLs"), "ClusterRole: no non-resource URLs")
+        for g in rule.get("apiGroups", []):
+            for r in rule.get("resources", []):
+                got.add((g, r))
+    check(got == want, f"ClusterRole: exactly {sorted(want)}, got {sorted(got)}")
+check(not find("Role") and len(find("ClusterRoleBinding")) == 1, "one ClusterRoleBinding, no other roles")
+for b in find("ClusterRoleBinding"):
+    check(b["roleRef"]["name"] == "corral-agent" and [s["name"] for s in b["subjects"]] == ["corral-agent"],
+          "ClusterRoleBinding binds corral-agent to its service account only")
+
+# ---------- Dockerfile ----------
+with open(os.path.join(REPO, "deploy", "Dockerfile")) as f:
+    dockerfile = f.read()
+lines = [l.strip() for l in dockerfile.splitlines()]
+froms = [l for l in lines if l.upper().startswith("FROM ")]
+check(len(froms) >= 2, "Dockerfile: multi-stage")
+for l in froms:
+    image = l.split()[1]
+    check("@sha256:" in image or ":" in image.split("/")[-1], f"Dockerfile: base image without tag or digest: {image}")
+    if image.endswith(":latest") or ":latest-" in image:
+        check(re.search(r"-debian\d+", image), f"Dockerfile: {image} floats on latest without naming its release")
+check(froms[0].split()[1].startswith("debian:12"), "Dockerfile: build stage on Debian 12")
+check("distroless" in froms[-1], "Dockerfile: run stage is distroless")
+last = max(i for i, l in enumerate(lines) if l.upper().startswith("FROM "))
+check(not any(l.upper().startswith("RUN ") for l in lines[last:]), "Dockerfile: no RUN in the run stage (no shell there)")
+check(any(l.upper().startswith("COPY --FROM=") for l in lines[last:]), "Dockerfile: the run stage copies from the build stage")
+check(any(l.upper().startswith("USER ") for l in lines[last:]), "Dockerfile: an explicit USER")
+check(re.search(r'^ENTRYPOINT \["', dockerfile, re.M), "Dockerfile: ENTRYPOINT in exec form")
+check("--pull" in dockerfile, "Dockerfile: says to build with --pull")
+check("NET_ADMIN" in dockerfile, "Dockerfile: explains what privilege the agent keeps")
+check(not re.search(r"^ADD\s+https?://", dockerfile, re.M | re.I), "Dockerfile: no ADD of URLs")
+check("build-rootfs.sh" in dockerfile, "Dockerfile: builds with deploy/build-rootfs.sh (the script CI runs)")
+
+# ---------- the CRD schema against the agent ----------
+crds = find("CustomResourceDefinition", "accesspolicies.corral.dev")
+CEL = {
+    # the CEL rules the schema uses, each with what it means
+    "!has(self.endPort) || self.endPort >= self.port": lambda v: "endPort" not in v or v["endPort"] >= v["port"],
+    "isCIDR(self) && cidr(self) == cidr(self).masked()": lambda v: "/" in v and valid_cidr(v),
+}
+
+
+def valid_cidr(s):
+    try:
+        ipaddress.ip_network(s, strict=True)
+        return True
+    except ValueError:
+        return False
+
+
+def validate(schema, v, path, errs):
+    """The structural-schema features the CRD uses, as the API server
+    applies them (OpenAPI v3 subset + x-kubernetes-validations)."""
+    t = schema.get("type")
+    types = {"object": dict, "array": list, "string": str, "integer": int}
+    if t and (not isinstance(v, types[t]) or (t == "integer" and isinstance(v, bool))):
+        errs.append(f"{path}: must be {t}")
+        return
+    if "enum" in schema and v not in schema["enum"]:
+        errs.append(f"{path}: not one of {schema['enum']}")
+    if "pattern" in schema and not re.search(schema["pattern"], v):
+        errs.append(f"{path}: does not match {schema['pattern']}")
+    if "maxLength" in schema and len(v) > schema["maxLength"]:
+        errs.append(f"{path}: longer than {schema['maxLength']}")
+    if "minimum" in schema and v < schema["minimum"]:
+        errs.append(f"{path}: below {schema['minimum']}")
+    if "maximum" in schema and v > schema["maximum"]:
+        errs.append(f"{path}: above {schema['maximum']}")
+    if "maxItems" in schema and len(v) > schema["maxItems"]:
+        errs.append(f"{path}: more than {schema['maxItems']} items")
+    for r in schema.get("required", []):
+        if r not in v:
+            errs.append(f"{path}.{r}: required")
+    if "oneOf" in schema:
+        ok = sum(1 for alt in schema["oneOf"] if not validate_collect(alt, v, path))
+        if ok != 1:
+            errs.append(f"{path}: must match exactly one of {len(schema['oneOf'])} alternatives ({ok} do)")
+    for rule in schema.get("x-kubernetes-validations", []):
+        if rule["rule"] not in CEL:
+            errs.append(f"{path}: the checker does not know CEL rule {rule['rule']!r}")
+        elif not CEL[rule["rule"]](v):
+            errs.append(f"{path}: {rule['message']}")
+    if t == "object":
+        for k, sub in schema.get("properties", {}).items():
+            if k in v:
+                validate(sub, v[k], f"{path}.{k}", errs)
+    if t == "array" and "items" in schema:
+        for i, x in enumerate(v):
+            validate(schema["items"], x, f"{path}[{i}]", errs)
+
+
+def validate_collect(schema, v, path):
+    errs = []
+    validate(schema, v, path, errs)
+    return errs
+
+
+def agent_accepts(path):
+    r = subprocess.run([AGENTCTL, "check", path], capture_output=True, text=True)
+    return r.returncode == 0, (r.stdout + r.stderr).strip()
+
+
+if check(len(crds) == 1, "exactly one AccessPolicy CRD"):
+    crd = crds[0]
+    ver = crd["spec"]["versions"][0]
+    schema = ver["schema"]["openAPIV3Schema"]
+    check(crd["spec"]["group"] == "corral.dev" and ver["name"] == "v1", "CRD: corral.dev/v1")
+    check(len(ver.get("additionalPrinterColumns", [])) >= 2, "CRD: printer columns")
+
+    def described(s, path):
+        if path != "" and "description" not in s and path not in (".apiVersion", ".kind", ".metadata"):
+            check(False, f"CRD schema: {path or '.'} has no description")
+        for k, sub in s.get("properties", {}).items():
+            described(sub, f"{path}.{k}")
+        if "items" in s:
+            described(s["items"], f"{path}[]")
+    described(schema, "")
+
+    cases = [(p, True) for p in sorted(glob.glob(os.path.join(REPO, "tests/deploy/accesspolicies/valid/*.yaml")))]
+    cases += [(p, False) for p in sorted(glob.glob(os.path.join(REPO, "tests/deploy/accesspolicies/invalid/*.yaml")))]
+    examples = [p for p in sorted(glob.glob(os.path.join(REPO, "deploy/examples/**/*.yaml"), recursive=True))]
+    for p in examples:
+        if any(d.get("kind") == "AccessPolicy" for d in load_all(p)):
+            cases.append((p, True))
+    n_ap = 0
+    for path, want in cases:
+        aps = [d for d in load_all(path) if d.get("kind") == "AccessPolicy"]
+        n_ap += len(aps)
+        schema_errs = [e for d in aps for e in validate_collect(schema, d, "")]
+        ok_agent, out = agent_accepts(path)
+        name = os.path.relpath(path, REPO)
+        check((not schema_errs) == want, f"{name}: schema {'rejects' if schema_errs else 'accepts'} it, expected "
+              f"{'accept' if want else 'reject'}: {schema_errs}")
+        check(ok_agent == want, f"{name}: agentctl check {'accepts' if ok_agent else 'rejects'} it, expected "
+              f"{'accept' if want else 'reject'}: {out}")
+    print(f"CRD schema and agentctl check agree on {len(cases)} files ({n_ap} AccessPolicies)")
+
+# every example passes agentctl check as a folder
+for d in sorted(glob.glob(os.path.join(REPO, "deploy/examples/*/"))):
+    ok, out = agent_accepts(d)
+    check(ok, f"agentctl check {os.path.relpath(d, REPO)}: {out}")
+
+if failures:
+    for f in failures:
+        print("FAIL:", f)
+    sys.exit(1)
+print(f"deploy: {sum(len(v) for v in docs.values())} documents in {len(docs)} files checked")
