@@ -11,7 +11,7 @@
  *      the mirror, on failure the mirror is dropped so the next sync is a
  *      full replace. */
 #include "agent/dataplane.h"
-#include "agent/nft.h"
+#include "agent/nl/nft.h"
 
 #include <errno.h>
 #include <stdio.h>

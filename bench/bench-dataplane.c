@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "agent/dataplane.h"
-#include "agent/nft.h"
+#include "agent/nl/nft.h"
 #include "kube/manifest.h"
 #include "tests/dataplane/kcluster.h"
 

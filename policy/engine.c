@@ -551,7 +551,7 @@ static int policy_cmp(const void *a, const void *b)
 	return strcmp(x->spec->name, y->spec->name);
 }
 
-static void group_build_rules(struct engine *e, struct ir_group *g)
+static void group_build_rules(const struct engine *e, struct ir_group *g)
 {
 	bool access = false;
 	g->rules.n = 0;
@@ -562,7 +562,39 @@ static void group_build_rules(struct engine *e, struct ir_group *g)
 		access |= pol->spec->kind == KIND_ACCESS;
 	}
 	if (g->dir == DIR_EGRESS && access && e->cfg.dns_default)
-		vec_push(&g->rules, &e->dns_rule);
+		vec_push(&g->rules, (void *)&e->dns_rule);
+}
+
+struct ir_group *engine_group_transient(const struct engine *e, const struct pod *p, enum dir d)
+{
+	struct vec pols = { 0 };
+	if (!p->active)
+		return NULL;
+	for (size_t i = 0; i < p->ns->policies.n; i++) {
+		struct policy *pol = p->ns->policies.v[i];
+		if (pol->spec->isolates[d] && selector_matches(&pol->spec->target, &p->spec->labels))
+			vec_push(&pols, pol);
+	}
+	if (!pols.n) {
+		vec_free(&pols);
+		return NULL;
+	}
+	vec_sort(&pols, policy_cmp);
+	struct ir_group *g = xcalloc(1, sizeof(*g));
+	g->dir = d;
+	g->npol = (uint32_t)pols.n;
+	g->pols = (const struct policy **)pols.v;
+	group_build_rules(e, g);
+	return g;
+}
+
+void engine_group_transient_free(struct ir_group *g)
+{
+	if (!g)
+		return;
+	vec_free(&g->rules);
+	free(g->pols);
+	free(g);
 }
 
 static struct ir_group *group_get(struct engine *e, struct groupkey *k)

@@ -126,6 +126,11 @@ size_t engine_pod_count(const struct engine *e);
 /* Active pods on this node (those that get dispatch entries), sorted. */
 void engine_local_pods(const struct engine *e, struct vec *v);
 
+/* The group a pod on another node would have on its own node (id 0), for
+ * explaining the remote side of a flow; free with the function below. */
+struct ir_group *engine_group_transient(const struct engine *e, const struct pod *p, enum dir d);
+void engine_group_transient_free(struct ir_group *g);
+
 /* Dirty objects since the last call; clears the marks. */
 void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *groups);
 

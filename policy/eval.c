@@ -26,11 +26,14 @@ static void eval_side(const struct engine *e, const struct pod *self, ip128 peer
 		      enum dir d, int proto, int port, struct dir_verdict *v)
 {
 	memset(v, 0, sizeof(*v));
-	v->enforced = self && self->active && self->local;
+	v->enforced = self && self->active;
+	v->remote = v->enforced && !self->local;
 	v->allowed = true;
-	if (!v->enforced || !self->group[d])
+	if (v->remote)
+		v->own = engine_group_transient(e, self, d);
+	const struct ir_group *g = v->remote ? v->own : v->enforced ? self->group[d] : NULL;
+	if (!g)
 		return;
-	const struct ir_group *g = self->group[d];
 	v->group = g;
 	v->allowed = false;
 	v->nchecks = (uint32_t)g->rules.n;
@@ -68,5 +71,7 @@ void verdict_free(struct verdict *v)
 	for (int d = 0; d < DIR_COUNT; d++) {
 		free(v->side[d].checks);
 		v->side[d].checks = NULL;
+		engine_group_transient_free(v->side[d].own);
+		v->side[d].own = NULL;
 	}
 }

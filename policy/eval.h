@@ -17,7 +17,9 @@ struct rule_check {
 
 /* One side: egress at the source, ingress at the destination. */
 struct dir_verdict {
-	bool enforced;  /* the side is a pod this IR enforces (local, active) */
+	bool enforced;  /* the side is an active pod: some node enforces it */
+	bool remote;    /* ... another node's agent (its group is computed here) */
+	struct ir_group *own; /* the computed group of a remote pod */
 	const struct ir_group *group; /* NULL: not isolated in this direction */
 	bool allowed;
 	const struct ir_rule *by; /* the first rule that allowed it */

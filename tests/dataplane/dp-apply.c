@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "agent/dataplane.h"
-#include "agent/nft.h"
+#include "agent/nl/nft.h"
 #include "kube/manifest.h"
 
 int main(int argc, char **argv)

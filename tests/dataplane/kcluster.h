@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "agent/nft.h"
+#include "agent/nl/nft.h"
 
 #define KC_PODS 9
 #define KC_NODES 2

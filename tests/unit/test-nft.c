@@ -6,7 +6,7 @@
 #include "harness.h"
 
 #include "agent/dataplane.h"
-#include "agent/nft.h"
+#include "agent/nl/nft.h"
 
 /* nlmsghdr: len, type, flags, seq 100+k, pid 0; then nfgenmsg */
 #define HDR(len, type, flags, seq, fam) \

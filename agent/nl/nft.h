@@ -28,4 +28,9 @@ int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, struct nft_txn_in
  * starting at seq0. */
 void *nft_txn_build(const struct dp_txn *t, uint32_t seq0, size_t *len);
 
+/* Sums the counters of the rules of one chain (the default drop's
+ * counter is the only one in a group chain). 0 or -errno. */
+int nft_chain_counters(struct nft_sock *s, const char *table, const char *chain, uint64_t *packets,
+		       uint64_t *bytes);
+
 #endif

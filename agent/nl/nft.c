@@ -14,7 +14,7 @@
  *     messages well under 64 KiB;
  *   - sets created earlier in the same batch are found by name.
  * Nothing else in corral includes libnftnl or libmnl. */
-#include "agent/nft.h"
+#include "agent/nl/nft.h"
 
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -650,4 +650,58 @@ int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, struct nft_txn_in
 	free(bt.op_of);
 	nftnl_batch_free(bt.b);
 	return rc;
+}
+
+/* ---------- reading counters ---------- */
+
+struct ctr_acc {
+	uint64_t packets, bytes;
+};
+
+static int ctr_expr(struct nftnl_expr *e, void *data)
+{
+	struct ctr_acc *a = data;
+	if (!strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter")) {
+		a->packets += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+		a->bytes += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+	}
+	return 0;
+}
+
+static int ctr_rule(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	if (nftnl_rule_nlmsg_parse(nlh, r) == 0)
+		nftnl_expr_foreach(r, ctr_expr, data);
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+int nft_chain_counters(struct nft_sock *s, const char *table, const char *chain, uint64_t *packets,
+		       uint64_t *bytes)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t seq = s->seq++;
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct ctr_acc acc = { 0, 0 };
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	static uint8_t rbuf[1 << 16];
+	int ret;
+	do {
+		ssize_t n = mnl_socket_recvfrom(s->nl, rbuf, sizeof(rbuf));
+		if (n < 0)
+			return -errno;
+		ret = mnl_cb_run(rbuf, (size_t)n, seq, s->portid, ctr_rule, &acc);
+	} while (ret > 0);
+	if (ret < 0)
+		return -errno;
+	*packets = acc.packets;
+	*bytes = acc.bytes;
+	return 0;
 }

@@ -1,0 +1,149 @@
+/* How a verdict is shown: the text people read and the JSON machines
+ * read, for agentctl (offline) and the agent (live) alike. */
+#include "agent/report.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/explain.h"
+
+static const char *self_node(const struct endpoint *ep)
+{
+	return ep->pod && ep->pod->spec->node ? ep->pod->spec->node : "another node";
+}
+
+static json_t *side_json(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, enum dir d,
+			 const struct dir_verdict *v, int proto, int port, const char *where)
+{
+	json_t *o = json_pack("{s:s, s:b, s:b, s:b}", "direction", dir_name(d), "enforced", v->enforced, "isolated",
+			      v->group != NULL, "allowed", v->allowed);
+	if (v->remote)
+		json_object_set_new(o, "node", json_string(self_node(d == DIR_EGRESS ? src : dst)));
+	if (where)
+		json_object_set_new(o, "kernel", json_string(where));
+	if (!v->group)
+		return o;
+	json_t *pols = json_array(), *rules = json_array();
+	for (uint32_t i = 0; i < v->group->npol; i++) {
+		const struct policy_spec *ps = v->group->pols[i]->spec;
+		json_array_append_new(pols, json_pack("{s:s, s:s, s:s, s:b, s:s?}", "kind", policy_kind_name(ps->kind),
+						      "namespace", ps->ns, "name", ps->name, "valid", ps->valid,
+						      "error", ps->error));
+	}
+	for (uint32_t i = 0; i < v->nchecks; i++) {
+		char *desc = explain_rule(v->checks[i].rule);
+		json_array_append_new(rules, json_pack("{s:s, s:b, s:b}", "rule", desc, "peer_matches",
+						       v->checks[i].peer_ok, "port_matches", v->checks[i].port_ok));
+		free(desc);
+	}
+	json_object_set_new(o, "policies", pols);
+	json_object_set_new(o, "rules", rules);
+	if (v->by) {
+		char *desc = explain_rule(v->by);
+		json_object_set_new(o, "allowed_by", json_string(desc));
+		free(desc);
+	}
+	char *fix = explain_fix(e, src, dst, d, v, proto, port);
+	if (fix)
+		json_object_set_new(o, "fix", json_string(fix));
+	free(fix);
+	return o;
+}
+
+static void side_text(FILE *out, const struct engine *e, const struct endpoint *src, const struct endpoint *dst, enum dir d,
+		      const struct dir_verdict *v, int proto, int port, const char *where)
+{
+	const struct endpoint *self = d == DIR_EGRESS ? src : dst;
+	char *who = explain_endpoint(self);
+	fprintf(out, "\n%s at %s: ", dir_name(d), who);
+	free(who);
+	if (!v->enforced) {
+		fprintf(out, "not a pod the policies apply to: allowed\n");
+		return;
+	}
+	if (!v->group) {
+		fprintf(out, "not isolated (no policy selects it for %s): allowed\n", dir_name(d));
+		return;
+	}
+	fprintf(out, "isolated by");
+	for (uint32_t i = 0; i < v->group->npol; i++) {
+		const struct policy_spec *ps = v->group->pols[i]->spec;
+		fprintf(out, "%s %s %s/%s%s", i ? "," : "", policy_kind_name(ps->kind), ps->ns, ps->name,
+		       ps->valid ? "" : " (INVALID: allows nothing)");
+	}
+	fprintf(out, "\n");
+	if (v->remote)
+		fprintf(out, "  (enforced on %s by its agent; evaluated here from the same objects)\n", self_node(self));
+	if (where)
+		fprintf(out, "  kernel: %s\n", where);
+	for (uint32_t i = 0; i < v->nchecks; i++) {
+		char *desc = explain_rule(v->checks[i].rule);
+		fprintf(out, "  %s %s\n      -> %s\n", v->checks[i].rule == v->by ? "*" : "-", desc,
+		       explain_miss(&v->checks[i]));
+		free(desc);
+	}
+	if (!v->nchecks)
+		fprintf(out, "  (no rules: every %s flow is dropped)\n", dir_name(d));
+	if (v->allowed) {
+		char *desc = explain_rule(v->by);
+		fprintf(out, "  ALLOWED by %s\n", desc);
+		free(desc);
+		return;
+	}
+	fprintf(out, "  DENIED: no rule allows it\n");
+	char *fix = explain_fix(e, src, dst, d, v, proto, port);
+	if (fix) {
+		fprintf(out, "  to allow it, %s", fix);
+		free(fix);
+	}
+}
+
+json_t *report_explain_json(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, int proto,
+			    int port, const struct verdict *v, const char *const where[DIR_COUNT])
+{
+	char *s = explain_endpoint(src), *d = explain_endpoint(dst);
+	json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:i, s:b}", "allowed", v->allowed, "source", s, "destination", d,
+			      "protocol", proto_name(proto), "port", port, "loopback", v->loopback);
+	json_object_set_new(o, "egress", side_json(e, src, dst, DIR_EGRESS, &v->side[DIR_EGRESS], proto, port,
+						   where ? where[DIR_EGRESS] : NULL));
+	json_object_set_new(o, "ingress", side_json(e, src, dst, DIR_INGRESS, &v->side[DIR_INGRESS], proto, port,
+						    where ? where[DIR_INGRESS] : NULL));
+	free(s);
+	free(d);
+	return o;
+}
+
+void report_explain_text(FILE *out, const struct engine *e, const struct endpoint *src, const struct endpoint *dst,
+			 int proto, int port, const struct verdict *v, const char *const where[DIR_COUNT])
+{
+	char *s = explain_endpoint(src), *d = explain_endpoint(dst);
+	fprintf(out, "%s\n%s -> %s %s/%d\n", v->allowed ? "ALLOWED" : "DENIED", s, d, proto_name(proto), port);
+	if (v->loopback)
+		fprintf(out, "\na pod talking to itself never crosses the node's forward path: always allowed\n");
+	else {
+		side_text(out, e, src, dst, DIR_EGRESS, &v->side[DIR_EGRESS], proto, port, where ? where[DIR_EGRESS] : NULL);
+		side_text(out, e, src, dst, DIR_INGRESS, &v->side[DIR_INGRESS], proto, port,
+			  where ? where[DIR_INGRESS] : NULL);
+	}
+	free(s);
+	free(d);
+}
+
+void report_default_port(const struct endpoint *dst, int *proto, int *port)
+{
+	if (*port)
+		return;
+	if (dst->pod && dst->pod->spec->nports) {
+		const struct cport *c = &dst->pod->spec->ports[0];
+		for (uint32_t i = 0; i < dst->pod->spec->nports; i++)
+			if (!*proto || dst->pod->spec->ports[i].proto == *proto) {
+				c = &dst->pod->spec->ports[i];
+				break;
+			}
+		*port = c->port;
+		if (!*proto)
+			*proto = c->proto;
+		return;
+	}
+	*port = 80;
+}

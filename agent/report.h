@@ -1,0 +1,19 @@
+/* Explanations as text and JSON, shared by agentctl and the agent. */
+#ifndef CORRAL_REPORT_H
+#define CORRAL_REPORT_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "policy/eval.h"
+
+/* where[d]: what the kernel holds for that side (chain, counters), or NULL. */
+void report_explain_text(FILE *out, const struct engine *e, const struct endpoint *src, const struct endpoint *dst,
+			 int proto, int port, const struct verdict *v, const char *const where[DIR_COUNT]);
+json_t *report_explain_json(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, int proto,
+			    int port, const struct verdict *v, const char *const where[DIR_COUNT]);
+/* Without a port: the destination's first declared port (of the protocol
+ * if one is given), else 80. */
+void report_default_port(const struct endpoint *dst, int *proto, int *port);
+
+#endif
