@@ -919,3 +919,39 @@ void dp_op_describe(const struct dp_op *op, struct sbuf *out)
 			sbuf_addf(out, " (%s)", op->chain->comment);
 	}
 }
+
+void dp_group_chain(const struct ir_group *g, char *buf, size_t len)
+{
+	group_chain_name(g, buf, len);
+}
+
+char *dp_applied_text(const struct dp *dp)
+{
+	return dp->mirror ? ruleset_format(dp->mirror) : NULL;
+}
+
+char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct ir_rule *r)
+{
+	char name[32];
+	if (!dp->mirror || !r)
+		return NULL;
+	group_chain_name(g, name, sizeof(name));
+	const struct rs_chain *ch = ruleset_chain(dp->mirror, name);
+	char *want = rule_origin(r);
+	char *out = NULL;
+	for (size_t i = 0; ch && i < ch->rules.n && !out; i++) {
+		const struct rs_rule *x = ch->rules.v[i];
+		if (x->comment && !strcmp(x->comment, want)) {
+			struct sbuf b = { 0 };
+			rs_rule_format(x, &b);
+			out = sbuf_steal(&b);
+		}
+	}
+	free(want);
+	return out;
+}
+
+const char *dp_table(const struct dp *dp)
+{
+	return dp->table;
+}

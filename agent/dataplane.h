@@ -68,6 +68,15 @@ struct ruleset *dp_render(struct dp *dp, const struct engine *e);
 int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_full, struct dp_stats *st,
 	    char **err);
 
+/* The chain of a group ("ing_g7", "eg_g3"). */
+void dp_group_chain(const struct ir_group *g, char *buf, size_t len);
+/* What was last applied, as nft text; NULL before the first transaction
+ * or after a failed one. */
+char *dp_applied_text(const struct dp *dp);
+/* The applied rule (nft text) that carries IR rule r in g's chain, or NULL. */
+char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct ir_rule *r);
+const char *dp_table(const struct dp *dp);
+
 /* Test hook: the next transaction also adds a rule that the kernel rejects
  * (a jump to a chain that does not exist), to prove atomicity. */
 void dp_inject_failure(struct dp *dp);

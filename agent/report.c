@@ -1,6 +1,9 @@
 /* How a verdict is shown: the text people read and the JSON machines
  * read, for agentctl (offline) and the agent (live) alike. */
+#define _GNU_SOURCE
 #include "agent/report.h"
+
+#include <errno.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -147,3 +150,50 @@ void report_default_port(const struct endpoint *dst, int *proto, int *port)
 	}
 	*port = 80;
 }
+
+int report_resolve(const struct engine *e, const char *spec, struct endpoint *out, char **note)
+{
+	const char *slash = strchr(spec, '/');
+	*note = NULL;
+	memset(out, 0, sizeof(*out));
+	if (!slash || strchr(spec, ':')) {
+		if (ip_parse(spec, &out->addr) < 0)
+			return -EINVAL;
+		out->pod = engine_pod_by_addr(e, out->addr);
+		return 0;
+	}
+	char *ns = strndup(spec, (size_t)(slash - spec));
+	const char *name = slash + 1;
+	struct pod *p = engine_pod_find(e, ns, name);
+	if (!p) {
+		/* not a pod name: the pods of application NAME */
+		struct vec pods = { 0 };
+		size_t count = 0;
+		engine_pods(e, &pods);
+		for (size_t i = 0; i < pods.n; i++) {
+			struct pod *q = pods.v[i];
+			istr app = labelset_get(&q->spec->labels, engine_config(e)->app_label);
+			if (!strcmp(q->spec->ns, ns) && app && !strcmp(app, name) && q->active) {
+				if (!p)
+					p = q;
+				count++;
+			}
+		}
+		vec_free(&pods);
+		if (p && count > 1)
+			*note = xasprintf("application %s has %zu pods in %s; using %s/%s", name, count, ns, ns,
+					  p->spec->name);
+	}
+	free(ns);
+	if (!p)
+		return -ENOENT;
+	if (!p->spec->naddr) {
+		*note = xasprintf("%s has no address (hostNetwork or not running): policies do not apply to it",
+				  spec);
+		return -EADDRNOTAVAIL;
+	}
+	out->pod = p;
+	out->addr = p->spec->addr[0];
+	return 0;
+}
+

@@ -16,4 +16,9 @@ json_t *report_explain_json(const struct engine *e, const struct endpoint *src, 
  * if one is given), else 80. */
 void report_default_port(const struct endpoint *dst, int *proto, int *port);
 
+/* SRC/DST as people write them: "ns/pod", "ns/app" (the pods of an
+ * application) or an IP address. 0, -EINVAL (unreadable), -ENOENT (no such
+ * pod) or -EADDRNOTAVAIL (no address); *note says more when set. */
+int report_resolve(const struct engine *e, const char *spec, struct endpoint *out, char **note);
+
 #endif

@@ -840,6 +840,11 @@ size_t engine_pod_count(const struct engine *e)
 	return e->pods.n;
 }
 
+size_t engine_ns_count(const struct engine *e)
+{
+	return e->nss.n;
+}
+
 /* ---------- namespaces (public) ---------- */
 
 void engine_ns_upsert(struct engine *e, struct ns_spec *spec)

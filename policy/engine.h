@@ -123,6 +123,7 @@ void engine_policies(const struct engine *e, struct vec *v);
 void engine_groups(const struct engine *e, struct vec *v); /* sorted by id */
 void engine_peersets(const struct engine *e, struct vec *v); /* sorted by id */
 size_t engine_pod_count(const struct engine *e);
+size_t engine_ns_count(const struct engine *e);
 /* Active pods on this node (those that get dispatch entries), sorted. */
 void engine_local_pods(const struct engine *e, struct vec *v);
 

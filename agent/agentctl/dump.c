@@ -6,7 +6,7 @@
 #include "agent/dataplane.h"
 #include "ctl.h"
 
-static const char usage[] = "usage: agentctl dump --from DIR [--node NAME] [--table NAME] [--app-label KEY]\n";
+static const char usage[] = "usage: agentctl dump [--from DIR [--node NAME] [--table NAME] [--app-label KEY]]\n";
 
 int cmd_dump(int argc, char **argv)
 {
@@ -27,10 +27,8 @@ int cmd_dump(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!from) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if (!from) /* the running agent's applied ruleset */
+		return ctl_simple(json_pack("{s:s}", "cmd", "dump"), false);
 	struct engine *e = offline_load(from, node, app_label, true);
 	if (!e)
 		return 2;

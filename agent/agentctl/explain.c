@@ -45,9 +45,9 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 			return -1;
 		}
 	}
-	if (!a->from || !a->src || !a->dst) {
-		fprintf(stderr, "usage: agentctl explain --from DIR SRC DST [--port N] [--protocol TCP|UDP|SCTP] [-o json]\n"
-				"(the live agent form, without --from, comes with the agent)\n");
+	if (!a->src || !a->dst) {
+		fprintf(stderr, "usage: agentctl explain [--from DIR] SRC DST [--port N] [--protocol TCP|UDP|SCTP] [-o json]\n"
+				"(without --from it asks the running agent)\n");
 		return -1;
 	}
 	return 0;
@@ -74,6 +74,12 @@ int cmd_explain(int argc, char **argv)
 	struct verdict v;
 	if (parse_args(argc, argv, &a) < 0)
 		return 2;
+	if (!a.from) {
+		json_t *req = json_pack("{s:s, s:s, s:s, s:i}", "cmd", "explain", "src", a.src, "dst", a.dst, "port", a.port);
+		if (a.proto)
+			json_object_set_new(req, "protocol", json_string(proto_name(a.proto)));
+		return ctl_simple(req, a.json);
+	}
 	struct engine *e = offline_load(a.from, NULL, a.app_label, a.json);
 	if (!e)
 		return 2;

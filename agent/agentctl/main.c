@@ -9,21 +9,30 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "check", cmd_check, "check FILE|DIR...  validate manifests; exit 1 on errors" },
-	{ "explain", cmd_explain, "explain --from DIR SRC DST [--port N] [--protocol P] [-o json]" },
+	{ "explain", cmd_explain, "explain [--from DIR] SRC DST [--port N] [--protocol P] [-o json]" },
 	{ "matrix", cmd_matrix, "matrix --from DIR [--port N] [--protocol P] [-o json]" },
-	{ "dump", cmd_dump, "dump --from DIR [--node NAME]   the nftables ruleset as nft text" },
+	{ "dump", cmd_dump, "dump [--from DIR [--node NAME]]  the nftables ruleset as nft text (live, or rendered)" },
+	{ "status", cmd_status, "status [-o json]                what the running agent holds and did last" },
+	{ "drops", cmd_drops, "drops [--follow] [--explain] [-o json]  flows the kernel dropped" },
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: agentctl COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(f, "usage: agentctl [--socket PATH] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %s\n", commands[i].help);
-	fprintf(f, "\nSRC and DST are ns/pod, ns/app (pods labelled app=NAME) or an IP address.\n");
+	fprintf(f, "\nSRC and DST are ns/pod, ns/app (pods labelled app=NAME) or an IP address.\n"
+		   "Without --from, commands ask the running agent (--socket, $CORRAL_SOCKET,\n"
+		   "default /run/corral/agent.sock).\n");
 }
 
 int main(int argc, char **argv)
 {
+	while (argc > 2 && !strcmp(argv[1], "--socket")) {
+		ctl_socket = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

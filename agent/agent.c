@@ -1,0 +1,796 @@
+/* corral-agent: objects in, enforcement out.
+ *
+ * Modules start in dependency order (config and logs; network namespace;
+ * netlink; source; data plane; control socket; metrics) and the event loop
+ * ties them together:
+ *   source change -> engine (incremental) -> debounce -> one transaction
+ *   NFLOG packet  -> drop ring (-> followers of `agentctl drops -f`)
+ *   control socket request -> status / explain / drops / dump
+ *   SIGTERM, SIGINT -> exit, leaving the ruleset in the kernel (fail-static)
+ *   SIGHUP -> reload the configuration file
+ * Nothing is changed in the kernel before the source's first full read:
+ * a table left by a previous run keeps enforcing until the first
+ * transaction replaces it, atomically. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/config.h"
+#include "agent/dataplane.h"
+#include "agent/log.h"
+#include "agent/metrics.h"
+#include "agent/nl/nflog.h"
+#include "agent/nl/nft.h"
+#include "agent/report.h"
+#include "agent/src_files.h"
+
+#define DROP_RING 1024
+#define MAX_FOLLOWERS 16
+
+struct drop {
+	struct timespec when;
+	char src[48], dst[48], src_pod[160], dst_pod[160];
+	uint8_t proto;
+	uint16_t dport;
+	enum dir dir;
+	uint32_t group;
+	char policies[512];
+};
+
+struct agent {
+	struct agent_config cfg;
+	const char *config_path, *source_arg, *node, *netns, *socket_path;
+	struct engine *e;
+	struct dp *dp;
+	struct nft_sock *nft;
+	struct nflog *nflog;
+	struct src_files *files;
+	struct metrics metrics;
+	int ep, sig_fd, sync_timer, scan_timer, ctl_fd;
+	bool synced, sync_armed, scan_armed, stop;
+	uint64_t generation;
+	/* last transaction */
+	struct dp_stats last;
+	struct timespec last_time;
+	char *last_error;
+	uint32_t retry_ms;
+	/* drops */
+	struct drop ring[DROP_RING];
+	uint64_t ndrops;
+	int followers[MAX_FOLLOWERS];
+	bool follow_explain[MAX_FOLLOWERS];
+	int nfollowers;
+};
+
+/* ---------- engine and transactions ---------- */
+
+static struct engine *new_engine(struct agent *a)
+{
+	struct engine_config ec = { a->node, a->cfg.app_label, a->cfg.dns_default };
+	return engine_new(&ec);
+}
+
+static void arm(int fd, uint32_t ms)
+{
+	struct itimerspec it = { { 0, 0 }, { ms / 1000, (long)(ms % 1000) * 1000000L + (ms ? 0 : 1) } };
+	timerfd_settime(fd, 0, &it, NULL);
+}
+
+static void want_sync(struct agent *a)
+{
+	if (!a->sync_armed && a->synced) {
+		arm(a->sync_timer, a->cfg.debounce_ms);
+		a->sync_armed = true;
+	}
+}
+
+static void count_policies(struct agent *a)
+{
+	struct vec v = { 0 };
+	engine_policies(a->e, &v);
+	uint64_t n[2][2] = { { 0, 0 }, { 0, 0 } };
+	size_t invalid = 0;
+	for (size_t i = 0; i < v.n; i++) {
+		const struct policy *p = v.v[i];
+		n[p->spec->kind][p->spec->valid]++;
+		invalid += !p->spec->valid;
+	}
+	vec_free(&v);
+	pthread_mutex_lock(&a->metrics.mu);
+	memcpy(a->metrics.policies, n, sizeof(n));
+	a->metrics.source_errors = invalid;
+	pthread_mutex_unlock(&a->metrics.mu);
+}
+
+static void do_sync(struct agent *a, bool full)
+{
+	struct dp_stats st;
+	char *err = NULL;
+	int rc = dp_sync(a->dp, a->e, a->nft, full, &st, &err);
+	double secs = (st.render_ms + st.apply_ms) / 1e3;
+	metrics_observe_sync(&a->metrics, secs, rc == 0, st.full);
+	clock_gettime(CLOCK_REALTIME, &a->last_time);
+	a->last = st;
+	free(a->last_error);
+	a->last_error = err;
+	a->generation++;
+	if (rc < 0) {
+		log_msg(LOG_ERROR, "sync", "%s; the previous ruleset stays in force, retrying with a full replace", err);
+		a->retry_ms = a->retry_ms ? (a->retry_ms * 2 > 30000 ? 30000 : a->retry_ms * 2) : 500;
+		arm(a->sync_timer, a->retry_ms);
+		a->sync_armed = true;
+		return;
+	}
+	a->retry_ms = 0;
+	if (st.msgs || st.full)
+		log_msg(st.full ? LOG_INFO : LOG_DEBUG, "sync",
+			"%s: %u messages, +%llu/-%llu elements, %u chains written, %llu elements in the table, %.2f ms",
+			st.full ? "full replace" : "update", st.msgs, (unsigned long long)st.elems_added,
+			(unsigned long long)st.elems_deleted, st.chains_written, (unsigned long long)st.elems_total,
+			st.render_ms + st.apply_ms);
+	pthread_mutex_lock(&a->metrics.mu);
+	a->metrics.elements = st.elems_total;
+	if (!a->metrics.ready)
+		log_msg(LOG_INFO, "ready", "enforcing on node %s", a->node);
+	a->metrics.ready = true;
+	pthread_mutex_unlock(&a->metrics.mu);
+}
+
+static void scan(struct agent *a)
+{
+	size_t changed = src_files_scan(a->files, a->e);
+	if (changed) {
+		count_policies(a);
+		want_sync(a);
+	}
+}
+
+/* ---------- drops ---------- */
+
+static void pod_name(const struct engine *e, const uint8_t *addr, uint8_t fam, char *ip, size_t iplen, char *pod,
+		     size_t podlen)
+{
+	ip128 a;
+	if (fam == 4)
+		a = ip_from_v4((uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | (uint32_t)addr[2] << 8 | addr[3]);
+	else {
+		a.hi = a.lo = 0;
+		for (int i = 0; i < 8; i++) {
+			a.hi = a.hi << 8 | addr[i];
+			a.lo = a.lo << 8 | addr[8 + i];
+		}
+	}
+	ip_format(a, ip, iplen);
+	struct pod *p = engine_pod_by_addr(e, a);
+	if (p)
+		snprintf(pod, podlen, "%s/%s", p->spec->ns, p->spec->name);
+	else
+		pod[0] = 0;
+}
+
+static const struct ir_group *group_by_id(const struct engine *e, uint32_t id)
+{
+	struct vec v = { 0 };
+	const struct ir_group *g = NULL;
+	engine_groups(e, &v);
+	for (size_t i = 0; i < v.n && !g; i++)
+		if (((struct ir_group *)v.v[i])->id == id)
+			g = v.v[i];
+	vec_free(&v);
+	return g;
+}
+
+static json_t *drop_json(struct agent *a, const struct drop *d, bool explain);
+
+static void on_drop(const struct nflog_pkt *p, void *arg)
+{
+	struct agent *a = arg;
+	char dc;
+	unsigned gid;
+	if (sscanf(p->prefix, "corral:%c:g%u", &dc, &gid) != 2)
+		return;
+	struct drop *d = &a->ring[a->ndrops++ % DROP_RING];
+	memset(d, 0, sizeof(*d));
+	clock_gettime(CLOCK_REALTIME, &d->when);
+	d->dir = dc == 'e' ? DIR_EGRESS : DIR_INGRESS;
+	d->group = gid;
+	d->proto = p->proto;
+	d->dport = p->dport;
+	pod_name(a->e, p->src, p->family, d->src, sizeof(d->src), d->src_pod, sizeof(d->src_pod));
+	pod_name(a->e, p->dst, p->family, d->dst, sizeof(d->dst), d->dst_pod, sizeof(d->dst_pod));
+	const struct ir_group *g = group_by_id(a->e, gid);
+	size_t off = 0;
+	for (uint32_t i = 0; g && i < g->npol && off < sizeof(d->policies) - 1; i++) {
+		const struct policy_spec *ps = g->pols[i]->spec;
+		int n = snprintf(d->policies + off, sizeof(d->policies) - off, "%s%s %s/%s", i ? ", " : "",
+				 policy_kind_name(ps->kind), ps->ns, ps->name);
+		off += n > 0 ? (size_t)n : 0;
+	}
+	pthread_mutex_lock(&a->metrics.mu);
+	a->metrics.drops[d->dir == DIR_EGRESS]++;
+	pthread_mutex_unlock(&a->metrics.mu);
+	for (int i = 0; i < a->nfollowers; i++) {
+		json_t *o = drop_json(a, d, a->follow_explain[i]);
+		char *line = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		bool ok = dprintf(a->followers[i], "%s\n", line) > 0;
+		free(line);
+		if (!ok) {
+			close(a->followers[i]);
+			a->followers[i] = a->followers[--a->nfollowers];
+			a->follow_explain[i] = a->follow_explain[a->nfollowers];
+			i--;
+		}
+	}
+}
+
+/* ---------- explain, live ---------- */
+
+static char *side_where(struct agent *a, const struct verdict *v, enum dir d)
+{
+	const struct dir_verdict *s = &v->side[d];
+	if (!s->enforced || s->remote || !s->group)
+		return NULL;
+	char chain[32];
+	uint64_t pk = 0, by = 0;
+	dp_group_chain(s->group, chain, sizeof(chain));
+	bool have = nft_chain_counters(a->nft, dp_table(a->dp), chain, &pk, &by) == 0;
+	char *rule = s->allowed ? dp_rule_text(a->dp, s->group, s->by) : NULL;
+	char *out;
+	if (rule)
+		out = xasprintf("chain %s of table inet %s, rule `%s`", chain, dp_table(a->dp), rule);
+	else if (have)
+		out = xasprintf("chain %s of table inet %s, default drop (counter: %llu packets, %llu bytes so far)", chain,
+				dp_table(a->dp), (unsigned long long)pk, (unsigned long long)by);
+	else
+		out = xasprintf("chain %s of table inet %s (not in the kernel yet)", chain, dp_table(a->dp));
+	free(rule);
+	return out;
+}
+
+/* Explains src -> dst; text into *text, JSON returned. NULL + *text = error. */
+static json_t *explain(struct agent *a, const char *srcs, const char *dsts, int proto, int port, char **text)
+{
+	struct endpoint src, dst;
+	char *note = NULL;
+	const char *bad = NULL;
+	int rc = report_resolve(a->e, srcs, &src, &note);
+	if (rc < 0)
+		bad = srcs;
+	else {
+		free(note);
+		note = NULL;
+		if ((rc = report_resolve(a->e, dsts, &dst, &note)) < 0)
+			bad = dsts;
+	}
+	if (bad) {
+		*text = xasprintf("%s: %s%s%s", bad,
+				  rc == -EINVAL ? "neither ns/pod, ns/app nor an IP address"
+						: rc == -ENOENT ? "no such pod or application" : "no address",
+				  note ? ": " : "", note ? note : "");
+		free(note);
+		return NULL;
+	}
+	free(note);
+	report_default_port(&dst, &proto, &port);
+	if (!proto)
+		proto = PROTO_TCP;
+	struct verdict v;
+	policy_eval(a->e, &src, &dst, proto, port, &v);
+	char *where[DIR_COUNT] = { side_where(a, &v, DIR_INGRESS), side_where(a, &v, DIR_EGRESS) };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	report_explain_text(f, a->e, &src, &dst, proto, port, &v, (const char *const *)where);
+	fclose(f);
+	*text = buf;
+	json_t *o = report_explain_json(a->e, &src, &dst, proto, port, &v, (const char *const *)where);
+	free(where[0]);
+	free(where[1]);
+	verdict_free(&v);
+	return o;
+}
+
+static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explain)
+{
+	char ts[40];
+	struct tm tm;
+	gmtime_r(&d->when.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	const char *pn = d->proto == 6 ? "TCP" : d->proto == 17 ? "UDP" : d->proto == 132 ? "SCTP" : "other";
+	char *summary = xasprintf("%s %s %s -> %s %s/%u dropped at %s (isolated by %s)", ts, dir_name(d->dir),
+				  d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst, pn, d->dport,
+				  dir_name(d->dir), d->policies[0] ? d->policies : "a group no longer present");
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "time", ts, "direction",
+			      dir_name(d->dir), "source", d->src, "destination", d->dst, "source_pod", d->src_pod,
+			      "destination_pod", d->dst_pod, "protocol", pn, "port", d->dport, "policies", d->policies,
+			      "text", summary);
+	free(summary);
+	if (with_explain && (d->proto == 6 || d->proto == 17 || d->proto == 132)) {
+		char *text = NULL;
+		json_t *x = explain(a, d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst,
+				    d->proto, d->dport, &text);
+		json_object_set_new(o, "explain", json_string(text ? text : ""));
+		json_decref(x);
+		free(text);
+	}
+	return o;
+}
+
+/* ---------- status ---------- */
+
+static json_t *status(struct agent *a, char **text)
+{
+	struct vec pols = { 0 };
+	json_t *errors = json_array();
+	engine_policies(a->e, &pols);
+	for (size_t i = 0; i < pols.n; i++) {
+		const struct policy_spec *ps = ((const struct policy *)pols.v[i])->spec;
+		if (!ps->valid)
+			json_array_append_new(errors, json_sprintf("%s %s/%s is invalid (isolates its pods, allows nothing): %s",
+								   policy_kind_name(ps->kind), ps->ns, ps->name,
+								   ps->error ? ps->error : "?"));
+		if (ps->nhosts)
+			json_array_append_new(errors, json_sprintf("%s %s/%s: %u host entries are not enforced yet",
+								   policy_kind_name(ps->kind), ps->ns, ps->name, ps->nhosts));
+	}
+	json_t *src = src_files_status(a->files);
+	json_t *ferr = json_object_get(src, "file_errors");
+	size_t i;
+	json_t *x;
+	json_array_foreach(ferr, i, x) json_array_append(errors, x);
+	char ts[40] = "never";
+	if (a->last_time.tv_sec) {
+		struct tm tm;
+		gmtime_r(&a->last_time.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	json_t *o = json_pack("{s:s, s:s, s:b, s:I, s:{s:I, s:I, s:I}, s:{s:s, s:b, s:I, s:I, s:I, s:I, s:f, s:s?}, s:o, s:I}",
+			      "source", a->source_arg, "node", a->node, "synced", a->metrics.ready, "generation",
+			      (json_int_t)a->generation, "objects", "namespaces", (json_int_t)engine_ns_count(a->e), "pods",
+			      (json_int_t)engine_pod_count(a->e), "policies", (json_int_t)pols.n, "last_transaction",
+			      "time", ts, "full", a->last.full, "messages", (json_int_t)a->last.msgs, "elements_added",
+			      (json_int_t)a->last.elems_added, "elements_deleted", (json_int_t)a->last.elems_deleted,
+			      "elements_total", (json_int_t)a->last.elems_total, "duration_ms",
+			      a->last.render_ms + a->last.apply_ms, "error", a->last_error, "errors", errors, "drops_seen",
+			      (json_int_t)a->ndrops);
+	struct sbuf b = { 0 };
+	sbuf_addf(&b, "node %s, source %s: %s\n", a->node, a->source_arg,
+		  a->metrics.ready ? "synced, enforcing" : "not synced yet (a previous ruleset, if any, stays in force)");
+	sbuf_addf(&b, "objects: %zu namespaces, %zu pods, %zu policies\n", engine_ns_count(a->e), engine_pod_count(a->e),
+		  pols.n);
+	sbuf_addf(&b, "last transaction: %s, %s, %u messages, +%llu/-%llu elements, %.2f ms; %llu elements in the table\n",
+		  ts, a->last.full ? "full replace" : "update", a->last.msgs, (unsigned long long)a->last.elems_added,
+		  (unsigned long long)a->last.elems_deleted, a->last.render_ms + a->last.apply_ms,
+		  (unsigned long long)a->last.elems_total);
+	if (a->last_error)
+		sbuf_addf(&b, "last error: %s\n", a->last_error);
+	sbuf_addf(&b, "drops seen: %llu\n", (unsigned long long)a->ndrops);
+	if (json_array_size(errors)) {
+		sbuf_add(&b, "errors:\n");
+		json_array_foreach(errors, i, x) sbuf_addf(&b, "  %s\n", json_string_value(x));
+	}
+	json_decref(src);
+	vec_free(&pols);
+	*text = sbuf_steal(&b);
+	return o;
+}
+
+/* ---------- control socket ---------- */
+
+static int ctl_open(const char *path, char **err)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			*err = xasprintf("control socket folder %s: %s", dir, strerror(errno));
+			free(dir);
+			return -1;
+		}
+	}
+	free(dir);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		*err = xasprintf("control socket path too long: %s", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	unlink(path);
+	mode_t old = umask(0177); /* the socket is root's only: 0600 */
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || listen(fd, 16) < 0) {
+		*err = xasprintf("control socket %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	chmod(path, 0600);
+	return fd;
+}
+
+static void send_json(int fd, json_t *o)
+{
+	char *line = json_dumps(o, JSON_COMPACT);
+	if (dprintf(fd, "%s\n", line) < 0) {
+	}
+	free(line);
+}
+
+static void reply(int fd, json_t *data, char *text, const char *error)
+{
+	json_t *o = json_pack("{s:b}", "ok", error == NULL);
+	if (data)
+		json_object_set_new(o, "data", data);
+	if (text)
+		json_object_set_new(o, "text", json_string(text));
+	if (error)
+		json_object_set_new(o, "error", json_string(error));
+	send_json(fd, o);
+	json_decref(o);
+	free(text);
+}
+
+static bool ctl_handle(struct agent *a, int fd, json_t *req)
+{
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	char *text = NULL;
+	if (!cmd) {
+		reply(fd, NULL, NULL, "request without cmd");
+	} else if (!strcmp(cmd, "status")) {
+		json_t *o = status(a, &text);
+		reply(fd, o, text, NULL);
+	} else if (!strcmp(cmd, "dump")) {
+		char *t = dp_applied_text(a->dp);
+		reply(fd, NULL, t, t ? NULL : "no ruleset applied yet");
+	} else if (!strcmp(cmd, "explain")) {
+		const char *s = json_string_value(json_object_get(req, "src"));
+		const char *d = json_string_value(json_object_get(req, "dst"));
+		const char *ps = json_string_value(json_object_get(req, "protocol"));
+		int proto = ps ? proto_parse(ps) : 0;
+		int port = (int)json_integer_value(json_object_get(req, "port"));
+		if (!s || !d || proto < 0 || port < 0 || port > 65535) {
+			reply(fd, NULL, NULL, "explain needs src, dst, and a valid port and protocol");
+		} else {
+			json_t *o = explain(a, s, d, proto, port, &text);
+			if (o)
+				reply(fd, o, text, NULL);
+			else {
+				reply(fd, NULL, NULL, text);
+				free(text);
+			}
+		}
+	} else if (!strcmp(cmd, "drops")) {
+		bool ex = json_is_true(json_object_get(req, "explain"));
+		uint64_t first = a->ndrops > DROP_RING ? a->ndrops - DROP_RING : 0;
+		for (uint64_t i = first; i < a->ndrops; i++) {
+			json_t *o = drop_json(a, &a->ring[i % DROP_RING], ex);
+			send_json(fd, o);
+			json_decref(o);
+		}
+		if (json_is_true(json_object_get(req, "follow")) && a->nfollowers < MAX_FOLLOWERS) {
+			a->followers[a->nfollowers] = fd;
+			a->follow_explain[a->nfollowers++] = ex;
+			return true; /* kept open */
+		}
+		json_t *end = json_pack("{s:b}", "end", 1);
+		send_json(fd, end);
+		json_decref(end);
+	} else {
+		reply(fd, NULL, NULL, "unknown command (status, explain, drops, dump)");
+	}
+	return false;
+}
+
+static void ctl_accept(struct agent *a)
+{
+	int fd;
+	while ((fd = accept4(a->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		struct timeval tv = { 1, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		char buf[4096];
+		size_t n = 0;
+		ssize_t r;
+		while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0) {
+			n += (size_t)r;
+			if (memchr(buf, '\n', n))
+				break;
+		}
+		buf[n] = 0;
+		json_error_t je;
+		json_t *req = json_loads(buf, JSON_DISABLE_EOF_CHECK, &je);
+		bool keep = false;
+		if (!req)
+			reply(fd, NULL, NULL, "malformed request");
+		else
+			keep = ctl_handle(a, fd, req);
+		json_decref(req);
+		if (!keep)
+			close(fd);
+	}
+}
+
+/* ---------- set-up ---------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: corral-agent --source files:DIR|kube [--node-name NAME] [--netns PATH]\n"
+		   "                    [--socket PATH] [--config FILE] [--metrics-address HOST:PORT]\n"
+		   "                    [--log-format text|json] [--log-level debug|info|warn|error]\n"
+		   "                    [--app-label KEY] [--debounce-ms N]\n"
+		   "  --node-name defaults to $NODE_NAME; --socket to /run/corral/agent.sock\n");
+}
+
+static int parse_args(struct agent *a, int argc, char **argv, bool only_config)
+{
+	for (int i = 1; i < argc; i++) {
+		char *arg = argv[i], *val = strchr(arg, '=');
+		char name[64];
+		if (val) {
+			snprintf(name, sizeof(name), "%.*s", (int)(val - arg), arg);
+			val++;
+		} else {
+			snprintf(name, sizeof(name), "%s", arg);
+			if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
+				usage(stdout);
+				exit(0);
+			}
+			val = i + 1 < argc ? argv[++i] : NULL;
+		}
+		if (!val) {
+			fprintf(stderr, "corral-agent: %s needs a value\n", name);
+			return -1;
+		}
+		if (!strcmp(name, "--config"))
+			a->config_path = val;
+		else if (only_config)
+			continue;
+		else if (!strcmp(name, "--source"))
+			a->source_arg = val;
+		else if (!strcmp(name, "--node-name"))
+			a->node = val;
+		else if (!strcmp(name, "--netns"))
+			a->netns = val;
+		else if (!strcmp(name, "--socket"))
+			a->socket_path = val;
+		else if (!strcmp(name, "--metrics-address")) {
+			free(a->cfg.metrics_address);
+			a->cfg.metrics_address = xstrdup(val);
+		} else if (!strcmp(name, "--log-format") && (!strcmp(val, "text") || !strcmp(val, "json"))) {
+			free(a->cfg.log_format);
+			a->cfg.log_format = xstrdup(val);
+		} else if (!strcmp(name, "--log-level") && log_level_parse(val) >= 0) {
+			free(a->cfg.log_level);
+			a->cfg.log_level = xstrdup(val);
+		} else if (!strcmp(name, "--app-label")) {
+			free(a->cfg.app_label);
+			a->cfg.app_label = xstrdup(val);
+		} else if (!strcmp(name, "--debounce-ms") && atoi(val) >= 0) {
+			a->cfg.debounce_ms = (uint32_t)atoi(val);
+		} else {
+			fprintf(stderr, "corral-agent: bad option %s %s\n", name, val);
+			usage(stderr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int load_config(struct agent *a, int argc, char **argv)
+{
+	char *err = NULL;
+	agent_config_defaults(&a->cfg);
+	if (parse_args(a, argc, argv, true) < 0)
+		return -1;
+	if (a->config_path && agent_config_load(&a->cfg, a->config_path, &err) < 0) {
+		fprintf(stderr, "corral-agent: bad configuration, not starting: %s\n", err);
+		free(err);
+		return -1;
+	}
+	return parse_args(a, argc, argv, false); /* flags win over the file */
+}
+
+static void add_fd(struct agent *a, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void reload(struct agent *a, int argc, char **argv)
+{
+	struct agent_config old = a->cfg;
+	struct agent copy = *a;
+	if (load_config(&copy, argc, argv) < 0) {
+		log_msg(LOG_ERROR, "config", "reload refused, keeping the running configuration");
+		return;
+	}
+	a->cfg = copy.cfg;
+	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
+	bool rebuild = strcmp(old.app_label, a->cfg.app_label) || old.dns_default != a->cfg.dns_default;
+	bool rerender = old.log_rate != a->cfg.log_rate || old.log_burst != a->cfg.log_burst ||
+			old.nflog_group != a->cfg.nflog_group;
+	if (rebuild) {
+		/* the engine's settings are fixed at creation: load everything again */
+		engine_free(a->e);
+		a->e = new_engine(a);
+		src_files_free(a->files);
+		char *err = NULL;
+		a->files = src_files_new(a->source_arg + 6, a->cfg.app_label, &err);
+		if (!a->files) {
+			log_msg(LOG_ERROR, "config", "%s", err);
+			exit(1);
+		}
+		add_fd(a, src_files_fd(a->files));
+		src_files_scan(a->files, a->e);
+		count_policies(a);
+	}
+	if (rebuild || rerender) {
+		dp_free(a->dp);
+		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst };
+		a->dp = dp_new(&dc);
+		do_sync(a, true);
+	}
+	if (strcmp(old.metrics_address, a->cfg.metrics_address))
+		log_msg(LOG_WARN, "config", "metricsAddress changes take effect at the next start");
+	log_msg(LOG_INFO, "config", "reloaded%s", rebuild ? " (objects re-read)" : "");
+	agent_config_free(&old);
+}
+
+int main(int argc, char **argv)
+{
+	static struct agent ag;
+	struct agent *a = &ag;
+	char *err = NULL;
+	a->socket_path = "/run/corral/agent.sock";
+	if (load_config(a, argc, argv) < 0)
+		return 2;
+	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
+	if (!a->node)
+		a->node = getenv("NODE_NAME");
+	if (!a->source_arg || !a->node || !*a->node) {
+		fprintf(stderr, "corral-agent: %s is required\n", !a->source_arg ? "--source" : "--node-name (or $NODE_NAME)");
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(a->source_arg, "kube")) {
+		fprintf(stderr, "corral-agent: --source kube: the Kubernetes API client is not built yet; "
+				"use --source files:DIR\n");
+		return 2;
+	}
+	if (strncmp(a->source_arg, "files:", 6) || !a->source_arg[6]) {
+		fprintf(stderr, "corral-agent: --source must be kube or files:DIR, not \"%s\"\n", a->source_arg);
+		return 2;
+	}
+	/* 1. the network namespace to enforce in */
+	if (a->netns) {
+		int fd = open(a->netns, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+			fprintf(stderr, "corral-agent: --netns %s: %s\n", a->netns, strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
+	/* 2. netlink: nftables, then the drop listener (optional) */
+	if (!(a->nft = nft_sock_open())) {
+		fprintf(stderr, "corral-agent: netlink: %s\n", strerror(errno));
+		return 1;
+	}
+	if (!(a->nflog = nflog_open(a->cfg.nflog_group, &err))) {
+		log_msg(LOG_WARN, "drops", "%s: dropped flows will not be reported", err);
+		free(err);
+		err = NULL;
+	}
+	/* 3. the source, read fully before anything is enforced */
+	a->e = new_engine(a);
+	if (!(a->files = src_files_new(a->source_arg + 6, a->cfg.app_label, &err))) {
+		fprintf(stderr, "corral-agent: %s\n", err);
+		return 1;
+	}
+	/* 4. control socket and metrics */
+	if ((a->ctl_fd = ctl_open(a->socket_path, &err)) < 0) {
+		fprintf(stderr, "corral-agent: %s\n", err);
+		return 1;
+	}
+	metrics_init(&a->metrics);
+	if (metrics_start(&a->metrics, a->cfg.metrics_address, &err) < 0) {
+		fprintf(stderr, "corral-agent: %s\n", err);
+		return 1;
+	}
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst };
+	a->dp = dp_new(&dc);
+	/* 5. the event loop */
+	sigset_t ss;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGHUP);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	a->sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+	a->sync_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	a->scan_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	a->ep = epoll_create1(EPOLL_CLOEXEC);
+	add_fd(a, a->sig_fd);
+	add_fd(a, a->sync_timer);
+	add_fd(a, a->scan_timer);
+	add_fd(a, a->ctl_fd);
+	add_fd(a, src_files_fd(a->files));
+	if (a->nflog)
+		add_fd(a, nflog_fd(a->nflog));
+	log_msg(LOG_INFO, "start", "node %s, source %s%s%s, control socket %s", a->node, a->source_arg,
+		a->netns ? ", network namespace " : "", a->netns ? a->netns : "", a->socket_path);
+	scan(a);
+	a->synced = true;
+	do_sync(a, true);
+	while (!a->stop) {
+		struct epoll_event evs[16];
+		int n = epoll_wait(a->ep, evs, 16, 5000);
+		pthread_mutex_lock(&a->metrics.mu);
+		a->metrics.heartbeat = time(NULL);
+		pthread_mutex_unlock(&a->metrics.mu);
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			uint64_t ticks;
+			if (fd == a->sig_fd) {
+				struct signalfd_siginfo si;
+				while (read(a->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP)
+						reload(a, argc, argv);
+					else
+						a->stop = true;
+				}
+			} else if (fd == a->sync_timer) {
+				if (read(fd, &ticks, sizeof(ticks)) > 0) {
+					a->sync_armed = false;
+					do_sync(a, a->retry_ms > 0);
+				}
+			} else if (fd == a->scan_timer) {
+				if (read(fd, &ticks, sizeof(ticks)) > 0) {
+					a->scan_armed = false;
+					scan(a);
+				}
+			} else if (fd == a->ctl_fd) {
+				ctl_accept(a);
+			} else if (a->files && fd == src_files_fd(a->files)) {
+				if (src_files_drain(a->files) && !a->scan_armed) {
+					arm(a->scan_timer, a->cfg.debounce_ms);
+					a->scan_armed = true;
+				}
+			} else if (a->nflog && fd == nflog_fd(a->nflog)) {
+				nflog_read(a->nflog, on_drop, a);
+			}
+		}
+	}
+	/* fail-static: the ruleset stays; only our own resources go */
+	log_msg(LOG_INFO, "stop", "exiting; the ruleset stays in the kernel until the next agent replaces it");
+	metrics_stop(&a->metrics);
+	for (int i = 0; i < a->nfollowers; i++)
+		close(a->followers[i]);
+	close(a->ctl_fd);
+	unlink(a->socket_path);
+	nflog_close(a->nflog);
+	nft_sock_close(a->nft);
+	src_files_free(a->files);
+	dp_free(a->dp);
+	engine_free(a->e);
+	free(a->last_error);
+	agent_config_free(&a->cfg);
+	return 0;
+}

@@ -1,0 +1,25 @@
+/* The agent's cluster-wide settings: a YAML/JSON file, then flags. */
+#ifndef CORRAL_CONFIG_H
+#define CORRAL_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct agent_config {
+	char *app_label;       /* appLabel: label naming an application ("app") */
+	bool dns_default;      /* dnsDefault: AccessPolicy pods may reach cluster DNS (true) */
+	uint32_t log_rate;     /* logRate: drop logs per second per chain (10) */
+	uint32_t log_burst;    /* logBurst (20) */
+	uint16_t nflog_group;  /* nflogGroup (100) */
+	char *metrics_address; /* metricsAddress: host:port, "" disables ("127.0.0.1:9464") */
+	uint32_t debounce_ms;  /* debounceMs: changes gathered into one transaction (20) */
+	char *log_format;      /* logFormat: text | json */
+	char *log_level;       /* logLevel: debug | info | warn | error */
+};
+
+void agent_config_defaults(struct agent_config *c);
+/* Reads path over the defaults; -1 with *err naming the key and the reason. */
+int agent_config_load(struct agent_config *c, const char *path, char **err);
+void agent_config_free(struct agent_config *c);
+
+#endif

@@ -1,0 +1,159 @@
+#define _GNU_SOURCE
+#include "agent/metrics.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/util.h"
+
+static const double bounds[METRICS_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+						0.05,   0.1,   0.25,   0.5,   1,    2.5 };
+
+void metrics_init(struct metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_init(&m->mu, NULL);
+	m->heartbeat = time(NULL);
+}
+
+void metrics_observe_sync(struct metrics *m, double seconds, bool ok, bool full)
+{
+	pthread_mutex_lock(&m->mu);
+	m->txns++;
+	m->txn_errors += !ok;
+	m->full_syncs += full && ok;
+	for (int i = 0; i < METRICS_BUCKETS; i++)
+		if (seconds <= bounds[i])
+			m->sync_hist[i]++;
+	m->sync_hist[METRICS_BUCKETS]++;
+	m->sync_sum += seconds;
+	pthread_mutex_unlock(&m->mu);
+}
+
+char *metrics_format(struct metrics *m)
+{
+	struct sbuf b = { 0 };
+	static const char *const kinds[] = { "NetworkPolicy", "AccessPolicy" };
+	pthread_mutex_lock(&m->mu);
+	sbuf_add(&b, "# HELP corral_sync_duration_seconds Time to render and apply one transaction.\n"
+		     "# TYPE corral_sync_duration_seconds histogram\n");
+	for (int i = 0; i < METRICS_BUCKETS; i++)
+		sbuf_addf(&b, "corral_sync_duration_seconds_bucket{le=\"%g\"} %llu\n", bounds[i],
+			  (unsigned long long)m->sync_hist[i]);
+	sbuf_addf(&b, "corral_sync_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+		  (unsigned long long)m->sync_hist[METRICS_BUCKETS]);
+	sbuf_addf(&b, "corral_sync_duration_seconds_sum %.6f\ncorral_sync_duration_seconds_count %llu\n", m->sync_sum,
+		  (unsigned long long)m->sync_hist[METRICS_BUCKETS]);
+	sbuf_addf(&b, "# HELP corral_transactions_total Netlink transactions sent.\n# TYPE corral_transactions_total counter\n"
+		      "corral_transactions_total %llu\n"
+		      "# HELP corral_transaction_errors_total Transactions the kernel refused (the next is a full replace).\n"
+		      "# TYPE corral_transaction_errors_total counter\ncorral_transaction_errors_total %llu\n"
+		      "# HELP corral_full_syncs_total Transactions that replaced the whole table.\n"
+		      "# TYPE corral_full_syncs_total counter\ncorral_full_syncs_total %llu\n",
+		  (unsigned long long)m->txns, (unsigned long long)m->txn_errors, (unsigned long long)m->full_syncs);
+	sbuf_addf(&b, "# HELP corral_set_elements Elements in the table's sets and maps.\n# TYPE corral_set_elements gauge\n"
+		      "corral_set_elements %llu\n", (unsigned long long)m->elements);
+	sbuf_add(&b, "# HELP corral_policies Policies held, by kind and validity (invalid ones isolate and allow nothing).\n"
+		     "# TYPE corral_policies gauge\n");
+	for (int k = 0; k < 2; k++)
+		for (int v = 0; v < 2; v++)
+			sbuf_addf(&b, "corral_policies{kind=\"%s\",valid=\"%s\"} %llu\n", kinds[k], v ? "true" : "false",
+				  (unsigned long long)m->policies[k][v]);
+	sbuf_addf(&b, "# HELP corral_watch_restarts_total Watches restarted.\n# TYPE corral_watch_restarts_total counter\n"
+		      "corral_watch_restarts_total %llu\n# HELP corral_relists_total Full relists.\n"
+		      "# TYPE corral_relists_total counter\ncorral_relists_total %llu\n"
+		      "# HELP corral_source_errors Files or objects the source could not read.\n"
+		      "# TYPE corral_source_errors gauge\ncorral_source_errors %llu\n",
+		  (unsigned long long)m->watch_restarts, (unsigned long long)m->relists,
+		  (unsigned long long)m->source_errors);
+	sbuf_addf(&b, "# HELP corral_drops_total Dropped packets logged by the kernel (rate-limited), by direction.\n"
+		      "# TYPE corral_drops_total counter\ncorral_drops_total{direction=\"ingress\"} %llu\n"
+		      "corral_drops_total{direction=\"egress\"} %llu\n"
+		      "# HELP corral_ready 1 once the first transaction succeeded.\n# TYPE corral_ready gauge\ncorral_ready %d\n",
+		  (unsigned long long)m->drops[0], (unsigned long long)m->drops[1], m->ready);
+	pthread_mutex_unlock(&m->mu);
+	return sbuf_steal(&b);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, char *body, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", type);
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			      const char *version, const char *data, size_t *size, void **state)
+{
+	struct metrics *m = cls;
+	(void)version, (void)data, (void)size, (void)state;
+	if (strcmp(method, "GET"))
+		return reply(c, 405, xstrdup("GET only\n"), "text/plain");
+	if (!strcmp(url, "/metrics"))
+		return reply(c, 200, metrics_format(m), "text/plain; version=0.0.4");
+	pthread_mutex_lock(&m->mu);
+	bool alive = time(NULL) - m->heartbeat < 30, ready = m->ready;
+	pthread_mutex_unlock(&m->mu);
+	if (!strcmp(url, "/healthz"))
+		return alive ? reply(c, 200, xstrdup("ok\n"), "text/plain")
+			     : reply(c, 503, xstrdup("event loop stalled\n"), "text/plain");
+	if (!strcmp(url, "/readyz"))
+		return ready ? reply(c, 200, xstrdup("ready\n"), "text/plain")
+			     : reply(c, 503, xstrdup("not synced yet\n"), "text/plain");
+	return reply(c, 404, xstrdup("not found: /metrics, /healthz, /readyz\n"), "text/plain");
+}
+
+int metrics_start(struct metrics *m, const char *addr, char **err)
+{
+	if (!addr || !*addr)
+		return 0;
+	const char *colon = strrchr(addr, ':');
+	char host[64];
+	int port = colon ? atoi(colon + 1) : 0;
+	if (!colon || port <= 0 || port > 65535 || (size_t)(colon - addr) >= sizeof(host)) {
+		*err = xasprintf("metrics address \"%s\" is not HOST:PORT", addr);
+		return -1;
+	}
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = 0;
+	struct sockaddr_storage ss = { 0 };
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	char *h = host;
+	if (h[0] == '[') {
+		h++;
+		h[strlen(h) - 1] = 0;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, h, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, h, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		*err = xasprintf("metrics address \"%s\": host must be an IP address", addr);
+		return -1;
+	}
+	m->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR, &ss,
+				     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	if (!m->daemon) {
+		*err = xasprintf("cannot serve metrics on %s (address in use?)", addr);
+		return -1;
+	}
+	return 0;
+}
+
+void metrics_stop(struct metrics *m)
+{
+	if (m->daemon)
+		MHD_stop_daemon(m->daemon);
+	m->daemon = NULL;
+}

@@ -1,0 +1,34 @@
+/* /metrics (Prometheus text), /healthz and /readyz over HTTP
+ * (libmicrohttpd, its own thread; figures are read under a mutex). */
+#ifndef CORRAL_METRICS_H
+#define CORRAL_METRICS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define METRICS_BUCKETS 12
+
+struct metrics {
+	pthread_mutex_t mu;
+	uint64_t txns, txn_errors, full_syncs;
+	uint64_t sync_hist[METRICS_BUCKETS + 1]; /* cumulative per bucket bound, +Inf last */
+	double sync_sum;
+	uint64_t elements;
+	uint64_t policies[2][2]; /* [kind][valid] */
+	uint64_t drops[2];       /* [ingress, egress] */
+	uint64_t watch_restarts, relists, source_errors;
+	bool ready;
+	time_t heartbeat;
+	void *daemon;
+};
+
+void metrics_init(struct metrics *m);
+/* addr: HOST:PORT ("" starts nothing). 0 or -1 with *err. */
+int metrics_start(struct metrics *m, const char *addr, char **err);
+void metrics_stop(struct metrics *m);
+void metrics_observe_sync(struct metrics *m, double seconds, bool ok, bool full);
+char *metrics_format(struct metrics *m); /* the /metrics body */
+
+#endif
