@@ -66,6 +66,14 @@ struct nflog *nflog_open(uint16_t group, char **err)
 		*err = xasprintf("NFLOG: setting copy mode on group %u: %s", group, strerror(-rc));
 		goto fail;
 	}
+	/* deliver each packet at once: by default the kernel batches log
+	 * messages for up to a second (NFULNL_TIMEOUT_DEFAULT) */
+	uint32_t qthresh = htonl(1), timeout = htonl(1); /* 10 ms */
+	if ((rc = config(l, group, &qthresh, NFULA_CFG_QTHRESH, sizeof(qthresh))) < 0 ||
+	    (rc = config(l, group, &timeout, NFULA_CFG_TIMEOUT, sizeof(timeout))) < 0) {
+		*err = xasprintf("NFLOG: configuring group %u: %s", group, strerror(-rc));
+		goto fail;
+	}
 	int on = 1; /* losing log messages under load is fine: never block the kernel */
 	mnl_socket_setsockopt(l->nl, NETLINK_NO_ENOBUFS, &on, sizeof(on));
 	return l;

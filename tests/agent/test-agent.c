@@ -1,0 +1,441 @@
+/* corral-agent end to end: one agent per node namespace, fed from a
+ * manifests folder the test edits, checked with real packets, the control
+ * socket and the metrics endpoint.
+ *   test-agent CLUSTER-SCRIPT AGENT */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kcluster.h"
+
+static const char *script, *agent_bin;
+static char dir[64];
+static struct kcluster kc;
+static pid_t agents[KC_NODES];
+
+enum { XA, XB, XC, YA, YB, YC, ZA, ZB, ZC };
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Files appear whole (write, then rename), as an editor or a config
+ * management tool would do it. */
+static void put(const char *name, const char *fmt, ...)
+{
+	char tmp[256], path[256], *s;
+	va_list ap;
+	va_start(ap, fmt);
+	assert_true(vasprintf(&s, fmt, ap) >= 0);
+	va_end(ap);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(tmp, "w");
+	assert_non_null(f);
+	fputs(s, f);
+	fclose(f);
+	assert_int_equal(rename(tmp, path), 0);
+	free(s);
+}
+
+static void rm(const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
+static void put_pod(int i, const char *name, const char *labels, int addr_of)
+{
+	char file[64], v4[32], v6[32];
+	kc_pod_addr(addr_of, false, v4, sizeof(v4));
+	kc_pod_addr(addr_of, true, v6, sizeof(v6));
+	snprintf(file, sizeof(file), "pod-%c-%s.yaml", "xyz"[i / 3], name);
+	put(file,
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %c, labels: {pod: %c%s%s}}\n"
+	    "spec: {nodeName: node-%d, containers: [{name: s, ports: [{name: http, containerPort: 80}]}]}\n"
+	    "status: {phase: Running, podIPs: [{ip: '%s'}, {ip: '%s'}]}\n",
+	    name, "xyz"[i / 3], "abc"[i % 3], labels ? ", " : "", labels ? labels : "", kc_pod_node(addr_of) + 1, v4, v6);
+}
+
+static char sockdir[KC_NODES][128]; /* "" : the test folder */
+
+static char *sock_path(int node)
+{
+	static char p[KC_NODES][160];
+	snprintf(p[node], sizeof(p[node]), "%s/n%d.sock", sockdir[node][0] ? sockdir[node] : dir, node + 1);
+	return p[node];
+}
+
+/* Starts the agent of a node; prefix runs before it (capability and
+ * filesystem restrictions). */
+static pid_t start_agent(int node, const char *prefix)
+{
+	char *cmd;
+	if (prefix)
+		assert_true(asprintf(&cmd, "exec ip netns exec %s-n%d %s %s --source files:%s --node-name node-%d "
+					   "--socket %s --debounce-ms 5 >>%s/agent%d.log 2>&1",
+				     kc.prefix, node + 1, prefix, agent_bin, dir, node + 1, sock_path(node), dir,
+				     node + 1) >= 0);
+	else
+		assert_true(asprintf(&cmd, "exec %s --source files:%s --node-name node-%d --netns /run/netns/%s-n%d "
+					   "--socket %s --debounce-ms 5 >>%s/agent%d.log 2>&1",
+				     agent_bin, dir, node + 1, kc.prefix, node + 1, sock_path(node), dir, node + 1) >= 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	free(cmd);
+	agents[node] = pid;
+	return pid;
+}
+
+static void stop_agent(int node, int sig)
+{
+	if (agents[node] <= 0)
+		return;
+	kill(agents[node], sig);
+	waitpid(agents[node], NULL, 0);
+	agents[node] = 0;
+}
+
+static json_t *ask(int node, json_t *req)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path(node));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	json_t *out = json_array();
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		json_decref(req);
+		json_decref(out);
+		return NULL;
+	}
+	char *line = json_dumps(req, JSON_COMPACT);
+	dprintf(fd, "%s\n", line);
+	free(line);
+	json_decref(req);
+	FILE *f = fdopen(fd, "r");
+	char *buf = NULL;
+	size_t cap = 0;
+	while (getline(&buf, &cap, f) > 0) {
+		json_t *o = json_loads(buf, 0, NULL);
+		if (o)
+			json_array_append_new(out, o);
+	}
+	free(buf);
+	fclose(f);
+	return out;
+}
+
+static bool synced(int node)
+{
+	json_t *r = ask(node, json_pack("{s:s}", "cmd", "status"));
+	bool ok = r && json_is_true(json_object_get(json_object_get(json_array_get(r, 0), "data"), "synced"));
+	json_decref(r);
+	return ok;
+}
+
+static void wait_synced(int node)
+{
+	double end = now_ms() + 5000;
+	while (!synced(node) && now_ms() < end)
+		usleep(20000);
+	assert_true(synced(node));
+}
+
+/* One TCP connection attempt, from pod i to pod j port 80. */
+static bool reach(int i, int j, int timeout_ms)
+{
+	int fd = kc_connect(&kc, i, j, 80, timeout_ms);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
+/* Waits until the verdict is the expected one; returns how long it took. */
+static double until(int i, int j, bool want)
+{
+	double t0 = now_ms();
+	while (now_ms() - t0 < 5000) {
+		if (reach(i, j, want ? 300 : 150) == want)
+			return now_ms() - t0;
+	}
+	fail_msg("pod %d -> pod %d: still %s after 5 s", i, j, want ? "dropped" : "allowed");
+	return -1;
+}
+
+static char *metrics(int node)
+{
+	struct cmd {
+		int fd;
+	};
+	char *cmd, buf[8192];
+	assert_true(asprintf(&cmd, "ip netns exec %s-n%d curl -s http://127.0.0.1:9464/metrics", kc.prefix, node + 1) >= 0);
+	FILE *p = popen(cmd, "r");
+	size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = 0;
+	pclose(p);
+	free(cmd);
+	return strdup(buf);
+}
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/corral-agent-test-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	if (kc_up(&kc, script, "cra") < 0)
+		return -1;
+	put("namespaces.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {ns: x}}\n---\n"
+			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {ns: y}}\n---\n"
+			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: z, labels: {ns: z}}\n");
+	for (int i = 0; i < KC_PODS; i++) {
+		char n[2] = { "abc"[i % 3], 0 };
+		put_pod(i, n, NULL, i);
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	for (int k = 0; k < KC_NODES; k++)
+		stop_agent(k, SIGTERM);
+	kc_down(&kc);
+	char *cmd;
+	if (asprintf(&cmd, "cat %s/agent*.log >&2; rm -rf %s", dir, dir) >= 0) {
+		if (system(cmd)) {
+		}
+		free(cmd);
+	}
+	return 0;
+}
+
+static const char *policy =
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p1, namespace: x}\n"
+	"spec:\n  podSelector: {matchLabels: {pod: a}}\n  ingress:\n"
+	"  - from: [{podSelector: {matchLabels: {role: client}}}, {namespaceSelector: {matchLabels: {ns: z}}}]\n"
+	"    ports: [{port: 80}]\n";
+
+/* Objects written to the folder are enforced on the right node; labels,
+ * deletions and an address reused by a new pod take effect. */
+static void objects_take_effect(void **state)
+{
+	for (int k = 0; k < KC_NODES; k++)
+		start_agent(k, NULL);
+	wait_synced(0);
+	wait_synced(1);
+	assert_true(reach(YA, XA, 500)); /* nothing isolates x/a yet */
+	put("policy.yaml", "%s", policy);
+	printf("  policy created -> verdict changed in %.1f ms\n", until(YA, XA, false));
+	assert_true(reach(ZA, XA, 500));
+	assert_false(reach(XB, XA, 200));
+	/* x/b (on node-2) gets the client label: node-1 lets it in */
+	put_pod(XB, "b", "role: client", XB);
+	printf("  label added -> verdict changed in %.1f ms\n", until(XB, XA, true));
+	/* z/b deleted: its address leaves the peer set */
+	rm("pod-z-b.yaml");
+	printf("  pod deleted -> verdict changed in %.1f ms\n", until(ZB, XA, false));
+	/* a new pod x/new takes z/b's address: the address now means x/new */
+	put_pod(XC, "new", "role: server", ZB);
+	assert_false(reach(ZB, XA, 200));
+	put_pod(XC, "new", "role: client", ZB);
+	printf("  address reused by a client pod -> verdict changed in %.1f ms\n", until(ZB, XA, true));
+	rm("pod-x-new.yaml");
+	put_pod(ZB, "b", NULL, ZB);
+	until(ZB, XA, true);
+}
+
+/* Restarting the agent (cleanly or by a crash) never opens the node nor
+ * breaks established allowed connections: the table stays in force until
+ * the new agent's first transaction replaces it in one step. */
+static void restart_keeps_enforcement(void **state)
+{
+	int conn = kc_connect(&kc, ZB, XA, 80, 1000);
+	assert_true(conn >= 0);
+	for (int round = 0; round < 2; round++) {
+		int sig = round ? SIGKILL : SIGTERM;
+		stop_agent(0, sig);
+		int probes = 0;
+		double t0 = now_ms();
+		start_agent(0, NULL);
+		while (!synced(0) || now_ms() - t0 < 400) {
+			assert_false(reach(YA, XA, 100)); /* must stay dropped */
+			assert_true(reach(ZA, XA, 500));  /* must stay allowed */
+			probes++;
+			assert_true(now_ms() - t0 < 10000);
+		}
+		assert_true(kc_conn_alive(&kc, conn, 1000));
+		printf("  restart after %s: %d probe pairs during the restart, none wrong\n",
+		       sig == SIGKILL ? "SIGKILL" : "SIGTERM", probes);
+	}
+	close(conn);
+	/* a folder that no longer parses keeps the last good objects */
+	put("policy.yaml", "%s  - from: [{podSelector: {matchLabels: {oops", policy);
+	usleep(200000);
+	assert_false(reach(YA, XA, 200));
+	assert_true(reach(ZA, XA, 500));
+	json_t *r = ask(0, json_pack("{s:s}", "cmd", "status"));
+	char *t = json_dumps(r, 0);
+	assert_non_null(strstr(t, "previous objects kept"));
+	free(t);
+	json_decref(r);
+	put("policy.yaml", "%s", policy);
+}
+
+/* A real dropped packet shows up in `drops` with its pods and policy. */
+static void drops_are_reported(void **state)
+{
+	assert_false(reach(YC, XA, 200));
+	usleep(100000);
+	json_t *r = ask(0, json_pack("{s:s, s:b, s:b}", "cmd", "drops", "follow", 0, "explain", 1));
+	assert_non_null(r);
+	bool found = false;
+	size_t i;
+	json_t *d;
+	json_array_foreach(r, i, d) {
+		const char *sp = json_string_value(json_object_get(d, "source_pod"));
+		const char *dp = json_string_value(json_object_get(d, "destination_pod"));
+		const char *pol = json_string_value(json_object_get(d, "policies"));
+		if (sp && dp && !strcmp(sp, "y/c") && !strcmp(dp, "x/a")) {
+			found = true;
+			assert_string_equal(json_string_value(json_object_get(d, "direction")), "ingress");
+			assert_int_equal(json_integer_value(json_object_get(d, "port")), 80);
+			assert_string_equal(pol, "NetworkPolicy x/p1");
+			assert_non_null(strstr(json_string_value(json_object_get(d, "explain")), "DENIED"));
+			printf("  %s\n", json_string_value(json_object_get(d, "text")));
+		}
+	}
+	json_decref(r);
+	assert_true(found);
+}
+
+/* An invalid AccessPolicy isolates its pods and allows nothing; the other
+ * policies keep working; status and metrics name it. */
+static void invalid_policy_isolates(void **state)
+{
+	put_pod(XC, "c", "app: web", XC);
+	assert_true(reach(YA, XC, 500) || until(YA, XC, true) >= 0);
+	put("web.yaml", "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: web, namespace: x}\n"
+			"spec:\n  application: web\n  inbound:\n    rules: [{application: '*', namespace: '*', ports: [{port: 0}]}]\n");
+	until(YA, XC, false);
+	assert_true(reach(ZA, XA, 500));
+	json_t *r = ask(0, json_pack("{s:s}", "cmd", "status"));
+	char *t = json_dumps(r, 0);
+	assert_non_null(strstr(t, "AccessPolicy x/web is invalid"));
+	free(t);
+	json_decref(r);
+	char *m = metrics(0);
+	assert_non_null(strstr(m, "corral_policies{kind=\"AccessPolicy\",valid=\"false\"} 1"));
+	free(m);
+	rm("web.yaml");
+	until(YA, XC, true);
+}
+
+/* The agent needs CAP_NET_ADMIN and nothing else, and a writable /tmp only:
+ * run it that way (bounding set cut to NET_ADMIN, root filesystem
+ * read-only in its own mount namespace) and it still enforces and reports
+ * drops, as the DaemonSet's security context asks. */
+static void least_privilege_is_enough(void **state)
+{
+	stop_agent(0, SIGTERM);
+	char *prefix;
+	/* the socket's folder stays writable (a bind mount of its own, as the
+	 * DaemonSet's emptyDir); everything else is read-only */
+	snprintf(sockdir[0], sizeof(sockdir[0]), "%s.sock", dir);
+	mkdir(sockdir[0], 0700);
+	assert_true(asprintf(&prefix, "unshare --mount --propagation private sh -c 'mount --bind %s %s && "
+				      "mount -o remount,bind,ro / && exec setpriv --bounding-set=-all,+net_admin "
+				      "--inh-caps=-all --no-new-privs \"$0\" \"$@\"'",
+			     sockdir[0], sockdir[0]) >= 0);
+	start_agent(0, prefix);
+	free(prefix);
+	wait_synced(0);
+	put("policy.yaml", "%s", policy); /* touch: a transaction under restricted capabilities */
+	assert_false(reach(YB, XA, 200));
+	assert_true(reach(ZA, XA, 500));
+	/* the capability set really was cut */
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", agents[0]);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	bool checked = false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "CapEff:", 7)) {
+			unsigned long long eff = strtoull(line + 7, NULL, 16);
+			printf("  agent CapEff %llx (CAP_NET_ADMIN only: %llx)\n", eff, 1ULL << 12);
+			assert_true(eff == 1ULL << 12);
+			checked = true;
+		}
+	fclose(f);
+	assert_true(checked);
+	usleep(100000);
+	json_t *r = ask(0, json_pack("{s:s, s:b, s:b}", "cmd", "drops", "follow", 0, "explain", 0));
+	char *t = json_dumps(r, 0);
+	if (!strstr(t, "\"source_pod\": \"y/b\""))
+		fprintf(stderr, "drops: %s\n", t);
+	assert_non_null(strstr(t, "\"source_pod\": \"y/b\""));
+	free(t);
+	json_decref(r);
+	stop_agent(0, SIGTERM);
+	rmdir(sockdir[0]);
+	sockdir[0][0] = 0;
+}
+
+/* Bad configuration refuses to start, naming the setting. */
+static void bad_config_refuses_to_start(void **state)
+{
+	char path[128], *cmd, out[512] = "";
+	snprintf(path, sizeof(path), "%s.conf", dir);
+	FILE *f = fopen(path, "w");
+	fputs("appLabel: app\nlogRate: 0\n", f);
+	fclose(f);
+	assert_true(asprintf(&cmd, "%s --config %s --source files:%s --node-name n 2>&1", agent_bin, path, dir) >= 0);
+	FILE *p = popen(cmd, "r");
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	int st = pclose(p);
+	free(cmd);
+	unlink(path);
+	printf("  %s", out);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+	assert_non_null(strstr(out, "logRate"));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: test-agent CLUSTER-SCRIPT AGENT\n");
+		return 2;
+	}
+	script = argv[1];
+	agent_bin = argv[2];
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(objects_take_effect),
+		cmocka_unit_test(restart_keeps_enforcement),
+		cmocka_unit_test(drops_are_reported),
+		cmocka_unit_test(invalid_policy_isolates),
+		cmocka_unit_test(least_privilege_is_enough),
+		cmocka_unit_test(bad_config_refuses_to_start),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
