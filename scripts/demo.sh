@@ -1,16 +1,126 @@
 #!/bin/sh
-# The main job, as far as it exists today: build agentctl and show, on the
-# example shop in deploy/examples/shop, who may talk to whom and why a call
-# is dropped. (The agent enforcing this in network namespaces comes with
-# the data-plane and agent issues; this script will then run it.)
+# The main job: corral-agent enforcing the example shop (deploy/examples/shop)
+# on a two-node cluster made of network namespaces, one agent per node.
+# Shows a call that works, a call that is dropped, the drop as the kernel
+# reported it, `agentctl explain` naming the missing rule, then the fix and
+# the call working. Everything it creates is removed on exit.
 set -eu
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 ./scripts/install-deps.sh >/dev/null
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target agentctl >/dev/null
-EX=deploy/examples/shop
-run() { echo; echo "\$ $*"; "$@"; }
-run ./build/agentctl check $EX
-run ./build/agentctl matrix --from $EX --port 8080
-run ./build/agentctl explain --from $EX team-shop/checkout team-pay/payments --port 8080
-run ./build/agentctl explain --from $EX team-pay/payments team-ledger/ledger --port 5432
+cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target corral-agent agentctl >/dev/null
+
+P=corral-demo
+WORK=$(mktemp -d /tmp/corral-demo-XXXXXX)
+AGENTCTL="$ROOT/build/agentctl"
+cleanup() {
+	for pid in $(cat "$WORK"/*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+	sleep 0.2
+	for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$ns"; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+run() { printf '\n$ %s\n' "$*"; "$@"; }
+
+# ---- the cluster: two nodes routing for their pods, joined by a wire ----
+say "Building a two-node cluster in network namespaces"
+for n in 1 2; do
+	ip netns add $P-n$n
+	ip netns exec $P-n$n sh -c 'sysctl -qw net.ipv4.ip_forward=1; ip link set lo up'
+done
+ip -n $P-n1 link add wire type veth peer name wire netns $P-n2
+ip -n $P-n1 addr add 10.255.0.1/30 dev wire
+ip -n $P-n2 addr add 10.255.0.2/30 dev wire
+ip -n $P-n1 link set wire up
+ip -n $P-n2 link set wire up
+ip -n $P-n1 route add 10.200.2.0/24 via 10.255.0.2
+ip -n $P-n2 route add 10.200.1.0/24 via 10.255.0.1
+# pod name, address, node, port it serves (as in deploy/examples/shop)
+PODS="checkout 10.200.1.10 1 8080
+frontend 10.200.1.11 1 8080
+payments 10.200.2.10 2 8080
+ledger 10.200.2.11 2 5432"
+echo "$PODS" | while read -r pod ip node port; do
+	ip netns add $P-$pod
+	ip -n $P-n$node link add v-$pod type veth peer name eth0 netns $P-$pod
+	ip -n $P-$pod addr add $ip/32 dev eth0
+	ip -n $P-$pod link set lo up
+	ip -n $P-$pod link set eth0 up
+	ip -n $P-$pod route add 169.254.1.1 dev eth0
+	ip -n $P-$pod route add default via 169.254.1.1 dev eth0
+	ip -n $P-n$node addr add 169.254.1.1/32 dev v-$pod
+	ip -n $P-n$node link set v-$pod up
+	ip -n $P-n$node route add $ip/32 dev v-$pod
+	# a small web server standing in for the application
+	ip netns exec $P-$pod python3 -m http.server "$port" --bind 0.0.0.0 >/dev/null 2>&1 &
+	echo $! > "$WORK/srv-$pod.pid"
+	echo "  pod $pod: $ip on node-$node, serving TCP $port"
+done
+
+# ---- the agents: one per node, same manifests folder ----
+mkdir -p "$WORK/manifests"
+cp deploy/examples/shop/*.yaml "$WORK/manifests/"
+for n in 1 2; do
+	"$ROOT/build/corral-agent" --source "files:$WORK/manifests" --node-name node-$n \
+		--netns /run/netns/$P-n$n --socket "$WORK/node-$n.sock" --log-level warn \
+		2>"$WORK/agent-$n.log" &
+	echo $! > "$WORK/agent-$n.pid"
+done
+for n in 1 2; do
+	i=0
+	until "$AGENTCTL" --socket "$WORK/node-$n.sock" status >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -lt 50 ] || { cat "$WORK/agent-$n.log"; exit 1; }; sleep 0.1
+	done
+done
+say "Agents running, one per node"
+run "$AGENTCTL" --socket "$WORK/node-1.sock" status
+
+call() { # call FROM-POD TO-IP PORT
+	if ip netns exec $P-$1 curl -s -m 2 -o /dev/null "http://$2:$3/"; then
+		echo "  $1 -> $2:$3  connected"
+	else
+		echo "  $1 -> $2:$3  DROPPED (no answer within 2 s)"
+	fi
+}
+
+say "frontend calls checkout (allowed by checkout's AccessPolicy)"
+call frontend 10.200.1.10 8080
+say "payments calls ledger (payments declares it, ledger accepts it)"
+call payments 10.200.2.11 5432
+say "checkout calls payments: payments accepts it, but checkout never declared it"
+call checkout 10.200.2.10 8080
+
+say "What the kernel dropped, as node-1's agent saw it"
+sleep 0.2
+run "$AGENTCTL" --socket "$WORK/node-1.sock" drops
+say "Why, and what to change"
+run "$AGENTCTL" --socket "$WORK/node-1.sock" explain team-shop/checkout team-pay/payments --port 8080
+
+say "Applying the fix: checkout declares its call to payments"
+cat > "$WORK/manifests/checkout.yaml" <<'EOF'
+apiVersion: corral.dev/v1
+kind: AccessPolicy
+metadata: {name: checkout, namespace: team-shop}
+spec:
+  application: checkout
+  inbound:
+    rules:
+      - application: frontend
+        ports: [{port: 8080}]
+  outbound:
+    rules:
+      - application: payments
+        namespace: team-pay
+        ports: [{port: 8080}]
+EOF
+sed -n '1,20p' "$WORK/manifests/checkout.yaml" | sed 's/^/  /'
+sleep 0.5
+call checkout 10.200.2.10 8080
+run "$AGENTCTL" --socket "$WORK/node-1.sock" explain team-shop/checkout team-pay/payments --port 8080
+say "The rule in the kernel (node-1), as nft sees it"
+ip netns exec $P-n1 nft list chain inet corral "$(ip netns exec $P-n1 nft list table inet corral |
+	awk '/jump eg_g/ {sub(/.*jump /, ""); sub(/[ ,}].*/, ""); print; exit}')" | sed 's/^/  /'
+say "Done; removing the namespaces"
