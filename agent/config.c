@@ -59,7 +59,7 @@ static int apply(struct agent_config *c, json_t *o, char **err)
 {
 	const char *key;
 	json_t *v;
-	uint32_t u;
+	uint32_t u = 0;
 	json_object_foreach(o, key, v) {
 		int rc = 0;
 		if (!strcmp(key, "appLabel")) {

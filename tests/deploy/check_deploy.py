@@ -241,6 +241,15 @@ for d in sorted(glob.glob(os.path.join(REPO, "deploy/examples/*/"))):
     ok, out = agent_accepts(d)
     check(ok, f"agentctl check {os.path.relpath(d, REPO)}: {out}")
 
+# the NetworkPolicy version of the three-tier example means the same
+for port in (8080, 5432, 9090, 53):
+    m = []
+    for d in ("three-tier", "three-tier-netpol"):
+        r = subprocess.run([AGENTCTL, "matrix", "--from", os.path.join(REPO, "deploy/examples", d), "--port", str(port),
+                            "-o", "json"], capture_output=True, text=True)
+        m.append(r.stdout)
+    check(m[0] == m[1] and '"pods"' in m[0], f"three-tier and three-tier-netpol differ on TCP/{port}")
+
 if failures:
     for f in failures:
         print("FAIL:", f)
