@@ -1,6 +1,7 @@
 /* Compile benchmark: full compile of a synthetic cluster for one node,
  * then the cost of single events. One JSON line per figure.
- *   corral-bench [--size small|medium|large] [--seed N] [--events N] */
+ *   corral-bench [--size small|medium|large] [--seed N] [--events N]
+ *   corral-bench --size S [--seed N] --write FILE   (the cluster as a manifest) */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,11 @@ int main(int argc, char **argv)
 			seed = strtoull(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--events"))
 			events = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--write")) {
+			/* the cluster as a manifest file, for the agent benchmarks */
+			const struct gen_size *w = gen_size_find(size);
+			return w && gen_cluster_write(w, seed, argv[i + 1]) == 0 ? 0 : 1;
+		}
 	}
 	const struct gen_size *sz = gen_size_find(size);
 	if (!sz) {

@@ -39,9 +39,15 @@ static const char *tmp(const char *f, int v)
 }
 static const char *tiers[] = { "web", "api", "db", "cache" };
 
+static json_t *g_collect; /* gen_cluster_write: objects are kept, not decoded */
+
 static void decode_into(struct manifest_set *set, json_t *o)
 {
 	struct decoded d;
+	if (g_collect) {
+		json_array_append_new(g_collect, o);
+		return;
+	}
 	struct decode_opts opts = { DECODE_AGENT, false, "app", "default" };
 	if (kube_decode(o, "gen", &opts, &set->diags, &d) == 0) {
 		if (d.type == OBJ_NAMESPACE)
@@ -172,4 +178,15 @@ void gen_cluster(const struct gen_size *sz, uint64_t seed, struct manifest_set *
 		decode_into(set, pod_json(sz, seed, i, (int)(rng(&r) % APPS_PER_NS)));
 	for (int i = 0; i < sz->policies; i++)
 		decode_into(set, i % 5 < 3 ? netpol(&r, sz, i) : accesspol(&r, sz, i));
+}
+
+int gen_cluster_write(const struct gen_size *sz, uint64_t seed, const char *path)
+{
+	g_collect = json_array();
+	gen_cluster(sz, seed, NULL);
+	json_t *list = json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", "List", "items", g_collect);
+	g_collect = NULL;
+	int rc = json_dump_file(list, path, JSON_COMPACT);
+	json_decref(list);
+	return rc;
 }

@@ -26,7 +26,9 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
     cmake --build build-fuzz -j "$JOBS" --target fuzz-manifest
     corpus=$(mktemp -d)
     trap 'rm -rf "$corpus"' EXIT
-    cp tests/cases/*.yaml deploy/examples/*/*.yaml "$corpus"/
+    for f in tests/cases/*.yaml deploy/examples/*/*.yaml; do
+        cp "$f" "$corpus/$(echo "$f" | tr / _)"
+    done
     # inputs that once crashed it must keep passing
     ./build-fuzz/tests/fuzz-manifest tests/fuzz/regressions/* >/dev/null 2>&1 \
         || { echo "fuzz: a regression input fails again"; exit 1; }
