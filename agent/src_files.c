@@ -168,7 +168,7 @@ static char *read_all(const char *path, size_t *len)
 	if (!f)
 		return NULL;
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		sbuf_addf(&b, "%.*s", (int)n, chunk);
+		sbuf_addn(&b, chunk, n);
 		if (b.n > (64u << 20))
 			break;
 	}

@@ -225,6 +225,10 @@ void pod_spec_free(struct pod_spec *p)
 {
 	if (!p)
 		return;
+	if (p->refs) { /* another owner keeps it */
+		p->refs--;
+		return;
+	}
 	istr_put(p->ns);
 	istr_put(p->name);
 	istr_put(p->node);
@@ -241,6 +245,10 @@ void ns_spec_free(struct ns_spec *n)
 {
 	if (!n)
 		return;
+	if (n->refs) { /* another owner keeps it */
+		n->refs--;
+		return;
+	}
 	istr_put(n->name);
 	labelset_free(&n->labels);
 	free(n->source);
@@ -271,6 +279,10 @@ void policy_spec_free(struct policy_spec *p)
 {
 	if (!p)
 		return;
+	if (p->refs) { /* another owner keeps it */
+		p->refs--;
+		return;
+	}
 	istr_put(p->ns);
 	istr_put(p->name);
 	selector_free(&p->target);

@@ -58,7 +58,10 @@ struct cport {
 
 enum pod_phase { PHASE_PENDING, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_FAILED, PHASE_UNKNOWN };
 
+/* Specs have one owner (the engine) unless refs says how many more share
+ * them (the API client's cache does); *_spec_free drops one owner. */
 struct pod_spec {
+	uint32_t refs;
 	istr ns, name, node;
 	struct labelset labels;
 	uint32_t naddr;
@@ -74,6 +77,7 @@ struct pod_spec {
 void pod_spec_free(struct pod_spec *p);
 
 struct ns_spec {
+	uint32_t refs;
 	istr name;
 	struct labelset labels; /* kubernetes.io/metadata.name always set */
 	char *source;
@@ -118,6 +122,7 @@ enum policy_kind { KIND_NETPOL, KIND_ACCESS };
 const char *policy_kind_name(enum policy_kind k); /* "NetworkPolicy", "AccessPolicy" */
 
 struct policy_spec {
+	uint32_t refs;
 	enum policy_kind kind;
 	istr ns, name;
 	struct selector target; /* pods of ns */

@@ -104,6 +104,14 @@ void sbuf_add(struct sbuf *b, const char *s)
 	b->n += l;
 }
 
+void sbuf_addn(struct sbuf *b, const void *data, size_t n)
+{
+	sbuf_grow(b, n);
+	memcpy(b->s + b->n, data, n);
+	b->n += n;
+	b->s[b->n] = '\0';
+}
+
 void sbuf_addf(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;

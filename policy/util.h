@@ -33,6 +33,7 @@ struct sbuf {
 	size_t n, cap;
 };
 void sbuf_add(struct sbuf *b, const char *s);
+void sbuf_addn(struct sbuf *b, const void *data, size_t n); /* bytes, NULs included */
 void sbuf_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *sbuf_steal(struct sbuf *b);
 void sbuf_free(struct sbuf *b);

@@ -1,0 +1,755 @@
+/* List/watch reflectors on one curl multi handle (see client.h).
+ *
+ * Per resource, a small state machine:
+ *   LIST page by page (limit/continue; an expired continue restarts it),
+ *     then deletes for cached objects the list did not return;
+ *   WATCH from the list's resourceVersion (allowWatchBookmarks), resuming
+ *     from the last version seen; the body is parsed as a byte stream;
+ *   410 (HTTP status or ERROR event) -> LIST again;
+ *   anything else going wrong -> back off (0.8 s doubling to 30 s, with
+ *     jitter, at least Retry-After) and WATCH again; a healthy watch resets
+ *     the back-off; a watch that ends in under a second with no event
+ *     counts as a failure (no spinning).
+ * Facts from the Kubernetes "API Concepts" reference and client-go's
+ * reflector (brief: kube-api.md). */
+#define _GNU_SOURCE
+#include "kube/client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kube/decode.h"
+#include "kube/stream.h"
+
+static const struct {
+	const char *name, *path, *kind;
+} resources[KRES_COUNT] = {
+	[KRES_NAMESPACES] = { "namespaces", "/api/v1/namespaces", "Namespace" },
+	[KRES_PODS] = { "pods", "/api/v1/pods", "Pod" },
+	[KRES_NETPOLS] = { "networkpolicies", "/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy" },
+	[KRES_ACCESS] = { "accesspolicies", "/apis/corral.dev/v1/accesspolicies", "AccessPolicy" },
+};
+
+const char *kube_res_name(enum kube_res r)
+{
+	return resources[r].name;
+}
+
+struct centry {
+	char *key; /* ns/name */
+	char *rv;
+	void *obj;
+	uint64_t mark; /* relist generation that saw it */
+};
+
+enum rstate { R_WAIT, R_LIST, R_WATCH };
+
+struct reflector {
+	struct kube_client *c;
+	enum kube_res res;
+	enum rstate st;
+	struct htab cache; /* struct centry by key */
+	char *rv;          /* last version seen */
+	char *cont;        /* continue token of the list in progress */
+	uint64_t mark;
+	CURL *easy;
+	struct curl_slist *headers;
+	struct sbuf body;
+	struct kube_stream stream;
+	long status;
+	double retry_after, next_at, started;
+	unsigned failures;
+	size_t events;     /* in this watch */
+	bool synced, gone, broken, initial_stream, no_initial, need_list;
+	char errbuf[CURL_ERROR_SIZE];
+	char *error;
+};
+
+struct kube_client {
+	struct kube_auth auth;
+	struct kube_client_opts o;
+	struct kube_handlers h;
+	struct decode_opts dopts;
+	CURLM *multi;
+	struct reflector r[KRES_COUNT];
+	char *token;
+	double token_at;
+	bool synced;
+	struct kube_stats stats;
+	uint64_t rng;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double jitter(struct kube_client *c)
+{
+	c->rng ^= c->rng << 13;
+	c->rng ^= c->rng >> 7;
+	c->rng ^= c->rng << 17;
+	return (double)(c->rng % 1000) / 1000.0;
+}
+
+static bool centry_eq(const void *item, const void *key)
+{
+	return !strcmp(((const struct centry *)item)->key, key);
+}
+
+/* ---------- objects ---------- */
+
+static void obj_free(enum kube_res r, void *o)
+{
+	if (r == KRES_NAMESPACES)
+		ns_spec_free(o);
+	else if (r == KRES_PODS)
+		pod_spec_free(o);
+	else
+		policy_spec_free(o);
+}
+
+void kube_obj_ref(enum kube_res r, void *obj)
+{
+	if (r == KRES_NAMESPACES)
+		((struct ns_spec *)obj)->refs++;
+	else if (r == KRES_PODS)
+		((struct pod_spec *)obj)->refs++;
+	else
+		((struct policy_spec *)obj)->refs++;
+}
+
+static char *obj_key(json_t *o)
+{
+	json_t *md = json_object_get(o, "metadata");
+	const char *ns = json_string_value(json_object_get(md, "namespace"));
+	const char *name = json_string_value(json_object_get(md, "name"));
+	return name ? xasprintf("%s/%s", ns ? ns : "", name) : NULL;
+}
+
+static const char *obj_rv(json_t *o)
+{
+	return json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
+}
+
+static void set_str(char **dst, const char *s)
+{
+	char *n = s ? xstrdup(s) : NULL;
+	free(*dst);
+	*dst = n;
+}
+
+static void trouble(struct reflector *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trouble(struct reflector *r, const char *fmt, ...)
+{
+	va_list ap;
+	char *m;
+	va_start(ap, fmt);
+	if (vasprintf(&m, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	free(r->error);
+	r->error = m;
+	r->c->stats.errors++;
+	if (r->c->h.trouble)
+		r->c->h.trouble(r->c->h.arg, r->res, m);
+}
+
+static void cache_delete(struct reflector *r, struct centry *e)
+{
+	struct kube_client *c = r->c;
+	htab_remove(&r->cache, hash_str(e->key), centry_eq, e->key);
+	if (c->h.changed)
+		c->h.changed(c->h.arg, r->res, e->obj, NULL);
+	obj_free(r->res, e->obj);
+	free(e->key);
+	free(e->rv);
+	free(e);
+}
+
+/* An object as the API sent it: decoded, cached, handed to the handler.
+ * One that cannot be decoded at all is treated as gone (a policy whose
+ * targets are unknown isolates nothing, and says so). */
+static void upsert(struct reflector *r, json_t *o)
+{
+	struct kube_client *c = r->c;
+	char *key = obj_key(o);
+	if (!key)
+		return;
+	struct centry *e = htab_find(&r->cache, hash_str(key), centry_eq, key);
+	const char *rv = obj_rv(o);
+	if (e && rv && e->rv && !strcmp(rv, e->rv)) { /* duplicate (relist, repeated ADDED) */
+		e->mark = r->mark;
+		free(key);
+		return;
+	}
+	struct diags d = { 0 };
+	struct decoded dec;
+	json_object_set_new(o, "kind", json_string(resources[r->res].kind)); /* items of a List omit it */
+	if (!json_object_get(o, "apiVersion"))
+		json_object_set_new(o, "apiVersion", json_string(r->res == KRES_ACCESS ? "corral.dev/v1" : "v1"));
+	int rc = kube_decode(o, "api", &c->dopts, &d, &dec);
+	if (d.errors && c->h.trouble) {
+		char *m = diag_format(d.v.v[0]);
+		c->h.trouble(c->h.arg, r->res, m);
+		free(m);
+	}
+	diags_free(&d);
+	void *obj = rc < 0 ? NULL : dec.type == OBJ_NAMESPACE ? (void *)dec.ns : dec.type == OBJ_POD ? (void *)dec.pod
+							  : (void *)dec.pol;
+	if (rc < 0 || dec.type == OBJ_NONE) {
+		if (e)
+			cache_delete(r, e);
+		free(key);
+		return;
+	}
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		e->key = key;
+		htab_insert(&r->cache, hash_str(key), e);
+	} else {
+		free(key);
+	}
+	void *old = e->obj;
+	e->obj = obj;
+	set_str(&e->rv, rv);
+	e->mark = r->mark;
+	if (c->h.changed)
+		c->h.changed(c->h.arg, r->res, old, obj);
+	if (old)
+		obj_free(r->res, old);
+}
+
+static void delete_obj(struct reflector *r, json_t *o)
+{
+	char *key = obj_key(o);
+	struct centry *e = key ? htab_find(&r->cache, hash_str(key), centry_eq, key) : NULL;
+	if (e)
+		cache_delete(r, e);
+	free(key);
+}
+
+/* After a full list: what the list did not return is gone. */
+static void sweep(struct reflector *r)
+{
+	struct vec gone = { 0 };
+	struct centry *e;
+	htab_foreach(&r->cache, e) if (e->mark != r->mark) vec_push(&gone, e);
+	for (size_t i = 0; i < gone.n; i++)
+		cache_delete(r, gone.v[i]);
+	vec_free(&gone);
+}
+
+static void mark_synced(struct reflector *r)
+{
+	struct kube_client *c = r->c;
+	r->synced = true;
+	for (int i = 0; i < KRES_COUNT; i++)
+		if (!c->r[i].synced)
+			return;
+	if (!c->synced) {
+		c->synced = true;
+		if (c->h.synced)
+			c->h.synced(c->h.arg);
+	}
+}
+
+/* ---------- watch events ---------- */
+
+static int on_event(const struct kube_event *ev, void *arg)
+{
+	struct reflector *r = arg;
+	struct kube_client *c = r->c;
+	json_t *o = ev->object;
+	c->stats.events++;
+	r->events++;
+	switch (ev->type) {
+	case KEV_ADDED:
+	case KEV_MODIFIED:
+		upsert(r, o);
+		break;
+	case KEV_DELETED:
+		delete_obj(r, o);
+		break;
+	case KEV_BOOKMARK: {
+		json_t *ann = json_object_get(json_object_get(o, "metadata"), "annotations");
+		if (r->initial_stream && json_is_string(json_object_get(ann, "k8s.io/initial-events-end"))) {
+			r->initial_stream = false;
+			sweep(r);
+			mark_synced(r);
+		}
+		break;
+	}
+	case KEV_ERROR: {
+		json_int_t code = json_integer_value(json_object_get(o, "code"));
+		const char *msg = json_string_value(json_object_get(o, "message"));
+		if (code == 410)
+			r->gone = true;
+		else
+			trouble(r, "watch ERROR event %lld: %s", (long long)code, msg ? msg : "?");
+		return 1; /* the stream ends here */
+	}
+	}
+	const char *rv = obj_rv(o);
+	if (rv && *rv)
+		set_str(&r->rv, rv);
+	return 0;
+}
+
+int kube_client_feed(struct kube_client *c, enum kube_res res, const char *data, size_t len)
+{
+	struct reflector *r = &c->r[res];
+	char *err = NULL;
+	int rc = kube_stream_feed(&r->stream, data, len, on_event, r, &err);
+	if (rc < 0) {
+		trouble(r, "%s", err);
+		free(err);
+	}
+	return rc;
+}
+
+/* ---------- requests ---------- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct reflector *r = arg;
+	size_t len = size * n;
+	if (!r->status)
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	if (r->st == R_WATCH && r->status == 200) {
+		char *err = NULL;
+		int rc = kube_stream_feed(&r->stream, data, len, on_event, r, &err);
+		if (rc < 0) {
+			trouble(r, "%s; dropping the stream", err);
+			free(err);
+			r->broken = true;
+			return 0; /* abort the transfer */
+		}
+		return rc ? 0 : len;
+	}
+	if (r->body.n + len > (256u << 20))
+		return 0;
+	sbuf_addn(&r->body, data, len);
+	return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct reflector *r = arg;
+	size_t len = size * n;
+	if (len > 12 && !strncasecmp(data, "retry-after:", 12))
+		r->retry_after = atof(data + 12);
+	return len;
+}
+
+static const char *token(struct kube_client *c, bool force)
+{
+	if (c->auth.token_file && (force || !c->token || now_s() - c->token_at >= c->o.token_reload)) {
+		FILE *f = fopen(c->auth.token_file, "r");
+		char buf[8192];
+		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+			n--;
+		buf[n] = 0;
+		if (n)
+			set_str(&c->token, buf);
+		c->token_at = now_s();
+	}
+	return c->token ? c->token : c->auth.token;
+}
+
+static void start(struct reflector *r, bool watch)
+{
+	struct kube_client *c = r->c;
+	struct sbuf url = { 0 };
+	sbuf_addf(&url, "%s%s", c->auth.server, resources[r->res].path);
+	if (watch) {
+		char *rv = r->rv ? curl_easy_escape(NULL, r->rv, 0) : NULL;
+		unsigned t = c->o.watch_timeout + (unsigned)(jitter(c) * c->o.watch_timeout / 4);
+		sbuf_addf(&url, "?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u", t);
+		if (r->initial_stream)
+			sbuf_add(&url, "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&resourceVersion=");
+		else if (rv)
+			sbuf_addf(&url, "&resourceVersion=%s", rv);
+		curl_free(rv);
+		c->stats.watches++;
+	} else {
+		sbuf_addf(&url, "?limit=%u", c->o.page_limit);
+		if (r->cont) {
+			char *ct = curl_easy_escape(NULL, r->cont, 0);
+			sbuf_addf(&url, "&continue=%s", ct);
+			curl_free(ct);
+		} else {
+			c->stats.lists++;
+			r->mark++;
+		}
+	}
+	r->st = watch ? R_WATCH : R_LIST;
+	r->status = 0;
+	r->retry_after = 0;
+	r->events = 0;
+	r->gone = r->broken = false;
+	r->body.n = 0;
+	kube_stream_reset(&r->stream);
+	r->started = now_s();
+	CURL *e = r->easy = curl_easy_init();
+	curl_easy_setopt(e, CURLOPT_URL, url.s);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	r->errbuf[0] = 0;
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); /* share one HTTP/2 connection */
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	/* a watch that goes silent (no byte, not even a bookmark) is dead */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)c->o.idle_timeout);
+	if (!watch)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT, 120L);
+	if (c->auth.insecure) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (c->auth.ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->auth.ca_file);
+	if (c->auth.ca_data) {
+		struct curl_blob b = { c->auth.ca_data, c->auth.ca_len, CURL_BLOB_COPY };
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+	}
+	if (c->auth.cert_file)
+		curl_easy_setopt(e, CURLOPT_SSLCERT, c->auth.cert_file);
+	if (c->auth.key_file)
+		curl_easy_setopt(e, CURLOPT_SSLKEY, c->auth.key_file);
+	if (c->auth.cert_data) {
+		struct curl_blob b = { c->auth.cert_data, c->auth.cert_len, CURL_BLOB_COPY };
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+	}
+	if (c->auth.key_data) {
+		struct curl_blob b = { c->auth.key_data, c->auth.key_len, CURL_BLOB_COPY };
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+	}
+	curl_slist_free_all(r->headers);
+	r->headers = curl_slist_append(NULL, "Accept: application/json");
+	const char *tok = token(c, false);
+	if (tok) {
+		char *h = xasprintf("Authorization: Bearer %s", tok);
+		r->headers = curl_slist_append(r->headers, h);
+		free(h);
+	}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	curl_multi_add_handle(c->multi, e);
+	free(url.s);
+}
+
+static void wait_then(struct reflector *r, double delay)
+{
+	r->st = R_WAIT;
+	r->next_at = now_s() + delay;
+}
+
+static void backoff(struct reflector *r)
+{
+	struct kube_client *c = r->c;
+	r->failures++;
+	double d = c->o.backoff_base;
+	for (unsigned i = 1; i < r->failures && d < c->o.backoff_cap; i++)
+		d *= 2;
+	if (d > c->o.backoff_cap)
+		d = c->o.backoff_cap;
+	d *= 0.8 + 0.4 * jitter(c); /* no stampede on a restarted server */
+	if (r->retry_after > d)
+		d = r->retry_after;
+	c->stats.watch_restarts++;
+	wait_then(r, d);
+}
+
+static void relist(struct reflector *r, double delay)
+{
+	r->c->stats.relists++;
+	set_str(&r->cont, NULL);
+	r->need_list = true;
+	wait_then(r, delay);
+}
+
+/* A LIST page arrived whole. */
+static void list_done(struct reflector *r)
+{
+	json_error_t je;
+	json_t *o = json_loadb(r->body.s ? r->body.s : "", r->body.n, 0, &je);
+	json_t *items = json_object_get(o, "items"), *x;
+	const char *rv = json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
+	const char *cont = json_string_value(json_object_get(json_object_get(o, "metadata"), "continue"));
+	size_t i;
+	if (!json_is_array(items) || !rv) {
+		trouble(r, "LIST: malformed response: %s", o ? "no items or resourceVersion" : je.text);
+		json_decref(o);
+		set_str(&r->cont, NULL);
+		backoff(r);
+		return;
+	}
+	json_array_foreach(items, i, x) upsert(r, x);
+	if (cont && *cont) { /* only a non-empty continue means more */
+		set_str(&r->cont, cont);
+		json_decref(o);
+		start(r, false);
+		return;
+	}
+	set_str(&r->cont, NULL);
+	set_str(&r->rv, rv);
+	json_decref(o);
+	sweep(r);
+	r->need_list = false;
+	free(r->error);
+	r->error = NULL;
+	mark_synced(r);
+	start(r, true);
+}
+
+static void done(struct reflector *r, CURLcode res)
+{
+	struct kube_client *c = r->c;
+	double lasted = now_s() - r->started;
+	bool watch = r->st == R_WATCH;
+	if (!r->status) /* no body came: the status is known all the same */
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_multi_remove_handle(c->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	if (r->status == 401) {
+		c->stats.unauthorized++;
+		const char *old = c->token ? c->token : "";
+		char *was = xstrdup(old);
+		token(c, true); /* rotated? read it again */
+		bool changed = c->token && strcmp(was, c->token);
+		free(was);
+		trouble(r, "401 Unauthorized%s", changed ? ": token re-read" : "");
+		if (changed)
+			wait_then(r, 0);
+		else
+			backoff(r);
+		return;
+	}
+	if (r->status == 410 || r->gone) {
+		/* expired resourceVersion or continue token: start over */
+		trouble(r, "%s: resource version or continue token expired (410): listing again",
+			watch ? "WATCH" : "LIST");
+		relist(r, 0);
+		return;
+	}
+	if (watch && r->status == 422 && r->initial_stream) {
+		r->initial_stream = false;
+		r->no_initial = true; /* the server does not stream initial lists */
+		r->need_list = true;
+		wait_then(r, 0);
+		return;
+	}
+	if (res != CURLE_OK && !(watch && res == CURLE_WRITE_ERROR && !r->broken)) {
+		if (!r->broken) /* a malformed stream was reported as it was read */
+			trouble(r, "%s %s: %s", watch ? "WATCH" : "LIST", c->auth.server,
+				r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
+		if (watch && r->initial_stream) {
+			r->initial_stream = false;
+			r->need_list = true;
+		}
+		backoff(r);
+		return;
+	}
+	if (r->status != 200) {
+		json_t *st = json_loadb(r->body.s ? r->body.s : "", r->body.n, 0, NULL);
+		const char *msg = json_string_value(json_object_get(st, "message"));
+		trouble(r, "%s: HTTP %ld%s%s%s", watch ? "WATCH" : "LIST", r->status, msg ? ": " : "", msg ? msg : "",
+			r->retry_after > 0 ? " (Retry-After honoured)" : "");
+		json_decref(st);
+		if (watch && r->initial_stream) {
+			r->initial_stream = false;
+			r->no_initial = true;
+			r->need_list = true;
+		}
+		backoff(r);
+		return;
+	}
+	if (!watch) {
+		list_done(r);
+		return;
+	}
+	/* a watch that ended */
+	char *err = NULL;
+	if (kube_stream_end(&r->stream, &err) < 0) {
+		trouble(r, "%s", err);
+		free(err);
+	}
+	if (r->initial_stream) { /* ended before the initial events did: list */
+		r->initial_stream = false;
+		r->need_list = true;
+		backoff(r);
+		return;
+	}
+	if (r->events == 0 && lasted < 1.0) {
+		trouble(r, "WATCH ended after %.2f s without an event", lasted);
+		backoff(r);
+		return;
+	}
+	if (lasted >= c->o.healthy_after || r->events)
+		r->failures = 0;
+	wait_then(r, 0); /* watch again from the last version */
+}
+
+static void begin(struct reflector *r)
+{
+	struct kube_client *c = r->c;
+	if (r->need_list && c->o.initial_events && !r->no_initial && !r->synced) {
+		r->initial_stream = true;
+		r->mark++;
+		c->stats.lists++;
+		start(r, true);
+	} else if (r->need_list) {
+		start(r, false);
+	} else {
+		start(r, true);
+	}
+}
+
+void kube_client_step(struct kube_client *c, int extra_fd, int max_ms)
+{
+	double now = now_s();
+	int wait = max_ms;
+	for (int i = 0; i < KRES_COUNT; i++)
+		if (c->r[i].st == R_WAIT) {
+			double d = (c->r[i].next_at - now) * 1000;
+			if (d < wait)
+				wait = d < 0 ? 0 : (int)d + 1;
+		}
+	struct curl_waitfd w = { extra_fd, CURL_WAIT_POLLIN, 0 };
+	int running;
+	curl_multi_poll(c->multi, extra_fd >= 0 ? &w : NULL, extra_fd >= 0 ? 1 : 0, wait, NULL);
+	curl_multi_perform(c->multi, &running);
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(c->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		struct reflector *r;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		done(r, m->data.result);
+	}
+	now = now_s();
+	for (int i = 0; i < KRES_COUNT; i++)
+		if (c->r[i].st == R_WAIT && c->r[i].next_at <= now)
+			begin(&c->r[i]);
+}
+
+struct kube_client *kube_client_new(struct kube_auth *auth, const struct kube_client_opts *o,
+				    const struct kube_handlers *h)
+{
+	static bool inited;
+	if (!inited) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		inited = true;
+	}
+	struct kube_client *c = xcalloc(1, sizeof(*c));
+	c->auth = *auth;
+	memset(auth, 0, sizeof(*auth));
+	if (o)
+		c->o = *o;
+	if (c->o.backoff_base <= 0)
+		c->o.backoff_base = 0.8;
+	if (c->o.backoff_cap <= 0)
+		c->o.backoff_cap = 30;
+	if (c->o.healthy_after <= 0)
+		c->o.healthy_after = 30;
+	if (!c->o.watch_timeout)
+		c->o.watch_timeout = 300;
+	if (!c->o.idle_timeout)
+		c->o.idle_timeout = 90;
+	if (!c->o.page_limit)
+		c->o.page_limit = 500;
+	if (!c->o.token_reload)
+		c->o.token_reload = 60;
+	if (h)
+		c->h = *h;
+	c->dopts = (struct decode_opts){ DECODE_AGENT, false, c->o.app_label ? c->o.app_label : "app", "default" };
+	c->multi = curl_multi_init();
+	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	c->rng = (uint64_t)now_s() * 2654435761u | 1;
+	for (int i = 0; i < KRES_COUNT; i++) {
+		struct reflector *r = &c->r[i];
+		r->c = c;
+		r->res = (enum kube_res)i;
+		r->need_list = true;
+		wait_then(r, 0);
+	}
+	return c;
+}
+
+void kube_client_free(struct kube_client *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < KRES_COUNT; i++) {
+		struct reflector *r = &c->r[i];
+		if (r->easy) {
+			curl_multi_remove_handle(c->multi, r->easy);
+			curl_easy_cleanup(r->easy);
+		}
+		curl_slist_free_all(r->headers);
+		struct centry *e;
+		htab_foreach(&r->cache, e) {
+			obj_free(r->res, e->obj);
+			free(e->key);
+			free(e->rv);
+			free(e);
+		}
+		htab_free(&r->cache);
+		sbuf_free(&r->body);
+		kube_stream_reset(&r->stream);
+		free(r->rv);
+		free(r->cont);
+		free(r->error);
+	}
+	curl_multi_cleanup(c->multi);
+	kube_auth_free(&c->auth);
+	free(c->token);
+	free(c);
+}
+
+bool kube_client_synced(const struct kube_client *c)
+{
+	return c->synced;
+}
+
+const struct kube_stats *kube_client_stats(const struct kube_client *c)
+{
+	return &c->stats;
+}
+
+size_t kube_client_count(const struct kube_client *c, enum kube_res r)
+{
+	return c->r[r].cache.n;
+}
+
+const void *kube_client_get(const struct kube_client *c, enum kube_res r, const char *ns, const char *name)
+{
+	char *key = xasprintf("%s/%s", ns ? ns : "", name);
+	const struct centry *e = htab_find(&c->r[r].cache, hash_str(key), centry_eq, key);
+	free(key);
+	return e ? e->obj : NULL;
+}
+
+const char *kube_client_error(const struct kube_client *c, enum kube_res r)
+{
+	return c->r[r].error;
+}

@@ -1,0 +1,33 @@
+/* Where the API server is and how to prove who we are: the in-cluster
+ * service account, or a kubeconfig file. */
+#ifndef CORRAL_KUBECONFIG_H
+#define CORRAL_KUBECONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct kube_auth {
+	char *server;          /* https://host:port */
+	char *ca_file;         /* or ca_data (PEM bytes) */
+	char *ca_data;
+	size_t ca_len;
+	char *cert_file, *key_file; /* client certificate, or *_data */
+	char *cert_data, *key_data;
+	size_t cert_len, key_len;
+	char *token;           /* static bearer token */
+	char *token_file;      /* re-read: rotated by the kubelet */
+	bool insecure;         /* insecure-skip-tls-verify */
+	char *context;         /* kubeconfig: the context used */
+};
+
+/* The service account mounted in every pod (KUBERNETES_SERVICE_HOST/PORT,
+ * /var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt}); root
+ * overrides the folder (tests). 0 or -1 with *err. */
+int kube_auth_in_cluster(struct kube_auth *a, const char *root, char **err);
+/* A kubeconfig: path, else $KUBECONFIG (first file), else ~/.kube/config.
+ * context NULL: current-context. Exec plugins and auth providers are
+ * refused with an error that says so. 0 or -1 with *err. */
+int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *context, char **err);
+void kube_auth_free(struct kube_auth *a);
+
+#endif

@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""A small Kubernetes API server for tests: list (limit/continue, expiring
+continue tokens), watch (chunked events, bookmarks, timeoutSeconds, 410 as
+an ERROR event or as HTTP 410 past the compaction point), bearer tokens
+that can be rotated, label/field selectors, sendInitialEvents, and a switch
+for each fault a list/watch client must survive.
+
+    fake-apiserver.py [--tls CERT KEY] [--token TOKEN] [--port N]
+
+It prints "listening PORT" on stdout once ready. Tests drive it over
+/_ctl/* (JSON bodies):
+    POST /_ctl/apply   {"resource": R, "object": {...}}       create or update
+    POST /_ctl/delete  {"resource": R, "namespace": N, "name": X}
+    POST /_ctl/wipe    {"resource": R, "namespace": N, "name": X}  vanish without an event
+    POST /_ctl/compact {}                                     forget the history
+    POST /_ctl/token   {"token": T}                           rotate the bearer token
+    POST /_ctl/fault   {"name": F, "count": N, ...}           inject a fault N times
+    POST /_ctl/closeall {}                                    end every watch now
+    GET  /_ctl/stats                                          requests seen
+Resources R: pods, namespaces, networkpolicies, accesspolicies.
+"""
+import base64
+import json
+import socket
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PATHS = {
+    "/api/v1/pods": ("pods", "Pod", "v1"),
+    "/api/v1/namespaces": ("namespaces", "Namespace", "v1"),
+    "/apis/networking.k8s.io/v1/networkpolicies": ("networkpolicies", "NetworkPolicy", "networking.k8s.io/v1"),
+    "/apis/corral.dev/v1/accesspolicies": ("accesspolicies", "AccessPolicy", "corral.dev/v1"),
+}
+
+
+class State:
+    def __init__(self, token):
+        self.lock = threading.Condition()
+        self.rv = 100
+        self.objects = {r: {} for r, _, _ in PATHS.values()}
+        self.history = []  # (rv, resource, type, object)
+        self.compacted = 0  # events at or below this rv are gone
+        self.token = token
+        self.faults = {}  # name -> {"count": n, ...}
+        self.generation = 0  # bumped by closeall
+        self.stats = {"list": 0, "watch": 0, "unauthorized": 0, "by_resource": {}}
+        self.bookmark_interval = 1.0
+        self.initial_events = False
+
+    def fault(self, name):
+        """Consumes one occurrence of a fault; returns its parameters or None."""
+        f = self.faults.get(name)
+        if not f or f.get("count", 0) <= 0:
+            return None
+        f["count"] -= 1
+        return f
+
+
+S = None
+
+
+def key_of(obj):
+    md = obj.get("metadata", {})
+    return (md.get("namespace") or "") + "/" + md["name"]
+
+
+def selector_ok(obj, query):
+    """labelSelector (k=v, k!=v, k) and fieldSelector (metadata.name,
+    metadata.namespace, spec.nodeName =/!=) as the API applies them."""
+    labels = obj.get("metadata", {}).get("labels") or {}
+    for term in filter(None, (query.get("labelSelector", [""])[0]).split(",")):
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if labels.get(k) == v:
+                return False
+        elif "=" in term:
+            k, v = term.split("=", 1)
+            if labels.get(k.rstrip("=")) != v:
+                return False
+        elif labels.get(term) is None:
+            return False
+    for term in filter(None, (query.get("fieldSelector", [""])[0]).split(",")):
+        neg = "!=" in term
+        k, v = term.split("!=" if neg else "=", 1)
+        k = k.rstrip("=")
+        cur = obj
+        for part in k.split("."):
+            cur = cur.get(part, "") if isinstance(cur, dict) else ""
+        if (cur == v) == neg:
+            return False
+    return True
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    # ---------- helpers ----------
+    def send_json(self, code, obj, headers=None):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def status(self, code, reason, message, headers=None):
+        self.send_json(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+                              "reason": reason, "message": message}, headers)
+
+    def chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def end_chunks(self):
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    # ---------- control ----------
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(n) or b"{}")
+        p = self.path
+        with S.lock:
+            if p == "/_ctl/apply":
+                obj = body["object"]
+                S.rv += 1
+                obj.setdefault("metadata", {})["resourceVersion"] = str(S.rv)
+                res = body["resource"]
+                t = "MODIFIED" if key_of(obj) in S.objects[res] else "ADDED"
+                S.objects[res][key_of(obj)] = obj
+                S.history.append((S.rv, res, t, obj))
+            elif p == "/_ctl/delete" or p == "/_ctl/wipe":
+                res = body["resource"]
+                k = (body.get("namespace") or "") + "/" + body["name"]
+                obj = S.objects[res].pop(k, None)
+                if obj and p == "/_ctl/delete":
+                    S.rv += 1
+                    obj = json.loads(json.dumps(obj))
+                    obj["metadata"]["resourceVersion"] = str(S.rv)
+                    S.history.append((S.rv, res, "DELETED", obj))
+            elif p == "/_ctl/compact":
+                S.rv += 1
+                S.compacted = S.rv
+                S.history = []
+            elif p == "/_ctl/token":
+                S.token = body["token"]
+            elif p == "/_ctl/fault":
+                S.faults[body["name"]] = body
+            elif p == "/_ctl/closeall":
+                S.generation += 1
+            elif p == "/_ctl/config":
+                S.bookmark_interval = body.get("bookmark_interval", S.bookmark_interval)
+                S.initial_events = body.get("initial_events", S.initial_events)
+            else:
+                return self.send_json(404, {})
+            S.lock.notify_all()
+        self.send_json(200, {"resourceVersion": str(S.rv)})
+
+    # ---------- API ----------
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        q = urllib.parse.parse_qs(url.query)
+        if url.path == "/_ctl/stats":
+            with S.lock:
+                return self.send_json(200, S.stats)
+        if url.path not in PATHS:
+            return self.status(404, "NotFound", "no such resource")
+        res, kind, api = PATHS[url.path]
+        with S.lock:
+            auth = self.headers.get("Authorization", "")
+            if S.token and auth != "Bearer " + S.token:
+                S.stats["unauthorized"] += 1
+                return self.status(401, "Unauthorized", "Unauthorized")
+            f = S.fault("status")
+            if f:
+                h = {"Retry-After": str(f["retry_after"])} if "retry_after" in f else {}
+                return self.status(f["code"], "Injected", "injected fault", h)
+            if S.fault("reset_before"):
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+        if q.get("watch", ["0"])[0] in ("1", "true"):
+            return self.watch(res, kind, api, q)
+        return self.list(res, kind, api, q)
+
+    def list(self, res, kind, api, q):
+        with S.lock:
+            S.stats["list"] += 1
+            S.stats["by_resource"][res] = S.stats["by_resource"].get(res, 0) + 1
+            limit = int(q.get("limit", ["0"])[0] or 0)
+            cont = q.get("continue", [""])[0]
+            if cont:
+                tok = json.loads(base64.b64decode(cont))
+                if S.fault("expire_continue") or tok["rv"] <= S.compacted:
+                    return self.status(410, "Expired", "the provided continue parameter is too old")
+                rv, offset = tok["rv"], tok["offset"]
+                items = tok["keys"]
+            else:
+                rv, offset = S.rv, 0
+                items = sorted(k for k, o in S.objects[res].items() if selector_ok(o, q))
+            page = items[offset:offset + limit] if limit else items[offset:]
+            objs = [S.objects[res][k] for k in page if k in S.objects[res]]
+            md = {"resourceVersion": str(rv)}
+            if limit and offset + limit < len(items):
+                md["continue"] = base64.b64encode(json.dumps(
+                    {"rv": rv, "offset": offset + limit, "keys": items}).encode()).decode()
+            body = {"kind": kind + "List", "apiVersion": api, "metadata": md, "items": objs}
+        self.send_json(200, body)
+
+    def watch(self, res, kind, api, q):
+        rv = q.get("resourceVersion", [""])[0]
+        timeout = float(q.get("timeoutSeconds", ["30"])[0])
+        bookmarks = q.get("allowWatchBookmarks", ["false"])[0] in ("1", "true")
+        initial = q.get("sendInitialEvents", ["false"])[0] == "true"
+        with S.lock:
+            S.stats["watch"] += 1
+            if initial and not S.initial_events:
+                return self.status(422, "Invalid", "sendInitialEvents is not supported")
+            start = int(rv) if rv else S.rv
+            gone = rv and not initial and start < S.compacted
+            if gone and S.fault("gone_as_status"):
+                return self.status(410, "Expired", "too old resource version")
+            gen = S.generation
+            empty = S.fault("empty_watch")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if empty:
+            return self.end_chunks()
+        if gone:
+            self.chunk(json.dumps({"type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired",
+                "message": "too old resource version: %s (%d)" % (rv, S.compacted)}}).encode() + b"\n")
+            return self.end_chunks()
+        pending = []
+        if initial:
+            with S.lock:
+                for k in sorted(S.objects[res]):
+                    pending.append({"type": "ADDED", "object": S.objects[res][k]})
+                pending.append({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": api, "metadata": {
+                    "resourceVersion": str(S.rv), "annotations": {"k8s.io/initial-events-end": "true"}}}})
+                start = S.rv
+        deadline = time.monotonic() + timeout
+        last_bookmark = time.monotonic()
+        sent = start
+        try:
+            while True:
+                with S.lock:
+                    idle = S.fault("idle")
+                    if idle:
+                        # hold the connection open and say nothing
+                        S.lock.wait(idle.get("seconds", 3600))
+                        return
+                    for (erv, eres, etype, eobj) in S.history:
+                        if erv > sent and eres == res:
+                            if selector_ok(eobj, q):
+                                pending.append({"type": etype, "object": eobj})
+                            sent = erv
+                    if not pending:
+                        now = time.monotonic()
+                        if now >= deadline or S.generation != gen:
+                            break
+                        if bookmarks and now - last_bookmark >= S.bookmark_interval:
+                            last_bookmark = now
+                            pending.append({"type": "BOOKMARK", "object": {
+                                "kind": kind, "apiVersion": api, "metadata": {"resourceVersion": str(max(sent, start))}}})
+                        else:
+                            S.lock.wait(min(0.2, deadline - now))
+                            continue
+                    faults = {n: S.fault(n) for n in ("split", "batch", "truncate", "malformed", "unknown_type",
+                                                       "reset_mid")}
+                events, pending = pending, []
+                self.send_events(events, faults)
+                if faults["truncate"] or faults["reset_mid"]:
+                    return
+                if faults["malformed"] or faults["unknown_type"]:
+                    return self.end_chunks()
+            self.end_chunks()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def send_events(self, events, faults):
+        lines = [json.dumps(e).encode() + b"\n" for e in events]
+        if faults["malformed"]:
+            lines.insert(0, b'{"type": "ADDED", "object": {"metadata": {"name": "x", \n')
+        if faults["unknown_type"]:
+            lines.insert(0, json.dumps({"type": "SURPRISE", "object": {}}).encode() + b"\n")
+        if faults["batch"]:
+            self.chunk(b"".join(lines))  # several events in one chunk
+        elif faults["split"]:
+            for line in lines:  # every event in three pieces
+                third = max(1, len(line) // 3)
+                for part in (line[:third], line[third:2 * third], line[2 * third:]):
+                    self.chunk(part)
+                    time.sleep(0.01)
+        elif faults["truncate"]:
+            data = b"".join(lines)
+            self.chunk(data[:len(data) - 5])  # the last event cut short, then EOF
+            self.end_chunks()
+        elif faults["reset_mid"]:
+            data = b"".join(lines)
+            self.chunk(data[:len(data) // 2])
+            self.connection.shutdown(socket.SHUT_RDWR)
+        else:
+            for line in lines:
+                self.chunk(line)
+
+
+def main():
+    global S
+    args = sys.argv[1:]
+    cert = key = None
+    token = ""
+    port = 0
+    while args:
+        a = args.pop(0)
+        if a == "--tls":
+            cert, key = args.pop(0), args.pop(0)
+        elif a == "--token":
+            token = args.pop(0)
+        elif a == "--port":
+            port = int(args.pop(0))
+    S = State(token)
+    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    srv.daemon_threads = True
+    if cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    print("listening", srv.server_address[1], flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,590 @@
+/* The API client against tests/kube/fake-apiserver.py: one test per fault
+ * of the brief, TLS that fails closed, kubeconfig handling.
+ *   test-client FAKE-APISERVER.py */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kube/client.h"
+
+static const char *server_py;
+static char tmp[64], fixtures[512];
+
+struct server {
+	pid_t pid;
+	int port;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t l = sizeof(a);
+	bind(fd, (struct sockaddr *)&a, sizeof(a));
+	getsockname(fd, (struct sockaddr *)&a, &l);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* Starts the fake server (extra args: --tls CERT KEY, --token T). */
+static struct server serve(int port, const char *extra)
+{
+	int p[2];
+	struct server s = { 0, 0 };
+	assert_int_equal(pipe(p), 0);
+	s.pid = fork();
+	if (s.pid == 0) {
+		char *cmd;
+		dup2(p[1], 1);
+		close(p[0]);
+		if (asprintf(&cmd, "exec python3 %s --port %d %s", server_py, port, extra ? extra : "") < 0)
+			_exit(1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	FILE *f = fdopen(p[0], "r");
+	char line[64] = "";
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_int_equal(sscanf(line, "listening %d", &s.port), 1);
+	return s;
+}
+
+static void stop(struct server *s)
+{
+	if (s->pid > 0) {
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+	}
+	s->pid = 0;
+}
+
+/* POST /_ctl/... */
+static void ctl(struct server *s, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	char *body, *url;
+	va_start(ap, fmt);
+	assert_true(vasprintf(&body, fmt, ap) >= 0);
+	va_end(ap);
+	assert_true(asprintf(&url, "http://127.0.0.1:%d/_ctl/%s", s->port, path) >= 0);
+	CURL *e = curl_easy_init();
+	FILE *devnull = fopen("/dev/null", "w");
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, devnull);
+	assert_int_equal(curl_easy_perform(e), CURLE_OK);
+	curl_easy_cleanup(e);
+	fclose(devnull);
+	free(body);
+	free(url);
+}
+
+static void pod(struct server *s, const char *ns, const char *name, const char *app, const char *ip)
+{
+	ctl(s, "apply",
+	    "{\"resource\": \"pods\", \"object\": {\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+	    "\"%s\", \"namespace\": \"%s\", \"labels\": {\"app\": \"%s\"}}, \"spec\": {\"nodeName\": \"n1\"}, "
+	    "\"status\": {\"phase\": \"Running\", \"podIPs\": [{\"ip\": \"%s\"}]}}}",
+	    name, ns, app, ip);
+}
+
+static void delpod(struct server *s, const char *ns, const char *name, bool silently)
+{
+	ctl(s, silently ? "wipe" : "delete", "{\"resource\": \"pods\", \"namespace\": \"%s\", \"name\": \"%s\"}", ns, name);
+}
+
+/* ---------- what the client told us ---------- */
+
+struct seen {
+	int added[KRES_COUNT], updated[KRES_COUNT], deleted[KRES_COUNT];
+	int synced, troubles;
+	char last_trouble[512];
+	char last_old_app[64], last_new_app[64];
+};
+
+static void on_changed(void *arg, enum kube_res r, const void *old, void *new)
+{
+	struct seen *s = arg;
+	if (!old)
+		s->added[r]++;
+	else if (!new)
+		s->deleted[r]++;
+	else
+		s->updated[r]++;
+	if (r == KRES_PODS && old && new) {
+		istr a = labelset_get(&((const struct pod_spec *)old)->labels, "app");
+		istr b = labelset_get(&((const struct pod_spec *)new)->labels, "app");
+		snprintf(s->last_old_app, sizeof(s->last_old_app), "%s", a ? a : "");
+		snprintf(s->last_new_app, sizeof(s->last_new_app), "%s", b ? b : "");
+	}
+}
+
+static void on_synced(void *arg)
+{
+	((struct seen *)arg)->synced++;
+}
+
+static void on_trouble(void *arg, enum kube_res r, const char *what)
+{
+	struct seen *s = arg;
+	s->troubles++;
+	snprintf(s->last_trouble, sizeof(s->last_trouble), "%s: %s", kube_res_name(r), what);
+}
+
+static struct kube_client *client(struct server *s, struct seen *seen, const char *token, const char *token_file)
+{
+	struct kube_auth a = { 0 };
+	a.server = xasprintf("http://127.0.0.1:%d", s->port);
+	a.token = token ? xstrdup(token) : NULL;
+	a.token_file = token_file ? xstrdup(token_file) : NULL;
+	struct kube_client_opts o = { .backoff_base = 0.05, .backoff_cap = 0.4, .healthy_after = 1, .watch_timeout = 3,
+				      .idle_timeout = 2, .page_limit = 2, .token_reload = 1 };
+	struct kube_handlers h = { on_changed, on_synced, on_trouble, seen };
+	memset(seen, 0, sizeof(*seen));
+	return kube_client_new(&a, &o, &h);
+}
+
+#define run_until(c, cond, secs)                                                                   \
+	do {                                                                                       \
+		double _end = now_s() + (secs);                                                    \
+		while (!(cond) && now_s() < _end)                                                  \
+			kube_client_step((c), -1, 20);                                             \
+		if (!(cond))                                                               \
+			fail_msg("timed out waiting for %s (last trouble: %s)", #cond, seen.last_trouble); \
+	} while (0)
+
+static void run_for(struct kube_client *c, double secs)
+{
+	double end = now_s() + secs;
+	while (now_s() < end)
+		kube_client_step(c, -1, 20);
+}
+
+static const char *app_of(struct kube_client *c, const char *ns, const char *name)
+{
+	const struct pod_spec *p = kube_client_get(c, KRES_PODS, ns, name);
+	return p ? labelset_get(&p->labels, "app") : NULL;
+}
+
+/* ---------- tests ---------- */
+
+/* LIST in pages, then WATCH: adds, updates with old and new, deletes. */
+static void list_then_watch(void **st)
+{
+	struct server s = serve(0, NULL);
+	struct seen seen;
+	for (int i = 0; i < 5; i++) {
+		char n[16], ip[16];
+		snprintf(n, sizeof(n), "p%d", i);
+		snprintf(ip, sizeof(ip), "10.0.0.%d", i + 1);
+		pod(&s, "a", n, "web", ip);
+	}
+	ctl(&s, "apply", "{\"resource\": \"namespaces\", \"object\": {\"metadata\": {\"name\": \"a\", \"labels\": {\"t\": \"1\"}}}}");
+	struct kube_client *c = client(&s, &seen, NULL, NULL);
+	run_until(c, seen.synced, 5);
+	assert_int_equal(kube_client_count(c, KRES_PODS), 5);
+	assert_int_equal(seen.added[KRES_PODS], 5);
+	assert_int_equal(seen.added[KRES_NAMESPACES], 1);
+	assert_true(kube_client_stats(c)->lists >= 4);
+	pod(&s, "a", "p9", "api", "10.0.0.9");
+	pod(&s, "a", "p0", "db", "10.0.0.1");
+	delpod(&s, "a", "p1", false);
+	run_until(c, seen.deleted[KRES_PODS] == 1 && seen.updated[KRES_PODS] == 1 && seen.added[KRES_PODS] == 6, 5);
+	assert_string_equal(seen.last_old_app, "web");
+	assert_string_equal(seen.last_new_app, "db");
+	assert_null(kube_client_get(c, KRES_PODS, "a", "p1"));
+	assert_string_equal(app_of(c, "a", "p9"), "api");
+	kube_client_free(c);
+	stop(&s);
+}
+
+/* 1. 410 as an ERROR event in a 200 stream, and as an HTTP 410: relist;
+ * 7. objects that vanished meanwhile become deletes. */
+static void gone_relists(void **st)
+{
+	for (int as_status = 0; as_status < 2; as_status++) {
+		struct server s = serve(0, NULL);
+		struct seen seen;
+		pod(&s, "a", "keep", "web", "10.0.0.1");
+		pod(&s, "a", "vanish", "web", "10.0.0.2");
+		struct kube_client *c = client(&s, &seen, NULL, NULL);
+		run_until(c, seen.synced, 5);
+		delpod(&s, "a", "vanish", true); /* no event: only a relist can tell */
+		pod(&s, "a", "new", "api", "10.0.0.3");
+		ctl(&s, "compact", "{}");
+		if (as_status)
+			ctl(&s, "fault", "{\"name\": \"gone_as_status\", \"count\": 4}");
+		ctl(&s, "closeall", "{}");
+		run_until(c, seen.deleted[KRES_PODS] == 1 && kube_client_get(c, KRES_PODS, "a", "new"), 8);
+		assert_true(kube_client_stats(c)->relists >= 1);
+		assert_non_null(kube_client_get(c, KRES_PODS, "a", "keep"));
+		assert_null(kube_client_get(c, KRES_PODS, "a", "vanish"));
+		assert_int_equal(seen.updated[KRES_PODS], 0); /* "keep" came back unchanged: no update */
+		kube_client_free(c);
+		stop(&s);
+	}
+}
+
+/* 2. A continue token that expires in the middle of a paginated list. */
+static void continue_expires(void **st)
+{
+	struct server s = serve(0, NULL);
+	struct seen seen;
+	for (int i = 0; i < 9; i++) {
+		char n[16], ip[16];
+		snprintf(n, sizeof(n), "p%d", i);
+		snprintf(ip, sizeof(ip), "10.0.1.%d", i + 1);
+		pod(&s, "b", n, "web", ip);
+	}
+	ctl(&s, "fault", "{\"name\": \"expire_continue\", \"count\": 1}");
+	struct kube_client *c = client(&s, &seen, NULL, NULL);
+	run_until(c, seen.synced, 5);
+	assert_int_equal(kube_client_count(c, KRES_PODS), 9);
+	assert_int_equal(seen.added[KRES_PODS], 9); /* pages before the failure are not added twice */
+	assert_true(kube_client_stats(c)->relists >= 1);
+	kube_client_free(c);
+	stop(&s);
+}
+
+/* 3. Streams that end cleanly are watched again; empty, instant ones are
+ * failures with back-off, not a spin. */
+static void short_watches_back_off(void **st)
+{
+	struct server s = serve(0, NULL);
+	struct seen seen;
+	struct kube_client *c = client(&s, &seen, NULL, NULL);
+	run_until(c, seen.synced, 5);
+	uint64_t w0 = kube_client_stats(c)->watches;
+	ctl(&s, "fault", "{\"name\": \"empty_watch\", \"count\": 1000}");
+	ctl(&s, "closeall", "{}");
+	run_for(c, 1.5);
+	uint64_t n = kube_client_stats(c)->watches - w0;
+	printf("  %llu watches in 1.5 s against a server that ends every watch at once (4 resources)\n",
+	       (unsigned long long)n);
+	assert_true(n >= 4 && n <= 4 * 6); /* back-off 0.05 s doubling, capped at 0.4 s */
+	ctl(&s, "fault", "{\"name\": \"empty_watch\", \"count\": 0}");
+	pod(&s, "a", "late", "web", "10.0.0.7");
+	run_until(c, kube_client_get(c, KRES_PODS, "a", "late"), 5);
+	kube_client_free(c);
+	stop(&s);
+}
+
+/* 4. A connection that stays open and sends nothing is given up on. */
+static void silent_connection(void **st)
+{
+	struct server s = serve(0, NULL);
+	struct seen seen;
+	struct kube_client *c = client(&s, &seen, NULL, NULL);
+	run_until(c, seen.synced, 5);
+	ctl(&s, "fault", "{\"name\": \"idle\", \"count\": 4, \"seconds\": 60}");
+	ctl(&s, "closeall", "{}");
+	run_for(c, 0.3);
+	pod(&s, "a", "after-idle", "web", "10.0.0.8");
+	double t0 = now_s();
+	run_until(c, kube_client_get(c, KRES_PODS, "a", "after-idle"), 8);
+	printf("  silent watch abandoned and the change seen after %.1f s (idle timeout 2 s)\n", now_s() - t0);
+	kube_client_free(c);
+	stop(&s);
+}
+
+/* 5. Events split across chunks, several per chunk, a truncated last one. */
+static void chunking(void **st)
+{
+	const char *faults[] = { "split", "batch", "truncate" };
+	for (int f = 0; f < 3; f++) {
+		struct server s = serve(0, NULL);
+		struct seen seen;
+		struct kube_client *c = client(&s, &seen, NULL, NULL);
+		run_until(c, seen.synced, 5);
+		ctl(&s, "fault", "{\"name\": \"%s\", \"count\": 1}", faults[f]);
+		pod(&s, "c", "one", "web", "10.0.2.1");
+		pod(&s, "c", "two", "api", "10.0.2.2");
+		pod(&s, "c", "three", "db", "10.0.2.3");
+		run_until(c, kube_client_count(c, KRES_PODS) == 3, 8);
+		assert_string_equal(app_of(c, "c", "three"), "db");
+		assert_int_equal(seen.added[KRES_PODS], 3); /* each once, never a half object */
+		kube_client_free(c);
+		stop(&s);
+	}
+}
+
+/* 6. Malformed JSON and unknown event types end the stream; recovery. */
+static void malformed_streams(void **st)
+{
+	const char *faults[] = { "malformed", "unknown_type" };
+	for (int f = 0; f < 2; f++) {
+		struct server s = serve(0, NULL);
+		struct seen seen;
+		struct kube_client *c = client(&s, &seen, NULL, NULL);
+		run_until(c, seen.synced, 5);
+		ctl(&s, "fault", "{\"name\": \"%s\", \"count\": 1}", faults[f]);
+		pod(&s, "d", "x", "web", "10.0.3.1");
+		run_until(c, kube_client_get(c, KRES_PODS, "d", "x"), 8);
+		assert_true(seen.troubles >= 1);
+		printf("  %s: recovered after \"%s\"\n", faults[f], seen.last_trouble);
+		kube_client_free(c);
+		stop(&s);
+	}
+}
+
+/* 8. 429 and 5xx with Retry-After; connection refused; reset mid-stream. */
+static void errors_and_retry_after(void **st)
+{
+	struct server s = serve(0, NULL);
+	struct seen seen;
+	ctl(&s, "fault", "{\"name\": \"status\", \"count\": 1, \"code\": 429, \"retry_after\": 1}");
+	double t0 = now_s();
+	struct kube_client *c = client(&s, &seen, NULL, NULL);
+	run_until(c, seen.synced, 6);
+	double took = now_s() - t0;
+	printf("  429 with Retry-After: 1 -> synced after %.2f s\n", took);
+	assert_true(took >= 1.0);
+	assert_non_null(strstr(seen.last_trouble, "429"));
+	ctl(&s, "fault", "{\"name\": \"status\", \"count\": 3, \"code\": 503}");
+	ctl(&s, "closeall", "{}");
+	pod(&s, "e", "after-503", "web", "10.0.4.1");
+	run_until(c, kube_client_get(c, KRES_PODS, "e", "after-503"), 6);
+	ctl(&s, "fault", "{\"name\": \"reset_mid\", \"count\": 1}");
+	pod(&s, "e", "after-reset", "web", "10.0.4.2");
+	run_until(c, kube_client_get(c, KRES_PODS, "e", "after-reset"), 6);
+	kube_client_free(c);
+	stop(&s);
+	/* nothing listening yet: back off until the server comes */
+	int port = free_port();
+	struct server dead = { 0, port };
+	c = client(&dead, &seen, NULL, NULL);
+	run_for(c, 0.5);
+	assert_false(seen.synced);
+	assert_non_null(strstr(seen.last_trouble, "onnect"));
+	s = serve(port, NULL);
+	run_until(c, seen.synced, 6);
+	kube_client_free(c);
+	stop(&s);
+}
+
+/* 9. The token is rotated: the old one gets 401; the file is re-read. */
+static void token_rotation(void **st)
+{
+	char tf[128];
+	snprintf(tf, sizeof(tf), "%s/token", tmp);
+	FILE *f = fopen(tf, "w");
+	fputs("t1\n", f);
+	fclose(f);
+	struct server s = serve(0, "--token t1");
+	struct seen seen;
+	struct kube_client *c = client(&s, &seen, NULL, tf);
+	run_until(c, seen.synced, 5);
+	f = fopen(tf, "w");
+	fputs("t2\n", f);
+	fclose(f);
+	ctl(&s, "token", "{\"token\": \"t2\"}");
+	ctl(&s, "closeall", "{}");
+	pod(&s, "f", "rotated", "web", "10.0.5.1");
+	run_until(c, kube_client_get(c, KRES_PODS, "f", "rotated"), 6);
+	printf("  401s seen: %llu, recovered with the new token\n", (unsigned long long)kube_client_stats(c)->unauthorized);
+	kube_client_free(c);
+	stop(&s);
+	/* a wrong token never syncs, and says why */
+	s = serve(0, "--token right");
+	c = client(&s, &seen, "wrong", NULL);
+	run_for(c, 0.5);
+	assert_false(seen.synced);
+	assert_non_null(strstr(seen.last_trouble, "401"));
+	kube_client_free(c);
+	stop(&s);
+}
+
+/* 10. The API server restarts: every watch closes at once, and the new
+ * process remembers nothing of the old versions. */
+static void server_restart(void **st)
+{
+	int port = free_port();
+	struct server s = serve(port, NULL);
+	struct seen seen;
+	pod(&s, "g", "before", "web", "10.0.6.1");
+	struct kube_client *c = client(&s, &seen, NULL, NULL);
+	run_until(c, seen.synced, 5);
+	run_for(c, 0.3); /* every watch open */
+	ctl(&s, "closeall", "{}");
+	run_for(c, 1.0);
+	uint64_t w = kube_client_stats(c)->watches;
+	printf("  watches %llu, lists %llu, restarts %llu, last trouble %s\n", (unsigned long long)w,
+	       (unsigned long long)kube_client_stats(c)->lists, (unsigned long long)kube_client_stats(c)->watch_restarts,
+	       seen.last_trouble);
+	assert_true(w >= 8); /* all four watched again */
+	stop(&s);
+	run_for(c, 0.3);
+	s = serve(port, NULL); /* a fresh server: "before" is gone, "after" is new */
+	pod(&s, "g", "after", "web", "10.0.6.2");
+	run_until(c, kube_client_get(c, KRES_PODS, "g", "after") && !kube_client_get(c, KRES_PODS, "g", "before"), 10);
+	kube_client_free(c);
+	stop(&s);
+}
+
+/* Streaming initial list when the server offers it; LIST when it says 422. */
+static void initial_events(void **st)
+{
+	for (int supported = 0; supported < 2; supported++) {
+		struct server s = serve(0, NULL);
+		struct seen seen;
+		if (supported)
+			ctl(&s, "config", "{\"initial_events\": true}");
+		pod(&s, "h", "p", "web", "10.0.7.1");
+		struct kube_auth a = { 0 };
+		a.server = xasprintf("http://127.0.0.1:%d", s.port);
+		struct kube_client_opts o = { .backoff_base = 0.05, .backoff_cap = 0.4, .watch_timeout = 3,
+					      .idle_timeout = 2, .initial_events = true };
+		struct kube_handlers h = { on_changed, on_synced, on_trouble, &seen };
+		memset(&seen, 0, sizeof(seen));
+		struct kube_client *c = kube_client_new(&a, &o, &h);
+		run_until(c, seen.synced, 5);
+		assert_non_null(kube_client_get(c, KRES_PODS, "h", "p"));
+		pod(&s, "h", "q", "web", "10.0.7.2");
+		run_until(c, kube_client_get(c, KRES_PODS, "h", "q"), 5);
+		printf("  sendInitialEvents %s: synced\n", supported ? "served" : "refused (422), fell back to LIST");
+		kube_client_free(c);
+		stop(&s);
+	}
+}
+
+/* TLS: the right CA syncs; a wrong CA or an expired certificate never
+ * syncs (fail closed) and says why. */
+static void tls(void **st)
+{
+	char *cmd;
+	assert_true(asprintf(&cmd, "sh %s %s", fixtures, tmp) >= 0);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	struct {
+		const char *cert, *ca;
+		bool ok;
+		const char *why;
+	} cases[] = {
+		{ "server", "ca", true, NULL },
+		{ "server", "other-ca", false, "certificate problem: unable to get local issuer" },
+		{ "expired", "ca", false, "certificate has expired" },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		char args[256], ca[128];
+		snprintf(args, sizeof(args), "--tls %s/%s.crt %s/%s.key", tmp, cases[i].cert, tmp, cases[i].cert);
+		snprintf(ca, sizeof(ca), "%s/%s.crt", tmp, cases[i].ca);
+		struct server s = serve(0, args);
+		struct seen seen;
+		memset(&seen, 0, sizeof(seen));
+		struct kube_auth a = { 0 };
+		a.server = xasprintf("https://127.0.0.1:%d", s.port);
+		a.ca_file = xstrdup(ca);
+		struct kube_client_opts o = { .backoff_base = 0.05, .backoff_cap = 0.4, .watch_timeout = 3, .idle_timeout = 2 };
+		struct kube_handlers h = { on_changed, on_synced, on_trouble, &seen };
+		struct kube_client *c = kube_client_new(&a, &o, &h);
+		run_for(c, cases[i].ok ? 0 : 1.0);
+		if (cases[i].ok) {
+			run_until(c, seen.synced, 5);
+		} else {
+			assert_false(seen.synced);
+			printf("  %s cert / %s: refused: %s\n", cases[i].cert, cases[i].ca, seen.last_trouble);
+			assert_non_null(strcasestr(seen.last_trouble, cases[i].why));
+		}
+		kube_client_free(c);
+		stop(&s);
+	}
+}
+
+static void kubeconfig(void **st)
+{
+	char path[128], *err = NULL;
+	struct kube_auth a;
+	snprintf(path, sizeof(path), "%s/kubeconfig", tmp);
+	FILE *f = fopen(path, "w");
+	fputs("apiVersion: v1\nkind: Config\ncurrent-context: dev\n"
+	      "clusters:\n- name: c1\n  cluster: {server: 'https://10.0.0.1:6443', certificate-authority-data: aGVsbG8=}\n"
+	      "- name: c2\n  cluster: {server: 'https://k.example:443', certificate-authority: ca.crt, insecure-skip-tls-verify: true}\n"
+	      "users:\n- name: u1\n  user: {tokenFile: tok}\n"
+	      "- name: u2\n  user: {exec: {command: aws, apiVersion: client.authentication.k8s.io/v1}}\n"
+	      "- name: u3\n  user: {client-certificate-data: Y2VydA==, client-key-data: a2V5}\n"
+	      "contexts:\n- name: dev\n  context: {cluster: c1, user: u1}\n"
+	      "- name: cloud\n  context: {cluster: c2, user: u2}\n"
+	      "- name: certs\n  context: {cluster: c2, user: u3}\n",
+	      f);
+	fclose(f);
+	assert_int_equal(kube_auth_kubeconfig(&a, path, NULL, &err), 0);
+	assert_string_equal(a.server, "https://10.0.0.1:6443");
+	assert_int_equal(a.ca_len, 5);
+	assert_memory_equal(a.ca_data, "hello", 5);
+	assert_non_null(strstr(a.token_file, "/tok"));
+	kube_auth_free(&a);
+	assert_int_equal(kube_auth_kubeconfig(&a, path, "certs", &err), 0);
+	assert_true(a.insecure);
+	assert_memory_equal(a.cert_data, "cert", 4);
+	assert_memory_equal(a.key_data, "key", 3);
+	assert_non_null(strstr(a.ca_file, "/ca.crt"));
+	kube_auth_free(&a);
+	assert_int_equal(kube_auth_kubeconfig(&a, path, "cloud", &err), -1);
+	printf("  %s\n", err);
+	assert_non_null(strstr(err, "exec plugin"));
+	free(err);
+	assert_int_equal(kube_auth_kubeconfig(&a, path, "nope", &err), -1);
+	assert_non_null(strstr(err, "does not exist"));
+	free(err);
+	assert_int_equal(kube_auth_in_cluster(&a, tmp, &err) == 0 || getenv("KUBERNETES_SERVICE_HOST") == NULL, 1);
+	free(err);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: test-client FAKE-APISERVER.py\n");
+		return 2;
+	}
+	server_py = argv[1];
+	snprintf(tmp, sizeof(tmp), "/tmp/corral-kube-test-XXXXXX");
+	if (!mkdtemp(tmp))
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	/* tls-fixtures.sh lives beside the server */
+	snprintf(fixtures, sizeof(fixtures), "%.*s/tls-fixtures.sh",
+		 (int)(strrchr(server_py, '/') ? strrchr(server_py, '/') - server_py : 1),
+		 strrchr(server_py, '/') ? server_py : ".");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(list_then_watch),   cmocka_unit_test(gone_relists),
+		cmocka_unit_test(continue_expires),  cmocka_unit_test(short_watches_back_off),
+		cmocka_unit_test(silent_connection), cmocka_unit_test(chunking),
+		cmocka_unit_test(malformed_streams), cmocka_unit_test(errors_and_retry_after),
+		cmocka_unit_test(token_rotation),    cmocka_unit_test(server_restart),
+		cmocka_unit_test(initial_events),    cmocka_unit_test(tls),
+		cmocka_unit_test(kubeconfig),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	char *rm;
+	if (asprintf(&rm, "rm -rf %s", tmp) > 0) {
+		if (system(rm)) {
+		}
+		free(rm);
+	}
+	return rc;
+}
