@@ -20,25 +20,33 @@ cmake --build build-asan -j "$JOBS"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j "$JOBS")
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
-if [ "$FUZZ_SECONDS" -gt 0 ]; then
-    echo "== fuzz the manifest decoder for ${FUZZ_SECONDS}s"
-    CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCORRAL_FUZZ=ON >/dev/null
-    cmake --build build-fuzz -j "$JOBS" --target fuzz-manifest
+# run_fuzz TARGET SEEDS...: regressions first (inputs that once crashed it),
+# then FUZZ_SECONDS of new inputs; a crash fails the suite
+run_fuzz() {
+    target=$1; shift
     corpus=$(mktemp -d)
-    trap 'rm -rf "$corpus"' EXIT
-    for f in tests/cases/*.yaml deploy/examples/*/*.yaml; do
+    for f in "$@"; do
         cp "$f" "$corpus/$(echo "$f" | tr / _)"
     done
-    # inputs that once crashed it must keep passing
-    ./build-fuzz/tests/fuzz-manifest tests/fuzz/regressions/* >/dev/null 2>&1 \
-        || { echo "fuzz: a regression input fails again"; exit 1; }
-    if ! ./build-fuzz/tests/fuzz-manifest -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
-        -artifact_prefix=build-fuzz/ -print_final_stats=1 "$corpus" >build-fuzz/fuzz.log 2>&1; then
-        tail -n 40 build-fuzz/fuzz.log
-        echo "fuzz: the manifest decoder crashed; the input is in build-fuzz/crash-*"
+    if [ -d "tests/fuzz/regressions/$target" ]; then
+        ./build-fuzz/tests/$target tests/fuzz/regressions/$target/* >/dev/null 2>&1 \
+            || { echo "fuzz: a regression input of $target fails again"; exit 1; }
+    fi
+    if ! ./build-fuzz/tests/$target -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
+        -artifact_prefix=build-fuzz/$target- -print_final_stats=1 "$corpus" >build-fuzz/$target.log 2>&1; then
+        tail -n 40 build-fuzz/$target.log
+        echo "fuzz: $target crashed; the input is in build-fuzz/$target-crash-*"
         exit 1
     fi
-    tail -n 6 build-fuzz/fuzz.log
+    tail -n 6 build-fuzz/$target.log
+    rm -rf "$corpus"
+}
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+    echo "== fuzz the manifest decoder and the watch-stream parser, ${FUZZ_SECONDS}s each"
+    CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCORRAL_FUZZ=ON >/dev/null
+    cmake --build build-fuzz -j "$JOBS" --target fuzz-manifest fuzz-watch
+    run_fuzz fuzz-manifest tests/cases/*.yaml deploy/examples/*/*.yaml
+    run_fuzz fuzz-watch tests/fuzz/watch-corpus/*
 fi
 
 echo "== benchmark (small cluster)"
