@@ -38,6 +38,7 @@
 #include "agent/nl/nft.h"
 #include "agent/report.h"
 #include "agent/src_files.h"
+#include "kube/client.h"
 
 #define DROP_RING 1024
 #define MAX_FOLLOWERS 16
@@ -54,7 +55,8 @@ struct drop {
 
 struct agent {
 	struct agent_config cfg;
-	const char *config_path, *source_arg, *node, *netns, *socket_path;
+	const char *config_path, *source_arg, *node, *netns, *socket_path, *kubeconfig, *context;
+	struct kube_client *kube;
 	struct engine *e;
 	struct dp *dp;
 	struct nft_sock *nft;
@@ -153,11 +155,89 @@ static void do_sync(struct agent *a, bool full)
 
 static void scan(struct agent *a)
 {
+	if (!a->files)
+		return;
 	size_t changed = src_files_scan(a->files, a->e);
 	if (changed) {
 		count_policies(a);
 		want_sync(a);
 	}
+}
+
+/* ---------- the Kubernetes source ---------- */
+
+/* The informer's objects go to the engine, which shares them (one more
+ * reference each) instead of copying. */
+static void kube_changed(void *arg, enum kube_res r, const void *old, void *new)
+{
+	struct agent *a = arg;
+	if (new) {
+		kube_obj_ref(r, new);
+		if (r == KRES_NAMESPACES)
+			engine_ns_upsert(a->e, new);
+		else if (r == KRES_PODS)
+			engine_pod_upsert(a->e, new);
+		else
+			engine_policy_upsert(a->e, new);
+	} else if (r == KRES_NAMESPACES) {
+		engine_ns_delete(a->e, ((const struct ns_spec *)old)->name);
+	} else if (r == KRES_PODS) {
+		const struct pod_spec *p = old;
+		engine_pod_delete(a->e, p->ns, p->name);
+	} else {
+		const struct policy_spec *p = old;
+		engine_policy_delete(a->e, p->kind, p->ns, p->name);
+	}
+	if (r >= KRES_NETPOLS)
+		count_policies(a);
+	want_sync(a);
+}
+
+static void kube_synced(void *arg)
+{
+	struct agent *a = arg;
+	log_msg(LOG_INFO, "source", "every initial list is in: %zu namespaces, %zu pods", engine_ns_count(a->e),
+		engine_pod_count(a->e));
+	count_policies(a);
+	if (!a->synced) {
+		a->synced = true;
+		do_sync(a, true);
+	}
+}
+
+static void kube_trouble(void *arg, enum kube_res r, const char *what)
+{
+	(void)arg;
+	log_msg(LOG_WARN, "source", "%s: %s", kube_res_name(r), what);
+}
+
+static int kube_start(struct agent *a, char **err)
+{
+	struct kube_auth auth;
+	int rc = !a->kubeconfig && getenv("KUBERNETES_SERVICE_HOST") ? kube_auth_in_cluster(&auth, NULL, err)
+								     : kube_auth_kubeconfig(&auth, a->kubeconfig, a->context, err);
+	if (rc < 0)
+		return -1;
+	struct kube_client_opts o = { .app_label = a->cfg.app_label };
+	struct kube_handlers h = { kube_changed, kube_synced, kube_trouble, a };
+	a->kube = kube_client_new(&auth, &o, &h);
+	return 0;
+}
+
+static json_t *kube_status(const struct agent *a)
+{
+	const struct kube_stats *st = kube_client_stats(a->kube);
+	json_t *errs = json_array(), *counts = json_object();
+	for (int r = 0; r < KRES_COUNT; r++) {
+		json_object_set_new(counts, kube_res_name((enum kube_res)r),
+				    json_integer((json_int_t)kube_client_count(a->kube, (enum kube_res)r)));
+		const char *e = kube_client_error(a->kube, (enum kube_res)r);
+		if (e)
+			json_array_append_new(errs, json_sprintf("%s: %s", kube_res_name((enum kube_res)r), e));
+	}
+	return json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:o}", "source", "kube", "api_synced", kube_client_synced(a->kube),
+			 "cached", counts, "watches", (json_int_t)st->watches, "watch_restarts",
+			 (json_int_t)st->watch_restarts, "relists", (json_int_t)st->relists, "file_errors", errs);
 }
 
 /* ---------- drops ---------- */
@@ -349,7 +429,7 @@ static json_t *status(struct agent *a, char **text)
 			json_array_append_new(errors, json_sprintf("%s %s/%s: %u host entries are not enforced yet",
 								   policy_kind_name(ps->kind), ps->ns, ps->name, ps->nhosts));
 	}
-	json_t *src = src_files_status(a->files);
+	json_t *src = a->files ? src_files_status(a->files) : kube_status(a);
 	json_t *ferr = json_object_get(src, "file_errors");
 	size_t i;
 	json_t *x;
@@ -360,7 +440,7 @@ static json_t *status(struct agent *a, char **text)
 		gmtime_r(&a->last_time.tv_sec, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
-	json_t *o = json_pack("{s:s, s:s, s:b, s:I, s:{s:I, s:I, s:I}, s:{s:s, s:b, s:I, s:I, s:I, s:I, s:f, s:s?}, s:o, s:I}",
+	json_t *o = json_pack("{s:s, s:s, s:b, s:I, s:{s:I, s:I, s:I}, s:{s:s, s:b, s:I, s:I, s:I, s:I, s:f, s:s?}, s:o, s:I, s:O}",
 			      "source", a->source_arg, "node", a->node, "synced", a->metrics.ready, "generation",
 			      (json_int_t)a->generation, "objects", "namespaces", (json_int_t)engine_ns_count(a->e), "pods",
 			      (json_int_t)engine_pod_count(a->e), "policies", (json_int_t)pols.n, "last_transaction",
@@ -368,7 +448,7 @@ static json_t *status(struct agent *a, char **text)
 			      (json_int_t)a->last.elems_added, "elements_deleted", (json_int_t)a->last.elems_deleted,
 			      "elements_total", (json_int_t)a->last.elems_total, "duration_ms",
 			      a->last.render_ms + a->last.apply_ms, "error", a->last_error, "errors", errors, "drops_seen",
-			      (json_int_t)a->ndrops);
+			      (json_int_t)a->ndrops, "source_state", src);
 	struct sbuf b = { 0 };
 	sbuf_addf(&b, "node %s, source %s: %s\n", a->node, a->source_arg,
 		  a->metrics.ready ? "synced, enforcing" : "not synced yet (a previous ruleset, if any, stays in force)");
@@ -534,7 +614,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: corral-agent --source files:DIR|kube [--node-name NAME] [--netns PATH]\n"
 		   "                    [--socket PATH] [--config FILE] [--metrics-address HOST:PORT]\n"
 		   "                    [--log-format text|json] [--log-level debug|info|warn|error]\n"
-		   "                    [--app-label KEY] [--debounce-ms N]\n"
+		   "                    [--app-label KEY] [--debounce-ms N] [--kubeconfig FILE] [--context NAME]\n"
 		   "  --node-name defaults to $NODE_NAME; --socket to /run/corral/agent.sock\n");
 }
 
@@ -568,6 +648,10 @@ static int parse_args(struct agent *a, int argc, char **argv, bool only_config)
 			a->node = val;
 		else if (!strcmp(name, "--netns"))
 			a->netns = val;
+		else if (!strcmp(name, "--kubeconfig"))
+			a->kubeconfig = val;
+		else if (!strcmp(name, "--context"))
+			a->context = val;
 		else if (!strcmp(name, "--socket"))
 			a->socket_path = val;
 		else if (!strcmp(name, "--metrics-address")) {
@@ -626,6 +710,10 @@ static void reload(struct agent *a, int argc, char **argv)
 	bool rebuild = strcmp(old.app_label, a->cfg.app_label) || old.dns_default != a->cfg.dns_default;
 	bool rerender = old.log_rate != a->cfg.log_rate || old.log_burst != a->cfg.log_burst ||
 			old.nflog_group != a->cfg.nflog_group;
+	if (rebuild && a->kube) {
+		log_msg(LOG_WARN, "config", "appLabel and dnsDefault changes need a restart with --source kube");
+		rebuild = false;
+	}
 	if (rebuild) {
 		/* the engine's settings are fixed at creation: load everything again */
 		engine_free(a->e);
@@ -678,23 +766,22 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(a->source_arg, "kube")) {
-		fprintf(stderr, "corral-agent: --source kube: the Kubernetes API client is not built yet; "
-				"use --source files:DIR\n");
-		return 2;
-	}
-	if (strncmp(a->source_arg, "files:", 6) || !a->source_arg[6]) {
+	bool kube = !strcmp(a->source_arg, "kube");
+	if (!kube && (strncmp(a->source_arg, "files:", 6) || !a->source_arg[6])) {
 		fprintf(stderr, "corral-agent: --source must be kube or files:DIR, not \"%s\"\n", a->source_arg);
 		return 2;
 	}
-	/* 1. the network namespace to enforce in */
+	/* 1. the network namespace to enforce in: the kernel-facing sockets
+	 * (nftables, NFLOG, metrics) are made inside it; the process itself
+	 * stays where it is, so that it reaches the API server from there */
+	int self_ns = -1, target_ns = -1;
 	if (a->netns) {
-		int fd = open(a->netns, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		self_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		target_ns = open(a->netns, O_RDONLY | O_CLOEXEC);
+		if (target_ns < 0 || setns(target_ns, CLONE_NEWNET) < 0) {
 			fprintf(stderr, "corral-agent: --netns %s: %s\n", a->netns, strerror(errno));
 			return 1;
 		}
-		close(fd);
 	}
 	/* 2. netlink: nftables, then the drop listener (optional) */
 	if (!(a->nft = nft_sock_open())) {
@@ -706,19 +793,27 @@ int main(int argc, char **argv)
 		free(err);
 		err = NULL;
 	}
+	metrics_init(&a->metrics);
+	if (metrics_start(&a->metrics, a->cfg.metrics_address, &err) < 0) {
+		fprintf(stderr, "corral-agent: %s\n", err);
+		return 1;
+	}
+	if (a->netns) {
+		if (setns(self_ns, CLONE_NEWNET) < 0) {
+			fprintf(stderr, "corral-agent: returning from --netns: %s\n", strerror(errno));
+			return 1;
+		}
+		close(self_ns);
+		close(target_ns);
+	}
 	/* 3. the source, read fully before anything is enforced */
 	a->e = new_engine(a);
-	if (!(a->files = src_files_new(a->source_arg + 6, a->cfg.app_label, &err))) {
+	if (kube ? kube_start(a, &err) < 0 : !(a->files = src_files_new(a->source_arg + 6, a->cfg.app_label, &err))) {
 		fprintf(stderr, "corral-agent: %s\n", err);
 		return 1;
 	}
 	/* 4. control socket and metrics */
 	if ((a->ctl_fd = ctl_open(a->socket_path, &err)) < 0) {
-		fprintf(stderr, "corral-agent: %s\n", err);
-		return 1;
-	}
-	metrics_init(&a->metrics);
-	if (metrics_start(&a->metrics, a->cfg.metrics_address, &err) < 0) {
 		fprintf(stderr, "corral-agent: %s\n", err);
 		return 1;
 	}
@@ -733,19 +828,32 @@ int main(int argc, char **argv)
 	add_fd(a, a->sync_timer);
 	add_fd(a, a->scan_timer);
 	add_fd(a, a->ctl_fd);
-	add_fd(a, src_files_fd(a->files));
+	if (a->files)
+		add_fd(a, src_files_fd(a->files));
 	if (a->nflog)
 		add_fd(a, nflog_fd(a->nflog));
 	log_msg(LOG_INFO, "start", "node %s, source %s%s%s, control socket %s", a->node, a->source_arg,
 		a->netns ? ", network namespace " : "", a->netns ? a->netns : "", a->socket_path);
-	scan(a);
-	a->synced = true;
-	do_sync(a, true);
+	if (a->files) { /* the folder is read at once; the API client syncs below */
+		scan(a);
+		a->synced = true;
+		do_sync(a, true);
+	}
 	while (!a->stop) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(a->ep, evs, 16, 5000);
+		int n;
+		if (a->kube) { /* curl's loop waits on the API and on our epoll */
+			kube_client_step(a->kube, a->ep, 5000);
+			n = epoll_wait(a->ep, evs, 16, 0);
+		} else {
+			n = epoll_wait(a->ep, evs, 16, 5000);
+		}
 		pthread_mutex_lock(&a->metrics.mu);
 		a->metrics.heartbeat = time(NULL);
+		if (a->kube) {
+			a->metrics.watch_restarts = kube_client_stats(a->kube)->watch_restarts;
+			a->metrics.relists = kube_client_stats(a->kube)->relists;
+		}
 		pthread_mutex_unlock(&a->metrics.mu);
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
@@ -792,6 +900,7 @@ int main(int argc, char **argv)
 	src_files_free(a->files);
 	dp_free(a->dp);
 	engine_free(a->e);
+	kube_client_free(a->kube);
 	free(a->last_error);
 	agent_config_free(&a->cfg);
 	return 0;

@@ -6,7 +6,10 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "policy/util.h"
 
@@ -142,7 +145,18 @@ int metrics_start(struct metrics *m, const char *addr, char **err)
 		*err = xasprintf("metrics address \"%s\": host must be an IP address", addr);
 		return -1;
 	}
-	m->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR, &ss,
+	/* the listening socket is made here, in the caller's network
+	 * namespace (the agent's --netns), not in the server's thread */
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, ss.ss_family == AF_INET ? sizeof(*s4) : sizeof(*s6)) < 0 ||
+	    listen(fd, 16) < 0) {
+		*err = xasprintf("cannot serve metrics on %s: %s", addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	m->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, m, MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (!m->daemon) {
 		*err = xasprintf("cannot serve metrics on %s (address in use?)", addr);

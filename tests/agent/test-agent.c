@@ -1,7 +1,8 @@
-/* corral-agent end to end: one agent per node namespace, fed from a
- * manifests folder the test edits, checked with real packets, the control
- * socket and the metrics endpoint.
- *   test-agent CLUSTER-SCRIPT AGENT */
+/* corral-agent end to end: one agent per node namespace, checked with real
+ * packets, the control socket and the metrics endpoint. Objects come from
+ * a manifests folder the test edits, or, given a fake API server, from the
+ * Kubernetes API (the same tests, objects created through the API).
+ *   test-agent CLUSTER-SCRIPT AGENT [FAKE-APISERVER.py] */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -21,11 +22,15 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include "kcluster.h"
+#include "kube/yaml.h"
 
-static const char *script, *agent_bin;
+static const char *script, *agent_bin, *apiserver;
 static char dir[64];
+static pid_t api_pid;
+static int api_port;
 static struct kcluster kc;
 static pid_t agents[KC_NODES];
 
@@ -38,8 +43,73 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* ---------- objects through the API ---------- */
+
+static void api_post(const char *path, json_t *body)
+{
+	char *url, *b = json_dumps(body, JSON_COMPACT);
+	assert_true(asprintf(&url, "http://127.0.0.1:%d/_ctl/%s", api_port, path) >= 0);
+	CURL *e = curl_easy_init();
+	FILE *devnull = fopen("/dev/null", "w");
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, b);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, devnull);
+	assert_int_equal(curl_easy_perform(e), CURLE_OK);
+	curl_easy_cleanup(e);
+	fclose(devnull);
+	free(url);
+	free(b);
+	json_decref(body);
+}
+
+static const char *resource_of(const char *kind)
+{
+	return !strcmp(kind, "Pod") ? "pods" : !strcmp(kind, "Namespace") ? "namespaces"
+	       : !strcmp(kind, "NetworkPolicy") ? "networkpolicies" : "accesspolicies";
+}
+
+/* What each "file" holds in API mode: objects (resource, ns, name). */
+static json_t *api_files;
+
+static void api_put(const char *name, const char *text)
+{
+	struct vec docs = { 0 };
+	char *err = NULL;
+	if (!api_files)
+		api_files = json_object();
+	assert_int_equal(kube_yaml_parse(text, strlen(text), &docs, &err), 0);
+	json_t *old = json_object_get(api_files, name), *now = json_array(), *x;
+	for (size_t i = 0; i < docs.n; i++) {
+		json_t *o = docs.v[i], *md = json_object_get(o, "metadata");
+		const char *res = resource_of(json_string_value(json_object_get(o, "kind")));
+		json_array_append_new(now, json_pack("{s:s, s:s?, s:s}", "resource", res, "namespace",
+						     json_string_value(json_object_get(md, "namespace")), "name",
+						     json_string_value(json_object_get(md, "name"))));
+		api_post("apply", json_pack("{s:s, s:o}", "resource", res, "object", o));
+	}
+	size_t i;
+	json_array_foreach(old, i, x) {
+		bool kept = false;
+		size_t j;
+		json_t *y;
+		json_array_foreach(now, j, y) kept |= json_equal(x, y);
+		if (!kept)
+			api_post("delete", json_incref(x));
+	}
+	json_object_set_new(api_files, name, now);
+	vec_free(&docs);
+}
+
+static void api_rm(const char *name)
+{
+	json_t *old = json_object_get(api_files, name), *x;
+	size_t i;
+	json_array_foreach(old, i, x) api_post("delete", json_incref(x));
+	json_object_del(api_files, name);
+}
+
 /* Files appear whole (write, then rename), as an editor or a config
- * management tool would do it. */
+ * management tool would do it; in API mode the objects go to the API. */
 static void put(const char *name, const char *fmt, ...)
 {
 	char tmp[256], path[256], *s;
@@ -47,6 +117,11 @@ static void put(const char *name, const char *fmt, ...)
 	va_start(ap, fmt);
 	assert_true(vasprintf(&s, fmt, ap) >= 0);
 	va_end(ap);
+	if (apiserver) {
+		api_put(name, s);
+		free(s);
+		return;
+	}
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	FILE *f = fopen(tmp, "w");
@@ -60,6 +135,10 @@ static void put(const char *name, const char *fmt, ...)
 static void rm(const char *name)
 {
 	char path[256];
+	if (apiserver) {
+		api_rm(name);
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	unlink(path);
 }
@@ -90,16 +169,25 @@ static char *sock_path(int node)
  * filesystem restrictions). */
 static pid_t start_agent(int node, const char *prefix)
 {
-	char *cmd;
+	char *cmd, *source;
+	if (agents[node] > 0) { /* one agent per node */
+		kill(agents[node], SIGTERM);
+		waitpid(agents[node], NULL, 0);
+	}
+	if (apiserver)
+		assert_true(asprintf(&source, "--source kube --kubeconfig %s/kubeconfig", dir) >= 0);
+	else
+		assert_true(asprintf(&source, "--source files:%s", dir) >= 0);
 	if (prefix)
-		assert_true(asprintf(&cmd, "exec ip netns exec %s-n%d %s %s --source files:%s --node-name node-%d "
+		assert_true(asprintf(&cmd, "exec ip netns exec %s-n%d %s %s %s --node-name node-%d "
 					   "--socket %s --debounce-ms 5 >>%s/agent%d.log 2>&1",
-				     kc.prefix, node + 1, prefix, agent_bin, dir, node + 1, sock_path(node), dir,
+				     kc.prefix, node + 1, prefix, agent_bin, source, node + 1, sock_path(node), dir,
 				     node + 1) >= 0);
 	else
-		assert_true(asprintf(&cmd, "exec %s --source files:%s --node-name node-%d --netns /run/netns/%s-n%d "
+		assert_true(asprintf(&cmd, "exec %s %s --node-name node-%d --netns /run/netns/%s-n%d "
 					   "--socket %s --debounce-ms 5 >>%s/agent%d.log 2>&1",
-				     agent_bin, dir, node + 1, kc.prefix, node + 1, sock_path(node), dir, node + 1) >= 0);
+				     agent_bin, source, node + 1, kc.prefix, node + 1, sock_path(node), dir, node + 1) >= 0);
+	free(source);
 	pid_t pid = fork();
 	if (pid == 0) {
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -204,8 +292,32 @@ static int setup(void **state)
 {
 	snprintf(dir, sizeof(dir), "/tmp/corral-agent-test-XXXXXX");
 	assert_non_null(mkdtemp(dir));
-	if (kc_up(&kc, script, "cra") < 0)
+	if (kc_up(&kc, script, apiserver ? "crk" : "cra") < 0)
 		return -1;
+	if (apiserver) {
+		int p[2];
+		assert_int_equal(pipe(p), 0);
+		api_pid = fork();
+		if (api_pid == 0) {
+			dup2(p[1], 1);
+			close(p[0]);
+			execlp("python3", "python3", apiserver, "--token", "agent-token", (char *)NULL);
+			_exit(127);
+		}
+		close(p[1]);
+		FILE *f = fdopen(p[0], "r");
+		char line[64] = "";
+		assert_non_null(fgets(line, sizeof(line), f));
+		fclose(f);
+		assert_int_equal(sscanf(line, "listening %d", &api_port), 1);
+		char path[128];
+		snprintf(path, sizeof(path), "%s/kubeconfig", dir);
+		f = fopen(path, "w");
+		fprintf(f, "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters: [{name: c, cluster: {server: "
+			   "'http://127.0.0.1:%d'}}]\nusers: [{name: u, user: {token: agent-token}}]\n"
+			   "contexts: [{name: t, context: {cluster: c, user: u}}]\n", api_port);
+		fclose(f);
+	}
 	put("namespaces.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {ns: x}}\n---\n"
 			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {ns: y}}\n---\n"
 			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: z, labels: {ns: z}}\n");
@@ -221,6 +333,11 @@ static int teardown(void **state)
 	for (int k = 0; k < KC_NODES; k++)
 		stop_agent(k, SIGTERM);
 	kc_down(&kc);
+	if (api_pid > 0) {
+		kill(api_pid, SIGKILL);
+		waitpid(api_pid, NULL, 0);
+	}
+	json_decref(api_files);
 	char *cmd;
 	if (asprintf(&cmd, "cat %s/agent*.log >&2; rm -rf %s", dir, dir) >= 0) {
 		if (system(cmd)) {
@@ -289,6 +406,8 @@ static void restart_keeps_enforcement(void **state)
 		       sig == SIGKILL ? "SIGKILL" : "SIGTERM", probes);
 	}
 	close(conn);
+	if (apiserver)
+		return;
 	/* a folder that no longer parses keeps the last good objects */
 	put("policy.yaml", "%s  - from: [{podSelector: {matchLabels: {oops", policy);
 	usleep(200000);
@@ -357,6 +476,8 @@ static void invalid_policy_isolates(void **state)
  * drops, as the DaemonSet's security context asks. */
 static void least_privilege_is_enough(void **state)
 {
+	if (apiserver) /* run inside the node namespace, it cannot reach a test API server on the host */
+		skip();
 	stop_agent(0, SIGTERM);
 	char *prefix;
 	/* the socket's folder stays writable (a bind mount of its own, as the
@@ -401,6 +522,43 @@ static void least_privilege_is_enough(void **state)
 	sockdir[0][0] = 0;
 }
 
+/* The API server goes away (stopped, then answering 503): the last
+ * ruleset keeps enforcing; when it is back, changes flow again. */
+static void api_outage_keeps_ruleset(void **state)
+{
+	if (!apiserver)
+		skip();
+	start_agent(0, NULL);
+	wait_synced(0);
+	kill(api_pid, SIGSTOP);
+	for (int i = 0; i < 5; i++) {
+		assert_false(reach(YA, XA, 150));
+		assert_true(reach(ZA, XA, 500));
+		usleep(200000);
+	}
+	kill(api_pid, SIGCONT);
+	api_post("fault", json_pack("{s:s, s:i, s:i}", "name", "status", "count", 6, "code", 503));
+	api_post("closeall", json_object());
+	for (int i = 0; i < 3; i++) {
+		assert_false(reach(YA, XA, 150));
+		assert_true(reach(ZA, XA, 500));
+	}
+	static const char *ns_yz =
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {ns: x}}\n---\n"
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {ns: %s}}\n---\n"
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: z, labels: {ns: z}}\n";
+	put("namespaces.yaml", ns_yz, "z"); /* y now counts as z for x/a's policy */
+	printf("  API back: a change took effect in %.1f ms\n", until(YA, XA, true));
+	put("namespaces.yaml", ns_yz, "y");
+	until(YA, XA, false);
+	json_t *r = ask(0, json_pack("{s:s}", "cmd", "status"));
+	char *t = json_dumps(r, 0);
+	assert_non_null(strstr(t, "\"watch_restarts\""));
+	free(t);
+	json_decref(r);
+	stop_agent(0, SIGTERM);
+}
+
 /* Bad configuration refuses to start, naming the setting. */
 static void bad_config_refuses_to_start(void **state)
 {
@@ -423,18 +581,21 @@ static void bad_config_refuses_to_start(void **state)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: test-agent CLUSTER-SCRIPT AGENT\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: test-agent CLUSTER-SCRIPT AGENT [FAKE-APISERVER.py]\n");
 		return 2;
 	}
 	script = argv[1];
 	agent_bin = argv[2];
+	apiserver = argc == 4 ? argv[3] : NULL;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(objects_take_effect),
 		cmocka_unit_test(restart_keeps_enforcement),
 		cmocka_unit_test(drops_are_reported),
 		cmocka_unit_test(invalid_policy_isolates),
 		cmocka_unit_test(least_privilege_is_enough),
+		cmocka_unit_test(api_outage_keeps_ruleset),
 		cmocka_unit_test(bad_config_refuses_to_start),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
