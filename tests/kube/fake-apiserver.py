@@ -12,6 +12,7 @@ It prints "listening PORT" on stdout once ready. Tests drive it over
     POST /_ctl/apply   {"resource": R, "object": {...}}       create or update
     POST /_ctl/delete  {"resource": R, "namespace": N, "name": X}
     POST /_ctl/wipe    {"resource": R, "namespace": N, "name": X}  vanish without an event
+    POST /_ctl/load    {"path": FILE}                         objects of a List file, no events
     POST /_ctl/compact {}                                     forget the history
     POST /_ctl/token   {"token": T}                           rotate the bearer token
     POST /_ctl/fault   {"name": F, "count": N, ...}           inject a fault N times
@@ -47,6 +48,7 @@ class State:
         self.token = token
         self.faults = {}  # name -> {"count": n, ...}
         self.generation = 0  # bumped by closeall
+        self.snapshots = {}
         self.stats = {"list": 0, "watch": 0, "unauthorized": 0, "by_resource": {}}
         self.bookmark_interval = 1.0
         self.initial_events = False
@@ -147,6 +149,15 @@ class Handler(BaseHTTPRequestHandler):
                     obj = json.loads(json.dumps(obj))
                     obj["metadata"]["resourceVersion"] = str(S.rv)
                     S.history.append((S.rv, res, "DELETED", obj))
+            elif p == "/_ctl/load":
+                # a List manifest (corral-bench --write): every item, no events
+                kinds = {k: r for r, k, _ in PATHS.values()}
+                for obj in json.load(open(body["path"]))["items"]:
+                    res = kinds.get(obj.get("kind"))
+                    if res:
+                        S.rv += 1
+                        obj.setdefault("metadata", {})["resourceVersion"] = str(S.rv)
+                        S.objects[res][key_of(obj)] = obj
             elif p == "/_ctl/compact":
                 S.rv += 1
                 S.compacted = S.rv
@@ -202,7 +213,7 @@ class Handler(BaseHTTPRequestHandler):
                 if S.fault("expire_continue") or tok["rv"] <= S.compacted:
                     return self.status(410, "Expired", "the provided continue parameter is too old")
                 rv, offset = tok["rv"], tok["offset"]
-                items = tok["keys"]
+                items = S.snapshots.get(tok["id"], [])
             else:
                 rv, offset = S.rv, 0
                 items = sorted(k for k, o in S.objects[res].items() if selector_ok(o, q))
@@ -210,8 +221,11 @@ class Handler(BaseHTTPRequestHandler):
             objs = [S.objects[res][k] for k in page if k in S.objects[res]]
             md = {"resourceVersion": str(rv)}
             if limit and offset + limit < len(items):
+                # the list's snapshot stays here; the token only points at it
+                sid = cont and tok["id"] or len(S.snapshots) + 1
+                S.snapshots[sid] = items
                 md["continue"] = base64.b64encode(json.dumps(
-                    {"rv": rv, "offset": offset + limit, "keys": items}).encode()).decode()
+                    {"id": sid, "rv": rv, "offset": offset + limit}).encode()).decode()
             body = {"kind": kind + "List", "apiVersion": api, "metadata": md, "items": objs}
         self.send_json(200, body)
 

@@ -1,0 +1,87 @@
+#!/bin/sh
+# The agent fed by the Kubernetes API (the fake API server of tests/kube)
+# holding a generated cluster beside the namespace cluster's nine pods:
+#   - a policy created at the API server -> the verdict a probe sees;
+#   - a pod created at the API server -> its address in the kernel (a probe
+#     from that pod connects);
+#   - agent resident memory once synced.
+# One JSON line per figure, medians of RUNS.
+# usage: bench-agent-kube.sh BUILD-DIR [RUNS] [SIZE]   (SIZE: medium = 10,000 pods)
+set -eu
+B=$(cd "$1" && pwd); RUNS=${2:-5}; SIZE=${3:-medium}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+P=crbak
+W=$(mktemp -d /tmp/corral-bench-agent-kube-XXXXXX)
+cleanup() {
+	for f in agent srv api; do [ -f "$W/$f.pid" ] && kill "$(cat "$W/$f.pid")" 2>/dev/null || true; done
+	sh "$ROOT/tests/dataplane/cluster.sh" down $P
+	rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+emit() { printf '{"bench": "agent-kube", "size": "%s", "metric": "%s", "value": %s, "unit": "%s"}\n' "$SIZE" "$1" "$2" "$3"; }
+now_ms() { date +%s%3N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+tcp() { ip netns exec $P-$1 timeout 0.3 bash -c "exec 3<>/dev/tcp/$2/80" 2>/dev/null; }
+until_state() {
+	t0=$(now_ms)
+	while :; do
+		if tcp "$1" "$2"; then got=0; else got=1; fi
+		[ $got = "$3" ] && break
+		[ $(( $(now_ms) - t0 )) -lt 10000 ] || { echo "bench-agent-kube: no change after 10 s" >&2; exit 1; }
+	done
+	echo $(( $(now_ms) - t0 ))
+}
+api() { curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/_ctl/$1" -d "$2"; }
+
+sh "$ROOT/tests/dataplane/cluster.sh" up $P
+ip netns exec $P-x-a python3 -m http.server 80 --bind 0.0.0.0 >/dev/null 2>&1 &
+echo $! > "$W/srv.pid"
+python3 "$ROOT/tests/kube/fake-apiserver.py" > "$W/api.out" &
+echo $! > "$W/api.pid"
+until grep -q listening "$W/api.out" 2>/dev/null; do sleep 0.05; done
+PORT=$(awk '{print $2}' "$W/api.out")
+"$B/corral-bench" --size "$SIZE" --write "$W/generated.json"
+api load "{\"path\": \"$W/generated.json\"}"
+# the nine namespace-cluster pods and their namespaces, without y/b
+python3 - "$ROOT/tests/dataplane/base.yaml" "$PORT" <<'PY'
+import json, sys, urllib.request, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if not d or (d["kind"] == "Pod" and d["metadata"]["name"] == "b" and d["metadata"]["namespace"] == "y"):
+        continue
+    res = {"Pod": "pods", "Namespace": "namespaces"}[d["kind"]]
+    urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%s/_ctl/apply" % sys.argv[2],
+        data=json.dumps({"resource": res, "object": d}).encode()))
+PY
+printf 'apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:%s"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: t, context: {cluster: c, user: u}}]\n' "$PORT" > "$W/kubeconfig"
+t0=$(now_ms)
+"$B/corral-agent" --source kube --kubeconfig "$W/kubeconfig" --node-name node-1 --netns /run/netns/$P-n1 \
+	--socket "$W/a.sock" --log-level warn --metrics-address "" 2>>"$W/agent.log" &
+echo $! > "$W/agent.pid"
+i=0; until "$B/agentctl" --socket "$W/a.sock" status -o json 2>/dev/null | grep -q '"synced": true'; do
+	i=$((i+1)); [ $i -lt 600 ] || { cat "$W/agent.log"; exit 1; }; sleep 0.05; done
+emit start_to_enforcing_ms $(( $(now_ms) - t0 )) ms
+emit agent_rss_mb "$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' /proc/"$(cat "$W/agent.pid")"/status)" MB
+POLICY='{"resource": "networkpolicies", "object": {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "bench", "namespace": "x"}, "spec": {"podSelector": {"matchLabels": {"pod": "a"}}, "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"role": "client"}}}]}]}}}'
+PODB='{"resource": "pods", "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "y", "labels": {"pod": "b", "role": "client"}}, "spec": {"nodeName": "node-1"}, "status": {"phase": "Running", "podIPs": [{"ip": "10.1.2.2"}]}}}'
+: > "$W/pol"; : > "$W/pod"
+# flip FROM-POD WANT API-ENDPOINT BODY: ms from the API call to the probe seeing WANT
+flip() {
+	rm -f "$W/go" "$W/flip.out"; mkfifo "$W/go"
+	ip netns exec $P-$1 python3 "$ROOT/bench/probe-flip.py" 10.1.1.1 80 "$2" < "$W/go" > "$W/flip.out" &
+	exec 3>"$W/go"
+	until grep -q ready "$W/flip.out" 2>/dev/null; do sleep 0.01; done
+	echo go >&3
+	api "$3" "$4"
+	wait $!
+	exec 3>&-
+	tail -1 "$W/flip.out"
+}
+for r in $(seq "$RUNS"); do
+	until_state y-a 10.1.1.1 0 >/dev/null
+	flip y-a closed apply "$POLICY" >> "$W/pol"
+	flip y-b open apply "$PODB" >> "$W/pod"
+	api delete '{"resource": "pods", "namespace": "y", "name": "b"}'
+	api delete '{"resource": "networkpolicies", "namespace": "x", "name": "bench"}'
+done
+emit policy_created_to_verdict_ms_median "$(median < "$W/pol")" ms
+emit pod_created_to_kernel_ms_median "$(median < "$W/pod")" ms

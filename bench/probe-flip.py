@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Waits for "go" on stdin, then connects to HOST:PORT every 2 ms (20 ms
+timeout) until the outcome is WANT (open|closed); prints the milliseconds
+from "go" to the first probe that saw it. Run inside a pod's namespace."""
+import socket, sys, time
+host, port, want = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+print("ready", flush=True)
+sys.stdin.readline()
+t0 = time.monotonic()
+while time.monotonic() - t0 < 10:
+    start = time.monotonic()
+    s = socket.socket()
+    s.settimeout(0.02)
+    try:
+        s.connect((host, port))
+        ok = True
+    except OSError:
+        ok = False
+    s.close()
+    if ok == (want == "open"):
+        # a drop is seen when the probe sent at `start` got no answer
+        seen = start if not ok else time.monotonic()
+        print("%.1f" % ((seen - t0) * 1000), flush=True)
+        sys.exit(0)
+    time.sleep(0.002)
+print("timeout", flush=True)
+sys.exit(1)
