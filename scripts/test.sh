@@ -54,3 +54,6 @@ echo "== benchmark (small cluster)"
 echo "== data-plane benchmarks (small: keeps them working; see README for full figures)"
 ./build/corral-bench-dp apply --elements 10000 --runs 1
 ./build/corral-bench-dp connrate tests/dataplane/cluster.sh tests/dataplane/base.yaml --policies 200 --conns 1000 --runs 1
+echo "== API client and agent benchmarks (small)"
+./build/corral-bench-kube --pods 10000
+sh bench/bench-agent-kube.sh build 1 small
