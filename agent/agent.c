@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -121,6 +122,7 @@ static void count_policies(struct agent *a)
 
 static void do_sync(struct agent *a, bool full)
 {
+	count_policies(a);
 	struct dp_stats st;
 	char *err = NULL;
 	int rc = dp_sync(a->dp, a->e, a->nft, full, &st, &err);
@@ -145,6 +147,8 @@ static void do_sync(struct agent *a, bool full)
 			st.full ? "full replace" : "update", st.msgs, (unsigned long long)st.elems_added,
 			(unsigned long long)st.elems_deleted, st.chains_written, (unsigned long long)st.elems_total,
 			st.render_ms + st.apply_ms);
+	if (st.full) /* give back what the initial lists' JSON left free */
+		malloc_trim(0);
 	pthread_mutex_lock(&a->metrics.mu);
 	a->metrics.elements = st.elems_total;
 	if (!a->metrics.ready)
@@ -158,10 +162,8 @@ static void scan(struct agent *a)
 	if (!a->files)
 		return;
 	size_t changed = src_files_scan(a->files, a->e);
-	if (changed) {
-		count_policies(a);
+	if (changed)
 		want_sync(a);
-	}
 }
 
 /* ---------- the Kubernetes source ---------- */
@@ -188,9 +190,7 @@ static void kube_changed(void *arg, enum kube_res r, const void *old, void *new)
 		const struct policy_spec *p = old;
 		engine_policy_delete(a->e, p->kind, p->ns, p->name);
 	}
-	if (r >= KRES_NETPOLS)
-		count_policies(a);
-	want_sync(a);
+	want_sync(a); /* policies are counted once per transaction, not per event */
 }
 
 static void kube_synced(void *arg)
@@ -198,7 +198,6 @@ static void kube_synced(void *arg)
 	struct agent *a = arg;
 	log_msg(LOG_INFO, "source", "every initial list is in: %zu namespaces, %zu pods", engine_ns_count(a->e),
 		engine_pod_count(a->e));
-	count_policies(a);
 	if (!a->synced) {
 		a->synced = true;
 		do_sync(a, true);

@@ -33,6 +33,7 @@ static pid_t api_pid;
 static int api_port;
 static struct kcluster kc;
 static pid_t agents[KC_NODES];
+static const char *extra_args; /* more agent flags for the next start */
 
 enum { XA, XB, XC, YA, YB, YC, ZA, ZB, ZC };
 
@@ -184,9 +185,10 @@ static pid_t start_agent(int node, const char *prefix)
 				     kc.prefix, node + 1, prefix, agent_bin, source, node + 1, sock_path(node), dir,
 				     node + 1) >= 0);
 	else
-		assert_true(asprintf(&cmd, "exec %s %s --node-name node-%d --netns /run/netns/%s-n%d "
+		assert_true(asprintf(&cmd, "exec %s %s %s --node-name node-%d --netns /run/netns/%s-n%d "
 					   "--socket %s --debounce-ms 5 >>%s/agent%d.log 2>&1",
-				     agent_bin, source, node + 1, kc.prefix, node + 1, sock_path(node), dir, node + 1) >= 0);
+				     agent_bin, source, extra_args ? extra_args : "", node + 1, kc.prefix, node + 1,
+				     sock_path(node), dir, node + 1) >= 0);
 	free(source);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -559,6 +561,60 @@ static void api_outage_keeps_ruleset(void **state)
 	stop_agent(0, SIGTERM);
 }
 
+/* SIGHUP re-reads the configuration file (here: the drop-log rate, which
+ * rewrites every group chain); /healthz and /readyz answer. */
+static void reload_and_health(void **state)
+{
+	if (apiserver)
+		skip();
+	char conf[128], *cmd, out[256] = "";
+	snprintf(conf, sizeof(conf), "%s.agent.conf", dir);
+	FILE *f = fopen(conf, "w");
+	fputs("logRate: 5\nlogFormat: json\n", f);
+	fclose(f);
+	assert_true(asprintf(&cmd, "--config %s", conf) >= 0);
+	extra_args = cmd;
+	start_agent(0, NULL);
+	extra_args = NULL;
+	wait_synced(0);
+	json_t *r = ask(0, json_pack("{s:s}", "cmd", "dump"));
+	char *t = json_dumps(r, 0);
+	assert_non_null(strstr(t, "limit rate 5/second"));
+	free(t);
+	json_decref(r);
+	f = fopen(conf, "w");
+	fputs("logRate: 7\nlogFormat: json\n", f);
+	fclose(f);
+	kill(agents[0], SIGHUP);
+	usleep(300000);
+	r = ask(0, json_pack("{s:s}", "cmd", "dump"));
+	t = json_dumps(r, 0);
+	assert_non_null(strstr(t, "limit rate 7/second"));
+	free(t);
+	json_decref(r);
+	assert_false(reach(YA, XA, 150)); /* enforcement went on through the reload */
+	/* health endpoints, in the node's namespace */
+	free(cmd);
+	assert_true(asprintf(&cmd, "ip netns exec %s-n1 curl -s http://127.0.0.1:9464/readyz http://127.0.0.1:9464/healthz",
+			     kc.prefix) >= 0);
+	FILE *p = popen(cmd, "r");
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	pclose(p);
+	free(cmd);
+	assert_string_equal(out, "ready\nok\n");
+	/* logs were JSON lines */
+	assert_true(asprintf(&cmd, "grep -c '^{\"time\"' %s/agent1.log", dir) >= 0);
+	p = popen(cmd, "r");
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	pclose(p);
+	free(cmd);
+	assert_true(atoi(out) >= 2);
+	stop_agent(0, SIGTERM);
+	unlink(conf);
+}
+
 /* Bad configuration refuses to start, naming the setting. */
 static void bad_config_refuses_to_start(void **state)
 {
@@ -596,6 +652,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(invalid_policy_isolates),
 		cmocka_unit_test(least_privilege_is_enough),
 		cmocka_unit_test(api_outage_keeps_ruleset),
+		cmocka_unit_test(reload_and_health),
 		cmocka_unit_test(bad_config_refuses_to_start),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
