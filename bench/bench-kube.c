@@ -2,7 +2,7 @@
  * shape (5 labels, 2 container ports, one IPv4) arrive as ADDED events on
  * one watch stream (fed in 64 KiB pieces, no network), are parsed, decoded
  * and kept in the informer cache.
- *   corral-bench-kube [--pods N] */
+ *   corral-bench-kube [--pods N] [--engine]   (--engine: pods also go to the engine, as in the agent) */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "kube/client.h"
+#include "policy/engine.h"
 
 static double now_s(void)
 {
@@ -36,17 +37,28 @@ static void emit(const char *metric, double v, const char *unit)
 	printf("{\"bench\": \"kube\", \"metric\": \"%s\", \"value\": %.6g, \"unit\": \"%s\"}\n", metric, v, unit);
 }
 
+/* --engine: the agent's wiring (the engine shares the cache's objects) */
 static void changed(void *arg, enum kube_res r, const void *old, void *new)
 {
-	(void)arg, (void)r, (void)old, (void)new;
+	struct engine *e = arg;
+	(void)old;
+	if (!e || !new || r != KRES_PODS)
+		return;
+	kube_obj_ref(r, new);
+	engine_pod_upsert(e, new);
 }
 
 int main(int argc, char **argv)
 {
 	int n = 150000;
-	for (int i = 1; i + 1 < argc; i += 2)
-		if (!strcmp(argv[i], "--pods"))
-			n = atoi(argv[i + 1]);
+	struct engine *e = NULL;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--pods") && i + 1 < argc)
+			n = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--engine")) {
+			struct engine_config cfg = { "node-1", "app", true };
+			e = engine_new(&cfg);
+		}
 	/* the stream, built first so that its bytes are not counted as cache */
 	struct sbuf s = { 0 };
 	for (int i = 0; i < n; i++)
@@ -64,7 +76,7 @@ int main(int argc, char **argv)
 	long before = rss_kb("VmRSS");
 	struct kube_auth a = { 0 };
 	a.server = strdup("http://127.0.0.1:1");
-	struct kube_handlers h = { changed, NULL, NULL, NULL };
+	struct kube_handlers h = { changed, NULL, NULL, e };
 	struct kube_client *c = kube_client_new(&a, NULL, &h);
 	double t0 = now_s();
 	for (size_t off = 0; off < s.n; off += 65536) {
@@ -84,6 +96,7 @@ int main(int argc, char **argv)
 	emit("cache_mb", (double)(after - before) / 1024, "MB");
 	emit("cache_bytes_per_pod", (double)(after - before) * 1024 / n, "bytes");
 	emit("peak_rss_mb", (double)rss_kb("VmHWM") / 1024, "MB");
+	engine_free(e);
 	kube_client_free(c);
 	return 0;
 }
