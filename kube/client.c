@@ -40,12 +40,44 @@ const char *kube_res_name(enum kube_res r)
 	return resources[r].name;
 }
 
+/* One allocation per cached object: 150,000 pods make every byte count. */
 struct centry {
-	char *key; /* ns/name */
-	char *rv;
 	void *obj;
 	uint64_t mark; /* relist generation that saw it */
+	uint64_t rvn;  /* resourceVersion when it is a number (etcd's are) */
+	char *rvs;     /* otherwise the opaque string */
+	char key[];    /* ns/name */
 };
+
+static bool rv_numeric(const char *rv, uint64_t *n)
+{
+	char *end;
+	if (!rv || !*rv || *rv == '0' || strlen(rv) > 19)
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(rv, &end, 10);
+	*n = v;
+	return !*end && !errno;
+}
+
+static bool rv_same(const struct centry *e, const char *rv)
+{
+	uint64_t n;
+	if (!rv)
+		return false;
+	if (rv_numeric(rv, &n))
+		return !e->rvs && e->rvn == n;
+	return e->rvs && !strcmp(e->rvs, rv);
+}
+
+static void rv_store(struct centry *e, const char *rv)
+{
+	free(e->rvs);
+	e->rvs = NULL;
+	e->rvn = 0;
+	if (rv && !rv_numeric(rv, &e->rvn))
+		e->rvs = xstrdup(rv);
+}
 
 enum rstate { R_WAIT, R_LIST, R_WATCH };
 
@@ -169,8 +201,7 @@ static void cache_delete(struct reflector *r, struct centry *e)
 	if (c->h.changed)
 		c->h.changed(c->h.arg, r->res, e->obj, NULL);
 	obj_free(r->res, e->obj);
-	free(e->key);
-	free(e->rv);
+	free(e->rvs);
 	free(e);
 }
 
@@ -185,7 +216,7 @@ static void upsert(struct reflector *r, json_t *o)
 		return;
 	struct centry *e = htab_find(&r->cache, hash_str(key), centry_eq, key);
 	const char *rv = obj_rv(o);
-	if (e && rv && e->rv && !strcmp(rv, e->rv)) { /* duplicate (relist, repeated ADDED) */
+	if (e && rv_same(e, rv)) { /* duplicate (relist, repeated ADDED) */
 		e->mark = r->mark;
 		free(key);
 		return;
@@ -211,15 +242,14 @@ static void upsert(struct reflector *r, json_t *o)
 		return;
 	}
 	if (!e) {
-		e = xcalloc(1, sizeof(*e));
-		e->key = key;
+		e = xcalloc(1, sizeof(*e) + strlen(key) + 1);
+		strcpy(e->key, key);
 		htab_insert(&r->cache, hash_str(key), e);
-	} else {
-		free(key);
 	}
+	free(key);
 	void *old = e->obj;
 	e->obj = obj;
-	set_str(&e->rv, rv);
+	rv_store(e, rv);
 	e->mark = r->mark;
 	if (c->h.changed)
 		c->h.changed(c->h.arg, r->res, old, obj);
@@ -709,8 +739,7 @@ void kube_client_free(struct kube_client *c)
 		struct centry *e;
 		htab_foreach(&r->cache, e) {
 			obj_free(r->res, e->obj);
-			free(e->key);
-			free(e->rv);
+			free(e->rvs);
 			free(e);
 		}
 		htab_free(&r->cache);

@@ -935,7 +935,7 @@ static int dec_policy(struct dctx *c, json_t *obj, enum policy_kind kind, struct
 {
 	struct policy_spec *pol = xcalloc(1, sizeof(*pol));
 	pol->kind = kind;
-	pol->source = xstrdup(c->file);
+	pol->source = istr_get(c->file);
 	if (dec_meta(c, obj, true, &pol->ns, &pol->name) < 0 ||
 	    (kind == KIND_NETPOL ? dec_netpol(c, obj, pol) : dec_access(c, obj, pol)) < 0) {
 		policy_spec_free(pol);
@@ -952,7 +952,7 @@ static int dec_policy(struct dctx *c, json_t *obj, enum policy_kind kind, struct
 static int dec_podlike(struct dctx *c, json_t *obj, bool workload, struct decoded *out)
 {
 	struct pod_spec *pod = xcalloc(1, sizeof(*pod));
-	pod->source = xstrdup(c->file);
+	pod->source = istr_get(c->file);
 	if (dec_meta(c, obj, true, &pod->ns, &pod->name) < 0 ||
 	    (workload ? dec_workload(c, obj, pod) : dec_pod(c, obj, pod)) < 0) {
 		pod_spec_free(pod);
@@ -967,7 +967,7 @@ static int dec_namespace(struct dctx *c, json_t *obj, struct decoded *out)
 {
 	struct ns_spec *ns = xcalloc(1, sizeof(*ns));
 	istr none;
-	ns->source = xstrdup(c->file);
+	ns->source = istr_get(c->file);
 	if (dec_meta(c, obj, false, &none, &ns->name) < 0) {
 		ns_spec_free(ns);
 		return -EINVAL;

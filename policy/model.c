@@ -236,7 +236,7 @@ void pod_spec_free(struct pod_spec *p)
 	for (uint32_t i = 0; i < p->nports; i++)
 		istr_put(p->ports[i].name);
 	free(p->ports);
-	free(p->source);
+	istr_put(p->source);
 	free(p->workload);
 	free(p);
 }
@@ -251,7 +251,7 @@ void ns_spec_free(struct ns_spec *n)
 	}
 	istr_put(n->name);
 	labelset_free(&n->labels);
-	free(n->source);
+	istr_put(n->source);
 	free(n);
 }
 
@@ -293,6 +293,6 @@ void policy_spec_free(struct policy_spec *p)
 	}
 	istr_put(p->app);
 	free(p->error);
-	free(p->source);
+	istr_put(p->source);
 	free(p);
 }

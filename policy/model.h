@@ -71,7 +71,7 @@ struct pod_spec {
 	enum pod_phase phase;
 	uint32_t nports;
 	struct cport *ports;
-	char *source; /* file or "api" */
+	istr source; /* file or "api" (interned: shared by every object of a file) */
 	char *workload; /* offline: "Deployment" etc. or NULL */
 };
 void pod_spec_free(struct pod_spec *p);
@@ -80,7 +80,7 @@ struct ns_spec {
 	uint32_t refs;
 	istr name;
 	struct labelset labels; /* kubernetes.io/metadata.name always set */
-	char *source;
+	istr source;
 };
 void ns_spec_free(struct ns_spec *n);
 
@@ -135,7 +135,7 @@ struct policy_spec {
 	struct rule *rules[DIR_COUNT];
 	istr app; /* AccessPolicy: spec.application */
 	uint32_t nhosts; /* AccessPolicy: external host entries, not enforced yet */
-	char *source;
+	istr source;
 };
 void policy_spec_free(struct policy_spec *p);
 void rule_free(struct rule *r);

@@ -206,7 +206,7 @@ static struct pod_spec *pod_copy(struct engine *e, const char *ns, const char *n
 	memcpy(s->ports, p->spec->ports, s->nports * sizeof(*s->ports));
 	for (uint32_t i = 0; i < s->nports; i++)
 		istr_ref(s->ports[i].name);
-	s->source = xstrdup(p->spec->source);
+	s->source = istr_ref(p->spec->source);
 	s->workload = NULL;
 	return s;
 }
