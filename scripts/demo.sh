@@ -59,6 +59,13 @@ echo "$PODS" | while read -r pod ip node port; do
 	echo $! > "$WORK/srv-$pod.pid"
 	echo "  pod $pod: $ip on node-$node, serving TCP $port"
 done
+# wait until every server listens
+echo "$PODS" | while read -r pod ip node port; do
+	i=0
+	until ip netns exec $P-$pod ss -Hltn "sport = :$port" | grep -q LISTEN; do
+		i=$((i + 1)); [ $i -lt 100 ] || { echo "the server of $pod did not start" >&2; exit 1; }; sleep 0.05
+	done
+done
 
 # ---- the agents: one per node, same manifests folder ----
 mkdir -p "$WORK/manifests"
@@ -79,11 +86,13 @@ say "Agents running, one per node"
 run "$AGENTCTL" --socket "$WORK/node-1.sock" status
 
 call() { # call FROM-POD TO-IP PORT
-	if ip netns exec $P-$1 curl -s -m 2 -o /dev/null "http://$2:$3/"; then
-		echo "  $1 -> $2:$3  connected"
-	else
-		echo "  $1 -> $2:$3  DROPPED (no answer within 2 s)"
-	fi
+	rc=0
+	ip netns exec $P-$1 curl -s -m 2 -o /dev/null "http://$2:$3/" || rc=$?
+	case $rc in
+	0) echo "  $1 -> $2:$3  connected" ;;
+	28) echo "  $1 -> $2:$3  DROPPED (no answer within 2 s)" ;;
+	*) echo "  $1 -> $2:$3  failed (curl exit $rc: refused or unreachable, not a policy drop)" ;;
+	esac
 }
 
 say "frontend calls checkout (allowed by checkout's AccessPolicy)"
@@ -117,7 +126,11 @@ spec:
         ports: [{port: 8080}]
 EOF
 sed -n '1,20p' "$WORK/manifests/checkout.yaml" | sed 's/^/  /'
-sleep 0.5
+# the agents see the file change (inotify) and update the kernel in a few ms
+i=0
+until ip netns exec $P-checkout curl -s -m 0.5 -o /dev/null http://10.200.2.10:8080/ || [ $i -ge 10 ]; do
+	i=$((i + 1))
+done
 call checkout 10.200.2.10 8080
 run "$AGENTCTL" --socket "$WORK/node-1.sock" explain team-shop/checkout team-pay/payments --port 8080
 say "The rule in the kernel (node-1), as nft sees it"
