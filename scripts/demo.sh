@@ -7,13 +7,17 @@
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-./scripts/install-deps.sh >/dev/null
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target corral-agent agentctl >/dev/null
+# CORRAL_BUILD=DIR: use binaries already built there (the test suite does)
+if [ -z "${CORRAL_BUILD:-}" ]; then
+	./scripts/install-deps.sh >/dev/null
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target corral-agent agentctl >/dev/null
+fi
+BUILD=$(cd "${CORRAL_BUILD:-build}" && pwd)
 
 P=corral-demo
 WORK=$(mktemp -d /tmp/corral-demo-XXXXXX)
-AGENTCTL="$ROOT/build/agentctl"
+AGENTCTL="$BUILD/agentctl"
 cleanup() {
 	for pid in $(cat "$WORK"/*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
 	sleep 0.2
@@ -71,7 +75,7 @@ done
 mkdir -p "$WORK/manifests"
 cp deploy/examples/shop/*.yaml "$WORK/manifests/"
 for n in 1 2; do
-	"$ROOT/build/corral-agent" --source "files:$WORK/manifests" --node-name node-$n \
+	"$BUILD/corral-agent" --source "files:$WORK/manifests" --node-name node-$n \
 		--netns /run/netns/$P-n$n --socket "$WORK/node-$n.sock" --log-level warn \
 		2>"$WORK/agent-$n.log" &
 	echo $! > "$WORK/agent-$n.pid"

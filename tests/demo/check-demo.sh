@@ -1,0 +1,19 @@
+#!/bin/sh
+# README's first command must keep doing what the README says: run the demo
+# against the binaries just built and check each step's outcome.
+#   check-demo.sh REPO BUILD-DIR
+set -eu
+out=$(CORRAL_BUILD="$2" sh "$1/scripts/demo.sh" 2>&1) || { echo "$out"; echo "FAIL: the demo failed"; exit 1; }
+fail=0
+expect() { echo "$out" | grep -q -- "$1" || { echo "FAIL: expected \"$1\""; fail=1; }; }
+expect "frontend -> 10.200.1.10:8080  connected"
+expect "payments -> 10.200.2.11:5432  connected"
+expect "checkout -> 10.200.2.10:8080  DROPPED"
+expect "egress team-shop/checkout-0 -> team-pay/payments-0 TCP/8080 dropped at egress (isolated by AccessPolicy team-shop/checkout)"
+expect "to allow it, add to AccessPolicy team-shop/checkout (application checkout), under spec.outbound:"
+expect "kernel: chain eg_g"
+expect "ALLOWED by AccessPolicy team-shop/checkout spec.outbound.rules\[0\]"
+[ "$(echo "$out" | grep -c 'checkout -> 10.200.2.10:8080  connected')" = 1 ] || { echo "FAIL: the fix did not connect"; fail=1; }
+if ip netns list | grep -q '^corral-demo-'; then echo "FAIL: namespaces left behind"; fail=1; fi
+[ $fail = 0 ] || echo "$out"
+exit $fail
