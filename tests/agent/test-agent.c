@@ -448,6 +448,25 @@ static void drops_are_reported(void **state)
 	}
 	json_decref(r);
 	assert_true(found);
+	/* --follow: a drop that happens after subscribing is streamed */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	assert_true(strlen(sock_path(0)) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock_path(0), strlen(sock_path(0)) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	dprintf(fd, "{\"cmd\": \"drops\", \"follow\": true}\n");
+	usleep(100000);
+	char buf[65536];
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0) /* the ring's backlog */
+		;
+	assert_false(reach(YB, XA, 200)); /* y/b may not reach x/a: one drop */
+	struct timeval tv = { 2, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_non_null(strstr(buf, "\"source_pod\":\"y/b\""));
+	close(fd);
 }
 
 /* An invalid AccessPolicy isolates its pods and allows nothing; the other
