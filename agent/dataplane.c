@@ -34,6 +34,10 @@ struct dp {
 	uint64_t epoch;
 };
 
+/* The ruleset of the transaction being sent, for dp_op_describe: delta
+ * sets carry no origin of their own (one transaction at a time). */
+static const struct ruleset *dp_describe_mirror;
+
 static bool capent_eq(const void *item, const void *key)
 {
 	return !strcmp(((const struct capent *)item)->base, key);
@@ -492,6 +496,17 @@ static struct rs_rule *rule_new(struct rs_chain *ch, enum rs_rule_kind kind)
 	return r;
 }
 
+/* Remembers which rule a set serves, for kernel errors about it. */
+static void set_origin(struct rctx *c, const char *name, const char *what, const struct ir_rule *r)
+{
+	struct rs_set *s = name ? rc_find(c, name) : NULL;
+	if (!s || s->origin)
+		return;
+	char *o = rule_origin(r);
+	s->origin = xasprintf("%s of %s", what, o);
+	free(o);
+}
+
 static void group_rule(struct rctx *c, struct rs_chain *ch, const struct ir_group *g, const struct ir_rule *r,
 		       uint32_t k)
 {
@@ -504,6 +519,11 @@ static void group_rule(struct rctx *c, struct rs_chain *ch, const struct ir_grou
 		named |= spec->ports[i].name != NULL;
 	if (named)
 		named_sets(c, g, r, ch->name, k, nm);
+	set_origin(c, pc ? pc->s[0]->name : NULL, "peers", r);
+	set_origin(c, pc ? pc->s[1]->name : NULL, "peers", r);
+	set_origin(c, pt, "ports", r);
+	set_origin(c, nm[0], "named ports", r);
+	set_origin(c, nm[1], "named ports", r);
 	for (int fam = 4; fam <= 6; fam += 2) {
 		const char *peer = pc ? pc->s[fam == 6]->name : NULL;
 		if (plain && (peer || fam == 4)) {
@@ -871,7 +891,9 @@ int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_f
 	double t1 = now_ms();
 	/* 4. an empty diff sends nothing */
 	struct nft_txn_info info = { 0 };
+	dp_describe_mirror = rs;
 	int rc = t.n ? nft_txn_commit(sock, &t, &info, err) : 0;
+	dp_describe_mirror = NULL;
 	st->msgs = info.msgs;
 	st->bytes = info.bytes;
 	st->encode_ms = info.build_ms;
@@ -903,6 +925,11 @@ void dp_op_describe(const struct dp_op *op, struct sbuf *out)
 	sbuf_add(out, verb[op->kind]);
 	if (op->set) {
 		sbuf_addf(out, " %s", op->set->name);
+		const struct rs_set *named = op->set->origin ? op->set : NULL;
+		if (!named && dp_describe_mirror) /* delta sets: find the origin by name */
+			named = ruleset_set(dp_describe_mirror, op->set->name);
+		if (named && named->origin)
+			sbuf_addf(out, " (%s)", named->origin);
 		if (op->count) {
 			sbuf_add(out, " {");
 			rs_elem_format(op->set, op->first, out);

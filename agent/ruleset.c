@@ -22,6 +22,7 @@ void rs_set_put(struct rs_set *s)
 	free(s->keys);
 	free(s->name);
 	free(s->comment);
+	free(s->origin);
 	free(s);
 }
 

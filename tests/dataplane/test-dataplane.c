@@ -241,6 +241,33 @@ static void rejected_transaction_changes_nothing(void **state)
 	assert_true(allowed(&f, YA, XA, 80));
 	free(before);
 	free(after);
+
+	/* someone edits the table by hand: the peer set loses its elements, so
+	 * the next diff deletes an element the kernel no longer has; the error
+	 * names the set and the rule it serves, and a full replace heals it */
+	char cmd[512], set[64] = "";
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s-n1 nft list table inet corral | awk '/ip saddr @p.*_4_c/ "
+				   "{for (i = 1; i <= NF; i++) if ($i ~ /^@p/) {print substr($i, 2); exit}}'",
+		 f.kc.prefix);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(fgets(set, sizeof(set), p));
+	pclose(p);
+	set[strcspn(set, "\n")] = 0;
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s-n1 nft flush set inet corral %s", f.kc.prefix, set);
+	assert_int_equal(system(cmd), 0);
+	assert_false(allowed(&f, ZA, XA, 80)); /* the hand edit took effect */
+	for (int k = 0; k < KC_NODES; k++)
+		engine_pod_delete(f.e[k], "z", "b");
+	assert_true(dp_sync(f.dp[0], f.e[0], f.s[0], false, &st, &err) < 0);
+	printf("  refused as expected: %s\n", err);
+	assert_non_null(strstr(err, "delete elements"));
+	assert_non_null(strstr(err, "peers of NetworkPolicy x/p1 spec.ingress[0]"));
+	free(err);
+	err = NULL;
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_true(st.full);
+	assert_true(allowed(&f, ZA, XA, 80)); /* restored */
+	assert_false(allowed(&f, ZB, XA, 80)); /* and z/b is gone */
 	down(&f);
 }
 
