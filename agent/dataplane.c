@@ -10,6 +10,7 @@
  *   4. commit as one netlink batch; on success the desired ruleset becomes
  *      the mirror, on failure the mirror is dropped so the next sync is a
  *      full replace. */
+#define _GNU_SOURCE /* qsort_r */
 #include "agent/dataplane.h"
 #include "agent/nl/nft.h"
 
@@ -33,10 +34,6 @@ struct dp {
 	struct htab caps;       /* struct capent: hash set capacities by base name */
 	uint64_t epoch;
 };
-
-/* The ruleset of the transaction being sent, for dp_op_describe: delta
- * sets carry no origin of their own (one transaction at a time). */
-static const struct ruleset *dp_describe_mirror;
 
 static bool capent_eq(const void *item, const void *key)
 {
@@ -142,10 +139,9 @@ static uint8_t *ebuf_push(struct ebuf *b)
 	return p;
 }
 
-static size_t g_kl; /* key length for qsort comparators */
-static int elem_cmp(const void *a, const void *b)
+static int elem_cmp(const void *a, const void *b, void *kl)
 {
-	return memcmp(a, b, 2 * g_kl);
+	return memcmp(a, b, 2 * *(size_t *)kl);
 }
 
 /* Sorts and drops duplicates; with merge, also joins overlapping and
@@ -153,8 +149,7 @@ static int elem_cmp(const void *a, const void *b)
 static void ebuf_sort_merge(struct ebuf *b, size_t prefix, bool merge)
 {
 	size_t kl = b->kl, out = 0;
-	g_kl = kl;
-	qsort(b->k, b->n, 2 * kl, elem_cmp);
+	qsort_r(b->k, b->n, 2 * kl, elem_cmp, &kl);
 	for (size_t i = 0; i < b->n; i++) {
 		uint8_t *cur = b->k + i * 2 * kl;
 		if (out && !merge && !memcmp(b->k + (out - 1) * 2 * kl, cur, 2 * kl))
@@ -760,6 +755,8 @@ static struct rs_set *delta_new(const struct rs_set *like, struct vec *owned)
 	struct rs_set *d = set_new(like->name, like->key, NULL);
 	d->map = like->map;
 	d->jump = like->jump;
+	d->interval = like->interval;
+	d->origin = like->origin ? xstrdup(like->origin) : NULL;
 	vec_push(owned, d);
 	return d;
 }
@@ -891,9 +888,7 @@ int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_f
 	double t1 = now_ms();
 	/* 4. an empty diff sends nothing */
 	struct nft_txn_info info = { 0 };
-	dp_describe_mirror = rs;
 	int rc = t.n ? nft_txn_commit(sock, &t, &info, err) : 0;
-	dp_describe_mirror = NULL;
 	st->msgs = info.msgs;
 	st->bytes = info.bytes;
 	st->encode_ms = info.build_ms;
@@ -925,11 +920,8 @@ void dp_op_describe(const struct dp_op *op, struct sbuf *out)
 	sbuf_add(out, verb[op->kind]);
 	if (op->set) {
 		sbuf_addf(out, " %s", op->set->name);
-		const struct rs_set *named = op->set->origin ? op->set : NULL;
-		if (!named && dp_describe_mirror) /* delta sets: find the origin by name */
-			named = ruleset_set(dp_describe_mirror, op->set->name);
-		if (named && named->origin)
-			sbuf_addf(out, " (%s)", named->origin);
+		if (op->set->origin)
+			sbuf_addf(out, " (%s)", op->set->origin);
 		if (op->count) {
 			sbuf_add(out, " {");
 			rs_elem_format(op->set, op->first, out);

@@ -21,7 +21,6 @@ void rs_set_put(struct rs_set *s)
 	free(s->chain);
 	free(s->keys);
 	free(s->name);
-	free(s->comment);
 	free(s->origin);
 	free(s);
 }
@@ -174,8 +173,6 @@ static void set_format(const struct rs_set *s, struct sbuf *out)
 		sbuf_add(out, "\t\tflags interval\n");
 	if (s->size)
 		sbuf_addf(out, "\t\tsize %u\n", s->size);
-	if (s->comment)
-		sbuf_addf(out, "\t\tcomment \"%s\"\n", s->comment);
 	if (s->n) {
 		sbuf_add(out, "\t\telements = { ");
 		for (size_t i = 0; i < s->n; i++) {

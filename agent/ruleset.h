@@ -51,7 +51,6 @@ struct rs_set {
 	size_t n;       /* elements */
 	uint8_t *keys;  /* n * 2 * key_len: inclusive lo, hi; sorted, disjoint */
 	char **chain;   /* map: n chain names */
-	char *comment;  /* shown by nft (unused for now) */
 	char *origin;   /* the first rule that uses it: named in kernel errors */
 	uint32_t refs;  /* a set not recomputed is shared by the mirror and the next ruleset */
 };

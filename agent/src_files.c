@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include "agent/src_files.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -115,66 +114,6 @@ bool src_files_drain(struct src_files *s)
 	while (read(s->ino, buf, sizeof(buf)) > 0)
 		any = true;
 	return any;
-}
-
-static bool manifest_name(const char *n)
-{
-	size_t l = strlen(n);
-	return n[0] != '.' && ((l > 5 && !strcmp(n + l - 5, ".yaml")) || (l > 4 && !strcmp(n + l - 4, ".yml")) ||
-			       (l > 5 && !strcmp(n + l - 5, ".json")));
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every manifest below dir (sorted), watching each folder on the way. */
-static void walk(struct src_files *s, const char *dir, struct vec *out, int depth)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	if (!d || depth > 8) {
-		if (d)
-			closedir(d);
-		return;
-	}
-	inotify_add_watch(s->ino, dir,
-			  IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE_SELF);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char *p = xasprintf("%s/%s", dir, de->d_name);
-		struct stat st;
-		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-			walk(s, p, out, depth + 1);
-			free(p);
-		} else if (manifest_name(de->d_name)) {
-			vec_push(out, p);
-		} else {
-			free(p);
-		}
-	}
-	closedir(d);
-	vec_sort(out, str_cmp);
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	struct sbuf b = { 0 };
-	char chunk[65536];
-	size_t n;
-	if (!f)
-		return NULL;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		sbuf_addn(&b, chunk, n);
-		if (b.n > (64u << 20))
-			break;
-	}
-	fclose(f);
-	*len = b.n;
-	return b.s ? b.s : xstrdup("");
 }
 
 static char *key_of(const char *kind, const char *ns, const char *name)
@@ -288,19 +227,36 @@ static size_t load_file(struct src_files *s, struct ffile *f, const char *buf, s
 
 size_t src_files_scan(struct src_files *s, struct engine *e)
 {
-	struct vec paths = { 0 };
+	struct vec paths = { 0 }, dirs = { 0 };
+	struct diags d = { 0 };
 	struct ffile *f;
 	size_t changed = 0;
 	htab_foreach(&s->files, f) f->seen = false;
-	walk(s, s->dir, &paths, 0);
+	manifest_files(s->dir, &paths, &dirs, &d);
+	for (size_t i = 0; i < d.v.n; i++) {
+		char *m = diag_format(d.v.v[i]);
+		log_msg(LOG_ERROR, "source", "%s", m);
+		free(m);
+	}
+	diags_free(&d);
+	for (size_t i = 0; i < dirs.n; i++) { /* idempotent: folders that appeared are watched too */
+		inotify_add_watch(s->ino, dirs.v[i],
+				  IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+					  IN_DELETE_SELF);
+		free(dirs.v[i]);
+	}
+	vec_free(&dirs);
 	for (size_t i = 0; i < paths.n; i++) {
-		char *p = paths.v[i];
+		char *p = paths.v[i], *err = NULL;
 		size_t len;
-		char *buf = read_all(p, &len);
+		char *buf = manifest_read_file(p, MANIFEST_MAX_BYTES, &len, &err);
 		f = htab_find(&s->files, hash_str(p), ffile_eq, p);
 		if (!buf) {
+			/* unreadable (being replaced, too large): keep what it had */
+			log_msg(LOG_ERROR, "source", "%s: %s; its previous objects stay in force", p, err);
+			free(err);
 			if (f)
-				f->seen = true; /* unreadable for a moment: keep what it had */
+				f->seen = true;
 			free(p);
 			continue;
 		}
@@ -333,22 +289,6 @@ size_t src_files_scan(struct src_files *s, struct engine *e)
 	}
 	vec_free(&gone);
 	return changed;
-}
-
-void src_files_forget(struct src_files *s)
-{
-	struct ffile *f;
-	struct owner *o;
-	htab_foreach(&s->files, f) ffile_free(f);
-	htab_foreach(&s->owners, o) {
-		free(o->key);
-		free(o);
-	}
-	htab_free(&s->files);
-	htab_free(&s->owners);
-	memset(&s->files, 0, sizeof(s->files));
-	memset(&s->owners, 0, sizeof(s->owners));
-	s->objects = 0;
 }
 
 json_t *src_files_status(const struct src_files *s)

@@ -17,8 +17,6 @@ int src_files_fd(const struct src_files *s);
 bool src_files_drain(struct src_files *s);
 /* Reads what changed into e; returns how many objects changed. */
 size_t src_files_scan(struct src_files *s, struct engine *e);
-/* Forgets what was loaded (the engine was rebuilt): the next scan loads all. */
-void src_files_forget(struct src_files *s);
 json_t *src_files_status(const struct src_files *s);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kube/manifest.h"
 #include "kube/yaml.h"
 #include "policy/util.h"
 
@@ -23,22 +24,6 @@ void kube_auth_free(struct kube_auth *a)
 	free(a->token_file);
 	free(a->context);
 	memset(a, 0, sizeof(*a));
-}
-
-static char *read_file(const char *path, size_t *len, size_t max)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct sbuf b = { 0 };
-	char chunk[8192];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.n <= max)
-		sbuf_addn(&b, chunk, n);
-	fclose(f);
-	if (len)
-		*len = b.n;
-	return sbuf_steal(&b);
 }
 
 int kube_auth_in_cluster(struct kube_auth *a, const char *root, char **err)
@@ -126,7 +111,7 @@ static int data_field(json_t *o, const char *key, char **out, size_t *len, const
 
 int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *context, char **err)
 {
-	char *file = NULL, *text;
+	char *file = NULL, *text = NULL, *rerr = NULL;
 	size_t len;
 	memset(a, 0, sizeof(*a));
 	if (path)
@@ -138,9 +123,10 @@ int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *cont
 			*colon = 0; /* the first of a list: merging several is not supported */
 	} else if (getenv("HOME"))
 		file = xasprintf("%s/.kube/config", getenv("HOME"));
-	if (!file || !(text = read_file(file, &len, 4u << 20))) {
+	if (!file || !(text = manifest_read_file(file, 4u << 20, &len, &rerr))) {
 		*err = xasprintf("kubeconfig %s: %s", file ? file : "(none: no --kubeconfig, $KUBECONFIG or $HOME)",
-				 file ? strerror(errno) : "not found");
+				 file ? rerr : "not found");
+		free(rerr);
 		free(file);
 		return -1;
 	}

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MANIFEST_MAX_BYTES (64u << 20)
 
 static void take(struct manifest_set *set, struct decoded *d)
 {
@@ -62,35 +61,34 @@ void manifest_load_buffer(struct manifest_set *set, const char *name, const char
 	vec_free(&docs);
 }
 
-static int load_file(struct manifest_set *set, const char *path, const struct decode_opts *o)
+char *manifest_read_file(const char *path, size_t max, size_t *len, char **err)
 {
 	FILE *f = fopen(path, "rb");
 	struct sbuf b = { 0 };
 	char chunk[65536];
 	size_t n;
 	if (!f) {
-		int err = errno;
-		diags_add(&set->diags, false, path, NULL, NULL, NULL, "cannot open: %s", strerror(err));
-		return -err;
+		*err = xasprintf("cannot open: %s", strerror(errno));
+		return NULL;
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (b.n + n > MANIFEST_MAX_BYTES) {
-			diags_add(&set->diags, false, path, NULL, NULL, NULL, "larger than %u MiB", MANIFEST_MAX_BYTES >> 20);
+		if (b.n + n > max) {
+			*err = xasprintf("larger than %zu MiB", max >> 20);
 			fclose(f);
 			sbuf_free(&b);
-			return -EFBIG;
+			return NULL;
 		}
-		if (b.n + n + 1 > b.cap) {
-			b.cap = (b.n + n + 1) * 2;
-			b.s = xrealloc(b.s, b.cap);
-		}
-		memcpy(b.s + b.n, chunk, n);
-		b.n += n;
+		sbuf_addn(&b, chunk, n);
+	}
+	if (ferror(f)) {
+		*err = xasprintf("cannot read: %s", strerror(errno));
+		fclose(f);
+		sbuf_free(&b);
+		return NULL;
 	}
 	fclose(f);
-	manifest_load_buffer(set, path, b.s ? b.s : "", b.n, o);
-	sbuf_free(&b);
-	return 0;
+	*len = b.n;
+	return sbuf_steal(&b);
 }
 
 static bool manifest_name(const char *n)
@@ -105,6 +103,62 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void walk(const char *dir, struct vec *files, struct vec *dirs, struct diags *d, int depth)
+{
+	DIR *dh = depth <= 16 ? opendir(dir) : NULL;
+	struct dirent *de;
+	struct vec names = { 0 };
+	if (!dh) {
+		if (d)
+			diags_add(d, false, dir, NULL, NULL, NULL, "cannot read folder: %s",
+				  depth > 16 ? "nested too deep (a link loop?)" : strerror(errno));
+		return;
+	}
+	if (dirs)
+		vec_push(dirs, xstrdup(dir));
+	while ((de = readdir(dh))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *full = xasprintf("%s/%s", dir, de->d_name);
+		struct stat cst;
+		if (stat(full, &cst) == 0 && (S_ISDIR(cst.st_mode) || manifest_name(de->d_name)))
+			vec_push(&names, full);
+		else
+			free(full);
+	}
+	closedir(dh);
+	vec_sort(&names, name_cmp); /* per folder: the same order on every machine */
+	for (size_t i = 0; i < names.n; i++) {
+		struct stat cst;
+		if (stat(names.v[i], &cst) == 0 && S_ISDIR(cst.st_mode)) {
+			walk(names.v[i], files, dirs, d, depth + 1);
+			free(names.v[i]);
+		} else {
+			vec_push(files, names.v[i]);
+		}
+	}
+	vec_free(&names);
+}
+
+void manifest_files(const char *dir, struct vec *files, struct vec *dirs, struct diags *d)
+{
+	walk(dir, files, dirs, d, 0);
+}
+
+static int load_file(struct manifest_set *set, const char *path, const struct decode_opts *o)
+{
+	size_t len;
+	char *err = NULL, *text = manifest_read_file(path, MANIFEST_MAX_BYTES, &len, &err);
+	if (!text) {
+		diags_add(&set->diags, false, path, NULL, NULL, NULL, "%s", err);
+		free(err);
+		return -EIO;
+	}
+	manifest_load_buffer(set, path, text, len, o);
+	free(text);
+	return 0;
+}
+
 int manifest_load_path(struct manifest_set *set, const char *path, const struct decode_opts *o)
 {
 	struct stat st;
@@ -115,31 +169,18 @@ int manifest_load_path(struct manifest_set *set, const char *path, const struct 
 	}
 	if (!S_ISDIR(st.st_mode))
 		return load_file(set, path, o);
-	DIR *d = opendir(path);
-	struct dirent *de;
-	struct vec names = { 0 };
-	if (!d) {
-		int err = errno;
-		diags_add(&set->diags, false, path, NULL, NULL, NULL, "cannot read folder: %s", strerror(err));
-		return -err;
+	struct vec files = { 0 };
+	size_t errors = set->diags.errors;
+	manifest_files(path, &files, NULL, &set->diags);
+	if (set->diags.errors > errors && !files.n) {
+		vec_free(&files);
+		return -EACCES;
 	}
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char *full = xasprintf("%s/%s", path, de->d_name);
-		struct stat cst;
-		if (stat(full, &cst) == 0 && (S_ISDIR(cst.st_mode) || manifest_name(de->d_name)))
-			vec_push(&names, full);
-		else
-			free(full);
+	for (size_t i = 0; i < files.n; i++) {
+		load_file(set, files.v[i], o);
+		free(files.v[i]);
 	}
-	closedir(d);
-	vec_sort(&names, name_cmp);
-	for (size_t i = 0; i < names.n; i++) {
-		manifest_load_path(set, names.v[i], o);
-		free(names.v[i]);
-	}
-	vec_free(&names);
+	vec_free(&files);
 	return 0;
 }
 

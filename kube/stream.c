@@ -5,11 +5,6 @@
 
 static const char *const names[] = { "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR" };
 
-const char *kube_ev_name(enum kube_ev t)
-{
-	return names[t];
-}
-
 void kube_stream_reset(struct kube_stream *s)
 {
 	sbuf_free(&s->buf);

@@ -32,6 +32,5 @@ int kube_stream_feed(struct kube_stream *s, const char *data, size_t len, kube_e
 /* The body ended: bytes left over are a truncated event (-EBADMSG). */
 int kube_stream_end(struct kube_stream *s, char **err);
 void kube_stream_reset(struct kube_stream *s);
-const char *kube_ev_name(enum kube_ev t);
 
 #endif

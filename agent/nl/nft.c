@@ -299,8 +299,6 @@ static struct nftnl_set *set_obj(const char *table, const struct rs_set *s, bool
 	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
 	/* key byte order for nft's printer: network order (2) for addresses */
 	nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, key_concat(s->key) ? 0 : 2);
-	if (s->comment)
-		nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_COMMENT, s->comment);
 	nftnl_set_set_data(o, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
 	nftnl_udata_buf_free(ud);
 	return o;

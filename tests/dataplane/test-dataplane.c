@@ -271,6 +271,39 @@ static void rejected_transaction_changes_nothing(void **state)
 	down(&f);
 }
 
+/* A peer set holding both an ipBlock and pods is an interval set: a pod
+ * joining it must land as one closed range (start and end elements), not
+ * an open-ended start that would admit the addresses after it. */
+static void interval_set_updates(void **state)
+{
+	struct fixture f;
+	struct dp_stats st;
+	up(&f, "crdp3", false);
+	apply_yaml(&f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: mixed, namespace: x}\n"
+		       "spec:\n  podSelector: {matchLabels: {pod: a}}\n  ingress:\n"
+		       "  - from: [{ipBlock: {cidr: 10.1.3.0/24}}, {podSelector: {matchLabels: {role: client}}}]\n");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_true(allowed(&f, ZA, XA, 80));  /* by the ipBlock */
+	assert_false(allowed(&f, XB, XA, 80));
+	assert_false(allowed(&f, XC, XA, 80));
+	/* x/b (10.1.1.2) becomes a client: one range in, through the diff */
+	apply_yaml(&f, "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {pod: b, role: client}}\n"
+		       "spec: {nodeName: node-2}\nstatus: {phase: Running, podIPs: [{ip: 10.1.1.2}, {ip: 'fd00::1:2'}]}\n");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_false(st.full);
+	assert_true(allowed(&f, XB, XA, 80));
+	assert_false(allowed(&f, XC, XA, 80)); /* 10.1.1.3, right after it, still dropped */
+	assert_false(allowed(&f, YA, XA, 80));
+	/* and out again */
+	apply_yaml(&f, "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {pod: b}}\n"
+		       "spec: {nodeName: node-2}\nstatus: {phase: Running, podIPs: [{ip: 10.1.1.2}, {ip: 'fd00::1:2'}]}\n");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_false(st.full);
+	assert_false(allowed(&f, XB, XA, 80));
+	assert_true(allowed(&f, ZA, XA, 80));
+	down(&f);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -282,6 +315,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(incremental_updates),
 		cmocka_unit_test(rejected_transaction_changes_nothing),
+		cmocka_unit_test(interval_set_updates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
