@@ -73,7 +73,7 @@ struct agent {
 	char *last_error;
 	uint32_t retry_ms;
 	/* drops */
-	struct drop ring[DROP_RING];
+	struct drop *ring; /* DROP_RING entries */
 	uint64_t ndrops;
 	int followers[MAX_FOLLOWERS];
 	bool follow_explain[MAX_FOLLOWERS];
@@ -102,27 +102,27 @@ static void want_sync(struct agent *a)
 	}
 }
 
-static void count_policies(struct agent *a)
+static size_t source_errors(const struct agent *a)
 {
-	struct vec v = { 0 };
-	engine_policies(a->e, &v);
-	uint64_t n[2][2] = { { 0, 0 }, { 0, 0 } };
-	size_t invalid = 0;
-	for (size_t i = 0; i < v.n; i++) {
-		const struct policy *p = v.v[i];
-		n[p->spec->kind][p->spec->valid]++;
-		invalid += !p->spec->valid;
-	}
-	vec_free(&v);
+	size_t n = a->files ? src_files_errors(a->files) : 0;
+	for (int r = 0; a->kube && r < KRES_COUNT; r++)
+		n += kube_client_error(a->kube, (enum kube_res)r) != NULL;
+	return n;
+}
+
+/* Gauges that follow the objects: read once per transaction. */
+static void update_gauges(struct agent *a)
+{
 	pthread_mutex_lock(&a->metrics.mu);
-	memcpy(a->metrics.policies, n, sizeof(n));
-	a->metrics.source_errors = invalid;
+	for (int k = 0; k < 2; k++)
+		for (int v = 0; v < 2; v++)
+			a->metrics.policies[k][v] = engine_policy_count(a->e, (enum policy_kind)k, v);
 	pthread_mutex_unlock(&a->metrics.mu);
 }
 
 static void do_sync(struct agent *a, bool full)
 {
-	count_policies(a);
+	update_gauges(a);
 	struct dp_stats st;
 	char *err = NULL;
 	int rc = dp_sync(a->dp, a->e, a->nft, full, &st, &err);
@@ -236,7 +236,7 @@ static json_t *kube_status(const struct agent *a)
 	}
 	return json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:o}", "source", "kube", "api_synced", kube_client_synced(a->kube),
 			 "cached", counts, "watches", (json_int_t)st->watches, "watch_restarts",
-			 (json_int_t)st->watch_restarts, "relists", (json_int_t)st->relists, "file_errors", errs);
+			 (json_int_t)st->watch_restarts, "relists", (json_int_t)st->relists, "errors", errs);
 }
 
 /* ---------- drops ---------- */
@@ -429,7 +429,7 @@ static json_t *status(struct agent *a, char **text)
 								   policy_kind_name(ps->kind), ps->ns, ps->name, ps->nhosts));
 	}
 	json_t *src = a->files ? src_files_status(a->files) : kube_status(a);
-	json_t *ferr = json_object_get(src, "file_errors");
+	json_t *ferr = json_object_get(src, "errors");
 	size_t i;
 	json_t *x;
 	json_array_foreach(ferr, i, x) json_array_append(errors, x);
@@ -726,7 +726,7 @@ static void reload(struct agent *a, int argc, char **argv)
 		}
 		add_fd(a, src_files_fd(a->files));
 		src_files_scan(a->files, a->e);
-		count_policies(a);
+		update_gauges(a);
 	}
 	if (rebuild || rerender) {
 		dp_free(a->dp);
@@ -818,6 +818,7 @@ int main(int argc, char **argv)
 	}
 	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst };
 	a->dp = dp_new(&dc);
+	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
 	/* 5. the event loop */
 	a->sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
 	a->sync_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -849,6 +850,7 @@ int main(int argc, char **argv)
 		}
 		pthread_mutex_lock(&a->metrics.mu);
 		a->metrics.heartbeat = time(NULL);
+		a->metrics.source_errors = source_errors(a);
 		if (a->kube) {
 			a->metrics.watch_restarts = kube_client_stats(a->kube)->watch_restarts;
 			a->metrics.relists = kube_client_stats(a->kube)->relists;
@@ -901,6 +903,7 @@ int main(int argc, char **argv)
 	engine_free(a->e);
 	kube_client_free(a->kube);
 	free(a->last_error);
+	free(a->ring);
 	agent_config_free(&a->cfg);
 	return 0;
 }

@@ -69,7 +69,7 @@ char *metrics_format(struct metrics *m)
 	sbuf_addf(&b, "# HELP corral_watch_restarts_total Watches restarted.\n# TYPE corral_watch_restarts_total counter\n"
 		      "corral_watch_restarts_total %llu\n# HELP corral_relists_total Full relists.\n"
 		      "# TYPE corral_relists_total counter\ncorral_relists_total %llu\n"
-		      "# HELP corral_source_errors Files or objects the source could not read.\n"
+		      "# HELP corral_source_errors Files that do not parse, or API resources failing to list or watch.\n"
 		      "# TYPE corral_source_errors gauge\ncorral_source_errors %llu\n",
 		  (unsigned long long)m->watch_restarts, (unsigned long long)m->relists,
 		  (unsigned long long)m->source_errors);

@@ -302,5 +302,13 @@ json_t *src_files_status(const struct src_files *s)
 			json_array_append_new(errs, json_sprintf("%s: %s (previous objects kept)", f->path, f->error));
 	}
 	return json_pack("{s:s, s:I, s:I, s:o}", "source", "files", "files", (json_int_t)files, "objects",
-			 (json_int_t)s->objects, "file_errors", errs);
+			 (json_int_t)s->objects, "errors", errs);
+}
+
+size_t src_files_errors(const struct src_files *s)
+{
+	size_t n = 0;
+	struct ffile *f;
+	htab_foreach(&s->files, f) n += f->error != NULL;
+	return n;
 }

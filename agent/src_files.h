@@ -18,5 +18,7 @@ bool src_files_drain(struct src_files *s);
 /* Reads what changed into e; returns how many objects changed. */
 size_t src_files_scan(struct src_files *s, struct engine *e);
 json_t *src_files_status(const struct src_files *s);
+/* Files that do not parse (their previous objects are kept). */
+size_t src_files_errors(const struct src_files *s);
 
 #endif

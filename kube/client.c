@@ -227,8 +227,8 @@ static void upsert(struct reflector *r, json_t *o)
 	if (!json_object_get(o, "apiVersion"))
 		json_object_set_new(o, "apiVersion", json_string(r->res == KRES_ACCESS ? "corral.dev/v1" : "v1"));
 	int rc = kube_decode(o, "api", &c->dopts, &d, &dec);
-	if (d.errors && c->h.trouble) {
-		char *m = diag_format(d.v.v[0]);
+	for (size_t i = 0; c->h.trouble && i < d.v.n; i++) { /* each problem names object, field, reason */
+		char *m = diag_format(d.v.v[i]);
 		c->h.trouble(c->h.arg, r->res, m);
 		free(m);
 	}
@@ -364,8 +364,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 		}
 		return rc ? 0 : len;
 	}
-	if (r->body.n + len > (256u << 20))
+	if (r->body.n + len > (256u << 20)) {
+		trouble(r, "LIST: a page larger than 256 MiB; dropping it");
+		r->broken = true; /* reported: done() adds nothing */
 		return 0;
+	}
 	sbuf_addn(&r->body, data, len);
 	return len;
 }

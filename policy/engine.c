@@ -53,6 +53,7 @@ struct engine {
 	uint64_t epoch;
 	struct vec dirty_ps, dirty_groups;
 	struct ptrset local;  /* active pods on this node */
+	size_t npol[2][2];    /* policies by kind and validity */
 	struct engine_stats stats;
 	/* cluster default: egress to cluster DNS for AccessPolicy pods */
 	struct rule dns_rule_spec;
@@ -840,6 +841,11 @@ size_t engine_pod_count(const struct engine *e)
 	return e->pods.n;
 }
 
+size_t engine_policy_count(const struct engine *e, enum policy_kind kind, bool valid)
+{
+	return e->npol[kind][valid];
+}
+
 size_t engine_ns_count(const struct engine *e)
 {
 	return e->nss.n;
@@ -944,6 +950,9 @@ static void policy_groups_refresh(struct engine *e, struct policy *pol)
 void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
 {
 	struct policy *pol = engine_policy_find(e, spec->kind, spec->ns, spec->name);
+	e->npol[spec->kind][spec->valid]++;
+	if (pol)
+		e->npol[pol->spec->kind][pol->spec->valid]--;
 	if (!pol) {
 		pol = xcalloc(1, sizeof(*pol));
 		pol->spec = spec;
@@ -978,6 +987,7 @@ void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *n
 	if (!pol)
 		return;
 	struct ns *n = pol->ns;
+	e->npol[pol->spec->kind][pol->spec->valid]--;
 	vec_remove(&n->policies, pol);
 	ns_regroup_targets(e, n, &pol->spec->target, NULL); /* no group refers to pol after this */
 	struct polkey k = { kind, ns, name };

@@ -124,6 +124,7 @@ void engine_groups(const struct engine *e, struct vec *v); /* sorted by id */
 void engine_peersets(const struct engine *e, struct vec *v); /* sorted by id */
 size_t engine_pod_count(const struct engine *e);
 size_t engine_ns_count(const struct engine *e);
+size_t engine_policy_count(const struct engine *e, enum policy_kind kind, bool valid);
 /* Active pods on this node (those that get dispatch entries), sorted. */
 void engine_local_pods(const struct engine *e, struct vec *v);
 

@@ -550,8 +550,28 @@ static void kubeconfig(void **st)
 	assert_int_equal(kube_auth_kubeconfig(&a, path, "nope", &err), -1);
 	assert_non_null(strstr(err, "does not exist"));
 	free(err);
-	assert_int_equal(kube_auth_in_cluster(&a, tmp, &err) == 0 || getenv("KUBERNETES_SERVICE_HOST") == NULL, 1);
+	/* in the cluster: the service's address and the mounted account */
+	char tok[160];
+	snprintf(tok, sizeof(tok), "%s/token", tmp);
+	f = fopen(tok, "w");
+	fputs("sa-token\n", f);
+	fclose(f);
+	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	assert_int_equal(kube_auth_in_cluster(&a, tmp, &err), 0);
+	assert_string_equal(a.server, "https://10.96.0.1:443");
+	assert_string_equal(a.token_file, tok);
+	assert_non_null(strstr(a.ca_file, "/ca.crt"));
+	kube_auth_free(&a);
+	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+	assert_int_equal(kube_auth_in_cluster(&a, tmp, &err), 0);
+	assert_string_equal(a.server, "https://[fd00::1]:443");
+	kube_auth_free(&a);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	assert_int_equal(kube_auth_in_cluster(&a, tmp, &err), -1);
+	assert_non_null(strstr(err, "KUBERNETES_SERVICE_HOST"));
 	free(err);
+	unsetenv("KUBERNETES_SERVICE_PORT");
 }
 
 int main(int argc, char **argv)
