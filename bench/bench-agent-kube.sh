@@ -10,7 +10,7 @@
 set -eu
 B=$(cd "$1" && pwd); RUNS=${2:-5}; SIZE=${3:-medium}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-P=crbak
+P=${CORRAL_NETNS_TAG:-}crbak
 W=$(mktemp -d /tmp/corral-bench-agent-kube-XXXXXX)
 cleanup() {
 	for f in agent srv api; do [ -f "$W/$f.pid" ] && kill "$(cat "$W/$f.pid")" 2>/dev/null || true; done

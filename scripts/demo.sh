@@ -15,7 +15,7 @@ if [ -z "${CORRAL_BUILD:-}" ]; then
 fi
 BUILD=$(cd "${CORRAL_BUILD:-build}" && pwd)
 
-P=corral-demo
+P=${CORRAL_NETNS_TAG:-}corral-demo
 WORK=$(mktemp -d /tmp/corral-demo-XXXXXX)
 AGENTCTL="$BUILD/agentctl"
 cleanup() {

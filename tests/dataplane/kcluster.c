@@ -134,7 +134,11 @@ static int add_server(struct kcluster *kc, int pod, int kind, int type, int port
 int kc_up(struct kcluster *kc, const char *script, const char *prefix)
 {
 	memset(kc, 0, sizeof(*kc));
-	snprintf(kc->prefix, sizeof(kc->prefix), "%s", prefix);
+	/* CORRAL_NETNS_TAG keeps two test runs on one machine (two work trees)
+	 * from removing each other's namespaces */
+	const char *tag = getenv("CORRAL_NETNS_TAG");
+	snprintf(kc->prefix, sizeof(kc->prefix), "%s%s", tag ? tag : "", prefix);
+	prefix = kc->prefix;
 	snprintf(kc->script, sizeof(kc->script), "%s", script);
 	for (int i = 0; i < KC_NODES; i++)
 		kc->node_ns[i] = -1;

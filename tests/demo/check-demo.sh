@@ -14,6 +14,6 @@ expect "to allow it, add to AccessPolicy team-shop/checkout (application checkou
 expect "kernel: chain eg_g"
 expect "ALLOWED by AccessPolicy team-shop/checkout spec.outbound.rules\[0\]"
 [ "$(echo "$out" | grep -c 'checkout -> 10.200.2.10:8080  connected')" = 1 ] || { echo "FAIL: the fix did not connect"; fail=1; }
-if ip netns list | grep -q '^corral-demo-'; then echo "FAIL: namespaces left behind"; fail=1; fi
+if ip netns list | grep -q "^${CORRAL_NETNS_TAG:-}corral-demo-"; then echo "FAIL: namespaces left behind"; fail=1; fi
 [ $fail = 0 ] || echo "$out"
 exit $fail
