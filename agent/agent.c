@@ -113,10 +113,17 @@ static size_t source_errors(const struct agent *a)
 /* Gauges that follow the objects: read once per transaction. */
 static void update_gauges(struct agent *a)
 {
+	struct engine_unreadable u;
+	engine_unreadable_counts(a->e, &u);
 	pthread_mutex_lock(&a->metrics.mu);
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < POLICY_KINDS; k++)
 		for (int v = 0; v < 2; v++)
 			a->metrics.policies[k][v] = engine_policy_count(a->e, (enum policy_kind)k, v);
+	a->metrics.unreadable[0] = u.namespaces;
+	a->metrics.unreadable[1] = u.pods;
+	a->metrics.unreadable[2] = u.policies[KIND_NETPOL];
+	a->metrics.unreadable[3] = u.policies[KIND_ACCESS];
+	a->metrics.rejected = a->kube ? kube_client_stats(a->kube)->rejected : 0;
 	pthread_mutex_unlock(&a->metrics.mu);
 }
 
@@ -210,6 +217,14 @@ static void kube_trouble(void *arg, enum kube_res r, const char *what)
 	log_msg(LOG_WARN, "source", "%s: %s", kube_res_name(r), what);
 }
 
+/* The API server holds an object we cannot read: an error, since we then
+ * enforce it fail-closed rather than as written (status names it). */
+static void kube_unreadable(void *arg, enum kube_res r, const char *what)
+{
+	(void)arg;
+	log_msg(LOG_ERROR, "source", "%s: could not read, enforcing fail-closed: %s", kube_res_name(r), what);
+}
+
 static int kube_start(struct agent *a, char **err)
 {
 	struct kube_auth auth;
@@ -218,7 +233,8 @@ static int kube_start(struct agent *a, char **err)
 	if (rc < 0)
 		return -1;
 	struct kube_client_opts o = { .app_label = a->cfg.app_label };
-	struct kube_handlers h = { kube_changed, kube_synced, kube_trouble, a };
+	struct kube_handlers h = { .changed = kube_changed, .synced = kube_synced, .trouble = kube_trouble,
+				   .unreadable = kube_unreadable, .arg = a };
 	a->kube = kube_client_new(&auth, &o, &h);
 	return 0;
 }
@@ -234,9 +250,10 @@ static json_t *kube_status(const struct agent *a)
 		if (e)
 			json_array_append_new(errs, json_sprintf("%s: %s", kube_res_name((enum kube_res)r), e));
 	}
-	return json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:o}", "source", "kube", "api_synced", kube_client_synced(a->kube),
-			 "cached", counts, "watches", (json_int_t)st->watches, "watch_restarts",
-			 (json_int_t)st->watch_restarts, "relists", (json_int_t)st->relists, "errors", errs);
+	return json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:o}", "source", "kube", "api_synced",
+			 kube_client_synced(a->kube), "cached", counts, "watches", (json_int_t)st->watches, "watch_restarts",
+			 (json_int_t)st->watch_restarts, "relists", (json_int_t)st->relists, "rejected",
+			 (json_int_t)st->rejected, "errors", errs);
 }
 
 /* ---------- drops ---------- */
@@ -295,9 +312,9 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 	const struct ir_group *g = group_by_id(a->e, gid);
 	size_t off = 0;
 	for (uint32_t i = 0; g && i < g->npol && off < sizeof(d->policies) - 1; i++) {
-		const struct policy_spec *ps = g->pols[i]->spec;
-		int n = snprintf(d->policies + off, sizeof(d->policies) - off, "%s%s %s/%s", i ? ", " : "",
-				 policy_kind_name(ps->kind), ps->ns, ps->name);
+		char *name = report_policy_name(g->pols[i]->spec);
+		int n = snprintf(d->policies + off, sizeof(d->policies) - off, "%s%s", i ? ", " : "", name);
+		free(name);
 		off += n > 0 ? (size_t)n : 0;
 	}
 	pthread_mutex_lock(&a->metrics.mu);
@@ -415,19 +432,13 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 
 static json_t *status(struct agent *a, char **text)
 {
-	struct vec pols = { 0 };
 	json_t *errors = json_array();
-	engine_policies(a->e, &pols);
-	for (size_t i = 0; i < pols.n; i++) {
-		const struct policy_spec *ps = ((const struct policy *)pols.v[i])->spec;
-		if (!ps->valid)
-			json_array_append_new(errors, json_sprintf("%s %s/%s is invalid (isolates its pods, allows nothing): %s",
-								   policy_kind_name(ps->kind), ps->ns, ps->name,
-								   ps->error ? ps->error : "?"));
-		if (ps->nhosts)
-			json_array_append_new(errors, json_sprintf("%s %s/%s: %u host entries are not enforced yet",
-								   policy_kind_name(ps->kind), ps->ns, ps->name, ps->nhosts));
-	}
+	report_problems(a->e, errors);
+	struct engine_unreadable u;
+	engine_unreadable_counts(a->e, &u);
+	size_t npols = engine_policy_count(a->e, KIND_NETPOL, true) + engine_policy_count(a->e, KIND_NETPOL, false) +
+		       engine_policy_count(a->e, KIND_ACCESS, true) + engine_policy_count(a->e, KIND_ACCESS, false);
+	size_t failclosed = u.namespaces + u.pods + u.policies[KIND_NETPOL] + u.policies[KIND_ACCESS];
 	json_t *src = a->files ? src_files_status(a->files) : kube_status(a);
 	json_t *ferr = json_object_get(src, "errors");
 	size_t i;
@@ -439,10 +450,11 @@ static json_t *status(struct agent *a, char **text)
 		gmtime_r(&a->last_time.tv_sec, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
-	json_t *o = json_pack("{s:s, s:s, s:b, s:I, s:{s:I, s:I, s:I}, s:{s:s, s:b, s:I, s:I, s:I, s:I, s:f, s:s?}, s:o, s:I, s:O}",
+	json_t *o = json_pack("{s:s, s:s, s:b, s:I, s:{s:I, s:I, s:I, s:I}, s:{s:s, s:b, s:I, s:I, s:I, s:I, s:f, s:s?}, s:o, s:I, s:O}",
 			      "source", a->source_arg, "node", a->node, "synced", a->metrics.ready, "generation",
 			      (json_int_t)a->generation, "objects", "namespaces", (json_int_t)engine_ns_count(a->e), "pods",
-			      (json_int_t)engine_pod_count(a->e), "policies", (json_int_t)pols.n, "last_transaction",
+			      (json_int_t)engine_pod_count(a->e), "policies", (json_int_t)npols, "failclosed",
+			      (json_int_t)failclosed, "last_transaction",
 			      "time", ts, "full", a->last.full, "messages", (json_int_t)a->last.msgs, "elements_added",
 			      (json_int_t)a->last.elems_added, "elements_deleted", (json_int_t)a->last.elems_deleted,
 			      "elements_total", (json_int_t)a->last.elems_total, "duration_ms",
@@ -452,7 +464,9 @@ static json_t *status(struct agent *a, char **text)
 	sbuf_addf(&b, "node %s, source %s: %s\n", a->node, a->source_arg,
 		  a->metrics.ready ? "synced, enforcing" : "not synced yet (a previous ruleset, if any, stays in force)");
 	sbuf_addf(&b, "objects: %zu namespaces, %zu pods, %zu policies\n", engine_ns_count(a->e), engine_pod_count(a->e),
-		  pols.n);
+		  npols);
+	if (failclosed)
+		sbuf_addf(&b, "could not be read, enforced fail-closed: %zu objects (named under errors)\n", failclosed);
 	sbuf_addf(&b, "last transaction: %s, %s, %u messages, +%llu/-%llu elements, %.2f ms; %llu elements in the table\n",
 		  ts, a->last.full ? "full replace" : "update", a->last.msgs, (unsigned long long)a->last.elems_added,
 		  (unsigned long long)a->last.elems_deleted, a->last.render_ms + a->last.apply_ms,
@@ -465,7 +479,6 @@ static json_t *status(struct agent *a, char **text)
 		json_array_foreach(errors, i, x) sbuf_addf(&b, "  %s\n", json_string_value(x));
 	}
 	json_decref(src);
-	vec_free(&pols);
 	*text = sbuf_steal(&b);
 	return o;
 }

@@ -73,6 +73,15 @@ char *metrics_format(struct metrics *m)
 		      "# TYPE corral_source_errors gauge\ncorral_source_errors %llu\n",
 		  (unsigned long long)m->watch_restarts, (unsigned long long)m->relists,
 		  (unsigned long long)m->source_errors);
+	static const char *const ukinds[] = { "Namespace", "Pod", "NetworkPolicy", "AccessPolicy" };
+	sbuf_add(&b, "# HELP corral_source_objects_unreadable Objects the source holds that corral could not read; "
+		     "each is enforced fail-closed (see agentctl status).\n# TYPE corral_source_objects_unreadable gauge\n");
+	for (int k = 0; k < 4; k++)
+		sbuf_addf(&b, "corral_source_objects_unreadable{kind=\"%s\"} %llu\n", ukinds[k],
+			  (unsigned long long)m->unreadable[k]);
+	sbuf_addf(&b, "# HELP corral_source_objects_rejected_total Objects that could not even be identified "
+		      "(no name or namespace) and are not enforced.\n# TYPE corral_source_objects_rejected_total counter\n"
+		      "corral_source_objects_rejected_total %llu\n", (unsigned long long)m->rejected);
 	sbuf_addf(&b, "# HELP corral_drops_total Dropped packets logged by the kernel (rate-limited), by direction.\n"
 		      "# TYPE corral_drops_total counter\ncorral_drops_total{direction=\"ingress\"} %llu\n"
 		      "corral_drops_total{direction=\"egress\"} %llu\n"
@@ -102,10 +111,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return reply(c, 200, metrics_format(m), "text/plain; version=0.0.4");
 	pthread_mutex_lock(&m->mu);
 	bool alive = time(NULL) - m->heartbeat < 30, ready = m->ready;
+	uint64_t failclosed = 0;
+	for (int k = 0; k < 4; k++)
+		failclosed += m->unreadable[k];
 	pthread_mutex_unlock(&m->mu);
 	if (!strcmp(url, "/healthz"))
 		return alive ? reply(c, 200, xstrdup("ok\n"), "text/plain")
 			     : reply(c, 503, xstrdup("event loop stalled\n"), "text/plain");
+	/* Ready means enforcing: objects we could not read are enforced
+	 * fail-closed, which is enforcement, and said so */
+	if (!strcmp(url, "/readyz") && ready && failclosed)
+		return reply(c, 200, xasprintf("ready: %llu objects could not be read and are enforced fail-closed "
+					      "(agentctl status names them)\n", (unsigned long long)failclosed),
+			     "text/plain");
 	if (!strcmp(url, "/readyz"))
 		return ready ? reply(c, 200, xstrdup("ready\n"), "text/plain")
 			     : reply(c, 503, xstrdup("not synced yet\n"), "text/plain");

@@ -16,9 +16,13 @@ struct metrics {
 	uint64_t sync_hist[METRICS_BUCKETS + 1]; /* cumulative per bucket bound, +Inf last */
 	double sync_sum;
 	uint64_t elements;
-	uint64_t policies[2][2]; /* [kind][valid] */
+	uint64_t policies[2][2]; /* [kind][valid]: NetworkPolicy, AccessPolicy */
 	uint64_t drops[2];       /* [ingress, egress] */
 	uint64_t watch_restarts, relists, source_errors;
+	/* objects the source holds that could not be read, enforced
+	 * fail-closed: [Namespace, Pod, NetworkPolicy, AccessPolicy] */
+	uint64_t unreadable[4];
+	uint64_t rejected; /* objects that could not even be identified */
 	bool ready;
 	time_t heartbeat;
 	void *daemon;

@@ -22,6 +22,9 @@ static json_t *side_json(const struct engine *e, const struct endpoint *src, con
 			      v->group != NULL, "allowed", v->allowed);
 	if (v->remote)
 		json_object_set_new(o, "node", json_string(self_node(d == DIR_EGRESS ? src : dst)));
+	const struct endpoint *self = d == DIR_EGRESS ? src : dst;
+	if (self->pod && self->pod->spec->unreadable)
+		json_object_set_new(o, "quarantined", json_string(self->pod->spec->error ? self->pod->spec->error : "?"));
 	if (where)
 		json_object_set_new(o, "kernel", json_string(where));
 	if (!v->group)
@@ -29,9 +32,9 @@ static json_t *side_json(const struct engine *e, const struct endpoint *src, con
 	json_t *pols = json_array(), *rules = json_array();
 	for (uint32_t i = 0; i < v->group->npol; i++) {
 		const struct policy_spec *ps = v->group->pols[i]->spec;
-		json_array_append_new(pols, json_pack("{s:s, s:s, s:s, s:b, s:s?}", "kind", policy_kind_name(ps->kind),
+		json_array_append_new(pols, json_pack("{s:s, s:s, s:s, s:b, s:b, s:s?}", "kind", policy_kind_name(ps->kind),
 						      "namespace", ps->ns, "name", ps->name, "valid", ps->valid,
-						      "error", ps->error));
+						      "unreadable", ps->unreadable, "error", ps->error));
 	}
 	for (uint32_t i = 0; i < v->nchecks; i++) {
 		char *desc = explain_rule(v->checks[i].rule);
@@ -68,13 +71,34 @@ static void side_text(FILE *out, const struct engine *e, const struct endpoint *
 		fprintf(out, "not isolated (no policy selects it for %s): allowed\n", dir_name(d));
 		return;
 	}
-	fprintf(out, "isolated by");
-	for (uint32_t i = 0; i < v->group->npol; i++) {
-		const struct policy_spec *ps = v->group->pols[i]->spec;
-		fprintf(out, "%s %s %s/%s%s", i ? "," : "", policy_kind_name(ps->kind), ps->ns, ps->name,
-		       ps->valid ? "" : " (INVALID: allows nothing)");
+	if (self->pod && self->pod->spec->unreadable) {
+		char *why = report_pod_problem(self->pod->spec);
+		fprintf(out, "quarantined: %s\n", why);
+		free(why);
+	} else {
+		fprintf(out, "isolated by");
+		for (uint32_t i = 0; i < v->group->npol; i++) {
+			const struct policy_spec *ps = v->group->pols[i]->spec;
+			fprintf(out, "%s %s %s/%s%s", i ? "," : "", policy_kind_name(ps->kind), ps->ns, ps->name,
+				ps->unreadable ? " (COULD NOT BE READ: enforced fail-closed, allows nothing)"
+				: ps->valid    ? ""
+					       : " (INVALID: allows nothing)");
+		}
+		fprintf(out, "\n");
+		for (uint32_t i = 0; i < v->group->npol; i++)
+			if (v->group->pols[i]->spec->unreadable) {
+				char *why = report_policy_problem(v->group->pols[i]->spec);
+				fprintf(out, "  %s\n", why);
+				free(why);
+			}
 	}
-	fprintf(out, "\n");
+	const struct endpoint *other = d == DIR_EGRESS ? dst : src;
+	if (other->pod && other->pod->spec->unreadable)
+		fprintf(out, "  note: %s/%s could not be read, so no pod selector matches it (fail closed)\n",
+			other->pod->spec->ns, other->pod->spec->name);
+	else if (other->pod && other->pod->ns->spec && other->pod->ns->spec->unreadable)
+		fprintf(out, "  note: namespace %s could not be read, so no namespace selector matches it (fail closed)\n",
+			other->pod->spec->ns);
 	if (v->remote)
 		fprintf(out, "  (enforced on %s by its agent; evaluated here from the same objects)\n", self_node(self));
 	if (where)
@@ -197,3 +221,89 @@ int report_resolve(const struct engine *e, const char *spec, struct endpoint *ou
 	return 0;
 }
 
+
+/* ---------- objects that could not be read ---------- */
+
+char *report_policy_name(const struct policy_spec *ps)
+{
+	if (ps->kind == KIND_QUARANTINE)
+		return xstrdup("quarantine (a pod that could not be read)");
+	return xasprintf("%s %s/%s%s", policy_kind_name(ps->kind), ps->ns, ps->name,
+			 ps->unreadable ? " (could not be read)" : ps->valid ? "" : " (invalid)");
+}
+
+char *report_policy_problem(const struct policy_spec *ps)
+{
+	if (!ps->unreadable)
+		return xasprintf("%s %s/%s is invalid (isolates its pods, allows nothing): %s",
+				 policy_kind_name(ps->kind), ps->ns, ps->name, ps->error ? ps->error : "?");
+	struct sbuf t = { 0 };
+	if (ps->target.n) {
+		sbuf_add(&t, "pods ");
+		selector_format(&ps->target, &t);
+		sbuf_addf(&t, " of namespace %s", ps->ns);
+	} else {
+		sbuf_addf(&t, "every pod of namespace %s", ps->ns);
+	}
+	const char *dirs = ps->isolates[DIR_INGRESS] && ps->isolates[DIR_EGRESS] ? "ingress and egress"
+			   : ps->isolates[DIR_INGRESS]				  ? "ingress"
+										  : "egress";
+	char *out = xasprintf("%s %s/%s could not be read; enforced fail-closed (isolates %s for %s, allows "
+			      "nothing): %s", policy_kind_name(ps->kind), ps->ns, ps->name, t.s, dirs,
+			      ps->error ? ps->error : "?");
+	sbuf_free(&t);
+	return out;
+}
+
+char *report_pod_problem(const struct pod_spec *p)
+{
+	return xasprintf("Pod %s/%s could not be read; enforced fail-closed (no peer selector matches it; on its node "
+			 "it is isolated both ways and allowed nothing): %s", p->ns, p->name, p->error ? p->error : "?");
+}
+
+char *report_ns_problem(const struct ns_spec *n)
+{
+	return xasprintf("Namespace %s could not be read; enforced fail-closed (no namespace selector matches it): %s",
+			 n->name, n->error ? n->error : "?");
+}
+
+static void push_owned(json_t *arr, char *s)
+{
+	json_array_append_new(arr, json_string(s));
+	free(s);
+}
+
+void report_problems(const struct engine *e, json_t *arr)
+{
+	struct engine_unreadable u;
+	struct vec v = { 0 };
+	engine_unreadable_counts(e, &u);
+	engine_policies(e, &v);
+	for (size_t i = 0; i < v.n; i++) {
+		const struct policy_spec *ps = ((const struct policy *)v.v[i])->spec;
+		if (!ps->valid)
+			push_owned(arr, report_policy_problem(ps));
+		if (ps->nhosts)
+			push_owned(arr, xasprintf("%s %s/%s: %u host entries are not enforced yet", policy_kind_name(ps->kind),
+						  ps->ns, ps->name, ps->nhosts));
+	}
+	v.n = 0;
+	if (u.namespaces) {
+		engine_namespaces(e, &v);
+		for (size_t i = 0; i < v.n; i++) {
+			const struct ns *n = v.v[i];
+			if (n->spec && n->spec->unreadable)
+				push_owned(arr, report_ns_problem(n->spec));
+		}
+		v.n = 0;
+	}
+	if (u.pods) {
+		engine_pods(e, &v);
+		for (size_t i = 0; i < v.n; i++) {
+			const struct pod *p = v.v[i];
+			if (p->spec->unreadable)
+				push_owned(arr, report_pod_problem(p->spec));
+		}
+	}
+	vec_free(&v);
+}

@@ -21,4 +21,15 @@ void report_default_port(const struct endpoint *dst, int *proto, int *port);
  * pod) or -EADDRNOTAVAIL (no address); *note says more when set. */
 int report_resolve(const struct engine *e, const char *spec, struct endpoint *out, char **note);
 
+/* Objects enforced fail-closed, in words (for status, explain, drops):
+ *   "NetworkPolicy x/p could not be read; enforced fail-closed (isolates
+ *    every pod of namespace x for ingress and egress, allows nothing): why"
+ * and the short form "NetworkPolicy x/p (could not be read)". */
+char *report_policy_problem(const struct policy_spec *ps);
+char *report_policy_name(const struct policy_spec *ps);
+char *report_pod_problem(const struct pod_spec *p);
+char *report_ns_problem(const struct ns_spec *n);
+/* Every object enforced fail-closed or invalid, one line each, into arr. */
+void report_problems(const struct engine *e, json_t *arr);
+
 #endif

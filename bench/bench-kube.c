@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	long before = rss_kb("VmRSS");
 	struct kube_auth a = { 0 };
 	a.server = strdup("http://127.0.0.1:1");
-	struct kube_handlers h = { changed, NULL, NULL, e };
+	struct kube_handlers h = { .changed = changed, .arg = e };
 	struct kube_client *c = kube_client_new(&a, NULL, &h);
 	double t0 = now_s();
 	for (size_t off = 0; off < s.n; off += 65536) {

@@ -26,13 +26,18 @@
 #include "kube/decode.h"
 #include "kube/stream.h"
 
+/* Every object is read as the resource it was listed or watched from:
+ * typed lists (PodList, NetworkPolicyList, ...) carry no kind and no
+ * apiVersion on their items, so both come from this table, never from a
+ * guess (recorded answers of a real server: tests/kube/real-shapes/). */
 static const struct {
-	const char *name, *path, *kind;
+	const char *name, *path, *kind, *api_version;
 } resources[KRES_COUNT] = {
-	[KRES_NAMESPACES] = { "namespaces", "/api/v1/namespaces", "Namespace" },
-	[KRES_PODS] = { "pods", "/api/v1/pods", "Pod" },
-	[KRES_NETPOLS] = { "networkpolicies", "/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy" },
-	[KRES_ACCESS] = { "accesspolicies", "/apis/corral.dev/v1/accesspolicies", "AccessPolicy" },
+	[KRES_NAMESPACES] = { "namespaces", "/api/v1/namespaces", "Namespace", "v1" },
+	[KRES_PODS] = { "pods", "/api/v1/pods", "Pod", "v1" },
+	[KRES_NETPOLS] = { "networkpolicies", "/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy",
+			   "networking.k8s.io/v1" },
+	[KRES_ACCESS] = { "accesspolicies", "/apis/corral.dev/v1/accesspolicies", "AccessPolicy", "corral.dev/v1" },
 };
 
 const char *kube_res_name(enum kube_res r)
@@ -205,9 +210,27 @@ static void cache_delete(struct reflector *r, struct centry *e)
 	free(e);
 }
 
+/* Each decoding problem, one message each: errors (the object is enforced
+ * fail-closed) and warnings go to their own handlers. */
+static void report_diags(struct reflector *r, const struct diags *d)
+{
+	struct kube_client *c = r->c;
+	for (size_t i = 0; i < d->v.n; i++) {
+		const struct diag *x = d->v.v[i];
+		void (*h)(void *, enum kube_res, const char *) = x->warning ? c->h.trouble : c->h.unreadable;
+		if (!h)
+			continue;
+		char *m = diag_format(x);
+		h(c->h.arg, r->res, m);
+		free(m);
+	}
+}
+
 /* An object as the API sent it: decoded, cached, handed to the handler.
- * One that cannot be decoded at all is treated as gone (a policy whose
- * targets are unknown isolates nothing, and says so). */
+ * The API server accepted it, so what the decoder cannot read fails
+ * closed (see kube_decode): never dropped, never read as gone. Only an
+ * object that cannot be identified at all is refused; a cached version
+ * of it, if any, stays in force. */
 static void upsert(struct reflector *r, json_t *o)
 {
 	struct kube_client *c = r->c;
@@ -223,21 +246,17 @@ static void upsert(struct reflector *r, json_t *o)
 	}
 	struct diags d = { 0 };
 	struct decoded dec;
-	json_object_set_new(o, "kind", json_string(resources[r->res].kind)); /* items of a List omit it */
-	if (!json_object_get(o, "apiVersion"))
-		json_object_set_new(o, "apiVersion", json_string(r->res == KRES_ACCESS ? "corral.dev/v1" : "v1"));
+	json_object_set_new(o, "kind", json_string(resources[r->res].kind));
+	json_object_set_new(o, "apiVersion", json_string(resources[r->res].api_version));
 	int rc = kube_decode(o, "api", &c->dopts, &d, &dec);
-	for (size_t i = 0; c->h.trouble && i < d.v.n; i++) { /* each problem names object, field, reason */
-		char *m = diag_format(d.v.v[i]);
-		c->h.trouble(c->h.arg, r->res, m);
-		free(m);
-	}
+	report_diags(r, &d);
 	diags_free(&d);
 	void *obj = rc < 0 ? NULL : dec.type == OBJ_NAMESPACE ? (void *)dec.ns : dec.type == OBJ_POD ? (void *)dec.pod
 							  : (void *)dec.pol;
-	if (rc < 0 || dec.type == OBJ_NONE) {
-		if (e)
-			cache_delete(r, e);
+	if (rc < 0 || !obj) {
+		c->stats.rejected++;
+		if (e) /* this version cannot be identified: keep the last one in force */
+			e->mark = r->mark;
 		free(key);
 		return;
 	}
@@ -714,7 +733,7 @@ struct kube_client *kube_client_new(struct kube_auth *auth, const struct kube_cl
 		c->o.token_reload = 60;
 	if (h)
 		c->h = *h;
-	c->dopts = (struct decode_opts){ DECODE_AGENT, false, c->o.app_label ? c->o.app_label : "app", "default" };
+	c->dopts = (struct decode_opts){ DECODE_API, false, c->o.app_label ? c->o.app_label : "app", "default" };
 	c->multi = curl_multi_init();
 	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	c->rng = (uint64_t)now_s() * 2654435761u | 1;

@@ -26,6 +26,9 @@ struct kube_handlers {
 	void (*synced)(void *arg);
 	/* something went wrong and is being recovered from (for logs) */
 	void (*trouble)(void *arg, enum kube_res r, const char *what);
+	/* an object the API server holds could not be read as written; it is
+	 * enforced fail-closed (what names object, field and reason) */
+	void (*unreadable)(void *arg, enum kube_res r, const char *what);
 	void *arg;
 };
 
@@ -42,6 +45,7 @@ struct kube_client_opts {
 
 struct kube_stats {
 	uint64_t lists, relists, watches, watch_restarts, events, errors, unauthorized;
+	uint64_t rejected; /* objects that could not even be identified (no name or namespace) */
 };
 
 struct kube_client;

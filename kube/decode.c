@@ -15,6 +15,7 @@ struct dctx {
 	const char *kind;
 	char *obj;      /* "ns/name" */
 	bool invalid;   /* an error that makes the policy allow nothing */
+	bool target_unknown; /* the policy's targets could not be read */
 	char *first;    /* first error message */
 };
 
@@ -164,7 +165,7 @@ static void check_fields(struct dctx *c, json_t *obj, const char *path, const ch
 		for (const char *const *a = allowed; *a; a++)
 			if (!strcmp(*a, k))
 				ok = true;
-		if (ok)
+		if (ok || (!fatal && c->o->mode == DECODE_API))
 			continue;
 		char *p = *path ? xasprintf("%s.%s", path, k) : xstrdup(k);
 		if (fatal || c->o->mode == DECODE_STRICT)
@@ -547,22 +548,25 @@ static void dec_rules(struct dctx *c, json_t *spec, const char *prefix, const ch
 	}
 }
 
-static int dec_netpol(struct dctx *c, json_t *obj, struct policy_spec *pol)
+static void dec_netpol(struct dctx *c, json_t *obj, struct policy_spec *pol)
 {
 	static const char *const fields[] = { "podSelector", "policyTypes", "ingress", "egress", NULL };
 	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
 	if (!spec) {
-		derr(c, "spec", "required");
-		return -EINVAL;
+		if (!json_object_get(obj, "spec"))
+			derr(c, "spec", "required");
+		c->target_unknown = true;
+		pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
+		return;
 	}
 	check_fields(c, spec, "spec", fields, false);
 	json_t *ps = json_object_get(spec, "podSelector");
-	if (!ps) {
-		derr(c, "spec.podSelector", "required (use {} to select every pod of the namespace)");
-		return -EINVAL;
-	}
+	/* Absent, the API server reads it as {} (LabelSelector is a value in
+	 * NetworkPolicySpec, not a pointer): every pod of the namespace. */
+	if (!ps && c->o->mode == DECODE_STRICT)
+		dwarn(c, "spec.podSelector", "absent: read as {} (every pod of the namespace), as the API server does");
 	if (dec_selector(c, ps, "spec.podSelector", &pol->target) < 0)
-		return -EINVAL; /* targets unknown: isolates nothing */
+		c->target_unknown = true; /* fail closed: every pod of the namespace */
 	json_t *types = get_typed(c, spec, "policyTypes", "spec", JSON_ARRAY), *x;
 	json_t *egress = json_object_get(spec, "egress");
 	size_t i;
@@ -593,7 +597,6 @@ static int dec_netpol(struct dctx *c, json_t *obj, struct policy_spec *pol)
 	}
 	dec_rules(c, spec, "spec", "ingress", DIR_INGRESS, pol, dec_np_rule);
 	dec_rules(c, spec, "spec", "egress", DIR_EGRESS, pol, dec_np_rule);
-	return 0;
 }
 
 /* ---------- AccessPolicy ---------- */
@@ -705,31 +708,35 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, struct 
 	free(p);
 }
 
-static int dec_access(struct dctx *c, json_t *obj, struct policy_spec *pol)
+static void dec_access(struct dctx *c, json_t *obj, struct policy_spec *pol)
 {
 	static const char *const fields[] = { "application", "inbound", "outbound", NULL };
 	static const char *const in_fields[] = { "rules", NULL };
 	static const char *const out_fields[] = { "rules", "external", NULL };
+	pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
 	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
 	if (!spec) {
-		derr(c, "spec", "required");
-		return -EINVAL;
+		if (!json_object_get(obj, "spec"))
+			derr(c, "spec", "required");
+		c->target_unknown = true;
+		return;
 	}
 	check_fields(c, spec, "spec", fields, false);
 	const char *app = get_str(c, spec, "application", "spec");
-	if (!app) {
+	if (!app && !json_object_get(spec, "application")) {
 		derr(c, "spec.application", "required: the application (pods labelled %s=NAME) this policy is for",
 		     c->o->app_label ? c->o->app_label : "app");
-		return -EINVAL;
-	}
-	if (!*app || !k8s_label_value_ok(app)) {
+		c->target_unknown = true;
+	} else if (!app) {
+		c->target_unknown = true; /* a wrong type, reported by get_str */
+	} else if (!*app || !k8s_label_value_ok(app)) {
 		derr(c, "spec.application", "\"%s\" is not a valid application name (a label value: at most 63 "
 					    "characters, alphanumeric at both ends, '-', '_' or '.' inside)", app);
-		return -EINVAL;
+		c->target_unknown = true;
+	} else {
+		pol->app = istr_get(app);
+		set_app_selector(c, &pol->target, app);
 	}
-	pol->app = istr_get(app);
-	set_app_selector(c, &pol->target, app);
-	pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
 	json_t *in = get_typed(c, spec, "inbound", "spec", JSON_OBJECT);
 	json_t *out = get_typed(c, spec, "outbound", "spec", JSON_OBJECT);
 	if (in) {
@@ -753,7 +760,6 @@ static int dec_access(struct dctx *c, json_t *obj, struct policy_spec *pol)
 			}
 		}
 	}
-	return 0;
 }
 
 /* ---------- Pods and workloads ---------- */
@@ -936,14 +942,23 @@ static int dec_policy(struct dctx *c, json_t *obj, enum policy_kind kind, struct
 	struct policy_spec *pol = xcalloc(1, sizeof(*pol));
 	pol->kind = kind;
 	pol->source = istr_get(c->file);
-	if (dec_meta(c, obj, true, &pol->ns, &pol->name) < 0 ||
-	    (kind == KIND_NETPOL ? dec_netpol(c, obj, pol) : dec_access(c, obj, pol)) < 0) {
+	if (dec_meta(c, obj, true, &pol->ns, &pol->name) < 0) {
 		policy_spec_free(pol);
 		return -EINVAL;
 	}
+	if (kind == KIND_NETPOL)
+		dec_netpol(c, obj, pol);
+	else
+		dec_access(c, obj, pol);
 	pol->valid = !c->invalid;
 	if (!pol->valid)
 		pol->error = xstrdup(c->first ? c->first : "invalid");
+	/* Fail closed: targets we cannot read are every pod of the namespace
+	 * (the rules of an invalid policy allow nothing). An API object the
+	 * server accepted but we cannot read is unreadable, whatever failed. */
+	if (c->target_unknown)
+		selector_free(&pol->target);
+	pol->unreadable = c->target_unknown || (c->invalid && c->o->mode == DECODE_API);
 	out->type = OBJ_POLICY;
 	out->pol = pol;
 	return 0;
@@ -957,6 +972,10 @@ static int dec_podlike(struct dctx *c, json_t *obj, bool workload, struct decode
 	    (workload ? dec_workload(c, obj, pod) : dec_pod(c, obj, pod)) < 0) {
 		pod_spec_free(pod);
 		return -EINVAL;
+	}
+	if (c->invalid) { /* fail closed: matched by no selector, quarantined */
+		pod->unreadable = true;
+		pod->error = xstrdup(c->first ? c->first : "unreadable");
 	}
 	out->type = OBJ_POD;
 	out->pod = pod;
@@ -977,6 +996,10 @@ static int dec_namespace(struct dctx *c, json_t *obj, struct decoded *out)
 	json_t *meta = json_object_get(obj, "metadata");
 	dec_labels(c, get_typed(c, meta, "labels", "metadata", JSON_OBJECT), "metadata.labels", &ns->labels);
 	labelset_set(&ns->labels, "kubernetes.io/metadata.name", ns->name);
+	if (c->invalid) { /* fail closed: matches no namespace selector */
+		ns->unreadable = true;
+		ns->error = xstrdup(c->first ? c->first : "unreadable");
+	}
 	out->type = OBJ_NAMESPACE;
 	out->ns = ns;
 	return 0;

@@ -11,6 +11,10 @@
 enum decode_mode {
 	DECODE_AGENT,  /* unknown fields outside rules are warnings */
 	DECODE_STRICT, /* agentctl check: every unknown field is an error */
+	/* objects the API server accepted: unknown fields outside rules are
+	 * ignored (the server pruned or validated them); anything else that
+	 * cannot be read makes the object unreadable, enforced fail-closed */
+	DECODE_API,
 };
 
 struct decode_opts {
@@ -30,9 +34,14 @@ struct decoded {
 };
 
 /* Decodes one object. Returns 0 with out->type set (OBJ_NONE for a kind
- * corral does not read), or -EINVAL when nothing usable came out. An
- * invalid policy whose targets are known is returned with valid == false:
- * it isolates and allows nothing. Every problem is added to d. */
+ * corral does not read), or -EINVAL when nothing usable came out (no
+ * name or namespace: the object cannot even be identified). Otherwise it
+ * fails closed: an invalid policy is returned with valid == false (it
+ * isolates and allows nothing); one whose targets cannot be read also
+ * has unreadable set and targets every pod of its namespace; a pod or a
+ * namespace with a problem has unreadable set (see model.h). In
+ * DECODE_API mode every problem makes the object unreadable. Every
+ * problem is added to d. */
 int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, struct diags *d,
 		struct decoded *out);
 

@@ -53,12 +53,17 @@ struct engine {
 	uint64_t epoch;
 	struct vec dirty_ps, dirty_groups;
 	struct ptrset local;  /* active pods on this node */
-	size_t npol[2][2];    /* policies by kind and validity */
+	size_t npol[POLICY_KINDS][2]; /* policies by kind and validity */
 	struct engine_stats stats;
 	/* cluster default: egress to cluster DNS for AccessPolicy pods */
 	struct rule dns_rule_spec;
 	struct ir_rule dns_rule;
 	istr app_label;
+	/* the stand-in policy that isolates pods we could not read */
+	struct policy_spec quarantine_spec;
+	struct policy quarantine;
+	/* objects enforced fail-closed because they could not be read */
+	size_t unread_ns, unread_pods, unread_pol[POLICY_KINDS];
 };
 
 struct addrent {
@@ -66,12 +71,25 @@ struct addrent {
 	struct pod *pod;
 };
 
-/* A view of a pod for matching: enough to evaluate any selector term. */
+/* A view of a pod for matching: enough to evaluate any selector term.
+ * nsl NULL: the namespace could not be read, no namespace selector
+ * matches it; pl NULL: the pod could not be read, no peer term matches
+ * it (fail closed: an object we cannot read is never admitted). */
 struct view {
 	bool active;
 	istr ns;
 	const struct labelset *nsl, *pl;
 };
+
+static const struct labelset *ns_view_labels(const struct ns *n)
+{
+	return n->spec && n->spec->unreadable ? NULL : ns_labels(n);
+}
+
+static const struct labelset *pod_view_labels(const struct pod_spec *s)
+{
+	return s->unreadable ? NULL : &s->labels;
+}
 
 static int pod_cmp(const void *a, const void *b);
 
@@ -289,7 +307,7 @@ static void term_unanchor(struct engine *e, struct term *t)
 static bool term_match(struct engine *e, const struct term *t, const struct view *v)
 {
 	e->stats.term_evals++;
-	if (t->ns ? t->ns != v->ns : !selector_matches(&t->nssel, v->nsl))
+	if (!v->pl || (t->ns ? t->ns != v->ns : !v->nsl || !selector_matches(&t->nssel, v->nsl)))
 		return false;
 	return selector_matches(&t->podsel, v->pl);
 }
@@ -339,13 +357,13 @@ static void collect_candidates(struct engine *e, const struct view *v, struct ve
 {
 	if (!v->active)
 		return;
-	for (uint32_t i = 0; i < v->pl->n; i++) {
+	for (uint32_t i = 0; v->pl && i < v->pl->n; i++) {
 		istr k = v->pl->v[i].key, val = v->pl->v[i].val;
 		collect_anchor(e, anchor_find(e, ANCHOR_POD_LABEL, k, val, NULL), out);
 		collect_anchor(e, anchor_find(e, ANCHOR_NS_POD_LABEL, k, val, v->ns), out);
 	}
 	collect_anchor(e, anchor_find(e, ANCHOR_NS_NAME, v->ns, NULL, NULL), out);
-	for (uint32_t i = 0; i < v->nsl->n; i++)
+	for (uint32_t i = 0; v->nsl && i < v->nsl->n; i++)
 		collect_anchor(e, anchor_find(e, ANCHOR_NS_LABEL, v->nsl->v[i].key, v->nsl->v[i].val, NULL), out);
 }
 
@@ -472,7 +490,7 @@ static void fill_from_list(struct engine *e, struct ir_peerset *ps, struct term 
 		struct pod *p = off ? ((struct pod_lnode *)it)->pod : container_of(it, struct pod, ns_node);
 		if (!p->active)
 			continue;
-		struct view v = { true, p->spec->ns, ns_labels(p->ns), &p->spec->labels };
+		struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
 		if (term_match(e, t, &v))
 			ptrset_add(&ps->members, p);
 	}
@@ -495,7 +513,7 @@ static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t
 		return;
 	}
 	htab_foreach(&e->nss, n) {
-		if (selector_matches(&t->nssel, ns_labels(n)))
+		if (ns_view_labels(n) && selector_matches(&t->nssel, ns_view_labels(n)))
 			fill_from_list(e, ps, t, &n->pods, 0);
 	}
 }
@@ -552,6 +570,22 @@ static int policy_cmp(const void *a, const void *b)
 	return strcmp(x->spec->name, y->spec->name);
 }
 
+/* The policies that isolate pod p in direction d. A pod we could not read
+ * has only the quarantine: we cannot know which policies select it, so
+ * it is isolated and allowed nothing (fail closed). */
+static void pod_select_policies(const struct engine *e, const struct pod *p, enum dir d, struct vec *out)
+{
+	if (p->spec->unreadable) {
+		vec_push(out, (void *)&e->quarantine);
+		return;
+	}
+	for (size_t i = 0; i < p->ns->policies.n; i++) {
+		struct policy *pol = p->ns->policies.v[i];
+		if (pol->spec->isolates[d] && selector_matches(&pol->spec->target, &p->spec->labels))
+			vec_push(out, pol);
+	}
+}
+
 static void group_build_rules(const struct engine *e, struct ir_group *g)
 {
 	bool access = false;
@@ -571,11 +605,7 @@ struct ir_group *engine_group_transient(const struct engine *e, const struct pod
 	struct vec pols = { 0 };
 	if (!p->active)
 		return NULL;
-	for (size_t i = 0; i < p->ns->policies.n; i++) {
-		struct policy *pol = p->ns->policies.v[i];
-		if (pol->spec->isolates[d] && selector_matches(&pol->spec->target, &p->spec->labels))
-			vec_push(&pols, pol);
-	}
+	pod_select_policies(e, p, d, &pols);
 	if (!pols.n) {
 		vec_free(&pols);
 		return NULL;
@@ -643,11 +673,7 @@ static void pod_regroup(struct engine *e, struct pod *p)
 		uint32_t n = 0;
 		if (want) {
 			e->stats.group_evals++;
-			for (size_t i = 0; i < p->ns->policies.n; i++) {
-				struct policy *pol = p->ns->policies.v[i];
-				if (pol->spec->isolates[d] && selector_matches(&pol->spec->target, &p->spec->labels))
-					vec_push(&many, pol);
-			}
+			pod_select_policies(e, p, (enum dir)d, &many);
 			vec_sort(&many, policy_cmp);
 			n = (uint32_t)many.n;
 			pols = n <= ARRAY_SIZE(sel) ? sel : (const struct policy **)many.v;
@@ -784,15 +810,17 @@ void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
 		htab_insert(&e->pods, podkey_hash(spec->ns, spec->name), p);
 	} else {
 		old = p->spec;
-		ov = (struct view){ p->active, old->ns, ns_labels(p->ns), &old->labels };
+		ov = (struct view){ p->active, old->ns, ns_view_labels(p->ns), pod_view_labels(old) };
 		addr_changed = !addrs_equal(old, spec);
 		pod_unindex(e, p);
 		p->spec = spec;
 	}
+	e->unread_pods += spec->unreadable;
+	e->unread_pods -= old && old->unreadable;
 	p->active = spec_active(spec);
 	p->local = pod_is_local(e, spec);
 	pod_index(e, p);
-	nv = (struct view){ p->active, spec->ns, ns_labels(p->ns), &spec->labels };
+	nv = (struct view){ p->active, spec->ns, ns_view_labels(p->ns), pod_view_labels(spec) };
 	pod_reevaluate(e, p, &ov, &nv, addr_changed);
 	pod_regroup(e, p);
 	if (addr_changed)
@@ -807,8 +835,9 @@ void engine_pod_delete(struct engine *e, const char *ns, const char *name)
 	struct pod *p = engine_pod_find(e, ns, name);
 	if (!p)
 		return;
-	struct view ov = { p->active, p->spec->ns, ns_labels(p->ns), &p->spec->labels };
-	struct view nv = { false, p->spec->ns, ns_labels(p->ns), &p->spec->labels };
+	struct view ov = { p->active, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
+	struct view nv = { false, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
+	e->unread_pods -= p->spec->unreadable;
 	pod_reevaluate(e, p, &ov, &nv, false);
 	p->active = false;
 	pod_regroup(e, p);
@@ -851,6 +880,14 @@ size_t engine_ns_count(const struct engine *e)
 	return e->nss.n;
 }
 
+void engine_unreadable_counts(const struct engine *e, struct engine_unreadable *out)
+{
+	out->namespaces = e->unread_ns;
+	out->pods = e->unread_pods;
+	for (int k = 0; k < POLICY_KINDS; k++)
+		out->policies[k] = e->unread_pol[k];
+}
+
 /* ---------- namespaces (public) ---------- */
 
 void engine_ns_upsert(struct engine *e, struct ns_spec *spec)
@@ -858,14 +895,17 @@ void engine_ns_upsert(struct engine *e, struct ns_spec *spec)
 	struct ns *n = ns_get(e, spec->name);
 	struct labelset oldl;
 	struct ns_spec *old = n->spec;
+	bool old_unreadable = old && old->unreadable;
+	e->unread_ns += spec->unreadable;
+	e->unread_ns -= old_unreadable;
 	labelset_copy(&oldl, ns_labels(n));
 	n->spec = spec;
 	/* namespace labels feed namespaceSelectors: re-evaluate its pods */
 	struct list *it;
 	list_foreach(it, &n->pods) {
 		struct pod *p = container_of(it, struct pod, ns_node);
-		struct view ov = { p->active, n->name, &oldl, &p->spec->labels };
-		struct view nv = { p->active, n->name, &spec->labels, &p->spec->labels };
+		struct view ov = { p->active, n->name, old_unreadable ? NULL : &oldl, pod_view_labels(p->spec) };
+		struct view nv = { p->active, n->name, ns_view_labels(n), pod_view_labels(p->spec) };
 		pod_reevaluate(e, p, &ov, &nv, false);
 	}
 	labelset_free(&oldl);
@@ -880,11 +920,12 @@ void engine_ns_delete(struct engine *e, const char *name)
 	/* Back to the implied labels until its pods are gone too. */
 	struct ns_spec *old = n->spec;
 	struct list *it;
+	e->unread_ns -= old->unreadable;
 	n->spec = NULL;
 	list_foreach(it, &n->pods) {
 		struct pod *p = container_of(it, struct pod, ns_node);
-		struct view ov = { p->active, n->name, &old->labels, &p->spec->labels };
-		struct view nv = { p->active, n->name, &n->implied, &p->spec->labels };
+		struct view ov = { p->active, n->name, old->unreadable ? NULL : &old->labels, pod_view_labels(p->spec) };
+		struct view nv = { p->active, n->name, &n->implied, pod_view_labels(p->spec) };
 		pod_reevaluate(e, p, &ov, &nv, false);
 	}
 	ns_spec_free(old);
@@ -951,8 +992,11 @@ void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
 {
 	struct policy *pol = engine_policy_find(e, spec->kind, spec->ns, spec->name);
 	e->npol[spec->kind][spec->valid]++;
-	if (pol)
+	e->unread_pol[spec->kind] += spec->unreadable;
+	if (pol) {
 		e->npol[pol->spec->kind][pol->spec->valid]--;
+		e->unread_pol[pol->spec->kind] -= pol->spec->unreadable;
+	}
 	if (!pol) {
 		pol = xcalloc(1, sizeof(*pol));
 		pol->spec = spec;
@@ -988,6 +1032,7 @@ void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *n
 		return;
 	struct ns *n = pol->ns;
 	e->npol[pol->spec->kind][pol->spec->valid]--;
+	e->unread_pol[pol->spec->kind] -= pol->spec->unreadable;
 	vec_remove(&n->policies, pol);
 	ns_regroup_targets(e, n, &pol->spec->target, NULL); /* no group refers to pol after this */
 	struct polkey k = { kind, ns, name };
@@ -1010,6 +1055,18 @@ void engine_policies(const struct engine *e, struct vec *v)
 	struct policy *p;
 	htab_foreach(&e->policies, p) vec_push(v, p);
 	vec_sort(v, policy_full_cmp);
+}
+
+static int ns_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct ns *const *)a)->name, (*(const struct ns *const *)b)->name);
+}
+
+void engine_namespaces(const struct engine *e, struct vec *v)
+{
+	struct ns *n;
+	htab_foreach(&e->nss, n) vec_push(v, n);
+	vec_sort(v, ns_cmp);
 }
 
 static int pod_cmp(const void *a, const void *b)
@@ -1088,6 +1145,14 @@ struct engine *engine_new(const struct engine_config *cfg)
 	e->dns_rule.what = "cluster default: DNS";
 	if (e->cfg.dns_default)
 		e->dns_rule.peers = peerset_get(e, r);
+	struct policy_spec *q = &e->quarantine_spec;
+	q->kind = KIND_QUARANTINE;
+	q->ns = istr_get("*");
+	q->name = istr_get("unreadable-pods");
+	q->isolates[DIR_INGRESS] = q->isolates[DIR_EGRESS] = true;
+	q->unreadable = true;
+	q->error = xstrdup("a pod that could not be read is isolated and allowed nothing");
+	e->quarantine.spec = q;
 	engine_take_dirty(e, NULL, NULL);
 	return e;
 }
@@ -1121,6 +1186,9 @@ void engine_free(struct engine *e)
 	vec_free(&v);
 	peerset_put(e, e->dns_rule.peers);
 	rule_free(&e->dns_rule_spec);
+	istr_put(e->quarantine_spec.ns);
+	istr_put(e->quarantine_spec.name);
+	free(e->quarantine_spec.error);
 	struct ns *n;
 	htab_foreach(&e->nss, n) {
 		ns_spec_free(n->spec);

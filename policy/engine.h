@@ -120,11 +120,17 @@ struct policy *engine_policy_find(const struct engine *e, enum policy_kind kind,
 /* Fill v with pointers, sorted by namespace then name. */
 void engine_pods(const struct engine *e, struct vec *v);
 void engine_policies(const struct engine *e, struct vec *v);
+void engine_namespaces(const struct engine *e, struct vec *v); /* struct ns*, by name */
 void engine_groups(const struct engine *e, struct vec *v); /* sorted by id */
 void engine_peersets(const struct engine *e, struct vec *v); /* sorted by id */
 size_t engine_pod_count(const struct engine *e);
 size_t engine_ns_count(const struct engine *e);
 size_t engine_policy_count(const struct engine *e, enum policy_kind kind, bool valid);
+/* Objects enforced fail-closed because they could not be read. */
+struct engine_unreadable {
+	size_t namespaces, pods, policies[POLICY_KINDS];
+};
+void engine_unreadable_counts(const struct engine *e, struct engine_unreadable *out);
 /* Active pods on this node (those that get dispatch entries), sorted. */
 void engine_local_pods(const struct engine *e, struct vec *v);
 

@@ -194,9 +194,15 @@ char *explain_fix(const struct engine *e, const struct endpoint *src, const stru
 	const struct endpoint *self = d == DIR_EGRESS ? src : dst, *peer = d == DIR_EGRESS ? dst : src;
 	if (v->allowed || !v->group)
 		return NULL;
+	if (self->pod->spec->unreadable) /* quarantined: no rule can help */
+		return xasprintf("make Pod %s/%s readable (%s): corral isolates a pod it cannot read and allows it "
+				 "nothing\n", self->pod->spec->ns, self->pod->spec->name, self->pod->spec->error);
 	for (uint32_t i = 0; i < v->group->npol; i++) {
 		const struct policy_spec *ps = v->group->pols[i]->spec;
-		if (!ps->valid)
+		if (ps->unreadable)
+			sbuf_addf(&b, "note: %s %s/%s could not be read and allows nothing (fail closed) until it can be: %s\n",
+				  policy_kind_name(ps->kind), ps->ns, ps->name, ps->error);
+		else if (!ps->valid)
 			sbuf_addf(&b, "note: %s %s/%s is invalid and allows nothing until fixed: %s\n",
 				  policy_kind_name(ps->kind), ps->ns, ps->name, ps->error);
 	}

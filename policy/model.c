@@ -35,7 +35,7 @@ int proto_parse(const char *s)
 
 const char *policy_kind_name(enum policy_kind k)
 {
-	return k == KIND_NETPOL ? "NetworkPolicy" : "AccessPolicy";
+	return k == KIND_NETPOL ? "NetworkPolicy" : k == KIND_ACCESS ? "AccessPolicy" : "Quarantine";
 }
 
 istr labelset_get(const struct labelset *l, const char *key)
@@ -238,6 +238,7 @@ void pod_spec_free(struct pod_spec *p)
 	free(p->ports);
 	istr_put(p->source);
 	free(p->workload);
+	free(p->error);
 	free(p);
 }
 
@@ -252,6 +253,7 @@ void ns_spec_free(struct ns_spec *n)
 	istr_put(n->name);
 	labelset_free(&n->labels);
 	istr_put(n->source);
+	free(n->error);
 	free(n);
 }
 

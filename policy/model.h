@@ -73,6 +73,12 @@ struct pod_spec {
 	struct cport *ports;
 	istr source; /* file or "api" (interned: shared by every object of a file) */
 	char *workload; /* offline: "Deployment" etc. or NULL */
+	/* Something in the object could not be read (the first problem is in
+	 * error). Fail closed: the pod is matched by no peer selector, and on
+	 * its node it is quarantined (isolated both ways, nothing allowed),
+	 * since which policies select it cannot be known for sure. */
+	bool unreadable;
+	char *error;
 };
 void pod_spec_free(struct pod_spec *p);
 
@@ -81,6 +87,10 @@ struct ns_spec {
 	istr name;
 	struct labelset labels; /* kubernetes.io/metadata.name always set */
 	istr source;
+	/* its labels could not all be read (first problem in error): fail
+	 * closed, it matches no namespace selector (its name still counts) */
+	bool unreadable;
+	char *error;
 };
 void ns_spec_free(struct ns_spec *n);
 
@@ -118,8 +128,11 @@ struct rule {
 	istr ap_app, ap_ns;
 };
 
-enum policy_kind { KIND_NETPOL, KIND_ACCESS };
-const char *policy_kind_name(enum policy_kind k); /* "NetworkPolicy", "AccessPolicy" */
+/* KIND_QUARANTINE is the engine's own stand-in policy that isolates pods
+ * it could not read; no object of that kind exists. */
+enum policy_kind { KIND_NETPOL, KIND_ACCESS, KIND_QUARANTINE };
+#define POLICY_KINDS 2 /* kinds of objects: NetworkPolicy, AccessPolicy */
+const char *policy_kind_name(enum policy_kind k); /* "NetworkPolicy", "AccessPolicy", "Quarantine" */
 
 struct policy_spec {
 	uint32_t refs;
@@ -130,6 +143,11 @@ struct policy_spec {
 	/* false: the object failed validation; it still isolates its targets
 	 * but its rules allow nothing (a typo must never open traffic) */
 	bool valid;
+	/* the object could not be read as written (an API object the decoder
+	 * refused, or targets that cannot be known): enforced fail-closed. It
+	 * is also !valid; unknown targets read as every pod of the namespace,
+	 * unknown policyTypes as both directions. */
+	bool unreadable;
 	char *error; /* first validation error when !valid */
 	uint32_t nrules[DIR_COUNT];
 	struct rule *rules[DIR_COUNT];

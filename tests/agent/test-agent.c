@@ -481,11 +481,16 @@ static void invalid_policy_isolates(void **state)
 	assert_true(reach(ZA, XA, 500));
 	json_t *r = ask(0, json_pack("{s:s}", "cmd", "status"));
 	char *t = json_dumps(r, 0);
-	assert_non_null(strstr(t, "AccessPolicy x/web is invalid"));
+	/* from the API server, an object the server accepted and we refuse is
+	 * one we could not read (fail closed); from a file, one that is invalid */
+	assert_non_null(strstr(t, apiserver ? "AccessPolicy x/web could not be read; enforced fail-closed"
+					     : "AccessPolicy x/web is invalid"));
 	free(t);
 	json_decref(r);
 	char *m = metrics(0);
 	assert_non_null(strstr(m, "corral_policies{kind=\"AccessPolicy\",valid=\"false\"} 1"));
+	assert_non_null(strstr(m, apiserver ? "corral_source_objects_unreadable{kind=\"AccessPolicy\"} 1"
+					    : "corral_source_objects_unreadable{kind=\"AccessPolicy\"} 0"));
 	free(m);
 	rm("web.yaml");
 	until(YA, XC, true);
@@ -580,6 +585,166 @@ static void api_outage_keeps_ruleset(void **state)
 	stop_agent(0, SIGTERM);
 }
 
+static char *curl_in_node(int node, const char *path)
+{
+	char *cmd, out[1024];
+	assert_true(asprintf(&cmd, "ip netns exec %s-n%d curl -s http://127.0.0.1:9464%s", kc.prefix, node + 1, path) >= 0);
+	FILE *p = popen(cmd, "r");
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	pclose(p);
+	free(cmd);
+	return strdup(out);
+}
+
+static json_t *status_of(int node)
+{
+	json_t *r = ask(node, json_pack("{s:s}", "cmd", "status"));
+	json_t *d = json_incref(json_object_get(json_array_get(r, 0), "data"));
+	json_decref(r);
+	return d;
+}
+
+static json_int_t relists_of(int node)
+{
+	json_t *d = status_of(node);
+	json_int_t n = json_integer_value(json_object_get(json_object_get(d, "source_state"), "relists"));
+	json_decref(d);
+	return n;
+}
+
+/* What the API objects of api_objects_enforced_from_the_first_sync say;
+ * asserted on the first sync, through relists and with the agent never
+ * allowing a pair it must drop. */
+static void expect_api_state(int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		assert_true(reach(YA, XB, 500));   /* np-x: from namespaces trusted=yes */
+		assert_false(reach(ZA, XB, 150));  /* ... not from z */
+		assert_false(reach(ZC, YA, 150));  /* np-z: z/c may only call its own namespace */
+		assert_true(reach(ZC, ZA, 500));
+		assert_true(reach(XC, YB, 500));   /* AccessPolicy y/web: callers from x */
+		assert_false(reach(ZA, YB, 150));  /* ... not from z */
+		assert_false(reach(YB, XC, 150));  /* y/web calls nobody */
+	}
+}
+
+static const char *np_x =
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np-x, namespace: x}\n"
+	"spec:\n  podSelector: {matchLabels: {pod: b}}\n  policyTypes: [Ingress]\n"
+	"  ingress: [{from: [{namespaceSelector: {matchLabels: {trusted: 'yes'}}}], ports: [{port: 80}]}]\n";
+
+/* Everything the API server holds when the agent starts is enforced on the
+ * first sync -- typed lists carry no kind or apiVersion on their items --
+ * and stays enforced through relists: a 410 on the watch, and an API
+ * server coming back with a compacted history. A NetworkPolicy the agent
+ * cannot read fails closed as documented and is named everywhere. */
+static void api_objects_enforced_from_the_first_sync(void **state)
+{
+	if (!apiserver)
+		skip();
+	for (int k = 0; k < KC_NODES; k++)
+		stop_agent(k, SIGTERM);
+	put("namespaces.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {ns: x}}\n---\n"
+			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {ns: y, trusted: 'yes'}}\n---\n"
+			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: z, labels: {ns: z}}\n");
+	put("np-x.yaml", "%s", np_x);
+	put("np-z.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np-z, namespace: z}\n"
+			 "spec:\n  podSelector: {matchLabels: {pod: c}}\n  policyTypes: [Egress]\n"
+			 "  egress: [{to: [{podSelector: {}}]}]\n");
+	put_pod(YB, "b", "app: web", YB);
+	put("ap-y.yaml", "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: web, namespace: y}\n"
+			 "spec:\n  application: web\n  inbound:\n    rules: [{application: '*', namespace: x}]\n");
+	for (int k = 0; k < KC_NODES; k++)
+		start_agent(k, NULL);
+	wait_synced(0);
+	wait_synced(1);
+	expect_api_state(1);
+	/* a 410 on every watch: the agents list again */
+	json_int_t before[KC_NODES] = { relists_of(0), relists_of(1) };
+	api_post("compact", json_object());
+	api_post("closeall", json_object());
+	double t0 = now_ms();
+	while (relists_of(0) == before[0] || relists_of(1) == before[1]) {
+		expect_api_state(1);
+		assert_true(now_ms() - t0 < 10000);
+	}
+	expect_api_state(2);
+	/* the API server restarting: every watch closed, 503s while it comes
+	 * up, a compacted history (410) once it answers */
+	before[0] = relists_of(0);
+	api_post("compact", json_object());
+	api_post("fault", json_pack("{s:s, s:i, s:i}", "name", "status", "count", 8, "code", 503));
+	api_post("closeall", json_object());
+	t0 = now_ms();
+	while (relists_of(0) == before[0]) {
+		expect_api_state(1);
+		assert_true(now_ms() - t0 < 15000);
+	}
+	expect_api_state(2);
+	printf("  first sync and %lld relists: every object enforced, no wrong verdict\n", (long long)relists_of(0));
+
+	/* the server now serves np-x with a selector the decoder refuses */
+	assert_true(reach(YA, XC, 500)); /* x/c: no policy selects it */
+	api_post("fault", json_pack("{s:s, s:s, s:s, s:s, s:{s:[{s:s, s:s}]}}", "name", "poison", "resource",
+				    "networkpolicies", "key", "x/np-x", "path", "spec.podSelector", "value",
+				    "matchExpressions", "key", "pod", "operator", "Matches"));
+	put("np-x.yaml", "%s  # served poisoned\n", np_x);
+	until(YA, XC, false); /* every pod of x isolated for ingress, nothing allowed */
+	assert_false(reach(YA, XB, 150));
+	assert_true(reach(XA, ZA, 500)); /* egress of x untouched: policyTypes was readable */
+	json_t *st = status_of(0);
+	char *t = json_dumps(st, 0);
+	assert_non_null(strstr(t, "NetworkPolicy x/np-x could not be read; enforced fail-closed (isolates every pod of "
+				  "namespace x for ingress, allows nothing): spec.podSelector.matchExpressions[0].operator"));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "objects"), "failclosed")), 1);
+	free(t);
+	json_decref(st);
+	char *m = metrics(0);
+	assert_non_null(strstr(m, "corral_source_objects_unreadable{kind=\"NetworkPolicy\"} 1"));
+	free(m);
+	char *rz = curl_in_node(0, "/readyz");
+	assert_non_null(strstr(rz, "ready: 1 objects could not be read and are enforced fail-closed"));
+	free(rz);
+	json_t *r = ask(kc_pod_node(XC), json_pack("{s:s, s:s, s:s, s:i}", "cmd", "explain", "src", "y/a", "dst", "x/c",
+						  "port", 80));
+	t = json_dumps(r, 0);
+	assert_non_null(strstr(t, "NetworkPolicy x/np-x (COULD NOT BE READ: enforced fail-closed, allows nothing)"));
+	free(t);
+	json_decref(r);
+	usleep(100000);
+	r = ask(kc_pod_node(XC), json_pack("{s:s, s:b, s:b}", "cmd", "drops", "follow", 0, "explain", 0));
+	t = json_dumps(r, 0);
+	assert_non_null(strstr(t, "NetworkPolicy x/np-x (could not be read)"));
+	free(t);
+	json_decref(r);
+	/* a relist reads it the same way: still enforced fail-closed */
+	before[0] = relists_of(0);
+	api_post("compact", json_object());
+	api_post("closeall", json_object());
+	t0 = now_ms();
+	while (relists_of(0) == before[0]) {
+		assert_false(reach(YA, XC, 150));
+		assert_true(now_ms() - t0 < 10000);
+	}
+	assert_false(reach(YA, XC, 150));
+	/* served readably again: back to what it says */
+	api_post("fault", json_pack("{s:s, s:s}", "name", "poison", "key", ""));
+	put("np-x.yaml", "%s", np_x);
+	until(YA, XC, true);
+	expect_api_state(1);
+	rz = curl_in_node(0, "/readyz");
+	assert_string_equal(rz, "ready\n");
+	free(rz);
+	rm("np-x.yaml");
+	rm("np-z.yaml");
+	rm("ap-y.yaml");
+	put_pod(YB, "b", NULL, YB);
+	until(ZA, YB, true);
+	for (int k = 0; k < KC_NODES; k++)
+		stop_agent(k, SIGTERM);
+}
+
 /* SIGHUP re-reads the configuration file (here: the drop-log rate, which
  * rewrites every group chain); /healthz and /readyz answer. */
 static void reload_and_health(void **state)
@@ -671,6 +836,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(invalid_policy_isolates),
 		cmocka_unit_test(least_privilege_is_enough),
 		cmocka_unit_test(api_outage_keeps_ruleset),
+		cmocka_unit_test(api_objects_enforced_from_the_first_sync),
 		cmocka_unit_test(reload_and_health),
 		cmocka_unit_test(bad_config_refuses_to_start),
 	};

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct kube_auth a = { 0 };
 	a.server = strdup("http://127.0.0.1:1");
-	struct kube_handlers h = { changed, NULL, NULL, NULL };
+	struct kube_handlers h = { .changed = changed };
 	struct kube_client *c = kube_client_new(&a, NULL, &h);
 	enum kube_res res = (enum kube_res)(data[0] % KRES_COUNT);
 	size_t chunk = (size_t)data[1] % 64 + 1, off = 2;

@@ -19,6 +19,19 @@ It prints "listening PORT" on stdout once ready. Tests drive it over
     POST /_ctl/closeall {}                                    end every watch now
     GET  /_ctl/stats                                          requests seen
 Resources R: pods, namespaces, networkpolicies, accesspolicies.
+
+Answers have the shapes a real kube-apiserver gives (recorded from one in
+tests/kube/real-shapes/):
+  - typed lists (PodList, NamespaceList, NetworkPolicyList) carry kind and
+    apiVersion on the list only, never on the items (the items are typed Go
+    structs whose TypeMeta the server leaves empty inside a list);
+  - CRD lists (AccessPolicyList) carry kind and apiVersion on every item
+    (custom resources are stored and served as unstructured JSON);
+  - watch events always carry kind and apiVersion on the object;
+  - BOOKMARK objects hold kind, apiVersion and metadata.resourceVersion,
+    plus the zero values a typed object serialises (see bookmark_object).
+The "poison" fault serves one stored object with a field changed (a value
+the agent's decoder refuses), to test how the agent fails closed.
 """
 import base64
 import json
@@ -36,6 +49,51 @@ PATHS = {
     "/apis/networking.k8s.io/v1/networkpolicies": ("networkpolicies", "NetworkPolicy", "networking.k8s.io/v1"),
     "/apis/corral.dev/v1/accesspolicies": ("accesspolicies", "AccessPolicy", "corral.dev/v1"),
 }
+KIND_OF = {r: (k, a) for r, k, a in PATHS.values()}
+CRDS = {"accesspolicies"}  # served as unstructured JSON: items keep kind/apiVersion
+
+
+def list_item(res, obj):
+    """An object as it appears in a LIST of res (typed lists strip TypeMeta)."""
+    obj = served(res, obj)
+    if res in CRDS:
+        return obj
+    obj = dict(obj)
+    obj.pop("kind", None)
+    obj.pop("apiVersion", None)
+    return obj
+
+
+def served(res, obj):
+    """The object as served: the poison fault, when armed for it, changes
+    one field (path: dotted keys) to a value the agent refuses."""
+    f = S.faults.get("poison")
+    if not f or f.get("resource") != res or key_of(obj) != f.get("key"):
+        return obj
+    obj = json.loads(json.dumps(obj))
+    cur = obj
+    parts = f["path"].split(".")
+    for part in parts[:-1]:
+        cur = cur.setdefault(part, {})
+    cur[parts[-1]] = f["value"]
+    return obj
+
+
+def bookmark_object(res, rv, annotations=None):
+    """What a real server sends as a BOOKMARK's object: the watched kind with
+    only metadata.resourceVersion set; typed kinds also serialise their
+    zero-valued fields (creationTimestamp null, empty spec/status)."""
+    kind, api = KIND_OF[res]
+    md = {"resourceVersion": str(rv)}
+    if annotations:
+        md["annotations"] = annotations
+    obj = {"kind": kind, "apiVersion": api, "metadata": md}
+    if res not in CRDS:
+        md["creationTimestamp"] = None
+        obj["spec"] = {"containers": None} if res == "pods" else {}
+        if res in ("pods", "namespaces"):
+            obj["status"] = {}
+    return obj
 
 
 class State:
@@ -137,6 +195,7 @@ class Handler(BaseHTTPRequestHandler):
                 S.rv += 1
                 obj.setdefault("metadata", {})["resourceVersion"] = str(S.rv)
                 res = body["resource"]
+                obj["kind"], obj["apiVersion"] = KIND_OF[res]
                 t = "MODIFIED" if key_of(obj) in S.objects[res] else "ADDED"
                 S.objects[res][key_of(obj)] = obj
                 S.history.append((S.rv, res, t, obj))
@@ -155,6 +214,7 @@ class Handler(BaseHTTPRequestHandler):
                 for obj in json.load(open(body["path"]))["items"]:
                     res = kinds.get(obj.get("kind"))
                     if res:
+                        obj["apiVersion"] = KIND_OF[res][1]
                         S.rv += 1
                         obj.setdefault("metadata", {})["resourceVersion"] = str(S.rv)
                         S.objects[res][key_of(obj)] = obj
@@ -218,7 +278,7 @@ class Handler(BaseHTTPRequestHandler):
                 rv, offset = S.rv, 0
                 items = sorted(k for k, o in S.objects[res].items() if selector_ok(o, q))
             page = items[offset:offset + limit] if limit else items[offset:]
-            objs = [S.objects[res][k] for k in page if k in S.objects[res]]
+            objs = [list_item(res, S.objects[res][k]) for k in page if k in S.objects[res]]
             md = {"resourceVersion": str(rv)}
             if limit and offset + limit < len(items):
                 # the list's snapshot stays here; the token only points at it
@@ -259,9 +319,9 @@ class Handler(BaseHTTPRequestHandler):
         if initial:
             with S.lock:
                 for k in sorted(S.objects[res]):
-                    pending.append({"type": "ADDED", "object": S.objects[res][k]})
-                pending.append({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": api, "metadata": {
-                    "resourceVersion": str(S.rv), "annotations": {"k8s.io/initial-events-end": "true"}}}})
+                    pending.append({"type": "ADDED", "object": served(res, S.objects[res][k])})
+                pending.append({"type": "BOOKMARK", "object": bookmark_object(
+                    res, S.rv, {"k8s.io/initial-events-end": "true"})})
                 start = S.rv
         deadline = time.monotonic() + timeout
         last_bookmark = time.monotonic()
@@ -277,7 +337,7 @@ class Handler(BaseHTTPRequestHandler):
                     for (erv, eres, etype, eobj) in S.history:
                         if erv > sent and eres == res:
                             if selector_ok(eobj, q):
-                                pending.append({"type": etype, "object": eobj})
+                                pending.append({"type": etype, "object": served(res, eobj)})
                             sent = erv
                     if not pending:
                         now = time.monotonic()
@@ -285,8 +345,7 @@ class Handler(BaseHTTPRequestHandler):
                             break
                         if bookmarks and now - last_bookmark >= S.bookmark_interval:
                             last_bookmark = now
-                            pending.append({"type": "BOOKMARK", "object": {
-                                "kind": kind, "apiVersion": api, "metadata": {"resourceVersion": str(max(sent, start))}}})
+                            pending.append({"type": "BOOKMARK", "object": bookmark_object(res, max(sent, start))})
                         else:
                             S.lock.wait(min(0.2, deadline - now))
                             continue

@@ -121,8 +121,8 @@ static void delpod(struct server *s, const char *ns, const char *name, bool sile
 
 struct seen {
 	int added[KRES_COUNT], updated[KRES_COUNT], deleted[KRES_COUNT];
-	int synced, troubles;
-	char last_trouble[512];
+	int synced, troubles, unreadable;
+	char last_trouble[512], last_unreadable[512];
 	char last_old_app[64], last_new_app[64];
 };
 
@@ -155,6 +155,13 @@ static void on_trouble(void *arg, enum kube_res r, const char *what)
 	snprintf(s->last_trouble, sizeof(s->last_trouble), "%s: %s", kube_res_name(r), what);
 }
 
+static void on_unreadable(void *arg, enum kube_res r, const char *what)
+{
+	struct seen *s = arg;
+	s->unreadable++;
+	snprintf(s->last_unreadable, sizeof(s->last_unreadable), "%s: %s", kube_res_name(r), what);
+}
+
 static struct kube_client *client(struct server *s, struct seen *seen, const char *token, const char *token_file)
 {
 	struct kube_auth a = { 0 };
@@ -163,7 +170,8 @@ static struct kube_client *client(struct server *s, struct seen *seen, const cha
 	a.token_file = token_file ? xstrdup(token_file) : NULL;
 	struct kube_client_opts o = { .backoff_base = 0.05, .backoff_cap = 0.4, .healthy_after = 1, .watch_timeout = 3,
 				      .idle_timeout = 2, .page_limit = 2, .token_reload = 1 };
-	struct kube_handlers h = { on_changed, on_synced, on_trouble, seen };
+	struct kube_handlers h = { .changed = on_changed, .synced = on_synced, .trouble = on_trouble,
+				   .unreadable = on_unreadable, .arg = seen };
 	memset(seen, 0, sizeof(*seen));
 	return kube_client_new(&a, &o, &h);
 }
@@ -218,6 +226,53 @@ static void list_then_watch(void **st)
 	assert_string_equal(seen.last_new_app, "db");
 	assert_null(kube_client_get(c, KRES_PODS, "a", "p1"));
 	assert_string_equal(app_of(c, "a", "p9"), "api");
+	kube_client_free(c);
+	stop(&s);
+}
+
+/* Typed lists carry no kind or apiVersion on their items (a real server's
+ * shape, which the fake server imitates): every resource is read as the
+ * resource it was listed from, before and after a relist. An object the
+ * decoder refuses is kept, fail-closed, never read as gone. */
+static void objects_read_as_their_resource(void **st)
+{
+	struct server s = serve(0, NULL);
+	struct seen seen;
+	ctl(&s, "apply", "{\"resource\": \"namespaces\", \"object\": {\"metadata\": {\"name\": \"x\", \"labels\": {\"t\": \"1\"}}}}");
+	pod(&s, "x", "a", "web", "10.0.0.1");
+	ctl(&s, "apply", "{\"resource\": \"networkpolicies\", \"object\": {\"metadata\": {\"name\": \"deny\", "
+			 "\"namespace\": \"x\"}, \"spec\": {\"podSelector\": {}, \"policyTypes\": [\"Ingress\"]}}}");
+	ctl(&s, "apply", "{\"resource\": \"networkpolicies\", \"object\": {\"metadata\": {\"name\": \"odd\", "
+			 "\"namespace\": \"x\"}, \"spec\": {\"podSelector\": {\"matchLabels\": {\"app\": \"web\"}}}}}");
+	ctl(&s, "apply", "{\"resource\": \"accesspolicies\", \"object\": {\"metadata\": {\"name\": \"web\", "
+			 "\"namespace\": \"x\"}, \"spec\": {\"application\": \"web\"}}}");
+	/* the decoder refuses what the server serves for x/odd */
+	ctl(&s, "fault", "{\"name\": \"poison\", \"resource\": \"networkpolicies\", \"key\": \"x/odd\", "
+			 "\"path\": \"spec.podSelector\", \"value\": {\"matchExpressions\": [{\"key\": \"app\", "
+			 "\"operator\": \"Matches\"}]}}");
+	struct kube_client *c = client(&s, &seen, NULL, NULL);
+	run_until(c, seen.synced, 5);
+	for (int round = 0; round < 2; round++) {
+		assert_non_null(kube_client_get(c, KRES_NAMESPACES, NULL, "x"));
+		assert_non_null(kube_client_get(c, KRES_PODS, "x", "a"));
+		const struct policy_spec *deny = kube_client_get(c, KRES_NETPOLS, "x", "deny");
+		assert_non_null(deny);
+		assert_true(deny->valid && !deny->unreadable && deny->isolates[DIR_INGRESS]);
+		assert_non_null(kube_client_get(c, KRES_ACCESS, "x", "web"));
+		const struct policy_spec *odd = kube_client_get(c, KRES_NETPOLS, "x", "odd");
+		assert_non_null(odd);
+		assert_true(odd->unreadable && !odd->valid && odd->target.n == 0);
+		assert_non_null(strstr(seen.last_unreadable, "NetworkPolicy x/odd: spec.podSelector.matchExpressions[0].operator"));
+		if (round)
+			break;
+		/* a relist (410) reads the typed list again */
+		ctl(&s, "compact", "{}");
+		ctl(&s, "closeall", "{}");
+		run_until(c, kube_client_stats(c)->relists >= 1, 8);
+		run_for(c, 0.3);
+	}
+	assert_int_equal(seen.deleted[KRES_NETPOLS], 0);
+	assert_int_equal(kube_client_stats(c)->rejected, 0);
 	kube_client_free(c);
 	stop(&s);
 }
@@ -458,7 +513,7 @@ static void initial_events(void **st)
 		a.server = xasprintf("http://127.0.0.1:%d", s.port);
 		struct kube_client_opts o = { .backoff_base = 0.05, .backoff_cap = 0.4, .watch_timeout = 3,
 					      .idle_timeout = 2, .initial_events = true };
-		struct kube_handlers h = { on_changed, on_synced, on_trouble, &seen };
+		struct kube_handlers h = { .changed = on_changed, .synced = on_synced, .trouble = on_trouble, .unreadable = on_trouble, .arg = &seen };
 		memset(&seen, 0, sizeof(seen));
 		struct kube_client *c = kube_client_new(&a, &o, &h);
 		run_until(c, seen.synced, 5);
@@ -499,7 +554,7 @@ static void tls(void **st)
 		a.server = xasprintf("https://127.0.0.1:%d", s.port);
 		a.ca_file = xstrdup(ca);
 		struct kube_client_opts o = { .backoff_base = 0.05, .backoff_cap = 0.4, .watch_timeout = 3, .idle_timeout = 2 };
-		struct kube_handlers h = { on_changed, on_synced, on_trouble, &seen };
+		struct kube_handlers h = { .changed = on_changed, .synced = on_synced, .trouble = on_trouble, .unreadable = on_trouble, .arg = &seen };
 		struct kube_client *c = kube_client_new(&a, &o, &h);
 		run_for(c, cases[i].ok ? 0 : 1.0);
 		if (cases[i].ok) {
@@ -591,7 +646,8 @@ int main(int argc, char **argv)
 		 (int)(strrchr(server_py, '/') ? strrchr(server_py, '/') - server_py : 1),
 		 strrchr(server_py, '/') ? server_py : ".");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(list_then_watch),   cmocka_unit_test(gone_relists),
+		cmocka_unit_test(list_then_watch),   cmocka_unit_test(objects_read_as_their_resource),
+		cmocka_unit_test(gone_relists),
 		cmocka_unit_test(continue_expires),  cmocka_unit_test(short_watches_back_off),
 		cmocka_unit_test(silent_connection), cmocka_unit_test(chunking),
 		cmocka_unit_test(malformed_streams), cmocka_unit_test(errors_and_retry_after),

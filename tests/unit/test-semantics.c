@@ -376,7 +376,8 @@ static void ap_host_not_enforced(void **st)
 }
 
 /* an invalid AccessPolicy isolates and allows nothing; one without an
- * application isolates nothing and is an error */
+ * application is an error and fails closed: it isolates every pod of its
+ * namespace, both ways, and allows nothing */
 static void ap_invalid(void **st)
 {
 	struct diags d;
@@ -392,8 +393,14 @@ static void ap_invalid(void **st)
 	engine_free(e);
 	e = load("---\n" AP("x", "a") "spec: {inbound: {rules: [{application: b}]}}\n", NULL, DECODE_AGENT, &d);
 	assert_int_equal(d.errors, 1);
-	assert_null(engine_policy_find(e, KIND_ACCESS, "x", "a"));
-	assert_true(allowed(e, "y/a", "x/a", TCP, 80));
+	p = engine_policy_find(e, KIND_ACCESS, "x", "a");
+	assert_non_null(p);
+	assert_true(p->spec->unreadable);
+	assert_false(allowed(e, "y/a", "x/a", TCP, 80));
+	assert_false(allowed(e, "y/a", "x/b", TCP, 80)); /* every pod of x */
+	assert_false(allowed(e, "x/b", "x/a", TCP, 80));
+	assert_true(allowed(e, "x/b", "10.0.9.9", UDP, 53)); /* the DNS default still applies */
+	assert_true(allowed(e, "y/a", "y/c", TCP, 80));
 	diags_free(&d);
 	engine_free(e);
 }
