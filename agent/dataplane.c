@@ -149,6 +149,8 @@ static int elem_cmp(const void *a, const void *b, void *kl)
 static void ebuf_sort_merge(struct ebuf *b, size_t prefix, bool merge)
 {
 	size_t kl = b->kl, out = 0;
+	if (b->n < 2) /* an empty buffer has no array: qsort_r's base must not be NULL */
+		return;
 	qsort_r(b->k, b->n, 2 * kl, elem_cmp, &kl);
 	for (size_t i = 0; i < b->n; i++) {
 		uint8_t *cur = b->k + i * 2 * kl;
