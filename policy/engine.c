@@ -447,8 +447,7 @@ static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
 	for (uint32_t i = 0; i < r->npeers; i++) {
 		const struct peer *pe = &r->peers[i];
 		if (pe->kind == PEER_CIDR) {
-			for (size_t j = 0; j < pe->ranges.n; j++)
-				range_set_add(&ps->ranges, pe->ranges.r[j].lo, pe->ranges.r[j].hi);
+			range_set_union(&ps->ranges, &pe->ranges); /* one pass: adding range by range was quadratic */
 		} else if (pe->kind == PEER_PODS) {
 			struct term *t = xcalloc(1, sizeof(*t));
 			t->ps = ps;
