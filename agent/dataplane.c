@@ -26,12 +26,29 @@ struct capent {
 	uint64_t epoch;
 };
 
+/* A port set's identity is its content. The table is keyed by the merged
+ * elements: the hash only picks the bucket, the bytes decide. The name
+ * comes from a counter that is never reused, so unchanged content keeps
+ * its name across transactions, and content that goes away and comes back
+ * (or new content) never takes a name the mirror still gives to other
+ * elements. (Names were once a 48-bit hash of the content: two rules whose
+ * ports collided shared one set, and one of them matched the other's
+ * ports.) */
+struct portent {
+	uint32_t id;
+	size_t n;      /* elements */
+	uint8_t *keys; /* n * 2 * 8 bytes, as in struct rs_set */
+	uint64_t epoch;
+};
+
 struct dp {
 	struct dp_config cfg;
 	char *table;
 	struct ruleset *mirror; /* what the kernel holds; NULL: unknown */
 	bool inject;
 	struct htab caps;       /* struct capent: hash set capacities by base name */
+	struct htab ports;      /* struct portent: port sets by content */
+	uint32_t next_port;
 	uint64_t epoch;
 };
 
@@ -61,6 +78,57 @@ static uint32_t dp_capacity(struct dp *dp, const char *base, size_t n, bool peek
 	}
 	c->epoch = dp->epoch;
 	return c->cap;
+}
+
+struct portkey {
+	size_t n;
+	const uint8_t *keys;
+};
+
+static uint64_t portkey_hash(const struct portkey *k)
+{
+	return hash_bytes(k->keys, k->n * 16, 0x636f7272616cULL);
+}
+
+static bool portent_eq(const void *item, const void *key)
+{
+	const struct portent *p = item;
+	const struct portkey *k = key;
+	return p->n == k->n && !memcmp(p->keys, k->keys, k->n * 16);
+}
+
+/* The interned id of a port set's content (merged, sorted elements). */
+static uint32_t dp_port_id(struct dp *dp, const uint8_t *keys, size_t n)
+{
+	struct portkey k = { n, keys };
+	uint64_t h = portkey_hash(&k);
+	struct portent *p = htab_find(&dp->ports, h, portent_eq, &k);
+	if (!p) {
+		p = xcalloc(1, sizeof(*p));
+		p->id = ++dp->next_port;
+		p->n = n;
+		p->keys = xmalloc(n * 16);
+		memcpy(p->keys, keys, n * 16);
+		htab_insert(&dp->ports, h, p);
+	}
+	p->epoch = dp->epoch;
+	return p->id;
+}
+
+/* Forgets port contents the last render did not use. */
+static void dp_ports_prune(struct dp *dp)
+{
+	struct vec gone = { 0 };
+	struct portent *p;
+	htab_foreach(&dp->ports, p) if (p->epoch != dp->epoch) vec_push(&gone, p);
+	for (size_t i = 0; i < gone.n; i++) {
+		p = gone.v[i];
+		struct portkey k = { p->n, p->keys };
+		htab_remove(&dp->ports, portkey_hash(&k), portent_eq, &k);
+		free(p->keys);
+		free(p);
+	}
+	vec_free(&gone);
 }
 
 static void dp_capacity_touch(struct dp *dp, const char *base)
@@ -112,6 +180,12 @@ void dp_free(struct dp *dp)
 		free(c);
 	}
 	htab_free(&dp->caps);
+	struct portent *p;
+	htab_foreach(&dp->ports, p) {
+		free(p->keys);
+		free(p);
+	}
+	htab_free(&dp->ports);
 	free(dp->table);
 	free(dp);
 }
@@ -231,6 +305,12 @@ static struct rs_set *rc_find(struct rctx *c, const char *name)
 
 static void rc_add(struct rctx *c, struct rs_set *s)
 {
+	if (rc_find(c, s->name)) {
+		/* names are unique by construction (see ruleset.h); two sets
+		 * under one name would let one rule match another's elements */
+		fprintf(stderr, "corral: internal error: two sets named %s in one ruleset\n", s->name);
+		abort();
+	}
 	htab_insert(&c->names, hash_str(s->name), s);
 	vec_push(&c->rs->sets, s);
 	c->elems += s->n;
@@ -379,7 +459,8 @@ static void put_port(uint8_t *k, uint8_t proto, unsigned port)
 	k[5] = (uint8_t)port;
 }
 
-/* The numeric port entries of a rule as a set shared by content. */
+/* The numeric port entries of a rule as a set shared by content (rules
+ * with equal entries share it; see struct portent). */
 static const char *port_set(struct rctx *c, const struct rule *spec)
 {
 	struct ebuf b = { .kl = 8 };
@@ -396,8 +477,7 @@ static const char *port_set(struct rctx *c, const struct rule *spec)
 		return NULL;
 	ebuf_sort_merge(&b, 4, true);
 	char name[32];
-	snprintf(name, sizeof(name), "pt_%012llx",
-		 (unsigned long long)(hash_bytes(b.k, b.n * 16, 0x636f7272616cULL) & 0xffffffffffffULL));
+	snprintf(name, sizeof(name), "pt_%u", dp_port_id(c->dp, b.k, b.n));
 	struct rs_set *s = rc_find(c, name);
 	if (s) {
 		free(b.k);
@@ -684,6 +764,7 @@ static struct ruleset *render(struct dp *dp, const struct engine *e, const struc
 	htab_foreach(&c.pscache, pc) free(pc);
 	htab_free(&c.pscache);
 	dp_capacity_prune(dp);
+	dp_ports_prune(dp);
 	return c.rs;
 }
 
@@ -796,6 +877,22 @@ static bool chain_eq(const struct rs_chain *a, const struct rs_chain *b)
 	return true;
 }
 
+/* Whether every set present under the same name on both sides has the
+ * same kind: only then can elements be diffed. Names never change meaning
+ * (ruleset.h); this makes sure a mistake there turns into a full replace,
+ * never into elements written into a set of another kind. */
+static bool shapes_agree(const struct ruleset *old, const struct ruleset *new)
+{
+	for (size_t i = 0; i < new->sets.n; i++) {
+		const struct rs_set *s = new->sets.v[i], *o = ruleset_set(old, s->name);
+		if (o && o != s &&
+		    (o->key != s->key || o->interval != s->interval || o->map != s->map || o->jump != s->jump ||
+		     o->size != s->size))
+			return false;
+	}
+	return true;
+}
+
 static void diff_txn(const struct ruleset *old, const struct ruleset *new, struct dp_txn *t, struct vec *owned,
 		     struct dp_stats *st)
 {
@@ -878,7 +975,7 @@ int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_f
 	/* 2. */
 	struct ruleset *rs = render(dp, e, dp->mirror, &dset, &st->elems_total);
 	/* 3. */
-	if (dp->mirror)
+	if (dp->mirror && shapes_agree(dp->mirror, rs))
 		diff_txn(dp->mirror, rs, &t, &owned, st);
 	else
 		full_txn(rs, &t, st);

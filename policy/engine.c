@@ -392,6 +392,11 @@ static void pod_reevaluate(struct engine *e, struct pod *p, const struct view *o
 
 /* ---------- peer sets ---------- */
 
+/* A peer set's identity: the canonical text of its peers. The hash of it
+ * only picks a bucket of e->peersets; strcmp decides. The text is
+ * injective because every part is either a validated name (namespaces,
+ * label keys and values, hosts: none holds a space, ',', '(', ')', '=' or
+ * ';') or a formatted address range. */
 static void peer_key(const struct peer *pe, struct sbuf *b)
 {
 	char buf[2 * IP_STRLEN + 2];

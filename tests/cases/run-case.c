@@ -13,7 +13,10 @@
  * cluster of network namespaces (SCRIPT builds it), one engine and data
  * plane per node, every step applied incrementally over netlink, and each
  * truth table observed with real TCP, UDP and SCTP packets; the
- * evaluator behind explain must agree with what the packets did. */
+ * evaluator behind explain must agree with what the packets did.
+ *
+ * With --const-hash every hash is one constant (every table one bucket),
+ * to prove that equality, never a hash, decides identity. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 #include "tests/dataplane/kcluster.h"
 #include "kube/yaml.h"
 #include "policy/eval.h"
+#include "policy/util-private.h"
 
 static const char *nss[] = { "x", "y", "z" };
 static const char *podn[] = { "a", "b", "c" };
@@ -333,6 +337,10 @@ int main(int argc, char **argv)
 	char *err = NULL;
 	int failed = 0;
 	const char *script = NULL;
+	if (argc > 1 && !strcmp(argv[1], "--const-hash")) {
+		util_test_hash_constant();
+		argv++, argc--;
+	}
 	if (argc == 4 && !strcmp(argv[1], "--kernel")) {
 		kernel = true;
 		script = argv[2];
@@ -340,7 +348,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: run-case [--kernel CLUSTER-SCRIPT] FILE\n");
+		fprintf(stderr, "usage: run-case [--const-hash] [--kernel CLUSTER-SCRIPT] FILE\n");
 		return 2;
 	}
 	FILE *f = fopen(argv[1], "rb");
