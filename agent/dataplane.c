@@ -290,6 +290,7 @@ struct rctx {
 	struct htab pscache;         /* struct pscache by peer set */
 	struct vec locals;           /* struct pod* on this node */
 	struct vec all;              /* every pod, filled on demand */
+	bool quarantine[DIR_COUNT];  /* some local address is quarantined */
 	uint64_t elems;
 };
 
@@ -331,7 +332,8 @@ static bool ip_succ(ip128 a, ip128 *out)
 /* Peer set elements: member pods' addresses and the ranges, merged into
  * disjoint ranges (the kernel does not merge), split by family. Without
  * ranges (interval false) the addresses stay single keys for a hash. */
-static void peer_elems(const struct ir_peerset *ps, bool interval, struct ebuf *v4, struct ebuf *v6)
+static void peer_elems(const struct engine *e, const struct ir_peerset *ps, bool interval, struct ebuf *v4,
+		       struct ebuf *v6)
 {
 	size_t na = 0, cap = ptrset_count(&ps->members) * 2 + ps->ranges.n * 2;
 	struct ip_range *r = xmalloc((cap ? cap : 1) * sizeof(*r));
@@ -339,8 +341,10 @@ static void peer_elems(const struct ir_peerset *ps, bool interval, struct ebuf *
 	htab_foreach(&ps->members.h, p) {
 		if (!p->active)
 			continue;
+		/* only addresses the pod owns: not one quarantined (engine.h) */
 		for (uint32_t i = 0; i < p->spec->naddr; i++)
-			r[na].lo = r[na].hi = p->spec->addr[i], na++;
+			if (engine_pod_by_addr(e, p->spec->addr[i]) == p)
+				r[na].lo = r[na].hi = p->spec->addr[i], na++;
 	}
 	for (size_t i = 0; i < ps->ranges.n; i++)
 		r[na++] = ps->ranges.r[i];
@@ -446,7 +450,7 @@ static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 		return pc;
 	}
 	struct ebuf b4 = { .kl = 4 }, b6 = { .kl = 16 };
-	peer_elems(ps, interval, &b4, &b6);
+	peer_elems(c->e, ps, interval, &b4, &b6);
 	pc->s[0] = sized_set(c, base[0], RS_KEY_V4, interval, &b4);
 	pc->s[1] = sized_set(c, base[1], RS_KEY_V6, interval, &b6);
 	return pc;
@@ -662,25 +666,62 @@ static int mapent_cmp(const void *a, const void *b)
 	return ip_cmp(((const struct mapent *)a)->a, ((const struct mapent *)b)->a);
 }
 
-/* Dispatch: each local pod address -> its group chain, per direction. */
+static const char *const quarantine_chain[DIR_COUNT] = { "ing_quarantine", "eg_quarantine" };
+
+/* Addresses claimed by several live pods drop everything, isolated or
+ * not (engine.h): one chain per direction, there only while needed. */
+static void quarantine_chains(struct rctx *c)
+{
+	for (int d = 0; d < DIR_COUNT; d++) {
+		if (!c->quarantine[d])
+			continue;
+		struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+		ch->name = xstrdup(quarantine_chain[d]);
+		ch->comment = xstrdup("addresses claimed by several live pods: every flow dropped");
+		vec_push(&c->rs->chains, ch);
+		struct rs_rule *x = rule_new(ch, RR_LOG_DROP);
+		x->prefix = xasprintf("corral:%c:q ", d == DIR_INGRESS ? 'i' : 'e');
+		x->rate = c->dp->cfg.log_rate;
+		x->burst = c->dp->cfg.log_burst;
+		x->group = c->dp->cfg.log_group;
+		x = rule_new(ch, RR_COUNTER_DROP);
+		x->comment = xasprintf("quarantined address (%s)", dir_name((enum dir)d));
+	}
+}
+
+/* Dispatch: each local pod address -> its group chain, per direction; a
+ * quarantined address -> the quarantine chain (once, however many local
+ * pods claim it). */
 static void dispatch_maps(struct rctx *c, enum dir d, const char *n4, const char *n6)
 {
 	struct mapent *m = xmalloc((c->locals.n * 2 + 1) * sizeof(*m));
-	size_t n = 0;
+	size_t n = 0, kept = 0;
 	for (size_t i = 0; i < c->locals.n; i++) {
 		struct pod *p = c->locals.v[i];
-		if (!p->group[d])
-			continue;
 		for (uint32_t j = 0; j < p->spec->naddr; j++) {
-			if (engine_pod_by_addr(c->e, p->spec->addr[j]) != p)
-				continue;
+			ip128 a = p->spec->addr[j];
 			char name[32];
-			group_chain_name(p->group[d], name, sizeof(name));
-			m[n].a = p->spec->addr[j];
+			if (engine_addr_quarantined(c->e, a)) {
+				snprintf(name, sizeof(name), "%s", quarantine_chain[d]);
+				c->quarantine[d] = true;
+			} else if (p->group[d] && engine_pod_by_addr(c->e, a) == p) {
+				group_chain_name(p->group[d], name, sizeof(name));
+			} else {
+				continue;
+			}
+			m[n].a = a;
 			m[n++].chain = xstrdup(name);
 		}
 	}
 	qsort(m, n, sizeof(*m), mapent_cmp);
+	for (size_t i = 0; i < n; i++) { /* two local claimants: one entry */
+		if (kept && ip_eq(m[kept - 1].a, m[i].a)) {
+			free(m[i].chain);
+			continue;
+		}
+		m[kept++] = m[i];
+	}
+	n = kept;
 	for (int fam = 4; fam <= 6; fam += 2) {
 		struct ebuf b = { .kl = fam == 4 ? 4 : 16 };
 		struct vec chains = { 0 };
@@ -752,6 +793,7 @@ static struct ruleset *render(struct dp *dp, const struct engine *e, const struc
 	base_chain(&c);
 	for (size_t i = 0; i < groups.n; i++)
 		group_chain(&c, groups.v[i]);
+	quarantine_chains(&c);
 	vec_sort(&c.rs->sets, set_cmp);
 	vec_sort(&c.rs->chains, chain_cmp);
 	if (elems)

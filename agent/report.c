@@ -15,11 +15,36 @@ static const char *self_node(const struct endpoint *ep)
 	return ep->pod && ep->pod->spec->node ? ep->pod->spec->node : "another node";
 }
 
+/* "a/api-old, a/zz-new": the live pods that claim a quarantined address */
+static char *claimants(const struct engine *e, ip128 a)
+{
+	struct pod *const *by;
+	size_t n = engine_addr_claims(e, a, &by);
+	struct sbuf b = { 0 };
+	for (size_t i = 0; i < n; i++)
+		sbuf_addf(&b, "%s%s/%s", i ? ", " : "", by[i]->spec->ns, by[i]->spec->name);
+	return sbuf_steal(&b);
+}
+
+static const char quarantine_why[] =
+	"every flow from or to it is dropped (on the node of each claimant) until only one of them claims it";
+
 static json_t *side_json(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, enum dir d,
 			 const struct dir_verdict *v, int proto, int port, const char *where)
 {
 	json_t *o = json_pack("{s:s, s:b, s:b, s:b}", "direction", dir_name(d), "enforced", v->enforced, "isolated",
 			      v->group != NULL, "allowed", v->allowed);
+	if (v->quarantined) {
+		struct pod *const *by;
+		size_t n = engine_addr_claims(e, (d == DIR_EGRESS ? src : dst)->addr, &by);
+		json_t *who = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(who, json_sprintf("%s/%s", by[i]->spec->ns, by[i]->spec->name));
+		json_object_set_new(o, "quarantined", json_true());
+		json_object_set_new(o, "claimed_by", who);
+		json_object_set_new(o, "reason", json_string(quarantine_why));
+		return o;
+	}
 	if (v->remote)
 		json_object_set_new(o, "node", json_string(self_node(d == DIR_EGRESS ? src : dst)));
 	if (where)
@@ -60,6 +85,15 @@ static void side_text(FILE *out, const struct engine *e, const struct endpoint *
 	char *who = explain_endpoint(self);
 	fprintf(out, "\n%s at %s: ", dir_name(d), who);
 	free(who);
+	if (v->quarantined) {
+		char a[IP_STRLEN], *by = claimants(e, self->addr);
+		ip_format(self->addr, a, sizeof(a));
+		fprintf(out, "quarantined: %s is claimed by several live pods (%s);\n  %s\n", a, by, quarantine_why);
+		fprintf(out, "  DENIED: no policy change can allow it; delete the stale pod or give one of them "
+			     "another address\n");
+		free(by);
+		return;
+	}
 	if (!v->enforced) {
 		fprintf(out, "not a pod the policies apply to: allowed\n");
 		return;

@@ -61,9 +61,12 @@ struct engine {
 	istr app_label;
 };
 
+/* The live pods that list an address. One claimant owns it; while two or
+ * more claim it, none does: the address is quarantined (engine.h). */
 struct addrent {
 	ip128 a;
-	struct pod *pod;
+	uint32_t n, cap;
+	struct pod **by;
 };
 
 /* A view of a pod for matching: enough to evaluate any selector term. */
@@ -701,7 +704,65 @@ struct pod *engine_pod_find(const struct engine *e, const char *ns, const char *
 struct pod *engine_pod_by_addr(const struct engine *e, ip128 a)
 {
 	struct addrent *ae = htab_find(&e->addrs, addr_hash(a), addr_eq, &a);
-	return ae ? ae->pod : NULL;
+	return ae && ae->n == 1 ? ae->by[0] : NULL;
+}
+
+size_t engine_addr_claims(const struct engine *e, ip128 a, struct pod *const **pods)
+{
+	struct addrent *ae = htab_find(&e->addrs, addr_hash(a), addr_eq, &a);
+	if (pods)
+		*pods = ae ? ae->by : NULL;
+	return ae ? ae->n : 0;
+}
+
+bool engine_addr_quarantined(const struct engine *e, ip128 a)
+{
+	return engine_addr_claims(e, a, NULL) > 1;
+}
+
+/* Another claimant's address changed owner (one claimant <-> several):
+ * the peer sets it belongs to must be rendered again. */
+static void claim_refresh(struct engine *e, struct pod *q)
+{
+	struct view v = { q->active, q->spec->ns, ns_labels(q->ns), &q->spec->labels };
+	pod_reevaluate(e, q, &v, &v, true);
+}
+
+static void addr_claim(struct engine *e, struct pod *p, ip128 a)
+{
+	uint64_t h = addr_hash(a);
+	struct addrent *ae = htab_find(&e->addrs, h, addr_eq, &a);
+	if (!ae) {
+		ae = xcalloc(1, sizeof(*ae));
+		ae->a = a;
+		htab_insert(&e->addrs, h, ae);
+	}
+	if (ae->n == ae->cap) {
+		ae->cap = ae->cap ? 2 * ae->cap : 1;
+		ae->by = xrealloc(ae->by, ae->cap * sizeof(*ae->by));
+	}
+	ae->by[ae->n++] = p;
+	if (ae->n == 2) /* the owner loses it to the quarantine */
+		claim_refresh(e, ae->by[0]);
+}
+
+static void addr_release(struct engine *e, struct pod *p, ip128 a)
+{
+	uint64_t h = addr_hash(a);
+	struct addrent *ae = htab_find(&e->addrs, h, addr_eq, &a);
+	uint32_t i = 0;
+	while (ae && i < ae->n && ae->by[i] != p)
+		i++;
+	if (!ae || i == ae->n)
+		return;
+	memmove(&ae->by[i], &ae->by[i + 1], (ae->n - i - 1) * sizeof(*ae->by));
+	if (--ae->n == 1) /* the one left owns it again */
+		claim_refresh(e, ae->by[0]);
+	if (!ae->n) {
+		htab_remove(&e->addrs, h, addr_eq, &a);
+		free(ae->by);
+		free(ae);
+	}
 }
 
 static bool spec_active(const struct pod_spec *s)
@@ -729,16 +790,8 @@ static void pod_index(struct engine *e, struct pod *p)
 		p->lnodes[i].pod = p;
 		list_add_tail(&l->pods, &p->lnodes[i].node);
 	}
-	/* A reused address belongs to the newest pod that claims it. */
-	for (uint32_t i = 0; i < s->naddr; i++) {
-		struct addrent *ae = htab_find(&e->addrs, addr_hash(s->addr[i]), addr_eq, &s->addr[i]);
-		if (!ae) {
-			ae = xmalloc(sizeof(*ae));
-			ae->a = s->addr[i];
-			htab_insert(&e->addrs, addr_hash(ae->a), ae);
-		}
-		ae->pod = p;
-	}
+	for (uint32_t i = 0; i < s->naddr; i++)
+		addr_claim(e, p, s->addr[i]);
 }
 
 static void pod_unindex(struct engine *e, struct pod *p)
@@ -760,13 +813,8 @@ static void pod_unindex(struct engine *e, struct pod *p)
 	}
 	free(p->lnodes);
 	p->lnodes = NULL;
-	for (uint32_t i = 0; i < s->naddr; i++) {
-		struct addrent *ae = htab_find(&e->addrs, addr_hash(s->addr[i]), addr_eq, &s->addr[i]);
-		if (ae && ae->pod == p) {
-			htab_remove(&e->addrs, addr_hash(s->addr[i]), addr_eq, &s->addr[i]);
-			free(ae);
-		}
-	}
+	for (uint32_t i = 0; i < s->naddr; i++)
+		addr_release(e, p, s->addr[i]);
 }
 
 static bool pod_is_local(const struct engine *e, const struct pod_spec *s)

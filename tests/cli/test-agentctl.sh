@@ -30,5 +30,17 @@ first=$("$CTL" explain --from "$EX" team-pay/payments team-ledger/ledger --port 
     && ok "explain takes ns/app and addresses" || bad "explain ns/app"
 "$CTL" matrix --from "$EX" --port 8080 -o json | grep -q '"pods"' && ok "matrix -o json" || bad "matrix json"
 "$CTL" explain --from "$EX" nope/nope team-pay/payments >/dev/null 2>&1; [ $? -eq 2 ] && ok "unknown pod exits 2" || bad "unknown pod"
+# two live pods claiming one address: quarantined, in explain and matrix
+mkdir "$tmp/q"
+for p in api-old:api zz-new:evil; do
+    printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: a, labels: {app: %s}}\nstatus: {podIPs: [{ip: 10.0.1.50}]}\n---\n' "${p%%:*}" "${p#*:}"
+done > "$tmp/q/pods.yaml"
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: web-0, namespace: a, labels: {app: web}}\nstatus: {podIPs: [{ip: 10.0.1.10}]}\n' >> "$tmp/q/pods.yaml"
+out=$("$CTL" explain --from "$tmp/q" 10.0.1.50 a/web-0 --port 80)
+echo "$out" | head -n 1 | grep -q DENIED && echo "$out" | grep -q "quarantined: 10.0.1.50 is claimed by several live pods (a/api-old, a/zz-new)" \
+    && ok "explain: an address two pods claim is quarantined" || bad "explain quarantine: $out"
+"$CTL" explain --from "$tmp/q" a/web-0 a/api-old --port 80 -o json | tr -d ' \n' | grep -q '"quarantined":true,"claimed_by":\["a/api-old","a/zz-new"\]' \
+    && ok "explain -o json names the claimants" || bad "explain quarantine json"
+"$CTL" matrix --from "$tmp/q" | grep -q "^a/web-0  *X \. X" && ok "matrix: quarantined address denied" || bad "matrix quarantine"
 [ $fail -eq 0 ] && echo "agentctl: all passed"
 exit $fail
