@@ -58,10 +58,15 @@ static json_t *side_json(const struct engine *e, const struct endpoint *src, con
 						      "namespace", ps->ns, "name", ps->name, "valid", ps->valid,
 						      "error", ps->error));
 	}
+	ip128 peer = (d == DIR_EGRESS ? dst : src)->addr;
 	for (uint32_t i = 0; i < v->nchecks; i++) {
 		char *desc = explain_rule(v->checks[i].rule);
-		json_array_append_new(rules, json_pack("{s:s, s:b, s:b}", "rule", desc, "peer_matches",
-						       v->checks[i].peer_ok, "port_matches", v->checks[i].port_ok));
+		const char *except = NULL;
+		char *why = v->checks[i].peer_ok ? NULL : explain_excluded(v->checks[i].rule, peer, &except);
+		json_array_append_new(rules, json_pack("{s:s, s:b, s:b, s:s?, s:s?}", "rule", desc, "peer_matches",
+						       v->checks[i].peer_ok, "port_matches", v->checks[i].port_ok,
+						       "excluded_by", except, "peer_note", why));
+		free(why);
 		free(desc);
 	}
 	json_object_set_new(o, "policies", pols);
@@ -71,10 +76,19 @@ static json_t *side_json(const struct engine *e, const struct endpoint *src, con
 		json_object_set_new(o, "allowed_by", json_string(desc));
 		free(desc);
 	}
-	char *fix = explain_fix(e, src, dst, d, v, proto, port);
-	if (fix)
-		json_object_set_new(o, "fix", json_string(fix));
-	free(fix);
+	struct fix *fix = explain_fix_edit(e, src, dst, d, v, proto, port);
+	if (fix) {
+		char *all = xasprintf("%s%s", fix->note, fix->text);
+		json_object_set_new(o, "fix", json_string(all));
+		free(all);
+	}
+	if (fix && fix->action != FIX_NOTE)
+		json_object_set_new(o, "fix_edit",
+				    json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s}", "action",
+					      fix->action == FIX_APPEND ? "append" : "create", "kind",
+					      policy_kind_name(fix->kind), "namespace", fix->ns, "name", fix->name, "path",
+					      fix->path, "rule", fix->rule, "yaml", fix->yaml));
+	fix_free(fix);
 	return o;
 }
 
@@ -113,10 +127,13 @@ static void side_text(FILE *out, const struct engine *e, const struct endpoint *
 		fprintf(out, "  (enforced on %s by its agent; evaluated here from the same objects)\n", self_node(self));
 	if (where)
 		fprintf(out, "  kernel: %s\n", where);
+	ip128 peer = (d == DIR_EGRESS ? dst : src)->addr;
 	for (uint32_t i = 0; i < v->nchecks; i++) {
 		char *desc = explain_rule(v->checks[i].rule);
-		fprintf(out, "  %s %s\n      -> %s\n", v->checks[i].rule == v->by ? "*" : "-", desc,
-		       explain_miss(&v->checks[i]));
+		char *why = v->checks[i].peer_ok ? NULL : explain_excluded(v->checks[i].rule, peer, NULL);
+		fprintf(out, "  %s %s\n      -> %s%s%s%s\n", v->checks[i].rule == v->by ? "*" : "-", desc,
+			explain_miss(&v->checks[i]), why ? " (" : "", why ? why : "", why ? ")" : "");
+		free(why);
 		free(desc);
 	}
 	if (!v->nchecks)
@@ -128,11 +145,17 @@ static void side_text(FILE *out, const struct engine *e, const struct endpoint *
 		return;
 	}
 	fprintf(out, "  DENIED: no rule allows it\n");
-	char *fix = explain_fix(e, src, dst, d, v, proto, port);
-	if (fix) {
-		fprintf(out, "  to allow it, %s", fix);
-		free(fix);
+	struct fix *fix = explain_fix_edit(e, src, dst, d, v, proto, port);
+	if (!fix)
+		return;
+	for (const char *p = fix->note; *p;) { /* notes first, each line indented */
+		size_t n = strcspn(p, "\n");
+		fprintf(out, "  %.*s\n", (int)n, p);
+		p += n + (p[n] == '\n');
 	}
+	if (*fix->text)
+		fprintf(out, "  to allow it, %s", fix->text);
+	fix_free(fix);
 }
 
 json_t *report_explain_json(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, int proto,
