@@ -43,6 +43,7 @@ struct engine {
 	struct htab nss;      /* struct ns, by name */
 	struct htab pods;     /* struct pod, by ns/name */
 	struct htab addrs;    /* struct addrent, by address */
+	struct htab conflicts;/* struct conflict, by address: claimed by several pods */
 	struct htab labels;   /* struct lblent, by key/value */
 	struct htab anchors;  /* struct anchor */
 	struct vec unanchored;/* struct term* */
@@ -61,12 +62,17 @@ struct engine {
 	istr app_label;
 };
 
-/* The live pods that list an address. One claimant owns it; while two or
- * more claim it, none does: the address is quarantined (engine.h). */
+/* An address and the one live pod that lists it. While two or more do,
+ * pod is NULL and the claimants are in e->conflicts: the address is
+ * quarantined (engine.h). Kept at 24 bytes: one per pod address. */
 struct addrent {
 	ip128 a;
-	uint32_t n, cap;
-	struct pod **by;
+	struct pod *pod;
+};
+
+struct conflict {
+	ip128 a;
+	struct vec pods; /* struct pod*, two or more */
 };
 
 /* A view of a pod for matching: enough to evaluate any selector term. */
@@ -104,6 +110,11 @@ static bool ns_eq(const void *item, const void *key)
 static bool addr_eq(const void *item, const void *key)
 {
 	return ip_eq(((const struct addrent *)item)->a, *(const ip128 *)key);
+}
+
+static bool conflict_eq(const void *item, const void *key)
+{
+	return ip_eq(((const struct conflict *)item)->a, *(const ip128 *)key);
 }
 
 static uint64_t addr_hash(ip128 a)
@@ -704,15 +715,16 @@ struct pod *engine_pod_find(const struct engine *e, const char *ns, const char *
 struct pod *engine_pod_by_addr(const struct engine *e, ip128 a)
 {
 	struct addrent *ae = htab_find(&e->addrs, addr_hash(a), addr_eq, &a);
-	return ae && ae->n == 1 ? ae->by[0] : NULL;
+	return ae ? ae->pod : NULL;
 }
 
 size_t engine_addr_claims(const struct engine *e, ip128 a, struct pod *const **pods)
 {
 	struct addrent *ae = htab_find(&e->addrs, addr_hash(a), addr_eq, &a);
+	struct conflict *c = ae && !ae->pod ? htab_find(&e->conflicts, addr_hash(a), conflict_eq, &a) : NULL;
 	if (pods)
-		*pods = ae ? ae->by : NULL;
-	return ae ? ae->n : 0;
+		*pods = c ? (struct pod *const *)c->pods.v : ae ? &ae->pod : NULL;
+	return c ? c->pods.n : ae ? 1 : 0;
 }
 
 bool engine_addr_quarantined(const struct engine *e, ip128 a)
@@ -733,36 +745,41 @@ static void addr_claim(struct engine *e, struct pod *p, ip128 a)
 	uint64_t h = addr_hash(a);
 	struct addrent *ae = htab_find(&e->addrs, h, addr_eq, &a);
 	if (!ae) {
-		ae = xcalloc(1, sizeof(*ae));
-		ae->a = a;
+		ae = xmalloc(sizeof(*ae));
+		*ae = (struct addrent){ a, p };
 		htab_insert(&e->addrs, h, ae);
+		return;
 	}
-	if (ae->n == ae->cap) {
-		ae->cap = ae->cap ? 2 * ae->cap : 1;
-		ae->by = xrealloc(ae->by, ae->cap * sizeof(*ae->by));
+	struct conflict *c = ae->pod ? NULL : htab_find(&e->conflicts, h, conflict_eq, &a);
+	if (!c) { /* the owner loses it to the quarantine */
+		c = xcalloc(1, sizeof(*c));
+		c->a = a;
+		vec_push(&c->pods, ae->pod);
+		htab_insert(&e->conflicts, h, c);
+		struct pod *owner = ae->pod;
+		ae->pod = NULL;
+		claim_refresh(e, owner);
 	}
-	ae->by[ae->n++] = p;
-	if (ae->n == 2) /* the owner loses it to the quarantine */
-		claim_refresh(e, ae->by[0]);
+	vec_push(&c->pods, p);
 }
 
 static void addr_release(struct engine *e, struct pod *p, ip128 a)
 {
 	uint64_t h = addr_hash(a);
 	struct addrent *ae = htab_find(&e->addrs, h, addr_eq, &a);
-	uint32_t i = 0;
-	while (ae && i < ae->n && ae->by[i] != p)
-		i++;
-	if (!ae || i == ae->n)
-		return;
-	memmove(&ae->by[i], &ae->by[i + 1], (ae->n - i - 1) * sizeof(*ae->by));
-	if (--ae->n == 1) /* the one left owns it again */
-		claim_refresh(e, ae->by[0]);
-	if (!ae->n) {
+	if (ae && ae->pod == p) {
 		htab_remove(&e->addrs, h, addr_eq, &a);
-		free(ae->by);
 		free(ae);
+		return;
 	}
+	struct conflict *c = ae && !ae->pod ? htab_find(&e->conflicts, h, conflict_eq, &a) : NULL;
+	if (!c || !vec_remove(&c->pods, p) || c->pods.n > 1)
+		return;
+	ae->pod = c->pods.v[0]; /* the one left owns it again */
+	htab_remove(&e->conflicts, h, conflict_eq, &a);
+	vec_free(&c->pods);
+	free(c);
+	claim_refresh(e, ae->pod);
 }
 
 static bool spec_active(const struct pod_spec *s)
@@ -1184,6 +1201,7 @@ void engine_free(struct engine *e)
 	htab_free(&e->nss);
 	htab_free(&e->pods);
 	htab_free(&e->addrs);
+	htab_free(&e->conflicts);
 	htab_free(&e->labels);
 	htab_free(&e->anchors);
 	htab_free(&e->policies);
