@@ -296,9 +296,10 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool explain);
 static void on_drop(const struct nflog_pkt *p, void *arg)
 {
 	struct agent *a = arg;
-	char dc;
-	unsigned gid;
-	if (sscanf(p->prefix, "corral:%c:g%u", &dc, &gid) != 2)
+	char dc, kind;
+	unsigned gid = 0;
+	/* "corral:i:g7 ": group chain 7; "corral:i:q ": a quarantined address */
+	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 || (kind != 'g' && kind != 'q'))
 		return;
 	struct drop *d = &a->ring[a->ndrops++ % DROP_RING];
 	memset(d, 0, sizeof(*d));
@@ -309,8 +310,10 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 	d->dport = p->dport;
 	pod_name(a->e, p->src, p->family, d->src, sizeof(d->src), d->src_pod, sizeof(d->src_pod));
 	pod_name(a->e, p->dst, p->family, d->dst, sizeof(d->dst), d->dst_pod, sizeof(d->dst_pod));
-	const struct ir_group *g = group_by_id(a->e, gid);
+	const struct ir_group *g = kind == 'g' ? group_by_id(a->e, gid) : NULL;
 	size_t off = 0;
+	if (kind == 'q')
+		snprintf(d->policies, sizeof(d->policies), "none: the address is claimed by several pods (quarantined)");
 	for (uint32_t i = 0; g && i < g->npol && off < sizeof(d->policies) - 1; i++) {
 		char *name = report_policy_name(g->pols[i]->spec);
 		int n = snprintf(d->policies + off, sizeof(d->policies) - off, "%s%s", i ? ", " : "", name);

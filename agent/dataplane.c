@@ -26,12 +26,29 @@ struct capent {
 	uint64_t epoch;
 };
 
+/* A port set's identity is its content. The table is keyed by the merged
+ * elements: the hash only picks the bucket, the bytes decide. The name
+ * comes from a counter that is never reused, so unchanged content keeps
+ * its name across transactions, and content that goes away and comes back
+ * (or new content) never takes a name the mirror still gives to other
+ * elements. (Names were once a 48-bit hash of the content: two rules whose
+ * ports collided shared one set, and one of them matched the other's
+ * ports.) */
+struct portent {
+	uint32_t id;
+	size_t n;      /* elements */
+	uint8_t *keys; /* n * 2 * 8 bytes, as in struct rs_set */
+	uint64_t epoch;
+};
+
 struct dp {
 	struct dp_config cfg;
 	char *table;
 	struct ruleset *mirror; /* what the kernel holds; NULL: unknown */
 	bool inject;
 	struct htab caps;       /* struct capent: hash set capacities by base name */
+	struct htab ports;      /* struct portent: port sets by content */
+	uint32_t next_port;
 	uint64_t epoch;
 };
 
@@ -61,6 +78,57 @@ static uint32_t dp_capacity(struct dp *dp, const char *base, size_t n, bool peek
 	}
 	c->epoch = dp->epoch;
 	return c->cap;
+}
+
+struct portkey {
+	size_t n;
+	const uint8_t *keys;
+};
+
+static uint64_t portkey_hash(const struct portkey *k)
+{
+	return hash_bytes(k->keys, k->n * 16, 0x636f7272616cULL);
+}
+
+static bool portent_eq(const void *item, const void *key)
+{
+	const struct portent *p = item;
+	const struct portkey *k = key;
+	return p->n == k->n && !memcmp(p->keys, k->keys, k->n * 16);
+}
+
+/* The interned id of a port set's content (merged, sorted elements). */
+static uint32_t dp_port_id(struct dp *dp, const uint8_t *keys, size_t n)
+{
+	struct portkey k = { n, keys };
+	uint64_t h = portkey_hash(&k);
+	struct portent *p = htab_find(&dp->ports, h, portent_eq, &k);
+	if (!p) {
+		p = xcalloc(1, sizeof(*p));
+		p->id = ++dp->next_port;
+		p->n = n;
+		p->keys = xmalloc(n * 16);
+		memcpy(p->keys, keys, n * 16);
+		htab_insert(&dp->ports, h, p);
+	}
+	p->epoch = dp->epoch;
+	return p->id;
+}
+
+/* Forgets port contents the last render did not use. */
+static void dp_ports_prune(struct dp *dp)
+{
+	struct vec gone = { 0 };
+	struct portent *p;
+	htab_foreach(&dp->ports, p) if (p->epoch != dp->epoch) vec_push(&gone, p);
+	for (size_t i = 0; i < gone.n; i++) {
+		p = gone.v[i];
+		struct portkey k = { p->n, p->keys };
+		htab_remove(&dp->ports, portkey_hash(&k), portent_eq, &k);
+		free(p->keys);
+		free(p);
+	}
+	vec_free(&gone);
 }
 
 static void dp_capacity_touch(struct dp *dp, const char *base)
@@ -112,6 +180,12 @@ void dp_free(struct dp *dp)
 		free(c);
 	}
 	htab_free(&dp->caps);
+	struct portent *p;
+	htab_foreach(&dp->ports, p) {
+		free(p->keys);
+		free(p);
+	}
+	htab_free(&dp->ports);
 	free(dp->table);
 	free(dp);
 }
@@ -149,6 +223,8 @@ static int elem_cmp(const void *a, const void *b, void *kl)
 static void ebuf_sort_merge(struct ebuf *b, size_t prefix, bool merge)
 {
 	size_t kl = b->kl, out = 0;
+	if (b->n < 2) /* an empty buffer has no array: qsort_r's base must not be NULL */
+		return;
 	qsort_r(b->k, b->n, 2 * kl, elem_cmp, &kl);
 	for (size_t i = 0; i < b->n; i++) {
 		uint8_t *cur = b->k + i * 2 * kl;
@@ -214,6 +290,7 @@ struct rctx {
 	struct htab pscache;         /* struct pscache by peer set */
 	struct vec locals;           /* struct pod* on this node */
 	struct vec all;              /* every pod, filled on demand */
+	bool quarantine[DIR_COUNT];  /* some local address is quarantined */
 	uint64_t elems;
 };
 
@@ -229,6 +306,12 @@ static struct rs_set *rc_find(struct rctx *c, const char *name)
 
 static void rc_add(struct rctx *c, struct rs_set *s)
 {
+	if (rc_find(c, s->name)) {
+		/* names are unique by construction (see ruleset.h); two sets
+		 * under one name would let one rule match another's elements */
+		fprintf(stderr, "corral: internal error: two sets named %s in one ruleset\n", s->name);
+		abort();
+	}
 	htab_insert(&c->names, hash_str(s->name), s);
 	vec_push(&c->rs->sets, s);
 	c->elems += s->n;
@@ -249,7 +332,8 @@ static bool ip_succ(ip128 a, ip128 *out)
 /* Peer set elements: member pods' addresses and the ranges, merged into
  * disjoint ranges (the kernel does not merge), split by family. Without
  * ranges (interval false) the addresses stay single keys for a hash. */
-static void peer_elems(const struct ir_peerset *ps, bool interval, struct ebuf *v4, struct ebuf *v6)
+static void peer_elems(const struct engine *e, const struct ir_peerset *ps, bool interval, struct ebuf *v4,
+		       struct ebuf *v6)
 {
 	size_t na = 0, cap = ptrset_count(&ps->members) * 2 + ps->ranges.n * 2;
 	struct ip_range *r = xmalloc((cap ? cap : 1) * sizeof(*r));
@@ -257,8 +341,10 @@ static void peer_elems(const struct ir_peerset *ps, bool interval, struct ebuf *
 	htab_foreach(&ps->members.h, p) {
 		if (!p->active)
 			continue;
+		/* only addresses the pod owns: not one quarantined (engine.h) */
 		for (uint32_t i = 0; i < p->spec->naddr; i++)
-			r[na].lo = r[na].hi = p->spec->addr[i], na++;
+			if (engine_pod_by_addr(e, p->spec->addr[i]) == p)
+				r[na].lo = r[na].hi = p->spec->addr[i], na++;
 	}
 	for (size_t i = 0; i < ps->ranges.n; i++)
 		r[na++] = ps->ranges.r[i];
@@ -364,7 +450,7 @@ static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 		return pc;
 	}
 	struct ebuf b4 = { .kl = 4 }, b6 = { .kl = 16 };
-	peer_elems(ps, interval, &b4, &b6);
+	peer_elems(c->e, ps, interval, &b4, &b6);
 	pc->s[0] = sized_set(c, base[0], RS_KEY_V4, interval, &b4);
 	pc->s[1] = sized_set(c, base[1], RS_KEY_V6, interval, &b6);
 	return pc;
@@ -377,7 +463,8 @@ static void put_port(uint8_t *k, uint8_t proto, unsigned port)
 	k[5] = (uint8_t)port;
 }
 
-/* The numeric port entries of a rule as a set shared by content. */
+/* The numeric port entries of a rule as a set shared by content (rules
+ * with equal entries share it; see struct portent). */
 static const char *port_set(struct rctx *c, const struct rule *spec)
 {
 	struct ebuf b = { .kl = 8 };
@@ -394,8 +481,7 @@ static const char *port_set(struct rctx *c, const struct rule *spec)
 		return NULL;
 	ebuf_sort_merge(&b, 4, true);
 	char name[32];
-	snprintf(name, sizeof(name), "pt_%012llx",
-		 (unsigned long long)(hash_bytes(b.k, b.n * 16, 0x636f7272616cULL) & 0xffffffffffffULL));
+	snprintf(name, sizeof(name), "pt_%u", dp_port_id(c->dp, b.k, b.n));
 	struct rs_set *s = rc_find(c, name);
 	if (s) {
 		free(b.k);
@@ -580,25 +666,62 @@ static int mapent_cmp(const void *a, const void *b)
 	return ip_cmp(((const struct mapent *)a)->a, ((const struct mapent *)b)->a);
 }
 
-/* Dispatch: each local pod address -> its group chain, per direction. */
+static const char *const quarantine_chain[DIR_COUNT] = { "ing_quarantine", "eg_quarantine" };
+
+/* Addresses claimed by several live pods drop everything, isolated or
+ * not (engine.h): one chain per direction, there only while needed. */
+static void quarantine_chains(struct rctx *c)
+{
+	for (int d = 0; d < DIR_COUNT; d++) {
+		if (!c->quarantine[d])
+			continue;
+		struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+		ch->name = xstrdup(quarantine_chain[d]);
+		ch->comment = xstrdup("addresses claimed by several live pods: every flow dropped");
+		vec_push(&c->rs->chains, ch);
+		struct rs_rule *x = rule_new(ch, RR_LOG_DROP);
+		x->prefix = xasprintf("corral:%c:q ", d == DIR_INGRESS ? 'i' : 'e');
+		x->rate = c->dp->cfg.log_rate;
+		x->burst = c->dp->cfg.log_burst;
+		x->group = c->dp->cfg.log_group;
+		x = rule_new(ch, RR_COUNTER_DROP);
+		x->comment = xasprintf("quarantined address (%s)", dir_name((enum dir)d));
+	}
+}
+
+/* Dispatch: each local pod address -> its group chain, per direction; a
+ * quarantined address -> the quarantine chain (once, however many local
+ * pods claim it). */
 static void dispatch_maps(struct rctx *c, enum dir d, const char *n4, const char *n6)
 {
 	struct mapent *m = xmalloc((c->locals.n * 2 + 1) * sizeof(*m));
-	size_t n = 0;
+	size_t n = 0, kept = 0;
 	for (size_t i = 0; i < c->locals.n; i++) {
 		struct pod *p = c->locals.v[i];
-		if (!p->group[d])
-			continue;
 		for (uint32_t j = 0; j < p->spec->naddr; j++) {
-			if (engine_pod_by_addr(c->e, p->spec->addr[j]) != p)
-				continue;
+			ip128 a = p->spec->addr[j];
 			char name[32];
-			group_chain_name(p->group[d], name, sizeof(name));
-			m[n].a = p->spec->addr[j];
+			if (engine_addr_quarantined(c->e, a)) {
+				snprintf(name, sizeof(name), "%s", quarantine_chain[d]);
+				c->quarantine[d] = true;
+			} else if (p->group[d] && engine_pod_by_addr(c->e, a) == p) {
+				group_chain_name(p->group[d], name, sizeof(name));
+			} else {
+				continue;
+			}
+			m[n].a = a;
 			m[n++].chain = xstrdup(name);
 		}
 	}
 	qsort(m, n, sizeof(*m), mapent_cmp);
+	for (size_t i = 0; i < n; i++) { /* two local claimants: one entry */
+		if (kept && ip_eq(m[kept - 1].a, m[i].a)) {
+			free(m[i].chain);
+			continue;
+		}
+		m[kept++] = m[i];
+	}
+	n = kept;
 	for (int fam = 4; fam <= 6; fam += 2) {
 		struct ebuf b = { .kl = fam == 4 ? 4 : 16 };
 		struct vec chains = { 0 };
@@ -670,6 +793,7 @@ static struct ruleset *render(struct dp *dp, const struct engine *e, const struc
 	base_chain(&c);
 	for (size_t i = 0; i < groups.n; i++)
 		group_chain(&c, groups.v[i]);
+	quarantine_chains(&c);
 	vec_sort(&c.rs->sets, set_cmp);
 	vec_sort(&c.rs->chains, chain_cmp);
 	if (elems)
@@ -682,6 +806,7 @@ static struct ruleset *render(struct dp *dp, const struct engine *e, const struc
 	htab_foreach(&c.pscache, pc) free(pc);
 	htab_free(&c.pscache);
 	dp_capacity_prune(dp);
+	dp_ports_prune(dp);
 	return c.rs;
 }
 
@@ -794,6 +919,22 @@ static bool chain_eq(const struct rs_chain *a, const struct rs_chain *b)
 	return true;
 }
 
+/* Whether every set present under the same name on both sides has the
+ * same kind: only then can elements be diffed. Names never change meaning
+ * (ruleset.h); this makes sure a mistake there turns into a full replace,
+ * never into elements written into a set of another kind. */
+static bool shapes_agree(const struct ruleset *old, const struct ruleset *new)
+{
+	for (size_t i = 0; i < new->sets.n; i++) {
+		const struct rs_set *s = new->sets.v[i], *o = ruleset_set(old, s->name);
+		if (o && o != s &&
+		    (o->key != s->key || o->interval != s->interval || o->map != s->map || o->jump != s->jump ||
+		     o->size != s->size))
+			return false;
+	}
+	return true;
+}
+
 static void diff_txn(const struct ruleset *old, const struct ruleset *new, struct dp_txn *t, struct vec *owned,
 		     struct dp_stats *st)
 {
@@ -876,7 +1017,7 @@ int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_f
 	/* 2. */
 	struct ruleset *rs = render(dp, e, dp->mirror, &dset, &st->elems_total);
 	/* 3. */
-	if (dp->mirror)
+	if (dp->mirror && shapes_agree(dp->mirror, rs))
 		diff_txn(dp->mirror, rs, &t, &owned, st);
 	else
 		full_txn(rs, &t, st);

@@ -15,11 +15,36 @@ static const char *self_node(const struct endpoint *ep)
 	return ep->pod && ep->pod->spec->node ? ep->pod->spec->node : "another node";
 }
 
+/* "a/api-old, a/zz-new": the live pods that claim a quarantined address */
+static char *claimants(const struct engine *e, ip128 a)
+{
+	struct pod *const *by;
+	size_t n = engine_addr_claims(e, a, &by);
+	struct sbuf b = { 0 };
+	for (size_t i = 0; i < n; i++)
+		sbuf_addf(&b, "%s%s/%s", i ? ", " : "", by[i]->spec->ns, by[i]->spec->name);
+	return sbuf_steal(&b);
+}
+
+static const char quarantine_why[] =
+	"every flow from or to it is dropped (on the node of each claimant) until only one of them claims it";
+
 static json_t *side_json(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, enum dir d,
 			 const struct dir_verdict *v, int proto, int port, const char *where)
 {
 	json_t *o = json_pack("{s:s, s:b, s:b, s:b}", "direction", dir_name(d), "enforced", v->enforced, "isolated",
 			      v->group != NULL, "allowed", v->allowed);
+	if (v->quarantined) {
+		struct pod *const *by;
+		size_t n = engine_addr_claims(e, (d == DIR_EGRESS ? src : dst)->addr, &by);
+		json_t *who = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(who, json_sprintf("%s/%s", by[i]->spec->ns, by[i]->spec->name));
+		json_object_set_new(o, "quarantined", json_true());
+		json_object_set_new(o, "claimed_by", who);
+		json_object_set_new(o, "reason", json_string(quarantine_why));
+		return o;
+	}
 	if (v->remote)
 		json_object_set_new(o, "node", json_string(self_node(d == DIR_EGRESS ? src : dst)));
 	const struct endpoint *self = d == DIR_EGRESS ? src : dst;
@@ -36,10 +61,15 @@ static json_t *side_json(const struct engine *e, const struct endpoint *src, con
 						      "namespace", ps->ns, "name", ps->name, "valid", ps->valid,
 						      "unreadable", ps->unreadable, "error", ps->error));
 	}
+	ip128 peer = (d == DIR_EGRESS ? dst : src)->addr;
 	for (uint32_t i = 0; i < v->nchecks; i++) {
 		char *desc = explain_rule(v->checks[i].rule);
-		json_array_append_new(rules, json_pack("{s:s, s:b, s:b}", "rule", desc, "peer_matches",
-						       v->checks[i].peer_ok, "port_matches", v->checks[i].port_ok));
+		const char *except = NULL;
+		char *why = v->checks[i].peer_ok ? NULL : explain_excluded(v->checks[i].rule, peer, &except);
+		json_array_append_new(rules, json_pack("{s:s, s:b, s:b, s:s?, s:s?}", "rule", desc, "peer_matches",
+						       v->checks[i].peer_ok, "port_matches", v->checks[i].port_ok,
+						       "excluded_by", except, "peer_note", why));
+		free(why);
 		free(desc);
 	}
 	json_object_set_new(o, "policies", pols);
@@ -49,10 +79,19 @@ static json_t *side_json(const struct engine *e, const struct endpoint *src, con
 		json_object_set_new(o, "allowed_by", json_string(desc));
 		free(desc);
 	}
-	char *fix = explain_fix(e, src, dst, d, v, proto, port);
-	if (fix)
-		json_object_set_new(o, "fix", json_string(fix));
-	free(fix);
+	struct fix *fix = explain_fix_edit(e, src, dst, d, v, proto, port);
+	if (fix) {
+		char *all = xasprintf("%s%s", fix->note, fix->text);
+		json_object_set_new(o, "fix", json_string(all));
+		free(all);
+	}
+	if (fix && fix->action != FIX_NOTE)
+		json_object_set_new(o, "fix_edit",
+				    json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s}", "action",
+					      fix->action == FIX_APPEND ? "append" : "create", "kind",
+					      policy_kind_name(fix->kind), "namespace", fix->ns, "name", fix->name, "path",
+					      fix->path, "rule", fix->rule, "yaml", fix->yaml));
+	fix_free(fix);
 	return o;
 }
 
@@ -63,6 +102,15 @@ static void side_text(FILE *out, const struct engine *e, const struct endpoint *
 	char *who = explain_endpoint(self);
 	fprintf(out, "\n%s at %s: ", dir_name(d), who);
 	free(who);
+	if (v->quarantined) {
+		char a[IP_STRLEN], *by = claimants(e, self->addr);
+		ip_format(self->addr, a, sizeof(a));
+		fprintf(out, "quarantined: %s is claimed by several live pods (%s);\n  %s\n", a, by, quarantine_why);
+		fprintf(out, "  DENIED: no policy change can allow it; delete the stale pod or give one of them "
+			     "another address\n");
+		free(by);
+		return;
+	}
 	if (!v->enforced) {
 		fprintf(out, "not a pod the policies apply to: allowed\n");
 		return;
@@ -103,10 +151,13 @@ static void side_text(FILE *out, const struct engine *e, const struct endpoint *
 		fprintf(out, "  (enforced on %s by its agent; evaluated here from the same objects)\n", self_node(self));
 	if (where)
 		fprintf(out, "  kernel: %s\n", where);
+	ip128 peer = (d == DIR_EGRESS ? dst : src)->addr;
 	for (uint32_t i = 0; i < v->nchecks; i++) {
 		char *desc = explain_rule(v->checks[i].rule);
-		fprintf(out, "  %s %s\n      -> %s\n", v->checks[i].rule == v->by ? "*" : "-", desc,
-		       explain_miss(&v->checks[i]));
+		char *why = v->checks[i].peer_ok ? NULL : explain_excluded(v->checks[i].rule, peer, NULL);
+		fprintf(out, "  %s %s\n      -> %s%s%s%s\n", v->checks[i].rule == v->by ? "*" : "-", desc,
+			explain_miss(&v->checks[i]), why ? " (" : "", why ? why : "", why ? ")" : "");
+		free(why);
 		free(desc);
 	}
 	if (!v->nchecks)
@@ -118,11 +169,17 @@ static void side_text(FILE *out, const struct engine *e, const struct endpoint *
 		return;
 	}
 	fprintf(out, "  DENIED: no rule allows it\n");
-	char *fix = explain_fix(e, src, dst, d, v, proto, port);
-	if (fix) {
-		fprintf(out, "  to allow it, %s", fix);
-		free(fix);
+	struct fix *fix = explain_fix_edit(e, src, dst, d, v, proto, port);
+	if (!fix)
+		return;
+	for (const char *p = fix->note; *p;) { /* notes first, each line indented */
+		size_t n = strcspn(p, "\n");
+		fprintf(out, "  %.*s\n", (int)n, p);
+		p += n + (p[n] == '\n');
 	}
+	if (*fix->text)
+		fprintf(out, "  to allow it, %s", fix->text);
+	fix_free(fix);
 }
 
 json_t *report_explain_json(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, int proto,

@@ -15,9 +15,13 @@
  *   sets: p<id>_4 / p<id>_6 peer sets: pod addresses in a hash sized
  *     ahead (name suffix _c<capacity>), or, when the peers include
  *     ipBlocks, an interval set with pods and CIDRs merged into disjoint
- *     ranges; pt_<hash> port sets (inet_proto . inet_service, intervals
- *     for endPort); np_<chain>_<k>_4/_6 named-port sets keyed by
- *     destination address (ip daddr . meta l4proto . th dport).
+ *     ranges; pt_<n> port sets (inet_proto . inet_service, intervals
+ *     for endPort), one per distinct content, n interned by content;
+ *     np_<chain>_<k>_4/_6 named-port sets keyed by destination address
+ *     (ip daddr . meta l4proto . th dport).
+ * No name is a hash of content: each names one object of the IR (peer
+ * set, group, rule position) or one interned content, from counters that
+ * are never reused, so two different contents never share a name.
  * Why hashes for pods: the kernel inserts into a presized hash about three
  * times faster than into its interval tree, which also needs a start and
  * an end element per address (measured by corral-bench-dp apply). */

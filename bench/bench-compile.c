@@ -1,7 +1,8 @@
 /* Compile benchmark: full compile of a synthetic cluster for one node,
  * then the cost of single events. One JSON line per figure.
  *   corral-bench [--size small|medium|large] [--seed N] [--events N]
- *   corral-bench --size S [--seed N] --write FILE   (the cluster as a manifest) */
+ *   corral-bench --size S [--seed N] --write FILE   (the cluster as a manifest)
+ *   corral-bench --excepts N   (one ipBlock with N excepts: decode and compile) */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "gen.h"
+#include "kube/decode.h"
 #include "policy/eval.h"
 
 static double now_ms(void)
@@ -45,6 +47,47 @@ static int dbl_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* One NetworkPolicy whose ipBlock 10.0.0.0/8 has n /28 excepts, written in
+ * a scrambled order (as a generated list would be), decoded then compiled. */
+static int bench_excepts(int n)
+{
+	json_t *ex = json_array();
+	for (uint32_t i = 0; i < (uint32_t)n; i++) {
+		uint32_t s = (i * 2654435761u) & 0xfffff; /* odd multiplier: distinct below 2^20 */
+		char c[32];
+		snprintf(c, sizeof(c), "10.%u.%u.%u/28", s >> 12 & 255, s >> 4 & 255, (s & 15) << 4);
+		json_array_append_new(ex, json_string(c));
+	}
+	json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{}, s:[{s:[{s:{s:s, s:o}}]}]}}", "apiVersion",
+			      "networking.k8s.io/v1", "kind", "NetworkPolicy", "metadata", "name", "big", "namespace", "x",
+			      "spec", "podSelector", "egress", "to", "ipBlock", "cidr", "10.0.0.0/8", "except", ex);
+	struct decode_opts opts = { DECODE_AGENT, false, "app", "default" };
+	struct diags d = { 0 };
+	struct decoded dec;
+	double t0 = now_ms();
+	int rc = kube_decode(o, "bench", &opts, &d, &dec);
+	double t1 = now_ms();
+	json_decref(o);
+	if (rc < 0 || d.errors) {
+		fprintf(stderr, "corral-bench: the ipBlock did not decode\n");
+		return 1;
+	}
+	size_t ranges = dec.pol->rules[DIR_EGRESS][0].peers[0].ranges.n;
+	struct engine_config cfg = { NULL, "app", true };
+	struct engine *e = engine_new(&cfg);
+	double t2 = now_ms();
+	engine_policy_upsert(e, dec.pol);
+	double t3 = now_ms();
+	char size[32];
+	snprintf(size, sizeof(size), "excepts-%d", n);
+	emit(size, "ipblock_decode_ms", t1 - t0, "ms");
+	emit(size, "ipblock_compile_ms", t3 - t2, "ms");
+	emit(size, "ipblock_ranges", (double)ranges, "count");
+	engine_free(e);
+	diags_free(&d);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *size = "small";
@@ -57,6 +100,8 @@ int main(int argc, char **argv)
 			seed = strtoull(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--events"))
 			events = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--excepts"))
+			return bench_excepts(atoi(argv[i + 1]));
 		else if (!strcmp(argv[i], "--write")) {
 			/* the cluster as a manifest file, for the agent benchmarks */
 			const struct gen_size *w = gen_size_find(size);

@@ -214,6 +214,79 @@ void range_set_sub(struct range_set *s, ip128 lo, ip128 hi)
 	}
 }
 
+static int range_lo_cmp(const void *a, const void *b)
+{
+	return ip_cmp(((const struct ip_range *)a)->lo, ((const struct ip_range *)b)->lo);
+}
+
+/* Sorts r and merges overlapping and adjacent ranges in place; returns
+ * how many are left. */
+static size_t ranges_normalize(struct ip_range *r, size_t n)
+{
+	size_t out = 0;
+	if (n > 1)
+		qsort(r, n, sizeof(*r), range_lo_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct ip_range *last = out ? &r[out - 1] : NULL;
+		if (last && (ip_is_max(last->hi) || ip_cmp(r[i].lo, ip_inc(last->hi)) <= 0)) {
+			if (ip_cmp(r[i].hi, last->hi) > 0)
+				last->hi = r[i].hi;
+			continue;
+		}
+		r[out++] = r[i];
+	}
+	return out;
+}
+
+static void rs_push(struct range_set *s, ip128 lo, ip128 hi)
+{
+	rs_insert(s, s->n, lo, hi);
+}
+
+void range_set_sub_many(struct range_set *s, struct ip_range *ex, size_t m)
+{
+	struct range_set out = { 0 };
+	size_t j = 0;
+	m = ranges_normalize(ex, m);
+	for (size_t i = 0; i < s->n; i++) {
+		ip128 lo = s->r[i].lo, hi = s->r[i].hi;
+		bool left = true; /* [lo, hi] still has addresses to place */
+		while (j < m && ip_cmp(ex[j].hi, lo) < 0)
+			j++; /* excepts wholly below this range */
+		/* excepts that start inside the range cut it; the last one may
+		 * reach into the next range, so j stays on it */
+		for (size_t k = j; left && k < m && ip_cmp(ex[k].lo, hi) <= 0; k++) {
+			if (ip_cmp(ex[k].lo, lo) > 0)
+				rs_push(&out, lo, ip_dec(ex[k].lo));
+			if (ip_cmp(ex[k].hi, hi) >= 0)
+				left = false;
+			else {
+				lo = ip_inc(ex[k].hi);
+				j = k + 1;
+			}
+		}
+		if (left)
+			rs_push(&out, lo, hi);
+	}
+	free(s->r);
+	*s = out;
+}
+
+void range_set_union(struct range_set *dst, const struct range_set *src)
+{
+	if (!src->n)
+		return;
+	size_t total = dst->n + src->n;
+	struct ip_range *all = xmalloc(total * sizeof(*all));
+	if (dst->n)
+		memcpy(all, dst->r, dst->n * sizeof(*all));
+	memcpy(all + dst->n, src->r, src->n * sizeof(*all));
+	free(dst->r);
+	dst->r = all;
+	dst->n = ranges_normalize(all, total);
+	dst->cap = total;
+}
+
 bool range_set_contains(const struct range_set *s, ip128 a)
 {
 	size_t lo = 0, hi = s->n;

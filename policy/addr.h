@@ -37,6 +37,11 @@ struct range_set {
 };
 void range_set_add(struct range_set *s, ip128 lo, ip128 hi);
 void range_set_sub(struct range_set *s, ip128 lo, ip128 hi);
+/* Removes every range of ex (any order, may overlap; ex is sorted in
+ * place): O((n + m) log m) where the loop of range_set_sub is O(n * m). */
+void range_set_sub_many(struct range_set *s, struct ip_range *ex, size_t m);
+/* Adds every range of src in one merge pass. */
+void range_set_union(struct range_set *dst, const struct range_set *src);
 bool range_set_contains(const struct range_set *s, ip128 a);
 /* Adds a parsed CIDR. An IPv6 prefix never covers IPv4 packets (the kernel
  * matches `ip6 saddr` only on IPv6), so the IPv4-mapped block is carved out

@@ -43,6 +43,7 @@ struct engine {
 	struct htab nss;      /* struct ns, by name */
 	struct htab pods;     /* struct pod, by ns/name */
 	struct htab addrs;    /* struct addrent, by address */
+	struct htab conflicts;/* struct conflict, by address: claimed by several pods */
 	struct htab labels;   /* struct lblent, by key/value */
 	struct htab anchors;  /* struct anchor */
 	struct vec unanchored;/* struct term* */
@@ -66,9 +67,17 @@ struct engine {
 	size_t unread_ns, unread_pods, unread_pol[POLICY_KINDS];
 };
 
+/* An address and the one live pod that lists it. While two or more do,
+ * pod is NULL and the claimants are in e->conflicts: the address is
+ * quarantined (engine.h). Kept at 24 bytes: one per pod address. */
 struct addrent {
 	ip128 a;
 	struct pod *pod;
+};
+
+struct conflict {
+	ip128 a;
+	struct vec pods; /* struct pod*, two or more */
 };
 
 /* A view of a pod for matching: enough to evaluate any selector term.
@@ -119,6 +128,11 @@ static bool ns_eq(const void *item, const void *key)
 static bool addr_eq(const void *item, const void *key)
 {
 	return ip_eq(((const struct addrent *)item)->a, *(const ip128 *)key);
+}
+
+static bool conflict_eq(const void *item, const void *key)
+{
+	return ip_eq(((const struct conflict *)item)->a, *(const ip128 *)key);
 }
 
 static uint64_t addr_hash(ip128 a)
@@ -410,6 +424,11 @@ static void pod_reevaluate(struct engine *e, struct pod *p, const struct view *o
 
 /* ---------- peer sets ---------- */
 
+/* A peer set's identity: the canonical text of its peers. The hash of it
+ * only picks a bucket of e->peersets; strcmp decides. The text is
+ * injective because every part is either a validated name (namespaces,
+ * label keys and values, hosts: none holds a space, ',', '(', ')', '=' or
+ * ';') or a formatted address range. */
 static void peer_key(const struct peer *pe, struct sbuf *b)
 {
 	char buf[2 * IP_STRLEN + 2];
@@ -465,8 +484,7 @@ static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
 	for (uint32_t i = 0; i < r->npeers; i++) {
 		const struct peer *pe = &r->peers[i];
 		if (pe->kind == PEER_CIDR) {
-			for (size_t j = 0; j < pe->ranges.n; j++)
-				range_set_add(&ps->ranges, pe->ranges.r[j].lo, pe->ranges.r[j].hi);
+			range_set_union(&ps->ranges, &pe->ranges); /* one pass: adding range by range was quadratic */
 		} else if (pe->kind == PEER_PODS) {
 			struct term *t = xcalloc(1, sizeof(*t));
 			t->ps = ps;
@@ -726,6 +744,70 @@ struct pod *engine_pod_by_addr(const struct engine *e, ip128 a)
 	return ae ? ae->pod : NULL;
 }
 
+size_t engine_addr_claims(const struct engine *e, ip128 a, struct pod *const **pods)
+{
+	struct addrent *ae = htab_find(&e->addrs, addr_hash(a), addr_eq, &a);
+	struct conflict *c = ae && !ae->pod ? htab_find(&e->conflicts, addr_hash(a), conflict_eq, &a) : NULL;
+	if (pods)
+		*pods = c ? (struct pod *const *)c->pods.v : ae ? &ae->pod : NULL;
+	return c ? c->pods.n : ae ? 1 : 0;
+}
+
+bool engine_addr_quarantined(const struct engine *e, ip128 a)
+{
+	return engine_addr_claims(e, a, NULL) > 1;
+}
+
+/* Another claimant's address changed owner (one claimant <-> several):
+ * the peer sets it belongs to must be rendered again. */
+static void claim_refresh(struct engine *e, struct pod *q)
+{
+	struct view v = { q->active, q->spec->ns, ns_view_labels(q->ns), pod_view_labels(q->spec) };
+	pod_reevaluate(e, q, &v, &v, true);
+}
+
+static void addr_claim(struct engine *e, struct pod *p, ip128 a)
+{
+	uint64_t h = addr_hash(a);
+	struct addrent *ae = htab_find(&e->addrs, h, addr_eq, &a);
+	if (!ae) {
+		ae = xmalloc(sizeof(*ae));
+		*ae = (struct addrent){ a, p };
+		htab_insert(&e->addrs, h, ae);
+		return;
+	}
+	struct conflict *c = ae->pod ? NULL : htab_find(&e->conflicts, h, conflict_eq, &a);
+	if (!c) { /* the owner loses it to the quarantine */
+		c = xcalloc(1, sizeof(*c));
+		c->a = a;
+		vec_push(&c->pods, ae->pod);
+		htab_insert(&e->conflicts, h, c);
+		struct pod *owner = ae->pod;
+		ae->pod = NULL;
+		claim_refresh(e, owner);
+	}
+	vec_push(&c->pods, p);
+}
+
+static void addr_release(struct engine *e, struct pod *p, ip128 a)
+{
+	uint64_t h = addr_hash(a);
+	struct addrent *ae = htab_find(&e->addrs, h, addr_eq, &a);
+	if (ae && ae->pod == p) {
+		htab_remove(&e->addrs, h, addr_eq, &a);
+		free(ae);
+		return;
+	}
+	struct conflict *c = ae && !ae->pod ? htab_find(&e->conflicts, h, conflict_eq, &a) : NULL;
+	if (!c || !vec_remove(&c->pods, p) || c->pods.n > 1)
+		return;
+	ae->pod = c->pods.v[0]; /* the one left owns it again */
+	htab_remove(&e->conflicts, h, conflict_eq, &a);
+	vec_free(&c->pods);
+	free(c);
+	claim_refresh(e, ae->pod);
+}
+
 static bool spec_active(const struct pod_spec *s)
 {
 	return s->naddr > 0 && !s->host_network && s->phase != PHASE_SUCCEEDED && s->phase != PHASE_FAILED;
@@ -751,16 +833,8 @@ static void pod_index(struct engine *e, struct pod *p)
 		p->lnodes[i].pod = p;
 		list_add_tail(&l->pods, &p->lnodes[i].node);
 	}
-	/* A reused address belongs to the newest pod that claims it. */
-	for (uint32_t i = 0; i < s->naddr; i++) {
-		struct addrent *ae = htab_find(&e->addrs, addr_hash(s->addr[i]), addr_eq, &s->addr[i]);
-		if (!ae) {
-			ae = xmalloc(sizeof(*ae));
-			ae->a = s->addr[i];
-			htab_insert(&e->addrs, addr_hash(ae->a), ae);
-		}
-		ae->pod = p;
-	}
+	for (uint32_t i = 0; i < s->naddr; i++)
+		addr_claim(e, p, s->addr[i]);
 }
 
 static void pod_unindex(struct engine *e, struct pod *p)
@@ -782,13 +856,8 @@ static void pod_unindex(struct engine *e, struct pod *p)
 	}
 	free(p->lnodes);
 	p->lnodes = NULL;
-	for (uint32_t i = 0; i < s->naddr; i++) {
-		struct addrent *ae = htab_find(&e->addrs, addr_hash(s->addr[i]), addr_eq, &s->addr[i]);
-		if (ae && ae->pod == p) {
-			htab_remove(&e->addrs, addr_hash(s->addr[i]), addr_eq, &s->addr[i]);
-			free(ae);
-		}
-	}
+	for (uint32_t i = 0; i < s->naddr; i++)
+		addr_release(e, p, s->addr[i]);
 }
 
 static bool pod_is_local(const struct engine *e, const struct pod_spec *s)
@@ -1200,6 +1269,7 @@ void engine_free(struct engine *e)
 	htab_free(&e->nss);
 	htab_free(&e->pods);
 	htab_free(&e->addrs);
+	htab_free(&e->conflicts);
 	htab_free(&e->labels);
 	htab_free(&e->anchors);
 	htab_free(&e->policies);

@@ -112,7 +112,18 @@ const struct engine_stats *engine_stats(const struct engine *e);
 
 /* Look-ups for explain and the renderer. */
 struct pod *engine_pod_find(const struct engine *e, const char *ns, const char *name);
+/* The pod that owns address a: the one live pod that lists it. While two
+ * or more live pods list one address (a reused address whose old pod is
+ * still known, or a manifest that copies another pod's address), no pod
+ * owns it: the address is quarantined. It then matches no pod selector
+ * (only ipBlocks, which match addresses), and every flow from or to it is
+ * dropped, on the node of each claimant; explain and matrix say so. This
+ * depends only on the objects, not on the order their events came in, so
+ * every node and offline explain agree. */
 struct pod *engine_pod_by_addr(const struct engine *e, ip128 a);
+/* How many live pods claim a (0, 1 or more); *pods (may be NULL) gets them. */
+size_t engine_addr_claims(const struct engine *e, ip128 a, struct pod *const **pods);
+bool engine_addr_quarantined(const struct engine *e, ip128 a);
 struct ns *engine_ns_find(const struct engine *e, const char *name);
 const struct labelset *ns_labels(const struct ns *n);
 struct policy *engine_policy_find(const struct engine *e, enum policy_kind kind, const char *ns,

@@ -22,10 +22,14 @@ bool ir_rule_ports_ok(const struct ir_rule *r, const struct pod *dst, int proto,
 	return false;
 }
 
-static void eval_side(const struct engine *e, const struct pod *self, ip128 peer, const struct pod *dst,
-		      enum dir d, int proto, int port, struct dir_verdict *v)
+static void eval_side(const struct engine *e, const struct pod *self, ip128 self_addr, ip128 peer,
+		      const struct pod *dst, enum dir d, int proto, int port, struct dir_verdict *v)
 {
 	memset(v, 0, sizeof(*v));
+	if (engine_addr_quarantined(e, self_addr)) {
+		v->enforced = v->quarantined = true;
+		return;
+	}
 	v->enforced = self && self->active;
 	v->remote = v->enforced && !self->local;
 	v->allowed = true;
@@ -61,8 +65,8 @@ void policy_eval(const struct engine *e, const struct endpoint *src, const struc
 		v->side[DIR_EGRESS].allowed = v->side[DIR_INGRESS].allowed = true;
 		return;
 	}
-	eval_side(e, src->pod, dst->addr, dst->pod, DIR_EGRESS, proto, port, &v->side[DIR_EGRESS]);
-	eval_side(e, dst->pod, src->addr, dst->pod, DIR_INGRESS, proto, port, &v->side[DIR_INGRESS]);
+	eval_side(e, src->pod, src->addr, dst->addr, dst->pod, DIR_EGRESS, proto, port, &v->side[DIR_EGRESS]);
+	eval_side(e, dst->pod, dst->addr, src->addr, dst->pod, DIR_INGRESS, proto, port, &v->side[DIR_INGRESS]);
 	v->allowed = v->side[DIR_EGRESS].allowed && v->side[DIR_INGRESS].allowed;
 }
 

@@ -18,6 +18,8 @@ struct rule_check {
 /* One side: egress at the source, ingress at the destination. */
 struct dir_verdict {
 	bool enforced;  /* the side is an active pod: some node enforces it */
+	bool quarantined; /* the side's address is claimed by several live pods:
+			     dropped, whatever the policies say (engine.h) */
 	bool remote;    /* ... another node's agent (its group is computed here) */
 	struct ir_group *own; /* the computed group of a remote pod */
 	const struct ir_group *group; /* NULL: not isolated in this direction */

@@ -24,12 +24,15 @@ static void dump_ports(const struct rule *r, struct sbuf *b)
 	}
 }
 
-static void dump_pod_addrs(const struct pod *p, struct sbuf *b)
+/* Addresses claimed by several live pods are marked: they are in no peer
+ * set and dropped (engine.h). */
+static void dump_pod_addrs(const struct engine *e, const struct pod *p, struct sbuf *b)
 {
 	char a[IP_STRLEN];
 	for (uint32_t i = 0; i < p->spec->naddr; i++) {
 		ip_format(p->spec->addr[i], a, sizeof(a));
-		sbuf_addf(b, "%s%s", i ? "," : "", a);
+		sbuf_addf(b, "%s%s%s", i ? "," : "", a,
+			  p->active && engine_addr_quarantined(e, p->spec->addr[i]) ? "(quarantined)" : "");
 	}
 }
 
@@ -53,14 +56,13 @@ static void dump_peerset(const struct engine *e, const struct ir_peerset *ps, co
 		if (!ptrset_has(&ps->members, p))
 			continue;
 		sbuf_addf(b, " %s/%s=", p->spec->ns, p->spec->name);
-		dump_pod_addrs(p, b);
+		dump_pod_addrs(e, p, b);
 		n++;
 	}
 	sbuf_add(b, n ? "\n" : " (none)\n");
-	(void)e;
 }
 
-static void dump_group(const struct ir_group *g, const struct vec *pods, struct sbuf *b)
+static void dump_group(const struct engine *e, const struct ir_group *g, const struct vec *pods, struct sbuf *b)
 {
 	sbuf_addf(b, "group %s:", dir_name(g->dir));
 	for (uint32_t i = 0; i < g->npol; i++)
@@ -72,7 +74,7 @@ static void dump_group(const struct ir_group *g, const struct vec *pods, struct 
 		if (p->group[g->dir] != g)
 			continue;
 		sbuf_addf(b, " %s/%s=", p->spec->ns, p->spec->name);
-		dump_pod_addrs(p, b);
+		dump_pod_addrs(e, p, b);
 	}
 	sbuf_add(b, "\n");
 	for (size_t i = 0; i < g->rules.n; i++) {
@@ -126,7 +128,7 @@ char *engine_ir_dump(const struct engine *e)
 	vec_sort(&groups, group_order);
 	vec_sort(&pss, peerset_order);
 	for (size_t i = 0; i < groups.n; i++)
-		dump_group(groups.v[i], &pods, &b);
+		dump_group(e, groups.v[i], &pods, &b);
 	for (size_t i = 0; i < pss.n; i++)
 		dump_peerset(e, pss.v[i], &pods, &b);
 	vec_free(&pods);

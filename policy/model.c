@@ -266,6 +266,9 @@ void rule_free(struct rule *r)
 		selector_free(&p->podsel);
 		range_set_free(&p->ranges);
 		free(p->text);
+		for (uint32_t j = 0; j < p->nexcept; j++)
+			free(p->except[j]);
+		free(p->except);
 	}
 	free(r->peers);
 	for (uint32_t i = 0; i < r->nports; i++)

@@ -114,6 +114,9 @@ struct peer {
 	struct range_set ranges;
 	/* PEER_CIDR / PEER_HOST: the text the user wrote */
 	char *text;
+	/* PEER_CIDR: the excepts as written (for explain) */
+	uint32_t nexcept;
+	char **except;
 };
 
 struct rule {

@@ -13,9 +13,17 @@
  * cluster of network namespaces (SCRIPT builds it), one engine and data
  * plane per node, every step applied incrementally over netlink, and each
  * truth table observed with real TCP, UDP and SCTP packets; the
- * evaluator behind explain must agree with what the packets did. */
+ * evaluator behind explain must agree with what the packets did.
+ *
+ * With --const-hash every hash is one constant (every table one bucket),
+ * to prove that equality, never a hash, decides identity.
+ *
+ * With --fixes, after every step, explain's suggestion for every denied
+ * flow must round-trip (roundtrip.h); --fixes DIR does the same for a
+ * folder of manifests (deploy/examples), probing every declared port. */
 #include <jansson.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +32,8 @@
 #include "tests/dataplane/kcluster.h"
 #include "kube/yaml.h"
 #include "policy/eval.h"
+#include "policy/util-private.h"
+#include "tests/cases/roundtrip.h"
 
 static const char *nss[] = { "x", "y", "z" };
 static const char *podn[] = { "a", "b", "c" };
@@ -131,6 +141,85 @@ static int apply_doc(struct engine *e, json_t *o, const char *file)
 	else if (dec.type == OBJ_POLICY)
 		engine_policy_upsert(e, dec.pol);
 	return 0;
+}
+
+/* The probes of a step: each (protocol, port, family) it expects. */
+static size_t step_probes(json_t *ex, struct probe *pr, size_t max)
+{
+	size_t n = 0, k;
+	json_t *x;
+	json_t *list = json_is_object(ex) ? json_pack("[O]", ex) : json_incref(ex);
+	json_array_foreach(list, k, x) {
+		int proto = proto_parse(json_string_value(json_object_get(x, "protocol")) ?: "TCP");
+		if (n < max && proto > 0)
+			pr[n++] = (struct probe){ proto, (int)json_integer_value(json_object_get(x, "port")),
+						  json_is_true(json_object_get(x, "ipv6")) };
+	}
+	json_decref(list);
+	return n;
+}
+
+static int fixes_step(struct store *s, json_t *ex, const char *file, size_t step)
+{
+	struct probe pr[16];
+	struct rt_stats st = { 0 };
+	size_t n = step_probes(ex, pr, ARRAY_SIZE(pr));
+	char *what = xasprintf("%s step %zu", file, step);
+	int failed = roundtrip_check(&s->docs, pr, n, what, &st);
+	printf("  step %zu: %zu denied flows, %zu suggestions round-trip%s\n", step, st.denied, st.fixed,
+	       st.skipped ? " (quarantined flows skipped)" : "");
+	free(what);
+	return failed;
+}
+
+/* Every manifest below dir as documents; the probes: every port a pod
+ * declares (80/TCP if none), over IPv4 and IPv6. */
+static int fixes_dir(const char *dir)
+{
+	struct vec files = { 0 }, docs = { 0 };
+	struct probe pr[64];
+	size_t npr = 0;
+	int failed = 0;
+	manifest_files(dir, &files, NULL, NULL);
+	for (size_t i = 0; i < files.n; i++) {
+		size_t len;
+		char *err = NULL, *text = manifest_read_file(files.v[i], MANIFEST_MAX_BYTES, &len, &err);
+		if (!text || kube_yaml_parse(text, len, &docs, &err) < 0) {
+			fprintf(stderr, "%s: %s\n", (char *)files.v[i], err);
+			failed++;
+		}
+		free(err);
+		free(text);
+		free(files.v[i]);
+	}
+	vec_free(&files);
+	struct manifest_set set = { 0 };
+	struct decode_opts o = { DECODE_AGENT, true, "app", "default" };
+	manifest_load_path(&set, dir, &o);
+	for (size_t i = 0; i < set.pods.n; i++) {
+		const struct pod_spec *p = set.pods.v[i];
+		for (uint32_t j = 0; j < p->nports; j++) {
+			struct probe x = { p->ports[j].proto, p->ports[j].port, false };
+			size_t k = 0;
+			while (k < npr && (pr[k].proto != x.proto || pr[k].port != x.port))
+				k++;
+			if (k == npr && npr < ARRAY_SIZE(pr))
+				pr[npr++] = x;
+		}
+	}
+	manifest_set_free(&set);
+	if (!npr)
+		pr[npr++] = (struct probe){ PROTO_TCP, 80, false };
+	for (size_t k = 0, n = npr; k < n && npr < ARRAY_SIZE(pr); k++) /* and over IPv6 */
+		pr[npr++] = (struct probe){ pr[k].proto, pr[k].port, true };
+	struct rt_stats st = { 0 };
+	failed += roundtrip_check(&docs, pr, npr, dir, &st);
+	printf("%s: %zu probes, %zu denied flows, %zu suggestions round-trip%s: %s\n", dir, npr, st.denied, st.fixed,
+	       st.skipped ? " (quarantined flows skipped)" : "", failed ? "FAILED" : "ok");
+	for (size_t i = 0; i < docs.n; i++)
+		json_decref(docs.v[i]);
+	vec_free(&docs);
+	return failed ? 1 : 0;
 }
 
 static struct engine *fresh(struct store *s, const char *file, const char *node)
@@ -333,6 +422,18 @@ int main(int argc, char **argv)
 	char *err = NULL;
 	int failed = 0;
 	const char *script = NULL;
+	bool fixes = false;
+	if (argc > 1 && !strcmp(argv[1], "--const-hash")) {
+		util_test_hash_constant();
+		argv++, argc--;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--fixes")) {
+		fixes = true;
+		argv++, argc--;
+		struct stat sb;
+		if (argc == 2 && stat(argv[1], &sb) == 0 && S_ISDIR(sb.st_mode))
+			return fixes_dir(argv[1]);
+	}
 	if (argc == 4 && !strcmp(argv[1], "--kernel")) {
 		kernel = true;
 		script = argv[2];
@@ -340,7 +441,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: run-case [--kernel CLUSTER-SCRIPT] FILE\n");
+		fprintf(stderr, "usage: run-case [--const-hash] [--fixes] [--kernel CLUSTER-SCRIPT] FILE|DIR\n");
 		return 2;
 	}
 	FILE *f = fopen(argv[1], "rb");
@@ -397,6 +498,8 @@ int main(int argc, char **argv)
 			failed += check(e, ex, (int)i);
 		json_array_foreach(ex, k, x)
 			failed += check(e, x, (int)i);
+		if (fixes)
+			failed += fixes_step(&s, ex, argv[1], i);
 	}
 	printf("%s: %s\n", json_string_value(json_object_get(c, "name")), failed ? "FAILED" : "ok");
 	if (kernel)

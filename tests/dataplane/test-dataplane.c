@@ -304,6 +304,65 @@ static void interval_set_updates(void **state)
 	down(&f);
 }
 
+static void ports_policy(struct fixture *f, const char *name, const char *pod, const char *ports)
+{
+	char *y = xasprintf("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: %s, namespace: x}\n"
+			    "spec:\n  podSelector: {matchLabels: {pod: %s}}\n  ingress: [{ports: %s}]\n",
+			    name, pod, ports);
+	apply_yaml(f, y);
+	free(y);
+}
+
+static bool has_set(struct fixture *f, const char *name)
+{
+	char *text = dp_applied_text(f->dp[0]);
+	char *want = xasprintf("set %s {", name);
+	bool yes = strstr(text, want) != NULL;
+	free(want);
+	free(text);
+	return yes;
+}
+
+/* Port sets are named by interned content (pt_N, N never reused): equal
+ * contents share one set, a content's name stays while it is used, and a
+ * freed content that comes back gets a new set, not a name the kernel
+ * still gives to other elements. x/a and x/c are both on node-1. */
+static void port_sets_follow_content(void **state)
+{
+	struct fixture f;
+	struct dp_stats st;
+	up(&f, "crdp4", false);
+	ports_policy(&f, "a-in", "a", "[{port: 80}]");
+	ports_policy(&f, "c-in", "c", "[{port: 81}]");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_true(has_set(&f, "pt_1") && has_set(&f, "pt_2"));
+	assert_true(allowed(&f, YA, XA, 80) && !allowed(&f, YA, XA, 81));
+	assert_true(allowed(&f, YA, XC, 81) && !allowed(&f, YA, XC, 80));
+	/* an unrelated change keeps every set: nothing but the pod's elements */
+	apply_yaml(&f, "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {pod: b, role: x}}\n"
+		       "spec: {nodeName: node-2}\nstatus: {phase: Running, podIPs: [{ip: 10.1.1.2}, {ip: 'fd00::1:2'}]}\n");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_int_equal(st.sets_added + st.sets_deleted + st.chains_written, 0);
+	/* c-in takes a-in's content: one set shared, {81} freed */
+	ports_policy(&f, "c-in", "c", "[{port: 80}]");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_false(st.full);
+	assert_int_equal(st.sets_added, 0);
+	assert_int_equal(st.sets_deleted, 1);
+	assert_true(has_set(&f, "pt_1") && !has_set(&f, "pt_2"));
+	assert_true(allowed(&f, YA, XC, 80) && !allowed(&f, YA, XC, 81));
+	/* a-in takes the freed content back: a new name */
+	ports_policy(&f, "a-in", "a", "[{port: 81}]");
+	assert_int_equal(sync_node(&f, 0, &st), 0);
+	assert_false(st.full);
+	assert_int_equal(st.sets_added, 1);
+	assert_int_equal(st.sets_deleted, 0);
+	assert_true(has_set(&f, "pt_1") && has_set(&f, "pt_3") && !has_set(&f, "pt_2"));
+	assert_true(allowed(&f, YA, XA, 81) && !allowed(&f, YA, XA, 80));
+	assert_true(allowed(&f, YA, XC, 80) && !allowed(&f, YA, XC, 81));
+	down(&f);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -316,6 +375,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(incremental_updates),
 		cmocka_unit_test(rejected_transaction_changes_nothing),
 		cmocka_unit_test(interval_set_updates),
+		cmocka_unit_test(port_sets_follow_content),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

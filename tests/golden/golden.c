@@ -1,15 +1,22 @@
 /* Golden test: manifests in, IR text (or, with --nft, the nftables
  * ruleset as nft text) out, compared with the expected file beside them.
- * CORRAL_UPDATE_GOLDEN=1 rewrites the expected file. */
+ * CORRAL_UPDATE_GOLDEN=1 rewrites the expected file. --const-hash makes
+ * every hash the same (every table one bucket): the text must not change,
+ * since equality, never a hash, decides what is the same object. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/dataplane.h"
 #include "kube/manifest.h"
+#include "policy/util-private.h"
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "--const-hash")) {
+		util_test_hash_constant();
+		argv++, argc--;
+	}
 	bool nft = argc > 1 && !strcmp(argv[1], "--nft");
 	const char *node = NULL;
 	if (nft) {
@@ -20,7 +27,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: golden [--nft [--node NAME]] MANIFESTS EXPECTED\n");
+		fprintf(stderr, "usage: golden [--const-hash] [--nft [--node NAME]] MANIFESTS EXPECTED\n");
 		return 2;
 	}
 	struct manifest_set set = { 0 };

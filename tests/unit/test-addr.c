@@ -78,12 +78,79 @@ static void v6_cidr_excludes_v4(void **st)
 	range_set_free(&s);
 }
 
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+	return *x;
+}
+
+/* Random address near a few bases (so that ranges overlap, touch and nest),
+ * sometimes at the very ends of the space. */
+static ip128 rnd_ip(uint64_t *x)
+{
+	static const ip128 base[] = { { 0, 0 }, { 0, 0xffff0a000000ULL }, { 0xfd00000000000000ULL, 0 },
+				      { ~0ULL, ~0ULL - 300 } };
+	ip128 a = base[rnd(x) % 4];
+	uint64_t off = rnd(x) % 300;
+	if (a.lo + off < a.lo)
+		a.hi++;
+	a.lo += off;
+	return a;
+}
+
+/* Carving many excepts at once gives exactly what carving them one by one
+ * gave (the old, quadratic way), in any order, overlapping or not. */
+static void sub_many_equals_sub(void **st)
+{
+	uint64_t x = 88172645463325252ULL;
+	for (int round = 0; round < 2000; round++) {
+		struct range_set a = { 0 }, b = { 0 };
+		size_t n = rnd(&x) % 6, m = rnd(&x) % 12;
+		for (size_t i = 0; i < n; i++) {
+			ip128 p = rnd_ip(&x), q = rnd_ip(&x);
+			if (ip_cmp(p, q) > 0) {
+				ip128 t = p;
+				p = q, q = t;
+			}
+			range_set_add(&a, p, q);
+			range_set_add(&b, p, q);
+		}
+		struct ip_range *ex = xcalloc(m + 1, sizeof(*ex));
+		for (size_t i = 0; i < m; i++) {
+			ex[i].lo = rnd_ip(&x), ex[i].hi = rnd_ip(&x);
+			if (ip_cmp(ex[i].lo, ex[i].hi) > 0) {
+				ip128 t = ex[i].lo;
+				ex[i].lo = ex[i].hi, ex[i].hi = t;
+			}
+			range_set_sub(&a, ex[i].lo, ex[i].hi);
+		}
+		range_set_sub_many(&b, ex, m);
+		assert_int_equal(a.n, b.n);
+		for (size_t i = 0; i < a.n; i++) {
+			assert_true(ip_eq(a.r[i].lo, b.r[i].lo));
+			assert_true(ip_eq(a.r[i].hi, b.r[i].hi));
+		}
+		/* and the union of what is left with itself changes nothing */
+		struct range_set c = { 0 };
+		range_set_union(&c, &b);
+		range_set_union(&c, &a);
+		assert_int_equal(c.n, a.n);
+		for (size_t i = 0; i < a.n; i++)
+			assert_true(ip_eq(a.r[i].lo, c.r[i].lo) && ip_eq(a.r[i].hi, c.r[i].hi));
+		free(ex);
+		range_set_free(&a);
+		range_set_free(&b);
+		range_set_free(&c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cidr_and_format),
 		cmocka_unit_test(ranges_merge_and_carve),
 		cmocka_unit_test(v6_cidr_excludes_v4),
+		cmocka_unit_test(sub_many_equals_sub),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

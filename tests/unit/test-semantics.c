@@ -454,11 +454,60 @@ static void ap_validation(void **st)
 	free(t);
 }
 
+/* Two live pods claiming one address: neither owns it (quarantine); it
+ * matches no pod selector and every flow from or to it is denied; when one
+ * claim is left, that pod owns the address again. */
+static void address_claimed_twice(void **st)
+{
+	const char *pods =
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: api-old, namespace: x, labels: {app: api}}\n"
+		"status: {podIPs: [{ip: 10.0.5.50}]}\n"
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: zz-new, namespace: x, labels: {app: evil}}\n"
+		"status: {podIPs: [{ip: 10.0.5.50}]}\n"
+		"---\n" NP("x", "web-in") "spec: {podSelector: {matchLabels: {app: a}}, ingress: [{from: [{podSelector: "
+		"{matchLabels: {app: api}}}]}]}\n";
+	struct engine *e = LOAD(pods);
+	ip128 a;
+	ip_parse("10.0.5.50", &a);
+	assert_null(engine_pod_by_addr(e, a));
+	assert_int_equal(engine_addr_claims(e, a, NULL), 2);
+	assert_false(allowed(e, "10.0.5.50", "x/a", TCP, 80));
+	assert_false(allowed(e, "x/api-old", "x/a", TCP, 80));
+	assert_false(allowed(e, "x/zz-new", "x/a", TCP, 80));
+	assert_false(allowed(e, "y/a", "x/api-old", TCP, 80)); /* not isolated, still dropped */
+	assert_false(allowed(e, "x/api-old", "y/a", TCP, 80));
+	struct endpoint s = { NULL, a }, d = { engine_pod_find(e, "y", "a"), { 0, 0 } };
+	struct verdict v;
+	d.addr = d.pod->spec->addr[0];
+	policy_eval(e, &s, &d, TCP, 80, &v);
+	assert_true(v.side[DIR_EGRESS].quarantined);
+	assert_false(v.side[DIR_INGRESS].quarantined);
+	assert_null(explain_fix(e, &s, &d, DIR_EGRESS, &v.side[DIR_EGRESS], TCP, 80));
+	verdict_free(&v);
+	char *ir = engine_ir_dump(e);
+	assert_non_null(strstr(ir, "x/api-old=10.0.5.50(quarantined)"));
+	free(ir);
+	/* the newer claim goes: api-old owns its address again */
+	engine_pod_delete(e, "x", "zz-new");
+	assert_true(engine_pod_by_addr(e, a) == engine_pod_find(e, "x", "api-old"));
+	assert_true(allowed(e, "10.0.5.50", "x/a", TCP, 80));
+	assert_true(allowed(e, "x/api-old", "x/a", TCP, 80));
+	engine_free(e);
+	/* and the same with the older one going */
+	e = LOAD(pods);
+	engine_pod_delete(e, "x", "api-old");
+	assert_true(engine_pod_by_addr(e, a) == engine_pod_find(e, "x", "zz-new"));
+	assert_false(allowed(e, "10.0.5.50", "x/a", TCP, 80));
+	assert_true(allowed(e, "x/zz-new", "y/a", TCP, 80));
+	engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(p01_empty_pod_selector),   cmocka_unit_test(p02_policy_types_default),
 		cmocka_unit_test(p03_empty_vs_empty_rule),  cmocka_unit_test(p04_no_peers_matches_outside),
+		cmocka_unit_test(address_claimed_twice),
 		cmocka_unit_test(p05_and_or_own_ns),        cmocka_unit_test(p06_ipblock_except),
 		cmocka_unit_test(p07_ports),                cmocka_unit_test(p08_named_ports),
 		cmocka_unit_test(p09_expressions),          cmocka_unit_test(p10_metadata_name_label),
