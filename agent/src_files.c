@@ -657,8 +657,8 @@ static void scan_gone(struct src_files *s, bool complete)
 	htab_foreach(&s->files, f) if (!f->seen) vec_push(&gone, f);
 	for (size_t i = 0; i < gone.n && complete; i++) {
 		f = gone.v[i];
-		log_msg(LOG_INFO, "source", "%s removed: the %zu objects it defined go, unless another file defines them",
-			f->path, f->defs.n);
+		log_msg(f->defs.n ? LOG_INFO : LOG_DEBUG, "source",
+			"%s removed: the %zu objects it defined go, unless another file defines them", f->path, f->defs.n);
 		htab_remove(&s->files, hash_str(f->path), ffile_eq, f->path);
 		file_free(s, f);
 	}
