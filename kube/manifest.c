@@ -123,15 +123,38 @@ static void load_doc(struct manifest_set *set, const char *name, json_t *doc, co
  * never shorter (issue 17, item 2). */
 struct file_load {
 	struct manifest_set one;
+	struct manifest_set items; /* of the document being read, if it is a List */
 	const char *name;
 	const struct decode_opts *o;
 };
+
+static bool is_list(json_t *doc)
+{
+	const char *k = json_string_value(json_object_get(doc, "kind"));
+	size_t l = k ? strlen(k) : 0;
+	return l >= 4 && !strcmp(k + l - 4, "List");
+}
+
+static void set_move(struct manifest_set *to, struct manifest_set *from);
+
+/* A List's items arrive one by one before the List itself (kube_yaml_each
+ * streams them); whether they count is known once its kind is read. */
+static void file_item(json_t *item, size_t line, void *arg)
+{
+	struct file_load *fl = arg;
+	(void)line;
+	load_doc(&fl->items, fl->name, item, fl->o, 1);
+}
 
 static void file_doc(json_t *doc, size_t line, void *arg)
 {
 	struct file_load *fl = arg;
 	(void)line;
 	fl->one.docs++;
+	if (is_list(doc))
+		set_move(&fl->one, &fl->items);
+	manifest_set_free(&fl->items); /* items of something else than a List: not objects */
+	memset(&fl->items, 0, sizeof(fl->items));
 	load_doc(&fl->one, fl->name, doc, fl->o, 0);
 }
 
@@ -157,28 +180,39 @@ static void vec_move(struct vec *to, struct vec *from)
 	from->n = 0;
 }
 
+/* Moves from's objects, diagnostics and counts to the end of to. */
+static void set_move(struct manifest_set *to, struct manifest_set *from)
+{
+	struct canon_ent *c;
+	diags_move(&to->diags, &from->diags);
+	vec_move(&to->nss, &from->nss);
+	vec_move(&to->pods, &from->pods);
+	vec_move(&to->policies, &from->policies);
+	htab_foreach(&from->canon, c) htab_insert(&to->canon, hash_ptr(c->spec), c);
+	htab_free(&from->canon);
+	to->objects += from->objects;
+	to->docs += from->docs;
+	from->objects = from->docs = 0;
+}
+
 int manifest_read_buffer(struct manifest_set *set, const char *name, const char *buf, size_t len,
 			 const struct decode_opts *o, char **err)
 {
 	struct file_load fl = { .name = name, .o = o };
-	struct kube_yaml_opts yo = { set->lim.max_doc_nodes, file_doc, file_warn, &fl };
-	struct canon_ent *c;
+	struct kube_yaml_opts yo = { set->lim.max_doc_nodes, file_doc, file_item, file_warn, &fl };
 	set->files++;
 	int rc = kube_yaml_each(buf, len, &yo, err);
 	diags_move(&set->diags, &fl.one.diags);
+	diags_move(&set->diags, &fl.items.diags); /* a List cut short: what its items said */
 	if (rc < 0) {
 		set->unreadable++;
 		manifest_set_free(&fl.one);
+		manifest_set_free(&fl.items);
 		return rc;
 	}
-	vec_move(&set->nss, &fl.one.nss);
-	vec_move(&set->pods, &fl.one.pods);
-	vec_move(&set->policies, &fl.one.policies);
-	htab_foreach(&fl.one.canon, c) htab_insert(&set->canon, hash_ptr(c->spec), c);
-	htab_free(&fl.one.canon);
-	set->objects += fl.one.objects;
-	set->docs += fl.one.docs;
+	set_move(set, &fl.one);
 	manifest_set_free(&fl.one);
+	manifest_set_free(&fl.items);
 	return 0;
 }
 

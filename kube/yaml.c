@@ -427,15 +427,20 @@ static void anchor_put(struct yctx *c, const unsigned char *name, json_t *v)
 	c->nanchors++;
 }
 
-static void anchors_clear(struct yctx *c)
+static void anchors_truncate(struct yctx *c, size_t n)
 {
-	for (size_t k = 0; k < c->nanchors; k++) {
+	for (size_t k = n; k < c->nanchors; k++) {
 		free(c->anchors[k].name);
 		json_decref(c->anchors[k].val);
 	}
+	c->nanchors = n;
+}
+
+static void anchors_clear(struct yctx *c)
+{
+	anchors_truncate(c, 0);
 	free(c->anchors);
 	c->anchors = NULL;
-	c->nanchors = 0;
 }
 
 static json_t *alias_value(struct yctx *c, const yaml_event_t *ev)
@@ -570,12 +575,46 @@ static int map_merge(struct yctx *c, json_t *obj, json_t **merged, json_t *v, co
 	return 0;
 }
 
+/* The items of a document's top-level "items" sequence (a List, as
+ * `kubectl get -o yaml` writes), handed over one by one as they are read,
+ * each with a node budget of its own: a List costs what its largest item
+ * does, not the whole file. The document keeps an empty "items". */
+static json_t *stream_items(struct yctx *c)
+{
+	yaml_event_t ev;
+	size_t nodes = c->nodes;
+	for (size_t i = 0;; i++) {
+		if (!next_event(c, &ev))
+			return NULL;
+		if (ev.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&ev);
+			c->nodes = nodes;
+			return json_array();
+		}
+		size_t at = path_push_index(c, i), line = ev.start_mark.line + 1, nanchors = c->nanchors;
+		c->nodes = 0;
+		json_t *v = parse_node(c, &ev);
+		yaml_event_delete(&ev);
+		path_pop(c, at);
+		anchors_truncate(c, nanchors); /* an item's anchors would keep it alive past its budget */
+		if (!v)
+			return NULL;
+		c->o->item(v, line, c->o->arg);
+		json_decref(v);
+	}
+}
+
 static int map_entry(struct yctx *c, json_t *obj, json_t **merged, const char *key, bool merge, const yaml_mark_t *km)
 {
 	yaml_event_t ev;
+	json_t *v;
 	if (!count_nodes(c, km, 1) || !next_event(c, &ev)) /* the key costs a node too */
 		return -1;
-	json_t *v = parse_node(c, &ev);
+	if (c->o->item && c->depth == 1 && !merge && !strcmp(key, "items") && ev.type == YAML_SEQUENCE_START_EVENT &&
+	    !ev.data.sequence_start.anchor)
+		v = stream_items(c);
+	else
+		v = parse_node(c, &ev);
 	yaml_event_delete(&ev);
 	if (!v)
 		return -1;

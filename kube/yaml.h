@@ -8,17 +8,21 @@
 
 #include "../policy/util.h"
 
-/* Nodes (mappings, sequences, scalars, alias expansions) one document may
- * hold: a document's JSON costs about 100 bytes a node, so this bounds
- * what reading one document can cost (a 500,000-node document, about
- * 12,000 pods in one List, takes some 50 MB). */
-#define KUBE_YAML_MAX_DOC_NODES 500000u
+/* Nodes (mappings, sequences, scalars, keys, alias expansions) one
+ * document, or one item of a List, may hold: its JSON costs about 110
+ * bytes a node, so this bounds what reading it costs (about 11 MB; a pod
+ * is some 50 nodes, a NetworkPolicy with 60,000 ipBlock excepts 60,000). */
+#define KUBE_YAML_MAX_DOC_NODES 100000u
 
 struct kube_yaml_opts {
 	size_t max_doc_nodes; /* 0: KUBE_YAML_MAX_DOC_NODES */
 	/* Each complete, non-empty document, in order; doc is borrowed (freed
 	 * once the call returns); line is where it starts (1-based). */
 	void (*doc)(json_t *doc, size_t line, void *arg);
+	/* If set, the items of a document's top-level "items" sequence (a
+	 * List) come here one by one, before their document, which then has
+	 * "items": []; each item has a node budget of its own. */
+	void (*item)(json_t *item, size_t line, void *arg);
 	/* Readings a YAML 1.2 reader would not make (YAML 1.1 booleans,
 	 * octal): "line L column C: field: ..."; may be NULL. */
 	void (*warn)(const char *msg, void *arg);

@@ -209,17 +209,59 @@ static void node_budget(void **st)
 	for (unsigned i = 0; i < KUBE_YAML_MAX_DOC_NODES; i++)
 		sbuf_add(&b, "0,");
 	sbuf_add(&b, "]\n");
-	char *got = read1(b.s);
+	char *got = read1(b.s), *want = xasprintf("more than %u nodes", KUBE_YAML_MAX_DOC_NODES);
 	assert_non_null(strstr(got, "ERROR"));
-	assert_non_null(strstr(got, "more than 500000 nodes"));
+	assert_non_null(strstr(got, want));
 	free(got);
 	b.s[0] = '[';
 	b.s[1] = b.s[2] = b.s[3] = ' ';
 	b.s[b.n - 2] = ']';
 	got = read1(b.s);
-	assert_non_null(strstr(got, "more than 500000 nodes"));
+	assert_non_null(strstr(got, want));
+	free(got);
+	free(want);
+	sbuf_free(&b);
+}
+
+static void count_item(json_t *item, size_t line, void *arg)
+{
+	(void)line;
+	*(size_t *)arg += json_array_size(json_object_get(item, "v"));
+}
+
+static void count_doc(json_t *doc, size_t line, void *arg)
+{
+	(void)line;
+	*(size_t *)arg += 1000000 * json_array_size(json_object_get(doc, "items"));
+}
+
+/* A List's items stream one by one, each with a budget of its own: a List
+ * costs its largest item, not the whole file (kubectl get -o yaml). */
+static void list_items_stream(void **st)
+{
+	struct sbuf b = { 0 };
+	size_t per = KUBE_YAML_MAX_DOC_NODES * 6 / 10, n = 0;
+	sbuf_add(&b, "apiVersion: v1\nkind: List\nitems:\n");
+	for (int i = 0; i < 3; i++) {
+		sbuf_add(&b, "- v: [");
+		for (size_t k = 0; k < per; k++)
+			sbuf_add(&b, "0,");
+		sbuf_add(&b, "]\n");
+	}
+	struct kube_yaml_opts o = { .item = count_item, .doc = count_doc, .arg = &n };
+	char *err = NULL;
+	assert_int_equal(kube_yaml_each(b.s, b.n, &o, &err), 0);
+	assert_int_equal(n, 3 * per); /* every item, and the List left with items: [] */
+	char *got = read1(b.s); /* whole, as kube_yaml_parse reads: over the budget */
+	assert_non_null(strstr(got, "ERROR"));
 	free(got);
 	sbuf_free(&b);
+	/* an anchor inside an item does not outlive it */
+	const char *cross = "kind: List\nitems:\n- {a: &x 1}\n- {b: *x}\n";
+	n = 0;
+	assert_int_equal(kube_yaml_each(cross, strlen(cross), &o, &err), -EINVAL);
+	assert_non_null(strstr(err, "items[1].b: unknown alias"));
+	free(err);
 }
 
 static void collect_warning(const char *msg, void *arg)
@@ -253,6 +295,7 @@ int main(void)
 		cmocka_unit_test(merge_keys),
 		cmocka_unit_test(anchors_per_document),
 		cmocka_unit_test(node_budget),
+		cmocka_unit_test(list_items_stream),
 		cmocka_unit_test(surprising_readings_warn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
