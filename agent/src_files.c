@@ -248,7 +248,7 @@ static int def_order_cmp(const void *a, const void *b)
 }
 
 /* What the entry's definitions enforce: references in want. */
-static void entry_want(struct src_files *s, struct entry *en, struct vec *want, struct vec *now_said)
+static void entry_want(struct src_files *s, struct entry *en, struct vec *want)
 {
 	char *old = en->dup;
 	en->dup = NULL;
@@ -282,11 +282,11 @@ static struct applied *applied_find(struct entry *en, const char *name)
 }
 
 /* Brings the engine to what the entry's definitions say now. */
-static size_t entry_apply(struct src_files *s, struct entry *en, struct engine *e, struct vec *now_said)
+static size_t entry_apply(struct src_files *s, struct entry *en, struct engine *e)
 {
 	struct vec want = { 0 };
 	size_t changed = 0;
-	entry_want(s, en, &want, now_said);
+	entry_want(s, en, &want);
 	for (size_t i = 0; i < en->applied.n; i++) { /* names no longer wanted */
 		struct applied *a = en->applied.v[i];
 		bool kept = false;
@@ -334,13 +334,13 @@ static void entry_free(struct entry *en)
 	free(en);
 }
 
-static size_t apply_touched(struct src_files *s, struct engine *e, struct vec *now_said)
+static size_t apply_touched(struct src_files *s, struct engine *e)
 {
 	size_t changed = 0;
 	for (size_t i = 0; i < s->touched.n; i++) {
 		struct entry *en = s->touched.v[i];
 		en->touched = false;
-		changed += entry_apply(s, en, e, now_said);
+		changed += entry_apply(s, en, e);
 		if (!en->defs.n) {
 			htab_remove(&s->entries, hash_str(en->key), entry_eq, en->key);
 			entry_free(en);
@@ -423,7 +423,7 @@ static void log_diags(struct src_files *s, struct diags *d)
 
 /* Parses buf as f's new content: its objects, or the reason it keeps its
  * old ones. */
-static void file_parse(struct src_files *s, struct ffile *f, const char *buf, size_t len, struct vec *now_said)
+static void file_parse(struct src_files *s, struct ffile *f, const char *buf, size_t len)
 {
 	struct manifest_set ms = { .lim = s->lim };
 	char *err = NULL;
@@ -458,7 +458,7 @@ static bool file_stale(const struct ffile *f, const struct stat *st)
 	return !f->have || f->refused || !same_stat(&f->st, st) || f->read_ns - ctime_ns < RACY_NS;
 }
 
-static void file_read(struct src_files *s, struct ffile *f, const struct manifest_file *mf, struct vec *now_said)
+static void file_read(struct src_files *s, struct ffile *f, const struct manifest_file *mf)
 {
 	size_t len;
 	char *err = NULL;
@@ -474,7 +474,7 @@ static void file_read(struct src_files *s, struct ffile *f, const struct manifes
 	}
 	uint64_t h = hash_bytes(buf, len, 7);
 	if (h != f->hash || f->error || !f->defs.n)
-		file_parse(s, f, buf, len, now_said);
+		file_parse(s, f, buf, len);
 	f->hash = h;
 	free(buf);
 }
@@ -629,7 +629,7 @@ static bool scan_walk(struct src_files *s, struct vec *files, struct vec *now_sa
 }
 
 static void scan_file(struct src_files *s, struct manifest_file *mf, uint32_t order, size_t *total, long long mono,
-		      long *next_ms, struct vec *now_said)
+		      long *next_ms)
 {
 	struct ffile *f = file_get(s, mf->path);
 	f->seen = true;
@@ -645,7 +645,7 @@ static void scan_file(struct src_files *s, struct manifest_file *mf, uint32_t or
 	if (being_written(s, f->path, mono, next_ms))
 		return; /* what it had stays until its writer is done */
 	if (file_stale(f, &mf->st))
-		file_read(s, f, mf, now_said);
+		file_read(s, f, mf);
 }
 
 /* Files gone from the folder: their objects go, unless the walk was cut
@@ -678,10 +678,10 @@ size_t src_files_scan(struct src_files *s, struct engine *e)
 	htab_foreach(&s->files, f) f->seen = false;
 	bool complete = scan_walk(s, &files, &now_said);
 	for (size_t i = 0; i < files.n; i++)
-		scan_file(s, files.v[i], (uint32_t)i, &total, mono, &next_ms, &now_said);
+		scan_file(s, files.v[i], (uint32_t)i, &total, mono, &next_ms);
 	manifest_files_free(&files);
 	scan_gone(s, complete);
-	size_t changed = apply_touched(s, e, &now_said);
+	size_t changed = apply_touched(s, e);
 	if (s->say_over)
 		log_msg(LOG_ERROR, "source", "%zu more problems not logged: see agentctl status", s->say_over);
 	for (size_t i = 0; i < s->said.n; i++)

@@ -267,12 +267,18 @@ static int teardown(void **state)
 	stop_agent();
 	kc_down(&kc);
 	char *cmd;
+	int rc = 0;
+	/* the sanitizer build's agents report at exit: any report fails the run */
+	if (asprintf(&cmd, "grep -B2 -A30 -E 'Sanitizer|runtime error' %s.log >&2", dir) >= 0) {
+		rc = system(cmd) == 0 ? -1 : 0;
+		free(cmd);
+	}
 	if (asprintf(&cmd, "tail -n 40 %s.log >&2; rm -rf %s %s.log %s.sock %s", dir, dir, dir, dir, conf) >= 0) {
 		if (system(cmd)) {
 		}
 		free(cmd);
 	}
-	return 0;
+	return rc;
 }
 
 /* Issue 20, item 4: an object stays while any file defines it. A copy of

@@ -12,8 +12,12 @@ static char *read1(const char *yaml)
 {
 	struct vec docs = { 0 };
 	char *err = NULL;
-	if (kube_yaml_parse(yaml, strlen(yaml), &docs, &err) < 0)
-		return xasprintf("ERROR %s", err ? err : "(no message)");
+	if (kube_yaml_parse(yaml, strlen(yaml), &docs, &err) < 0) {
+		char *out = xasprintf("ERROR %s", err ? err : "(no message)");
+		free(err);
+		vec_free(&docs);
+		return out;
+	}
 	free(err);
 	char *out = docs.n == 1 ? json_dumps(docs.v[0], JSON_COMPACT | JSON_ENCODE_ANY)
 				: xasprintf("%zu documents", docs.n);
@@ -159,6 +163,7 @@ static void file_never_shorter(void **st)
 	assert_int_equal(kube_yaml_parse(late, strlen(late), &docs, &err), -EINVAL);
 	assert_int_equal(docs.n, 0);
 	free(err);
+	vec_free(&docs);
 }
 
 /* Merge keys as go-yaml v2; a key both before << and merged is refused. */
