@@ -201,6 +201,7 @@ int manifest_read_buffer(struct manifest_set *set, const char *name, const char 
 	struct file_load fl = { .name = name, .o = o };
 	struct kube_yaml_opts yo = { set->lim.max_doc_nodes, file_doc, file_item, file_warn, &fl };
 	set->files++;
+	set->dups_resolved = false;
 	int rc = kube_yaml_each(buf, len, &yo, err);
 	diags_move(&set->diags, &fl.one.diags);
 	diags_move(&set->diags, &fl.items.diags); /* a List cut short: what its items said */
@@ -686,6 +687,7 @@ static void resolve_vec(struct manifest_set *set, enum obj_type t, struct vec *v
 
 void manifest_resolve_duplicates(struct manifest_set *set)
 {
+	set->dups_resolved = true;
 	resolve_vec(set, OBJ_NAMESPACE, &set->nss);
 	resolve_vec(set, OBJ_POD, &set->pods);
 	resolve_vec(set, OBJ_POLICY, &set->policies);
@@ -733,7 +735,8 @@ void manifest_assign_addresses(struct manifest_set *set)
 
 void manifest_apply(struct manifest_set *set, struct engine *e)
 {
-	manifest_resolve_duplicates(set); /* the engine keys objects by name: never "the last one wins" */
+	if (set->files && !set->dups_resolved) /* the engine keys objects by name: never "the last one wins" */
+		manifest_resolve_duplicates(set);
 	for (size_t i = 0; i < set->nss.n; i++)
 		engine_ns_upsert(e, set->nss.v[i]);
 	for (size_t i = 0; i < set->pods.n; i++)

@@ -37,6 +37,7 @@ struct manifest_set {
 	struct manifest_limits lim;  /* zero: defaults */
 	size_t bytes;                /* of the files read so far (against max_total_bytes) */
 	struct htab canon;           /* policy_spec* -> canonical JSON of its document */
+	bool dups_resolved;          /* no file read since manifest_resolve_duplicates() */
 };
 
 /* A manifest found by manifest_files(), with what stat() said of it. */
@@ -101,7 +102,8 @@ void manifest_resolve_duplicates(struct manifest_set *set);
  * (offline mode: workloads and pods not yet scheduled). */
 void manifest_assign_addresses(struct manifest_set *set);
 /* Moves every object into the engine (namespaces, pods, then policies),
- * duplicates resolved first. */
+ * duplicates resolved first if files were read into the set (objects a
+ * program puts there itself, as the benchmarks' generator, are its own). */
 void manifest_apply(struct manifest_set *set, struct engine *e);
 void manifest_set_free(struct manifest_set *set);
 /* The "Kind/namespace/name" of a decoded object (to free). */
