@@ -164,6 +164,18 @@ static void do_sync(struct agent *a, bool full)
 	pthread_mutex_unlock(&a->metrics.mu);
 }
 
+/* A scan in ms at the latest: an armed timer is moved earlier, never later
+ * (a stream of events must not postpone the scan for ever). */
+static void arm_scan(struct agent *a, uint32_t ms)
+{
+	struct itimerspec cur;
+	if (a->scan_armed && timerfd_gettime(a->scan_timer, &cur) == 0 &&
+	    (uint64_t)cur.it_value.tv_sec * 1000 + (uint64_t)cur.it_value.tv_nsec / 1000000 <= ms)
+		return;
+	arm(a->scan_timer, ms);
+	a->scan_armed = true;
+}
+
 static void scan(struct agent *a)
 {
 	if (!a->files)
@@ -171,6 +183,19 @@ static void scan(struct agent *a)
 	size_t changed = src_files_scan(a->files, a->e);
 	if (changed)
 		want_sync(a);
+	long next = src_files_next_ms(a->files); /* a file written in place, due later */
+	if (next >= 0)
+		arm_scan(a, (uint32_t)next);
+}
+
+static struct src_files *files_open(struct agent *a, char **err)
+{
+	const struct agent_config *c = &a->cfg;
+	struct src_files_opts o = { c->app_label,
+				    { c->files_max_file_bytes, c->files_max_total_bytes, c->files_max_files, 0,
+				      c->files_max_doc_nodes },
+				    c->files_settle_ms };
+	return src_files_new(a->source_arg + 6, &o, err);
 }
 
 /* ---------- the Kubernetes source ---------- */
@@ -735,7 +760,7 @@ static void reload(struct agent *a, int argc, char **argv)
 		a->e = new_engine(a);
 		src_files_free(a->files);
 		char *err = NULL;
-		a->files = src_files_new(a->source_arg + 6, a->cfg.app_label, &err);
+		a->files = files_open(a, &err);
 		if (!a->files) {
 			log_msg(LOG_ERROR, "config", "%s", err);
 			exit(1);
@@ -823,7 +848,7 @@ int main(int argc, char **argv)
 	}
 	/* 3. the source, read fully before anything is enforced */
 	a->e = new_engine(a);
-	if (kube ? kube_start(a, &err) < 0 : !(a->files = src_files_new(a->source_arg + 6, a->cfg.app_label, &err))) {
+	if (kube ? kube_start(a, &err) < 0 : !(a->files = files_open(a, &err))) {
 		fprintf(stderr, "corral-agent: %s\n", err);
 		return 1;
 	}
@@ -896,10 +921,8 @@ int main(int argc, char **argv)
 			} else if (fd == a->ctl_fd) {
 				ctl_accept(a);
 			} else if (a->files && fd == src_files_fd(a->files)) {
-				if (src_files_drain(a->files) && !a->scan_armed) {
-					arm(a->scan_timer, a->cfg.debounce_ms);
-					a->scan_armed = true;
-				}
+				if (src_files_drain(a->files))
+					arm_scan(a, a->cfg.debounce_ms);
 			} else if (a->nflog && fd == nflog_fd(a->nflog)) {
 				nflog_read(a->nflog, on_drop, a);
 			}

@@ -2,6 +2,7 @@
 #include "agent/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,30 @@ static int get_string(json_t *v, const char *key, char **out, char **err)
 	return 0;
 }
 
+/* The files source's bounds: key, field, lowest and highest value. */
+static const struct files_key {
+	const char *key;
+	size_t off;
+	uint32_t lo, hi;
+} files_keys[] = {
+	{ "filesMaxFileBytes", offsetof(struct agent_config, files_max_file_bytes), 1024, 1u << 30 },
+	{ "filesMaxTotalBytes", offsetof(struct agent_config, files_max_total_bytes), 1024, 0xffffffffu },
+	{ "filesMaxFiles", offsetof(struct agent_config, files_max_files), 1, 1000000 },
+	{ "filesMaxDocumentNodes", offsetof(struct agent_config, files_max_doc_nodes), 1000, 100000000 },
+	{ "filesSettleMs", offsetof(struct agent_config, files_settle_ms), 100, 600000 },
+};
+
+static int apply_files(struct agent_config *c, const char *key, json_t *v, char **err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(files_keys); i++)
+		if (!strcmp(key, files_keys[i].key))
+			return get_uint(v, key, files_keys[i].lo, files_keys[i].hi,
+					(uint32_t *)((char *)c + files_keys[i].off), err);
+	*err = xasprintf("%s: unknown setting (known files settings: filesMaxFileBytes, filesMaxTotalBytes, "
+			 "filesMaxFiles, filesMaxDocumentNodes, filesSettleMs)", key);
+	return -1;
+}
+
 static int apply(struct agent_config *c, json_t *o, char **err)
 {
 	const char *key;
@@ -101,9 +126,12 @@ static int apply(struct agent_config *c, json_t *o, char **err)
 				*err = xasprintf("logLevel: must be debug, info, warn or error, not \"%s\"", c->log_level);
 				rc = -1;
 			}
+		} else if (!strncmp(key, "files", 5)) {
+			rc = apply_files(c, key, v, err);
 		} else {
 			*err = xasprintf("%s: unknown setting (known: appLabel, dnsDefault, logRate, logBurst, nflogGroup, "
-					 "metricsAddress, debounceMs, logFormat, logLevel)", key);
+					 "metricsAddress, debounceMs, logFormat, logLevel, filesMaxFileBytes, "
+					 "filesMaxTotalBytes, filesMaxFiles, filesMaxDocumentNodes, filesSettleMs)", key);
 			rc = -1;
 		}
 		if (rc < 0)

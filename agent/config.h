@@ -15,6 +15,12 @@ struct agent_config {
 	uint32_t debounce_ms;  /* debounceMs: changes gathered into one transaction (20) */
 	char *log_format;      /* logFormat: text | json */
 	char *log_level;       /* logLevel: debug | info | warn | error */
+	/* the files:DIR source's bounds (0: the defaults of kube/manifest.h) */
+	uint32_t files_max_file_bytes;  /* filesMaxFileBytes (8 MiB) */
+	uint32_t files_max_total_bytes; /* filesMaxTotalBytes (64 MiB) */
+	uint32_t files_max_files;       /* filesMaxFiles (10000) */
+	uint32_t files_max_doc_nodes;   /* filesMaxDocumentNodes (500000) */
+	uint32_t files_settle_ms;       /* filesSettleMs (5000) */
 };
 
 void agent_config_defaults(struct agent_config *c);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "policy/clip.h"
+
 static bool g_json;
 static enum log_level g_min = LOG_INFO;
 static const char *const names[] = { "debug", "info", "warn", "error" };
@@ -30,12 +32,14 @@ void log_msg(enum log_level l, const char *event, const char *fmt, ...)
 {
 	if (l < g_min)
 		return;
-	char *msg, ts[40];
+	char *raw, *msg, ts[40];
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
+	if (vasprintf(&raw, fmt, ap) < 0)
 		abort();
 	va_end(ap);
+	msg = clip_msg(raw, 0); /* messages quote input: never a whole 1 MB value */
+	free(raw);
 	struct timespec now;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -6,10 +6,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kube/manifest.h"
 #include "policy/engine.h"
 
+struct src_files_opts {
+	const char *app_label;
+	struct manifest_limits lim; /* zero fields: the defaults */
+	uint32_t settle_ms;         /* a file written in place, never closed: read after this quiet time */
+};
+#define SRC_FILES_SETTLE_MS 5000
+
 struct src_files;
-struct src_files *src_files_new(const char *dir, const char *app_label, char **err);
+struct src_files *src_files_new(const char *dir, const struct src_files_opts *o, char **err);
 void src_files_free(struct src_files *s);
 /* inotify descriptor: readable when something in the folder changed. */
 int src_files_fd(const struct src_files *s);
@@ -17,8 +25,12 @@ int src_files_fd(const struct src_files *s);
 bool src_files_drain(struct src_files *s);
 /* Reads what changed into e; returns how many objects changed. */
 size_t src_files_scan(struct src_files *s, struct engine *e);
+/* Milliseconds until a file being written in place should be looked at
+ * again (a scan then), or -1. */
+long src_files_next_ms(const struct src_files *s);
 json_t *src_files_status(const struct src_files *s);
-/* Files that do not parse (their previous objects are kept). */
+/* Problems in force: files that do not read (their previous objects are
+ * kept), objects defined twice, folders or files refused. */
 size_t src_files_errors(const struct src_files *s);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/clip.h"
+
 struct dctx {
 	const struct decode_opts *o;
 	struct diags *d;
@@ -27,8 +29,11 @@ static void dmsg(struct dctx *c, bool warning, const char *path, const char *fmt
 	diags_add(c->d, warning, c->file, c->kind, c->obj, path, "%s", m);
 	if (!warning) {
 		c->invalid = true;
-		if (!c->first)
-			c->first = xasprintf("%s: %s", path && *path ? path : c->kind, m);
+		if (!c->first) { /* quoted by status and logs: clipped */
+			char *f = xasprintf("%s: %s", path && *path ? path : c->kind, m);
+			c->first = clip_msg(f, 0);
+			free(f);
+		}
 	}
 	free(m);
 }

@@ -1,4 +1,5 @@
-/* YAML and JSON manifests to JSON documents (jansson). */
+/* YAML and JSON manifests to JSON documents (jansson), read the way
+ * kubectl reads them (see yaml.c). */
 #ifndef CORRAL_KUBE_YAML_H
 #define CORRAL_KUBE_YAML_H
 
@@ -7,9 +8,36 @@
 
 #include "../policy/util.h"
 
-/* Parses buf (one or more YAML documents, or one JSON value) and appends
- * each non-empty document to docs as a json_t* (new reference).
- * Returns 0, or -EINVAL with *err set (to be freed) naming line and column. */
+/* Nodes (mappings, sequences, scalars, keys, alias expansions) one
+ * document, or one item of a List, may hold: its JSON costs about 110
+ * bytes a node, so this bounds what reading it costs (about 11 MB; a pod
+ * is some 50 nodes, a NetworkPolicy with 60,000 ipBlock excepts 60,000). */
+#define KUBE_YAML_MAX_DOC_NODES 100000u
+
+struct kube_yaml_opts {
+	size_t max_doc_nodes; /* 0: KUBE_YAML_MAX_DOC_NODES */
+	/* Each complete, non-empty document, in order; doc is borrowed (freed
+	 * once the call returns); line is where it starts (1-based). */
+	void (*doc)(json_t *doc, size_t line, void *arg);
+	/* If set, the items of a document's top-level "items" sequence (a
+	 * List) come here one by one, before their document, which then has
+	 * "items": []; each item has a node budget of its own. */
+	void (*item)(json_t *item, size_t line, void *arg);
+	/* Readings a YAML 1.2 reader would not make (YAML 1.1 booleans,
+	 * octal): "line L column C: field: ..."; may be NULL. */
+	void (*warn)(const char *msg, void *arg);
+	void *arg;
+};
+
+/* Reads buf (YAML documents, or one JSON value) document by document, so
+ * that only one document's JSON is alive at a time. Returns 0, or -EINVAL
+ * with *err set (to be freed) naming line, column and field; documents
+ * handed over before the error are then to be discarded by the caller: a
+ * file that does not read whole is unparsable, never shorter. */
+int kube_yaml_each(const char *buf, size_t len, const struct kube_yaml_opts *o, char **err);
+
+/* The same, appending each non-empty document to docs as a json_t* (new
+ * reference); on error, docs is left as it was. */
 int kube_yaml_parse(const char *buf, size_t len, struct vec *docs, char **err);
 
 #endif

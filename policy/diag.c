@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "diag.h"
 
+#include "clip.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,15 +12,20 @@ void diags_add(struct diags *d, bool warning, const char *file, const char *kind
 {
 	struct diag *x = xcalloc(1, sizeof(*x));
 	va_list ap;
+	char *msg;
 	x->warning = warning;
-	x->file = xstrdup(file ? file : "-");
-	x->kind = kind ? xstrdup(kind) : NULL;
-	x->obj = obj ? xstrdup(obj) : NULL;
-	x->path = path && *path ? xstrdup(path) : NULL;
+	/* every part may quote input: clipped, so that one huge value cannot
+	 * be repeated into every line of check, status and the logs */
+	x->file = clip_msg(file ? file : "-", 1024);
+	x->kind = kind ? clip_msg(kind, 256) : NULL;
+	x->obj = obj ? clip_msg(obj, 512) : NULL;
+	x->path = path && *path ? clip_msg(path, 512) : NULL;
 	va_start(ap, fmt);
-	if (vasprintf(&x->msg, fmt, ap) < 0)
+	if (vasprintf(&msg, fmt, ap) < 0)
 		abort();
 	va_end(ap);
+	x->msg = clip_msg(msg, 0);
+	free(msg);
 	vec_push(&d->v, x);
 	if (warning)
 		d->warnings++;

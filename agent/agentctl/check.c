@@ -20,6 +20,7 @@ int cmd_check(int argc, char **argv)
 			npaths++;
 		}
 	}
+	manifest_resolve_duplicates(&set); /* a kind/ns/name in two files is an error naming both */
 	if (!npaths) {
 		fprintf(stderr, "usage: agentctl check FILE|DIR... [-o json]\n");
 		manifest_set_free(&set);

@@ -25,8 +25,13 @@ struct engine *offline_load(const char *dir, const char *node, const char *app_l
 		manifest_set_free(&set);
 		return NULL;
 	}
+	manifest_resolve_duplicates(&set);
 	if (!quiet)
 		print_diags(stderr, &set.diags);
+	else if (set.unreadable) /* even -o json: what is missing is said */
+		fprintf(stderr, "agentctl: %zu manifest files could not be read and are left out (agentctl check %s "
+				"names them)\n",
+			set.unreadable, dir);
 	manifest_assign_addresses(&set);
 	struct engine *e = engine_new(&cfg);
 	manifest_apply(&set, e);

@@ -151,7 +151,7 @@ static void put_pod(int i, const char *name, const char *labels, int addr_of)
 	kc_pod_addr(addr_of, true, v6, sizeof(v6));
 	snprintf(file, sizeof(file), "pod-%c-%s.yaml", "xyz"[i / 3], name);
 	put(file,
-	    "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %c, labels: {pod: %c%s%s}}\n"
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: '%c', labels: {pod: %c%s%s}}\n"
 	    "spec: {nodeName: node-%d, containers: [{name: s, ports: [{name: http, containerPort: 80}]}]}\n"
 	    "status: {phase: Running, podIPs: [{ip: '%s'}, {ip: '%s'}]}\n",
 	    name, "xyz"[i / 3], "abc"[i % 3], labels ? ", " : "", labels ? labels : "", kc_pod_node(addr_of) + 1, v4, v6);
@@ -321,7 +321,7 @@ static int setup(void **state)
 		fclose(f);
 	}
 	put("namespaces.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {ns: x}}\n---\n"
-			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {ns: y}}\n---\n"
+			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: 'y', labels: {ns: 'y'}}\n---\n"
 			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: z, labels: {ns: z}}\n");
 	for (int i = 0; i < KC_PODS; i++) {
 		char n[2] = { "abc"[i % 3], 0 };
@@ -571,7 +571,7 @@ static void api_outage_keeps_ruleset(void **state)
 	}
 	static const char *ns_yz =
 		"apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {ns: x}}\n---\n"
-		"apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {ns: %s}}\n---\n"
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: 'y', labels: {ns: '%s'}}\n---\n"
 		"apiVersion: v1\nkind: Namespace\nmetadata: {name: z, labels: {ns: z}}\n";
 	put("namespaces.yaml", ns_yz, "z"); /* y now counts as z for x/a's policy */
 	printf("  API back: a change took effect in %.1f ms\n", until(YA, XA, true));
@@ -646,14 +646,14 @@ static void api_objects_enforced_from_the_first_sync(void **state)
 	for (int k = 0; k < KC_NODES; k++)
 		stop_agent(k, SIGTERM);
 	put("namespaces.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {ns: x}}\n---\n"
-			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {ns: y, trusted: 'yes'}}\n---\n"
+			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: 'y', labels: {ns: 'y', trusted: 'yes'}}\n---\n"
 			       "apiVersion: v1\nkind: Namespace\nmetadata: {name: z, labels: {ns: z}}\n");
 	put("np-x.yaml", "%s", np_x);
 	put("np-z.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np-z, namespace: z}\n"
 			 "spec:\n  podSelector: {matchLabels: {pod: c}}\n  policyTypes: [Egress]\n"
 			 "  egress: [{to: [{podSelector: {}}]}]\n");
 	put_pod(YB, "b", "app: web", YB);
-	put("ap-y.yaml", "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: web, namespace: y}\n"
+	put("ap-y.yaml", "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: web, namespace: 'y'}\n"
 			 "spec:\n  application: web\n  inbound:\n    rules: [{application: '*', namespace: x}]\n");
 	for (int k = 0; k < KC_NODES; k++)
 		start_agent(k, NULL);

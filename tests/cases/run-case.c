@@ -180,19 +180,21 @@ static int fixes_dir(const char *dir)
 	struct probe pr[64];
 	size_t npr = 0;
 	int failed = 0;
-	manifest_files(dir, &files, NULL, NULL);
+	struct manifest_limits lim = { 0 };
+	manifest_limits_default(&lim);
+	manifest_files(dir, &lim, &files, NULL, NULL);
 	for (size_t i = 0; i < files.n; i++) {
+		const struct manifest_file *mf = files.v[i];
 		size_t len;
-		char *err = NULL, *text = manifest_read_file(files.v[i], MANIFEST_MAX_BYTES, &len, &err);
+		char *err = NULL, *text = manifest_read_file(mf->path, lim.max_file_bytes, &len, &err);
 		if (!text || kube_yaml_parse(text, len, &docs, &err) < 0) {
-			fprintf(stderr, "%s: %s\n", (char *)files.v[i], err);
+			fprintf(stderr, "%s: %s\n", mf->path, err);
 			failed++;
 		}
 		free(err);
 		free(text);
-		free(files.v[i]);
 	}
-	vec_free(&files);
+	manifest_files_free(&files);
 	struct manifest_set set = { 0 };
 	struct decode_opts o = { DECODE_AGENT, true, "app", "default" };
 	manifest_load_path(&set, dir, &o);

@@ -54,5 +54,52 @@ echo "$out" | grep -q "^x/b  *6 \. \. X" && echo "$out" | grep -q "^x/c  *\. \. 
     && ok "matrix: per family (6: IPv6 only, - none in common)" || bad "matrix families: $out"
 "$CTL" matrix --from "$tmp/fam" -o json | tr -d ' \n' | grep -q '"allowed":\[\[true,false,true,false\],\[false,true,true,false\].*"ipv4":\[\[true,false,null,false\],\[false,true,null,false\].*"ipv6":\[\[true,true,true,null\],\[true,true,true,null\]' \
     && ok "matrix -o json: allowed, ipv4 and ipv6" || bad "matrix families json: $("$CTL" matrix --from "$tmp/fam" -o json | tr -d ' \n')"
+# Offline loading as the agent reads files (issues 17 and 20).
+d=$tmp/dup; mkdir -p "$d"
+NS='apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: z}\n'
+POD='apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s, labels: {app: %s}}\nstatus: {podIPs: [{ip: %s}]}\n---\n'
+NP='apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-in, namespace: x}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress: [{from: [{podSelector: {matchLabels: {app: %s}}}], ports: [{port: %s}]}]\n'
+{ printf "$NS---\n"; printf "$POD" web x web 10.9.0.1; printf "$POD" api x api 10.9.0.2; printf "$POD" db x db 10.9.0.3; } > "$d/cluster.yaml"
+printf "$NP" api 8080 > "$d/a-policy.yaml"
+printf "$NP" db 8080 > "$d/b-policy.yaml"
+out=$("$CTL" check "$d"); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "NetworkPolicy x/web-in: is defined differently in $d/a-policy.yaml and $d/b-policy.yaml" \
+    && ok "the same policy in two files is an error naming both" || bad "duplicate: rc=$rc $out"
+for src in x/api x/db; do
+    first=$("$CTL" explain --from "$d" $src x/web --port 8080 2>/dev/null | head -n 1)
+    [ "$first" = "DENIED" ] && ok "differing copies allow nothing: $src -> x/web DENIED" || bad "duplicate explain $src: $first"
+done
+cp "$d/a-policy.yaml" "$d/b-policy.yaml"
+out=$("$CTL" check "$d"); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "is defined identically in" && ok "identical copies: still an error" || bad "identical: $out"
+first=$("$CTL" explain --from "$d" x/api x/web --port 8080 2>/dev/null | head -n 1)
+[ "$first" = "ALLOWED" ] && ok "identical copies: enforced once" || bad "identical explain: $first"
+rm "$d/b-policy.yaml"
+# YAML 1.1 numbers, as kubectl reads them: 010 is port 8, 0x1f90 is 8080
+printf "$NP" api 010 > "$d/a-policy.yaml"
+first=$("$CTL" explain --from "$d" x/api x/web --port 8 2>/dev/null | head -n 1)
+[ "$first" = "ALLOWED" ] && ok "port: 010 is port 8, as kubectl reads it" || bad "octal port: $first"
+"$CTL" check "$d" | grep -q "warning: line 6 .*port: 010 is read as the octal number 8" && ok "check warns about octal" || bad "octal warning"
+printf "$NP" api 0x1f90 > "$d/a-policy.yaml"
+first=$("$CTL" explain --from "$d" x/api x/web --port 8080 2>/dev/null | head -n 1)
+[ "$first" = "ALLOWED" ] && ok "port: 0x1f90 is 8080, not a named port" || bad "hex port: $first"
+# a number JSON cannot carry: the whole file is an error, check exits 1
+{ printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: x}\ndata: {max: 1e999}\n---\n'; printf "$NP" api 80; } > "$d/a-policy.yaml"
+out=$("$CTL" check "$d"); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "a-policy.yaml: line 4 column 13: data.max: 1e999 is out of range" \
+    && ok "1e999 is an error naming file, line and field" || bad "1e999: rc=$rc $out"
+"$CTL" explain --from "$d" x/api x/web --port 80 -o json 2>&1 >/dev/null | grep -q "could not be read and are left out" \
+    && ok "explain -o json says a file was left out" || bad "explain quiet about an unreadable file"
+# a FIFO in the folder: check does not hang
+printf "$NP" api 80 > "$d/a-policy.yaml"
+mkfifo "$d/fifo.yaml"
+out=$(timeout 10 "$CTL" check "$d"); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "fifo.yaml: a FIFO, not a regular file" && ok "a FIFO is reported, not opened" || bad "fifo: rc=$rc $out"
+rm "$d/fifo.yaml"
+# links back into the folder: each file once
+ln -s "$d" "$d/self"; ln -s "$d" "$d/again"
+out=$(timeout 10 "$CTL" check "$d"); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "in 2 files" && ok "links to the folder: walked once" || bad "link loop: rc=$rc $out"
+
 [ $fail -eq 0 ] && echo "agentctl: all passed"
 exit $fail

@@ -170,7 +170,7 @@ static void incremental_updates(void **state)
 	assert_true(kc_conn_alive(&f.kc, conn, 1000));
 
 	/* an unrelated policy in y: a new group chain, x/a's chain untouched */
-	apply_yaml(&f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: y}\n"
+	apply_yaml(&f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: 'y'}\n"
 		       "spec: {podSelector: {}, policyTypes: [Ingress]}\n");
 	assert_int_equal(sync_node(&f, 0, &st), 0);
 	assert_false(st.full);
@@ -223,7 +223,7 @@ static void rejected_transaction_changes_nothing(void **state)
 	assert_non_null(strstr(before, "chain ing_g"));
 
 	/* a real change (y may now reach x/a) plus a rule the kernel refuses */
-	apply_yaml(&f, "apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {ns: z}}\n");
+	apply_yaml(&f, "apiVersion: v1\nkind: Namespace\nmetadata: {name: 'y', labels: {ns: z}}\n");
 	dp_inject_failure(f.dp[0]);
 	assert_true(dp_sync(f.dp[0], f.e[0], f.s[0], false, &st, &err) < 0);
 	printf("  refused as expected: %s\n", err);

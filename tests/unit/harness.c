@@ -3,7 +3,7 @@
 
 const char *BASE =
 	"apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: blue}}\n---\n"
-	"apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {team: red}}\n---\n"
+	"apiVersion: v1\nkind: Namespace\nmetadata: {name: 'y', labels: {team: red}}\n---\n"
 	"apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n---\n"
 	"apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a, tier: web}}\n"
 	"spec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}\n"
@@ -11,10 +11,10 @@ const char *BASE =
 	"apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {app: b}}\n"
 	"spec: {containers: [{name: c, ports: [{name: http, containerPort: 8080}]}]}\n"
 	"status: {podIPs: [{ip: 10.0.1.2}]}\n---\n"
-	"apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: y, labels: {app: a}}\n"
+	"apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: 'y', labels: {app: a}}\n"
 	"spec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}\n"
 	"status: {podIPs: [{ip: 10.0.2.1}]}\n---\n"
-	"apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: y, labels: {tier: db}}\n"
+	"apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: 'y', labels: {tier: db}}\n"
 	"spec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}\n"
 	"status: {podIPs: [{ip: 10.0.2.3}]}\n---\n"
 	"apiVersion: v1\nkind: Pod\nmetadata: {name: dns, namespace: kube-system, labels: {k8s-app: kube-dns}}\n"

@@ -110,6 +110,82 @@ static void lists_and_workloads(void **st)
 	engine_free(e);
 }
 
+/* BASE in one file, then each of files[] as a file of its own. */
+static struct engine *load_files(const char *const *files, size_t n, struct diags *d)
+{
+	static const struct engine_config cfg = { NULL, "app", true };
+	struct manifest_set set = { 0 };
+	struct decode_opts o = { DECODE_STRICT, true, "app", "default" };
+	manifest_load_buffer(&set, "base.yaml", BASE, strlen(BASE), &o);
+	for (size_t i = 0; i < n; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "%c.yaml", (char)('a' + i));
+		manifest_load_buffer(&set, name, files[i], strlen(files[i]), &o);
+	}
+	manifest_resolve_duplicates(&set);
+	*d = set.diags;
+	memset(&set.diags, 0, sizeof(set.diags));
+	manifest_assign_addresses(&set);
+	struct engine *e = engine_new(&cfg);
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+	return e;
+}
+
+static bool diags_have(const struct diags *d, const char *want)
+{
+	for (size_t i = 0; i < d->v.n; i++) {
+		char *m = diag_format(d->v.v[i]);
+		bool ok = strstr(m, want) != NULL;
+		free(m);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+/* Issue 17, item 5: the same policy in two files is an error naming both,
+ * and never opens more than either copy alone would: differing copies are
+ * each enforced as invalid (every pod either selects is isolated, in every
+ * direction either isolates, nothing allowed); identical ones once. */
+static void duplicates_never_widen(void **st)
+{
+	const char *files[] = {
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+		"spec: {podSelector: {matchLabels: {app: a}}, ingress: [{from: [{podSelector: {matchLabels: {app: b}}}]}]}\n",
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+		"spec: {podSelector: {matchLabels: {app: b}}, policyTypes: [Egress], egress: [{}]}\n",
+	};
+	struct diags d;
+	struct engine *e = load_files(files, 2, &d);
+	assert_true(diags_have(&d, "b.yaml: NetworkPolicy x/p: is defined differently in a.yaml and b.yaml"));
+	assert_false(allowed(e, "x/b", "x/a", PROTO_TCP, 80)); /* either copy alone allowed it */
+	assert_false(allowed(e, "x/b", "y/a", PROTO_TCP, 80)); /* b's copy alone allowed it */
+	assert_true(allowed(e, "y/a", "x/b", PROTO_TCP, 80));  /* no copy isolates x/b's ingress */
+	assert_non_null(engine_policy_find(e, KIND_NETPOL, "x", "p#2"));
+	assert_false(engine_policy_find(e, KIND_NETPOL, "x", "p")->spec->valid);
+	diags_free(&d);
+	engine_free(e);
+	const char *same[] = { files[0], files[0] };
+	e = load_files(same, 2, &d);
+	assert_true(diags_have(&d, "NetworkPolicy x/p: is defined identically in a.yaml and b.yaml"));
+	assert_true(allowed(e, "x/b", "x/a", PROTO_TCP, 80));
+	assert_false(allowed(e, "y/a", "x/a", PROTO_TCP, 80));
+	assert_null(engine_policy_find(e, KIND_NETPOL, "x", "p#2"));
+	diags_free(&d);
+	engine_free(e);
+	/* pods: the first file's definition, and an error */
+	const char *pods[] = { "apiVersion: v1\nkind: Pod\nmetadata: {name: z, namespace: x, labels: {app: b}}\n"
+			       "status: {podIPs: [{ip: 10.0.1.9}]}\n",
+			       "apiVersion: v1\nkind: Pod\nmetadata: {name: z, namespace: x, labels: {app: c}}\n"
+			       "status: {podIPs: [{ip: 10.0.1.9}]}\n" };
+	e = load_files(pods, 2, &d);
+	assert_true(diags_have(&d, "Pod x/z: is defined in a.yaml and b.yaml: the definition in a.yaml"));
+	assert_string_equal(labelset_get(&engine_pod_find(e, "x", "z")->spec->labels, "app"), "b");
+	diags_free(&d);
+	engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -117,6 +193,7 @@ int main(void)
 		cmocka_unit_test(bad_never_opens),
 		cmocka_unit_test(yaml_alias_bomb),
 		cmocka_unit_test(lists_and_workloads),
+		cmocka_unit_test(duplicates_never_widen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

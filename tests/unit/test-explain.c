@@ -8,7 +8,7 @@
 
 #include "kube/yaml.h"
 
-#define NP(ns, name) "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name ", namespace: " ns "}\n"
+#define NP(ns, name) "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name ", namespace: '" ns "'}\n"
 #define TCP PROTO_TCP
 
 /* The fix for side d of src -> dst (both "ns/pod"). */
@@ -34,7 +34,7 @@ static char *fix_for(struct engine *e, const char *src, const char *dst, enum di
  * match it, so the suggestion names the address. */
 static void host_network_peer(void **st)
 {
-	struct engine *e = LOAD("apiVersion: v1\nkind: Pod\nmetadata: {name: h, namespace: y, labels: {app: agent}}\n"
+	struct engine *e = LOAD("apiVersion: v1\nkind: Pod\nmetadata: {name: h, namespace: 'y', labels: {app: agent}}\n"
 				"spec: {hostNetwork: true}\nstatus: {podIPs: [{ip: 192.168.1.5}]}\n---\n" NP("x", "p")
 				"spec: {podSelector: {matchLabels: {app: a}}, ingress: [{from: [{podSelector: {}}]}]}\n");
 	char *fix = fix_for(e, "y/h", "x/a", DIR_INGRESS, 80);

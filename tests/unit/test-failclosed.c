@@ -10,8 +10,8 @@
 
 #include "agent/report.h"
 
-#define NP(ns, name) "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name ", namespace: " ns "}\n"
-#define AP(ns, name) "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: " name ", namespace: " ns "}\n"
+#define NP(ns, name) "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name ", namespace: '" ns "'}\n"
+#define AP(ns, name) "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: " name ", namespace: '" ns "'}\n"
 #define TCP PROTO_TCP
 #define UDP PROTO_UDP
 

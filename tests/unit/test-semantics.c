@@ -2,8 +2,8 @@
  * AccessPolicy rule of the semantics brief. */
 #include "harness.h"
 
-#define NP(ns, name) "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name ", namespace: " ns "}\n"
-#define AP(ns, name) "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: " name ", namespace: " ns "}\n"
+#define NP(ns, name) "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: '" name "', namespace: '" ns "'}\n"
+#define AP(ns, name) "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: '" name "', namespace: '" ns "'}\n"
 #define TCP PROTO_TCP
 #define UDP PROTO_UDP
 
@@ -282,7 +282,7 @@ static void p13_sctp(void **st)
 /* ---------- AccessPolicy ---------- */
 
 static const char *PAY =
-	"---\n" AP("x", "a") "spec:\n  application: a\n  inbound: {rules: [{application: a, namespace: y, ports: [{port: 80}]}]}\n"
+	"---\n" AP("x", "a") "spec:\n  application: a\n  inbound: {rules: [{application: a, namespace: 'y', ports: [{port: 80}]}]}\n"
 	"  outbound: {rules: [{application: b, ports: [{port: 8080}]}]}\n";
 
 /* isolation in both directions; both sides needed; the app label */
@@ -296,7 +296,7 @@ static void ap_both_sides(void **st)
 	engine_free(e);
 	/* both sides isolated: the callee rule alone is not enough */
 	e = LOAD("---\n" AP("y", "a") "spec: {application: a}\n---\n" AP("x", "a")
-		 "spec: {application: a, inbound: {rules: [{application: a, namespace: y}]}}\n");
+		 "spec: {application: a, inbound: {rules: [{application: a, namespace: 'y'}]}}\n");
 	assert_false(allowed(e, "y/a", "x/a", TCP, 80));
 	struct endpoint s = { engine_pod_find(e, "y", "a"), { 0, 0 } }, d = { engine_pod_find(e, "x", "a"), { 0, 0 } };
 	struct verdict v;
@@ -317,7 +317,7 @@ static void ap_both_sides(void **st)
 static void ap_add_up(void **st)
 {
 	struct engine *e = LOAD("---\n" AP("x", "a1") "spec: {application: a, inbound: {rules: [{application: b}]}}\n"
-				"---\n" AP("x", "a2") "spec: {application: a, inbound: {rules: [{application: a, namespace: y}]}}\n"
+				"---\n" AP("x", "a2") "spec: {application: a, inbound: {rules: [{application: a, namespace: 'y'}]}}\n"
 				"---\n" NP("x", "n") "spec: {podSelector: {matchLabels: {app: a}}, ingress: [{from: [{ipBlock: {cidr: 192.0.2.0/24}}]}]}\n");
 	assert_true(allowed(e, "x/b", "x/a", TCP, 80));
 	assert_true(allowed(e, "y/a", "x/a", TCP, 80));
@@ -349,7 +349,7 @@ static void ap_dns_default(void **st)
 static void ap_wildcards_and_external(void **st)
 {
 	struct engine *e = LOAD("---\n" AP("x", "a") "spec:\n  application: a\n"
-				"  inbound: {rules: [{application: '*', namespace: y, ports: []}]}\n"
+				"  inbound: {rules: [{application: '*', namespace: 'y', ports: []}]}\n"
 				"  outbound:\n    external:\n      - cidr: 10.0.2.0/24\n      - ipv4: 203.0.113.10\n"
 				"        ports: [{port: 443}]\n");
 	assert_true(allowed(e, "y/c", "x/a", UDP, 9)); /* y/c has no app label */
