@@ -1,0 +1,73 @@
+// corral-controlplane: a real Kubernetes control plane for corral's tests.
+//
+// One binary, several roles (so that the large Kubernetes packages are
+// compiled and linked once):
+//
+//	corral-controlplane etcd DIR          embedded etcd, data in DIR/etcd
+//	corral-controlplane apiserver DIR [FLAG...]
+//	                                      kube-apiserver in-process on that etcd
+//	corral-controlplane controller-manager DIR [CONTROLLERS [FLAG...]]
+//	                                      kube-controller-manager (a few controllers)
+//	corral-controlplane compact DIR       compact etcd at its current revision
+//	corral-controlplane kubectl ARGS...   kubectl built from the same release
+//
+// It is driven by run.sh (up, down, restart, compact, kubectl); see there
+// and README ("Testing against a real API server").
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: corral-controlplane etcd DIR | apiserver DIR [FLAG...] | controller-manager DIR [CONTROLLERS [FLAG...]] | compact DIR | kubectl ARGS...")
+	os.Exit(2)
+}
+
+func main() {
+	// Called through a link named kubectl: behave as kubectl.
+	if strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl") {
+		os.Exit(runKubectl(os.Args[1:]))
+	}
+	if len(os.Args) < 2 {
+		usage()
+	}
+	role, args := os.Args[1], os.Args[2:]
+	if role == "kubectl" {
+		os.Exit(runKubectl(args))
+	}
+	if len(args) < 1 {
+		usage()
+	}
+	dir, err := filepath.Abs(args[0])
+	if err != nil {
+		fatal(err)
+	}
+	switch role {
+	case "etcd":
+		err = runEtcd(dir)
+	case "apiserver":
+		os.Exit(runAPIServer(dir, args[1:]))
+	case "controller-manager":
+		controllers, extra := defaultControllers, []string(nil)
+		if len(args) > 1 {
+			controllers, extra = args[1], args[2:]
+		}
+		os.Exit(runControllerManager(dir, controllers, extra))
+	case "compact":
+		err = compact(dir)
+	default:
+		usage()
+	}
+	if err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "corral-controlplane:", err)
+	os.Exit(1)
+}
