@@ -19,7 +19,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 func usage() {
@@ -46,6 +49,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	watchOwner()
 	switch role {
 	case "etcd":
 		err = runEtcd(dir)
@@ -65,6 +69,27 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+}
+
+// watchOwner: with CORRAL_CP_OWNER=PID, this process ends itself (SIGTERM,
+// so as gracefully as when run.sh stops it) once process PID is gone, so
+// that a test killed before its clean-up leaves nothing running.
+func watchOwner() {
+	pid, err := strconv.Atoi(os.Getenv("CORRAL_CP_OWNER"))
+	if err != nil || pid <= 0 {
+		return
+	}
+	go func() {
+		for {
+			time.Sleep(time.Second)
+			if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+				fmt.Fprintf(os.Stderr, "corral-controlplane: owner process %d is gone, stopping\n", pid)
+				syscall.Kill(os.Getpid(), syscall.SIGTERM)
+				time.Sleep(30 * time.Second)
+				os.Exit(1)
+			}
+		}
+	}()
 }
 
 func fatal(err error) {
