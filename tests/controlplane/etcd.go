@@ -86,7 +86,7 @@ func runEtcd(dir string) error {
 	// loading 150,000 pods without an fsync per write is much faster.
 	cfg.UnsafeNoFsync = true
 	// Compaction is the tests' to decide (run.sh compact); the API server's
-	// own periodic compaction is switched off too (--etcd-compaction-interval=0).
+	// own periodic compaction is pushed out of reach too (apiserver.go).
 	cfg.AutoCompactionRetention = "0"
 	cfg.QuotaBackendBytes = 8 << 30
 
@@ -122,9 +122,18 @@ func etcdURL(dir string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// compact compacts etcd's history at its current revision, so that a
-// resourceVersion older than that is gone for etcd (a watch or a continue
-// token from before it gets 410). Prints the revision.
+// The key through which kube-apiservers sharing an etcd tell one another
+// the last compaction (apiserver's storage/etcd3 compactor): the one that
+// compacts writes the revision there first; the others watch it and their
+// watch caches drop what is older (ListFromCacheSnapshot).
+const compactRevKey = "compact_rev_key"
+
+// compact compacts etcd's history at its current revision the way a
+// kube-apiserver does it (announce on compactRevKey, then compact), so that
+// a resourceVersion older than that is gone: a continue token from before
+// it gets 410 once the API server has seen the announcement (its watch
+// cache polls every 15 s), a watch served by etcd at once. Prints the
+// revision.
 func compact(dir string) error {
 	u, err := etcdURL(dir)
 	if err != nil {
@@ -137,14 +146,28 @@ func compact(dir string) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := c.Get(ctx, "/corral-compact-probe")
-	if err != nil {
-		return err
+	for {
+		r, err := c.Get(ctx, compactRevKey)
+		if err != nil {
+			return err
+		}
+		var version int64
+		if len(r.Kvs) > 0 {
+			version = r.Kvs[0].Version
+		}
+		rev := r.Header.Revision
+		t, err := c.Txn(ctx).If(clientv3.Compare(clientv3.Version(compactRevKey), "=", version)).
+			Then(clientv3.OpPut(compactRevKey, fmt.Sprint(rev))).Commit()
+		if err != nil {
+			return err
+		}
+		if !t.Succeeded {
+			continue // another compaction announced meanwhile: again
+		}
+		if _, err := c.Compact(ctx, rev, clientv3.WithCompactPhysical()); err != nil {
+			return err
+		}
+		fmt.Println(rev)
+		return nil
 	}
-	rev := r.Header.Revision
-	if _, err := c.Compact(ctx, rev, clientv3.WithCompactPhysical()); err != nil {
-		return err
-	}
-	fmt.Println(rev)
-	return nil
 }

@@ -12,7 +12,11 @@
 #   run.sh down DIR               stop both, remove what up made in DIR
 #   run.sh restart DIR            stop kube-apiserver (every watch closes) and
 #                                 start it again on the same etcd and port
-#   run.sh compact DIR            compact etcd at its current revision; prints it
+#   run.sh compact DIR            compact etcd at its current revision (as a
+#                                 kube-apiserver does: announced on
+#                                 compact_rev_key first); prints the revision.
+#                                 A continue token from before it gets 410 once
+#                                 the API server has seen it (within 15 s)
 #   run.sh kubectl DIR ARGS...    kubectl (same release) as cluster admin
 #
 # Environment:
@@ -30,6 +34,9 @@
 #                          (default: serviceaccount, namespace, garbage
 #                          collector, root CA publisher; see
 #                          controllermanager.go); "none": no controller manager
+#   CORRAL_CP_OWNER        a process id: the control plane stops itself when
+#                          that process is gone (a test killed before its
+#                          clean-up leaves nothing running)
 #   CORRAL_CP_KEEP         1: down stops the processes but keeps DIR's files
 set -eu
 
