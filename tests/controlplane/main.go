@@ -49,7 +49,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	watchOwner()
+	watchOwner(dir, role)
 	switch role {
 	case "etcd":
 		err = runEtcd(dir)
@@ -73,23 +73,49 @@ func main() {
 
 // watchOwner: with CORRAL_CP_OWNER=PID, this process ends itself (SIGTERM,
 // so as gracefully as when run.sh stops it) once process PID is gone, so
-// that a test killed before its clean-up leaves nothing running.
-func watchOwner() {
+// that a test killed before its clean-up leaves nothing running. etcd waits
+// for the API server and controller manager of DIR to end first (their
+// shutdown needs it).
+func watchOwner(dir, role string) {
 	pid, err := strconv.Atoi(os.Getenv("CORRAL_CP_OWNER"))
 	if err != nil || pid <= 0 {
 		return
 	}
+	gone := func(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
 	go func() {
-		for {
+		for !gone(pid) {
 			time.Sleep(time.Second)
-			if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
-				fmt.Fprintf(os.Stderr, "corral-controlplane: owner process %d is gone, stopping\n", pid)
-				syscall.Kill(os.Getpid(), syscall.SIGTERM)
-				time.Sleep(30 * time.Second)
-				os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "corral-controlplane: owner process %d is gone, stopping\n", pid)
+		if role == "etcd" {
+			for i := 0; i < 100; i++ {
+				up := false
+				for _, n := range []string{"apiserver.pid", "controller-manager.pid"} {
+					b, err := os.ReadFile(filepath.Join(dir, n))
+					if p, err2 := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && err2 == nil && !gone(p) && !zombie(p) {
+						up = true
+					}
+				}
+				if !up {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
 			}
 		}
+		syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		time.Sleep(20 * time.Second)
+		os.Exit(1)
 	}()
+}
+
+// zombie: process PID has ended and waits to be reaped.
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
 
 func fatal(err error) {

@@ -397,6 +397,14 @@ def main():
              "(--watch-cache=false): served by etcd", exchange(cp, "GET", f"/api/v1/pods?watch=1&allowWatchBookmarks=true"
                                                                f"&timeoutSeconds=3&resourceVersion={old_rv}"),
              compacted_at=compacted)
+        # from exactly one version before the compaction: etcd still has the
+        # event at the compaction revision but not the object before it
+        rv = rv_of(cp, "/api/v1/pods")
+        cp.kubectl("-n", "shop", "label", "pod", "web", "gen=3", "--overwrite")
+        cp.op("compact")
+        save("watch-etcd-at-compact-rev", "WATCH, watch cache off, from the version just before the compaction "
+             "revision: an ERROR event with a 500 Status (InternalError), not 410",
+             exchange(cp, "GET", f"/api/v1/pods?watch=1&timeoutSeconds=3&resourceVersion={rv}"))
         rv = rv_of(cp, "/api/v1/pods")
         cp.kubectl("-n", "shop", "create", "configmap", "bump")
         save("watch-bookmark-etcd", "the bookmark WATCH (no change to pods, others changed, allowWatchBookmarks, "

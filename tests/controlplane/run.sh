@@ -6,10 +6,13 @@
 #   run.sh up DIR [FLAG...]       start etcd, kube-apiserver and a few controllers
 #                                 of kube-controller-manager with their state
 #                                 in DIR; FLAGs go to kube-apiserver (kept for
-#                                 restart). Writes DIR/admin.kubeconfig,
-#                                 DIR/url, DIR/ca.crt, DIR/kubectl; prints the
-#                                 URL once /readyz is ok
-#   run.sh down DIR               stop both, remove what up made in DIR
+#                                 restart). Writes DIR/admin.kubeconfig
+#                                 (client cert, cluster admin), DIR/url,
+#                                 DIR/ca.crt, DIR/pki/admin.{crt,key},
+#                                 DIR/pki/sa.{key,pub} (token signing key),
+#                                 DIR/kubectl (kubectl as admin); logs in
+#                                 DIR/*.log; prints the URL once /readyz is ok
+#   run.sh down DIR               stop them all, remove what up made in DIR
 #   run.sh restart DIR            stop kube-apiserver (every watch closes) and
 #                                 start it again on the same etcd and port
 #   run.sh compact DIR            compact etcd at its current revision (as a
@@ -41,7 +44,7 @@
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-CACHE=${CORRAL_CP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/corral-controlplane}
+CACHE=${CORRAL_CP_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/corral-controlplane}
 command -v go >/dev/null 2>&1 || PATH=$PATH:/usr/local/go/bin
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -65,7 +68,7 @@ build() {
             [ -x "$1" ] && exit 0
             echo "run.sh: building the control plane (kube-apiserver $2, etcd, kubectl); a first build takes minutes" >&2
             start=$(date +%s)
-            cd "$3" && go build -o "$1.tmp" -ldflags "-s -w $4" . && mv "$1.tmp" "$1"
+            cd "$3" && go build -buildvcs=false -o "$1.tmp" -ldflags "-s -w $4" . && mv "$1.tmp" "$1"
             echo "run.sh: built in $(( $(date +%s) - start ))s: $1" >&2
         ' sh "$bin" "$k8s" "$HERE" "$v" >&2 || die "build failed"
     fi
