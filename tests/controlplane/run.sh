@@ -69,6 +69,8 @@ build() {
             echo "run.sh: building the control plane (kube-apiserver $2, etcd, kubectl); a first build takes minutes" >&2
             start=$(date +%s)
             cd "$3" && go build -buildvcs=false -o "$1.tmp" -ldflags "-s -w $4" . && mv "$1.tmp" "$1"
+            # binaries of other versions of this folder (170 MB each), once a week old
+            find "$(dirname "$1")" -maxdepth 1 -name "corral-controlplane-*" ! -name "$(basename "$1")" -mtime +7 -delete
             echo "run.sh: built in $(( $(date +%s) - start ))s: $1" >&2
         ' sh "$bin" "$k8s" "$HERE" "$v" >&2 || die "build failed"
     fi
