@@ -23,3 +23,13 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 echo "install-deps: all packages present"
+
+# Go builds the real control plane the tests run against (tests/controlplane:
+# kube-apiserver needs Go >= 1.26, newer than Debian 12 packages); the
+# machine provides it in /usr/local/go.
+command -v go >/dev/null 2>&1 || PATH=$PATH:/usr/local/go/bin
+if ! command -v go >/dev/null 2>&1; then
+    echo "install-deps: no Go toolchain (go >= 1.26 on PATH or in /usr/local/go/bin); tests/controlplane needs it" >&2
+    exit 1
+fi
+echo "install-deps: $(go version)"
