@@ -88,11 +88,12 @@ def bookmark_object(res, rv, annotations=None):
     if annotations:
         md["annotations"] = annotations
     obj = {"kind": kind, "apiVersion": api, "metadata": md}
-    if res not in CRDS:
-        md["creationTimestamp"] = None
-        obj["spec"] = {"containers": None} if res == "pods" else {}
-        if res in ("pods", "namespaces"):
-            obj["status"] = {}
+    if res == "pods":
+        obj.update({"spec": {"containers": None}, "status": {}})
+    elif res == "namespaces":
+        obj.update({"spec": {}, "status": {}})
+    elif res == "networkpolicies":
+        obj["spec"] = {"podSelector": {}}  # NetworkPolicySpec.podSelector is not omitempty; no status
     return obj
 
 
@@ -172,9 +173,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def status(self, code, reason, message, headers=None):
-        self.send_json(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
-                              "reason": reason, "message": message}, headers)
+    def status(self, code, reason, message, headers=None, details=None, metadata=None):
+        st = {"kind": "Status", "apiVersion": "v1", "metadata": metadata or {}, "status": "Failure",
+              "message": message, "reason": reason}
+        if details:
+            st["details"] = details
+        st["code"] = code
+        self.send_json(code, st, headers)
+
+    def send_text(self, code, text):
+        body = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def chunk(self, data):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -244,10 +257,15 @@ class Handler(BaseHTTPRequestHandler):
             with S.lock:
                 return self.send_json(200, S.stats)
         if url.path not in PATHS:
-            return self.status(404, "NotFound", "no such resource")
+            return self.send_text(404, "404 page not found\n")  # as a real server, for unknown paths
         res, kind, api = PATHS[url.path]
         with S.lock:
             auth = self.headers.get("Authorization", "")
+            if S.token and not auth:
+                # a real server authenticates "no credentials" as
+                # system:anonymous, then forbids: 403, not 401
+                return self.status(403, "Forbidden", 'pods is forbidden: User "system:anonymous" cannot list '
+                                   'resource "%s" at the cluster scope' % res, details={"kind": res})
             if S.token and auth != "Bearer " + S.token:
                 S.stats["unauthorized"] += 1
                 return self.status(401, "Unauthorized", "Unauthorized")
@@ -271,7 +289,8 @@ class Handler(BaseHTTPRequestHandler):
             if cont:
                 tok = json.loads(base64.b64decode(cont))
                 if S.fault("expire_continue") or tok["rv"] <= S.compacted:
-                    return self.status(410, "Expired", "the provided continue parameter is too old")
+                    return self.status(410, "Expired", "The provided continue parameter is too old to display a "
+                                       "consistent list result.", metadata={"continue": cont})
                 rv, offset = tok["rv"], tok["offset"]
                 items = S.snapshots.get(tok["id"], [])
             else:
@@ -280,12 +299,15 @@ class Handler(BaseHTTPRequestHandler):
             page = items[offset:offset + limit] if limit else items[offset:]
             objs = [list_item(res, S.objects[res][k]) for k in page if k in S.objects[res]]
             md = {"resourceVersion": str(rv)}
+            if res in CRDS:
+                md["continue"] = ""  # CRD lists say it even when empty; typed lists leave it out
             if limit and offset + limit < len(items):
                 # the list's snapshot stays here; the token only points at it
                 sid = cont and tok["id"] or len(S.snapshots) + 1
                 S.snapshots[sid] = items
                 md["continue"] = base64.b64encode(json.dumps(
                     {"id": sid, "rv": rv, "offset": offset + limit}).encode()).decode()
+                md["remainingItemCount"] = len(items) - offset - limit
             body = {"kind": kind + "List", "apiVersion": api, "metadata": md, "items": objs}
         self.send_json(200, body)
 
@@ -297,9 +319,15 @@ class Handler(BaseHTTPRequestHandler):
         with S.lock:
             S.stats["watch"] += 1
             if initial and not S.initial_events:
-                return self.status(422, "Invalid", "sendInitialEvents is not supported")
+                return self.status(422, "Invalid", "sendInitialEvents is not supported", details={
+                    "group": "meta.k8s.io", "kind": "ListOptions", "causes": [{
+                        "reason": "FieldValueForbidden", "message": "Forbidden: sendInitialEvents is not supported",
+                        "field": "sendInitialEvents"}]})
             start = int(rv) if rv else S.rv
             gone = rv and not initial and start < S.compacted
+            # a v1.37 server answers an expired watch with 200 and one ERROR
+            # event (real-shapes/410-watch-cached.json); HTTP 410 on a watch is
+            # what older servers sent: a fault kept for the client's sake
             if gone and S.fault("gone_as_status"):
                 return self.status(410, "Expired", "too old resource version")
             gen = S.generation
@@ -312,8 +340,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.end_chunks()
         if gone:
             self.chunk(json.dumps({"type": "ERROR", "object": {
-                "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired",
-                "message": "too old resource version: %s (%d)" % (rv, S.compacted)}}).encode() + b"\n")
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "too old resource version: %s (%d)" % (rv, S.compacted), "reason": "Expired",
+                "code": 410}}).encode() + b"\n")
             return self.end_chunks()
         pending = []
         if initial:
