@@ -19,6 +19,7 @@
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -649,13 +650,29 @@ static void ctl_accept(struct agent *a)
 
 /* ---------- set-up ---------- */
 
+/* The agent's own flags; settings of the configuration file that have a
+ * flag (--debounce-ms, --log-level, ...) come from agent/config.c. */
+#define AF(field) offsetof(struct agent, field)
+static const struct aflag {
+	const char *flag, *arg, *help;
+	size_t off; /* a const char* of struct agent */
+} agent_flags[] = {
+	{ "--source", "files:DIR|kube", "where objects come from", AF(source_arg) },
+	{ "--node-name", "NAME", "this node (default $NODE_NAME)", AF(node) },
+	{ "--netns", "PATH", "enforce in this network namespace (kernel-facing sockets only)", AF(netns) },
+	{ "--socket", "PATH", "control socket (default /run/corral/agent.sock)", AF(socket_path) },
+	{ "--config", "FILE", "configuration file (re-read on SIGHUP)", AF(config_path) },
+	{ "--kubeconfig", "FILE", "--source kube outside the cluster", AF(kubeconfig) },
+	{ "--context", "NAME", "a context of the kubeconfig", AF(context) },
+};
+#undef AF
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: corral-agent --source files:DIR|kube [--node-name NAME] [--netns PATH]\n"
-		   "                    [--socket PATH] [--config FILE] [--metrics-address HOST:PORT]\n"
-		   "                    [--log-format text|json] [--log-level debug|info|warn|error]\n"
-		   "                    [--app-label KEY] [--debounce-ms N] [--kubeconfig FILE] [--context NAME]\n"
-		   "  --node-name defaults to $NODE_NAME; --socket to /run/corral/agent.sock\n");
+	fprintf(f, "usage: corral-agent --source files:DIR|kube [flags]\n");
+	for (size_t i = 0; i < ARRAY_SIZE(agent_flags); i++)
+		fprintf(f, "  %-12s %-16s %s\n", agent_flags[i].flag, agent_flags[i].arg, agent_flags[i].help);
+	agent_config_flags_help(f);
 }
 
 static int parse_args(struct agent *a, int argc, char **argv, bool only_config)
@@ -678,41 +695,26 @@ static int parse_args(struct agent *a, int argc, char **argv, bool only_config)
 			fprintf(stderr, "corral-agent: %s needs a value\n", name);
 			return -1;
 		}
-		if (!strcmp(name, "--config"))
-			a->config_path = val;
-		else if (only_config)
+		if (only_config != !strcmp(name, "--config"))
 			continue;
-		else if (!strcmp(name, "--source"))
-			a->source_arg = val;
-		else if (!strcmp(name, "--node-name"))
-			a->node = val;
-		else if (!strcmp(name, "--netns"))
-			a->netns = val;
-		else if (!strcmp(name, "--kubeconfig"))
-			a->kubeconfig = val;
-		else if (!strcmp(name, "--context"))
-			a->context = val;
-		else if (!strcmp(name, "--socket"))
-			a->socket_path = val;
-		else if (!strcmp(name, "--metrics-address")) {
-			free(a->cfg.metrics_address);
-			a->cfg.metrics_address = xstrdup(val);
-		} else if (!strcmp(name, "--log-format") && (!strcmp(val, "text") || !strcmp(val, "json"))) {
-			free(a->cfg.log_format);
-			a->cfg.log_format = xstrdup(val);
-		} else if (!strcmp(name, "--log-level") && log_level_parse(val) >= 0) {
-			free(a->cfg.log_level);
-			a->cfg.log_level = xstrdup(val);
-		} else if (!strcmp(name, "--app-label")) {
-			free(a->cfg.app_label);
-			a->cfg.app_label = xstrdup(val);
-		} else if (!strcmp(name, "--debounce-ms") && atoi(val) >= 0) {
-			a->cfg.debounce_ms = (uint32_t)atoi(val);
-		} else {
-			fprintf(stderr, "corral-agent: bad option %s %s\n", name, val);
-			usage(stderr);
-			return -1;
+		size_t k = 0;
+		while (k < ARRAY_SIZE(agent_flags) && strcmp(agent_flags[k].flag, name))
+			k++;
+		if (k < ARRAY_SIZE(agent_flags)) {
+			*(const char **)((char *)a + agent_flags[k].off) = val;
+			continue;
 		}
+		char *err = NULL;
+		int rc = agent_config_flag(&a->cfg, name, val, &err);
+		if (rc == 0)
+			continue;
+		if (rc == -ENOENT)
+			fprintf(stderr, "corral-agent: unknown flag %s\n", name);
+		else
+			fprintf(stderr, "corral-agent: %s\n", err);
+		free(err);
+		usage(stderr);
+		return -1;
 	}
 	return 0;
 }
@@ -742,6 +744,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	struct agent_config old = a->cfg;
 	struct agent copy = *a;
 	if (load_config(&copy, argc, argv) < 0) {
+		agent_config_free(&copy.cfg); /* what was read before the refusal */
 		log_msg(LOG_ERROR, "config", "reload refused, keeping the running configuration");
 		return;
 	}

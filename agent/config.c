@@ -10,6 +10,8 @@
 
 #include "agent/log.h"
 #include "kube/decode.h"
+#include "kube/manifest.h"
+#include "policy/clip.h"
 #include "kube/yaml.h"
 
 void agent_config_defaults(struct agent_config *c)
@@ -35,48 +37,135 @@ void agent_config_free(struct agent_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int get_uint(json_t *v, const char *key, uint32_t lo, uint32_t hi, uint32_t *out, char **err)
-{
-	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-		*err = xasprintf("%s: must be an integer from %u to %u", key, lo, hi);
-		return -1;
-	}
-	*out = (uint32_t)json_integer_value(v);
-	return 0;
-}
+/* ---------- settings, one row each ---------- */
 
-static int get_string(json_t *v, const char *key, char **out, char **err)
-{
-	if (!json_is_string(v)) {
-		*err = xasprintf("%s: must be a string", key);
-		return -1;
-	}
-	free(*out);
-	*out = xstrdup(json_string_value(v));
-	return 0;
-}
+enum ctype { C_STRING, C_BOOL, C_UINT };
 
-/* The files source's bounds: key, field, lowest and highest value. */
-static const struct files_key {
-	const char *key;
+typedef int (*cvalid_fn)(const char *v, char **why);
+
+struct csetting {
+	const char *key;  /* in the file */
+	const char *flag; /* on the command line, or NULL */
+	enum ctype type;
 	size_t off;
-	uint32_t lo, hi;
-} files_keys[] = {
-	{ "filesMaxFileBytes", offsetof(struct agent_config, files_max_file_bytes), 1024, 1u << 30 },
-	{ "filesMaxTotalBytes", offsetof(struct agent_config, files_max_total_bytes), 1024, 0xffffffffu },
-	{ "filesMaxFiles", offsetof(struct agent_config, files_max_files), 1, 1000000 },
-	{ "filesMaxDocumentNodes", offsetof(struct agent_config, files_max_doc_nodes), 1000, 100000000 },
-	{ "filesSettleMs", offsetof(struct agent_config, files_settle_ms), 100, 600000 },
+	uint32_t lo, hi;  /* C_UINT */
+	unsigned width;   /* C_UINT: bytes of the field (2 or 4) */
+	cvalid_fn valid;  /* C_STRING: NULL or a check */
 };
 
-static int apply_files(struct agent_config *c, const char *key, json_t *v, char **err)
+static int valid_label_key(const char *v, char **why)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(files_keys); i++)
-		if (!strcmp(key, files_keys[i].key))
-			return get_uint(v, key, files_keys[i].lo, files_keys[i].hi,
-					(uint32_t *)((char *)c + files_keys[i].off), err);
-	*err = xasprintf("%s: unknown setting (known files settings: filesMaxFileBytes, filesMaxTotalBytes, "
-			 "filesMaxFiles, filesMaxDocumentNodes, filesSettleMs)", key);
+	if (k8s_label_key_ok(v))
+		return 0;
+	*why = xasprintf("\"%s\" is not a valid label key", v);
+	return -1;
+}
+
+static int valid_log_format(const char *v, char **why)
+{
+	if (!strcmp(v, "text") || !strcmp(v, "json"))
+		return 0;
+	*why = xasprintf("must be text or json, not \"%s\"", v);
+	return -1;
+}
+
+static int valid_log_level(const char *v, char **why)
+{
+	if (log_level_parse(v) >= 0)
+		return 0;
+	*why = xasprintf("must be debug, info, warn or error, not \"%s\"", v);
+	return -1;
+}
+
+/* "" (no metrics) or HOST:PORT, HOST an IPv4 address or [IPv6] */
+static int valid_address(const char *v, char **why)
+{
+	if (!*v)
+		return 0;
+	const char *colon = strrchr(v, ':');
+	uint64_t port;
+	bool bracketed = v[0] == '[';
+	if (colon && parse_uint(colon + 1, 1, 65535, &port) == 0 && colon > v &&
+	    (bracketed ? colon[-1] == ']' && colon - v >= 3 : !memchr(v, ':', (size_t)(colon - v))) &&
+	    (size_t)(colon - v) < 64)
+		return 0;
+	*why = xasprintf("\"%s\" is not HOST:PORT (an IPv4 address or [IPv6] and a port 1-65535)", v);
+	return -1;
+}
+
+#define F(field) offsetof(struct agent_config, field)
+static const struct csetting settings[] = {
+	{ "appLabel", "--app-label", C_STRING, F(app_label), 0, 0, 0, valid_label_key },
+	{ "dnsDefault", NULL, C_BOOL, F(dns_default), 0, 0, 0, NULL },
+	{ "logRate", NULL, C_UINT, F(log_rate), 1, 10000, 4, NULL },
+	{ "logBurst", NULL, C_UINT, F(log_burst), 1, 10000, 4, NULL },
+	{ "nflogGroup", NULL, C_UINT, F(nflog_group), 1, 65535, 2, NULL },
+	{ "metricsAddress", "--metrics-address", C_STRING, F(metrics_address), 0, 0, 0, valid_address },
+	{ "debounceMs", "--debounce-ms", C_UINT, F(debounce_ms), 0, 10000, 4, NULL },
+	{ "logFormat", "--log-format", C_STRING, F(log_format), 0, 0, 0, valid_log_format },
+	{ "logLevel", "--log-level", C_STRING, F(log_level), 0, 0, 0, valid_log_level },
+	{ "filesMaxFileBytes", NULL, C_UINT, F(files_max_file_bytes), 1024, 1u << 30, 4, NULL },
+	{ "filesMaxTotalBytes", NULL, C_UINT, F(files_max_total_bytes), 1024, 0xffffffffu, 4, NULL },
+	{ "filesMaxFiles", NULL, C_UINT, F(files_max_files), 1, 1000000, 4, NULL },
+	{ "filesMaxDocumentNodes", NULL, C_UINT, F(files_max_doc_nodes), 1000, 100000000, 4, NULL },
+	{ "filesSettleMs", NULL, C_UINT, F(files_settle_ms), 100, 600000, 4, NULL },
+};
+#undef F
+
+static char *known_keys(void)
+{
+	struct sbuf b = { 0 };
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		sbuf_addf(&b, "%s%s", i ? ", " : "", settings[i].key);
+	return sbuf_steal(&b);
+}
+
+static void set_uint(void *field, unsigned width, uint32_t v)
+{
+	if (width == 2)
+		*(uint16_t *)field = (uint16_t)v;
+	else
+		*(uint32_t *)field = v;
+}
+
+/* One setting from the file (a JSON value) or a flag (text: typed by the
+ * setting, numbers through parse_uint). */
+static int set_one(struct agent_config *c, const struct csetting *st, json_t *jv, const char *text, char **err)
+{
+	void *field = (char *)c + st->off;
+	char *why = NULL;
+	switch (st->type) {
+	case C_BOOL:
+		if (jv ? !json_is_boolean(jv) : strcmp(text, "true") && strcmp(text, "false"))
+			why = xstrdup("must be true or false");
+		else
+			*(bool *)field = jv ? json_is_true(jv) : !strcmp(text, "true");
+		break;
+	case C_UINT: {
+		uint64_t v = 0;
+		bool ok = jv ? json_is_integer(jv) && json_integer_value(jv) >= st->lo && json_integer_value(jv) <= st->hi
+			     : parse_uint(text, st->lo, st->hi, &v) == 0;
+		if (!ok)
+			why = xasprintf("must be an integer from %u to %u", st->lo, st->hi);
+		else
+			set_uint(field, st->width, jv ? (uint32_t)json_integer_value(jv) : (uint32_t)v);
+		break;
+	}
+	case C_STRING: {
+		const char *v = jv ? json_string_value(jv) : text;
+		if (!v)
+			why = xstrdup("must be a string");
+		else if (!st->valid || st->valid(v, &why) == 0) {
+			free(*(char **)field);
+			*(char **)field = xstrdup(v);
+		}
+		break;
+	}
+	}
+	if (!why)
+		return 0;
+	*err = xasprintf("%s: %s", jv ? st->key : st->flag, why);
+	free(why);
 	return -1;
 }
 
@@ -84,84 +173,51 @@ static int apply(struct agent_config *c, json_t *o, char **err)
 {
 	const char *key;
 	json_t *v;
-	uint32_t u = 0;
 	json_object_foreach(o, key, v) {
-		int rc = 0;
-		if (!strcmp(key, "appLabel")) {
-			rc = get_string(v, key, &c->app_label, err);
-			if (!rc && !k8s_label_key_ok(c->app_label)) {
-				*err = xasprintf("appLabel: \"%s\" is not a valid label key", c->app_label);
-				rc = -1;
-			}
-		} else if (!strcmp(key, "dnsDefault")) {
-			if (!json_is_boolean(v)) {
-				*err = xasprintf("dnsDefault: must be true or false");
-				rc = -1;
-			} else
-				c->dns_default = json_is_true(v);
-		} else if (!strcmp(key, "logRate"))
-			rc = get_uint(v, key, 1, 10000, &c->log_rate, err);
-		else if (!strcmp(key, "logBurst"))
-			rc = get_uint(v, key, 1, 10000, &c->log_burst, err);
-		else if (!strcmp(key, "nflogGroup")) {
-			rc = get_uint(v, key, 1, 65535, &u, err);
-			c->nflog_group = (uint16_t)u;
-		} else if (!strcmp(key, "metricsAddress")) {
-			rc = get_string(v, key, &c->metrics_address, err);
-			if (!rc && *c->metrics_address && !strrchr(c->metrics_address, ':')) {
-				*err = xasprintf("metricsAddress: \"%s\" is not HOST:PORT", c->metrics_address);
-				rc = -1;
-			}
-		} else if (!strcmp(key, "debounceMs"))
-			rc = get_uint(v, key, 0, 10000, &c->debounce_ms, err);
-		else if (!strcmp(key, "logFormat")) {
-			rc = get_string(v, key, &c->log_format, err);
-			if (!rc && strcmp(c->log_format, "text") && strcmp(c->log_format, "json")) {
-				*err = xasprintf("logFormat: must be text or json, not \"%s\"", c->log_format);
-				rc = -1;
-			}
-		} else if (!strcmp(key, "logLevel")) {
-			rc = get_string(v, key, &c->log_level, err);
-			if (!rc && log_level_parse(c->log_level) < 0) {
-				*err = xasprintf("logLevel: must be debug, info, warn or error, not \"%s\"", c->log_level);
-				rc = -1;
-			}
-		} else if (!strncmp(key, "files", 5)) {
-			rc = apply_files(c, key, v, err);
-		} else {
-			*err = xasprintf("%s: unknown setting (known: appLabel, dnsDefault, logRate, logBurst, nflogGroup, "
-					 "metricsAddress, debounceMs, logFormat, logLevel, filesMaxFileBytes, "
-					 "filesMaxTotalBytes, filesMaxFiles, filesMaxDocumentNodes, filesSettleMs)", key);
-			rc = -1;
+		size_t i = 0;
+		while (i < ARRAY_SIZE(settings) && strcmp(settings[i].key, key))
+			i++;
+		if (i == ARRAY_SIZE(settings)) {
+			char *known = known_keys();
+			*err = xasprintf("%s: unknown setting (known: %s)", CLIP(key), known);
+			free(known);
+			return -1;
 		}
-		if (rc < 0)
+		if (set_one(c, &settings[i], v, NULL, err) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-int agent_config_load(struct agent_config *c, const char *path, char **err)
+int agent_config_flag(struct agent_config *c, const char *flag, const char *val, char **err)
 {
-	FILE *f = fopen(path, "rb");
-	char buf[65536];
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		if (settings[i].flag && !strcmp(settings[i].flag, flag))
+			return set_one(c, &settings[i], NULL, val, err);
+	return -ENOENT;
+}
+
+void agent_config_flags_help(FILE *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		if (settings[i].flag)
+			fprintf(out, "  %-12s %-16s the setting %s of the configuration file\n", settings[i].flag, "VALUE", settings[i].key);
+}
+
+int agent_config_parse(struct agent_config *c, const char *name, const char *buf, size_t len, char **err)
+{
 	struct vec docs = { 0 };
 	char *perr = NULL;
-	if (!f) {
-		*err = xasprintf("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	size_t n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
 	int rc = -1;
-	if (kube_yaml_parse(buf, n, &docs, &perr) < 0) {
-		*err = xasprintf("%s: %s", path, perr);
+	if (kube_yaml_parse(buf, len, &docs, &perr) < 0) {
+		*err = xasprintf("%s: %s", name, perr);
 	} else if (docs.n > 1 || (docs.n == 1 && !json_is_object((json_t *)docs.v[0]))) {
-		*err = xasprintf("%s: expected one mapping of settings", path);
+		*err = xasprintf("%s: expected one mapping of settings", name);
 	} else {
 		char *e = NULL;
 		rc = docs.n ? apply(c, docs.v[0], &e) : 0;
 		if (rc < 0) {
-			*err = xasprintf("%s: %s", path, e);
+			*err = xasprintf("%s: %s", name, e);
 			free(e);
 		}
 	}
@@ -169,5 +225,21 @@ int agent_config_load(struct agent_config *c, const char *path, char **err)
 	for (size_t i = 0; i < docs.n; i++)
 		json_decref(docs.v[i]);
 	vec_free(&docs);
+	return rc;
+}
+
+int agent_config_load(struct agent_config *c, const char *path, char **err)
+{
+	size_t len;
+	char *rerr = NULL;
+	/* a settings file is small: a larger one is refused whole, never cut */
+	char *buf = manifest_read_file(path, AGENT_CONFIG_MAX_BYTES, &len, &rerr);
+	if (!buf) {
+		*err = xasprintf("%s: %s", path, rerr);
+		free(rerr);
+		return -1;
+	}
+	int rc = agent_config_parse(c, path, buf, len, err);
+	free(buf);
 	return rc;
 }

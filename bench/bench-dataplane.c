@@ -63,7 +63,9 @@ static struct engine *load_text(const char *text, const char *node)
 	struct engine_config cfg = { node, "app", true };
 	manifest_load_buffer(&set, "bench", text, strlen(text), &o);
 	if (set.diags.errors) {
-		fprintf(stderr, "bench: generated manifests do not decode\n");
+		char *m = diag_format(set.diags.v.v[0]);
+		fprintf(stderr, "bench: generated manifests do not decode: %s\n", m);
+		free(m);
 		exit(1);
 	}
 	struct engine *e = engine_new(&cfg);

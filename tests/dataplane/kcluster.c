@@ -134,6 +134,10 @@ static int add_server(struct kcluster *kc, int pod, int kind, int type, int port
 int kc_up(struct kcluster *kc, const char *script, const char *prefix)
 {
 	memset(kc, 0, sizeof(*kc));
+	if (geteuid() != 0) { /* network namespaces and nftables need root */
+		fprintf(stderr, "kcluster: needs root (network namespaces, nftables): skipped\n");
+		exit(77);
+	}
 	/* CORRAL_NETNS_TAG keeps two test runs on one machine (two work trees)
 	 * from removing each other's namespaces */
 	const char *tag = getenv("CORRAL_NETNS_TAG");
