@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/dataplane.h"
+#include "agent/dataplane/dataplane.h"
 #include "agent/nl/nft.h"
 #include "kube/manifest.h"
 #include "tests/dataplane/kcluster.h"

@@ -2,7 +2,7 @@
 #ifndef CORRAL_NFT_H
 #define CORRAL_NFT_H
 
-#include "agent/dataplane.h"
+#include "agent/dataplane/dataplane.h"
 
 struct nft_sock;
 

@@ -5,7 +5,7 @@
  * every machine we build on (checked below). */
 #include "harness.h"
 
-#include "agent/dataplane.h"
+#include "agent/dataplane/dataplane.h"
 #include "agent/nl/nft.h"
 
 /* nlmsghdr: len, type, flags, seq 100+k, pid 0; then nfgenmsg */

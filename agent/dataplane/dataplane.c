@@ -11,7 +11,7 @@
  *      the mirror, on failure the mirror is dropped so the next sync is a
  *      full replace. */
 #define _GNU_SOURCE /* qsort_r */
-#include "agent/dataplane.h"
+#include "agent/dataplane/dataplane.h"
 #include "agent/nl/nft.h"
 
 #include <errno.h>

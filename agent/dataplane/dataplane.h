@@ -5,7 +5,7 @@
 #ifndef CORRAL_DATAPLANE_H
 #define CORRAL_DATAPLANE_H
 
-#include "agent/ruleset.h"
+#include "agent/dataplane/ruleset.h"
 #include "policy/engine.h"
 
 struct dp_config {

@@ -1,5 +1,5 @@
 /* The ruleset as data, and as nft text. */
-#include "agent/ruleset.h"
+#include "agent/dataplane/ruleset.h"
 #include "policy/addr.h"
 
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "agent/metrics.h"
+#include "agent/daemon/metrics.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>

@@ -32,14 +32,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/config.h"
-#include "agent/dataplane.h"
-#include "agent/log.h"
-#include "agent/metrics.h"
+#include "agent/daemon/config.h"
+#include "agent/dataplane/dataplane.h"
+#include "agent/daemon/log.h"
+#include "agent/daemon/metrics.h"
 #include "agent/nl/nflog.h"
 #include "agent/nl/nft.h"
-#include "agent/report.h"
-#include "agent/src_files.h"
+#include "agent/report/report.h"
+#include "agent/daemon/src_files.h"
 #include "kube/client.h"
 
 #define DROP_RING 1024
@@ -651,7 +651,7 @@ static void ctl_accept(struct agent *a)
 /* ---------- set-up ---------- */
 
 /* The agent's own flags; settings of the configuration file that have a
- * flag (--debounce-ms, --log-level, ...) come from agent/config.c. */
+ * flag (--debounce-ms, --log-level, ...) come from agent/daemon/config.c. */
 #define AF(field) offsetof(struct agent, field)
 static const struct aflag {
 	const char *flag, *arg, *help;

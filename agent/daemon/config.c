@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "agent/config.h"
+#include "agent/daemon/config.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/log.h"
+#include "agent/daemon/log.h"
 #include "kube/decode.h"
 #include "kube/manifest.h"
 #include "policy/clip.h"
