@@ -6,6 +6,7 @@
 #define CORRAL_DATAPLANE_H
 
 #include "agent/dataplane/ruleset.h"
+#include "agent/dataplane/txn.h"
 #include "policy/engine.h"
 
 struct dp_config {
@@ -27,30 +28,6 @@ struct dp_stats {
 	size_t bytes;
 };
 
-/* Operations of one transaction, in batch order. */
-enum dp_op_kind {
-	OP_TABLE_ADD, OP_TABLE_DEL,
-	OP_SET_ADD, OP_SET_DEL,
-	OP_ELEM_ADD, OP_ELEM_DEL, /* elements [first, first + count) of set */
-	OP_CHAIN_ADD, OP_CHAIN_FLUSH, OP_CHAIN_DEL,
-	OP_RULE_ADD,
-};
-struct dp_op {
-	enum dp_op_kind kind;
-	const struct rs_set *set;
-	size_t first, count;
-	const struct rs_chain *chain;
-	const struct rs_rule *rule;
-};
-struct dp_txn {
-	const char *table;
-	struct dp_op *ops;
-	size_t n, cap;
-};
-
-/* What an operation does and which policy or rule it comes from. */
-void dp_op_describe(const struct dp_op *op, struct sbuf *out);
-
 struct dp;
 struct nft_sock;
 
@@ -67,6 +44,11 @@ struct ruleset *dp_render(struct dp *dp, const struct engine *e);
  * sync is then a full replace. */
 int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_full, struct dp_stats *st,
 	    char **err);
+
+/* The same passes with no kernel: the planned transaction is written to
+ * plan (one operation a line, dp_txn_format) and taken as applied. The
+ * plan stage's golden tests use it (root-free). */
+void dp_sync_dry(struct dp *dp, struct engine *e, bool force_full, struct sbuf *plan);
 
 /* The chain of a group ("ing_g7", "eg_g3"). */
 void dp_group_chain(const struct ir_group *g, char *buf, size_t len);

@@ -12,6 +12,15 @@ size_t rs_key_len(enum rs_key k)
 	return len[k];
 }
 
+struct rs_set *rs_set_new(const char *name, enum rs_key key)
+{
+	struct rs_set *s = xcalloc(1, sizeof(*s));
+	s->name = xstrdup(name);
+	s->key = key;
+	s->refs = 1;
+	return s;
+}
+
 void rs_set_put(struct rs_set *s)
 {
 	if (!s || --s->refs)

@@ -100,6 +100,7 @@ void ruleset_free(struct ruleset *rs);
 struct rs_set *ruleset_set(const struct ruleset *rs, const char *name);
 struct rs_chain *ruleset_chain(const struct ruleset *rs, const char *name);
 bool rs_rule_eq(const struct rs_rule *a, const struct rs_rule *b);
+struct rs_set *rs_set_new(const char *name, enum rs_key key); /* empty, one reference */
 void rs_set_put(struct rs_set *s); /* drops a reference */
 void rs_chain_free(struct rs_chain *c);
 
