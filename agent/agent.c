@@ -51,6 +51,7 @@ struct drop {
 	uint16_t dport;
 	enum dir dir;
 	uint32_t group;
+	char kind; /* 'g' a group's default drop, 'q' quarantined, 's' forged source, 'r' revoked flow */
 	char policies[512];
 };
 
@@ -323,14 +324,16 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 	struct agent *a = arg;
 	char dc, kind;
 	unsigned gid = 0;
-	/* "corral:i:g7 ": group chain 7; "corral:i:q ": a quarantined address */
-	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 || (kind != 'g' && kind != 'q'))
+	/* "corral:i:g7 ": group chain 7; "corral:i:q ": a quarantined address;
+	 * "corral:e:s ": a forged source address */
+	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 || (kind != 'g' && kind != 'q' && kind != 's'))
 		return;
 	struct drop *d = &a->ring[a->ndrops++ % DROP_RING];
 	memset(d, 0, sizeof(*d));
 	clock_gettime(CLOCK_REALTIME, &d->when);
 	d->dir = dc == 'e' ? DIR_EGRESS : DIR_INGRESS;
 	d->group = gid;
+	d->kind = kind;
 	d->proto = p->proto;
 	d->dport = p->dport;
 	pod_name(a->e, p->src, p->family, d->src, sizeof(d->src), d->src_pod, sizeof(d->src_pod));
@@ -339,6 +342,9 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 	size_t off = 0;
 	if (kind == 'q')
 		snprintf(d->policies, sizeof(d->policies), "none: the address is claimed by several pods (quarantined)");
+	if (kind == 's')
+		snprintf(d->policies, sizeof(d->policies),
+			 "none: forged source, the address does not route back through the interface it came from");
 	for (uint32_t i = 0; g && i < g->npol && off < sizeof(d->policies) - 1; i++) {
 		char *name = report_policy_name(g->pols[i]->spec);
 		int n = snprintf(d->policies + off, sizeof(d->policies) - off, "%s%s", i ? ", " : "", name);
@@ -437,15 +443,26 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 	gmtime_r(&d->when.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	const char *pn = d->proto == 6 ? "TCP" : d->proto == 17 ? "UDP" : d->proto == 132 ? "SCTP" : "other";
-	char *summary = xasprintf("%s %s %s -> %s %s/%u dropped at %s (isolated by %s)", ts, dir_name(d->dir),
-				  d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst, pn, d->dport,
-				  dir_name(d->dir), d->policies[0] ? d->policies : "a group no longer present");
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "time", ts, "direction",
+	const char *dst = d->dst_pod[0] ? d->dst_pod : d->dst;
+	char *summary;
+	if (d->kind == 's') /* the source names whose address was used, not who sent it */
+		summary = xasprintf("%s forged source %s%s%s%s -> %s %s/%u dropped: the address does not route back "
+				    "through the interface the packet came from", ts, d->src, d->src_pod[0] ? " (the address of " : "",
+				    d->src_pod, d->src_pod[0] ? ")" : "", dst, pn, d->dport);
+	else
+		summary = xasprintf("%s %s %s -> %s %s/%u %s at %s (isolated by %s)", ts, dir_name(d->dir),
+				    d->src_pod[0] ? d->src_pod : d->src, dst, pn, d->dport,
+				    d->kind == 'r' ? "flow revoked" : "dropped", dir_name(d->dir),
+				    d->policies[0] ? d->policies : "a group no longer present");
+	static const char *const kinds[] = { ['g'] = "policy", ['q'] = "quarantine", ['s'] = "forged-source",
+					     ['r'] = "revoked" };
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "time", ts, "kind",
+			      kinds[(unsigned char)d->kind] ? kinds[(unsigned char)d->kind] : "policy", "direction",
 			      dir_name(d->dir), "source", d->src, "destination", d->dst, "source_pod", d->src_pod,
 			      "destination_pod", d->dst_pod, "protocol", pn, "port", d->dport, "policies", d->policies,
 			      "text", summary);
 	free(summary);
-	if (with_explain && (d->proto == 6 || d->proto == 17 || d->proto == 132)) {
+	if (with_explain && d->kind != 's' && (d->proto == 6 || d->proto == 17 || d->proto == 132)) {
 		char *text = NULL;
 		json_t *x = explain(a, d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst,
 				    d->proto, d->dport, &text);
@@ -749,7 +766,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
 	bool rebuild = strcmp(old.app_label, a->cfg.app_label) || old.dns_default != a->cfg.dns_default;
 	bool rerender = old.log_rate != a->cfg.log_rate || old.log_burst != a->cfg.log_burst ||
-			old.nflog_group != a->cfg.nflog_group;
+			old.nflog_group != a->cfg.nflog_group || old.source_check != a->cfg.source_check;
 	if (rebuild && a->kube) {
 		log_msg(LOG_WARN, "config", "appLabel and dnsDefault changes need a restart with --source kube");
 		rebuild = false;
@@ -771,7 +788,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	}
 	if (rebuild || rerender) {
 		dp_free(a->dp);
-		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst };
+		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
 		a->dp = dp_new(&dc);
 		do_sync(a, true);
 	}
@@ -857,7 +874,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "corral-agent: %s\n", err);
 		return 1;
 	}
-	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst };
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
 	a->dp = dp_new(&dc);
 	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
 	/* 5. the event loop */

@@ -24,6 +24,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->debounce_ms = 20;
 	c->log_format = xstrdup("text");
 	c->log_level = xstrdup("info");
+	c->source_check = true;
+	c->revoke_flows = true;
 }
 
 void agent_config_free(struct agent_config *c)
@@ -42,6 +44,16 @@ static int get_uint(json_t *v, const char *key, uint32_t lo, uint32_t hi, uint32
 		return -1;
 	}
 	*out = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+static int get_bool(json_t *v, const char *key, bool *out, char **err)
+{
+	if (!json_is_boolean(v)) {
+		*err = xasprintf("%s: must be true or false", key);
+		return -1;
+	}
+	*out = json_is_true(v);
 	return 0;
 }
 
@@ -126,11 +138,15 @@ static int apply(struct agent_config *c, json_t *o, char **err)
 				*err = xasprintf("logLevel: must be debug, info, warn or error, not \"%s\"", c->log_level);
 				rc = -1;
 			}
+		} else if (!strcmp(key, "sourceCheck")) {
+			rc = get_bool(v, key, &c->source_check, err);
+		} else if (!strcmp(key, "revokeFlows")) {
+			rc = get_bool(v, key, &c->revoke_flows, err);
 		} else if (!strncmp(key, "files", 5)) {
 			rc = apply_files(c, key, v, err);
 		} else {
 			*err = xasprintf("%s: unknown setting (known: appLabel, dnsDefault, logRate, logBurst, nflogGroup, "
-					 "metricsAddress, debounceMs, logFormat, logLevel, filesMaxFileBytes, "
+					 "metricsAddress, debounceMs, logFormat, logLevel, sourceCheck, revokeFlows, filesMaxFileBytes, "
 					 "filesMaxTotalBytes, filesMaxFiles, filesMaxDocumentNodes, filesSettleMs)", key);
 			rc = -1;
 		}

@@ -13,7 +13,12 @@ struct dp_config {
 	uint16_t log_group; /* NFLOG group of drop logs, default 100 */
 	uint32_t log_rate;  /* log packets per second per group chain, default 10 */
 	uint32_t log_burst; /* default 20 */
+	bool no_source_check; /* leave out the forged-source check (benchmarks; asymmetric routing) */
 };
+
+/* The chain that drops (and logs, prefix "corral:e:s ") packets whose
+ * source address does not route back through their input interface. */
+#define DP_FORGED_CHAIN "forged_source" 
 
 struct dp_stats {
 	bool full;              /* the transaction replaced the table */

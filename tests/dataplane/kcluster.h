@@ -53,4 +53,22 @@ bool kc_conn_alive(struct kcluster *kc, int fd, int timeout_ms);
 /* Serves pending requests for up to ms milliseconds. */
 void kc_serve(struct kcluster *kc, int ms);
 
+/* Raw packets with any source address, as a pod with CAP_NET_RAW (the
+ * container default) can send them: the IP header is built here. src and
+ * dst are address strings of one family; proto 6 sends a SYN, 17 a UDP
+ * datagram, 132 an SCTP INIT, each with valid checksums so that
+ * conntrack does not call it invalid. Sent from namespace fd ns (a pod's
+ * or a node's). 0 or -1. */
+int kc_send_raw(struct kcluster *kc, int ns, int proto, const char *src, const char *dst, uint16_t sport,
+		uint16_t dport);
+/* An ICMPv6 neighbour solicitation for dst with hop limit 255 and extra
+ * bytes of payload after the target address, from src to dst. */
+int kc_send_nd(struct kcluster *kc, int ns, const char *src, const char *dst, unsigned extra);
+/* A raw socket in pod i that sees every packet of proto arriving there
+ * (IPv4 or IPv6); kc_raw_seen() waits for one from src whose transport
+ * header starts with the 16 bits id (the source port; 0x8700 for a
+ * neighbour solicitation). */
+int kc_raw_open(struct kcluster *kc, int pod, int proto, bool v6);
+bool kc_raw_seen(int fd, bool v6, const char *src, uint16_t id, int timeout_ms);
+
 #endif
