@@ -22,6 +22,9 @@ struct dp_config {
 
 struct dp_stats {
 	bool full;              /* the transaction replaced the table */
+	bool narrowed;          /* it may have removed an allow: a peer or port set lost elements, a
+				   dispatch entry changed (a pod newly isolated, or in another group)
+				   or a chain was rewritten or deleted (conservative: see revoke.h) */
 	uint32_t msgs;          /* netlink messages in the batch (begin/end excluded) */
 	uint64_t elems_added, elems_deleted;
 	uint32_t sets_added, sets_deleted;

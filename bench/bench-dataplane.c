@@ -10,7 +10,9 @@
  *     (a) no table, (b) corral's table holding N policies of which 2
  *     select these pods, (c) a naive table with one rule per (pod, peer)
  *     pair and the pods' own rule last, (d) a table that only turns
- *     conntrack on (as kube-proxy does on every real node). */
+ *     conntrack on (as kube-proxy does on every real node), (e) corral's
+ *     table without the forged-source check. Cases are interleaved: each
+ *     run measures every case once, and the medians are reported. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -375,6 +377,8 @@ static int cmd_connrate(int argc, char **argv)
 	struct engine *e = load_text(text, "node-1");
 	free(text);
 	struct dp *dp = dp_new(NULL);
+	struct dp_config nocheck = { .no_source_check = true };
+	struct dp *dp_nocheck = dp_new(&nocheck); /* the table without the forged-source check */
 	struct nft_sock *s = kc_nft_open(&kc, 0);
 	char naive[] = "/tmp/corral-naive-XXXXXX";
 	char *nt = naive_table(policies);
@@ -388,8 +392,10 @@ static int cmd_connrate(int argc, char **argv)
 	if (kc_in_ns(&kc, kc.pod_ns[2], mklisten, &srv.fd) < 0)
 		return 1;
 	pthread_create(&th, NULL, serve, &srv);
-	double *rate[4];
-	static const char *const names[] = { "no_table", "corral_table", "naive_table", "conntrack_only" };
+	enum { CASES = 5 };
+	double *rate[CASES];
+	static const char *const names[] = { "no_table", "corral_table", "naive_table", "conntrack_only",
+					     "corral_table_no_source_check" };
 	char ctonly[] = "/tmp/corral-ct-XXXXXX";
 	const char *ct = "table inet base {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n"
 			 "\t\tct state established,related accept\n\t}\n}\n";
@@ -397,23 +403,25 @@ static int cmd_connrate(int argc, char **argv)
 	if (fd < 0 || write(fd, ct, strlen(ct)) != (ssize_t)strlen(ct))
 		return 1;
 	close(fd);
-	for (int c = 0; c < 4; c++)
+	for (int c = 0; c < CASES; c++)
 		rate[c] = calloc((size_t)runs, sizeof(double));
 	double apply_ms = 0, kern_ms = 0, render_ms = 0;
 	for (int r = 0; r < runs; r++)
-		for (int c = 0; c < 4; c++) {
+		for (int c = 0; c < CASES; c++) { /* interleaved: each run measures every case once */
 			sh("ip netns exec %s-n1 nft flush ruleset", kc.prefix);
-			if (c == 1) {
+			if (c == 1 || c == 4) {
 				struct dp_stats st;
 				char *err = NULL;
-				if (dp_sync(dp, e, s, true, &st, &err) < 0) {
+				if (dp_sync(c == 1 ? dp : dp_nocheck, e, s, true, &st, &err) < 0) {
 					fprintf(stderr, "bench: %s\n", err);
 					return 1;
 				}
-				apply_ms = st.apply_ms;
-				kern_ms = st.kernel_ms;
-				render_ms = st.render_ms;
-			} else if (c >= 2 && sh("ip netns exec %s-n1 nft -f %s", kc.prefix, c == 2 ? naive : ctonly)) {
+				if (c == 1) {
+					apply_ms = st.apply_ms;
+					kern_ms = st.kernel_ms;
+					render_ms = st.render_ms;
+				}
+			} else if (c >= 2 && c <= 3 && sh("ip netns exec %s-n1 nft -f %s", kc.prefix, c == 2 ? naive : ctonly)) {
 				return 1;
 			}
 			struct clientrun warm = { conns / 10, 0, 0 }, cr = { conns, 0, 0 };
@@ -431,8 +439,8 @@ static int cmd_connrate(int argc, char **argv)
 	close(srv.fd);
 	unlink(naive);
 	unlink(ctonly);
-	double m[4];
-	for (int c = 0; c < 4; c++) {
+	double m[CASES];
+	for (int c = 0; c < CASES; c++) {
 		char metric[64];
 		m[c] = median(rate[c], runs);
 		snprintf(metric, sizeof(metric), "conn_per_s_%s", names[c]);
@@ -446,7 +454,9 @@ static int cmd_connrate(int argc, char **argv)
 	emit("connrate", "corral_vs_no_table", m[1] / m[0], "ratio");
 	emit("connrate", "corral_vs_conntrack_only", m[1] / m[3], "ratio");
 	emit("connrate", "naive_vs_no_table", m[2] / m[0], "ratio");
+	emit("connrate", "corral_vs_corral_no_source_check", m[1] / m[4], "ratio");
 	nft_sock_close(s);
+	dp_free(dp_nocheck);
 	dp_free(dp);
 	engine_free(e);
 	kc_down(&kc);

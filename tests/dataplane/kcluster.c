@@ -404,9 +404,14 @@ void kc_probe(struct kcluster *kc, int proto, int port, bool v6, int timeout_ms,
 
 int kc_connect(struct kcluster *kc, int i, int j, int port, int timeout_ms)
 {
+	return kc_connect_af(kc, i, j, port, false, timeout_ms);
+}
+
+int kc_connect_af(struct kcluster *kc, int i, int j, int port, bool v6, int timeout_ms)
+{
 	struct sockaddr_storage dst;
-	socklen_t dl = mkaddr(j, false, port, &dst);
-	int fd = sock_in(kc, kc->pod_ns[i], AF_INET, SOCK_STREAM, 0);
+	socklen_t dl = mkaddr(j, v6, port, &dst);
+	int fd = sock_in(kc, kc->pod_ns[i], v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&dst, dl) < 0 && errno != EINPROGRESS) {
@@ -614,4 +619,32 @@ bool kc_raw_seen(int fd, bool v6, const char *src, uint16_t id, int timeout_ms)
 		struct pollfd p = { fd, POLLIN, 0 };
 		poll(&p, 1, (int)rem + 1);
 	}
+}
+
+int kc_udp_open(struct kcluster *kc, int i, int j, int port, bool v6)
+{
+	struct sockaddr_storage dst;
+	socklen_t dl = mkaddr(j, v6, port, &dst);
+	int fd = sock_in(kc, kc->pod_ns[i], v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&dst, dl) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+bool kc_udp_alive(struct kcluster *kc, int fd, int timeout_ms)
+{
+	char buf[64];
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0) /* late echoes of earlier rounds */
+		;
+	if (send(fd, "flow", 4, 0) != 4)
+		return false;
+	double end = now_ms() + timeout_ms;
+	while (now_ms() < end) {
+		kc_serve(kc, 2);
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == 4)
+			return true;
+	}
+	return false;
 }

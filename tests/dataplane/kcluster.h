@@ -47,6 +47,12 @@ int kc_probe_timeout(void); /* $CORRAL_PROBE_MS or 500 */
 
 /* One TCP connection from pod i to pod j:port, kept open; -1 on failure. */
 int kc_connect(struct kcluster *kc, int i, int j, int port, int timeout_ms);
+/* The same over IPv4 or IPv6. */
+int kc_connect_af(struct kcluster *kc, int i, int j, int port, bool v6, int timeout_ms);
+/* A UDP flow from pod i to pod j:port (a connected socket; the servers
+ * echo), and whether a datagram sent on it now comes back. */
+int kc_udp_open(struct kcluster *kc, int i, int j, int port, bool v6);
+bool kc_udp_alive(struct kcluster *kc, int fd, int timeout_ms);
 /* Whether an open connection still carries data both ways (the server
  * side is pumped by kc_serve). */
 bool kc_conn_alive(struct kcluster *kc, int fd, int timeout_ms);
