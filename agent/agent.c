@@ -83,6 +83,7 @@ struct agent {
 	struct revoke_stats last_revoke;
 	struct timespec last_revoke_time;
 	char *revoke_error;
+	uint32_t revoke_listed; /* flows of the current pass put in the drop ring */
 	/* drops */
 	struct drop *ring; /* DROP_RING entries */
 	uint64_t ndrops;
@@ -145,6 +146,7 @@ static void on_revoked(const struct revoked *r, void *arg);
 static void do_revoke(struct agent *a)
 {
 	struct revoke_stats rs;
+	a->revoke_listed = 0;
 	int rc = revoke_flows(a->e, a->ct, a->rt, on_revoked, a, &rs);
 	clock_gettime(CLOCK_REALTIME, &a->last_revoke_time);
 	a->last_revoke = rs;
@@ -412,10 +414,15 @@ static void ip_bytes(ip128 a, uint8_t *out, uint8_t *fam)
 	}
 }
 
-/* A flow whose conntrack entry was deleted: listed with the drops. */
+/* A flow whose conntrack entry was deleted: listed with the drops (the
+ * first REVOKE_LISTED of a pass, so that one big change does not push
+ * every drop out of the ring; the metric and status count them all). */
+#define REVOKE_LISTED 256
 static void on_revoked(const struct revoked *r, void *arg)
 {
 	struct agent *a = arg;
+	if (a->revoke_listed++ >= REVOKE_LISTED)
+		return;
 	struct drop *d = drop_next(a);
 	uint8_t s[16], t[16], fam;
 	d->kind = 'r';
