@@ -961,6 +961,38 @@ static void flows_revoked(void **state)
 		stop_agent(k, SIGTERM);
 }
 
+/* A forged source (issue 20, item 1) is dropped by the agent's table and
+ * reported by `drops` as such, naming whose address was used. */
+static void forged_source_reported(void **state)
+{
+	char src[64], dst[64];
+	start_agent(0, NULL);
+	wait_synced(0);
+	kc_pod_addr(YA, false, src, sizeof(src));
+	kc_pod_addr(XA, false, dst, sizeof(dst));
+	int fd = kc_raw_open(&kc, XA, 17, false);
+	assert_true(fd >= 0);
+	assert_int_equal(kc_send_raw(&kc, kc.pod_ns[XC], 17, src, dst, 4242, 80), 0);
+	assert_false(kc_raw_seen(fd, false, src, 4242, 300));
+	close(fd);
+	json_t *r = ask(0, json_pack("{s:s, s:b, s:b}", "cmd", "drops", "follow", 0, "explain", 0));
+	bool found = false;
+	size_t i;
+	json_t *d;
+	json_array_foreach(r, i, d) {
+		const char *kind = json_string_value(json_object_get(d, "kind"));
+		if (!kind || strcmp(kind, "forged-source") || strcmp(json_string_value(json_object_get(d, "source")), src))
+			continue;
+		found = true;
+		const char *text = json_string_value(json_object_get(d, "text"));
+		printf("  %s\n", text);
+		assert_non_null(strstr(text, "forged source 10.1.2.1 (the address of y/a) -> x/a UDP/80 dropped"));
+	}
+	json_decref(r);
+	assert_true(found);
+	stop_agent(0, SIGTERM);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -982,6 +1014,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(reload_and_health),
 		cmocka_unit_test(bad_config_refuses_to_start),
 		cmocka_unit_test(flows_revoked),
+		cmocka_unit_test(forged_source_reported),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
