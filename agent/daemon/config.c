@@ -26,6 +26,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->debounce_ms = 20;
 	c->log_format = xstrdup("text");
 	c->log_level = xstrdup("info");
+	c->source_check = true;
+	c->revoke_flows = true;
 }
 
 void agent_config_free(struct agent_config *c)
@@ -104,6 +106,8 @@ static const struct csetting settings[] = {
 	{ "debounceMs", "--debounce-ms", C_UINT, F(debounce_ms), 0, 10000, 4, NULL },
 	{ "logFormat", "--log-format", C_STRING, F(log_format), 0, 0, 0, valid_log_format },
 	{ "logLevel", "--log-level", C_STRING, F(log_level), 0, 0, 0, valid_log_level },
+	{ "sourceCheck", NULL, C_BOOL, F(source_check), 0, 0, 0, NULL },
+	{ "revokeFlows", "--revoke-flows", C_BOOL, F(revoke_flows), 0, 0, 0, NULL },
 	{ "filesMaxFileBytes", NULL, C_UINT, F(files_max_file_bytes), 1024, 1u << 30, 4, NULL },
 	{ "filesMaxTotalBytes", NULL, C_UINT, F(files_max_total_bytes), 1024, 0xffffffffu, 4, NULL },
 	{ "filesMaxFiles", NULL, C_UINT, F(files_max_files), 1, 1000000, 4, NULL },
@@ -201,7 +205,7 @@ void agent_config_flags_help(FILE *out)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
 		if (settings[i].flag)
-			fprintf(out, "  %-12s %-16s the setting %s of the configuration file\n", settings[i].flag, "VALUE", settings[i].key);
+			fprintf(out, "  %-16s %-16s the setting %s of the configuration file\n", settings[i].flag, "VALUE", settings[i].key);
 }
 
 int agent_config_parse(struct agent_config *c, const char *name, const char *buf, size_t len, char **err)

@@ -16,6 +16,8 @@ struct agent_config {
 	uint32_t debounce_ms;  /* debounceMs: changes gathered into one transaction (20) */
 	char *log_format;      /* logFormat: text | json */
 	char *log_level;       /* logLevel: debug | info | warn | error */
+	bool source_check;     /* sourceCheck: drop sources that do not route back via their interface (true) */
+	bool revoke_flows;     /* revokeFlows: delete conntrack entries a change stops allowing (true) */
 	/* the files:DIR source's bounds (0: the defaults of kube/manifest.h) */
 	uint32_t files_max_file_bytes;  /* filesMaxFileBytes (8 MiB) */
 	uint32_t files_max_total_bytes; /* filesMaxTotalBytes (64 MiB) */

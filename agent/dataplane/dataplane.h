@@ -14,10 +14,18 @@ struct dp_config {
 	uint16_t log_group; /* NFLOG group of drop logs, default 100 */
 	uint32_t log_rate;  /* log packets per second per group chain, default 10 */
 	uint32_t log_burst; /* default 20 */
+	bool no_source_check; /* leave out the forged-source check (benchmarks; asymmetric routing) */
 };
+
+/* The chain that drops (and logs, prefix "corral:e:s ") packets whose
+ * source address does not route back through their input interface. */
+#define DP_FORGED_CHAIN "forged_source" 
 
 struct dp_stats {
 	bool full;              /* the transaction replaced the table */
+	bool narrowed;          /* it may have removed an allow: a peer or port set lost elements, a
+				   dispatch entry changed (a pod newly isolated, or in another group)
+				   or a chain was rewritten or deleted (conservative: see revoke.h) */
 	uint32_t msgs;          /* netlink messages in the batch (begin/end excluded) */
 	uint64_t elems_added, elems_deleted;
 	uint32_t sets_added, sets_deleted;

@@ -48,6 +48,7 @@ static void full_txn(const struct ruleset *rs, struct dp_txn *t, struct dp_stats
 	st->sets_added = (uint32_t)rs->sets.n;
 	st->chains_written = (uint32_t)rs->chains.n;
 	st->full = true;
+	st->narrowed = true;
 }
 
 static int elem_order(const struct rs_set *a, size_t i, const struct rs_set *b, size_t j)
@@ -123,6 +124,10 @@ static void set_diff(const struct rs_set *old, const struct rs_set *new, struct 
 		dp_txn_push(t, (struct dp_op){ .kind = OP_ELEM_ADD, .set = add, .count = add->n });
 	st->elems_added += add->n;
 	st->elems_deleted += del->n;
+	/* a dispatch map changing either way may move a pod to a narrower
+	 * group; elsewhere only removed elements narrow */
+	if (new->map ? add->n || del->n : del->n > 0)
+		st->narrowed = true;
 }
 
 static bool chain_eq(const struct rs_chain *a, const struct rs_chain *b)
@@ -184,6 +189,8 @@ static void diff_txn(const struct ruleset *old, const struct ruleset *new, struc
 		push_all_rules(t, ch);
 		st->chains_written++;
 	}
+	if (st->chains_written)
+		st->narrowed = true;
 	/* 5. chains, then sets, that are gone */
 	for (size_t i = 0; i < old->chains.n; i++) {
 		const struct rs_chain *ch = old->chains.v[i];
@@ -192,6 +199,7 @@ static void diff_txn(const struct ruleset *old, const struct ruleset *new, struc
 		dp_txn_push(t, (struct dp_op){ .kind = OP_CHAIN_FLUSH, .chain = ch });
 		dp_txn_push(t, (struct dp_op){ .kind = OP_CHAIN_DEL, .chain = ch });
 		st->chains_deleted++;
+		st->narrowed = true;
 	}
 	for (size_t i = 0; i < old->sets.n; i++)
 		if (!ruleset_set(new, ((struct rs_set *)old->sets.v[i])->name)) {

@@ -655,14 +655,41 @@ static void dispatch_maps(struct rctx *c, enum dir d, const char *n4, const char
 	free(m);
 }
 
+/* Packets whose source address does not route back through the interface
+ * they came in on: a pod using another pod's address (on this node or
+ * another), an address outside the cluster, or a local pod's address
+ * arriving from another node. Checked first, for every packet (also
+ * those of established flows, which a forged packet could join), so no
+ * policy verdict ever sees a forged source. */
+static void forged_chain(struct rctx *c)
+{
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup(DP_FORGED_CHAIN);
+	ch->comment = xstrdup("source address does not route back through the interface it came from");
+	vec_push(&c->rs->chains, ch);
+	struct rs_rule *x = rule_new(ch, RR_LOG_DROP);
+	x->prefix = xstrdup("corral:e:s ");
+	x->rate = c->dp->cfg.log_rate;
+	x->burst = c->dp->cfg.log_burst;
+	x->group = c->dp->cfg.log_group;
+	x = rule_new(ch, RR_COUNTER_DROP);
+	x->comment = xstrdup("forged source address");
+}
+
 static void base_chain(struct rctx *c)
 {
 	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
 	ch->name = xstrdup("forward");
 	ch->base = true;
+	if (!c->dp->cfg.no_source_check) {
+		struct rs_rule *r = rule_new(ch, RR_SRC_CHECK);
+		r->set = DP_FORGED_CHAIN;
+		r->comment = xstrdup("source address bound to its interface");
+		forged_chain(c);
+	}
 	rule_new(ch, RR_CT_ESTABLISHED);
 	rule_new(ch, RR_CT_INVALID);
-	rule_new(ch, RR_ND);
+	rule_new(ch, RR_ND)->comment = xstrdup("neighbour discovery between bridged pods");
 	static const struct {
 		const char *map;
 		uint8_t fam;

@@ -208,8 +208,11 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 	case RR_CT_INVALID:
 		sbuf_add(out, "ct state invalid drop");
 		break;
+	case RR_SRC_CHECK:
+		sbuf_addf(out, "fib saddr . iif oif missing goto %s", r->set);
+		break;
 	case RR_ND:
-		sbuf_add(out, "icmpv6 type 133-136 accept");
+		sbuf_add(out, "icmpv6 type 135-136 ip6 hoplimit 255 accept");
 		break;
 	case RR_VMAP:
 		sbuf_addf(out, "%s %s vmap @%s", fam_word(r->family), r->src ? "saddr" : "daddr", r->set);

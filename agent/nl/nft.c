@@ -189,14 +189,38 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		e_ct_state(r, NF_CT_STATE_INVALID_BIT);
 		e_verdict(r, NF_DROP);
 		break;
+	case RR_SRC_CHECK: {
+		/* fib saddr . iif oif missing: no route back to the source
+		 * through the interface the packet came in on (nf_tables'
+		 * fib allows an oif result in forward only with F_IIF) */
+		uint32_t none = 0;
+		struct nftnl_expr *e = nftnl_expr_alloc("fib");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF | NFTA_FIB_F_PRESENT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_OIF);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+		add(r, e);
+		e_cmp(r, NFT_CMP_EQ, &none, 4);
+		e = nftnl_expr_alloc("immediate");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->set);
+		add(r, e);
+		break;
+	}
 	case RR_ND: {
-		uint8_t icmp6 = 58, lo = 133, hi = 136;
+		/* neighbour solicitation (135) and advertisement (136) with
+		 * hop limit 255 (RFC 4861 7.1.1, 7.1.2): in forward, only a
+		 * bridged packet can still carry 255, since a routed one was
+		 * decremented before the hook (ip6_forward) */
+		uint8_t icmp6 = 58, lo = 135, hi = 136, hops = 255;
 		e_family(r, 6);
 		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
 		e_cmp(r, NFT_CMP_EQ, &icmp6, 1);
 		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
 		e_cmp(r, NFT_CMP_GTE, &lo, 1);
 		e_cmp(r, NFT_CMP_LTE, &hi, 1);
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 7, 1, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &hops, 1);
 		e_verdict(r, NF_ACCEPT);
 		break;
 	}
