@@ -34,17 +34,18 @@ int kube_auth_in_cluster(struct kube_auth *a, const char *root, char **err)
 	if (!host || !port) {
 		*err = xstrdup("in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set "
 			       "(not running in a pod? use --kubeconfig)");
-		return -1;
+		return -ENOENT;
 	}
 	a->server = strchr(host, ':') ? xasprintf("https://[%s]:%s", host, port) : xasprintf("https://%s:%s", host, port);
 	a->token_file = xasprintf("%s/token", dir);
 	a->ca_file = xasprintf("%s/ca.crt", dir);
 	FILE *f = fopen(a->token_file, "r");
 	if (!f) {
+		int e = errno;
 		*err = xasprintf("in-cluster: cannot read the service account token %s: %s", a->token_file,
-				 strerror(errno));
+				 strerror(e));
 		kube_auth_free(a);
-		return -1;
+		return -e;
 	}
 	fclose(f);
 	return 0;
@@ -104,7 +105,7 @@ static int data_field(json_t *o, const char *key, char **out, size_t *len, const
 		return 0;
 	if (!(*out = b64(v, len))) {
 		*err = xasprintf("%s: %s: not valid base64", path, key);
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -128,7 +129,7 @@ int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *cont
 				 file ? rerr : "not found");
 		free(rerr);
 		free(file);
-		return -1;
+		return -ENOENT;
 	}
 	int rc = kube_auth_kubeconfig_parse(a, file, text, len, context, err);
 	free(text);
@@ -141,7 +142,7 @@ int kube_auth_kubeconfig_parse(struct kube_auth *a, const char *file, const char
 {
 	struct vec docs = { 0 };
 	char *perr = NULL;
-	int rc = -1;
+	int rc = -EINVAL;
 	memset(a, 0, sizeof(*a));
 	if (kube_yaml_parse(text, len, &docs, &perr) < 0 || docs.n != 1 || !json_is_object((json_t *)docs.v[0])) {
 		*err = xasprintf("kubeconfig %s: %s", file, perr ? perr : "expected one YAML mapping");

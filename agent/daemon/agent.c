@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "agent/daemon/config.h"
+#include "agent/daemon/ctl.h"
 #include "agent/dataplane/dataplane.h"
 #include "agent/daemon/log.h"
 #include "agent/daemon/metrics.h"
@@ -46,7 +47,6 @@
 #include "kube/client.h"
 
 #define DROP_RING 1024
-#define MAX_FOLLOWERS 16
 
 struct drop {
 	struct timespec when;
@@ -71,8 +71,12 @@ struct agent {
 	struct route_sock *rt;
 	struct src_files *files;
 	struct metrics metrics;
-	int ep, sig_fd, sync_timer, scan_timer, ctl_fd;
-	bool synced, sync_armed, scan_armed, stop;
+	int ep, sig_fd, sync_timer, scan_timer;
+	struct ctl *ctl;
+	int argc;
+	char **argv;
+	int self_ns, target_ns; /* --netns: where we are, where we enforce */
+	bool synced, sync_armed, scan_armed, stop, kube_source;
 	uint64_t generation;
 	/* last transaction */
 	struct dp_stats last;
@@ -88,9 +92,7 @@ struct agent {
 	/* drops */
 	struct drop *ring; /* DROP_RING entries */
 	uint64_t ndrops;
-	int followers[MAX_FOLLOWERS];
-	bool follow_explain[MAX_FOLLOWERS];
-	int nfollowers;
+	const struct drop *publishing; /* the entry ctl_publish is sending */
 };
 
 /* ---------- engine and transactions ---------- */
@@ -383,22 +385,24 @@ static void group_policies(const struct ir_group *g, char *out, size_t len)
 	}
 }
 
-/* Sends a new ring entry to every `drops --follow`. */
+static json_t *publish_line(void *arg, bool explain)
+{
+	struct agent *a = arg;
+	return drop_json(a, a->publishing, explain);
+}
+
+/* Sends a new ring entry to every `drops --follow` that keeps up (ctl.h:
+ * one that does not loses lines, counted; the loop never waits for it). */
 static void drop_publish(struct agent *a, const struct drop *d)
 {
-	for (int i = 0; i < a->nfollowers; i++) {
-		json_t *o = drop_json(a, d, a->follow_explain[i]);
-		char *line = json_dumps(o, JSON_COMPACT);
-		json_decref(o);
-		bool ok = dprintf(a->followers[i], "%s\n", line) > 0;
-		free(line);
-		if (!ok) {
-			close(a->followers[i]);
-			a->followers[i] = a->followers[--a->nfollowers];
-			a->follow_explain[i] = a->follow_explain[a->nfollowers];
-			i--;
-		}
-	}
+	if (!a->ctl || !ctl_followers(a->ctl))
+		return;
+	a->publishing = d;
+	ctl_publish(a->ctl, publish_line, a);
+	a->publishing = NULL;
+	pthread_mutex_lock(&a->metrics.mu);
+	a->metrics.drop_lines_lost = ctl_lost(a->ctl);
+	pthread_mutex_unlock(&a->metrics.mu);
 }
 
 static void ip_bytes(ip128 a, uint8_t *out, uint8_t *fam)
@@ -544,7 +548,8 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 	struct tm tm;
 	gmtime_r(&d->when.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	const char *pn = d->proto == 6 ? "TCP" : d->proto == 17 ? "UDP" : d->proto == 132 ? "SCTP" : "other";
+	const char *pn = d->proto == PROTO_TCP || d->proto == PROTO_UDP || d->proto == PROTO_SCTP ? proto_name(d->proto)
+													 : "other";
 	const char *dst = d->dst_pod[0] ? d->dst_pod : d->dst;
 	char *summary;
 	if (d->kind == 's') /* the source names whose address was used, not who sent it */
@@ -564,7 +569,7 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 			      "destination_pod", d->dst_pod, "protocol", pn, "port", d->dport, "policies", d->policies,
 			      "text", summary);
 	free(summary);
-	if (with_explain && d->kind != 's' && (d->proto == 6 || d->proto == 17 || d->proto == 132)) {
+	if (with_explain && d->kind != 's' && (d->proto == PROTO_TCP || d->proto == PROTO_UDP || d->proto == PROTO_SCTP)) {
 		char *text = NULL;
 		json_t *x = explain(a, d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst,
 				    d->proto, d->dport, &text);
@@ -638,6 +643,8 @@ static json_t *status(struct agent *a, char **text)
 			      a->last.render_ms + a->last.apply_ms, "error", a->last_error, "errors", errors, "drops_seen",
 			      (json_int_t)a->ndrops, "source_state", src);
 	json_object_set_new(o, "revocation", revoke_status(a));
+	json_object_set_new(o, "drop_followers", json_integer((json_int_t)ctl_followers(a->ctl)));
+	json_object_set_new(o, "drop_lines_lost", json_integer((json_int_t)ctl_lost(a->ctl)));
 	struct sbuf b = { 0 };
 	sbuf_addf(&b, "node %s, source %s: %s\n", a->node, a->source_arg,
 		  a->metrics.ready ? "synced, enforcing" : "not synced yet (a previous ruleset, if any, stays in force)");
@@ -651,7 +658,8 @@ static json_t *status(struct agent *a, char **text)
 		  (unsigned long long)a->last.elems_total);
 	if (a->last_error)
 		sbuf_addf(&b, "last error: %s\n", a->last_error);
-	sbuf_addf(&b, "drops seen: %llu\n", (unsigned long long)a->ndrops);
+	sbuf_addf(&b, "drops seen: %llu; %zu following, %llu lines lost by followers that did not keep up\n",
+		  (unsigned long long)a->ndrops, ctl_followers(a->ctl), (unsigned long long)ctl_lost(a->ctl));
 	revoke_text(a, &b);
 	if (json_array_size(errors)) {
 		sbuf_add(&b, "errors:\n");
@@ -662,141 +670,68 @@ static json_t *status(struct agent *a, char **text)
 	return o;
 }
 
-/* ---------- control socket ---------- */
+/* ---------- control socket commands ---------- */
 
-static int ctl_open(const char *path, char **err)
+static void cmd_status(void *arg, struct ctl_client *c, json_t *req)
 {
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = 0;
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			*err = xasprintf("control socket folder %s: %s", dir, strerror(errno));
-			free(dir);
-			return -1;
-		}
-	}
-	free(dir);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		*err = xasprintf("control socket path too long: %s", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	unlink(path);
-	mode_t old = umask(0177); /* the socket is root's only: 0600 */
-	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (rc < 0 || listen(fd, 16) < 0) {
-		*err = xasprintf("control socket %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	chmod(path, 0600);
-	return fd;
-}
-
-static void send_json(int fd, json_t *o)
-{
-	char *line = json_dumps(o, JSON_COMPACT);
-	if (dprintf(fd, "%s\n", line) < 0) {
-	}
-	free(line);
-}
-
-static void reply(int fd, json_t *data, char *text, const char *error)
-{
-	json_t *o = json_pack("{s:b}", "ok", error == NULL);
-	if (data)
-		json_object_set_new(o, "data", data);
-	if (text)
-		json_object_set_new(o, "text", json_string(text));
-	if (error)
-		json_object_set_new(o, "error", json_string(error));
-	send_json(fd, o);
-	json_decref(o);
-	free(text);
-}
-
-static bool ctl_handle(struct agent *a, int fd, json_t *req)
-{
-	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 	char *text = NULL;
-	if (!cmd) {
-		reply(fd, NULL, NULL, "request without cmd");
-	} else if (!strcmp(cmd, "status")) {
-		json_t *o = status(a, &text);
-		reply(fd, o, text, NULL);
-	} else if (!strcmp(cmd, "dump")) {
-		char *t = dp_applied_text(a->dp);
-		reply(fd, NULL, t, t ? NULL : "no ruleset applied yet");
-	} else if (!strcmp(cmd, "explain")) {
-		const char *s = json_string_value(json_object_get(req, "src"));
-		const char *d = json_string_value(json_object_get(req, "dst"));
-		const char *ps = json_string_value(json_object_get(req, "protocol"));
-		int proto = ps ? proto_parse(ps) : 0;
-		int port = (int)json_integer_value(json_object_get(req, "port"));
-		if (!s || !d || proto < 0 || port < 0 || port > 65535) {
-			reply(fd, NULL, NULL, "explain needs src, dst, and a valid port and protocol");
-		} else {
-			json_t *o = explain(a, s, d, proto, port, &text);
-			if (o)
-				reply(fd, o, text, NULL);
-			else {
-				reply(fd, NULL, NULL, text);
-				free(text);
-			}
-		}
-	} else if (!strcmp(cmd, "drops")) {
-		bool ex = json_is_true(json_object_get(req, "explain"));
-		uint64_t first = a->ndrops > DROP_RING ? a->ndrops - DROP_RING : 0;
-		for (uint64_t i = first; i < a->ndrops; i++) {
-			json_t *o = drop_json(a, &a->ring[i % DROP_RING], ex);
-			send_json(fd, o);
-			json_decref(o);
-		}
-		if (json_is_true(json_object_get(req, "follow")) && a->nfollowers < MAX_FOLLOWERS) {
-			a->followers[a->nfollowers] = fd;
-			a->follow_explain[a->nfollowers++] = ex;
-			return true; /* kept open */
-		}
-		json_t *end = json_pack("{s:b}", "end", 1);
-		send_json(fd, end);
-		json_decref(end);
-	} else {
-		reply(fd, NULL, NULL, "unknown command (status, explain, drops, dump)");
-	}
-	return false;
+	json_t *o = status(arg, &text);
+	ctl_reply(c, o, text, NULL);
 }
 
-static void ctl_accept(struct agent *a)
+static void cmd_dump(void *arg, struct ctl_client *c, json_t *req)
 {
-	int fd;
-	while ((fd = accept4(a->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		struct timeval tv = { 1, 0 };
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		char buf[4096];
-		size_t n = 0;
-		ssize_t r;
-		while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0) {
-			n += (size_t)r;
-			if (memchr(buf, '\n', n))
-				break;
-		}
-		buf[n] = 0;
-		json_error_t je;
-		json_t *req = json_loads(buf, JSON_DISABLE_EOF_CHECK, &je);
-		bool keep = false;
-		if (!req)
-			reply(fd, NULL, NULL, "malformed request");
-		else
-			keep = ctl_handle(a, fd, req);
-		json_decref(req);
-		if (!keep)
-			close(fd);
+	struct agent *a = arg;
+	char *t = dp_applied_text(a->dp);
+	ctl_reply(c, NULL, t, t ? NULL : "no ruleset applied yet");
+}
+
+static void cmd_explain(void *arg, struct ctl_client *c, json_t *req)
+{
+	const char *s = json_string_value(json_object_get(req, "src"));
+	const char *d = json_string_value(json_object_get(req, "dst"));
+	const char *ps = json_string_value(json_object_get(req, "protocol"));
+	int proto = ps ? proto_parse(ps) : 0;
+	json_int_t port = json_integer_value(json_object_get(req, "port"));
+	char *text = NULL;
+	if (!s || !d || proto < 0 || port < 0 || port > 65535) {
+		ctl_reply(c, NULL, NULL, "explain needs src, dst, and a valid port and protocol");
+		return;
+	}
+	json_t *o = explain(arg, s, d, proto, (int)port, &text);
+	if (o) {
+		ctl_reply(c, o, text, NULL);
+	} else {
+		ctl_reply(c, NULL, NULL, text);
+		free(text);
 	}
 }
+
+static void cmd_drops(void *arg, struct ctl_client *c, json_t *req)
+{
+	struct agent *a = arg;
+	bool ex = json_is_true(json_object_get(req, "explain"));
+	uint64_t first = a->ndrops > DROP_RING ? a->ndrops - DROP_RING : 0;
+	for (uint64_t i = first; i < a->ndrops; i++) {
+		json_t *o = drop_json(a, &a->ring[i % DROP_RING], ex);
+		ctl_send(c, o);
+		json_decref(o);
+	}
+	if (json_is_true(json_object_get(req, "follow"))) {
+		ctl_follow(c, ex);
+		return;
+	}
+	json_t *end = json_pack("{s:b}", "end", 1);
+	ctl_send(c, end);
+	json_decref(end);
+}
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "status", cmd_status },
+	{ "explain", cmd_explain },
+	{ "drops", cmd_drops },
+	{ "dump", cmd_dump },
+};
 
 /* ---------- set-up ---------- */
 
@@ -883,10 +818,10 @@ static int load_config(struct agent *a, int argc, char **argv)
 	return parse_args(a, argc, argv, false); /* flags win over the file */
 }
 
-static void add_fd(struct agent *a, int fd)
+static int add_fd(struct agent *a, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-	epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev);
+	return epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
 static void reload(struct agent *a, int argc, char **argv)
@@ -918,7 +853,8 @@ static void reload(struct agent *a, int argc, char **argv)
 			log_msg(LOG_ERROR, "config", "%s", err);
 			exit(1);
 		}
-		add_fd(a, src_files_fd(a->files));
+		if (add_fd(a, src_files_fd(a->files)) < 0)
+			log_msg(LOG_ERROR, "config", "watching the folder again: %s", strerror(errno));
 		src_files_scan(a->files, a->e);
 		update_gauges(a);
 	}
@@ -934,105 +870,258 @@ static void reload(struct agent *a, int argc, char **argv)
 	agent_config_free(&old);
 }
 
-int main(int argc, char **argv)
+/* ---------- modules, started in this order and stopped in reverse ---------- */
+
+/* 1. the network namespace to enforce in: the kernel-facing sockets
+ * (nftables, NFLOG, conntrack, metrics) are made inside it; the process
+ * goes back where it was, so that it reaches the API server from there */
+static int netns_enter(struct agent *a, char **err)
 {
-	static struct agent ag;
-	struct agent *a = &ag;
-	char *err = NULL;
-	a->socket_path = "/run/corral/agent.sock";
-	/* signals are read from a signalfd: block them before any thread
-	 * (the metrics server's) starts, so that none takes the default action */
+	a->self_ns = a->target_ns = -1;
+	if (!a->netns)
+		return 0;
+	a->self_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	a->target_ns = open(a->netns, O_RDONLY | O_CLOEXEC);
+	if (a->self_ns < 0 || a->target_ns < 0 || setns(a->target_ns, CLONE_NEWNET) < 0) {
+		int e = errno;
+		*err = xasprintf("--netns %s: %s", a->netns, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static void netns_close(struct agent *a)
+{
+	if (a->self_ns >= 0)
+		close(a->self_ns);
+	if (a->target_ns >= 0)
+		close(a->target_ns);
+	a->self_ns = a->target_ns = -1;
+}
+
+/* 2. netlink: nftables (required), the drop listener and the sockets of
+ * revocation (optional: without them the agent enforces, and says what
+ * it cannot do) */
+static int netlink_init(struct agent *a, char **err)
+{
+	if (!(a->nft = nft_sock_open())) {
+		int e = errno;
+		*err = xasprintf("netlink (nftables): %s", strerror(e));
+		return -e;
+	}
+	char *why = NULL;
+	if (!(a->nflog = nflog_open(a->cfg.nflog_group, &why))) {
+		log_msg(LOG_WARN, "drops", "%s: dropped flows will not be reported", why);
+		free(why);
+	}
+	if (!(a->ct = ct_sock_open()) || !(a->rt = route_sock_open()))
+		log_msg(LOG_WARN, "revoke", "netlink: %s: flows a change stops allowing will go on until they end",
+			strerror(errno));
+	return 0;
+}
+
+static void netlink_exit(struct agent *a)
+{
+	nflog_close(a->nflog);
+	nft_sock_close(a->nft);
+	ct_sock_close(a->ct);
+	route_sock_close(a->rt);
+	a->nflog = NULL, a->nft = NULL, a->ct = NULL, a->rt = NULL;
+}
+
+/* 3. metrics and health, still inside the namespace */
+static int metrics_init_mod(struct agent *a, char **err)
+{
+	metrics_init(&a->metrics);
+	return metrics_start(&a->metrics, a->cfg.metrics_address, err);
+}
+
+static void metrics_exit(struct agent *a)
+{
+	metrics_stop(&a->metrics);
+}
+
+/* 4. back to where the process started */
+static int netns_leave(struct agent *a, char **err)
+{
+	if (a->netns && setns(a->self_ns, CLONE_NEWNET) < 0) {
+		int e = errno;
+		*err = xasprintf("returning from --netns: %s", strerror(e));
+		return -e;
+	}
+	netns_close(a);
+	return 0;
+}
+
+/* 5. the source, read fully before anything is enforced */
+static int source_init(struct agent *a, char **err)
+{
+	a->e = new_engine(a);
+	if (a->kube_source)
+		return kube_start(a, err);
+	return (a->files = files_open(a, err)) ? 0 : -EINVAL;
+}
+
+static void source_exit(struct agent *a)
+{
+	src_files_free(a->files);
+	kube_client_free(a->kube);
+	engine_free(a->e);
+	a->files = NULL, a->kube = NULL, a->e = NULL;
+}
+
+/* 6. the control socket */
+static int ctl_init(struct agent *a, char **err)
+{
+	return ctl_new(&a->ctl, a->socket_path, ctl_cmds, ARRAY_SIZE(ctl_cmds), a, err);
+}
+
+static void ctl_exit(struct agent *a)
+{
+	ctl_free(a->ctl);
+	a->ctl = NULL;
+}
+
+/* 7. the data plane and the drop ring */
+static int dataplane_init(struct agent *a, char **err)
+{
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
+	a->dp = dp_new(&dc);
+	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
+	return 0;
+}
+
+static void dataplane_exit(struct agent *a)
+{
+	dp_free(a->dp);
+	free(a->ring);
+	a->dp = NULL, a->ring = NULL;
+}
+
+/* 8. the event loop's descriptors */
+static int loop_init(struct agent *a, char **err)
+{
 	sigset_t ss;
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGINT);
 	sigaddset(&ss, SIGHUP);
-	sigprocmask(SIG_BLOCK, &ss, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (load_config(a, argc, argv) < 0)
-		return 2;
-	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
-	if (!a->node)
-		a->node = getenv("NODE_NAME");
-	if (!a->source_arg || !a->node || !*a->node) {
-		fprintf(stderr, "corral-agent: %s is required\n", !a->source_arg ? "--source" : "--node-name (or $NODE_NAME)");
-		usage(stderr);
-		return 2;
-	}
-	bool kube = !strcmp(a->source_arg, "kube");
-	if (!kube && (strncmp(a->source_arg, "files:", 6) || !a->source_arg[6])) {
-		fprintf(stderr, "corral-agent: --source must be kube or files:DIR, not \"%s\"\n", a->source_arg);
-		return 2;
-	}
-	/* 1. the network namespace to enforce in: the kernel-facing sockets
-	 * (nftables, NFLOG, metrics) are made inside it; the process itself
-	 * stays where it is, so that it reaches the API server from there */
-	int self_ns = -1, target_ns = -1;
-	if (a->netns) {
-		self_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-		target_ns = open(a->netns, O_RDONLY | O_CLOEXEC);
-		if (target_ns < 0 || setns(target_ns, CLONE_NEWNET) < 0) {
-			fprintf(stderr, "corral-agent: --netns %s: %s\n", a->netns, strerror(errno));
-			return 1;
-		}
-	}
-	/* 2. netlink: nftables, then the drop listener (optional) */
-	if (!(a->nft = nft_sock_open())) {
-		fprintf(stderr, "corral-agent: netlink: %s\n", strerror(errno));
-		return 1;
-	}
-	if (!(a->nflog = nflog_open(a->cfg.nflog_group, &err))) {
-		log_msg(LOG_WARN, "drops", "%s: dropped flows will not be reported", err);
-		free(err);
-		err = NULL;
-	}
-	/* revocation: conntrack and the node's addresses (optional) */
-	if (!(a->ct = ct_sock_open()) || !(a->rt = route_sock_open()))
-		log_msg(LOG_WARN, "revoke", "netlink: %s: flows a change stops allowing will go on until they end",
-			strerror(errno));
-	metrics_init(&a->metrics);
-	if (metrics_start(&a->metrics, a->cfg.metrics_address, &err) < 0) {
-		fprintf(stderr, "corral-agent: %s\n", err);
-		return 1;
-	}
-	if (a->netns) {
-		if (setns(self_ns, CLONE_NEWNET) < 0) {
-			fprintf(stderr, "corral-agent: returning from --netns: %s\n", strerror(errno));
-			return 1;
-		}
-		close(self_ns);
-		close(target_ns);
-	}
-	/* 3. the source, read fully before anything is enforced */
-	a->e = new_engine(a);
-	if (kube ? kube_start(a, &err) < 0 : !(a->files = files_open(a, &err))) {
-		fprintf(stderr, "corral-agent: %s\n", err);
-		return 1;
-	}
-	/* 4. control socket and metrics */
-	if ((a->ctl_fd = ctl_open(a->socket_path, &err)) < 0) {
-		fprintf(stderr, "corral-agent: %s\n", err);
-		return 1;
-	}
-	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
-	a->dp = dp_new(&dc);
-	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
-	/* 5. the event loop */
 	a->sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
 	a->sync_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a->scan_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a->ep = epoll_create1(EPOLL_CLOEXEC);
-	add_fd(a, a->sig_fd);
-	add_fd(a, a->sync_timer);
-	add_fd(a, a->scan_timer);
-	add_fd(a, a->ctl_fd);
-	if (a->files)
-		add_fd(a, src_files_fd(a->files));
-	if (a->nflog)
-		add_fd(a, nflog_fd(a->nflog));
-	log_msg(LOG_INFO, "start", "node %s, source %s%s%s, control socket %s", a->node, a->source_arg,
-		a->netns ? ", network namespace " : "", a->netns ? a->netns : "", a->socket_path);
-	if (a->files) { /* the folder is read at once; the API client syncs below */
+	int rc = a->sig_fd < 0 || a->sync_timer < 0 || a->scan_timer < 0 || a->ep < 0 ? -errno : 0;
+	int fds[] = { a->sig_fd, a->sync_timer, a->scan_timer, ctl_fd(a->ctl),
+		      a->files ? src_files_fd(a->files) : -1, a->nflog ? nflog_fd(a->nflog) : -1 };
+	for (size_t i = 0; !rc && i < ARRAY_SIZE(fds); i++)
+		if (fds[i] >= 0)
+			rc = add_fd(a, fds[i]);
+	if (rc < 0)
+		*err = xasprintf("event loop: %s", strerror(-rc));
+	return rc;
+}
+
+static void loop_exit(struct agent *a)
+{
+	int *fds[] = { &a->sig_fd, &a->sync_timer, &a->scan_timer, &a->ep };
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+static const struct module {
+	const char *name;
+	int (*init)(struct agent *a, char **err);
+	void (*exit)(struct agent *a);
+} modules[] = {
+	{ "network namespace", netns_enter, netns_close },
+	{ "netlink", netlink_init, netlink_exit },
+	{ "metrics", metrics_init_mod, metrics_exit },
+	{ "network namespace", netns_leave, NULL },
+	{ "source", source_init, source_exit },
+	{ "control socket", ctl_init, ctl_exit },
+	{ "data plane", dataplane_init, dataplane_exit },
+	{ "event loop", loop_init, loop_exit },
+};
+
+static void modules_exit(struct agent *a, size_t started)
+{
+	while (started--)
+		if (modules[started].exit)
+			modules[started].exit(a);
+}
+
+/* 0 and every module started, or -1 with those started stopped again. */
+static int modules_init(struct agent *a)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(modules); i++) {
+		char *err = NULL;
+		if (modules[i].init(a, &err) < 0) {
+			fprintf(stderr, "corral-agent: %s: %s\n", modules[i].name, err ? err : "failed");
+			free(err);
+			modules_exit(a, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---------- the event loop ---------- */
+
+static void on_signals(struct agent *a)
+{
+	struct signalfd_siginfo si;
+	while (read(a->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload(a, a->argc, a->argv);
+		else
+			a->stop = true;
+	}
+}
+
+static bool timer_fired(int fd)
+{
+	uint64_t ticks;
+	return read(fd, &ticks, sizeof(ticks)) > 0;
+}
+
+static void on_fd(struct agent *a, int fd)
+{
+	if (fd == a->sig_fd) {
+		on_signals(a);
+	} else if (fd == a->sync_timer && timer_fired(fd)) {
+		a->sync_armed = false;
+		do_sync(a, a->retry_ms > 0);
+	} else if (fd == a->scan_timer && timer_fired(fd)) {
+		a->scan_armed = false;
+		scan(a);
+	} else if (fd == ctl_fd(a->ctl)) {
+		ctl_dispatch(a->ctl);
+	} else if (a->files && fd == src_files_fd(a->files)) {
+		if (src_files_drain(a->files))
+			arm_scan(a, a->cfg.debounce_ms);
+	} else if (a->nflog && fd == nflog_fd(a->nflog)) {
+		nflog_read(a->nflog, on_drop, a);
+	}
+}
+
+static void heartbeat(struct agent *a)
+{
+	pthread_mutex_lock(&a->metrics.mu);
+	a->metrics.heartbeat = time(NULL);
+	a->metrics.source_errors = source_errors(a);
+	if (a->kube) {
+		a->metrics.watch_restarts = kube_client_stats(a->kube)->watch_restarts;
+		a->metrics.relists = kube_client_stats(a->kube)->relists;
+	}
+	pthread_mutex_unlock(&a->metrics.mu);
+}
+
+static void run(struct agent *a)
+{
+	if (a->files) { /* the folder is read at once; the API client syncs in the loop */
 		scan(a);
 		a->synced = true;
 		do_sync(a, true);
@@ -1046,63 +1135,65 @@ int main(int argc, char **argv)
 		} else {
 			n = epoll_wait(a->ep, evs, 16, 5000);
 		}
-		pthread_mutex_lock(&a->metrics.mu);
-		a->metrics.heartbeat = time(NULL);
-		a->metrics.source_errors = source_errors(a);
-		if (a->kube) {
-			a->metrics.watch_restarts = kube_client_stats(a->kube)->watch_restarts;
-			a->metrics.relists = kube_client_stats(a->kube)->relists;
-		}
-		pthread_mutex_unlock(&a->metrics.mu);
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			uint64_t ticks;
-			if (fd == a->sig_fd) {
-				struct signalfd_siginfo si;
-				while (read(a->sig_fd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGHUP)
-						reload(a, argc, argv);
-					else
-						a->stop = true;
-				}
-			} else if (fd == a->sync_timer) {
-				if (read(fd, &ticks, sizeof(ticks)) > 0) {
-					a->sync_armed = false;
-					do_sync(a, a->retry_ms > 0);
-				}
-			} else if (fd == a->scan_timer) {
-				if (read(fd, &ticks, sizeof(ticks)) > 0) {
-					a->scan_armed = false;
-					scan(a);
-				}
-			} else if (fd == a->ctl_fd) {
-				ctl_accept(a);
-			} else if (a->files && fd == src_files_fd(a->files)) {
-				if (src_files_drain(a->files))
-					arm_scan(a, a->cfg.debounce_ms);
-			} else if (a->nflog && fd == nflog_fd(a->nflog)) {
-				nflog_read(a->nflog, on_drop, a);
-			}
-		}
+		heartbeat(a);
+		for (int i = 0; i < n; i++)
+			on_fd(a, evs[i].data.fd);
 	}
+}
+
+/* Checks what the flags say before anything starts: 0, or the exit code. */
+static int check_args(struct agent *a)
+{
+	if (!a->node)
+		a->node = getenv("NODE_NAME");
+	if (!a->source_arg || !a->node || !*a->node) {
+		fprintf(stderr, "corral-agent: %s is required\n", !a->source_arg ? "--source" : "--node-name (or $NODE_NAME)");
+		usage(stderr);
+		return 2;
+	}
+	a->kube_source = !strcmp(a->source_arg, "kube");
+	if (!a->kube_source && (strncmp(a->source_arg, "files:", 6) || !a->source_arg[6])) {
+		fprintf(stderr, "corral-agent: --source must be kube or files:DIR, not \"%s\"\n", a->source_arg);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct agent ag;
+	struct agent *a = &ag;
+	a->socket_path = "/run/corral/agent.sock";
+	a->argc = argc;
+	a->argv = argv;
+	a->sig_fd = a->sync_timer = a->scan_timer = a->ep = -1;
+	/* signals are read from a signalfd: block them before any thread
+	 * (the metrics server's) starts, so that none takes the default action */
+	sigset_t ss;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGHUP);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (load_config(a, argc, argv) < 0)
+		return 2;
+	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
+	int rc = check_args(a);
+	if (rc)
+		return rc;
+	if (modules_init(a) < 0) {
+		agent_config_free(&a->cfg);
+		return 1;
+	}
+	log_msg(LOG_INFO, "start", "node %s, source %s%s%s, control socket %s", a->node, a->source_arg,
+		a->netns ? ", network namespace " : "", a->netns ? a->netns : "", a->socket_path);
+	run(a);
 	/* fail-static: the ruleset stays; only our own resources go */
 	log_msg(LOG_INFO, "stop", "exiting; the ruleset stays in the kernel until the next agent replaces it");
-	metrics_stop(&a->metrics);
-	for (int i = 0; i < a->nfollowers; i++)
-		close(a->followers[i]);
-	close(a->ctl_fd);
-	unlink(a->socket_path);
-	nflog_close(a->nflog);
-	nft_sock_close(a->nft);
-	ct_sock_close(a->ct);
-	route_sock_close(a->rt);
-	src_files_free(a->files);
-	dp_free(a->dp);
-	engine_free(a->e);
-	kube_client_free(a->kube);
+	modules_exit(a, ARRAY_SIZE(modules));
 	free(a->last_error);
 	free(a->revoke_error);
-	free(a->ring);
 	agent_config_free(&a->cfg);
 	return 0;
 }

@@ -60,7 +60,7 @@ static int valid_label_key(const char *v, char **why)
 	if (k8s_label_key_ok(v))
 		return 0;
 	*why = xasprintf("\"%s\" is not a valid label key", v);
-	return -1;
+	return -EINVAL;
 }
 
 static int valid_log_format(const char *v, char **why)
@@ -68,7 +68,7 @@ static int valid_log_format(const char *v, char **why)
 	if (!strcmp(v, "text") || !strcmp(v, "json"))
 		return 0;
 	*why = xasprintf("must be text or json, not \"%s\"", v);
-	return -1;
+	return -EINVAL;
 }
 
 static int valid_log_level(const char *v, char **why)
@@ -76,7 +76,7 @@ static int valid_log_level(const char *v, char **why)
 	if (log_level_parse(v) >= 0)
 		return 0;
 	*why = xasprintf("must be debug, info, warn or error, not \"%s\"", v);
-	return -1;
+	return -EINVAL;
 }
 
 /* "" (no metrics) or HOST:PORT, HOST an IPv4 address or [IPv6] */
@@ -92,7 +92,7 @@ static int valid_address(const char *v, char **why)
 	    (size_t)(colon - v) < 64)
 		return 0;
 	*why = xasprintf("\"%s\" is not HOST:PORT (an IPv4 address or [IPv6] and a port 1-65535)", v);
-	return -1;
+	return -EINVAL;
 }
 
 #define F(field) offsetof(struct agent_config, field)
@@ -170,7 +170,7 @@ static int set_one(struct agent_config *c, const struct csetting *st, json_t *jv
 		return 0;
 	*err = xasprintf("%s: %s", jv ? st->key : st->flag, why);
 	free(why);
-	return -1;
+	return -EINVAL;
 }
 
 static int apply(struct agent_config *c, json_t *o, char **err)
@@ -185,10 +185,10 @@ static int apply(struct agent_config *c, json_t *o, char **err)
 			char *known = known_keys();
 			*err = xasprintf("%s: unknown setting (known: %s)", CLIP(key), known);
 			free(known);
-			return -1;
+			return -EINVAL;
 		}
 		if (set_one(c, &settings[i], v, NULL, err) < 0)
-			return -1;
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -212,7 +212,7 @@ int agent_config_parse(struct agent_config *c, const char *name, const char *buf
 {
 	struct vec docs = { 0 };
 	char *perr = NULL;
-	int rc = -1;
+	int rc = -EINVAL;
 	if (kube_yaml_parse(buf, len, &docs, &perr) < 0) {
 		*err = xasprintf("%s: %s", name, perr);
 	} else if (docs.n > 1 || (docs.n == 1 && !json_is_object((json_t *)docs.v[0]))) {
@@ -241,7 +241,7 @@ int agent_config_load(struct agent_config *c, const char *path, char **err)
 	if (!buf) {
 		*err = xasprintf("%s: %s", path, rerr);
 		free(rerr);
-		return -1;
+		return -EINVAL;
 	}
 	int rc = agent_config_parse(c, path, buf, len, err);
 	free(buf);

@@ -25,6 +25,7 @@ struct metrics {
 	 * fail-closed: [Namespace, Pod, NetworkPolicy, AccessPolicy] */
 	uint64_t unreadable[4];
 	uint64_t rejected; /* objects that could not even be identified */
+	uint64_t drop_lines_lost; /* `drops --follow` lines a slow subscriber missed */
 	bool ready;
 	time_t heartbeat;
 	void *daemon;

@@ -280,7 +280,8 @@ static char *metrics(int node)
 	struct cmd {
 		int fd;
 	};
-	char *cmd, buf[8192];
+	char *cmd;
+	static char buf[65536];
 	assert_true(asprintf(&cmd, "ip netns exec %s-n%d curl -s http://127.0.0.1:9464/metrics", kc.prefix, node + 1) >= 0);
 	FILE *p = popen(cmd, "r");
 	size_t n = fread(buf, 1, sizeof(buf) - 1, p);
@@ -467,6 +468,76 @@ static void drops_are_reported(void **state)
 	buf[n] = 0;
 	assert_non_null(strstr(buf, "\"source_pod\":\"y/b\""));
 	close(fd);
+}
+
+/* A `drops --follow` subscriber that stops reading costs the agent
+ * nothing: it loses lines (counted, in status and metrics), while the
+ * control socket keeps answering and a change reaches the kernel at once. */
+static void stalled_follower_costs_nothing(void **state)
+{
+	char conf[128], *args;
+	snprintf(conf, sizeof(conf), "%s.flood.conf", dir);
+	FILE *f = fopen(conf, "w");
+	fputs("logRate: 10000\nlogBurst: 10000\n", f);
+	fclose(f);
+	assert_true(asprintf(&args, "--config %s", conf) >= 0);
+	extra_args = args;
+	start_agent(0, NULL);
+	extra_args = NULL;
+	wait_synced(0);
+	/* subscribe with explanations (long lines) and never read */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	assert_true(strlen(sock_path(0)) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock_path(0), strlen(sock_path(0)) + 1);
+	int sub = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int small = 4096;
+	setsockopt(sub, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	assert_int_equal(connect(sub, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	dprintf(sub, "{\"cmd\": \"drops\", \"follow\": true, \"explain\": true}\n");
+	/* y/a may not reach x/a: every datagram is a logged drop */
+	int flood = kc_udp_open(&kc, YA, XA, 80, false);
+	assert_true(flood >= 0);
+	double worst = 0;
+	for (int round = 0; round < 10; round++) {
+		for (int k = 0; k < 500; k++)
+			if (send(flood, "x", 1, 0) < 0)
+				usleep(100);
+		usleep(20000);
+		double t0 = now_ms();
+		json_t *r = ask(0, json_pack("{s:s}", "cmd", "status"));
+		double took = now_ms() - t0;
+		assert_non_null(r);
+		json_decref(r);
+		worst = took > worst ? took : worst;
+	}
+	close(flood);
+	usleep(100000);
+	json_t *r = ask(0, json_pack("{s:s}", "cmd", "status"));
+	json_t *d = json_object_get(json_array_get(r, 0), "data");
+	json_int_t lost = json_integer_value(json_object_get(d, "drop_lines_lost"));
+	json_int_t followers = json_integer_value(json_object_get(d, "drop_followers"));
+	json_decref(r);
+	printf("  5,000 drops to a subscriber that does not read: %lld lines lost, %lld still following, "
+	       "slowest status answer %.1f ms\n", (long long)lost, (long long)followers, worst);
+	assert_true(lost > 0);
+	assert_int_equal(followers, 1);
+	assert_true(worst < 500);
+	char *m = metrics(0);
+	assert_non_null(strstr(m, "corral_drop_lines_lost_total "));
+	free(m);
+	/* a change still reaches the kernel at once */
+	assert_false(reach(XC, XA, 150));
+	put_pod(XC, "c", "role: client", XC);
+	double ms = until(XC, XA, true);
+	printf("  a change took effect in %.1f ms with the subscriber stalled\n", ms);
+	assert_true(ms < 1500);
+	put_pod(XC, "c", NULL, XC);
+	until(XC, XA, false);
+	close(sub);
+	start_agent(0, NULL);
+	wait_synced(0);
+	unlink(conf);
+	free(args);
 }
 
 /* An invalid AccessPolicy isolates its pods and allows nothing; the other
@@ -1007,6 +1078,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(objects_take_effect),
 		cmocka_unit_test(restart_keeps_enforcement),
 		cmocka_unit_test(drops_are_reported),
+		cmocka_unit_test(stalled_follower_costs_nothing),
 		cmocka_unit_test(invalid_policy_isolates),
 		cmocka_unit_test(least_privilege_is_enough),
 		cmocka_unit_test(api_outage_keeps_ruleset),

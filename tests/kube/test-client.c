@@ -615,11 +615,11 @@ static void kubeconfig(void **st)
 	assert_memory_equal(a.key_data, "key", 3);
 	assert_non_null(strstr(a.ca_file, "/ca.crt"));
 	kube_auth_free(&a);
-	assert_int_equal(kube_auth_kubeconfig(&a, path, "cloud", &err), -1);
+	assert_int_equal(kube_auth_kubeconfig(&a, path, "cloud", &err), -EINVAL);
 	printf("  %s\n", err);
 	assert_non_null(strstr(err, "exec plugin"));
 	free(err);
-	assert_int_equal(kube_auth_kubeconfig(&a, path, "nope", &err), -1);
+	assert_int_equal(kube_auth_kubeconfig(&a, path, "nope", &err), -EINVAL);
 	assert_non_null(strstr(err, "does not exist"));
 	free(err);
 	/* in the cluster: the service's address and the mounted account */
@@ -640,7 +640,7 @@ static void kubeconfig(void **st)
 	assert_string_equal(a.server, "https://[fd00::1]:443");
 	kube_auth_free(&a);
 	unsetenv("KUBERNETES_SERVICE_HOST");
-	assert_int_equal(kube_auth_in_cluster(&a, tmp, &err), -1);
+	assert_int_equal(kube_auth_in_cluster(&a, tmp, &err), -ENOENT);
 	assert_non_null(strstr(err, "KUBERNETES_SERVICE_HOST"));
 	free(err);
 	unsetenv("KUBERNETES_SERVICE_PORT");
