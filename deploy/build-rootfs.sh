@@ -9,7 +9,7 @@ set -eu
 rootfs=${1:?usage: build-rootfs.sh ROOTFS [BUILD-DIR]}
 build=${2:-build-release}
 src=$(cd "$(dirname "$0")/.." && pwd)
-cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCORRAL_TESTS=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" --target corral-agent agentctl
 mkdir -p "$rootfs/usr/bin"
 install -m 0755 -s "$build/corral-agent" "$build/agentctl" "$rootfs/usr/bin/"
