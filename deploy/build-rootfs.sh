@@ -3,7 +3,7 @@
 # ROOTFS: the two binaries and the shared libraries they need that the
 # distroless base (gcr.io/distroless/cc-debian12: glibc, libgcc, libssl,
 # CA certificates) does not already carry. The Dockerfile runs this in its
-# build stage; CI runs the same script without Docker (tests/deploy).
+# build stage (tests/deploy/test-image.py builds and runs the image).
 #   build-rootfs.sh ROOTFS [BUILD-DIR]
 set -eu
 rootfs=${1:?usage: build-rootfs.sh ROOTFS [BUILD-DIR]}

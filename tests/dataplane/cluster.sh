@@ -39,6 +39,7 @@ up() {
 			ip netns add "$P-n$n"
 		fi
 		nsx "$P-n$n" "$quiet_sysctls
+			sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0  # off in a container
 			sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 			ip link set lo up"
 	done

@@ -45,8 +45,11 @@ if ! have "$RUN_BASE"; then
 	echo "base-images.sh: $RUN_BASE from Debian 12 packages" >&2
 	mkdir -p "$tmp/debs" "$tmp/run"
 	chmod 755 "$tmp"; chmod 777 "$tmp/debs" # apt downloads as its own user, _apt
-	(cd "$tmp/debs" && apt-get download -q=2 libc6 libgcc-s1 libgomp1 libstdc++6 libssl3 ca-certificates tzdata \
-		base-files netbase >/dev/null) || { echo "base-images.sh: apt-get download failed (apt-get update first?)" >&2; exit 1; }
+	debs="libc6 libgcc-s1 libgomp1 libstdc++6 libssl3 ca-certificates tzdata base-files netbase"
+	# shellcheck disable=SC2086
+	(cd "$tmp/debs" && { apt-get download -q=2 $debs >/dev/null 2>&1 ||
+		{ apt-get update -qq && apt-get download -q=2 $debs >/dev/null; }; }) ||
+		{ echo "base-images.sh: apt-get download failed" >&2; exit 1; }
 	for d in "$tmp"/debs/*.deb; do dpkg-deb -x "$d" "$tmp/run"; done
 	r=$tmp/run
 	# what the packages' maintainer scripts would have made: the CA bundle
