@@ -20,6 +20,11 @@
 #                                 compact_rev_key first); prints the revision.
 #                                 A continue token from before it gets 410 once
 #                                 the API server has seen it (within 15 s)
+#   run.sh load DIR FILE [N]      create the objects of a JSON List (corral-bench
+#                                 --write) as cluster admin, N requests at a
+#                                 time (32), namespaces first; pods get the
+#                                 status their kubelet would write (status
+#                                 subresource); prints the seconds it took
 #   run.sh kubectl DIR ARGS...    kubectl (same release) as cluster admin
 #
 # Environment:
@@ -135,7 +140,7 @@ case $cmd in
 build)
     build
     exit 0 ;;
-up|down|restart|compact|kubectl)
+up|down|restart|compact|load|kubectl)
     [ $# -ge 1 ] || die "$cmd: DIR missing"
     mkdir -p "$1"
     dir=$(cd "$1" && pwd); shift ;;
@@ -205,6 +210,10 @@ restart)
 compact)
     bin=$(cat "$dir/bin") || die "not up in $dir"
     "$bin" compact "$dir" ;;
+load)
+    bin=$(cat "$dir/bin") || die "not up in $dir"
+    [ $# -ge 1 ] || die "load: FILE missing"
+    exec "$bin" load "$dir" "$@" ;;
 kubectl)
     bin=$(cat "$dir/bin") || die "not up in $dir"
     exec "$bin" kubectl --kubeconfig="$dir/admin.kubeconfig" "$@" ;;
