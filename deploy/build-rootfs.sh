@@ -11,8 +11,7 @@ build=${2:-build-release}
 src=$(cd "$(dirname "$0")/.." && pwd)
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCORRAL_TESTS=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" --target corral-agent agentctl
-mkdir -p "$rootfs/usr/bin"
-install -m 0755 -s "$build/corral-agent" "$build/agentctl" "$rootfs/usr/bin/"
+cmake --install "$build" --prefix "$rootfs/usr" --strip >/dev/null
 # libraries: everything ldd resolves, except what the base image provides
 for bin in "$rootfs/usr/bin/corral-agent" "$rootfs/usr/bin/agentctl"; do
 	ldd "$bin" | awk '/=> \// {print $3}'

@@ -130,9 +130,19 @@ int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *cont
 		free(file);
 		return -1;
 	}
+	int rc = kube_auth_kubeconfig_parse(a, file, text, len, context, err);
+	free(text);
+	free(file);
+	return rc;
+}
+
+int kube_auth_kubeconfig_parse(struct kube_auth *a, const char *file, const char *text, size_t len,
+			       const char *context, char **err)
+{
 	struct vec docs = { 0 };
 	char *perr = NULL;
 	int rc = -1;
+	memset(a, 0, sizeof(*a));
 	if (kube_yaml_parse(text, len, &docs, &perr) < 0 || docs.n != 1 || !json_is_object((json_t *)docs.v[0])) {
 		*err = xasprintf("kubeconfig %s: %s", file, perr ? perr : "expected one YAML mapping");
 		goto out;
@@ -197,8 +207,6 @@ out:
 		json_decref(docs.v[i]);
 	vec_free(&docs);
 	free(perr);
-	free(text);
-	free(file);
 	if (rc < 0)
 		kube_auth_free(a);
 	return rc;

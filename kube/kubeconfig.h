@@ -28,6 +28,10 @@ int kube_auth_in_cluster(struct kube_auth *a, const char *root, char **err);
  * context NULL: current-context. Exec plugins and auth providers are
  * refused with an error that says so. 0 or -1 with *err. */
 int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *context, char **err);
+/* The same from a kubeconfig's bytes (file names it in messages and
+ * anchors relative paths); the fuzz target's entry. */
+int kube_auth_kubeconfig_parse(struct kube_auth *a, const char *file, const char *text, size_t len,
+			       const char *context, char **err);
 void kube_auth_free(struct kube_auth *a);
 
 #endif

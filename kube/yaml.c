@@ -753,9 +753,137 @@ static void json_integral_reals(json_t *v)
 	}
 }
 
+/* ---------- a JSON List, item by item ---------- */
+
+static size_t json_ws(const char *b, size_t i, size_t len)
+{
+	while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* Where the JSON value starting at b[i] ends (one past it), or len when it
+ * does not end well: strings and nesting are followed, nothing is built. */
+static size_t json_value_end(const char *b, size_t i, size_t len)
+{
+	size_t depth = 0;
+	for (; i < len; i++) {
+		char ch = b[i];
+		if (ch == '"') {
+			for (i++; i < len && b[i] != '"'; i++)
+				if (b[i] == '\\')
+					i++;
+			if (i >= len)
+				return len;
+			if (!depth)
+				return i + 1;
+		} else if (ch == '{' || ch == '[') {
+			depth++;
+		} else if (ch == '}' || ch == ']') {
+			if (!depth)
+				return i; /* a scalar ended by its container */
+			if (!--depth)
+				return i + 1;
+		} else if (!depth && (ch == ',' || ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')) {
+			return i;
+		}
+	}
+	return len;
+}
+
+/* The span of the top-level object's "items" array, [*lo, *hi) holding the
+ * brackets; false if there is none to be found. */
+static bool json_items_span(const char *b, size_t len, size_t *lo, size_t *hi)
+{
+	size_t i = json_ws(b, 0, len);
+	if (i >= len || b[i] != '{')
+		return false;
+	for (i = json_ws(b, i + 1, len); i < len && b[i] == '"';) {
+		size_t kend = json_value_end(b, i, len);
+		bool is_items = kend - i == 7 && !memcmp(b + i, "\"items\"", 7);
+		i = json_ws(b, kend, len);
+		if (i >= len || b[i] != ':')
+			return false;
+		size_t v = json_ws(b, i + 1, len), vend = json_value_end(b, v, len);
+		if (vend >= len)
+			return false;
+		if (is_items && b[v] == '[') {
+			*lo = v;
+			*hi = vend;
+			return true;
+		}
+		i = json_ws(b, vend, len);
+		if (i < len && b[i] == ',')
+			i = json_ws(b, i + 1, len);
+	}
+	return false;
+}
+
+static size_t line_at(const char *b, size_t i)
+{
+	size_t n = 1;
+	for (size_t k = 0; k < i; k++)
+		n += b[k] == '\n';
+	return n;
+}
+
+static int json_load_bounded(const char *buf, size_t len, size_t max, size_t line0, json_t **out, char **err)
+{
+	json_error_t je;
+	if (json_node_bound(buf, len) > max) {
+		*err = xasprintf("line %zu: the document has more than %zu nodes (values, keys): refused; split it", line0,
+				 max);
+		return -EINVAL;
+	}
+	/* strict JSON, as kubectl's JSON decoder: no duplicate keys, no \u0000 */
+	if (!(*out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je))) {
+		*err = xasprintf("line %zu column %d: %s", line0 + (size_t)je.line - 1, je.column, je.text);
+		return -EINVAL;
+	}
+	json_integral_reals(*out);
+	return 0;
+}
+
+/* A JSON List too large for one budget (`kubectl get -A -o json`): each
+ * item is read on its own budget and handed over as it is read, then the
+ * List itself with "items": [], as the YAML reader does (on an error the
+ * caller discards what it was handed: a file is used whole or not at all). */
+static int read_json_list(const char *buf, size_t len, const struct kube_yaml_opts *o, size_t max, size_t lo,
+			  size_t hi, char **err)
+{
+	size_t line = 1, at = 0; /* lines counted once, as the items go by */
+	for (size_t i = json_ws(buf, lo + 1, hi); i < hi - 1;) {
+		size_t end = json_value_end(buf, i, hi - 1);
+		json_t *v = NULL;
+		for (; at < i; at++)
+			line += buf[at] == '\n';
+		if (json_load_bounded(buf + i, end - i, max, line, &v, err) < 0)
+			return -EINVAL;
+		o->item(v, line, o->arg);
+		json_decref(v);
+		i = json_ws(buf, end, hi - 1);
+		if (i < hi - 1 && buf[i++] != ',') {
+			*err = xasprintf("line %zu: expected ',' between the items of a List", line_at(buf, i));
+			return -EINVAL;
+		}
+		i = json_ws(buf, i, hi - 1);
+	}
+	json_t *doc = NULL;
+	char *rest = xasprintf("%.*s[]%.*s", (int)lo, buf, (int)(len - hi), buf + hi);
+	int rc = json_load_bounded(rest, strlen(rest), max, 1, &doc, err);
+	free(rest);
+	if (rc == 0 && o->doc)
+		o->doc(doc, 1, o->arg);
+	json_decref(doc);
+	return rc;
+}
+
 static int read_json(const char *buf, size_t len, const struct kube_yaml_opts *o, size_t max, char **err)
 {
 	json_error_t je;
+	size_t lo, hi;
+	if (json_node_bound(buf, len) > max && o->item && json_items_span(buf, len, &lo, &hi))
+		return read_json_list(buf, len, o, max, lo, hi, err);
 	if (json_node_bound(buf, len) > max) {
 		*err = xasprintf("the document has more than %zu nodes (values, keys): refused; split it", max);
 		return -EINVAL;

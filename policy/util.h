@@ -14,6 +14,10 @@ void *xcalloc(size_t n, size_t sz);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A whole decimal number from lo to hi, nothing before or after it: 0, or
+ * -EINVAL (not a number) or -ERANGE (outside lo..hi). Every number read
+ * from text (flags, settings) goes through it: "abc" is never 0. */
+int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/dataplane.h"
+#include "agent/dataplane/dataplane.h"
 #include "ctl.h"
 
 static const char usage[] = "usage: agentctl dump [--from DIR [--node NAME] [--table NAME] [--app-label KEY]]\n";

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/report.h"
+#include "agent/report/report.h"
 #include "ctl.h"
 
 void print_diags(FILE *f, const struct diags *d)

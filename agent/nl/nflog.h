@@ -24,7 +24,10 @@ void nflog_close(struct nflog *l);
 int nflog_fd(const struct nflog *l);
 /* Reads what is pending (the socket is polled by the caller). */
 int nflog_read(struct nflog *l, nflog_cb cb, void *arg);
-/* The flow of an IP packet (exported for the fuzz target and tests). */
+/* The NFLOG messages in buf (as read from the socket): cb for each logged
+ * IP packet. 0 or -errno. The fuzz target fuzz-nflog feeds it. */
+int nflog_parse_msgs(const void *buf, size_t len, nflog_cb cb, void *arg);
+/* The flow of an IP packet. */
 int nflog_parse(const uint8_t *pkt, size_t len, struct nflog_pkt *out);
 
 #endif

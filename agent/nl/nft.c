@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,7 +63,9 @@ struct nft_sock *nft_sock_open(void)
 	mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &one, sizeof(one));
 	mnl_socket_setsockopt(s->nl, NETLINK_EXT_ACK, &one, sizeof(one));
 	s->portid = mnl_socket_get_portid(s->nl);
-	s->seq = (uint32_t)time(NULL);
+	/* any start will do: replies are matched across the wrap */
+	if (getrandom(&s->seq, sizeof(s->seq), GRND_NONBLOCK) != sizeof(s->seq))
+		s->seq = 1;
 	return s;
 }
 
@@ -186,14 +189,38 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		e_ct_state(r, NF_CT_STATE_INVALID_BIT);
 		e_verdict(r, NF_DROP);
 		break;
+	case RR_SRC_CHECK: {
+		/* fib saddr . iif oif missing: no route back to the source
+		 * through the interface the packet came in on (nf_tables'
+		 * fib allows an oif result in forward only with F_IIF) */
+		uint32_t none = 0;
+		struct nftnl_expr *e = nftnl_expr_alloc("fib");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF | NFTA_FIB_F_PRESENT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_OIF);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+		add(r, e);
+		e_cmp(r, NFT_CMP_EQ, &none, 4);
+		e = nftnl_expr_alloc("immediate");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->set);
+		add(r, e);
+		break;
+	}
 	case RR_ND: {
-		uint8_t icmp6 = 58, lo = 133, hi = 136;
+		/* neighbour solicitation (135) and advertisement (136) with
+		 * hop limit 255 (RFC 4861 7.1.1, 7.1.2): in forward, only a
+		 * bridged packet can still carry 255, since a routed one was
+		 * decremented before the hook (ip6_forward) */
+		uint8_t icmp6 = 58, lo = 135, hi = 136, hops = 255;
 		e_family(r, 6);
 		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
 		e_cmp(r, NFT_CMP_EQ, &icmp6, 1);
 		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
 		e_cmp(r, NFT_CMP_GTE, &lo, 1);
 		e_cmp(r, NFT_CMP_LTE, &hi, 1);
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 7, 1, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &hops, 1);
 		e_verdict(r, NF_ACCEPT);
 		break;
 	}
@@ -554,11 +581,11 @@ static void ack_one(struct acks *a, const struct nlmsghdr *nlh)
 		return;
 	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 	uint32_t seq = e->msg.nlmsg_seq;
-	if (seq < a->seq0 || seq > a->seq0 + a->nmsgs)
+	if (!nft_seq_in_batch(seq, a->seq0, a->nmsgs))
 		return; /* not ours (a reply from an earlier, abandoned batch) */
 	/* the last message's ack ends the replies; an error quoting the batch
 	 * header (ENOMEM while queueing errors) ends them too */
-	if (seq == a->seq0 + a->nmsgs || seq == a->seq0)
+	if (seq == (uint32_t)(a->seq0 + a->nmsgs) || seq == a->seq0)
 		a->done = true;
 	if (e->error && !a->err) {
 		a->err = e->error;
@@ -606,6 +633,8 @@ int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, struct nft_txn_in
 	struct built bt;
 	uint32_t seq0 = s->seq;
 	double t0 = now_ms();
+	info->refused_op = -1;
+	info->kernel_msg[0] = 0;
 	build(&bt, t, seq0);
 	s->seq += bt.nmsgs + 2;
 	int n = nftnl_batch_iovec_len(bt.b);
@@ -627,23 +656,14 @@ int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, struct nft_txn_in
 	} else if ((rc = read_acks(s, &a)) < 0) {
 		*err = xasprintf("reading the acknowledgement of %u messages: %s", a.nmsgs, strerror(-rc));
 	} else if (a.err) {
-		struct sbuf sb = { 0 };
 		rc = a.err;
-		if (a.err_seq == seq0)
-			sbuf_add(&sb, "the batch (the kernel could not queue its errors)");
-		else
-			dp_op_describe(&t->ops[bt.op_of[a.err_seq - seq0 - 1]], &sb);
-		char *what = sbuf_steal(&sb);
-		*err = xasprintf("kernel refused the transaction at %s: %s%s%s", what, strerror(-a.err),
-				 a.ext[0] ? ": " : "", a.ext);
-		free(what);
+		info->refused_op = a.err_seq == seq0 ? -1 : (long)bt.op_of[(uint32_t)(a.err_seq - seq0) - 1];
+		snprintf(info->kernel_msg, sizeof(info->kernel_msg), "%s", a.ext);
 	}
-	if (info) {
-		info->msgs = bt.nmsgs;
-		info->bytes = total;
-		info->build_ms = t1 - t0;
-		info->kernel_ms = now_ms() - t1;
-	}
+	info->msgs = bt.nmsgs;
+	info->bytes = total;
+	info->build_ms = t1 - t0;
+	info->kernel_ms = now_ms() - t1;
 	free(iov);
 	free(bt.op_of);
 	nftnl_batch_free(bt.b);

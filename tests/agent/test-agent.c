@@ -1211,6 +1211,180 @@ static void bad_config_refuses_to_start(void **state)
 	assert_non_null(strstr(out, "logRate"));
 }
 
+/* Revocation (issue 20, item 3): a change that removes an allow deletes
+ * the conntrack entries of the flows it stops, on the node that enforces
+ * the side that stopped them, and nothing else. Long-lived TCP
+ * connections and UDP flows, IPv4 and IPv6, ingress (y/b's) and egress
+ * (z/c's) sides, same node and across nodes. First with --revoke-flows
+ * false: they all survive the change (the hole), then with the default. */
+static const char *rv_policies =
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: rv-in, namespace: 'y'}\n"
+	"spec:\n  podSelector: {matchLabels: {pod: b}}\n  ingress:\n"
+	"  - from: [{namespaceSelector: {matchLabels: {ns: x}}%s}]\n"
+	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: rv-eg, namespace: z}\n"
+	"spec:\n  podSelector: {matchLabels: {pod: c}}\n  policyTypes: [Egress]\n  egress:\n"
+	"  - to: [{namespaceSelector: {matchLabels: {ns: 'y'}}%s}]\n";
+
+struct rv_flow {
+	int from, to;
+	bool udp, v6, revoked;
+	const char *what;
+	int fd;
+};
+
+static bool rv_alive(struct rv_flow *f, int timeout_ms)
+{
+	return f->udp ? kc_udp_alive(&kc, f->fd, timeout_ms) : kc_conn_alive(&kc, f->fd, timeout_ms);
+}
+
+static void rv_put(bool narrow)
+{
+	put("rv.yaml", rv_policies, narrow ? ", podSelector: {matchLabels: {pod: c}}" : "",
+	    narrow ? ", podSelector: {matchLabels: {pod: a}}" : "");
+}
+
+static void flows_revoked(void **state)
+{
+	struct rv_flow fl[] = {
+		{ XA, YB, false, false, true, "TCP x/a -> y/b, same node (ingress)", -1 },
+		{ XB, YB, false, false, true, "TCP x/b -> y/b, across nodes (ingress)", -1 },
+		{ XA, YB, false, true, true, "TCP/IPv6 x/a -> y/b (ingress)", -1 },
+		{ XA, YB, true, false, true, "UDP x/a -> y/b (ingress)", -1 },
+		{ XB, YB, true, true, true, "UDP/IPv6 x/b -> y/b, across nodes (ingress)", -1 },
+		{ ZC, YC, false, false, true, "TCP z/c -> y/c, across nodes (egress)", -1 },
+		{ ZC, YC, true, true, true, "UDP/IPv6 z/c -> y/c (egress)", -1 },
+		{ XC, YB, false, false, false, "TCP x/c -> y/b, still allowed", -1 },
+		{ XC, YB, false, true, false, "TCP/IPv6 x/c -> y/b, still allowed", -1 },
+		{ XC, YB, true, false, false, "UDP x/c -> y/b, still allowed", -1 },
+		{ ZC, YA, false, false, false, "TCP z/c -> y/a, still allowed", -1 },
+		{ ZC, YA, true, true, false, "UDP/IPv6 z/c -> y/a, still allowed", -1 },
+	};
+	size_t n = sizeof(fl) / sizeof(fl[0]);
+	extra_args = "--revoke-flows false";
+	for (int k = 0; k < KC_NODES; k++)
+		start_agent(k, NULL);
+	extra_args = NULL;
+	wait_synced(0);
+	wait_synced(1);
+	rv_put(false);
+	usleep(300000);
+	for (size_t i = 0; i < n; i++) {
+		fl[i].fd = fl[i].udp ? kc_udp_open(&kc, fl[i].from, fl[i].to, 80, fl[i].v6)
+				     : kc_connect_af(&kc, fl[i].from, fl[i].to, 80, fl[i].v6, 1000);
+		assert_true(fl[i].fd >= 0);
+		if (!rv_alive(&fl[i], 1000))
+			fail_msg("%s: not established", fl[i].what);
+	}
+	/* revocation off: the change stops new flows only */
+	rv_put(true);
+	usleep(300000);
+	assert_false(reach(XA, YB, 200)); /* the change is in force */
+	for (size_t i = 0; i < n; i++)
+		if (!rv_alive(&fl[i], 1000))
+			fail_msg("%s: ended without revocation", fl[i].what);
+	printf("  --revoke-flows false: all %zu flows survive the change\n", n);
+
+	/* revocation on (the default): the same change again */
+	rv_put(false);
+	for (int k = 0; k < KC_NODES; k++)
+		start_agent(k, NULL);
+	wait_synced(0);
+	wait_synced(1);
+	usleep(200000);
+	for (size_t i = 0; i < n; i++)
+		if (!rv_alive(&fl[i], 1000))
+			fail_msg("%s: revoked while still allowed", fl[i].what);
+	rv_put(true);
+	double t0 = now_ms();
+	for (size_t i = 0; i < n; i++) {
+		if (!fl[i].revoked)
+			continue;
+		while (rv_alive(&fl[i], 200))
+			if (now_ms() - t0 > 3000)
+				fail_msg("%s: still carries data 3 s after the change", fl[i].what);
+	}
+	printf("  every flow the change stopped carries no data (all checked within %.0f ms of the change)\n",
+	       now_ms() - t0);
+	for (size_t i = 0; i < n; i++) {
+		bool alive = rv_alive(&fl[i], fl[i].revoked ? 300 : 1000);
+		printf("  %-45s %s\n", fl[i].what, alive ? "alive" : "revoked");
+		assert_true(alive == !fl[i].revoked);
+	}
+	/* counted, and told */
+	char *m = metrics(0);
+	const char *line = strstr(m, "\ncorral_flows_revoked_total ");
+	assert_non_null(line);
+	printf("  node-1 metric: %.*s\n", (int)strcspn(line + 1, "\n"), line + 1);
+	assert_true(atoi(line + strlen("\ncorral_flows_revoked_total ")) >= 6);
+	free(m);
+	json_t *r = ask(0, json_pack("{s:s}", "cmd", "status"));
+	const char *text = json_string_value(json_object_get(json_array_get(r, 0), "text"));
+	assert_non_null(text);
+	assert_non_null(strstr(text, "flows revoked: "));
+	printf("  status: %.*s\n", (int)strcspn(strstr(text, "flows revoked: "), "\n"), strstr(text, "flows revoked: "));
+	json_decref(r);
+	r = ask(0, json_pack("{s:s, s:b, s:b}", "cmd", "drops", "follow", 0, "explain", 0));
+	bool in = false, eg = false;
+	size_t i;
+	json_t *d;
+	json_array_foreach(r, i, d) {
+		const char *kind = json_string_value(json_object_get(d, "kind"));
+		const char *sp = json_string_value(json_object_get(d, "source_pod"));
+		const char *dir_ = json_string_value(json_object_get(d, "direction"));
+		if (!kind || strcmp(kind, "revoked") || !sp)
+			continue;
+		if (!strcmp(sp, "x/a") && !strcmp(dir_, "ingress") && !in) {
+			in = true;
+			assert_string_equal(json_string_value(json_object_get(d, "policies")), "NetworkPolicy y/rv-in");
+			printf("  %s\n", json_string_value(json_object_get(d, "text")));
+		}
+		if (!strcmp(sp, "z/c") && !strcmp(dir_, "egress") && !eg) {
+			eg = true;
+			assert_string_equal(json_string_value(json_object_get(d, "policies")), "NetworkPolicy z/rv-eg");
+			printf("  %s\n", json_string_value(json_object_get(d, "text")));
+		}
+	}
+	json_decref(r);
+	assert_true(in && eg);
+	for (size_t k = 0; k < n; k++)
+		close(fl[k].fd);
+	rm("rv.yaml");
+	for (int k = 0; k < KC_NODES; k++)
+		stop_agent(k, SIGTERM);
+}
+
+/* A forged source (issue 20, item 1) is dropped by the agent's table and
+ * reported by `drops` as such, naming whose address was used. */
+static void forged_source_reported(void **state)
+{
+	char src[64], dst[64];
+	start_agent(0, NULL);
+	wait_synced(0);
+	kc_pod_addr(YA, false, src, sizeof(src));
+	kc_pod_addr(XA, false, dst, sizeof(dst));
+	int fd = kc_raw_open(&kc, XA, 17, false);
+	assert_true(fd >= 0);
+	assert_int_equal(kc_send_raw(&kc, kc.pod_ns[XC], 17, src, dst, 4242, 80), 0);
+	assert_false(kc_raw_seen(fd, false, src, 4242, 300));
+	close(fd);
+	json_t *r = ask(0, json_pack("{s:s, s:b, s:b}", "cmd", "drops", "follow", 0, "explain", 0));
+	bool found = false;
+	size_t i;
+	json_t *d;
+	json_array_foreach(r, i, d) {
+		const char *kind = json_string_value(json_object_get(d, "kind"));
+		if (!kind || strcmp(kind, "forged-source") || strcmp(json_string_value(json_object_get(d, "source")), src))
+			continue;
+		found = true;
+		const char *text = json_string_value(json_object_get(d, "text"));
+		printf("  %s\n", text);
+		assert_non_null(strstr(text, "forged source 10.1.2.1 (the address of y/a) -> x/a UDP/80 dropped"));
+	}
+	json_decref(r);
+	assert_true(found);
+	stop_agent(0, SIGTERM);
+}
+
 int main(int argc, char **argv)
 {
 	real = argc == 6 && !strcmp(argv[3], "--real");
@@ -1235,6 +1409,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(api_objects_enforced_from_the_first_sync),
 		cmocka_unit_test(reload_and_health),
 		cmocka_unit_test(bad_config_refuses_to_start),
+		cmocka_unit_test(flows_revoked),
+		cmocka_unit_test(forged_source_reported),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

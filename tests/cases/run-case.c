@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/dataplane.h"
+#include "agent/dataplane/dataplane.h"
 #include "kube/manifest.h"
 #include "tests/dataplane/kcluster.h"
 #include "kube/yaml.h"

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "agent/dataplane.h"
+#include "agent/dataplane/dataplane.h"
 #include "kcluster.h"
 #include "kube/manifest.h"
 

@@ -5,6 +5,7 @@
 # usage: test-nft-text.sh DP-APPLY AGENTCTL MANIFESTS NODE|-
 set -eu
 dp_apply=$1 agentctl=$2 manifests=$3 node=$4
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces): skipped"; exit 77; }
 a=crtxt-a-$$ b=crtxt-b-$$
 tmp=$(mktemp -d)
 cleanup() { ip netns del "$a" 2>/dev/null || true; ip netns del "$b" 2>/dev/null || true; rm -rf "$tmp"; }

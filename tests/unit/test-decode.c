@@ -11,7 +11,7 @@ static void bad_inputs(void **st)
 {
 	static const struct bad cases[] = {
 		{ "kind: [unclosed\n", "bad.yaml: line 2 column 1: did not find expected" },
-		{ "{\"kind\": \"Pod\",}", "bad.yaml: line 1" },
+		{ "{\"kind\": \"Pod\",}", "bad.yaml: line 1 column 16: string or '}' expected near '}'" },
 		{ "a: 1\na: 2\n", "duplicate key \"a\"" },
 		{ "- just\n- a list\n", "an object must be a mapping, not a list" },
 		{ "apiVersion: v1\nmetadata: {name: x}\n", "bad.yaml: object x: kind: required" },

@@ -8,7 +8,7 @@
  * DECODE_API is how the agent reads what the API server sends. */
 #include "harness.h"
 
-#include "agent/report.h"
+#include "agent/report/report.h"
 
 #define NP(ns, name) "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name ", namespace: '" ns "'}\n"
 #define AP(ns, name) "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: " name ", namespace: '" ns "'}\n"

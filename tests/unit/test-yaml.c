@@ -269,6 +269,36 @@ static void list_items_stream(void **st)
 	free(err);
 }
 
+/* The same for a JSON List (kubectl get -A -o json): items on their own
+ * budget; a bad or oversized item fails the file, naming its line. */
+static void json_list_items_stream(void **st)
+{
+	struct sbuf b = { 0 };
+	size_t per = KUBE_YAML_MAX_DOC_NODES * 6 / 10, n = 0;
+	sbuf_add(&b, "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n");
+	for (int i = 0; i < 3; i++) {
+		sbuf_addf(&b, "%s{\"v\": [", i ? ",\n" : "");
+		for (size_t k = 0; k < per; k++)
+			sbuf_addf(&b, "%s0", k ? "," : "");
+		sbuf_add(&b, "], \"s\": \"a,]\\\"}\"}");
+	}
+	sbuf_add(&b, "\n], \"metadata\": {}}\n");
+	struct kube_yaml_opts o = { .item = count_item, .doc = count_doc, .arg = &n };
+	char *err = NULL;
+	assert_int_equal(kube_yaml_each(b.s, b.n, &o, &err), 0);
+	assert_int_equal(n, 3 * per); /* every item, and the List left with items: [] */
+	/* one item over the budget on its own: the file fails, naming its line */
+	sbuf_free(&b);
+	sbuf_add(&b, "{\"kind\": \"List\", \"items\": [{\"v\": [0]},\n{\"v\": [");
+	for (size_t k = 0; k < 2 * per; k++)
+		sbuf_addf(&b, "%s0", k ? "," : "");
+	sbuf_add(&b, "]}]}");
+	assert_int_equal(kube_yaml_each(b.s, b.n, &o, &err), -EINVAL);
+	assert_non_null(strstr(err, "line 2: the document has more than"));
+	free(err);
+	sbuf_free(&b);
+}
+
 static void collect_warning(const char *msg, void *arg)
 {
 	sbuf_addf(arg, "%s\n", msg);
@@ -301,6 +331,7 @@ int main(void)
 		cmocka_unit_test(anchors_per_document),
 		cmocka_unit_test(node_budget),
 		cmocka_unit_test(list_items_stream),
+		cmocka_unit_test(json_list_items_stream),
 		cmocka_unit_test(surprising_readings_warn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,8 @@
 #ifndef CORRAL_DATAPLANE_H
 #define CORRAL_DATAPLANE_H
 
-#include "agent/ruleset.h"
+#include "agent/dataplane/ruleset.h"
+#include "agent/dataplane/txn.h"
 #include "policy/engine.h"
 
 struct dp_config {
@@ -13,10 +14,18 @@ struct dp_config {
 	uint16_t log_group; /* NFLOG group of drop logs, default 100 */
 	uint32_t log_rate;  /* log packets per second per group chain, default 10 */
 	uint32_t log_burst; /* default 20 */
+	bool no_source_check; /* leave out the forged-source check (benchmarks; asymmetric routing) */
 };
+
+/* The chain that drops (and logs, prefix "corral:e:s ") packets whose
+ * source address does not route back through their input interface. */
+#define DP_FORGED_CHAIN "forged_source" 
 
 struct dp_stats {
 	bool full;              /* the transaction replaced the table */
+	bool narrowed;          /* it may have removed an allow: a peer or port set lost elements, a
+				   dispatch entry changed (a pod newly isolated, or in another group)
+				   or a chain was rewritten or deleted (conservative: see revoke.h) */
 	uint32_t msgs;          /* netlink messages in the batch (begin/end excluded) */
 	uint64_t elems_added, elems_deleted;
 	uint32_t sets_added, sets_deleted;
@@ -26,30 +35,6 @@ struct dp_stats {
 	double encode_ms, kernel_ms;
 	size_t bytes;
 };
-
-/* Operations of one transaction, in batch order. */
-enum dp_op_kind {
-	OP_TABLE_ADD, OP_TABLE_DEL,
-	OP_SET_ADD, OP_SET_DEL,
-	OP_ELEM_ADD, OP_ELEM_DEL, /* elements [first, first + count) of set */
-	OP_CHAIN_ADD, OP_CHAIN_FLUSH, OP_CHAIN_DEL,
-	OP_RULE_ADD,
-};
-struct dp_op {
-	enum dp_op_kind kind;
-	const struct rs_set *set;
-	size_t first, count;
-	const struct rs_chain *chain;
-	const struct rs_rule *rule;
-};
-struct dp_txn {
-	const char *table;
-	struct dp_op *ops;
-	size_t n, cap;
-};
-
-/* What an operation does and which policy or rule it comes from. */
-void dp_op_describe(const struct dp_op *op, struct sbuf *out);
 
 struct dp;
 struct nft_sock;
@@ -67,6 +52,11 @@ struct ruleset *dp_render(struct dp *dp, const struct engine *e);
  * sync is then a full replace. */
 int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_full, struct dp_stats *st,
 	    char **err);
+
+/* The same passes with no kernel: the planned transaction is written to
+ * plan (one operation a line, dp_txn_format) and taken as applied. The
+ * plan stage's golden tests use it (root-free). */
+void dp_sync_dry(struct dp *dp, struct engine *e, bool force_full, struct sbuf *plan);
 
 /* The chain of a group ("ing_g7", "eg_g3"). */
 void dp_group_chain(const struct ir_group *g, char *buf, size_t len);

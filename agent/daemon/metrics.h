@@ -18,6 +18,8 @@ struct metrics {
 	uint64_t elements;
 	uint64_t policies[2][2]; /* [kind][valid]: NetworkPolicy, AccessPolicy */
 	uint64_t drops[2];       /* [ingress, egress] */
+	uint64_t revoked;        /* conntrack entries deleted: flows no longer allowed */
+	uint64_t revoke_errors;  /* revocation passes that failed */
 	uint64_t watch_restarts, relists, source_errors;
 	/* objects the source holds that could not be read, enforced
 	 * fail-closed: [Namespace, Pod, NetworkPolicy, AccessPolicy] */

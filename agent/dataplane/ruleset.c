@@ -1,5 +1,5 @@
 /* The ruleset as data, and as nft text. */
-#include "agent/ruleset.h"
+#include "agent/dataplane/ruleset.h"
 #include "policy/addr.h"
 
 #include <stdlib.h>
@@ -10,6 +10,15 @@ size_t rs_key_len(enum rs_key k)
 	static const size_t len[] = { [RS_KEY_V4] = 4, [RS_KEY_V6] = 16, [RS_KEY_PORTS] = 8,
 				      [RS_KEY_NAMED_V4] = 12, [RS_KEY_NAMED_V6] = 24 };
 	return len[k];
+}
+
+struct rs_set *rs_set_new(const char *name, enum rs_key key)
+{
+	struct rs_set *s = xcalloc(1, sizeof(*s));
+	s->name = xstrdup(name);
+	s->key = key;
+	s->refs = 1;
+	return s;
 }
 
 void rs_set_put(struct rs_set *s)
@@ -199,8 +208,11 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 	case RR_CT_INVALID:
 		sbuf_add(out, "ct state invalid drop");
 		break;
+	case RR_SRC_CHECK:
+		sbuf_addf(out, "fib saddr . iif oif missing goto %s", r->set);
+		break;
 	case RR_ND:
-		sbuf_add(out, "icmpv6 type 133-136 accept");
+		sbuf_add(out, "icmpv6 type 135-136 ip6 hoplimit 255 accept");
 		break;
 	case RR_VMAP:
 		sbuf_addf(out, "%s %s vmap @%s", fam_word(r->family), r->src ? "saddr" : "daddr", r->set);

@@ -1,56 +1,14 @@
-/* The data plane: IR -> ruleset (render), ruleset vs mirror -> transaction
- * (diff), transaction -> kernel (nft.c).
- *
- * Passes of one sync:
- *   1. take the engine's dirty peer sets;
- *   2. render the desired ruleset: chains and small sets always (they
- *      follow the <= 110 local pods), peer sets only when dirty or new,
- *      otherwise the mirror's set object is shared;
- *   3. diff against the mirror (or a full replace when there is none);
- *   4. commit as one netlink batch; on success the desired ruleset becomes
- *      the mirror, on failure the mirror is dropped so the next sync is a
- *      full replace. */
+/* The render stage: the engine's IR -> the desired ruleset (agent/
+ * dataplane/ruleset.h), sharing the mirror's set objects where nothing
+ * changed. Pure: no socket, no kernel. The passes of a sync are in
+ * dataplane.c; the diff is plan.c. */
 #define _GNU_SOURCE /* qsort_r */
-#include "agent/dataplane.h"
-#include "agent/nl/nft.h"
+#include "agent/dataplane/dp-private.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-struct capent {
-	char *base;
-	uint32_t cap;
-	uint64_t epoch;
-};
-
-/* A port set's identity is its content. The table is keyed by the merged
- * elements: the hash only picks the bucket, the bytes decide. The name
- * comes from a counter that is never reused, so unchanged content keeps
- * its name across transactions, and content that goes away and comes back
- * (or new content) never takes a name the mirror still gives to other
- * elements. (Names were once a 48-bit hash of the content: two rules whose
- * ports collided shared one set, and one of them matched the other's
- * ports.) */
-struct portent {
-	uint32_t id;
-	size_t n;      /* elements */
-	uint8_t *keys; /* n * 2 * 8 bytes, as in struct rs_set */
-	uint64_t epoch;
-};
-
-struct dp {
-	struct dp_config cfg;
-	char *table;
-	struct ruleset *mirror; /* what the kernel holds; NULL: unknown */
-	bool inject;
-	struct htab caps;       /* struct capent: hash set capacities by base name */
-	struct htab ports;      /* struct portent: port sets by content */
-	uint32_t next_port;
-	uint64_t epoch;
-};
 
 static bool capent_eq(const void *item, const void *key)
 {
@@ -153,48 +111,6 @@ static void dp_capacity_prune(struct dp *dp)
 	vec_free(&gone);
 }
 
-struct dp *dp_new(const struct dp_config *cfg)
-{
-	struct dp *dp = xcalloc(1, sizeof(*dp));
-	if (cfg)
-		dp->cfg = *cfg;
-	dp->table = xstrdup(dp->cfg.table ? dp->cfg.table : "corral");
-	dp->cfg.table = dp->table;
-	if (!dp->cfg.log_group)
-		dp->cfg.log_group = 100;
-	if (!dp->cfg.log_rate)
-		dp->cfg.log_rate = 10;
-	if (!dp->cfg.log_burst)
-		dp->cfg.log_burst = 20;
-	return dp;
-}
-
-void dp_free(struct dp *dp)
-{
-	if (!dp)
-		return;
-	ruleset_free(dp->mirror);
-	struct capent *c;
-	htab_foreach(&dp->caps, c) {
-		free(c->base);
-		free(c);
-	}
-	htab_free(&dp->caps);
-	struct portent *p;
-	htab_foreach(&dp->ports, p) {
-		free(p->keys);
-		free(p);
-	}
-	htab_free(&dp->ports);
-	free(dp->table);
-	free(dp);
-}
-
-void dp_inject_failure(struct dp *dp)
-{
-	dp->inject = true;
-}
-
 /* ---------- element buffers ---------- */
 
 struct ebuf {
@@ -265,10 +181,7 @@ static void put_ip(uint8_t *k, ip128 a, bool v4)
 
 static struct rs_set *set_new(const char *name, enum rs_key key, struct ebuf *b)
 {
-	struct rs_set *s = xcalloc(1, sizeof(*s));
-	s->name = xstrdup(name);
-	s->key = key;
-	s->refs = 1;
+	struct rs_set *s = rs_set_new(name, key);
 	if (b) {
 		s->n = b->n;
 		s->keys = b->k;
@@ -742,14 +655,41 @@ static void dispatch_maps(struct rctx *c, enum dir d, const char *n4, const char
 	free(m);
 }
 
+/* Packets whose source address does not route back through the interface
+ * they came in on: a pod using another pod's address (on this node or
+ * another), an address outside the cluster, or a local pod's address
+ * arriving from another node. Checked first, for every packet (also
+ * those of established flows, which a forged packet could join), so no
+ * policy verdict ever sees a forged source. */
+static void forged_chain(struct rctx *c)
+{
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup(DP_FORGED_CHAIN);
+	ch->comment = xstrdup("source address does not route back through the interface it came from");
+	vec_push(&c->rs->chains, ch);
+	struct rs_rule *x = rule_new(ch, RR_LOG_DROP);
+	x->prefix = xstrdup("corral:e:s ");
+	x->rate = c->dp->cfg.log_rate;
+	x->burst = c->dp->cfg.log_burst;
+	x->group = c->dp->cfg.log_group;
+	x = rule_new(ch, RR_COUNTER_DROP);
+	x->comment = xstrdup("forged source address");
+}
+
 static void base_chain(struct rctx *c)
 {
 	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
 	ch->name = xstrdup("forward");
 	ch->base = true;
+	if (!c->dp->cfg.no_source_check) {
+		struct rs_rule *r = rule_new(ch, RR_SRC_CHECK);
+		r->set = DP_FORGED_CHAIN;
+		r->comment = xstrdup("source address bound to its interface");
+		forged_chain(c);
+	}
 	rule_new(ch, RR_CT_ESTABLISHED);
 	rule_new(ch, RR_CT_INVALID);
-	rule_new(ch, RR_ND);
+	rule_new(ch, RR_ND)->comment = xstrdup("neighbour discovery between bridged pods");
 	static const struct {
 		const char *map;
 		uint8_t fam;
@@ -778,8 +718,8 @@ static int chain_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static struct ruleset *render(struct dp *dp, const struct engine *e, const struct ruleset *reuse,
-			      const struct ptrset *dirty, uint64_t *elems)
+struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const struct ruleset *reuse,
+				const struct ptrset *dirty, uint64_t *elems)
 {
 	struct rctx c = { .dp = dp, .e = e, .reuse = reuse, .dirty = dirty };
 	struct vec groups = { 0 };
@@ -812,282 +752,12 @@ static struct ruleset *render(struct dp *dp, const struct engine *e, const struc
 
 struct ruleset *dp_render(struct dp *dp, const struct engine *e)
 {
-	return render(dp, e, NULL, NULL, NULL);
-}
-
-/* ---------- diff ---------- */
-
-static void txn_push(struct dp_txn *t, struct dp_op op)
-{
-	if (t->n == t->cap) {
-		t->cap = t->cap ? 2 * t->cap : 64;
-		t->ops = xrealloc(t->ops, t->cap * sizeof(*t->ops));
-	}
-	t->ops[t->n++] = op;
-}
-
-static void push_all_rules(struct dp_txn *t, const struct rs_chain *ch)
-{
-	for (size_t i = 0; i < ch->rules.n; i++)
-		txn_push(t, (struct dp_op){ .kind = OP_RULE_ADD, .chain = ch, .rule = ch->rules.v[i] });
-}
-
-static void full_txn(const struct ruleset *rs, struct dp_txn *t, struct dp_stats *st)
-{
-	txn_push(t, (struct dp_op){ .kind = OP_TABLE_ADD });
-	txn_push(t, (struct dp_op){ .kind = OP_TABLE_DEL });
-	txn_push(t, (struct dp_op){ .kind = OP_TABLE_ADD });
-	for (size_t i = 0; i < rs->sets.n; i++)
-		txn_push(t, (struct dp_op){ .kind = OP_SET_ADD, .set = rs->sets.v[i] });
-	for (size_t i = 0; i < rs->chains.n; i++)
-		txn_push(t, (struct dp_op){ .kind = OP_CHAIN_ADD, .chain = rs->chains.v[i] });
-	for (size_t i = 0; i < rs->sets.n; i++) {
-		const struct rs_set *s = rs->sets.v[i];
-		if (s->n)
-			txn_push(t, (struct dp_op){ .kind = OP_ELEM_ADD, .set = s, .count = s->n });
-		st->elems_added += s->n;
-	}
-	for (size_t i = 0; i < rs->chains.n; i++)
-		push_all_rules(t, rs->chains.v[i]);
-	st->sets_added = (uint32_t)rs->sets.n;
-	st->chains_written = (uint32_t)rs->chains.n;
-	st->full = true;
-}
-
-static int elem_order(const struct rs_set *a, size_t i, const struct rs_set *b, size_t j)
-{
-	size_t kl = rs_key_len(a->key);
-	int c = memcmp(a->keys + i * 2 * kl, b->keys + j * 2 * kl, 2 * kl);
-	if (c || !a->map)
-		return c;
-	return strcmp(a->chain[i], b->chain[j]);
-}
-
-static void delta_push(struct rs_set *d, const struct rs_set *from, size_t i)
-{
-	size_t kl = rs_key_len(from->key);
-	d->keys = xrealloc(d->keys, (d->n + 1) * 2 * kl);
-	memcpy(d->keys + d->n * 2 * kl, from->keys + i * 2 * kl, 2 * kl);
-	if (from->map) {
-		d->chain = xrealloc(d->chain, (d->n + 1) * sizeof(char *));
-		d->chain[d->n] = xstrdup(from->chain[i]);
-	}
-	d->n++;
-}
-
-static struct rs_set *delta_new(const struct rs_set *like, struct vec *owned)
-{
-	struct rs_set *d = set_new(like->name, like->key, NULL);
-	d->map = like->map;
-	d->jump = like->jump;
-	d->interval = like->interval;
-	d->origin = like->origin ? xstrdup(like->origin) : NULL;
-	vec_push(owned, d);
-	return d;
-}
-
-/* Element changes of one set present on both sides: deletes, then adds. */
-static void set_diff(const struct rs_set *old, const struct rs_set *new, struct dp_txn *t, struct vec *owned,
-		     struct dp_stats *st)
-{
-	struct rs_set *del = delta_new(new, owned), *add = delta_new(new, owned);
-	size_t i = 0, j = 0;
-	while (i < old->n || j < new->n) {
-		int c = i == old->n ? 1 : j == new->n ? -1 : elem_order(old, i, new, j);
-		if (!c)
-			i++, j++;
-		else if (c < 0)
-			delta_push(del, old, i++);
-		else
-			delta_push(add, new, j++);
-	}
-	if (del->n)
-		txn_push(t, (struct dp_op){ .kind = OP_ELEM_DEL, .set = del, .count = del->n });
-	if (add->n)
-		txn_push(t, (struct dp_op){ .kind = OP_ELEM_ADD, .set = add, .count = add->n });
-	st->elems_added += add->n;
-	st->elems_deleted += del->n;
-}
-
-static bool chain_eq(const struct rs_chain *a, const struct rs_chain *b)
-{
-	if (a->rules.n != b->rules.n)
-		return false;
-	for (size_t i = 0; i < a->rules.n; i++)
-		if (!rs_rule_eq(a->rules.v[i], b->rules.v[i]))
-			return false;
-	return true;
-}
-
-/* Whether every set present under the same name on both sides has the
- * same kind: only then can elements be diffed. Names never change meaning
- * (ruleset.h); this makes sure a mistake there turns into a full replace,
- * never into elements written into a set of another kind. */
-static bool shapes_agree(const struct ruleset *old, const struct ruleset *new)
-{
-	for (size_t i = 0; i < new->sets.n; i++) {
-		const struct rs_set *s = new->sets.v[i], *o = ruleset_set(old, s->name);
-		if (o && o != s &&
-		    (o->key != s->key || o->interval != s->interval || o->map != s->map || o->jump != s->jump ||
-		     o->size != s->size))
-			return false;
-	}
-	return true;
-}
-
-static void diff_txn(const struct ruleset *old, const struct ruleset *new, struct dp_txn *t, struct vec *owned,
-		     struct dp_stats *st)
-{
-	/* 1. new sets, 2. new chains (map elements and rules may refer to them) */
-	for (size_t i = 0; i < new->sets.n; i++)
-		if (!ruleset_set(old, ((struct rs_set *)new->sets.v[i])->name)) {
-			txn_push(t, (struct dp_op){ .kind = OP_SET_ADD, .set = new->sets.v[i] });
-			st->sets_added++;
-		}
-	for (size_t i = 0; i < new->chains.n; i++)
-		if (!ruleset_chain(old, ((struct rs_chain *)new->chains.v[i])->name))
-			txn_push(t, (struct dp_op){ .kind = OP_CHAIN_ADD, .chain = new->chains.v[i] });
-	/* 3. elements: removed ones first (interval sets must not overlap) */
-	for (size_t i = 0; i < new->sets.n; i++) {
-		const struct rs_set *s = new->sets.v[i], *o = ruleset_set(old, s->name);
-		if (!o) {
-			if (s->n)
-				txn_push(t, (struct dp_op){ .kind = OP_ELEM_ADD, .set = s, .count = s->n });
-			st->elems_added += s->n;
-		} else if (o != s) {
-			set_diff(o, s, t, owned, st);
-		}
-	}
-	/* 4. chains whose rules changed are flushed and rewritten */
-	for (size_t i = 0; i < new->chains.n; i++) {
-		const struct rs_chain *ch = new->chains.v[i], *o = ruleset_chain(old, ch->name);
-		if (o && chain_eq(o, ch))
-			continue;
-		if (o)
-			txn_push(t, (struct dp_op){ .kind = OP_CHAIN_FLUSH, .chain = ch });
-		push_all_rules(t, ch);
-		st->chains_written++;
-	}
-	/* 5. chains, then sets, that are gone */
-	for (size_t i = 0; i < old->chains.n; i++) {
-		const struct rs_chain *ch = old->chains.v[i];
-		if (ruleset_chain(new, ch->name))
-			continue;
-		txn_push(t, (struct dp_op){ .kind = OP_CHAIN_FLUSH, .chain = ch });
-		txn_push(t, (struct dp_op){ .kind = OP_CHAIN_DEL, .chain = ch });
-		st->chains_deleted++;
-	}
-	for (size_t i = 0; i < old->sets.n; i++)
-		if (!ruleset_set(new, ((struct rs_set *)old->sets.v[i])->name)) {
-			txn_push(t, (struct dp_op){ .kind = OP_SET_DEL, .set = old->sets.v[i] });
-			st->sets_deleted++;
-		}
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static struct rs_rule bad_rule = { .kind = RR_VMAP, .family = 4, .src = true, .set = "corral_no_such_map",
-				   .comment = "injected failure" };
-
-int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_full, struct dp_stats *st,
-	    char **err)
-{
-	struct vec dirty = { 0 }, owned = { 0 };
-	struct ptrset dset = { 0 };
-	struct dp_txn t = { .table = dp->table };
-	struct dp_stats local;
-	if (!st)
-		st = &local;
-	memset(st, 0, sizeof(*st));
-	*err = NULL;
-	double t0 = now_ms();
-	/* 1. */
-	engine_take_dirty(e, &dirty, NULL);
-	for (size_t i = 0; i < dirty.n; i++)
-		ptrset_add(&dset, dirty.v[i]);
-	if (force_full) {
-		ruleset_free(dp->mirror);
-		dp->mirror = NULL;
-	}
-	/* 2. */
-	struct ruleset *rs = render(dp, e, dp->mirror, &dset, &st->elems_total);
-	/* 3. */
-	if (dp->mirror && shapes_agree(dp->mirror, rs))
-		diff_txn(dp->mirror, rs, &t, &owned, st);
-	else
-		full_txn(rs, &t, st);
-	if (dp->inject) {
-		txn_push(&t, (struct dp_op){ .kind = OP_RULE_ADD, .chain = ruleset_chain(rs, "forward"),
-					     .rule = &bad_rule });
-		dp->inject = false;
-	}
-	double t1 = now_ms();
-	/* 4. an empty diff sends nothing */
-	struct nft_txn_info info = { 0 };
-	int rc = t.n ? nft_txn_commit(sock, &t, &info, err) : 0;
-	st->msgs = info.msgs;
-	st->bytes = info.bytes;
-	st->encode_ms = info.build_ms;
-	st->kernel_ms = info.kernel_ms;
-	st->render_ms = t1 - t0;
-	st->apply_ms = now_ms() - t1;
-	ruleset_free(dp->mirror);
-	dp->mirror = NULL;
-	if (rc < 0)
-		ruleset_free(rs);
-	else
-		dp->mirror = rs;
-	for (size_t i = 0; i < owned.n; i++)
-		rs_set_put(owned.v[i]);
-	vec_free(&owned);
-	vec_free(&dirty);
-	ptrset_free(&dset);
-	free(t.ops);
-	return rc;
-}
-
-void dp_op_describe(const struct dp_op *op, struct sbuf *out)
-{
-	static const char *const verb[] = { [OP_TABLE_ADD] = "add table",   [OP_TABLE_DEL] = "delete table",
-					    [OP_SET_ADD] = "add set",       [OP_SET_DEL] = "delete set",
-					    [OP_ELEM_ADD] = "add elements", [OP_ELEM_DEL] = "delete elements",
-					    [OP_CHAIN_ADD] = "add chain",   [OP_CHAIN_FLUSH] = "flush chain",
-					    [OP_CHAIN_DEL] = "delete chain", [OP_RULE_ADD] = "add rule" };
-	sbuf_add(out, verb[op->kind]);
-	if (op->set) {
-		sbuf_addf(out, " %s", op->set->name);
-		if (op->set->origin)
-			sbuf_addf(out, " (%s)", op->set->origin);
-		if (op->count) {
-			sbuf_add(out, " {");
-			rs_elem_format(op->set, op->first, out);
-			sbuf_addf(out, "%s}", op->count > 1 ? ", ..." : "");
-		}
-	}
-	if (op->rule) {
-		sbuf_add(out, " `");
-		rs_rule_format(op->rule, out);
-		sbuf_addf(out, "` to chain %s", op->chain->name);
-	} else if (op->chain) {
-		sbuf_addf(out, " %s", op->chain->name);
-		if (op->chain->comment)
-			sbuf_addf(out, " (%s)", op->chain->comment);
-	}
+	return dp_render_reuse(dp, e, NULL, NULL, NULL);
 }
 
 void dp_group_chain(const struct ir_group *g, char *buf, size_t len)
 {
 	group_chain_name(g, buf, len);
-}
-
-char *dp_applied_text(const struct dp *dp)
-{
-	return dp->mirror ? ruleset_format(dp->mirror) : NULL;
 }
 
 char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct ir_rule *r)
@@ -1111,7 +781,3 @@ char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct i
 	return out;
 }
 
-const char *dp_table(const struct dp *dp)
-{
-	return dp->table;
-}

@@ -1,7 +1,7 @@
 /* How a verdict is shown: the text people read and the JSON machines
  * read, for agentctl (offline) and the agent (live) alike. */
 #define _GNU_SOURCE
-#include "agent/report.h"
+#include "agent/report/report.h"
 
 #include <errno.h>
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct agent_config {
 	char *app_label;       /* appLabel: label naming an application ("app") */
@@ -15,6 +16,8 @@ struct agent_config {
 	uint32_t debounce_ms;  /* debounceMs: changes gathered into one transaction (20) */
 	char *log_format;      /* logFormat: text | json */
 	char *log_level;       /* logLevel: debug | info | warn | error */
+	bool source_check;     /* sourceCheck: drop sources that do not route back via their interface (true) */
+	bool revoke_flows;     /* revokeFlows: delete conntrack entries a change stops allowing (true) */
 	/* the files:DIR source's bounds (0: the defaults of kube/manifest.h) */
 	uint32_t files_max_file_bytes;  /* filesMaxFileBytes (8 MiB) */
 	uint32_t files_max_total_bytes; /* filesMaxTotalBytes (64 MiB) */
@@ -23,9 +26,18 @@ struct agent_config {
 	uint32_t files_settle_ms;       /* filesSettleMs (5000) */
 };
 
+#define AGENT_CONFIG_MAX_BYTES (1u << 20)
+
 void agent_config_defaults(struct agent_config *c);
-/* Reads path over the defaults; -1 with *err naming the key and the reason. */
+/* Reads path over the defaults (at most AGENT_CONFIG_MAX_BYTES, else
+ * refused); -1 with *err naming the file, the key and the reason. */
 int agent_config_load(struct agent_config *c, const char *path, char **err);
+/* The same from a buffer (name for messages); the fuzz target's entry. */
+int agent_config_parse(struct agent_config *c, const char *name, const char *buf, size_t len, char **err);
+/* A setting given as a flag (e.g. --debounce-ms 5): 0, -1 with *err, or
+ * -ENOENT when flag is not a setting's. */
+int agent_config_flag(struct agent_config *c, const char *flag, const char *val, char **err);
+void agent_config_flags_help(FILE *out);
 void agent_config_free(struct agent_config *c);
 
 #endif

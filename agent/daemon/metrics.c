@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "agent/metrics.h"
+#include "agent/daemon/metrics.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -85,8 +85,13 @@ char *metrics_format(struct metrics *m)
 	sbuf_addf(&b, "# HELP corral_drops_total Dropped packets logged by the kernel (rate-limited), by direction.\n"
 		      "# TYPE corral_drops_total counter\ncorral_drops_total{direction=\"ingress\"} %llu\n"
 		      "corral_drops_total{direction=\"egress\"} %llu\n"
+		      "# HELP corral_flows_revoked_total Tracked flows deleted because the policies stopped allowing them.\n"
+		      "# TYPE corral_flows_revoked_total counter\ncorral_flows_revoked_total %llu\n"
+		      "# HELP corral_flow_revocation_errors_total Revocation passes that failed (flows may go on).\n"
+		      "# TYPE corral_flow_revocation_errors_total counter\ncorral_flow_revocation_errors_total %llu\n"
 		      "# HELP corral_ready 1 once the first transaction succeeded.\n# TYPE corral_ready gauge\ncorral_ready %d\n",
-		  (unsigned long long)m->drops[0], (unsigned long long)m->drops[1], m->ready);
+		  (unsigned long long)m->drops[0], (unsigned long long)m->drops[1], (unsigned long long)m->revoked,
+		  (unsigned long long)m->revoke_errors, m->ready);
 	pthread_mutex_unlock(&m->mu);
 	return sbuf_steal(&b);
 }

@@ -5,8 +5,12 @@
  *
  * Layout (one table, inet corral by default):
  *   chain forward (hook forward, priority filter, policy accept):
+ *     fib saddr . iif oif missing goto forged (sources bound to the
+ *       interface their address routes to: forged sources dropped, every
+ *       packet, before any other verdict);
  *     ct state established,related accept; ct state invalid drop;
- *     ICMPv6 neighbour discovery accept;
+ *     neighbour solicitations and advertisements with hop limit 255 accept
+ *       (only what a bridge forwards: a routed packet never has 255 here);
  *     ip/ip6 saddr vmap @egress_v4/_v6   -> jump eg_gN  (returns on allow)
  *     ip/ip6 daddr vmap @ingress_v4/_v6  -> goto ing_gN (accepts on allow)
  *   chain ing_gN / eg_gN: one per policy group on this node; one rule per
@@ -62,7 +66,8 @@ struct rs_set {
 enum rs_rule_kind {
 	RR_CT_ESTABLISHED, /* ct state established,related accept */
 	RR_CT_INVALID,     /* ct state invalid drop */
-	RR_ND,             /* icmpv6 type 133-136 accept */
+	RR_SRC_CHECK,      /* fib saddr . iif oif missing goto <set> (the chain) */
+	RR_ND,             /* icmpv6 type 135-136 ip6 hoplimit 255 accept */
 	RR_VMAP,           /* ip[6] saddr|daddr vmap @set */
 	RR_MATCH,          /* [family peer] [ports] accept|return */
 	RR_LOG_DROP,       /* limit, log to NFLOG group; then counter drop (two rules) */
@@ -73,7 +78,7 @@ struct rs_rule {
 	enum rs_rule_kind kind;
 	uint8_t family;      /* 0 (both), 4 or 6 */
 	bool src;            /* peer / vmap on the source address (else destination) */
-	const char *set;     /* RR_MATCH: peer set or NULL; RR_VMAP: the map */
+	const char *set;     /* RR_MATCH: peer set or NULL; RR_VMAP: the map; RR_SRC_CHECK: the chain */
 	const char *ports;   /* RR_MATCH: port set or NULL */
 	const char *named;   /* RR_MATCH: named-port set (daddr . proto . port) or NULL */
 	bool ret;            /* RR_MATCH: return (egress) instead of accept */
@@ -100,6 +105,7 @@ void ruleset_free(struct ruleset *rs);
 struct rs_set *ruleset_set(const struct ruleset *rs, const char *name);
 struct rs_chain *ruleset_chain(const struct ruleset *rs, const char *name);
 bool rs_rule_eq(const struct rs_rule *a, const struct rs_rule *b);
+struct rs_set *rs_set_new(const char *name, enum rs_key key); /* empty, one reference */
 void rs_set_put(struct rs_set *s); /* drops a reference */
 void rs_chain_free(struct rs_chain *c);
 

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "agent/log.h"
+#include "agent/daemon/log.h"
 
 #include <jansson.h>
 #include <stdarg.h>

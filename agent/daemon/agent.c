@@ -19,6 +19,7 @@
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +32,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/config.h"
-#include "agent/dataplane.h"
-#include "agent/log.h"
-#include "agent/metrics.h"
+#include "agent/daemon/config.h"
+#include "agent/dataplane/dataplane.h"
+#include "agent/daemon/log.h"
+#include "agent/daemon/metrics.h"
 #include "agent/nl/nflog.h"
+#include "agent/nl/conntrack.h"
 #include "agent/nl/nft.h"
-#include "agent/report.h"
-#include "agent/src_files.h"
+#include "agent/nl/route.h"
+#include "agent/report/report.h"
+#include "agent/dataplane/revoke.h"
+#include "agent/daemon/src_files.h"
 #include "kube/client.h"
 
 #define DROP_RING 1024
@@ -51,6 +55,7 @@ struct drop {
 	uint16_t dport;
 	enum dir dir;
 	uint32_t group;
+	char kind; /* 'g' a group's default drop, 'q' quarantined, 's' forged source, 'r' revoked flow */
 	char policies[512];
 };
 
@@ -62,6 +67,8 @@ struct agent {
 	struct dp *dp;
 	struct nft_sock *nft;
 	struct nflog *nflog;
+	struct ct_sock *ct;       /* revocation: conntrack, and the node's addresses */
+	struct route_sock *rt;
 	struct src_files *files;
 	struct metrics metrics;
 	int ep, sig_fd, sync_timer, scan_timer, ctl_fd;
@@ -72,6 +79,12 @@ struct agent {
 	struct timespec last_time;
 	char *last_error;
 	uint32_t retry_ms;
+	/* revocation */
+	uint64_t revoked, revocations;
+	struct revoke_stats last_revoke;
+	struct timespec last_revoke_time;
+	char *revoke_error;
+	uint32_t revoke_listed; /* flows of the current pass put in the drop ring */
 	/* drops */
 	struct drop *ring; /* DROP_RING entries */
 	uint64_t ndrops;
@@ -127,6 +140,36 @@ static void update_gauges(struct agent *a)
 	pthread_mutex_unlock(&a->metrics.mu);
 }
 
+static void on_revoked(const struct revoked *r, void *arg);
+
+/* After a transaction that may have removed an allow: the flows the new
+ * ruleset would not admit lose their conntrack entries (revoke.h). */
+static void do_revoke(struct agent *a)
+{
+	struct revoke_stats rs;
+	a->revoke_listed = 0;
+	int rc = revoke_flows(a->e, a->ct, a->rt, on_revoked, a, &rs);
+	clock_gettime(CLOCK_REALTIME, &a->last_revoke_time);
+	a->last_revoke = rs;
+	a->revocations++;
+	a->revoked += rs.revoked;
+	free(a->revoke_error);
+	a->revoke_error = rc < 0 ? xasprintf("revoking flows: %s", strerror(-rc)) : NULL;
+	pthread_mutex_lock(&a->metrics.mu);
+	a->metrics.revoked += rs.revoked;
+	a->metrics.revoke_errors += rc < 0;
+	pthread_mutex_unlock(&a->metrics.mu);
+	if (rc < 0)
+		log_msg(LOG_ERROR, "revoke", "%s; flows the policies stopped allowing may go on", a->revoke_error);
+	else if (rs.revoked || rs.gone)
+		log_msg(LOG_INFO, "revoke",
+			"revoked %zu flows no longer allowed (%zu tracked, %zu touching local pods, %zu ended meanwhile), %.2f ms",
+			rs.revoked, rs.tracked, rs.considered, rs.gone, rs.ms);
+	else
+		log_msg(LOG_DEBUG, "revoke", "no flow to revoke (%zu tracked, %zu touching local pods), %.2f ms", rs.tracked,
+			rs.considered, rs.ms);
+}
+
 static void do_sync(struct agent *a, bool full)
 {
 	update_gauges(a);
@@ -148,6 +191,8 @@ static void do_sync(struct agent *a, bool full)
 		return;
 	}
 	a->retry_ms = 0;
+	if (a->cfg.revoke_flows && a->ct && a->rt && revoke_needed(&st))
+		do_revoke(a);
 	if (st.msgs || st.full)
 		log_msg(st.full ? LOG_INFO : LOG_DEBUG, "sync",
 			"%s: %u messages, +%llu/-%llu elements, %u chains written, %llu elements in the table, %.2f ms",
@@ -318,36 +363,29 @@ static const struct ir_group *group_by_id(const struct engine *e, uint32_t id)
 
 static json_t *drop_json(struct agent *a, const struct drop *d, bool explain);
 
-static void on_drop(const struct nflog_pkt *p, void *arg)
+/* The ring's next entry, zeroed and stamped. */
+static struct drop *drop_next(struct agent *a)
 {
-	struct agent *a = arg;
-	char dc, kind;
-	unsigned gid = 0;
-	/* "corral:i:g7 ": group chain 7; "corral:i:q ": a quarantined address */
-	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 || (kind != 'g' && kind != 'q'))
-		return;
 	struct drop *d = &a->ring[a->ndrops++ % DROP_RING];
 	memset(d, 0, sizeof(*d));
 	clock_gettime(CLOCK_REALTIME, &d->when);
-	d->dir = dc == 'e' ? DIR_EGRESS : DIR_INGRESS;
-	d->group = gid;
-	d->proto = p->proto;
-	d->dport = p->dport;
-	pod_name(a->e, p->src, p->family, d->src, sizeof(d->src), d->src_pod, sizeof(d->src_pod));
-	pod_name(a->e, p->dst, p->family, d->dst, sizeof(d->dst), d->dst_pod, sizeof(d->dst_pod));
-	const struct ir_group *g = kind == 'g' ? group_by_id(a->e, gid) : NULL;
+	return d;
+}
+
+static void group_policies(const struct ir_group *g, char *out, size_t len)
+{
 	size_t off = 0;
-	if (kind == 'q')
-		snprintf(d->policies, sizeof(d->policies), "none: the address is claimed by several pods (quarantined)");
-	for (uint32_t i = 0; g && i < g->npol && off < sizeof(d->policies) - 1; i++) {
+	for (uint32_t i = 0; g && i < g->npol && off < len - 1; i++) {
 		char *name = report_policy_name(g->pols[i]->spec);
-		int n = snprintf(d->policies + off, sizeof(d->policies) - off, "%s%s", i ? ", " : "", name);
+		int n = snprintf(out + off, len - off, "%s%s", i ? ", " : "", name);
 		free(name);
 		off += n > 0 ? (size_t)n : 0;
 	}
-	pthread_mutex_lock(&a->metrics.mu);
-	a->metrics.drops[d->dir == DIR_EGRESS]++;
-	pthread_mutex_unlock(&a->metrics.mu);
+}
+
+/* Sends a new ring entry to every `drops --follow`. */
+static void drop_publish(struct agent *a, const struct drop *d)
+{
 	for (int i = 0; i < a->nfollowers; i++) {
 		json_t *o = drop_json(a, d, a->follow_explain[i]);
 		char *line = json_dumps(o, JSON_COMPACT);
@@ -361,6 +399,76 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 			i--;
 		}
 	}
+}
+
+static void ip_bytes(ip128 a, uint8_t *out, uint8_t *fam)
+{
+	*fam = ip_is_v4(a) ? 4 : 6;
+	if (*fam == 4) {
+		uint32_t v = ip_v4(a);
+		out[0] = (uint8_t)(v >> 24), out[1] = (uint8_t)(v >> 16), out[2] = (uint8_t)(v >> 8), out[3] = (uint8_t)v;
+		return;
+	}
+	for (int i = 0; i < 8; i++) {
+		out[i] = (uint8_t)(a.hi >> (56 - 8 * i));
+		out[8 + i] = (uint8_t)(a.lo >> (56 - 8 * i));
+	}
+}
+
+/* A flow whose conntrack entry was deleted: listed with the drops (the
+ * first REVOKE_LISTED of a pass, so that one big change does not push
+ * every drop out of the ring; the metric and status count them all). */
+#define REVOKE_LISTED 256
+static void on_revoked(const struct revoked *r, void *arg)
+{
+	struct agent *a = arg;
+	if (a->revoke_listed++ >= REVOKE_LISTED)
+		return;
+	struct drop *d = drop_next(a);
+	uint8_t s[16], t[16], fam;
+	d->kind = 'r';
+	d->dir = r->dir;
+	d->proto = r->proto;
+	d->dport = r->dport;
+	d->group = r->group ? r->group->id : 0;
+	ip_bytes(r->src, s, &fam);
+	ip_bytes(r->dst, t, &fam);
+	pod_name(a->e, s, fam, d->src, sizeof(d->src), d->src_pod, sizeof(d->src_pod));
+	pod_name(a->e, t, fam, d->dst, sizeof(d->dst), d->dst_pod, sizeof(d->dst_pod));
+	if (!r->group)
+		snprintf(d->policies, sizeof(d->policies), "none: the address is claimed by several pods (quarantined)");
+	group_policies(r->group, d->policies, sizeof(d->policies));
+	drop_publish(a, d);
+}
+
+static void on_drop(const struct nflog_pkt *p, void *arg)
+{
+	struct agent *a = arg;
+	char dc, kind;
+	unsigned gid = 0;
+	/* "corral:i:g7 ": group chain 7; "corral:i:q ": a quarantined address;
+	 * "corral:e:s ": a forged source address */
+	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 || (kind != 'g' && kind != 'q' && kind != 's'))
+		return;
+	struct drop *d = drop_next(a);
+	d->dir = dc == 'e' ? DIR_EGRESS : DIR_INGRESS;
+	d->group = gid;
+	d->kind = kind;
+	d->proto = p->proto;
+	d->dport = p->dport;
+	pod_name(a->e, p->src, p->family, d->src, sizeof(d->src), d->src_pod, sizeof(d->src_pod));
+	pod_name(a->e, p->dst, p->family, d->dst, sizeof(d->dst), d->dst_pod, sizeof(d->dst_pod));
+	const struct ir_group *g = kind == 'g' ? group_by_id(a->e, gid) : NULL;
+	if (kind == 'q')
+		snprintf(d->policies, sizeof(d->policies), "none: the address is claimed by several pods (quarantined)");
+	if (kind == 's')
+		snprintf(d->policies, sizeof(d->policies),
+			 "none: forged source, the address does not route back through the interface it came from");
+	group_policies(g, d->policies, sizeof(d->policies));
+	pthread_mutex_lock(&a->metrics.mu);
+	a->metrics.drops[d->dir == DIR_EGRESS]++;
+	pthread_mutex_unlock(&a->metrics.mu);
+	drop_publish(a, d);
 }
 
 /* ---------- explain, live ---------- */
@@ -437,15 +545,26 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 	gmtime_r(&d->when.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	const char *pn = d->proto == 6 ? "TCP" : d->proto == 17 ? "UDP" : d->proto == 132 ? "SCTP" : "other";
-	char *summary = xasprintf("%s %s %s -> %s %s/%u dropped at %s (isolated by %s)", ts, dir_name(d->dir),
-				  d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst, pn, d->dport,
-				  dir_name(d->dir), d->policies[0] ? d->policies : "a group no longer present");
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "time", ts, "direction",
+	const char *dst = d->dst_pod[0] ? d->dst_pod : d->dst;
+	char *summary;
+	if (d->kind == 's') /* the source names whose address was used, not who sent it */
+		summary = xasprintf("%s forged source %s%s%s%s -> %s %s/%u dropped: the address does not route back "
+				    "through the interface the packet came from", ts, d->src, d->src_pod[0] ? " (the address of " : "",
+				    d->src_pod, d->src_pod[0] ? ")" : "", dst, pn, d->dport);
+	else
+		summary = xasprintf("%s %s %s -> %s %s/%u %s at %s (isolated by %s)", ts, dir_name(d->dir),
+				    d->src_pod[0] ? d->src_pod : d->src, dst, pn, d->dport,
+				    d->kind == 'r' ? "flow revoked" : "dropped", dir_name(d->dir),
+				    d->policies[0] ? d->policies : "a group no longer present");
+	static const char *const kinds[] = { ['g'] = "policy", ['q'] = "quarantine", ['s'] = "forged-source",
+					     ['r'] = "revoked" };
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "time", ts, "kind",
+			      kinds[(unsigned char)d->kind] ? kinds[(unsigned char)d->kind] : "policy", "direction",
 			      dir_name(d->dir), "source", d->src, "destination", d->dst, "source_pod", d->src_pod,
 			      "destination_pod", d->dst_pod, "protocol", pn, "port", d->dport, "policies", d->policies,
 			      "text", summary);
 	free(summary);
-	if (with_explain && (d->proto == 6 || d->proto == 17 || d->proto == 132)) {
+	if (with_explain && d->kind != 's' && (d->proto == 6 || d->proto == 17 || d->proto == 132)) {
 		char *text = NULL;
 		json_t *x = explain(a, d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst,
 				    d->proto, d->dport, &text);
@@ -457,6 +576,36 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 }
 
 /* ---------- status ---------- */
+
+static json_t *revoke_status(const struct agent *a)
+{
+	const struct revoke_stats *r = &a->last_revoke;
+	return json_pack("{s:b, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:f}, s:s?}", "enabled",
+			 a->cfg.revoke_flows && a->ct && a->rt, "revoked_total", (json_int_t)a->revoked, "passes",
+			 (json_int_t)a->revocations, "last", "tracked", (json_int_t)r->tracked, "considered",
+			 (json_int_t)r->considered, "revoked", (json_int_t)r->revoked, "gone", (json_int_t)r->gone,
+			 "duration_ms", r->ms, "error", a->revoke_error);
+}
+
+static void revoke_text(const struct agent *a, struct sbuf *b)
+{
+	if (!a->cfg.revoke_flows || !a->ct || !a->rt) {
+		sbuf_add(b, "flow revocation: off (connections a change stops allowing go on until they end)\n");
+		return;
+	}
+	sbuf_addf(b, "flows revoked: %llu", (unsigned long long)a->revoked);
+	if (a->revocations) {
+		char ts[40];
+		struct tm tm;
+		gmtime_r(&a->last_revoke_time.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		sbuf_addf(b, " (last pass %s: %zu of %zu tracked flows, %.2f ms)", ts, a->last_revoke.revoked,
+			  a->last_revoke.tracked, a->last_revoke.ms);
+	}
+	sbuf_add(b, "\n");
+	if (a->revoke_error)
+		sbuf_addf(b, "last revocation error: %s\n", a->revoke_error);
+}
 
 static json_t *status(struct agent *a, char **text)
 {
@@ -488,6 +637,7 @@ static json_t *status(struct agent *a, char **text)
 			      "elements_total", (json_int_t)a->last.elems_total, "duration_ms",
 			      a->last.render_ms + a->last.apply_ms, "error", a->last_error, "errors", errors, "drops_seen",
 			      (json_int_t)a->ndrops, "source_state", src);
+	json_object_set_new(o, "revocation", revoke_status(a));
 	struct sbuf b = { 0 };
 	sbuf_addf(&b, "node %s, source %s: %s\n", a->node, a->source_arg,
 		  a->metrics.ready ? "synced, enforcing" : "not synced yet (a previous ruleset, if any, stays in force)");
@@ -502,6 +652,7 @@ static json_t *status(struct agent *a, char **text)
 	if (a->last_error)
 		sbuf_addf(&b, "last error: %s\n", a->last_error);
 	sbuf_addf(&b, "drops seen: %llu\n", (unsigned long long)a->ndrops);
+	revoke_text(a, &b);
 	if (json_array_size(errors)) {
 		sbuf_add(&b, "errors:\n");
 		json_array_foreach(errors, i, x) sbuf_addf(&b, "  %s\n", json_string_value(x));
@@ -649,13 +800,29 @@ static void ctl_accept(struct agent *a)
 
 /* ---------- set-up ---------- */
 
+/* The agent's own flags; settings of the configuration file that have a
+ * flag (--debounce-ms, --log-level, ...) come from agent/daemon/config.c. */
+#define AF(field) offsetof(struct agent, field)
+static const struct aflag {
+	const char *flag, *arg, *help;
+	size_t off; /* a const char* of struct agent */
+} agent_flags[] = {
+	{ "--source", "files:DIR|kube", "where objects come from", AF(source_arg) },
+	{ "--node-name", "NAME", "this node (default $NODE_NAME)", AF(node) },
+	{ "--netns", "PATH", "enforce in this network namespace (kernel-facing sockets only)", AF(netns) },
+	{ "--socket", "PATH", "control socket (default /run/corral/agent.sock)", AF(socket_path) },
+	{ "--config", "FILE", "configuration file (re-read on SIGHUP)", AF(config_path) },
+	{ "--kubeconfig", "FILE", "--source kube outside the cluster", AF(kubeconfig) },
+	{ "--context", "NAME", "a context of the kubeconfig", AF(context) },
+};
+#undef AF
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: corral-agent --source files:DIR|kube [--node-name NAME] [--netns PATH]\n"
-		   "                    [--socket PATH] [--config FILE] [--metrics-address HOST:PORT]\n"
-		   "                    [--log-format text|json] [--log-level debug|info|warn|error]\n"
-		   "                    [--app-label KEY] [--debounce-ms N] [--kubeconfig FILE] [--context NAME]\n"
-		   "  --node-name defaults to $NODE_NAME; --socket to /run/corral/agent.sock\n");
+	fprintf(f, "usage: corral-agent --source files:DIR|kube [flags]\n");
+	for (size_t i = 0; i < ARRAY_SIZE(agent_flags); i++)
+		fprintf(f, "  %-16s %-16s %s\n", agent_flags[i].flag, agent_flags[i].arg, agent_flags[i].help);
+	agent_config_flags_help(f);
 }
 
 static int parse_args(struct agent *a, int argc, char **argv, bool only_config)
@@ -678,41 +845,26 @@ static int parse_args(struct agent *a, int argc, char **argv, bool only_config)
 			fprintf(stderr, "corral-agent: %s needs a value\n", name);
 			return -1;
 		}
-		if (!strcmp(name, "--config"))
-			a->config_path = val;
-		else if (only_config)
+		if (only_config != !strcmp(name, "--config"))
 			continue;
-		else if (!strcmp(name, "--source"))
-			a->source_arg = val;
-		else if (!strcmp(name, "--node-name"))
-			a->node = val;
-		else if (!strcmp(name, "--netns"))
-			a->netns = val;
-		else if (!strcmp(name, "--kubeconfig"))
-			a->kubeconfig = val;
-		else if (!strcmp(name, "--context"))
-			a->context = val;
-		else if (!strcmp(name, "--socket"))
-			a->socket_path = val;
-		else if (!strcmp(name, "--metrics-address")) {
-			free(a->cfg.metrics_address);
-			a->cfg.metrics_address = xstrdup(val);
-		} else if (!strcmp(name, "--log-format") && (!strcmp(val, "text") || !strcmp(val, "json"))) {
-			free(a->cfg.log_format);
-			a->cfg.log_format = xstrdup(val);
-		} else if (!strcmp(name, "--log-level") && log_level_parse(val) >= 0) {
-			free(a->cfg.log_level);
-			a->cfg.log_level = xstrdup(val);
-		} else if (!strcmp(name, "--app-label")) {
-			free(a->cfg.app_label);
-			a->cfg.app_label = xstrdup(val);
-		} else if (!strcmp(name, "--debounce-ms") && atoi(val) >= 0) {
-			a->cfg.debounce_ms = (uint32_t)atoi(val);
-		} else {
-			fprintf(stderr, "corral-agent: bad option %s %s\n", name, val);
-			usage(stderr);
-			return -1;
+		size_t k = 0;
+		while (k < ARRAY_SIZE(agent_flags) && strcmp(agent_flags[k].flag, name))
+			k++;
+		if (k < ARRAY_SIZE(agent_flags)) {
+			*(const char **)((char *)a + agent_flags[k].off) = val;
+			continue;
 		}
+		char *err = NULL;
+		int rc = agent_config_flag(&a->cfg, name, val, &err);
+		if (rc == 0)
+			continue;
+		if (rc == -ENOENT)
+			fprintf(stderr, "corral-agent: unknown flag %s\n", name);
+		else
+			fprintf(stderr, "corral-agent: %s\n", err);
+		free(err);
+		usage(stderr);
+		return -1;
 	}
 	return 0;
 }
@@ -742,6 +894,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	struct agent_config old = a->cfg;
 	struct agent copy = *a;
 	if (load_config(&copy, argc, argv) < 0) {
+		agent_config_free(&copy.cfg); /* what was read before the refusal */
 		log_msg(LOG_ERROR, "config", "reload refused, keeping the running configuration");
 		return;
 	}
@@ -749,7 +902,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
 	bool rebuild = strcmp(old.app_label, a->cfg.app_label) || old.dns_default != a->cfg.dns_default;
 	bool rerender = old.log_rate != a->cfg.log_rate || old.log_burst != a->cfg.log_burst ||
-			old.nflog_group != a->cfg.nflog_group;
+			old.nflog_group != a->cfg.nflog_group || old.source_check != a->cfg.source_check;
 	if (rebuild && a->kube) {
 		log_msg(LOG_WARN, "config", "appLabel and dnsDefault changes need a restart with --source kube");
 		rebuild = false;
@@ -771,7 +924,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	}
 	if (rebuild || rerender) {
 		dp_free(a->dp);
-		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst };
+		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
 		a->dp = dp_new(&dc);
 		do_sync(a, true);
 	}
@@ -833,6 +986,10 @@ int main(int argc, char **argv)
 		free(err);
 		err = NULL;
 	}
+	/* revocation: conntrack and the node's addresses (optional) */
+	if (!(a->ct = ct_sock_open()) || !(a->rt = route_sock_open()))
+		log_msg(LOG_WARN, "revoke", "netlink: %s: flows a change stops allowing will go on until they end",
+			strerror(errno));
 	metrics_init(&a->metrics);
 	if (metrics_start(&a->metrics, a->cfg.metrics_address, &err) < 0) {
 		fprintf(stderr, "corral-agent: %s\n", err);
@@ -857,7 +1014,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "corral-agent: %s\n", err);
 		return 1;
 	}
-	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst };
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
 	a->dp = dp_new(&dc);
 	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
 	/* 5. the event loop */
@@ -937,11 +1094,14 @@ int main(int argc, char **argv)
 	unlink(a->socket_path);
 	nflog_close(a->nflog);
 	nft_sock_close(a->nft);
+	ct_sock_close(a->ct);
+	route_sock_close(a->rt);
 	src_files_free(a->files);
 	dp_free(a->dp);
 	engine_free(a->e);
 	kube_client_free(a->kube);
 	free(a->last_error);
+	free(a->revoke_error);
 	free(a->ring);
 	agent_config_free(&a->cfg);
 	return 0;

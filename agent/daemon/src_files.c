@@ -24,7 +24,7 @@
  * change in the same clock tick would not show in its times (the kernel's
  * file times are coarse: "racily clean", as git calls it). */
 #define _GNU_SOURCE
-#include "agent/src_files.h"
+#include "agent/daemon/src_files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/log.h"
+#include "agent/daemon/log.h"
 #include "policy/clip.h"
 
 #define SAY_PER_SCAN 20

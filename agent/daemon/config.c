@@ -1,0 +1,249 @@
+#define _GNU_SOURCE
+#include "agent/daemon/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/daemon/log.h"
+#include "kube/decode.h"
+#include "kube/manifest.h"
+#include "policy/clip.h"
+#include "kube/yaml.h"
+
+void agent_config_defaults(struct agent_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->app_label = xstrdup("app");
+	c->dns_default = true;
+	c->log_rate = 10;
+	c->log_burst = 20;
+	c->nflog_group = 100;
+	c->metrics_address = xstrdup("127.0.0.1:9464");
+	c->debounce_ms = 20;
+	c->log_format = xstrdup("text");
+	c->log_level = xstrdup("info");
+	c->source_check = true;
+	c->revoke_flows = true;
+}
+
+void agent_config_free(struct agent_config *c)
+{
+	free(c->app_label);
+	free(c->metrics_address);
+	free(c->log_format);
+	free(c->log_level);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---------- settings, one row each ---------- */
+
+enum ctype { C_STRING, C_BOOL, C_UINT };
+
+typedef int (*cvalid_fn)(const char *v, char **why);
+
+struct csetting {
+	const char *key;  /* in the file */
+	const char *flag; /* on the command line, or NULL */
+	enum ctype type;
+	size_t off;
+	uint32_t lo, hi;  /* C_UINT */
+	unsigned width;   /* C_UINT: bytes of the field (2 or 4) */
+	cvalid_fn valid;  /* C_STRING: NULL or a check */
+};
+
+static int valid_label_key(const char *v, char **why)
+{
+	if (k8s_label_key_ok(v))
+		return 0;
+	*why = xasprintf("\"%s\" is not a valid label key", v);
+	return -1;
+}
+
+static int valid_log_format(const char *v, char **why)
+{
+	if (!strcmp(v, "text") || !strcmp(v, "json"))
+		return 0;
+	*why = xasprintf("must be text or json, not \"%s\"", v);
+	return -1;
+}
+
+static int valid_log_level(const char *v, char **why)
+{
+	if (log_level_parse(v) >= 0)
+		return 0;
+	*why = xasprintf("must be debug, info, warn or error, not \"%s\"", v);
+	return -1;
+}
+
+/* "" (no metrics) or HOST:PORT, HOST an IPv4 address or [IPv6] */
+static int valid_address(const char *v, char **why)
+{
+	if (!*v)
+		return 0;
+	const char *colon = strrchr(v, ':');
+	uint64_t port;
+	bool bracketed = v[0] == '[';
+	if (colon && parse_uint(colon + 1, 1, 65535, &port) == 0 && colon > v &&
+	    (bracketed ? colon[-1] == ']' && colon - v >= 3 : !memchr(v, ':', (size_t)(colon - v))) &&
+	    (size_t)(colon - v) < 64)
+		return 0;
+	*why = xasprintf("\"%s\" is not HOST:PORT (an IPv4 address or [IPv6] and a port 1-65535)", v);
+	return -1;
+}
+
+#define F(field) offsetof(struct agent_config, field)
+static const struct csetting settings[] = {
+	{ "appLabel", "--app-label", C_STRING, F(app_label), 0, 0, 0, valid_label_key },
+	{ "dnsDefault", NULL, C_BOOL, F(dns_default), 0, 0, 0, NULL },
+	{ "logRate", NULL, C_UINT, F(log_rate), 1, 10000, 4, NULL },
+	{ "logBurst", NULL, C_UINT, F(log_burst), 1, 10000, 4, NULL },
+	{ "nflogGroup", NULL, C_UINT, F(nflog_group), 1, 65535, 2, NULL },
+	{ "metricsAddress", "--metrics-address", C_STRING, F(metrics_address), 0, 0, 0, valid_address },
+	{ "debounceMs", "--debounce-ms", C_UINT, F(debounce_ms), 0, 10000, 4, NULL },
+	{ "logFormat", "--log-format", C_STRING, F(log_format), 0, 0, 0, valid_log_format },
+	{ "logLevel", "--log-level", C_STRING, F(log_level), 0, 0, 0, valid_log_level },
+	{ "sourceCheck", NULL, C_BOOL, F(source_check), 0, 0, 0, NULL },
+	{ "revokeFlows", "--revoke-flows", C_BOOL, F(revoke_flows), 0, 0, 0, NULL },
+	{ "filesMaxFileBytes", NULL, C_UINT, F(files_max_file_bytes), 1024, 1u << 30, 4, NULL },
+	{ "filesMaxTotalBytes", NULL, C_UINT, F(files_max_total_bytes), 1024, 0xffffffffu, 4, NULL },
+	{ "filesMaxFiles", NULL, C_UINT, F(files_max_files), 1, 1000000, 4, NULL },
+	{ "filesMaxDocumentNodes", NULL, C_UINT, F(files_max_doc_nodes), 1000, 100000000, 4, NULL },
+	{ "filesSettleMs", NULL, C_UINT, F(files_settle_ms), 100, 600000, 4, NULL },
+};
+#undef F
+
+static char *known_keys(void)
+{
+	struct sbuf b = { 0 };
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		sbuf_addf(&b, "%s%s", i ? ", " : "", settings[i].key);
+	return sbuf_steal(&b);
+}
+
+static void set_uint(void *field, unsigned width, uint32_t v)
+{
+	if (width == 2)
+		*(uint16_t *)field = (uint16_t)v;
+	else
+		*(uint32_t *)field = v;
+}
+
+/* One setting from the file (a JSON value) or a flag (text: typed by the
+ * setting, numbers through parse_uint). */
+static int set_one(struct agent_config *c, const struct csetting *st, json_t *jv, const char *text, char **err)
+{
+	void *field = (char *)c + st->off;
+	char *why = NULL;
+	switch (st->type) {
+	case C_BOOL:
+		if (jv ? !json_is_boolean(jv) : strcmp(text, "true") && strcmp(text, "false"))
+			why = xstrdup("must be true or false");
+		else
+			*(bool *)field = jv ? json_is_true(jv) : !strcmp(text, "true");
+		break;
+	case C_UINT: {
+		uint64_t v = 0;
+		bool ok = jv ? json_is_integer(jv) && json_integer_value(jv) >= st->lo && json_integer_value(jv) <= st->hi
+			     : parse_uint(text, st->lo, st->hi, &v) == 0;
+		if (!ok)
+			why = xasprintf("must be an integer from %u to %u", st->lo, st->hi);
+		else
+			set_uint(field, st->width, jv ? (uint32_t)json_integer_value(jv) : (uint32_t)v);
+		break;
+	}
+	case C_STRING: {
+		const char *v = jv ? json_string_value(jv) : text;
+		if (!v)
+			why = xstrdup("must be a string");
+		else if (!st->valid || st->valid(v, &why) == 0) {
+			free(*(char **)field);
+			*(char **)field = xstrdup(v);
+		}
+		break;
+	}
+	}
+	if (!why)
+		return 0;
+	*err = xasprintf("%s: %s", jv ? st->key : st->flag, why);
+	free(why);
+	return -1;
+}
+
+static int apply(struct agent_config *c, json_t *o, char **err)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(o, key, v) {
+		size_t i = 0;
+		while (i < ARRAY_SIZE(settings) && strcmp(settings[i].key, key))
+			i++;
+		if (i == ARRAY_SIZE(settings)) {
+			char *known = known_keys();
+			*err = xasprintf("%s: unknown setting (known: %s)", CLIP(key), known);
+			free(known);
+			return -1;
+		}
+		if (set_one(c, &settings[i], v, NULL, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int agent_config_flag(struct agent_config *c, const char *flag, const char *val, char **err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		if (settings[i].flag && !strcmp(settings[i].flag, flag))
+			return set_one(c, &settings[i], NULL, val, err);
+	return -ENOENT;
+}
+
+void agent_config_flags_help(FILE *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		if (settings[i].flag)
+			fprintf(out, "  %-16s %-16s the setting %s of the configuration file\n", settings[i].flag, "VALUE", settings[i].key);
+}
+
+int agent_config_parse(struct agent_config *c, const char *name, const char *buf, size_t len, char **err)
+{
+	struct vec docs = { 0 };
+	char *perr = NULL;
+	int rc = -1;
+	if (kube_yaml_parse(buf, len, &docs, &perr) < 0) {
+		*err = xasprintf("%s: %s", name, perr);
+	} else if (docs.n > 1 || (docs.n == 1 && !json_is_object((json_t *)docs.v[0]))) {
+		*err = xasprintf("%s: expected one mapping of settings", name);
+	} else {
+		char *e = NULL;
+		rc = docs.n ? apply(c, docs.v[0], &e) : 0;
+		if (rc < 0) {
+			*err = xasprintf("%s: %s", name, e);
+			free(e);
+		}
+	}
+	free(perr);
+	for (size_t i = 0; i < docs.n; i++)
+		json_decref(docs.v[i]);
+	vec_free(&docs);
+	return rc;
+}
+
+int agent_config_load(struct agent_config *c, const char *path, char **err)
+{
+	size_t len;
+	char *rerr = NULL;
+	/* a settings file is small: a larger one is refused whole, never cut */
+	char *buf = manifest_read_file(path, AGENT_CONFIG_MAX_BYTES, &len, &rerr);
+	if (!buf) {
+		*err = xasprintf("%s: %s", path, rerr);
+		free(rerr);
+		return -1;
+	}
+	int rc = agent_config_parse(c, path, buf, len, err);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,171 @@
+/* The data plane: IR -> ruleset (render.c), ruleset vs mirror ->
+ * transaction (plan.c), transaction -> kernel (agent/nl/nft.c).
+ *
+ * Passes of one sync:
+ *   1. take the engine's dirty peer sets;
+ *   2. render the desired ruleset: chains and small sets always (they
+ *      follow the <= 110 local pods), peer sets only when dirty or new,
+ *      otherwise the mirror's set object is shared;
+ *   3. plan: diff against the mirror (or a full replace when there is none);
+ *   4. commit as one netlink batch; on success the desired ruleset becomes
+ *      the mirror, on failure the mirror is dropped so the next sync is a
+ *      full replace. A refusal is worded here, from the operation the
+ *      kernel refused (nft.c maps it back by sequence number). */
+#define _GNU_SOURCE
+#include "agent/dataplane/dp-private.h"
+#include "agent/nl/nft.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct dp *dp_new(const struct dp_config *cfg)
+{
+	struct dp *dp = xcalloc(1, sizeof(*dp));
+	if (cfg)
+		dp->cfg = *cfg;
+	dp->table = xstrdup(dp->cfg.table ? dp->cfg.table : "corral");
+	dp->cfg.table = dp->table;
+	if (!dp->cfg.log_group)
+		dp->cfg.log_group = 100;
+	if (!dp->cfg.log_rate)
+		dp->cfg.log_rate = 10;
+	if (!dp->cfg.log_burst)
+		dp->cfg.log_burst = 20;
+	return dp;
+}
+
+void dp_free(struct dp *dp)
+{
+	if (!dp)
+		return;
+	ruleset_free(dp->mirror);
+	struct capent *c;
+	htab_foreach(&dp->caps, c) {
+		free(c->base);
+		free(c);
+	}
+	htab_free(&dp->caps);
+	struct portent *p;
+	htab_foreach(&dp->ports, p) {
+		free(p->keys);
+		free(p);
+	}
+	htab_free(&dp->ports);
+	free(dp->table);
+	free(dp);
+}
+
+void dp_inject_failure(struct dp *dp)
+{
+	dp->inject = true;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static struct rs_rule bad_rule = { .kind = RR_VMAP, .family = 4, .src = true, .set = "corral_no_such_map",
+				   .comment = "injected failure" };
+
+static char *refused_text(const struct dp_txn *t, const struct nft_txn_info *info, int rc)
+{
+	struct sbuf sb = { 0 };
+	if (info->refused_op < 0)
+		sbuf_add(&sb, "the batch (the kernel could not queue its errors)");
+	else
+		dp_op_describe(&t->ops[info->refused_op], &sb);
+	char *what = sbuf_steal(&sb);
+	char *out = xasprintf("kernel refused the transaction at %s: %s%s%s", what, strerror(-rc),
+			      info->kernel_msg[0] ? ": " : "", info->kernel_msg);
+	free(what);
+	return out;
+}
+
+/* The passes; sock NULL: a dry run that takes the plan as applied and
+ * writes it to plan_out. */
+static int sync_passes(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_full, struct dp_stats *st,
+		       char **err, struct sbuf *plan_out)
+{
+	struct vec dirty = { 0 }, owned = { 0 };
+	struct ptrset dset = { 0 };
+	struct dp_txn t = { .table = dp->table };
+	struct dp_stats local;
+	if (!st)
+		st = &local;
+	memset(st, 0, sizeof(*st));
+	*err = NULL;
+	double t0 = now_ms();
+	/* 1. */
+	engine_take_dirty(e, &dirty, NULL);
+	for (size_t i = 0; i < dirty.n; i++)
+		ptrset_add(&dset, dirty.v[i]);
+	if (force_full) {
+		ruleset_free(dp->mirror);
+		dp->mirror = NULL;
+	}
+	/* 2. */
+	struct ruleset *rs = dp_render_reuse(dp, e, dp->mirror, &dset, &st->elems_total);
+	/* 3. */
+	dp_plan(dp->mirror, rs, &t, &owned, st);
+	if (dp->inject) {
+		dp_txn_push(&t, (struct dp_op){ .kind = OP_RULE_ADD, .chain = ruleset_chain(rs, "forward"),
+					     .rule = &bad_rule });
+		dp->inject = false;
+	}
+	double t1 = now_ms();
+	/* 4. an empty diff sends nothing */
+	struct nft_txn_info info = { .refused_op = -1 };
+	if (plan_out)
+		dp_txn_format(&t, plan_out);
+	int rc = t.n && sock ? nft_txn_commit(sock, &t, &info, err) : 0;
+	if (rc < 0 && !*err) /* refused: word it by the operation, as nftables does by seqnum */
+		*err = refused_text(&t, &info, rc);
+	st->msgs = info.msgs;
+	st->bytes = info.bytes;
+	st->encode_ms = info.build_ms;
+	st->kernel_ms = info.kernel_ms;
+	st->render_ms = t1 - t0;
+	st->apply_ms = now_ms() - t1;
+	ruleset_free(dp->mirror);
+	dp->mirror = NULL;
+	if (rc < 0)
+		ruleset_free(rs);
+	else
+		dp->mirror = rs;
+	for (size_t i = 0; i < owned.n; i++)
+		rs_set_put(owned.v[i]);
+	vec_free(&owned);
+	vec_free(&dirty);
+	ptrset_free(&dset);
+	free(t.ops);
+	return rc;
+}
+
+int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_full, struct dp_stats *st,
+	    char **err)
+{
+	return sync_passes(dp, e, sock, force_full, st, err, NULL);
+}
+
+void dp_sync_dry(struct dp *dp, struct engine *e, bool force_full, struct sbuf *plan)
+{
+	char *err = NULL;
+	sync_passes(dp, e, NULL, force_full, NULL, &err, plan);
+	free(err);
+}
+
+char *dp_applied_text(const struct dp *dp)
+{
+	return dp->mirror ? ruleset_format(dp->mirror) : NULL;
+}
+
+const char *dp_table(const struct dp *dp)
+{
+	return dp->table;
+}
