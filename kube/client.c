@@ -461,6 +461,8 @@ static void start(struct reflector *r, bool watch)
 	kube_stream_reset(&r->stream);
 	r->started = now_s();
 	CURL *e = r->easy = curl_easy_init();
+	if (!e) /* only out of memory: small allocations abort (CONTRIBUTING.md) */
+		abort();
 	curl_easy_setopt(e, CURLOPT_URL, url.s);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
@@ -750,6 +752,8 @@ struct kube_client *kube_client_new(struct kube_auth *auth, const struct kube_cl
 		c->h = *h;
 	c->dopts = (struct decode_opts){ DECODE_API, false, c->o.app_label ? c->o.app_label : "app", "default" };
 	c->multi = curl_multi_init();
+	if (!c->multi)
+		abort();
 	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	c->rng = (uint64_t)now_s() * 2654435761u | 1;
 	for (int i = 0; i < KRES_COUNT; i++) {
