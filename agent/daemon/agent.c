@@ -860,7 +860,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	}
 	if (rebuild || rerender) {
 		dp_free(a->dp);
-		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
+		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check, NULL };
 		a->dp = dp_new(&dc);
 		do_sync(a, true);
 	}
@@ -985,7 +985,7 @@ static void ctl_exit(struct agent *a)
 /* 7. the data plane and the drop ring */
 static int dataplane_init(struct agent *a, char **err)
 {
-	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check, NULL };
 	a->dp = dp_new(&dc);
 	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
 	return 0;
