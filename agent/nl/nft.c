@@ -782,3 +782,129 @@ int nft_chain_counters(struct nft_sock *s, const char *table, const char *chain,
 	*bytes = acc.bytes;
 	return 0;
 }
+
+/* ---------- reading timeout sets back ---------- */
+
+struct dump_ctx {
+	struct vec sets; /* struct nftnl_set* (timeout sets), or elements' set */
+	void (*fn)(const struct nft_timed_elem *e, void *arg);
+	void *arg;
+	const char *set, *set_comment;
+};
+
+struct udata_want {
+	uint8_t type;
+	const char *out;
+};
+
+static int udata_comment(const struct nftnl_udata *attr, void *data)
+{
+	struct udata_want *w = data;
+	if (nftnl_udata_type(attr) == w->type && nftnl_udata_len(attr) > 0) {
+		const char *v = nftnl_udata_get(attr);
+		if (v[nftnl_udata_len(attr) - 1] == 0) /* a C string, as nft writes it */
+			w->out = v;
+	}
+	return 0;
+}
+
+/* The comment (userdata of type type: a set's or an element's) or "". */
+static const char *comment_of(const void *ud, uint32_t len, uint8_t type)
+{
+	struct udata_want w = { type, "" };
+	if (ud && len)
+		nftnl_udata_parse(ud, len, udata_comment, &w);
+	return w.out;
+}
+
+static int set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *c = data;
+	struct nftnl_set *o = nftnl_set_alloc();
+	if (nftnl_set_nlmsg_parse(nlh, o) == 0 && (nftnl_set_get_u32(o, NFTNL_SET_FLAGS) & NFT_SET_TIMEOUT))
+		vec_push(&c->sets, o);
+	else
+		nftnl_set_free(o);
+	return MNL_CB_OK;
+}
+
+static int elem_cb(struct nftnl_set_elem *e, void *data)
+{
+	struct dump_ctx *c = data;
+	struct nft_timed_elem x = { .set = c->set, .set_comment = c->set_comment };
+	uint32_t kl = 0, ul = 0;
+	const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &kl);
+	const void *ud = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &ul);
+	if (!k || kl > sizeof(x.key))
+		return 0;
+	memcpy(x.key, k, kl);
+	x.key_len = kl;
+	x.timeout_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);
+	x.expires_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
+	x.comment = comment_of(ud, ul, NFTNL_UDATA_SET_ELEM_COMMENT);
+	c->fn(&x, c->arg);
+	return 0;
+}
+
+static int elems_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *c = data;
+	struct nftnl_set *o = nftnl_set_alloc();
+	if (nftnl_set_elems_nlmsg_parse(nlh, o) == 0)
+		nftnl_set_elem_foreach(o, elem_cb, c);
+	nftnl_set_free(o);
+	return MNL_CB_OK;
+}
+
+/* One dump request (NLM_F_DUMP) and its replies; ENOENT (no such table
+ * or set) reads as nothing. */
+static int dump(struct nft_sock *s, uint16_t type, struct nftnl_set *what, bool elems, mnl_cb_t cb, void *data)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t seq = s->seq++;
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)buf, type, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, seq);
+	if (elems)
+		nftnl_set_elems_nlmsg_build_payload(nlh, what);
+	else
+		nftnl_set_nlmsg_build_payload(nlh, what);
+	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	static uint8_t rbuf[1 << 16];
+	int ret;
+	do {
+		ssize_t n = mnl_socket_recvfrom(s->nl, rbuf, sizeof(rbuf));
+		if (n < 0)
+			return -errno;
+		ret = mnl_cb_run(rbuf, (size_t)n, seq, s->portid, cb, data);
+	} while (ret > 0);
+	return ret < 0 ? (errno == ENOENT ? 0 : -errno) : 0;
+}
+
+int nft_timed_elems(struct nft_sock *s, const char *table, void (*fn)(const struct nft_timed_elem *e, void *arg),
+		    void *arg)
+{
+	struct dump_ctx c = { .fn = fn, .arg = arg };
+	struct nftnl_set *q = nftnl_set_alloc();
+	nftnl_set_set_str(q, NFTNL_SET_TABLE, table);
+	nftnl_set_set_u32(q, NFTNL_SET_FAMILY, NFPROTO_INET);
+	int rc = dump(s, NFT_MSG_GETSET, q, false, set_cb, &c);
+	nftnl_set_free(q);
+	for (size_t i = 0; i < c.sets.n; i++) {
+		struct nftnl_set *o = c.sets.v[i];
+		uint32_t ul = 0;
+		const void *ud = nftnl_set_get_data(o, NFTNL_SET_USERDATA, &ul);
+		c.set = nftnl_set_get_str(o, NFTNL_SET_NAME);
+		c.set_comment = comment_of(ud, ul, NFTNL_UDATA_SET_COMMENT);
+		q = nftnl_set_alloc();
+		nftnl_set_set_str(q, NFTNL_SET_TABLE, table);
+		nftnl_set_set_str(q, NFTNL_SET_NAME, c.set);
+		nftnl_set_set_u32(q, NFTNL_SET_FAMILY, NFPROTO_INET);
+		if (rc == 0)
+			rc = dump(s, NFT_MSG_GETSETELEM, q, true, elems_cb, &c);
+		nftnl_set_free(q);
+	}
+	for (size_t i = 0; i < c.sets.n; i++)
+		nftnl_set_free(c.sets.v[i]);
+	vec_free(&c.sets);
+	return rc;
+}
