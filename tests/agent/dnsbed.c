@@ -193,7 +193,7 @@ static void answer(ldns_pkt *r, const char *name, int qtype, int depth)
 		return;
 	}
 	for (size_t i = 0; i < z->many && qtype == LDNS_RR_TYPE_A; i++)
-		push(r, "%s. %u IN A 203.0.113.%zu", name, z->ttl, i % 250 + 1);
+		push(r, "%s. %u IN A 198.51.100.%zu", name, z->ttl, i % 250 + 1);
 	for (size_t i = 0; i < z->n; i++) {
 		char type[16], val[80];
 		if (sscanf(z->rec[i], "%15s %79s", type, val) != 2)
@@ -345,12 +345,13 @@ int bed_up(struct kcluster *kc, const char *script, const char *prefix)
 	       "ip -n %s-n1 addr add 10.254.0.1/30 dev uplink && ip -n %s-ext addr add 10.254.0.2/30 dev uplink && "
 	       "ip -n %s-n1 -6 addr add fd00:fe::1/64 dev uplink nodad && ip -n %s-ext -6 addr add fd00:fe::2/64 dev uplink nodad && "
 	       "ip -n %s-n1 link set uplink up && ip -n %s-ext link set uplink up && "
-	       "ip -n %s-ext route add local 203.0.113.0/24 dev lo && ip -n %s-ext -6 route add local 2001:db8::/32 dev lo && "
+	       "ip -n %s-ext route add local 203.0.113.0/24 dev lo && ip -n %s-ext route add local 198.51.100.0/24 dev lo && "
+	       "ip -n %s-n1 route add 198.51.100.0/24 via 10.254.0.2 && ip -n %s-n2 route add 198.51.100.0/24 via 10.255.0.1 && ip -n %s-ext -6 route add local 2001:db8::/32 dev lo && "
 	       "ip -n %s-ext route add 10.0.0.0/8 via 10.254.0.1 && ip -n %s-ext -6 route add fd00::/16 via fd00:fe::1 && "
 	       "ip -n %s-n1 route add 203.0.113.0/24 via 10.254.0.2 && ip -n %s-n1 -6 route add 2001:db8::/32 via fd00:fe::2 && "
 	       "ip -n %s-n2 route add 203.0.113.0/24 via 10.255.0.1 && ip -n %s-n2 -6 route add 2001:db8::/32 via fd00:ff::1 && "
 	       "ip netns exec %s-n1 ping -6 -c1 -W1 fd00:fe::2 >/dev/null",
-	       P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P) < 0)
+	       P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P) < 0)
 		return -1;
 	char path[128];
 	snprintf(path, sizeof(path), "/run/netns/%s-ext", P);

@@ -2,8 +2,8 @@
  * bench/bench-dns.c): the namespace cluster of tests/dataplane/cluster.sh,
  * plus
  *   - "the internet": a namespace PREFIX-ext behind node-1's uplink
- *     (veth "up"), where every address of 203.0.113.0/24 and
- *     2001:db8::/32 is local (documentation ranges; they exist only in
+ *     (veth "uplink"), where every address of 203.0.113.0/24,
+ *     198.51.100.0/24 and 2001:db8::/32 is local (documentation ranges; they exist only in
  *     these namespaces) and TCP 80, 443 and 8443 accept;
  *   - a DNS server in pod z/c (10.1.3.3, fd00::3:3), which the manifests
  *     declare as kube-system/coredns, k8s-app=kube-dns: it answers UDP
@@ -38,7 +38,7 @@ void bed_zone_set(const char *name, unsigned ttl, const char *const *records, si
 /* name answers a new address each query: 203.0.113.(first + k % 200) for
  * A, 2001:db8:f::k for AAAA (k counts queries). */
 void bed_zone_fresh(const char *name, unsigned ttl, unsigned first);
-/* n A records 203.0.*.* for name (answers that need TCP). */
+/* n A records 198.51.100.(1 + k % 250) for name (answers that need TCP). */
 void bed_zone_many(const char *name, unsigned ttl, size_t n);
 /* The server ignores queries while true (the cluster DNS silent). */
 void bed_dns_silent(bool on);

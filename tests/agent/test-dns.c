@@ -170,7 +170,7 @@ static void pod(FILE *f, int i, const char *ns, const char *name, const char *la
 	char v4[32], v6[32];
 	kc_pod_addr(i, false, v4, sizeof(v4));
 	kc_pod_addr(i, true, v6, sizeof(v6));
-	fprintf(f, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s, labels: {%s}}\n"
+	fprintf(f, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: '%s', labels: {%s}}\n"
 		   "spec: {nodeName: node-%d}\nstatus: {phase: Running, podIPs: [{ip: '%s'}, {ip: '%s'}]}\n",
 		name, ns, labels, kc_pod_node(i) + 1, v4, v6);
 }
@@ -191,12 +191,12 @@ static const char *policies =
 	"      - host: fresh.example.com\n"
 	"---\napiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: other, namespace: x}\n"
 	"spec: {application: other, outbound: {external: [{host: other.example.org}]}}\n"
-	"---\napiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: mixed, namespace: y}\n"
+	"---\napiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: mixed, namespace: 'y'}\n"
 	"spec: {application: mixed, outbound: {external: [{host: api.example.com}]}}\n"
-	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: mixed-np, namespace: y}\n"
+	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: mixed-np, namespace: 'y'}\n"
 	"spec: {podSelector: {matchLabels: {app: mixed}}, policyTypes: [Egress],\n"
 	"  egress: [{to: [{ipBlock: {cidr: 203.0.113.99/32}}], ports: [{port: 80}]}]}\n"
-	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np-only, namespace: y}\n"
+	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np-only, namespace: 'y'}\n"
 	"spec: {podSelector: {matchLabels: {app: np-only}}, policyTypes: [Egress],\n"
 	"  egress: [{to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}},\n"
 	"                 podSelector: {matchLabels: {k8s-app: kube-dns}}}], ports: [{port: 53, protocol: UDP}]}]}\n";
@@ -229,8 +229,9 @@ static void write_objects(void)
 static ip128 resolve1(int pod, const char *name, int qtype)
 {
 	struct bed_addrs r;
-	if (bed_resolve(&kc, pod, name, qtype, false, 3000, &r, NULL) < 0 || !r.n)
-		fail_msg("pod %d: %s did not resolve", pod, name);
+	int rc = bed_resolve(&kc, pod, name, qtype, false, 3000, &r, NULL);
+	if (rc < 0 || !r.n)
+		fail_msg("pod %d: %s did not resolve (%s, rcode %d)", pod, name, rc < 0 ? "no answer" : "no address", r.rcode);
 	return r.a[0];
 }
 
