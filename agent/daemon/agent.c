@@ -666,6 +666,11 @@ static json_t *status(struct agent *a, char **text)
 			      a->last.render_ms + a->last.apply_ms, "error", a->last_error, "errors", errors, "drops_seen",
 			      (json_int_t)a->ndrops, "source_state", src);
 	json_object_set_new(o, "revocation", revoke_status(a));
+	if (a->dns) {
+		char *t = NULL;
+		json_object_set_new(o, "dns", dns_status(a->dns, &t));
+		free(t);
+	}
 	json_object_set_new(o, "drop_followers", json_integer((json_int_t)ctl_followers(a->ctl)));
 	json_object_set_new(o, "drop_lines_lost", json_integer((json_int_t)ctl_lost(a->ctl)));
 	struct sbuf b = { 0 };

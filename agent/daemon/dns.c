@@ -57,7 +57,8 @@ struct tcp_conn;
 /* A query sent upstream, waiting for its answer. */
 struct pending {
 	bool used;
-	uint16_t client_id;
+	uint16_t id, client_id;
+	struct sockaddr_storage up;     /* the upstream asked: only it may answer */
 	struct sockaddr_storage client; /* UDP: where the answer goes */
 	socklen_t clen;
 	int lfd;                        /* UDP: the listener it came in on */
@@ -95,7 +96,7 @@ struct dns_proxy {
 	struct listener lis[4];
 	size_t nlis;
 	int up[2]; /* upstream UDP sockets, IPv4 and IPv6 */
-	struct pending *pend; /* 65536, by our id */
+	struct pending **pend; /* 65536 slots, by our id; an entry while in flight */
 	size_t npend;
 	struct vec tcp;       /* struct tcp_conn* */
 	ip128 *upstreams;     /* configured; none: the kube-dns pods */
@@ -311,7 +312,7 @@ int dns_proxy_new(struct dns_proxy **out, const struct agent_config *cfg, const 
 	d->max_per_name = cfg->dns_max_per_name;
 	d->grace_ms = (uint64_t)cfg->dns_grace_s * 1000;
 	d->max_ttl_ms = (uint64_t)cfg->dns_max_ttl_s * 1000;
-	d->pend = xcalloc(65536, sizeof(*d->pend));
+	d->pend = xcalloc(65536, sizeof(*d->pend)); /* 512 KiB of pointers */
 	d->obs = xcalloc(OBSERVED_MAX, sizeof(*d->obs));
 	parse_list(cfg->dns_upstreams, &d->upstreams, &d->nup); /* checked by config.c */
 	parse_list(cfg->dns_service_addresses, &d->services, &d->nservices);
@@ -395,7 +396,10 @@ void dns_proxy_free(struct dns_proxy *d)
 		tcp_close(d, d->tcp.v[0]);
 	vec_free(&d->tcp);
 	for (size_t i = 0; i < 65536; i++)
-		free(d->pend[i].query);
+		if (d->pend[i]) {
+			free(d->pend[i]->query);
+			free(d->pend[i]);
+		}
 	free(d->pend);
 	free(d->obs);
 	free(d->upstreams);
@@ -592,8 +596,9 @@ static bool handle_answer(struct dns_proxy *d, ip128 pod, const uint8_t *buf, si
 
 static void pend_free(struct dns_proxy *d, struct pending *p)
 {
+	d->pend[p->id] = NULL;
 	free(p->query);
-	memset(p, 0, sizeof(*p));
+	free(p);
 	d->npend--;
 }
 
@@ -605,11 +610,13 @@ static struct pending *pend_new(struct dns_proxy *d, uint16_t *id)
 		uint16_t r;
 		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
 			r = (uint16_t)rand();
-		if (!d->pend[r].used) {
-			d->pend[r].used = true;
+		if (!d->pend[r]) {
+			struct pending *p = d->pend[r] = xcalloc(1, sizeof(*p));
+			p->used = true;
+			p->id = r;
 			d->npend++;
 			*id = r;
-			return &d->pend[r];
+			return p;
 		}
 	}
 	return NULL;
@@ -652,9 +659,8 @@ static void udp_query(struct dns_proxy *d, const struct listener *l)
 		p->qlen = (size_t)n;
 		p->deadline = now_ms() + DNS_UPSTREAM_TIMEOUT_MS;
 		put_id(buf, id);
-		struct sockaddr_storage to;
-		socklen_t tl = ip_sa(up, 53, &to);
-		if (sendto(d->up[!ip_is_v4(up)], buf, (size_t)n, 0, (struct sockaddr *)&to, tl) < 0)
+		socklen_t tl = ip_sa(up, 53, &p->up);
+		if (sendto(d->up[!ip_is_v4(up)], buf, (size_t)n, 0, (struct sockaddr *)&p->up, tl) < 0)
 			servfail(d, p);
 	}
 }
@@ -694,11 +700,15 @@ static void udp_answer(struct dns_proxy *d, int fd)
 			return;
 		if (n < 12)
 			continue;
-		struct pending *p = &d->pend[(uint16_t)(buf[0] << 8 | buf[1])];
-		uint16_t port = from.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&from)->sin_port)
-							   : ntohs(((struct sockaddr_in6 *)&from)->sin6_port);
-		if (!p->used || p->tcp || port != 53)
+		struct pending *p = d->pend[(uint16_t)(buf[0] << 8 | buf[1])];
+		struct sockaddr_storage want;
+		if (!p || p->tcp)
 			continue; /* late, or not an answer to us */
+		/* from the server asked, port 53: a forged answer must guess the
+		 * id, our port and the server (RFC 5452) */
+		socklen_t wl = ip_sa(sa_ip(&p->up), 53, &want);
+		if (fl != wl || memcmp(&from, &want, wl))
+			continue;
 		handle_answer(d, p->pod, buf, (size_t)n); /* relayed even when it does not parse */
 		reply_udp(p, buf, (size_t)n);
 		pend_free(d, p);
@@ -871,8 +881,8 @@ static void tick(struct dns_proxy *d)
 	vec_free(&v);
 	atomic_fetch_add(&d->c.expired, expired);
 	for (size_t i = 0; i < 65536 && d->npend; i++)
-		if (d->pend[i].used && !d->pend[i].tcp && d->pend[i].deadline <= now)
-			servfail(d, &d->pend[i]);
+		if (d->pend[i] && !d->pend[i]->tcp && d->pend[i]->deadline <= now)
+			servfail(d, d->pend[i]);
 	for (size_t i = d->tcp.n; i-- > 0;) {
 		struct tcp_conn *t = d->tcp.v[i];
 		if (t->deadline > now)
