@@ -1,5 +1,7 @@
 /* The ruleset as data, and as nft text. */
 #include "agent/dataplane/ruleset.h"
+
+#include <netinet/in.h>
 #include "policy/addr.h"
 
 #include <stdlib.h>
@@ -129,7 +131,7 @@ static ip128 key_ip(const uint8_t *k, bool v4)
 
 static const char *proto_lower(uint8_t p)
 {
-	return p == 6 ? "tcp" : p == 17 ? "udp" : p == 132 ? "sctp" : "?";
+	return p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : p == IPPROTO_SCTP ? "sctp" : "?";
 }
 
 static void port_format(const uint8_t *lo, const uint8_t *hi, struct sbuf *out)

@@ -20,6 +20,11 @@
 #                                 compact_rev_key first); prints the revision.
 #                                 A continue token from before it gets 410 once
 #                                 the API server has seen it (within 15 s)
+#   run.sh load DIR FILE [N]      create the objects of a JSON List (corral-bench
+#                                 --write) as cluster admin, N requests at a
+#                                 time (32), namespaces first; pods get the
+#                                 status their kubelet would write (status
+#                                 subresource); prints the seconds it took
 #   run.sh kubectl DIR ARGS...    kubectl (same release) as cluster admin
 #
 # Environment:
@@ -135,7 +140,7 @@ case $cmd in
 build)
     build
     exit 0 ;;
-up|down|restart|compact|kubectl)
+up|down|restart|compact|load|kubectl)
     [ $# -ge 1 ] || die "$cmd: DIR missing"
     mkdir -p "$1"
     dir=$(cd "$1" && pwd); shift ;;
@@ -153,16 +158,27 @@ up)
     printf '#!/bin/sh\nexec "%s" kubectl --kubeconfig="%s/admin.kubeconfig" "$@"\n' "$bin" "$dir" >"$dir/kubectl"
     chmod +x "$dir/kubectl"
     rm -f "$dir/etcd.url" "$dir/url"
-    setsid "$bin" etcd "$dir" </dev/null >>"$dir/etcd.out" 2>&1 &
-    echo $! >"$dir/etcd.pid"
-    i=0
-    until [ -s "$dir/etcd.url" ]; do
-        if ! ours "$dir/etcd.pid" "$bin" >/dev/null; then
+    # Ports are chosen free (bind, close) and then taken by etcd: another
+    # control plane starting at the same moment can take one in between.
+    # etcd then exits at once; choose new ports and try again (3 times).
+    attempt=1
+    while :; do
+        setsid "$bin" etcd "$dir" </dev/null >>"$dir/etcd.out" 2>&1 &
+        echo $! >"$dir/etcd.pid"
+        i=0
+        while [ ! -s "$dir/etcd.url" ] && ours "$dir/etcd.pid" "$bin" >/dev/null; do
+            i=$((i + 1)); [ $i -lt 600 ] || die "etcd not ready in 60 s"
+            sleep 0.1
+        done
+        [ -s "$dir/etcd.url" ] && break
+        if [ $attempt -ge 3 ]; then
             cat "$dir/etcd.out" >&2; tail -n 20 "$dir/etcd.log" >&2 2>/dev/null || true
             die "etcd exited"
         fi
-        i=$((i + 1)); [ $i -lt 600 ] || die "etcd not ready in 60 s"
-        sleep 0.1
+        echo "run.sh: etcd exited (ports taken?); new ports, attempt $((attempt + 1))" >&2
+        rm -f "$dir/etcd.ports"
+        [ -d "$dir/etcd" ] && [ ! -s "$dir/etcd.url" ] && rm -rf "$dir/etcd"
+        attempt=$((attempt + 1))
     done
     start_apiserver "$dir" "$bin"
     wait_ready "$dir" "$bin"
@@ -205,6 +221,10 @@ restart)
 compact)
     bin=$(cat "$dir/bin") || die "not up in $dir"
     "$bin" compact "$dir" ;;
+load)
+    bin=$(cat "$dir/bin") || die "not up in $dir"
+    [ $# -ge 1 ] || die "load: FILE missing"
+    exec "$bin" load "$dir" "$@" ;;
 kubectl)
     bin=$(cat "$dir/bin") || die "not up in $dir"
     exec "$bin" kubectl --kubeconfig="$dir/admin.kubeconfig" "$@" ;;
