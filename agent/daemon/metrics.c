@@ -96,6 +96,8 @@ char *metrics_format(struct metrics *m)
 		  (unsigned long long)m->drops[0], (unsigned long long)m->drops[1], (unsigned long long)m->revoked,
 		  (unsigned long long)m->revoke_errors, m->ready);
 	pthread_mutex_unlock(&m->mu);
+	if (m->more)
+		m->more(m->more_arg, &b);
 	return sbuf_steal(&b);
 }
 

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "policy/util.h"
+
 #define METRICS_BUCKETS 12
 
 struct metrics {
@@ -29,6 +31,10 @@ struct metrics {
 	bool ready;
 	time_t heartbeat;
 	void *daemon;
+	/* more lines from another module (the DNS proxy's counters, which
+	 * are atomic): called from the server's thread, without mu */
+	void (*more)(void *arg, struct sbuf *b);
+	void *more_arg;
 };
 
 void metrics_init(struct metrics *m);

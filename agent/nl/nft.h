@@ -51,4 +51,19 @@ void *nft_txn_build(const struct dp_txn *t, uint32_t seq0, size_t *len);
 int nft_chain_counters(struct nft_sock *s, const char *table, const char *chain, uint64_t *packets,
 		       uint64_t *bytes);
 
+/* One element of a timeout set of the table (ruleset.h), as the kernel
+ * holds it now: what a restarted agent reads back before it replaces the
+ * table, so that addresses learned from DNS keep the time they had. */
+struct nft_timed_elem {
+	const char *set, *set_comment; /* set_comment may be "" */
+	uint8_t key[16];
+	uint32_t key_len;
+	uint64_t timeout_ms, expires_ms; /* expires_ms: time left */
+	const char *comment;             /* the element's, or "" */
+};
+/* Calls fn for every element of every timeout set of table (none when
+ * the table does not exist). 0 or a negative errno. */
+int nft_timed_elems(struct nft_sock *s, const char *table, void (*fn)(const struct nft_timed_elem *e, void *arg),
+		    void *arg);
+
 #endif
