@@ -475,7 +475,11 @@ static int teardown(void **state)
 	stop_agent(0, SIGTERM);
 	stop_agent(1, SIGTERM);
 	bed_down();
-	char cmd[128];
+	char cmd[256];
+	/* the agents' logs, for whoever reads a failure */
+	snprintf(cmd, sizeof(cmd), "tail -n 40 %s/agent*.log >&2", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "test-dns: no agent log in %s\n", dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (!getenv("CORRAL_KEEP") && system(cmd) != 0)
 		return -1;
