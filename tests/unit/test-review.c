@@ -163,11 +163,41 @@ static void client_copies_its_options(void **st)
 	free(label);
 }
 
+/* With JSON_ALLOW_NUL, a string cut at its NUL must never be read as the
+ * shorter text: "api\u0000x" is not the application api. */
+static void nul_in_a_read_field_fails_closed(void **st)
+{
+	struct kube_auth a = { 0 };
+	a.server = xstrdup("http://127.0.0.1:1");
+	struct kube_client *c = kube_client_new(&a, NULL, NULL);
+	feed(c, KRES_ACCESS, "ADDED",
+	     "{\"metadata\": {\"name\": \"web\", \"namespace\": \"x\", \"resourceVersion\": \"5\"}, \"spec\": {\"application\": "
+	     "\"web\", \"inbound\": {\"rules\": [{\"application\": \"api\\u0000x\"}]}}}");
+	const struct policy_spec *p = kube_client_get(c, KRES_ACCESS, "x", "web");
+	assert_non_null(p);
+	assert_false(p->valid);
+	assert_true(p->unreadable);
+	feed(c, KRES_PODS, "ADDED",
+	     "{\"metadata\": {\"name\": \"p\", \"namespace\": \"x\", \"resourceVersion\": \"6\", \"labels\": {\"app\": "
+	     "\"a\\u0000b\"}, \"annotations\": {\"note\": \"\\u0000\"}}, \"status\": {\"podIPs\": [{\"ip\": \"10.0.0.1\"}]}}");
+	const struct pod_spec *pod = kube_client_get(c, KRES_PODS, "x", "p");
+	assert_non_null(pod);
+	assert_true(pod->unreadable);
+	feed(c, KRES_PODS, "ADDED",
+	     "{\"metadata\": {\"name\": \"q\", \"namespace\": \"x\", \"resourceVersion\": \"7\", \"labels\": {\"app\": "
+	     "\"a\"}, \"annotations\": {\"note\": \"\\u0000\"}}, \"status\": {\"podIPs\": [{\"ip\": \"10.0.0.2\"}]}}");
+	pod = kube_client_get(c, KRES_PODS, "x", "q");
+	assert_non_null(pod);
+	assert_false(pod->unreadable); /* an annotation is not read */
+	kube_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(counts_never_drift),
 		cmocka_unit_test(client_copies_its_options),
+		cmocka_unit_test(nul_in_a_read_field_fails_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
