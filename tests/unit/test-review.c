@@ -11,6 +11,11 @@
 
 #include "agent/report/report.h"
 #include "kube/client.h"
+#include "agent/nl/nflog.h"
+
+#include <linux/netlink.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
 
 struct world {
 	struct engine *e;
@@ -192,12 +197,44 @@ static void nul_in_a_read_field_fails_closed(void **st)
 	kube_client_free(c);
 }
 
+/* An NFLOG prefix attribute without its NUL (the last attribute of the
+ * buffer): main handed the agent a string running past the message, which
+ * on_drop reads with sscanf. */
+static size_t prefix_len;
+static void on_pkt(const struct nflog_pkt *p, void *arg)
+{
+	(void)arg;
+	prefix_len = strnlen(p->prefix, 64);
+}
+
+static void nflog_prefix_within_message(void **st)
+{
+	size_t len = 16 + 4 + 24 + 7;
+	uint8_t *b = calloc(1, len + 64);
+	memset(b + len, 'A', 64); /* what follows the message in memory */
+	struct nlmsghdr *h = (void *)b;
+	h->nlmsg_len = (uint32_t)len;
+	h->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET;
+	struct nlattr *a = (void *)(b + 20);
+	a->nla_len = 24;
+	a->nla_type = NFULA_PAYLOAD;
+	b[24] = 0x45, b[24 + 9] = 17;
+	a = (void *)(b + 44);
+	a->nla_len = 7;
+	a->nla_type = NFULA_PREFIX;
+	memcpy(b + 48, "cor", 3);
+	assert_int_equal(nflog_parse_msgs(b, len, on_pkt, NULL), 0);
+	assert_true(prefix_len <= 3); /* main: 3 + the 64 bytes past the message */
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(counts_never_drift),
 		cmocka_unit_test(client_copies_its_options),
 		cmocka_unit_test(nul_in_a_read_field_fails_closed),
+		cmocka_unit_test(nflog_prefix_within_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
