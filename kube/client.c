@@ -550,7 +550,7 @@ static void relist(struct reflector *r, double delay)
 static void list_done(struct reflector *r)
 {
 	json_error_t je;
-	json_t *o = json_loadb(r->body.s ? r->body.s : "", r->body.n, 0, &je);
+	json_t *o = json_loadb(r->body.s ? r->body.s : "", r->body.n, JSON_ALLOW_NUL, &je); /* see stream.c */
 	json_t *items = json_object_get(o, "items"), *x;
 	const char *rv = json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
 	const char *cont = json_string_value(json_object_get(json_object_get(o, "metadata"), "continue"));
@@ -750,7 +750,9 @@ struct kube_client *kube_client_new(struct kube_auth *auth, const struct kube_cl
 		c->o.token_reload = 60;
 	if (h)
 		c->h = *h;
-	c->dopts = (struct decode_opts){ DECODE_API, false, c->o.app_label ? c->o.app_label : "app", "default" };
+	/* our own copy: the agent frees its configuration on every SIGHUP */
+	c->o.app_label = xstrdup(c->o.app_label ? c->o.app_label : "app");
+	c->dopts = (struct decode_opts){ DECODE_API, false, c->o.app_label, "default" };
 	c->multi = curl_multi_init();
 	if (!c->multi)
 		abort();
@@ -792,6 +794,7 @@ void kube_client_free(struct kube_client *c)
 	}
 	curl_multi_cleanup(c->multi);
 	kube_auth_free(&c->auth);
+	free((char *)c->o.app_label);
 	free(c->token);
 	free(c);
 }

@@ -40,7 +40,7 @@ struct kube_client_opts {
 	unsigned page_limit;              /* LIST page size: 500 */
 	unsigned token_reload;            /* re-read a token file this often: 60 */
 	bool initial_events;              /* try sendInitialEvents (falls back to LIST) */
-	const char *app_label;            /* decoding: the application label ("app") */
+	const char *app_label;            /* decoding: the application label ("app"); copied */
 };
 
 struct kube_stats {

@@ -182,6 +182,16 @@ static void check_fields(struct dctx *c, json_t *obj, const char *path, const ch
 	}
 }
 
+/* A string's text, or NULL if it is not a string or holds a NUL character
+ * (the API server stores "\u0000" in free text, and the client reads it
+ * with JSON_ALLOW_NUL so that one such object cannot stop a stream): cut
+ * at the NUL, "web\u0000x" would read as "web". */
+static const char *sval(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	return s && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
 /* NULL if absent or null; reports a wrong type. */
 static json_t *get_typed(struct dctx *c, json_t *obj, const char *key, const char *path, json_type t)
 {
@@ -201,6 +211,12 @@ static json_t *get_typed(struct dctx *c, json_t *obj, const char *key, const cha
 static const char *get_str(struct dctx *c, json_t *obj, const char *key, const char *path)
 {
 	json_t *v = get_typed(c, obj, key, path, JSON_STRING);
+	if (v && !sval(v)) {
+		char *p = *path ? xasprintf("%s.%s", path, key) : xstrdup(key);
+		derr(c, p, "holds a NUL character");
+		free(p);
+		return NULL;
+	}
 	return v ? json_string_value(v) : NULL;
 }
 
@@ -216,6 +232,8 @@ static void dec_labels(struct dctx *c, json_t *v, const char *path, struct label
 		char *p = xasprintf("%s[%s]", path, k);
 		if (!json_is_string(x))
 			derr(c, p, "label value must be a string, not %s", json_type_name(x));
+		else if (!sval(x))
+			derr(c, p, "label value holds a NUL character");
 		else if (!k8s_label_key_ok(k))
 			derr(c, p, "invalid label key \"%s\"", k);
 		else if (!k8s_label_value_ok(json_string_value(x)))
@@ -276,7 +294,7 @@ static int dec_expr(struct dctx *c, json_t *e, const char *path, struct selector
 	const char **sv = xcalloc(n ? n : 1, sizeof(*sv));
 	for (size_t j = 0; j < n; j++) {
 		json_t *x = json_array_get(vals, j);
-		if (!json_is_string(x) || !k8s_label_value_ok(json_string_value(x)))
+		if (!sval(x) || !k8s_label_value_ok(json_string_value(x)))
 			derr(c, p, "value %zu is not a valid label value", j);
 		else
 			sv[j] = json_string_value(x);
@@ -311,6 +329,8 @@ static int dec_selector(struct dctx *c, json_t *v, const char *path, struct sele
 				derr(c, q, "invalid label key \"%s\"", k);
 			else if (!json_is_string(x))
 				derr(c, q, "must be a string, not %s", json_type_name(x));
+			else if (!sval(x))
+				derr(c, q, "holds a NUL character");
 			else if (!k8s_label_value_ok(json_string_value(x)))
 				derr(c, q, "invalid label value \"%s\"", json_string_value(x));
 			else {
@@ -357,7 +377,7 @@ static int dec_protocol(struct dctx *c, json_t *e, const char *path)
 	char *p = xasprintf("%s.protocol", path);
 	int proto = PROTO_TCP; /* absent: TCP */
 	if (v && !json_is_null(v)) {
-		proto = json_is_string(v) ? proto_parse(json_string_value(v)) : -1;
+		proto = sval(v) ? proto_parse(json_string_value(v)) : -1;
 		if (proto < 0)
 			derr(c, p, "must be TCP, UDP or SCTP%s%s%s", json_is_string(v) ? ", not \"" : "",
 			     json_is_string(v) ? json_string_value(v) : "", json_is_string(v) ? "\"" : "");
@@ -390,7 +410,9 @@ static int dec_port_entry(struct dctx *c, json_t *e, const char *path, bool name
 		derr(c, pp, "required");
 	if (port && json_is_string(port) && named) {
 		const char *n = json_string_value(port);
-		if (!k8s_port_name_ok(n))
+		if (!sval(port))
+			derr(c, pp, "holds a NUL character");
+		else if (!k8s_port_name_ok(n))
 			derr(c, pp, "\"%s\" is neither a port number nor a valid port name", n);
 		else
 			pm->name = istr_get(n);
@@ -461,7 +483,7 @@ static int dec_ipblock(struct dctx *c, json_t *v, const char *path, struct peer 
 	struct ip_range *cut = xmalloc((n ? n : 1) * sizeof(*cut));
 	pe->except = n ? xcalloc(n, sizeof(*pe->except)) : NULL;
 	json_array_foreach(ex, i, x) {
-		const char *s = json_is_string(x) ? json_string_value(x) : NULL;
+		const char *s = sval(x);
 		bool parsed = s && cidr_parse(s, &cut[m].lo, &cut[m].hi, &hb) == 0;
 		if (!parsed || ip_cmp(cut[m].lo, lo) < 0 || ip_cmp(cut[m].hi, hi) > 0) {
 			p = xasprintf("%s.except[%zu]", path, i);
@@ -592,7 +614,7 @@ static void dec_netpol(struct dctx *c, json_t *obj, struct policy_spec *pol)
 			pol->isolates[DIR_EGRESS] = true; /* unreadable: isolate both */
 	} else {
 		json_array_foreach(types, i, x) {
-			const char *t = json_is_string(x) ? json_string_value(x) : "";
+			const char *t = sval(x) ? json_string_value(x) : "";
 			if (!strcmp(t, "Ingress"))
 				pol->isolates[DIR_INGRESS] = true;
 			else if (!strcmp(t, "Egress"))
@@ -794,7 +816,7 @@ static void dec_container_ports(struct dctx *c, json_t *conts, const char *path,
 			struct cport cp = { NULL, (uint8_t)(proto < 0 ? 0 : proto), 0 };
 			char *np = xasprintf("%s.containerPort", p);
 			if (proto >= 0 && dec_port_num(c, num, np, &cp.port) == 0) {
-				if (json_is_string(name))
+				if (sval(name)) /* else no name: a named port that does not resolve */
 					cp.name = istr_get(json_string_value(name));
 				pod->ports = xrealloc(pod->ports, (pod->nports + 1) * sizeof(*pod->ports));
 				pod->ports[pod->nports++] = cp;
@@ -867,7 +889,7 @@ static int dec_pod(struct dctx *c, json_t *obj, struct pod_spec *pod)
 		json_array_foreach(ips, i, x) {
 			char *p = xasprintf("status.podIPs[%zu].ip", i);
 			json_t *ip = json_is_object(x) ? json_object_get(x, "ip") : NULL;
-			if (!json_is_string(ip))
+			if (!sval(ip))
 				derr(c, p, "required string");
 			else if (pod->naddr < 2)
 				pod_add_addr(c, pod, json_string_value(ip), p);

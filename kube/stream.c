@@ -18,7 +18,10 @@ static int one(struct kube_stream *s, const char *line, size_t len, kube_event_c
 		len--;
 	if (!len)
 		return 0; /* blank line between events */
-	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+	/* JSON_ALLOW_NUL: the API server stores "\u0000" in any free text (an
+	 * annotation); refusing it dropped the stream at that event and resumed
+	 * before it, for ever. The decoder refuses a NUL where it reads. */
+	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 	if (!o || !json_is_object(o)) {
 		*err = xasprintf("watch event %zu: malformed JSON: %s", s->events + 1, o ? "not an object" : je.text);
 		json_decref(o);

@@ -852,6 +852,12 @@ static int read_json_list(const char *buf, size_t len, const struct kube_yaml_op
 			  size_t hi, char **err)
 {
 	size_t line = 1, at = 0; /* lines counted once, as the items go by */
+	/* what jansson does not see is checked here: the ']' that closes the
+	 * items (json_value_end balances '[' against '}' too), the commas */
+	if (buf[hi - 1] != ']') {
+		*err = xasprintf("line %zu: the items of a List end with '%c', not ']'", line_at(buf, hi - 1), buf[hi - 1]);
+		return -EINVAL;
+	}
 	for (size_t i = json_ws(buf, lo + 1, hi); i < hi - 1;) {
 		size_t end = json_value_end(buf, i, hi - 1);
 		json_t *v = NULL;
@@ -862,15 +868,27 @@ static int read_json_list(const char *buf, size_t len, const struct kube_yaml_op
 		o->item(v, line, o->arg);
 		json_decref(v);
 		i = json_ws(buf, end, hi - 1);
-		if (i < hi - 1 && buf[i++] != ',') {
+		if (i == hi - 1)
+			break; /* the last item */
+		if (buf[i] != ',') {
 			*err = xasprintf("line %zu: expected ',' between the items of a List", line_at(buf, i));
 			return -EINVAL;
 		}
-		i = json_ws(buf, i, hi - 1);
+		i = json_ws(buf, i + 1, hi - 1);
+		if (i == hi - 1) {
+			*err = xasprintf("line %zu: a ',' after the last item of a List", line_at(buf, i));
+			return -EINVAL;
+		}
 	}
+	/* the List without its items, byte for byte (a NUL included: it must
+	 * fail here as it does read whole, not cut the text short) */
 	json_t *doc = NULL;
-	char *rest = xasprintf("%.*s[]%.*s", (int)lo, buf, (int)(len - hi), buf + hi);
-	int rc = json_load_bounded(rest, strlen(rest), max, 1, &doc, err);
+	size_t rlen = lo + 2 + (len - hi);
+	char *rest = xmalloc(rlen);
+	memcpy(rest, buf, lo);
+	memcpy(rest + lo, "[]", 2);
+	memcpy(rest + lo + 2, buf + hi, len - hi);
+	int rc = json_load_bounded(rest, rlen, max, 1, &doc, err);
 	free(rest);
 	if (rc == 0 && o->doc)
 		o->doc(doc, 1, o->arg);

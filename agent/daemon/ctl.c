@@ -5,6 +5,7 @@
 #include "agent/daemon/ctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@ struct ctl_client {
 	struct sbuf out;
 	size_t sent;       /* bytes of out already written */
 	bool follow, detail, closing, truncated;
+	bool asked;        /* a whole request line came */
+	bool dead;         /* closed during a dispatch: freed at its end */
+	uint64_t born;     /* accept order */
 	uint64_t lost;     /* lines this subscriber lost and was not yet told of */
 	uint32_t events;   /* what epoll waits for */
 };
@@ -35,6 +39,10 @@ struct ctl {
 	size_t ncmds;
 	void *arg;
 	struct vec clients; /* struct ctl_client* */
+	struct vec dead;    /* closed while a dispatch may still hold them */
+	bool dispatching;
+	int reserve;        /* a spare descriptor, given up to refuse a client at EMFILE */
+	uint64_t born;
 	uint64_t lost;
 };
 
@@ -92,6 +100,7 @@ int ctl_new(struct ctl **out, const char *path, const struct ctl_cmd *cmds, size
 	c->arg = arg;
 	c->path = xstrdup(path);
 	c->listen_fd = -1;
+	c->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	int rc;
 	if ((c->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		rc = -errno;
@@ -109,15 +118,26 @@ int ctl_new(struct ctl **out, const char *path, const struct ctl_cmd *cmds, size
 	return 0;
 }
 
+static void client_free(struct ctl_client *cl)
+{
+	free(cl->in);
+	sbuf_free(&cl->out);
+	free(cl);
+}
+
+/* Inside ctl_dispatch, the epoll events still to handle may name cl: it
+ * is freed once they are. */
 static void client_close(struct ctl_client *cl)
 {
 	struct ctl *c = cl->ctl;
 	epoll_ctl(c->ep, EPOLL_CTL_DEL, cl->fd, NULL);
 	close(cl->fd);
 	vec_remove(&c->clients, cl);
-	free(cl->in);
-	sbuf_free(&cl->out);
-	free(cl);
+	cl->dead = true;
+	if (c->dispatching)
+		vec_push(&c->dead, cl);
+	else
+		client_free(cl);
 }
 
 void ctl_free(struct ctl *c)
@@ -127,6 +147,9 @@ void ctl_free(struct ctl *c)
 	while (c->clients.n)
 		client_close(c->clients.v[0]);
 	vec_free(&c->clients);
+	vec_free(&c->dead);
+	if (c->reserve >= 0)
+		close(c->reserve);
 	if (c->listen_fd >= 0) {
 		close(c->listen_fd);
 		unlink(c->path);
@@ -321,6 +344,7 @@ static bool on_input(struct ctl_client *cl)
 		cl->nin += (size_t)n;
 		if (nl && !cl->closing && !cl->follow) {
 			*nl = 0;
+			cl->asked = true;
 			handle(cl, cl->in);
 			return flush(cl);
 		}
@@ -329,11 +353,48 @@ static bool on_input(struct ctl_client *cl)
 	}
 }
 
+/* At CTL_MAX_CLIENTS, the oldest client that has not yet sent its
+ * request makes room; if every one has, the new client is refused. */
+static bool make_room(struct ctl *c)
+{
+	struct ctl_client *old = NULL;
+	if (c->clients.n < CTL_MAX_CLIENTS)
+		return true;
+	for (size_t i = 0; i < c->clients.n; i++) {
+		struct ctl_client *cl = c->clients.v[i];
+		if (!cl->asked && !cl->follow && (!old || cl->born < old->born))
+			old = cl;
+	}
+	if (old)
+		client_close(old);
+	return old != NULL;
+}
+
 static void accept_all(struct ctl *c)
 {
 	int fd;
-	while ((fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+	for (;;) {
+		fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE) && c->reserve >= 0) {
+			/* out of descriptors: the connection would stay in the
+			 * backlog and the listener readable, and the loop spin;
+			 * refuse it with the spare descriptor instead */
+			close(c->reserve);
+			fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				close(fd);
+			c->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (fd >= 0)
+				continue;
+		}
+		if (fd < 0)
+			break;
+		if (!make_room(c)) {
+			close(fd);
+			continue;
+		}
 		struct ctl_client *cl = xcalloc(1, sizeof(*cl));
+		cl->born = ++c->born;
 		cl->ctl = c;
 		cl->fd = fd;
 		cl->in = xmalloc(CTL_IN_MAX);
@@ -352,12 +413,15 @@ void ctl_dispatch(struct ctl *c)
 {
 	struct epoll_event evs[32];
 	int n = epoll_wait(c->ep, evs, 32, 0);
+	c->dispatching = true;
 	for (int i = 0; i < n; i++) {
 		struct ctl_client *cl = evs[i].data.ptr;
 		if (!cl) {
 			accept_all(c);
 			continue;
 		}
+		if (cl->dead)
+			continue;
 		bool keep = true;
 		if (evs[i].events & EPOLLIN)
 			keep = on_input(cl);
@@ -366,4 +430,8 @@ void ctl_dispatch(struct ctl *c)
 		if (!keep)
 			client_close(cl);
 	}
+	c->dispatching = false;
+	for (size_t i = 0; i < c->dead.n; i++)
+		client_free(c->dead.v[i]);
+	c->dead.n = 0;
 }

@@ -16,6 +16,7 @@
 #define CTL_IN_MAX (64u << 10)      /* a request line */
 #define CTL_OUT_MAX (16u << 20)     /* one reply (a dump, the drop ring with explanations) */
 #define CTL_FOLLOW_MAX (1u << 20)   /* what a subscriber may have unread */
+#define CTL_MAX_CLIENTS 64          /* beyond: the oldest that sent nothing yet goes */
 
 struct ctl;
 struct ctl_client;

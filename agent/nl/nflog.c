@@ -122,7 +122,11 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 	if (!tb[NFULA_PAYLOAD])
 		return MNL_CB_OK;
 	struct nflog_pkt p = { 0 };
-	p.prefix = tb[NFULA_PREFIX] ? mnl_attr_get_str(tb[NFULA_PREFIX]) : "";
+	/* a prefix not ended by its NUL inside the attribute is none: the
+	 * reader (sscanf in the agent) would run past the message */
+	p.prefix = tb[NFULA_PREFIX] && mnl_attr_validate(tb[NFULA_PREFIX], MNL_TYPE_NUL_STRING) == 0
+			   ? mnl_attr_get_str(tb[NFULA_PREFIX])
+			   : "";
 	p.payload = mnl_attr_get_payload(tb[NFULA_PAYLOAD]);
 	p.len = mnl_attr_get_payload_len(tb[NFULA_PAYLOAD]);
 	if (nflog_parse(p.payload, p.len, &p) == 0)

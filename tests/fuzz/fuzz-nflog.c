@@ -4,6 +4,7 @@
  * family the parser knows. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agent/nl/nflog.h"
 
@@ -12,6 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void on_pkt(const struct nflog_pkt *p, void *arg)
 {
 	if (p->family != 4 && p->family != 6)
+		abort();
+	if (strlen(p->prefix) > 65535) /* read as the agent does (sscanf): within the message */
 		abort();
 	(*(size_t *)arg)++;
 }

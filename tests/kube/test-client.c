@@ -287,6 +287,37 @@ static void objects_read_as_their_resource(void **st)
 	stop(&s);
 }
 
+/* Review: the API server stores any string in an annotation, "\u0000"
+ * included (Go writes it escaped). One such object, written by any tenant
+ * who may create a Pod or a NetworkPolicy in its own namespace, must not
+ * stop the client from reading the others: neither in the LIST (the whole
+ * page was refused, then relisted forever: never synced) nor in the WATCH
+ * (the stream was dropped at it and resumed before it, forever: nothing
+ * of that resource after it was ever read, cluster-wide). */
+static void nul_in_a_string(void **st)
+{
+	struct server s = serve(0, NULL);
+	struct seen seen;
+	pod(&s, "other", "before", "web", "10.0.0.1");
+	ctl(&s, "apply", "{\"resource\": \"pods\", \"object\": {\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": "
+			 "{\"name\": \"nul\", \"namespace\": \"tenant\", \"labels\": {\"app\": \"t\"}, \"annotations\": "
+			 "{\"note\": \"a\\u0000b\"}}, \"spec\": {\"nodeName\": \"n1\"}, \"status\": {\"phase\": \"Running\", "
+			 "\"podIPs\": [{\"ip\": \"10.0.0.2\"}]}}}");
+	struct kube_client *c = client(&s, &seen, NULL, NULL);
+	run_until(c, seen.synced, 5); /* main: "LIST: malformed response: \u0000 is not allowed" for ever */
+	assert_non_null(kube_client_get(c, KRES_PODS, "other", "before"));
+	assert_non_null(kube_client_get(c, KRES_PODS, "tenant", "nul"));
+	/* the same through the watch: an object after it still arrives */
+	ctl(&s, "apply", "{\"resource\": \"networkpolicies\", \"object\": {\"metadata\": {\"name\": \"nul\", "
+			 "\"namespace\": \"tenant\", \"annotations\": {\"note\": \"\\u0000\"}}, \"spec\": {\"podSelector\": {}}}}");
+	ctl(&s, "apply", "{\"resource\": \"networkpolicies\", \"object\": {\"metadata\": {\"name\": \"deny\", "
+			 "\"namespace\": \"other\"}, \"spec\": {\"podSelector\": {}, \"policyTypes\": [\"Ingress\"]}}}");
+	run_until(c, kube_client_get(c, KRES_NETPOLS, "other", "deny") != NULL, 5);
+	assert_non_null(kube_client_get(c, KRES_NETPOLS, "tenant", "nul"));
+	kube_client_free(c);
+	stop(&s);
+}
+
 /* 1. 410 as an ERROR event in a 200 stream, and as an HTTP 410: relist;
  * 7. objects that vanished meanwhile become deletes. */
 static void gone_relists(void **st)
@@ -695,7 +726,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(malformed_streams), cmocka_unit_test(errors_and_retry_after),
 		cmocka_unit_test(token_rotation),    cmocka_unit_test(server_restart),
 		cmocka_unit_test(initial_events),    cmocka_unit_test(tls),
-		cmocka_unit_test(kubeconfig),
+		cmocka_unit_test(kubeconfig),        cmocka_unit_test(nul_in_a_string),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char *rm;

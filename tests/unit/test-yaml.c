@@ -299,6 +299,47 @@ static void json_list_items_stream(void **st)
 	sbuf_free(&b);
 }
 
+/* Review: a JSON List read item by item (over its budget) must read as
+ * the same text does whole: what jansson (and kubectl) refuse whole is
+ * refused streamed too. main accepted, streamed only, a trailing comma
+ * after the last item, "items" closed by '}' instead of ']', and anything
+ * after a NUL byte past the List (the rest was rebuilt with "%.*s"). */
+static void json_list_stream_reads_as_whole(void **st)
+{
+	static const struct {
+		const char *what, *text;
+		size_t len; /* 0: strlen */
+	} bad[] = {
+		{ "trailing comma", "{\"kind\": \"List\", \"items\": [{\"a\": 1}, {\"a\": 2}, {\"a\": 3}, {\"a\": 4}, {\"a\": 5}, "
+				    "{\"a\": 6}, {\"a\": 7}, {\"a\": 8}, ], \"x\": 1}", 0 },
+		{ "items closed by }", "{\"kind\": \"List\", \"items\": [{\"a\": 1}, {\"a\": 2}, {\"a\": 3}, {\"a\": 4}, {\"a\": 5}, "
+				       "{\"a\": 6}, {\"a\": 7}, {\"a\": 8}}}", 0 },
+		{ "garbage after a NUL", "{\"kind\": \"List\", \"items\": [{\"a\": 1}, {\"a\": 2}, {\"a\": 3}, {\"a\": 4}, "
+					 "{\"a\": 5}, {\"a\": 6}, {\"a\": 7}, {\"a\": 8}]}\0{{{ not json", 0 },
+	};
+	int fails = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		const char *t = bad[i].text;
+		size_t len = bad[i].len ? bad[i].len : strlen(t);
+		if (i == 2)
+			len = strlen(t) + 1 + strlen(t + strlen(t) + 1);
+		size_t n = 0;
+		char *err = NULL;
+		/* whole (the default budget): refused */
+		struct kube_yaml_opts whole = { .item = count_item, .doc = count_doc, .arg = &n };
+		assert_int_equal(kube_yaml_each(t, len, &whole, &err), -EINVAL);
+		free(err);
+		err = NULL;
+		/* streamed (a budget the List exceeds): refused as well */
+		struct kube_yaml_opts streamed = { .max_doc_nodes = 12, .item = count_item, .doc = count_doc, .arg = &n };
+		int rc = kube_yaml_each(t, len, &streamed, &err);
+		if (rc != -EINVAL)
+			print_message("%s: read when streamed (rc %d), refused whole\n", bad[i].what, rc), fails++;
+		free(err);
+	}
+	assert_int_equal(fails, 0);
+}
+
 static void collect_warning(const char *msg, void *arg)
 {
 	sbuf_addf(arg, "%s\n", msg);
@@ -332,6 +373,7 @@ int main(void)
 		cmocka_unit_test(node_budget),
 		cmocka_unit_test(list_items_stream),
 		cmocka_unit_test(json_list_items_stream),
+		cmocka_unit_test(json_list_stream_reads_as_whole),
 		cmocka_unit_test(surprising_readings_warn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
