@@ -25,6 +25,7 @@
 
 #include "kube/decode.h"
 #include "kube/stream.h"
+#include "kube/yaml.h"
 
 /* Every object is read as the resource it was listed or watched from:
  * typed lists (PodList, NetworkPolicyList, ...) carry no kind and no
@@ -86,6 +87,8 @@ static void rv_store(struct centry *e, const char *rv)
 
 enum rstate { R_WAIT, R_LIST, R_WATCH };
 
+#define LIST_PAGE_MAX (32u << 20) /* bytes of one LIST page */
+
 struct reflector {
 	struct kube_client *c;
 	enum kube_res res;
@@ -104,6 +107,9 @@ struct reflector {
 	size_t events;     /* in this watch */
 	bool synced, gone, broken, initial_stream, no_initial, need_list;
 	bool error_event; /* the watch ended with an ERROR event other than 410 */
+	bool oversized;   /* the LIST page went past LIST_PAGE_MAX: asked again, smaller */
+	unsigned limit;   /* items a LIST page asks for: halved after an oversized page */
+	json_t *list;     /* a LIST page's List without its items, while it is read */
 	char errbuf[CURL_ERROR_SIZE];
 	char *error;
 };
@@ -390,9 +396,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 		}
 		return rc ? 0 : len;
 	}
-	if (r->body.n + len > (256u << 20)) {
-		trouble(r, "LIST: a page larger than 256 MiB; dropping it");
-		r->broken = true; /* reported: done() adds nothing */
+	if (r->body.n + len > LIST_PAGE_MAX) {
+		r->oversized = true; /* done() asks for the page again, with fewer items */
 		return 0;
 	}
 	sbuf_addn(&r->body, data, len);
@@ -442,7 +447,7 @@ static void start(struct reflector *r, bool watch)
 		curl_free(rv);
 		c->stats.watches++;
 	} else {
-		sbuf_addf(&url, "?limit=%u", c->o.page_limit);
+		sbuf_addf(&url, "?limit=%u", r->limit ? r->limit : c->o.page_limit);
 		if (r->cont) {
 			char *ct = curl_easy_escape(NULL, r->cont, 0);
 			sbuf_addf(&url, "&continue=%s", ct);
@@ -456,7 +461,7 @@ static void start(struct reflector *r, bool watch)
 	r->status = 0;
 	r->retry_after = 0;
 	r->events = 0;
-	r->gone = r->broken = r->error_event = false;
+	r->gone = r->broken = r->error_event = r->oversized = false;
 	r->body.n = 0;
 	kube_stream_reset(&r->stream);
 	r->started = now_s();
@@ -546,23 +551,50 @@ static void relist(struct reflector *r, double delay)
 	wait_then(r, delay);
 }
 
-/* A LIST page arrived whole. */
+/* Pages are bounded in bytes as well as in items: one past LIST_PAGE_MAX
+ * is asked again with half the items; small pages let the number grow
+ * back to the configured one. (A page of 500 pods with 256 KiB
+ * annotations each is over 250 MB: a node's memory limit.) */
+static void page_adapt(struct reflector *r)
+{
+	unsigned max = r->c->o.page_limit;
+	if (r->limit && r->limit < max && r->body.n < LIST_PAGE_MAX / 8)
+		r->limit = r->limit * 2 > max ? max : r->limit * 2;
+}
+
+static void list_item(json_t *item, void *arg)
+{
+	upsert(arg, item);
+}
+
+static void list_meta(json_t *list, void *arg)
+{
+	struct reflector *r = arg;
+	json_decref(r->list);
+	r->list = json_incref(list);
+}
+
+/* A LIST page arrived whole. Its items are parsed and applied one by one
+ * (a page of large objects never becomes one big JSON tree). */
 static void list_done(struct reflector *r)
 {
-	json_error_t je;
-	json_t *o = json_loadb(r->body.s ? r->body.s : "", r->body.n, JSON_ALLOW_NUL, &je); /* see stream.c */
-	json_t *items = json_object_get(o, "items"), *x;
+	char *err = NULL;
+	int rc = kube_json_list_each(r->body.s ? r->body.s : "", r->body.n, JSON_ALLOW_NUL /* see stream.c */,
+				     list_item, list_meta, r, &err);
+	json_t *o = r->list;
+	r->list = NULL;
+	json_t *items = json_object_get(o, "items");
 	const char *rv = json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
 	const char *cont = json_string_value(json_object_get(json_object_get(o, "metadata"), "continue"));
-	size_t i;
-	if (!json_is_array(items) || !rv) {
-		trouble(r, "LIST: malformed response: %s", o ? "no items or resourceVersion" : je.text);
+	if (rc < 0 || !json_is_array(items) || !rv) {
+		trouble(r, "LIST: malformed response: %s", rc < 0 ? err : "no items or resourceVersion");
+		free(err);
 		json_decref(o);
 		set_str(&r->cont, NULL);
 		backoff(r);
 		return;
 	}
-	json_array_foreach(items, i, x) upsert(r, x);
+	page_adapt(r);
 	if (cont && *cont) { /* only a non-empty continue means more */
 		set_str(&r->cont, cont);
 		json_decref(o);
@@ -602,6 +634,19 @@ static void done(struct reflector *r, CURLcode res)
 			wait_then(r, 0);
 		else
 			backoff(r);
+		return;
+	}
+	if (!watch && r->oversized) {
+		unsigned was = r->limit ? r->limit : c->o.page_limit;
+		if (was <= 1) {
+			trouble(r, "LIST: one object is larger than %u MiB; listing again later", LIST_PAGE_MAX >> 20);
+			backoff(r);
+			return;
+		}
+		r->limit = was / 2;
+		trouble(r, "LIST: a page of %u items went past %u MiB: asking for %u at a time", was, LIST_PAGE_MAX >> 20,
+			r->limit);
+		wait_then(r, 0); /* the same page (same continue token), smaller */
 		return;
 	}
 	if (watch && r->error_event) {
@@ -790,6 +835,7 @@ void kube_client_free(struct kube_client *c)
 		kube_stream_reset(&r->stream);
 		free(r->rv);
 		free(r->cont);
+		json_decref(r->list);
 		free(r->error);
 	}
 	curl_multi_cleanup(c->multi);

@@ -827,16 +827,16 @@ static size_t line_at(const char *b, size_t i)
 	return n;
 }
 
-static int json_load_bounded(const char *buf, size_t len, size_t max, size_t line0, json_t **out, char **err)
+static int json_load_bounded(const char *buf, size_t len, size_t max, size_t flags, size_t line0, json_t **out,
+			     char **err)
 {
 	json_error_t je;
-	if (json_node_bound(buf, len) > max) {
+	if (max != SIZE_MAX && json_node_bound(buf, len) > max) {
 		*err = xasprintf("line %zu: the document has more than %zu nodes (values, keys): refused; split it", line0,
 				 max);
 		return -EINVAL;
 	}
-	/* strict JSON, as kubectl's JSON decoder: no duplicate keys, no \u0000 */
-	if (!(*out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je))) {
+	if (!(*out = json_loadb(buf, len, flags, &je))) {
 		*err = xasprintf("line %zu column %d: %s", line0 + (size_t)je.line - 1, je.column, je.text);
 		return -EINVAL;
 	}
@@ -848,8 +848,8 @@ static int json_load_bounded(const char *buf, size_t len, size_t max, size_t lin
  * item is read on its own budget and handed over as it is read, then the
  * List itself with "items": [], as the YAML reader does (on an error the
  * caller discards what it was handed: a file is used whole or not at all). */
-static int read_json_list(const char *buf, size_t len, const struct kube_yaml_opts *o, size_t max, size_t lo,
-			  size_t hi, char **err)
+static int read_json_list(const char *buf, size_t len, const struct kube_yaml_opts *o, size_t max, size_t flags,
+			  size_t lo, size_t hi, char **err)
 {
 	size_t line = 1, at = 0; /* lines counted once, as the items go by */
 	/* what jansson does not see is checked here: the ']' that closes the
@@ -863,7 +863,7 @@ static int read_json_list(const char *buf, size_t len, const struct kube_yaml_op
 		json_t *v = NULL;
 		for (; at < i; at++)
 			line += buf[at] == '\n';
-		if (json_load_bounded(buf + i, end - i, max, line, &v, err) < 0)
+		if (json_load_bounded(buf + i, end - i, max, flags, line, &v, err) < 0)
 			return -EINVAL;
 		o->item(v, line, o->arg);
 		json_decref(v);
@@ -888,7 +888,7 @@ static int read_json_list(const char *buf, size_t len, const struct kube_yaml_op
 	memcpy(rest, buf, lo);
 	memcpy(rest + lo, "[]", 2);
 	memcpy(rest + lo + 2, buf + hi, len - hi);
-	int rc = json_load_bounded(rest, rlen, max, 1, &doc, err);
+	int rc = json_load_bounded(rest, rlen, max, flags, 1, &doc, err);
 	free(rest);
 	if (rc == 0 && o->doc)
 		o->doc(doc, 1, o->arg);
@@ -901,7 +901,8 @@ static int read_json(const char *buf, size_t len, const struct kube_yaml_opts *o
 	json_error_t je;
 	size_t lo, hi;
 	if (json_node_bound(buf, len) > max && o->item && json_items_span(buf, len, &lo, &hi))
-		return read_json_list(buf, len, o, max, lo, hi, err);
+		/* strict JSON, as kubectl's JSON decoder: no duplicate keys, no \u0000 */
+		return read_json_list(buf, len, o, max, JSON_REJECT_DUPLICATES, lo, hi, err);
 	if (json_node_bound(buf, len) > max) {
 		*err = xasprintf("the document has more than %zu nodes (values, keys): refused; split it", max);
 		return -EINVAL;
@@ -970,5 +971,44 @@ int kube_yaml_parse(const char *buf, size_t len, struct vec *docs, char **err)
 			json_decref(docs->v[k]);
 		docs->n = first;
 	}
+	return rc;
+}
+
+/* ---------- a List from the API, item by item ---------- */
+
+struct api_list {
+	void (*item)(json_t *item, void *arg);
+	void (*doc)(json_t *list, void *arg);
+	void *arg;
+};
+
+static void api_item(json_t *v, size_t line, void *arg)
+{
+	struct api_list *a = arg;
+	(void)line;
+	a->item(v, a->arg);
+}
+
+static void api_doc(json_t *v, size_t line, void *arg)
+{
+	struct api_list *a = arg;
+	(void)line;
+	a->doc(v, a->arg);
+}
+
+int kube_json_list_each(const char *buf, size_t len, size_t flags, void (*item)(json_t *item, void *arg),
+			void (*doc)(json_t *list, void *arg), void *arg, char **err)
+{
+	struct api_list a = { item, doc, arg };
+	struct kube_yaml_opts o = { .item = api_item, .doc = api_doc, .arg = &a };
+	size_t lo, hi;
+	*err = NULL;
+	if (json_items_span(buf, len, &lo, &hi))
+		return read_json_list(buf, len, &o, SIZE_MAX, flags, lo, hi, err);
+	json_t *v = NULL;
+	int rc = json_load_bounded(buf, len, SIZE_MAX, flags, 1, &v, err);
+	if (rc == 0)
+		doc(v, arg);
+	json_decref(v);
 	return rc;
 }

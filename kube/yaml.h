@@ -40,4 +40,11 @@ int kube_yaml_each(const char *buf, size_t len, const struct kube_yaml_opts *o, 
  * reference); on error, docs is left as it was. */
 int kube_yaml_parse(const char *buf, size_t len, struct vec *docs, char **err);
 
+/* A LIST answer of the API: the items of its "items" array one at a time
+ * (each parsed alone, so the page's whole tree is never built), then the
+ * List itself with "items": []. flags: jansson's decoding flags. 0, or
+ * -EINVAL with *err (items handed over before it are to be discarded). */
+int kube_json_list_each(const char *buf, size_t len, size_t flags, void (*item)(json_t *item, void *arg),
+			void (*doc)(json_t *list, void *arg), void *arg, char **err);
+
 #endif

@@ -121,7 +121,7 @@ static void delpod(struct server *s, const char *ns, const char *name, bool sile
 
 struct seen {
 	int added[KRES_COUNT], updated[KRES_COUNT], deleted[KRES_COUNT];
-	int synced, troubles, unreadable, token_rereads;
+	int synced, troubles, unreadable, token_rereads, page_shrinks;
 	char last_trouble[512], last_unreadable[512];
 	char last_old_app[64], last_new_app[64];
 };
@@ -153,6 +153,7 @@ static void on_trouble(void *arg, enum kube_res r, const char *what)
 	struct seen *s = arg;
 	s->troubles++;
 	s->token_rereads += strstr(what, "401 Unauthorized: token re-read") != NULL;
+	s->page_shrinks += strstr(what, "went past 32 MiB: asking for") != NULL;
 	snprintf(s->last_trouble, sizeof(s->last_trouble), "%s: %s", kube_res_name(r), what);
 }
 
@@ -366,6 +367,32 @@ static void error_event_relists(void **st)
 	assert_true(dl >= 1);
 	assert_true(dw <= 12); /* backed off: no spin on the same version */
 	assert_non_null(strstr(seen.last_trouble, "watch ERROR event 500"));
+	kube_client_free(c);
+	stop(&s);
+}
+
+/* A LIST page that grows past its byte bound (pods with large
+ * annotations) is asked for again with fewer items, and the list
+ * completes; items are applied one by one, never as one page-wide tree. */
+static void oversized_pages_shrink(void **st)
+{
+	struct server s = serve(0, NULL);
+	struct seen seen;
+	char *big = xmalloc((20u << 20) + 1);
+	memset(big, 'a', 20u << 20);
+	big[20u << 20] = 0;
+	for (int i = 0; i < 3; i++) {
+		char n[16];
+		snprintf(n, sizeof(n), "big%d", i);
+		ctl(&s, "apply", "{\"resource\": \"pods\", \"object\": {\"metadata\": {\"name\": \"%s\", \"namespace\": "
+				 "\"b\", \"labels\": {\"app\": \"web\"}, \"annotations\": {\"note\": \"%s\"}}, \"spec\": {}, "
+				 "\"status\": {\"podIPs\": [{\"ip\": \"10.0.8.%d\"}]}}}", n, big, i + 1);
+	}
+	free(big);
+	struct kube_client *c = client(&s, &seen, NULL, NULL); /* pages of 2: 40 MB, past the 32 MiB bound */
+	run_until(c, seen.synced, 60);
+	assert_int_equal(kube_client_count(c, KRES_PODS), 3);
+	assert_true(seen.page_shrinks >= 1);
 	kube_client_free(c);
 	stop(&s);
 }
@@ -721,6 +748,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(list_then_watch),   cmocka_unit_test(objects_read_as_their_resource),
 		cmocka_unit_test(gone_relists),     cmocka_unit_test(error_event_relists),
+		cmocka_unit_test(oversized_pages_shrink),
 		cmocka_unit_test(continue_expires),  cmocka_unit_test(short_watches_back_off),
 		cmocka_unit_test(silent_connection), cmocka_unit_test(chunking),
 		cmocka_unit_test(malformed_streams), cmocka_unit_test(errors_and_retry_after),
