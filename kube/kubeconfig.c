@@ -23,6 +23,7 @@ void kube_auth_free(struct kube_auth *a)
 	free(a->token);
 	free(a->token_file);
 	free(a->context);
+	free(a->namespace);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -47,6 +48,14 @@ int kube_auth_in_cluster(struct kube_auth *a, const char *root, char **err)
 		return -1;
 	}
 	fclose(f);
+	char *nsfile = xasprintf("%s/namespace", dir), *ns, *nerr = NULL;
+	size_t len;
+	if ((ns = manifest_read_file(nsfile, 256, &len, &nerr))) { /* optional: the pod's own namespace */
+		ns[strcspn(ns, "\n")] = 0;
+		a->namespace = ns;
+	}
+	free(nerr);
+	free(nsfile);
 	return 0;
 }
 
@@ -174,10 +183,12 @@ int kube_auth_kubeconfig_parse(struct kube_auth *a, const char *file, const char
 		*err = xasprintf("kubeconfig %s: cluster \"%s\" has no server", file, cluster);
 		goto out;
 	}
+	const char *s;
 	a->server = xstrdup(server);
 	a->context = xstrdup(ctxname);
+	if ((s = json_string_value(json_object_get(ctx, "namespace"))) && *s)
+		a->namespace = xstrdup(s);
 	a->insecure = json_is_true(json_object_get(cl, "insecure-skip-tls-verify"));
-	const char *s;
 	char *where = xasprintf("kubeconfig %s: cluster %s", file, cluster);
 	if ((s = json_string_value(json_object_get(cl, "certificate-authority"))))
 		a->ca_file = rel(file, s);

@@ -18,6 +18,7 @@ struct kube_auth {
 	char *token_file;      /* re-read: rotated by the kubelet */
 	bool insecure;         /* insecure-skip-tls-verify */
 	char *context;         /* kubeconfig: the context used */
+	char *namespace;       /* the context's namespace (in cluster: the pod's), or NULL */
 };
 
 /* The service account mounted in every pod (KUBERNETES_SERVICE_HOST/PORT,
