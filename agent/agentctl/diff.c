@@ -426,7 +426,8 @@ static void print_text(FILE *f, const struct diff *d, const struct ctl_opts *o)
 	if (!d->changes.n)
 		fprintf(f, "\nno change in connectivity\n");
 	else
-		fprintf(f, "\n%zu changes: %zu open a flow, %zu close one\n", d->changes.n, opened, closed);
+		fprintf(f, "\n%zu change%s: %zu opening a flow, %zu closing one\n", d->changes.n,
+			d->changes.n == 1 ? "" : "s", opened, closed);
 }
 
 static json_t *to_json(const struct diff *d)
