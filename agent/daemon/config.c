@@ -26,6 +26,8 @@ void agent_config_defaults(struct agent_config *c)
 	c->debounce_ms = 20;
 	c->log_format = xstrdup("text");
 	c->log_level = xstrdup("info");
+	c->drop_events = true;
+	c->drop_events_per_minute = 6;
 }
 
 void agent_config_free(struct agent_config *c)
@@ -109,6 +111,8 @@ static const struct csetting settings[] = {
 	{ "filesMaxFiles", NULL, C_UINT, F(files_max_files), 1, 1000000, 4, NULL },
 	{ "filesMaxDocumentNodes", NULL, C_UINT, F(files_max_doc_nodes), 1000, 100000000, 4, NULL },
 	{ "filesSettleMs", NULL, C_UINT, F(files_settle_ms), 100, 600000, 4, NULL },
+	{ "dropEvents", "--drop-events", C_BOOL, F(drop_events), 0, 0, 0, NULL },
+	{ "dropEventsPerMinute", "--drop-events-per-minute", C_UINT, F(drop_events_per_minute), 1, 600, 4, NULL },
 };
 #undef F
 
@@ -199,9 +203,14 @@ int agent_config_flag(struct agent_config *c, const char *flag, const char *val,
 
 void agent_config_flags_help(FILE *out)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
-		if (settings[i].flag)
-			fprintf(out, "  %-12s %-16s the setting %s of the configuration file\n", settings[i].flag, "VALUE", settings[i].key);
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+		if (settings[i].flag) {
+			char lhs[64];
+			snprintf(lhs, sizeof(lhs), "%s %s", settings[i].flag,
+				 settings[i].type == C_BOOL ? "true|false" : settings[i].type == C_UINT ? "N" : "VALUE");
+			fprintf(out, "  %-33s the setting %s of the configuration file\n", lhs, settings[i].key);
+		}
+	}
 }
 
 int agent_config_parse(struct agent_config *c, const char *name, const char *buf, size_t len, char **err)
