@@ -7,6 +7,11 @@
 #include "agent/dataplane/dataplane.h"
 #include "ctl.h"
 
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Whether a pod is on node; if none is, says which nodes have pods. */
 static bool node_known(const struct engine *e, const char *node)
 {
@@ -25,6 +30,7 @@ static bool node_known(const struct engine *e, const char *node)
 			vec_push(&nodes, (void *)n);
 	}
 	if (!found) {
+		vec_sort(&nodes, str_cmp);
 		fprintf(stderr, "%s dump: no pod is on node \"%s\"", ctl_prog, node);
 		for (size_t k = 0; k < nodes.n; k++)
 			fprintf(stderr, "%s%s", k ? ", " : " (nodes with pods: ", (const char *)nodes.v[k]);

@@ -38,7 +38,7 @@ int main(int argc, char **argv)
 		ctl_prog = "kubectl corral";
 	if (argc > 1 && !strcmp(argv[1], "__complete"))
 		return ctl_complete(argc - 2, argv + 2);
-	if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")))
+	if (argc > 1 && !strcmp(argv[1], "--version"))
 		return cmd_version(&o);
 	int k = find_command(argc, argv);
 	if (k < 0) {
