@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kube/exec.h"
 #include "kube/manifest.h"
 #include "kube/yaml.h"
 #include "policy/util.h"
@@ -118,7 +119,12 @@ static int data_field(json_t *o, const char *key, char **out, size_t *len, const
 	return 0;
 }
 
-int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *context, char **err)
+static int parse(struct kube_auth *a, const char *file, const char *text, size_t len, const char *context,
+		 json_t **exec, char **err);
+
+/* exec: NULL refuses exec plugins; else the user's exec stanza, if any,
+ * comes back there (a new reference) for the caller to run. */
+static int load(struct kube_auth *a, const char *path, const char *context, json_t **exec, char **err)
 {
 	char *file = NULL, *text = NULL, *rerr = NULL;
 	size_t len;
@@ -139,14 +145,38 @@ int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *cont
 		free(file);
 		return -1;
 	}
-	int rc = kube_auth_kubeconfig_parse(a, file, text, len, context, err);
+	int rc = parse(a, file, text, len, context, exec, err);
+	if (rc == 0 && exec && *exec) {
+		rc = kube_exec_credential(a, file, *exec, err);
+		json_decref(*exec);
+		*exec = NULL;
+		if (rc < 0)
+			kube_auth_free(a);
+	}
 	free(text);
 	free(file);
 	return rc;
 }
 
+int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *context, char **err)
+{
+	return load(a, path, context, NULL, err);
+}
+
+int kube_auth_kubeconfig_exec(struct kube_auth *a, const char *path, const char *context, char **err)
+{
+	json_t *exec = NULL;
+	return load(a, path, context, &exec, err);
+}
+
 int kube_auth_kubeconfig_parse(struct kube_auth *a, const char *file, const char *text, size_t len,
 			       const char *context, char **err)
+{
+	return parse(a, file, text, len, context, NULL, err);
+}
+
+static int parse(struct kube_auth *a, const char *file, const char *text, size_t len, const char *context,
+		 json_t **exec, char **err)
 {
 	struct vec docs = { 0 };
 	char *perr = NULL;
@@ -172,12 +202,16 @@ int kube_auth_kubeconfig_parse(struct kube_auth *a, const char *file, const char
 				 !ctx ? "does not exist" : "names a cluster that does not exist");
 		goto out;
 	}
-	if (us && (json_object_get(us, "exec") || json_object_get(us, "auth-provider"))) {
-		*err = xasprintf("kubeconfig %s: user \"%s\" authenticates with %s, which corral does not support yet; "
-				 "use a token, a tokenFile or a client certificate (or run in the cluster)",
-				 file, user, json_object_get(us, "exec") ? "an exec plugin" : "an auth-provider");
+	if (us && ((json_object_get(us, "exec") && !exec) || json_object_get(us, "auth-provider"))) {
+		*err = xasprintf("kubeconfig %s: user \"%s\" authenticates with %s, which %s; use a token, a tokenFile "
+				 "or a client certificate (or run in the cluster)", file, user,
+				 json_object_get(us, "exec") ? "an exec plugin" : "an auth-provider",
+				 json_object_get(us, "exec") ? "the agent does not run (agentctl does)"
+							     : "corral does not support (kubectl's are deprecated)");
 		goto out;
 	}
+	if (us && exec && json_object_get(us, "exec"))
+		*exec = json_incref(json_object_get(us, "exec"));
 	const char *server = json_string_value(json_object_get(cl, "server"));
 	if (!server) {
 		*err = xasprintf("kubeconfig %s: cluster \"%s\" has no server", file, cluster);

@@ -29,7 +29,7 @@ struct ctl_cluster *ctl_cluster_read(const struct ctl_opts *o)
 		      getenv("KUBERNETES_SERVICE_HOST");
 	free(dflt);
 	int rc = in_pod ? kube_auth_in_cluster(&c->auth, NULL, &err)
-			: kube_auth_kubeconfig(&c->auth, o->kubeconfig, o->context, &err);
+			: kube_auth_kubeconfig_exec(&c->auth, o->kubeconfig, o->context, &err);
 	struct kube_list_opts lo = { o->app_label, 0, 0 };
 	if (rc == 0)
 		rc = kube_list_all(&c->auth, &lo, &c->set, &warn, &err);

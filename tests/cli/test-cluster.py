@@ -203,6 +203,35 @@ try:
     check(rc == 2 and "context \"nope\" does not exist" in err, "an unknown context: %s" % err.strip())
     rc, _, err = run("matrix", "--kubeconfig", os.path.join(tmp, "none"))
     check(rc == 2 and "kubeconfig" in err, "a missing kubeconfig: %s" % err.strip())
+
+    # ---- exec credential plugins (what managed clusters' kubeconfigs use)
+    with open(os.path.join(tmp, "cred.sh"), "w") as f:
+        f.write('#!/bin/sh\n[ "$EXTRA" = yes ] || exit 4\n'
+                'echo "$KUBERNETES_EXEC_INFO" | grep -q \'"kind":"ExecCredential"\' || exit 5\n'
+                '[ "$1" = fail ] && exit 3\n'
+                'printf \'{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", '
+                '"status": {"token": "%s"}}\' "$1"\n')
+    os.chmod(os.path.join(tmp, "cred.sh"), 0o755)
+
+    def exec_kubeconfig(name, command, arg):
+        p = os.path.join(tmp, name)
+        with open(p, "w") as f:
+            f.write("apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+                    "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:%d'}}]\n"
+                    "users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: %s, "
+                    "args: [%s], env: [{name: EXTRA, value: 'yes'}], installHint: 'install it from example.com'}}}]\n"
+                    "contexts: [{name: c, context: {cluster: k, user: u}}]\n" % (port, command, arg))
+        return p
+    rc, out, err = run("matrix", "--kubeconfig", exec_kubeconfig("exec-ok", "./cred.sh", "t0k"), "--port", "8080", "-o", "json")
+    check(rc == 0 and json.loads(out)["pods"], "an exec plugin's token (command relative to the kubeconfig, env, "
+          "KUBERNETES_EXEC_INFO): %s" % err.strip())
+    rc, _, err = run("matrix", "--kubeconfig", exec_kubeconfig("exec-wrong", "./cred.sh", "wrong"))
+    check(rc == 2 and "401" in err, "an exec plugin's token refused: 401 named: %s" % err.strip())
+    rc, _, err = run("matrix", "--kubeconfig", exec_kubeconfig("exec-fail", "./cred.sh", "fail"))
+    check(rc == 2 and "exec plugin ./cred.sh failed (exit status 3)" in err, "an exec plugin that fails: %s" % err.strip())
+    rc, _, err = run("matrix", "--kubeconfig", exec_kubeconfig("exec-none", "no-such-plugin-au", "x"))
+    check(rc == 2 and "exec plugin no-such-plugin-au: not found: install it from example.com" in err,
+          "an exec plugin that is not installed: its installHint: %s" % err.strip())
 finally:
     srv.kill()
 
