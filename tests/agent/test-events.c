@@ -236,7 +236,9 @@ static void rate_limited(void **st)
 	double secs = (now_ms() - t0) / 1e3;
 	json_t *s = status();
 	json_t *de = json_object_get(json_object_get(s, "source_state"), "drop_events");
-	printf("%ld writes in %.1f s; agent: %s\n", made, secs, json_dumps(de, JSON_COMPACT));
+	char *txt = json_dumps(de, JSON_COMPACT);
+	printf("%ld writes in %.1f s; agent: %s\n", made, secs, txt);
+	free(txt);
 	assert_true(made >= 1);
 	assert_true(made <= 3 + (long)(secs * 3 / 60) + 1);
 	assert_true(json_integer_value(json_object_get(de, "pending")) >= 1); /* drops waiting for a token */
