@@ -40,6 +40,13 @@ int main(int argc, char **argv)
 		return ctl_complete(argc - 2, argv + 2);
 	if (argc > 1 && !strcmp(argv[1], "--version"))
 		return cmd_version(&o);
+	/* a leading --socket PATH holds for every command (as it always has) */
+	while (argc > 2 && !strcmp(argv[1], "--socket")) {
+		ctl_socket = argv[2];
+		argv[2] = argv[0];
+		argv += 2;
+		argc -= 2;
+	}
 	int k = find_command(argc, argv);
 	if (k < 0) {
 		bool help = argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));

@@ -42,7 +42,7 @@ struct ev_entry {
 
 enum ev_result {
 	EV_WRITTEN, /* created or patched */
-	EV_GONE,    /* the Event expired (404 on the patch): create a new one */
+	EV_GONE,    /* the Event expired (404 on the patch) or its name is taken (409): create a new one */
 	EV_FAILED,  /* try again later */
 	EV_DROP,    /* the pod is gone: forget these drops */
 };

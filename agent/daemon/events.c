@@ -223,9 +223,13 @@ struct ev_entry *ev_table_next(struct ev_table *t, double now, double *wait, uin
 	pick->busy = true;
 	pick->inflight = pick->pending;
 	pick->pending = 0;
-	if (!pick->name)
-		pick->name = xasprintf("%.200s.%llx%04llx", pick->b->pod, (unsigned long long)time(NULL),
-				       (unsigned long long)(t->serial++ & 0xffff));
+	if (!pick->name) { /* as client-go names them: the object's name and a time, here in ns */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		pick->name = xasprintf("%.200s.%llx", pick->b->pod,
+				       (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec +
+					       t->serial++);
+	}
 	*count = pick->posted + pick->inflight;
 	return pick;
 }
@@ -331,8 +335,8 @@ static enum ev_result write_one(struct drop_events *x, const struct ev_entry *e,
 	st = e->created ? kube_event_update(x->h, &ev, &resp, &err) : kube_event_create(x->h, &ev, &resp, &err);
 	if (st == 200 || st == 201)
 		r = EV_WRITTEN;
-	else if (e->created && st == 404)
-		r = EV_GONE;
+	else if ((e->created && st == 404) || (!e->created && st == 409))
+		r = EV_GONE; /* expired, or the name is taken (an earlier agent's): a new Event */
 	else
 		*why = kube_http_explain(x->h, e->created ? "patch an Event" : "create an Event", st, &resp, err);
 out:
