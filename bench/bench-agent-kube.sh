@@ -61,6 +61,8 @@ i=0; until "$B/agentctl" --socket "$W/a.sock" status -o json 2>/dev/null | grep 
 	i=$((i+1)); [ $i -lt 600 ] || { cat "$W/agent.log"; exit 1; }; sleep 0.05; done
 emit start_to_enforcing_ms $(( $(now_ms) - t0 )) ms
 emit agent_rss_mb "$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' /proc/"$(cat "$W/agent.pid")"/status)" MB
+emit agent_vmhwm_mb "$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' /proc/"$(cat "$W/agent.pid")"/status)" MB
+emit agent_cpu_to_sync_s "$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/"$(cat "$W/agent.pid")"/stat)" s
 POLICY='{"resource": "networkpolicies", "object": {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "bench", "namespace": "x"}, "spec": {"podSelector": {"matchLabels": {"pod": "a"}}, "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"role": "client"}}}]}]}}}'
 PODB='{"resource": "pods", "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "y", "labels": {"pod": "b", "role": "client"}}, "spec": {"nodeName": "node-1"}, "status": {"phase": "Running", "podIPs": [{"ip": "10.1.2.2"}]}}}'
 : > "$W/pol"; : > "$W/pod"

@@ -10,8 +10,16 @@
  *     (a) no table, (b) corral's table holding N policies of which 2
  *     select these pods, (c) a naive table with one rule per (pod, peer)
  *     pair and the pods' own rule last, (d) a table that only turns
- *     conntrack on (as kube-proxy does on every real node). */
+ *     conntrack on (as kube-proxy does on every real node), (e) corral's
+ *     table without the forged-source check. Cases are interleaved: each
+ *     run measures every case once, and the medians are reported.
+ *   corral-bench-dp revoke CLUSTER-SCRIPT BASE-YAML [--flows N] [--runs R]
+ *     N tracked UDP flows from x/a to x/c (one per destination port):
+ *     the time of a revocation pass when the change leaves them allowed
+ *     (read and judge only) and when it stops them all (read, judge and
+ *     delete). */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -28,6 +36,7 @@
 
 #include "agent/dataplane/dataplane.h"
 #include "agent/nl/nft.h"
+#include "agent/dataplane/revoke.h"
 #include "kube/manifest.h"
 #include "tests/dataplane/kcluster.h"
 
@@ -377,6 +386,8 @@ static int cmd_connrate(int argc, char **argv)
 	struct engine *e = load_text(text, "node-1");
 	free(text);
 	struct dp *dp = dp_new(NULL);
+	struct dp_config nocheck = { .no_source_check = true };
+	struct dp *dp_nocheck = dp_new(&nocheck); /* the table without the forged-source check */
 	struct nft_sock *s = kc_nft_open(&kc, 0);
 	char naive[] = "/tmp/corral-naive-XXXXXX";
 	char *nt = naive_table(policies);
@@ -390,8 +401,10 @@ static int cmd_connrate(int argc, char **argv)
 	if (kc_in_ns(&kc, kc.pod_ns[2], mklisten, &srv.fd) < 0)
 		return 1;
 	pthread_create(&th, NULL, serve, &srv);
-	double *rate[4];
-	static const char *const names[] = { "no_table", "corral_table", "naive_table", "conntrack_only" };
+	enum { CASES = 5 };
+	double *rate[CASES];
+	static const char *const names[] = { "no_table", "corral_table", "naive_table", "conntrack_only",
+					     "corral_table_no_source_check" };
 	char ctonly[] = "/tmp/corral-ct-XXXXXX";
 	const char *ct = "table inet base {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n"
 			 "\t\tct state established,related accept\n\t}\n}\n";
@@ -399,23 +412,25 @@ static int cmd_connrate(int argc, char **argv)
 	if (fd < 0 || write(fd, ct, strlen(ct)) != (ssize_t)strlen(ct))
 		return 1;
 	close(fd);
-	for (int c = 0; c < 4; c++)
+	for (int c = 0; c < CASES; c++)
 		rate[c] = calloc((size_t)runs, sizeof(double));
 	double apply_ms = 0, kern_ms = 0, render_ms = 0;
 	for (int r = 0; r < runs; r++)
-		for (int c = 0; c < 4; c++) {
+		for (int c = 0; c < CASES; c++) { /* interleaved: each run measures every case once */
 			sh("ip netns exec %s-n1 nft flush ruleset", kc.prefix);
-			if (c == 1) {
+			if (c == 1 || c == 4) {
 				struct dp_stats st;
 				char *err = NULL;
-				if (dp_sync(dp, e, s, true, &st, &err) < 0) {
+				if (dp_sync(c == 1 ? dp : dp_nocheck, e, s, true, &st, &err) < 0) {
 					fprintf(stderr, "bench: %s\n", err);
 					return 1;
 				}
-				apply_ms = st.apply_ms;
-				kern_ms = st.kernel_ms;
-				render_ms = st.render_ms;
-			} else if (c >= 2 && sh("ip netns exec %s-n1 nft -f %s", kc.prefix, c == 2 ? naive : ctonly)) {
+				if (c == 1) {
+					apply_ms = st.apply_ms;
+					kern_ms = st.kernel_ms;
+					render_ms = st.render_ms;
+				}
+			} else if (c >= 2 && c <= 3 && sh("ip netns exec %s-n1 nft -f %s", kc.prefix, c == 2 ? naive : ctonly)) {
 				return 1;
 			}
 			struct clientrun warm = { conns / 10, 0, 0 }, cr = { conns, 0, 0 };
@@ -433,8 +448,8 @@ static int cmd_connrate(int argc, char **argv)
 	close(srv.fd);
 	unlink(naive);
 	unlink(ctonly);
-	double m[4];
-	for (int c = 0; c < 4; c++) {
+	double m[CASES];
+	for (int c = 0; c < CASES; c++) {
 		char metric[64];
 		m[c] = median(rate[c], runs);
 		snprintf(metric, sizeof(metric), "conn_per_s_%s", names[c]);
@@ -448,9 +463,119 @@ static int cmd_connrate(int argc, char **argv)
 	emit("connrate", "corral_vs_no_table", m[1] / m[0], "ratio");
 	emit("connrate", "corral_vs_conntrack_only", m[1] / m[3], "ratio");
 	emit("connrate", "naive_vs_no_table", m[2] / m[0], "ratio");
+	emit("connrate", "corral_vs_corral_no_source_check", m[1] / m[4], "ratio");
 	nft_sock_close(s);
+	dp_free(dp_nocheck);
 	dp_free(dp);
 	engine_free(e);
+	kc_down(&kc);
+	return 0;
+}
+
+/* ---------- revoke ---------- */
+
+struct udpburst {
+	int n;
+	struct sockaddr_in dst;
+};
+
+/* n datagrams from one socket to n destination ports: n tracked flows */
+static int udp_burst(void *arg)
+{
+	struct udpburst *u = arg;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	for (int k = 0; k < u->n; k++) {
+		u->dst.sin_port = htons((uint16_t)(1024 + k));
+		if (sendto(fd, "x", 1, 0, (struct sockaddr *)&u->dst, sizeof(u->dst)) < 0)
+			k--; /* the queue is full: try again */
+	}
+	close(fd);
+	return 0;
+}
+
+static int cmd_revoke(int argc, char **argv)
+{
+	int flows = 10000, runs = 5;
+	if (argc < 3) {
+		fprintf(stderr, "usage: corral-bench-dp revoke CLUSTER-SCRIPT BASE-YAML [--flows N] [--runs R]\n");
+		return 2;
+	}
+	for (int i = 3; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--flows"))
+			flows = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--runs"))
+			runs = atoi(argv[i + 1]);
+	}
+	if (flows < 1 || flows > 60000 || runs < 1)
+		return 2;
+	struct kcluster kc;
+	if (kc_up(&kc, argv[1], "crbrv") < 0)
+		return 1;
+	struct sbuf b = { 0 };
+	FILE *f = fopen(argv[2], "r");
+	char buf[4096];
+	size_t got;
+	while (f && (got = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
+		buf[got] = 0;
+		sbuf_add(&b, buf);
+	}
+	if (f)
+		fclose(f);
+	/* x/c admits UDP from anyone; after the change, nothing */
+	const char *pol = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: udp, namespace: x}\n"
+			  "spec:\n  podSelector: {matchLabels: {pod: c}}\n  ingress: %s\n";
+	char *open = xasprintf(pol, "[{ports: [{protocol: UDP}]}]"), *closed = xasprintf(pol, "[]");
+	char *t1 = xasprintf("%s%s", b.s ? b.s : "", open), *t2 = xasprintf("%s%s", b.s ? b.s : "", closed);
+	struct engine *allow = load_text(t1, "node-1"), *deny = load_text(t2, "node-1");
+	free(open);
+	free(closed);
+	free(t1);
+	free(t2);
+	free(sbuf_steal(&b));
+	struct dp *dp = dp_new(NULL);
+	struct nft_sock *s = kc_nft_open(&kc, 0);
+	struct ct_sock *ct = NULL;
+	struct route_sock *rt = NULL;
+	if (setns(kc.node_ns[0], CLONE_NEWNET) < 0 || !(ct = ct_sock_open()) || !(rt = route_sock_open()) ||
+	    setns(kc.self_ns, CLONE_NEWNET) < 0)
+		return 1;
+	char *err = NULL;
+	struct dp_stats st;
+	if (dp_sync(dp, allow, s, true, &st, &err) < 0) {
+		fprintf(stderr, "bench: %s\n", err);
+		return 1;
+	}
+	double *keep = calloc((size_t)runs, sizeof(double)), *drop = calloc((size_t)runs, sizeof(double));
+	struct udpburst u = { flows, { .sin_family = AF_INET } };
+	inet_pton(AF_INET, "10.1.1.3", &u.dst.sin_addr);
+	for (int r = 0; r < runs; r++) {
+		struct revoke_stats a, z;
+		kc_in_ns(&kc, kc.pod_ns[0], udp_burst, &u);
+		if (revoke_flows(allow, ct, rt, NULL, NULL, &a) < 0 || revoke_flows(deny, ct, rt, NULL, NULL, &z) < 0)
+			return 1;
+		fprintf(stderr, "run %d: %zu tracked, %zu kept in %.2f ms; %zu revoked in %.2f ms (read %.2f, delete %.2f)\n",
+			r, a.tracked, a.considered, a.ms, z.revoked, z.ms, z.dump_ms, z.delete_ms);
+		if (a.considered < (size_t)flows || z.revoked < (size_t)flows) {
+			fprintf(stderr, "bench: expected %d flows\n", flows);
+			return 1;
+		}
+		keep[r] = a.ms;
+		drop[r] = z.ms;
+	}
+	emit("revoke", "flows", flows, "flows");
+	emit("revoke", "pass_all_kept_ms", median(keep, runs), "ms");
+	emit("revoke", "pass_all_revoked_ms", median(drop, runs), "ms");
+	emit("revoke", "revoked_per_s", flows / (median(drop, runs) / 1e3), "flows/s");
+	free(keep);
+	free(drop);
+	ct_sock_close(ct);
+	route_sock_close(rt);
+	nft_sock_close(s);
+	dp_free(dp);
+	engine_free(allow);
+	engine_free(deny);
 	kc_down(&kc);
 	return 0;
 }
@@ -461,6 +586,8 @@ int main(int argc, char **argv)
 		return cmd_apply(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "connrate"))
 		return cmd_connrate(argc - 1, argv + 1);
-	fprintf(stderr, "usage: corral-bench-dp apply|connrate ...\n");
+	if (argc >= 2 && !strcmp(argv[1], "revoke"))
+		return cmd_revoke(argc - 1, argv + 1);
+	fprintf(stderr, "usage: corral-bench-dp apply|connrate|revoke ...\n");
 	return 2;
 }

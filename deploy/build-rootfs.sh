@@ -3,13 +3,13 @@
 # ROOTFS: the two binaries and the shared libraries they need that the
 # distroless base (gcr.io/distroless/cc-debian12: glibc, libgcc, libssl,
 # CA certificates) does not already carry. The Dockerfile runs this in its
-# build stage; CI runs the same script without Docker (tests/deploy).
+# build stage (tests/deploy/test-image.py builds and runs the image).
 #   build-rootfs.sh ROOTFS [BUILD-DIR]
 set -eu
 rootfs=${1:?usage: build-rootfs.sh ROOTFS [BUILD-DIR]}
 build=${2:-build-release}
 src=$(cd "$(dirname "$0")/.." && pwd)
-cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCORRAL_TESTS=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" --target corral-agent agentctl
 cmake --install "$build" --prefix "$rootfs/usr" --strip >/dev/null
 # libraries: everything ldd resolves, except what the base image provides

@@ -117,6 +117,7 @@ struct reflector {
 	unsigned failures;
 	size_t events;     /* in this watch */
 	bool synced, gone, broken, initial_stream, no_initial, need_list;
+	bool error_event; /* the watch ended with an ERROR event other than 410 */
 	char errbuf[CURL_ERROR_SIZE];
 	char *error;
 };
@@ -351,10 +352,16 @@ static int on_event(const struct kube_event *ev, void *arg)
 	case KEV_ERROR: {
 		json_int_t code = json_integer_value(json_object_get(o, "code"));
 		const char *msg = json_string_value(json_object_get(o, "message"));
-		if (code == 410)
+		if (code == 410) {
 			r->gone = true;
-		else
-			trouble(r, "watch ERROR event %lld: %s", (long long)code, msg ? msg : "?");
+		} else {
+			/* e.g. 500 from etcd at the compaction boundary (watch cache
+			 * off): watching again from the same version would get the
+			 * same answer at once, so list again, after a back-off (as
+			 * client-go's reflector does) */
+			trouble(r, "watch ERROR event %lld: %s: listing again", (long long)code, msg ? msg : "?");
+			r->error_event = true;
+		}
 		return 1; /* the stream ends here */
 	}
 	}
@@ -461,11 +468,13 @@ static void start(struct reflector *r, bool watch)
 	r->status = 0;
 	r->retry_after = 0;
 	r->events = 0;
-	r->gone = r->broken = false;
+	r->gone = r->broken = r->error_event = false;
 	r->body.n = 0;
 	kube_stream_reset(&r->stream);
 	r->started = now_s();
 	CURL *e = r->easy = curl_easy_init();
+	if (!e) /* only out of memory: small allocations abort (CONTRIBUTING.md) */
+		abort();
 	curl_easy_setopt(e, CURLOPT_URL, url.s);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
@@ -584,6 +593,14 @@ static void done(struct reflector *r, CURLcode res)
 			wait_then(r, 0);
 		else
 			backoff(r);
+		return;
+	}
+	if (watch && r->error_event) {
+		r->c->stats.relists++;
+		set_str(&r->cont, NULL);
+		r->need_list = true;
+		r->initial_stream = false;
+		backoff(r);
 		return;
 	}
 	if (r->status == 410 || r->gone) {
@@ -726,6 +743,8 @@ struct kube_client *kube_client_new(struct kube_auth *auth, const struct kube_cl
 		c->h = *h;
 	c->dopts = (struct decode_opts){ DECODE_API, false, c->o.app_label ? c->o.app_label : "app", "default" };
 	c->multi = curl_multi_init();
+	if (!c->multi)
+		abort();
 	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	c->rng = (uint64_t)now_s() * 2654435761u | 1;
 	for (int i = 0; i < KRES_COUNT; i++) {

@@ -36,17 +36,18 @@ int kube_auth_in_cluster(struct kube_auth *a, const char *root, char **err)
 	if (!host || !port) {
 		*err = xstrdup("in-cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set "
 			       "(not running in a pod? use --kubeconfig)");
-		return -1;
+		return -ENOENT;
 	}
 	a->server = strchr(host, ':') ? xasprintf("https://[%s]:%s", host, port) : xasprintf("https://%s:%s", host, port);
 	a->token_file = xasprintf("%s/token", dir);
 	a->ca_file = xasprintf("%s/ca.crt", dir);
 	FILE *f = fopen(a->token_file, "r");
 	if (!f) {
+		int e = errno;
 		*err = xasprintf("in-cluster: cannot read the service account token %s: %s", a->token_file,
-				 strerror(errno));
+				 strerror(e));
 		kube_auth_free(a);
-		return -1;
+		return -e;
 	}
 	fclose(f);
 	char *nsfile = xasprintf("%s/namespace", dir), *ns, *nerr = NULL;
@@ -114,7 +115,7 @@ static int data_field(json_t *o, const char *key, char **out, size_t *len, const
 		return 0;
 	if (!(*out = b64(v, len))) {
 		*err = xasprintf("%s: %s: not valid base64", path, key);
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -143,7 +144,7 @@ static int load(struct kube_auth *a, const char *path, const char *context, json
 				 file ? rerr : "not found");
 		free(rerr);
 		free(file);
-		return -1;
+		return -ENOENT;
 	}
 	int rc = parse(a, file, text, len, context, exec, err);
 	if (rc == 0 && exec && *exec) {
@@ -180,7 +181,7 @@ static int parse(struct kube_auth *a, const char *file, const char *text, size_t
 {
 	struct vec docs = { 0 };
 	char *perr = NULL;
-	int rc = -1;
+	int rc = -EINVAL;
 	memset(a, 0, sizeof(*a));
 	if (kube_yaml_parse(text, len, &docs, &perr) < 0 || docs.n != 1 || !json_is_object((json_t *)docs.v[0])) {
 		*err = xasprintf("kubeconfig %s: %s", file, perr ? perr : "expected one YAML mapping");

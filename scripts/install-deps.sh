@@ -6,8 +6,8 @@ set -eu
 PKGS="build-essential cmake pkg-config clang llvm libclang-rt-14-dev \
       libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev \
       libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev \
-      libmicrohttpd-dev nftables iproute2 iputils-ping python3 python3-yaml curl \
-      libcap2-bin util-linux openssl graphviz groff-base"
+      libmicrohttpd-dev libldns-dev nftables iproute2 iputils-ping python3 python3-yaml curl \
+      libcap2-bin util-linux openssl debootstrap graphviz groff-base"
 
 missing=""
 for p in $PKGS; do
@@ -33,3 +33,11 @@ if ! command -v go >/dev/null 2>&1; then
     exit 1
 fi
 echo "install-deps: $(go version)"
+
+# Docker builds and runs the agent's image (tests/deploy/test-image.py);
+# the machine runs the engine (no registry: the bases are made locally).
+if ! docker info >/dev/null 2>&1; then
+    echo "install-deps: no Docker engine answers (docker info); tests/deploy/test-image.py needs it" >&2
+    exit 1
+fi
+echo "install-deps: Docker $(docker version -f '{{.Server.Version}}')"

@@ -29,8 +29,8 @@ const struct ctl_cmd ctl_commands[] = {
 	    { CF_PORT, "destination port (default: the destination's first declared port, else 80)" },
 	    { CF_PROTOCOL, NULL }, { CF_OUTPUT, NULL }, { CF_APP_LABEL, NULL }, { CF_SOCKET, NULL }, { CF_HELP, NULL } },
 	  "SRC and DST are ns/pod, ns/app (the pods of an application), a name in the namespace of -n, or an IP "
-	  "address. Without --from or the cluster, the running agent answers (and names the chain and counter in "
-	  "the kernel).\n"
+	  "address; the running agent also takes a host name as DST (the address the pod's DNS gave). Without "
+	  "--from or the cluster, the running agent answers (and names the chain and counter in the kernel).\n"
 	  "Exit status: 0 ALLOWED, 1 DENIED, 2 the flow could not be explained (unknown pod, no agent, bad input)." },
 	{ "matrix", "",
 	  "Who can talk to whom on one port: rows are sources, columns destinations, every address family the two "
@@ -69,6 +69,10 @@ const struct ctl_cmd ctl_commands[] = {
 	{ "drops", "", "Flows the kernel dropped on this node, named by pod and by the policies that isolated them.",
 	  cmd_drops, 0, 0, FMT_TEXT | FMT_JSON | FMT_YAML,
 	  { { CF_FOLLOW, NULL }, { CF_EXPLAIN, NULL }, { CF_OUTPUT, NULL }, { CF_SOCKET, NULL }, { CF_HELP, NULL } },
+	  NULL },
+	{ "dns", "", "What DNS-aware egress learned on this node: host names, their addresses and expiry, and the "
+		     "groups of pods whose DNS goes through the agent.",
+	  cmd_dns, 0, 0, FMT_TEXT | FMT_JSON | FMT_YAML, { { CF_OUTPUT, NULL }, { CF_SOCKET, NULL }, { CF_HELP, NULL } },
 	  NULL },
 	{ "version", "", "Print the version.", cmd_version, 0, 0, FMT_TEXT, { { CF_HELP, NULL } }, NULL },
 	{ "help", "[COMMAND]", "Help on a command.", cmd_help, 0, 1, FMT_TEXT, { { CF_HELP, NULL } }, NULL },

@@ -105,6 +105,7 @@ int cmd_diff(struct ctl_opts *o);
 int cmd_dump(struct ctl_opts *o);
 int cmd_status(struct ctl_opts *o);
 int cmd_drops(struct ctl_opts *o);
+int cmd_dns(struct ctl_opts *o);
 int cmd_version(struct ctl_opts *o);
 int cmd_help(struct ctl_opts *o);
 

@@ -239,7 +239,8 @@ char *ctl_qualify(const struct ctl_opts *o, const char *spec, const char *defaul
 {
 	ip128 a;
 	const char *ns = o->ns ? o->ns : default_ns;
-	if (strchr(spec, '/') || ip_parse(spec, &a) == 0 || !ns)
+	/* a name with a dot is a host name (a live explain takes one) or an address */
+	if (strchr(spec, '/') || strchr(spec, '.') || ip_parse(spec, &a) == 0 || !ns)
 		return xstrdup(spec);
 	return xasprintf("%s/%s", ns, spec);
 }
@@ -321,7 +322,7 @@ void ctl_usage(FILE *f)
 	fprintf(f, "\n%s COMMAND --help tells more: arguments, flags and exit status.\n", ctl_prog);
 	fprintf(f, "Objects come from a folder of manifests (--from DIR), from the cluster (--kubeconfig FILE,\n"
 		   "--context NAME or --cluster; as `kubectl corral`, always), or from both: the folder applied\n"
-		   "on top of the cluster. explain, dump, status and drops without them ask the running agent.\n");
+		   "on top of the cluster. explain, dump, status, drops and dns without them ask the running agent.\n");
 	fprintf(f, "Exit status: 0 done, 1 the answer is no (explain DENIED, check found errors, diff --fail-on),\n"
 		   "2 the question could not be answered (usage, unreadable input, no agent, the API server).\n");
 }

@@ -34,18 +34,22 @@
 
 #include "corral-version.h"
 #include "agent/daemon/config.h"
+#include "agent/daemon/ctl.h"
+#include "agent/daemon/dns.h"
 #include "agent/daemon/events.h"
 #include "agent/dataplane/dataplane.h"
 #include "agent/daemon/log.h"
 #include "agent/daemon/metrics.h"
 #include "agent/nl/nflog.h"
+#include "agent/nl/conntrack.h"
 #include "agent/nl/nft.h"
+#include "agent/nl/route.h"
 #include "agent/report/report.h"
+#include "agent/dataplane/revoke.h"
 #include "agent/daemon/src_files.h"
 #include "kube/client.h"
 
 #define DROP_RING 1024
-#define MAX_FOLLOWERS 16
 
 struct drop {
 	struct timespec when;
@@ -54,6 +58,7 @@ struct drop {
 	uint16_t dport;
 	enum dir dir;
 	uint32_t group;
+	char kind; /* 'g' a group's default drop, 'q' quarantined, 's' forged source, 'r' revoked flow */
 	char policies[512];
 };
 
@@ -66,22 +71,34 @@ struct agent {
 	struct dp *dp;
 	struct nft_sock *nft;
 	struct nflog *nflog;
+	struct ct_sock *ct;       /* revocation: conntrack, and the node's addresses */
+	struct route_sock *rt;
 	struct src_files *files;
+	struct dns_proxy *dns;   /* DNS-aware egress (NULL: dnsProxyPort 0) */
 	struct metrics metrics;
-	int ep, sig_fd, sync_timer, scan_timer, ctl_fd;
-	bool synced, sync_armed, scan_armed, stop;
+	int ep, sig_fd, sync_timer, scan_timer;
+	struct ctl *ctl;
+	int argc;
+	char **argv;
+	int self_ns, target_ns; /* --netns: where we are, where we enforce */
+	int dns_ns;             /* the DNS proxy's copy of target_ns */
+	bool synced, sync_armed, scan_armed, stop, kube_source;
 	uint64_t generation;
 	/* last transaction */
 	struct dp_stats last;
 	struct timespec last_time;
 	char *last_error;
 	uint32_t retry_ms;
+	/* revocation */
+	uint64_t revoked, revocations;
+	struct revoke_stats last_revoke;
+	struct timespec last_revoke_time;
+	char *revoke_error;
+	uint32_t revoke_listed; /* flows of the current pass put in the drop ring */
 	/* drops */
 	struct drop *ring; /* DROP_RING entries */
 	uint64_t ndrops;
-	int followers[MAX_FOLLOWERS];
-	bool follow_explain[MAX_FOLLOWERS];
-	int nfollowers;
+	const struct drop *publishing; /* the entry ctl_publish is sending */
 };
 
 /* ---------- engine and transactions ---------- */
@@ -131,11 +148,42 @@ static void update_gauges(struct agent *a)
 	pthread_mutex_unlock(&a->metrics.mu);
 }
 
+static void on_revoked(const struct revoked *r, void *arg);
+
+/* After a transaction that may have removed an allow: the flows the new
+ * ruleset would not admit lose their conntrack entries (revoke.h). */
+static void do_revoke(struct agent *a)
+{
+	struct revoke_stats rs;
+	a->revoke_listed = 0;
+	int rc = revoke_flows(a->e, a->ct, a->rt, on_revoked, a, &rs);
+	clock_gettime(CLOCK_REALTIME, &a->last_revoke_time);
+	a->last_revoke = rs;
+	a->revocations++;
+	a->revoked += rs.revoked;
+	free(a->revoke_error);
+	a->revoke_error = rc < 0 ? xasprintf("revoking flows: %s", strerror(-rc)) : NULL;
+	pthread_mutex_lock(&a->metrics.mu);
+	a->metrics.revoked += rs.revoked;
+	a->metrics.revoke_errors += rc < 0;
+	pthread_mutex_unlock(&a->metrics.mu);
+	if (rc < 0)
+		log_msg(LOG_ERROR, "revoke", "%s; flows the policies stopped allowing may go on", a->revoke_error);
+	else if (rs.revoked || rs.gone)
+		log_msg(LOG_INFO, "revoke",
+			"revoked %zu flows no longer allowed (%zu tracked, %zu touching local pods, %zu ended meanwhile), %.2f ms",
+			rs.revoked, rs.tracked, rs.considered, rs.gone, rs.ms);
+	else
+		log_msg(LOG_DEBUG, "revoke", "no flow to revoke (%zu tracked, %zu touching local pods), %.2f ms", rs.tracked,
+			rs.considered, rs.ms);
+}
+
 static void do_sync(struct agent *a, bool full)
 {
 	update_gauges(a);
 	struct dp_stats st;
 	char *err = NULL;
+	dns_restore(a->dns); /* once, before the first replace: what a previous agent learned */
 	int rc = dp_sync(a->dp, a->e, a->nft, full, &st, &err);
 	double secs = (st.render_ms + st.apply_ms) / 1e3;
 	metrics_observe_sync(&a->metrics, secs, rc == 0, st.full);
@@ -152,6 +200,8 @@ static void do_sync(struct agent *a, bool full)
 		return;
 	}
 	a->retry_ms = 0;
+	if (a->cfg.revoke_flows && a->ct && a->rt && revoke_needed(&st))
+		do_revoke(a);
 	if (st.msgs || st.full)
 		log_msg(st.full ? LOG_INFO : LOG_DEBUG, "sync",
 			"%s: %u messages, +%llu/-%llu elements, %u chains written, %llu elements in the table, %.2f ms",
@@ -344,51 +394,121 @@ static void record_event(struct agent *a, const struct drop *d)
 	drop_events_record(a->events, &ev);
 }
 
+/* The ring's next entry, zeroed and stamped. */
+static struct drop *drop_next(struct agent *a)
+{
+	struct drop *d = &a->ring[a->ndrops++ % DROP_RING];
+	memset(d, 0, sizeof(*d));
+	clock_gettime(CLOCK_REALTIME, &d->when);
+	return d;
+}
+
+static void group_policies(const struct ir_group *g, char *out, size_t len)
+{
+	size_t off = 0;
+	for (uint32_t i = 0; g && i < g->npol && off < len - 1; i++) {
+		char *name = report_policy_name(g->pols[i]->spec);
+		int n = snprintf(out + off, len - off, "%s%s", i ? ", " : "", name);
+		free(name);
+		off += n > 0 ? (size_t)n : 0;
+	}
+}
+
+static json_t *publish_line(void *arg, bool explain)
+{
+	struct agent *a = arg;
+	return drop_json(a, a->publishing, explain);
+}
+
+/* Sends a new ring entry to every `drops --follow` that keeps up (ctl.h:
+ * one that does not loses lines, counted; the loop never waits for it). */
+static void drop_publish(struct agent *a, const struct drop *d)
+{
+	if (!a->ctl || !ctl_followers(a->ctl))
+		return;
+	a->publishing = d;
+	ctl_publish(a->ctl, publish_line, a);
+	a->publishing = NULL;
+	pthread_mutex_lock(&a->metrics.mu);
+	a->metrics.drop_lines_lost = ctl_lost(a->ctl);
+	pthread_mutex_unlock(&a->metrics.mu);
+}
+
+static void ip_bytes(ip128 a, uint8_t *out, uint8_t *fam)
+{
+	*fam = ip_is_v4(a) ? 4 : 6;
+	if (*fam == 4) {
+		uint32_t v = ip_v4(a);
+		out[0] = (uint8_t)(v >> 24), out[1] = (uint8_t)(v >> 16), out[2] = (uint8_t)(v >> 8), out[3] = (uint8_t)v;
+		return;
+	}
+	for (int i = 0; i < 8; i++) {
+		out[i] = (uint8_t)(a.hi >> (56 - 8 * i));
+		out[8 + i] = (uint8_t)(a.lo >> (56 - 8 * i));
+	}
+}
+
+/* A flow whose conntrack entry was deleted: listed with the drops (the
+ * first REVOKE_LISTED of a pass, so that one big change does not push
+ * every drop out of the ring; the metric and status count them all). */
+#define REVOKE_LISTED 256
+static void on_revoked(const struct revoked *r, void *arg)
+{
+	struct agent *a = arg;
+	if (a->revoke_listed++ >= REVOKE_LISTED)
+		return;
+	struct drop *d = drop_next(a);
+	uint8_t s[16], t[16], fam;
+	d->kind = 'r';
+	d->dir = r->dir;
+	d->proto = r->proto;
+	d->dport = r->dport;
+	d->group = r->group ? r->group->id : 0;
+	ip_bytes(r->src, s, &fam);
+	ip_bytes(r->dst, t, &fam);
+	pod_name(a->e, s, fam, d->src, sizeof(d->src), d->src_pod, sizeof(d->src_pod));
+	pod_name(a->e, t, fam, d->dst, sizeof(d->dst), d->dst_pod, sizeof(d->dst_pod));
+	if (!r->group)
+		snprintf(d->policies, sizeof(d->policies), "none: the address is claimed by several pods (quarantined)");
+	group_policies(r->group, d->policies, sizeof(d->policies));
+	drop_publish(a, d);
+}
+
 static void on_drop(const struct nflog_pkt *p, void *arg)
 {
 	struct agent *a = arg;
 	char dc, kind;
 	unsigned gid = 0;
-	/* "corral:i:g7 ": group chain 7; "corral:i:q ": a quarantined address */
-	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 || (kind != 'g' && kind != 'q'))
+	/* "corral:i:g7 ": group chain 7; "corral:i:q ": a quarantined address;
+	 * "corral:e:s ": a forged source address */
+	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 || (kind != 'g' && kind != 'q' && kind != 's'))
 		return;
-	struct drop *d = &a->ring[a->ndrops++ % DROP_RING];
-	memset(d, 0, sizeof(*d));
-	clock_gettime(CLOCK_REALTIME, &d->when);
+	struct drop *d = drop_next(a);
 	d->dir = dc == 'e' ? DIR_EGRESS : DIR_INGRESS;
 	d->group = gid;
+	d->kind = kind;
 	d->proto = p->proto;
 	d->dport = p->dport;
 	pod_name(a->e, p->src, p->family, d->src, sizeof(d->src), d->src_pod, sizeof(d->src_pod));
 	pod_name(a->e, p->dst, p->family, d->dst, sizeof(d->dst), d->dst_pod, sizeof(d->dst_pod));
 	const struct ir_group *g = kind == 'g' ? group_by_id(a->e, gid) : NULL;
-	size_t off = 0;
 	if (kind == 'q')
 		snprintf(d->policies, sizeof(d->policies), "none: the address is claimed by several pods (quarantined)");
-	for (uint32_t i = 0; g && i < g->npol && off < sizeof(d->policies) - 1; i++) {
-		char *name = report_policy_name(g->pols[i]->spec);
-		int n = snprintf(d->policies + off, sizeof(d->policies) - off, "%s%s", i ? ", " : "", name);
-		free(name);
-		off += n > 0 ? (size_t)n : 0;
+	if (kind == 's')
+		snprintf(d->policies, sizeof(d->policies),
+			 "none: forged source, the address does not route back through the interface it came from");
+	group_policies(g, d->policies, sizeof(d->policies));
+	if (a->dns && kind == 'g' && d->dir == DIR_EGRESS) {
+		ip128 s4, d4;
+		if (ip_parse(d->src, &s4) == 0 && ip_parse(d->dst, &d4) == 0)
+			dns_note_drop(a->dns, s4, d4);
 	}
 	pthread_mutex_lock(&a->metrics.mu);
 	a->metrics.drops[d->dir == DIR_EGRESS]++;
 	pthread_mutex_unlock(&a->metrics.mu);
 	if (a->events && a->cfg.drop_events && kind == 'g')
 		record_event(a, d);
-	for (int i = 0; i < a->nfollowers; i++) {
-		json_t *o = drop_json(a, d, a->follow_explain[i]);
-		char *line = json_dumps(o, JSON_COMPACT);
-		json_decref(o);
-		bool ok = dprintf(a->followers[i], "%s\n", line) > 0;
-		free(line);
-		if (!ok) {
-			close(a->followers[i]);
-			a->followers[i] = a->followers[--a->nfollowers];
-			a->follow_explain[i] = a->follow_explain[a->nfollowers];
-			i--;
-		}
-	}
+	drop_publish(a, d);
 }
 
 /* ---------- explain, live ---------- */
@@ -422,18 +542,26 @@ static json_t *explain(struct agent *a, const char *srcs, const char *dsts, int 
 	char *note = NULL;
 	const char *bad = NULL;
 	int rc = report_resolve(a->e, srcs, &src, &note);
+	const char *host = NULL;
 	if (rc < 0)
 		bad = srcs;
 	else {
 		free(note);
 		note = NULL;
-		if ((rc = report_resolve(a->e, dsts, &dst, &note)) < 0)
+		if ((rc = report_resolve(a->e, dsts, &dst, &note)) == -EINVAL && fqdn_pattern_ok(dsts)) {
+			/* a host name: the address the pod's answers gave for it */
+			memset(&dst, 0, sizeof(dst));
+			if ((rc = dns_name_addr(a->e, &src, dsts, &dst.addr, &note)) == 0)
+				host = dsts;
+		}
+		if (rc < 0)
 			bad = dsts;
 	}
 	if (bad) {
 		*text = xasprintf("%s: %s%s%s", bad,
-				  rc == -EINVAL ? "neither ns/pod, ns/app nor an IP address"
-						: rc == -ENOENT ? "no such pod or application" : "no address",
+				  rc == -EINVAL ? "neither ns/pod, ns/app, an IP address nor a host name"
+				  : rc == -ENOENT ? (note && bad == dsts && fqdn_pattern_ok(dsts) ? "DENIED" : "no such pod or application")
+						  : "no address",
 				  note ? ": " : "", note ? note : "");
 		free(note);
 		return NULL;
@@ -448,10 +576,16 @@ static json_t *explain(struct agent *a, const char *srcs, const char *dsts, int 
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
+	if (host)
+		fprintf(f, "%s: the address the pod's DNS answers gave for it\n", host);
 	report_explain_text(f, a->e, &src, &dst, proto, port, &v, (const char *const *)where);
+	json_t *o = report_explain_json(a->e, &src, &dst, proto, port, &v, (const char *const *)where);
+	if (host || !dst.pod || (src.pod && src.pod->group[DIR_EGRESS] && dns_group_has_hosts(src.pod->group[DIR_EGRESS])))
+		dns_explain(a->dns, a->e, &src, &dst, &v, f, o);
+	if (host)
+		json_object_set_new(o, "host", json_string(host));
 	fclose(f);
 	*text = buf;
-	json_t *o = report_explain_json(a->e, &src, &dst, proto, port, &v, (const char *const *)where);
 	free(where[0]);
 	free(where[1]);
 	verdict_free(&v);
@@ -464,16 +598,28 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 	struct tm tm;
 	gmtime_r(&d->when.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	const char *pn = d->proto == 6 ? "TCP" : d->proto == 17 ? "UDP" : d->proto == 132 ? "SCTP" : "other";
-	char *summary = xasprintf("%s %s %s -> %s %s/%u dropped at %s (isolated by %s)", ts, dir_name(d->dir),
-				  d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst, pn, d->dport,
-				  dir_name(d->dir), d->policies[0] ? d->policies : "a group no longer present");
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "time", ts, "direction",
+	const char *pn = d->proto == PROTO_TCP || d->proto == PROTO_UDP || d->proto == PROTO_SCTP ? proto_name(d->proto)
+													 : "other";
+	const char *dst = d->dst_pod[0] ? d->dst_pod : d->dst;
+	char *summary;
+	if (d->kind == 's') /* the source names whose address was used, not who sent it */
+		summary = xasprintf("%s forged source %s%s%s%s -> %s %s/%u dropped: the address does not route back "
+				    "through the interface the packet came from", ts, d->src, d->src_pod[0] ? " (the address of " : "",
+				    d->src_pod, d->src_pod[0] ? ")" : "", dst, pn, d->dport);
+	else
+		summary = xasprintf("%s %s %s -> %s %s/%u %s at %s (isolated by %s)", ts, dir_name(d->dir),
+				    d->src_pod[0] ? d->src_pod : d->src, dst, pn, d->dport,
+				    d->kind == 'r' ? "flow revoked" : "dropped", dir_name(d->dir),
+				    d->policies[0] ? d->policies : "a group no longer present");
+	static const char *const kinds[] = { ['g'] = "policy", ['q'] = "quarantine", ['s'] = "forged-source",
+					     ['r'] = "revoked" };
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "time", ts, "kind",
+			      kinds[(unsigned char)d->kind] ? kinds[(unsigned char)d->kind] : "policy", "direction",
 			      dir_name(d->dir), "source", d->src, "destination", d->dst, "source_pod", d->src_pod,
 			      "destination_pod", d->dst_pod, "protocol", pn, "port", d->dport, "policies", d->policies,
 			      "text", summary);
 	free(summary);
-	if (with_explain && (d->proto == 6 || d->proto == 17 || d->proto == 132)) {
+	if (with_explain && d->kind != 's' && (d->proto == PROTO_TCP || d->proto == PROTO_UDP || d->proto == PROTO_SCTP)) {
 		char *text = NULL;
 		json_t *x = explain(a, d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst,
 				    d->proto, d->dport, &text);
@@ -485,6 +631,36 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 }
 
 /* ---------- status ---------- */
+
+static json_t *revoke_status(const struct agent *a)
+{
+	const struct revoke_stats *r = &a->last_revoke;
+	return json_pack("{s:b, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:f}, s:s?}", "enabled",
+			 a->cfg.revoke_flows && a->ct && a->rt, "revoked_total", (json_int_t)a->revoked, "passes",
+			 (json_int_t)a->revocations, "last", "tracked", (json_int_t)r->tracked, "considered",
+			 (json_int_t)r->considered, "revoked", (json_int_t)r->revoked, "gone", (json_int_t)r->gone,
+			 "duration_ms", r->ms, "error", a->revoke_error);
+}
+
+static void revoke_text(const struct agent *a, struct sbuf *b)
+{
+	if (!a->cfg.revoke_flows || !a->ct || !a->rt) {
+		sbuf_add(b, "flow revocation: off (connections a change stops allowing go on until they end)\n");
+		return;
+	}
+	sbuf_addf(b, "flows revoked: %llu", (unsigned long long)a->revoked);
+	if (a->revocations) {
+		char ts[40];
+		struct tm tm;
+		gmtime_r(&a->last_revoke_time.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		sbuf_addf(b, " (last pass %s: %zu of %zu tracked flows, %.2f ms)", ts, a->last_revoke.revoked,
+			  a->last_revoke.tracked, a->last_revoke.ms);
+	}
+	sbuf_add(b, "\n");
+	if (a->revoke_error)
+		sbuf_addf(b, "last revocation error: %s\n", a->revoke_error);
+}
 
 static json_t *status(struct agent *a, char **text)
 {
@@ -516,6 +692,14 @@ static json_t *status(struct agent *a, char **text)
 			      "elements_total", (json_int_t)a->last.elems_total, "duration_ms",
 			      a->last.render_ms + a->last.apply_ms, "error", a->last_error, "errors", errors, "drops_seen",
 			      (json_int_t)a->ndrops, "source_state", src);
+	json_object_set_new(o, "revocation", revoke_status(a));
+	if (a->dns) {
+		char *t = NULL;
+		json_object_set_new(o, "dns", dns_status(a->dns, &t));
+		free(t);
+	}
+	json_object_set_new(o, "drop_followers", json_integer((json_int_t)ctl_followers(a->ctl)));
+	json_object_set_new(o, "drop_lines_lost", json_integer((json_int_t)ctl_lost(a->ctl)));
 	struct sbuf b = { 0 };
 	sbuf_addf(&b, "node %s, source %s: %s\n", a->node, a->source_arg,
 		  a->metrics.ready ? "synced, enforcing" : "not synced yet (a previous ruleset, if any, stays in force)");
@@ -529,7 +713,10 @@ static json_t *status(struct agent *a, char **text)
 		  (unsigned long long)a->last.elems_total);
 	if (a->last_error)
 		sbuf_addf(&b, "last error: %s\n", a->last_error);
-	sbuf_addf(&b, "drops seen: %llu\n", (unsigned long long)a->ndrops);
+	sbuf_addf(&b, "drops seen: %llu; %zu following, %llu lines lost by followers that did not keep up\n",
+		  (unsigned long long)a->ndrops, ctl_followers(a->ctl), (unsigned long long)ctl_lost(a->ctl));
+	revoke_text(a, &b);
+	dns_status_line(a->dns, &b);
 	if (json_array_size(errors)) {
 		sbuf_add(&b, "errors:\n");
 		json_array_foreach(errors, i, x) sbuf_addf(&b, "  %s\n", json_string_value(x));
@@ -539,141 +726,81 @@ static json_t *status(struct agent *a, char **text)
 	return o;
 }
 
-/* ---------- control socket ---------- */
+/* ---------- control socket commands ---------- */
 
-static int ctl_open(const char *path, char **err)
+static void cmd_status(void *arg, struct ctl_client *c, json_t *req)
 {
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = 0;
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			*err = xasprintf("control socket folder %s: %s", dir, strerror(errno));
-			free(dir);
-			return -1;
-		}
-	}
-	free(dir);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		*err = xasprintf("control socket path too long: %s", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	unlink(path);
-	mode_t old = umask(0177); /* the socket is root's only: 0600 */
-	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (rc < 0 || listen(fd, 16) < 0) {
-		*err = xasprintf("control socket %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	chmod(path, 0600);
-	return fd;
-}
-
-static void send_json(int fd, json_t *o)
-{
-	char *line = json_dumps(o, JSON_COMPACT);
-	if (dprintf(fd, "%s\n", line) < 0) {
-	}
-	free(line);
-}
-
-static void reply(int fd, json_t *data, char *text, const char *error)
-{
-	json_t *o = json_pack("{s:b}", "ok", error == NULL);
-	if (data)
-		json_object_set_new(o, "data", data);
-	if (text)
-		json_object_set_new(o, "text", json_string(text));
-	if (error)
-		json_object_set_new(o, "error", json_string(error));
-	send_json(fd, o);
-	json_decref(o);
-	free(text);
-}
-
-static bool ctl_handle(struct agent *a, int fd, json_t *req)
-{
-	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 	char *text = NULL;
-	if (!cmd) {
-		reply(fd, NULL, NULL, "request without cmd");
-	} else if (!strcmp(cmd, "status")) {
-		json_t *o = status(a, &text);
-		reply(fd, o, text, NULL);
-	} else if (!strcmp(cmd, "dump")) {
-		char *t = dp_applied_text(a->dp);
-		reply(fd, NULL, t, t ? NULL : "no ruleset applied yet");
-	} else if (!strcmp(cmd, "explain")) {
-		const char *s = json_string_value(json_object_get(req, "src"));
-		const char *d = json_string_value(json_object_get(req, "dst"));
-		const char *ps = json_string_value(json_object_get(req, "protocol"));
-		int proto = ps ? proto_parse(ps) : 0;
-		int port = (int)json_integer_value(json_object_get(req, "port"));
-		if (!s || !d || proto < 0 || port < 0 || port > 65535) {
-			reply(fd, NULL, NULL, "explain needs src, dst, and a valid port and protocol");
-		} else {
-			json_t *o = explain(a, s, d, proto, port, &text);
-			if (o)
-				reply(fd, o, text, NULL);
-			else {
-				reply(fd, NULL, NULL, text);
-				free(text);
-			}
-		}
-	} else if (!strcmp(cmd, "drops")) {
-		bool ex = json_is_true(json_object_get(req, "explain"));
-		uint64_t first = a->ndrops > DROP_RING ? a->ndrops - DROP_RING : 0;
-		for (uint64_t i = first; i < a->ndrops; i++) {
-			json_t *o = drop_json(a, &a->ring[i % DROP_RING], ex);
-			send_json(fd, o);
-			json_decref(o);
-		}
-		if (json_is_true(json_object_get(req, "follow")) && a->nfollowers < MAX_FOLLOWERS) {
-			a->followers[a->nfollowers] = fd;
-			a->follow_explain[a->nfollowers++] = ex;
-			return true; /* kept open */
-		}
-		json_t *end = json_pack("{s:b}", "end", 1);
-		send_json(fd, end);
-		json_decref(end);
-	} else {
-		reply(fd, NULL, NULL, "unknown command (status, explain, drops, dump)");
-	}
-	return false;
+	json_t *o = status(arg, &text);
+	ctl_reply(c, o, text, NULL);
 }
 
-static void ctl_accept(struct agent *a)
+static void cmd_dump(void *arg, struct ctl_client *c, json_t *req)
 {
-	int fd;
-	while ((fd = accept4(a->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		struct timeval tv = { 1, 0 };
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		char buf[4096];
-		size_t n = 0;
-		ssize_t r;
-		while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0) {
-			n += (size_t)r;
-			if (memchr(buf, '\n', n))
-				break;
-		}
-		buf[n] = 0;
-		json_error_t je;
-		json_t *req = json_loads(buf, JSON_DISABLE_EOF_CHECK, &je);
-		bool keep = false;
-		if (!req)
-			reply(fd, NULL, NULL, "malformed request");
-		else
-			keep = ctl_handle(a, fd, req);
-		json_decref(req);
-		if (!keep)
-			close(fd);
+	struct agent *a = arg;
+	char *t = dp_applied_text(a->dp);
+	ctl_reply(c, NULL, t, t ? NULL : "no ruleset applied yet");
+}
+
+static void cmd_explain(void *arg, struct ctl_client *c, json_t *req)
+{
+	const char *s = json_string_value(json_object_get(req, "src"));
+	const char *d = json_string_value(json_object_get(req, "dst"));
+	const char *ps = json_string_value(json_object_get(req, "protocol"));
+	int proto = ps ? proto_parse(ps) : 0;
+	json_int_t port = json_integer_value(json_object_get(req, "port"));
+	char *text = NULL;
+	if (!s || !d || proto < 0 || port < 0 || port > 65535) {
+		ctl_reply(c, NULL, NULL, "explain needs src, dst, and a valid port and protocol");
+		return;
+	}
+	json_t *o = explain(arg, s, d, proto, (int)port, &text);
+	if (o) {
+		ctl_reply(c, o, text, NULL);
+	} else {
+		ctl_reply(c, NULL, NULL, text);
+		free(text);
 	}
 }
+
+static void cmd_drops(void *arg, struct ctl_client *c, json_t *req)
+{
+	struct agent *a = arg;
+	bool ex = json_is_true(json_object_get(req, "explain"));
+	uint64_t first = a->ndrops > DROP_RING ? a->ndrops - DROP_RING : 0;
+	for (uint64_t i = first; i < a->ndrops; i++) {
+		json_t *o = drop_json(a, &a->ring[i % DROP_RING], ex);
+		ctl_send(c, o);
+		json_decref(o);
+	}
+	if (json_is_true(json_object_get(req, "follow"))) {
+		ctl_follow(c, ex);
+		return;
+	}
+	json_t *end = json_pack("{s:b}", "end", 1);
+	ctl_send(c, end);
+	json_decref(end);
+}
+
+static void cmd_dns(void *arg, struct ctl_client *c, json_t *req)
+{
+	struct agent *a = arg;
+	char *text = NULL;
+	if (!a->dns) {
+		ctl_reply(c, NULL, NULL, "the DNS proxy is off (dnsProxyPort 0): host rules admit nothing");
+		return;
+	}
+	json_t *o = dns_status(a->dns, &text);
+	ctl_reply(c, o, text, NULL);
+}
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{ "status", cmd_status },
+	{ "dns", cmd_dns },
+	{ "explain", cmd_explain },
+	{ "drops", cmd_drops },
+	{ "dump", cmd_dump },
+};
 
 /* ---------- set-up ---------- */
 
@@ -768,10 +895,10 @@ static int load_config(struct agent *a, int argc, char **argv)
 	return parse_args(a, argc, argv, false); /* flags win over the file */
 }
 
-static void add_fd(struct agent *a, int fd)
+static int add_fd(struct agent *a, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-	epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev);
+	return epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
 static void reload(struct agent *a, int argc, char **argv)
@@ -787,7 +914,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
 	bool rebuild = strcmp(old.app_label, a->cfg.app_label) || old.dns_default != a->cfg.dns_default;
 	bool rerender = old.log_rate != a->cfg.log_rate || old.log_burst != a->cfg.log_burst ||
-			old.nflog_group != a->cfg.nflog_group;
+			old.nflog_group != a->cfg.nflog_group || old.source_check != a->cfg.source_check;
 	if (rebuild && a->kube) {
 		log_msg(LOG_WARN, "config", "appLabel and dnsDefault changes need a restart with --source kube");
 		rebuild = false;
@@ -803,13 +930,14 @@ static void reload(struct agent *a, int argc, char **argv)
 			log_msg(LOG_ERROR, "config", "%s", err);
 			exit(1);
 		}
-		add_fd(a, src_files_fd(a->files));
+		if (add_fd(a, src_files_fd(a->files)) < 0)
+			log_msg(LOG_ERROR, "config", "watching the folder again: %s", strerror(errno));
 		src_files_scan(a->files, a->e);
 		update_gauges(a);
 	}
 	if (rebuild || rerender) {
 		dp_free(a->dp);
-		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst };
+		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check, dns_dp_config(a->dns) };
 		a->dp = dp_new(&dc);
 		do_sync(a, true);
 	}
@@ -821,101 +949,295 @@ static void reload(struct agent *a, int argc, char **argv)
 	agent_config_free(&old);
 }
 
-int main(int argc, char **argv)
+/* ---------- modules, started in this order and stopped in reverse ---------- */
+
+/* 1. the network namespace to enforce in: the kernel-facing sockets
+ * (nftables, NFLOG, conntrack, metrics) are made inside it; the process
+ * goes back where it was, so that it reaches the API server from there */
+static int netns_enter(struct agent *a, char **err)
 {
-	static struct agent ag;
-	struct agent *a = &ag;
-	char *err = NULL;
-	a->socket_path = "/run/corral/agent.sock";
-	/* signals are read from a signalfd: block them before any thread
-	 * (the metrics server's) starts, so that none takes the default action */
+	a->self_ns = a->target_ns = -1;
+	if (!a->netns)
+		return 0;
+	a->self_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	a->target_ns = open(a->netns, O_RDONLY | O_CLOEXEC);
+	if (a->self_ns < 0 || a->target_ns < 0 || setns(a->target_ns, CLONE_NEWNET) < 0) {
+		int e = errno;
+		*err = xasprintf("--netns %s: %s", a->netns, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static void netns_close(struct agent *a)
+{
+	if (a->self_ns >= 0)
+		close(a->self_ns);
+	if (a->target_ns >= 0)
+		close(a->target_ns);
+	a->self_ns = a->target_ns = -1;
+}
+
+/* 2. netlink: nftables (required), the drop listener and the sockets of
+ * revocation (optional: without them the agent enforces, and says what
+ * it cannot do) */
+static int netlink_init(struct agent *a, char **err)
+{
+	if (!(a->nft = nft_sock_open())) {
+		int e = errno;
+		*err = xasprintf("netlink (nftables): %s", strerror(e));
+		return -e;
+	}
+	char *why = NULL;
+	if (!(a->nflog = nflog_open(a->cfg.nflog_group, &why))) {
+		log_msg(LOG_WARN, "drops", "%s: dropped flows will not be reported", why);
+		free(why);
+	}
+	if (!(a->ct = ct_sock_open()) || !(a->rt = route_sock_open()))
+		log_msg(LOG_WARN, "revoke", "netlink: %s: flows a change stops allowing will go on until they end",
+			strerror(errno));
+	return 0;
+}
+
+static void netlink_exit(struct agent *a)
+{
+	nflog_close(a->nflog);
+	nft_sock_close(a->nft);
+	ct_sock_close(a->ct);
+	route_sock_close(a->rt);
+	a->nflog = NULL, a->nft = NULL, a->ct = NULL, a->rt = NULL;
+}
+
+/* 3. metrics and health, still inside the namespace */
+static int metrics_init_mod(struct agent *a, char **err)
+{
+	metrics_init(&a->metrics);
+	return metrics_start(&a->metrics, a->cfg.metrics_address, err);
+}
+
+static void metrics_exit(struct agent *a)
+{
+	metrics_stop(&a->metrics);
+}
+
+/* 3b. the DNS proxy's sockets, inside the namespace too (its upstream TCP
+ * connections are made there later, through a copy of its handle) */
+static void dns_metrics_cb(void *arg, struct sbuf *b)
+{
+	dns_metrics(arg, b);
+}
+
+static int dns_init(struct agent *a, char **err)
+{
+	int ns = a->target_ns >= 0 ? dup(a->target_ns) : -1;
+	struct dns_ctx ctx = { &a->e, &a->dp, &a->nft, ns };
+	int rc = dns_proxy_new(&a->dns, &a->cfg, &ctx, err);
+	if (rc < 0 || !a->dns) {
+		if (ns >= 0)
+			close(ns);
+		return rc;
+	}
+	a->dns_ns = ns;
+	a->metrics.more = dns_metrics_cb;
+	a->metrics.more_arg = a->dns;
+	return 0;
+}
+
+static void dns_exit(struct agent *a)
+{
+	a->metrics.more = NULL;
+	dns_proxy_free(a->dns);
+	if (a->dns_ns >= 0)
+		close(a->dns_ns);
+	a->dns = NULL;
+	a->dns_ns = -1;
+}
+
+/* 4. back to where the process started */
+static int netns_leave(struct agent *a, char **err)
+{
+	if (a->netns && setns(a->self_ns, CLONE_NEWNET) < 0) {
+		int e = errno;
+		*err = xasprintf("returning from --netns: %s", strerror(e));
+		return -e;
+	}
+	netns_close(a);
+	return 0;
+}
+
+/* 5. the source, read fully before anything is enforced */
+static int source_init(struct agent *a, char **err)
+{
+	a->e = new_engine(a);
+	if (a->kube_source)
+		return kube_start(a, err);
+	return (a->files = files_open(a, err)) ? 0 : -EINVAL;
+}
+
+static void source_exit(struct agent *a)
+{
+	src_files_free(a->files);
+	kube_client_free(a->kube);
+	drop_events_free(a->events); /* waits for a write under way (5 s at most) */
+	engine_free(a->e);
+	a->files = NULL, a->kube = NULL, a->events = NULL, a->e = NULL;
+}
+
+/* 6. the control socket */
+static int ctl_init(struct agent *a, char **err)
+{
+	return ctl_new(&a->ctl, a->socket_path, ctl_cmds, ARRAY_SIZE(ctl_cmds), a, err);
+}
+
+static void ctl_exit(struct agent *a)
+{
+	ctl_free(a->ctl);
+	a->ctl = NULL;
+}
+
+/* 7. the data plane and the drop ring */
+static int dataplane_init(struct agent *a, char **err)
+{
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check, dns_dp_config(a->dns) };
+	a->dp = dp_new(&dc);
+	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
+	return 0;
+}
+
+static void dataplane_exit(struct agent *a)
+{
+	dp_free(a->dp);
+	free(a->ring);
+	a->dp = NULL, a->ring = NULL;
+}
+
+/* 8. the event loop's descriptors */
+static int loop_init(struct agent *a, char **err)
+{
 	sigset_t ss;
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGINT);
 	sigaddset(&ss, SIGHUP);
-	sigprocmask(SIG_BLOCK, &ss, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (load_config(a, argc, argv) < 0)
-		return 2;
-	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
-	if (!a->node)
-		a->node = getenv("NODE_NAME");
-	if (!a->source_arg || !a->node || !*a->node) {
-		fprintf(stderr, "corral-agent: %s is required\n", !a->source_arg ? "--source" : "--node-name (or $NODE_NAME)");
-		usage(stderr);
-		return 2;
-	}
-	bool kube = !strcmp(a->source_arg, "kube");
-	if (!kube && (strncmp(a->source_arg, "files:", 6) || !a->source_arg[6])) {
-		fprintf(stderr, "corral-agent: --source must be kube or files:DIR, not \"%s\"\n", a->source_arg);
-		return 2;
-	}
-	/* 1. the network namespace to enforce in: the kernel-facing sockets
-	 * (nftables, NFLOG, metrics) are made inside it; the process itself
-	 * stays where it is, so that it reaches the API server from there */
-	int self_ns = -1, target_ns = -1;
-	if (a->netns) {
-		self_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-		target_ns = open(a->netns, O_RDONLY | O_CLOEXEC);
-		if (target_ns < 0 || setns(target_ns, CLONE_NEWNET) < 0) {
-			fprintf(stderr, "corral-agent: --netns %s: %s\n", a->netns, strerror(errno));
-			return 1;
-		}
-	}
-	/* 2. netlink: nftables, then the drop listener (optional) */
-	if (!(a->nft = nft_sock_open())) {
-		fprintf(stderr, "corral-agent: netlink: %s\n", strerror(errno));
-		return 1;
-	}
-	if (!(a->nflog = nflog_open(a->cfg.nflog_group, &err))) {
-		log_msg(LOG_WARN, "drops", "%s: dropped flows will not be reported", err);
-		free(err);
-		err = NULL;
-	}
-	metrics_init(&a->metrics);
-	if (metrics_start(&a->metrics, a->cfg.metrics_address, &err) < 0) {
-		fprintf(stderr, "corral-agent: %s\n", err);
-		return 1;
-	}
-	if (a->netns) {
-		if (setns(self_ns, CLONE_NEWNET) < 0) {
-			fprintf(stderr, "corral-agent: returning from --netns: %s\n", strerror(errno));
-			return 1;
-		}
-		close(self_ns);
-		close(target_ns);
-	}
-	/* 3. the source, read fully before anything is enforced */
-	a->e = new_engine(a);
-	if (kube ? kube_start(a, &err) < 0 : !(a->files = files_open(a, &err))) {
-		fprintf(stderr, "corral-agent: %s\n", err);
-		return 1;
-	}
-	/* 4. control socket and metrics */
-	if ((a->ctl_fd = ctl_open(a->socket_path, &err)) < 0) {
-		fprintf(stderr, "corral-agent: %s\n", err);
-		return 1;
-	}
-	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst };
-	a->dp = dp_new(&dc);
-	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
-	/* 5. the event loop */
 	a->sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
 	a->sync_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a->scan_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a->ep = epoll_create1(EPOLL_CLOEXEC);
-	add_fd(a, a->sig_fd);
-	add_fd(a, a->sync_timer);
-	add_fd(a, a->scan_timer);
-	add_fd(a, a->ctl_fd);
-	if (a->files)
-		add_fd(a, src_files_fd(a->files));
-	if (a->nflog)
-		add_fd(a, nflog_fd(a->nflog));
-	log_msg(LOG_INFO, "start", "node %s, source %s%s%s, control socket %s", a->node, a->source_arg,
-		a->netns ? ", network namespace " : "", a->netns ? a->netns : "", a->socket_path);
-	if (a->files) { /* the folder is read at once; the API client syncs below */
+	int rc = a->sig_fd < 0 || a->sync_timer < 0 || a->scan_timer < 0 || a->ep < 0 ? -errno : 0;
+	int fds[] = { a->sig_fd, a->sync_timer, a->scan_timer, ctl_fd(a->ctl),
+		      a->files ? src_files_fd(a->files) : -1, a->nflog ? nflog_fd(a->nflog) : -1, dns_fd(a->dns) };
+	for (size_t i = 0; !rc && i < ARRAY_SIZE(fds); i++)
+		if (fds[i] >= 0)
+			rc = add_fd(a, fds[i]);
+	if (rc < 0)
+		*err = xasprintf("event loop: %s", strerror(-rc));
+	return rc;
+}
+
+static void loop_exit(struct agent *a)
+{
+	int *fds[] = { &a->sig_fd, &a->sync_timer, &a->scan_timer, &a->ep };
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+static const struct module {
+	const char *name;
+	int (*init)(struct agent *a, char **err);
+	void (*exit)(struct agent *a);
+} modules[] = {
+	{ "network namespace", netns_enter, netns_close },
+	{ "netlink", netlink_init, netlink_exit },
+	{ "metrics", metrics_init_mod, metrics_exit },
+	{ "DNS proxy", dns_init, dns_exit },
+	{ "network namespace", netns_leave, NULL },
+	{ "source", source_init, source_exit },
+	{ "control socket", ctl_init, ctl_exit },
+	{ "data plane", dataplane_init, dataplane_exit },
+	{ "event loop", loop_init, loop_exit },
+};
+
+static void modules_exit(struct agent *a, size_t started)
+{
+	while (started--)
+		if (modules[started].exit)
+			modules[started].exit(a);
+}
+
+/* 0 and every module started, or -1 with those started stopped again. */
+static int modules_init(struct agent *a)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(modules); i++) {
+		char *err = NULL;
+		if (modules[i].init(a, &err) < 0) {
+			fprintf(stderr, "corral-agent: %s: %s\n", modules[i].name, err ? err : "failed");
+			free(err);
+			modules_exit(a, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---------- the event loop ---------- */
+
+static void on_signals(struct agent *a)
+{
+	struct signalfd_siginfo si;
+	while (read(a->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload(a, a->argc, a->argv);
+		else
+			a->stop = true;
+	}
+}
+
+static bool timer_fired(int fd)
+{
+	uint64_t ticks;
+	return read(fd, &ticks, sizeof(ticks)) > 0;
+}
+
+static void on_fd(struct agent *a, int fd)
+{
+	if (fd == a->sig_fd) {
+		on_signals(a);
+	} else if (fd == a->sync_timer && timer_fired(fd)) {
+		a->sync_armed = false;
+		do_sync(a, a->retry_ms > 0);
+	} else if (fd == a->scan_timer && timer_fired(fd)) {
+		a->scan_armed = false;
+		scan(a);
+	} else if (fd == ctl_fd(a->ctl)) {
+		ctl_dispatch(a->ctl);
+	} else if (a->files && fd == src_files_fd(a->files)) {
+		if (src_files_drain(a->files))
+			arm_scan(a, a->cfg.debounce_ms);
+	} else if (a->nflog && fd == nflog_fd(a->nflog)) {
+		nflog_read(a->nflog, on_drop, a);
+	} else if (a->dns && fd == dns_fd(a->dns)) {
+		dns_dispatch(a->dns);
+	}
+}
+
+static void heartbeat(struct agent *a)
+{
+	pthread_mutex_lock(&a->metrics.mu);
+	a->metrics.heartbeat = time(NULL);
+	a->metrics.source_errors = source_errors(a);
+	if (a->kube) {
+		a->metrics.watch_restarts = kube_client_stats(a->kube)->watch_restarts;
+		a->metrics.relists = kube_client_stats(a->kube)->relists;
+	}
+	pthread_mutex_unlock(&a->metrics.mu);
+}
+
+static void run(struct agent *a)
+{
+	if (a->files) { /* the folder is read at once; the API client syncs in the loop */
 		scan(a);
 		a->synced = true;
 		do_sync(a, true);
@@ -929,61 +1251,65 @@ int main(int argc, char **argv)
 		} else {
 			n = epoll_wait(a->ep, evs, 16, 5000);
 		}
-		pthread_mutex_lock(&a->metrics.mu);
-		a->metrics.heartbeat = time(NULL);
-		a->metrics.source_errors = source_errors(a);
-		if (a->kube) {
-			a->metrics.watch_restarts = kube_client_stats(a->kube)->watch_restarts;
-			a->metrics.relists = kube_client_stats(a->kube)->relists;
-		}
-		pthread_mutex_unlock(&a->metrics.mu);
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			uint64_t ticks;
-			if (fd == a->sig_fd) {
-				struct signalfd_siginfo si;
-				while (read(a->sig_fd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGHUP)
-						reload(a, argc, argv);
-					else
-						a->stop = true;
-				}
-			} else if (fd == a->sync_timer) {
-				if (read(fd, &ticks, sizeof(ticks)) > 0) {
-					a->sync_armed = false;
-					do_sync(a, a->retry_ms > 0);
-				}
-			} else if (fd == a->scan_timer) {
-				if (read(fd, &ticks, sizeof(ticks)) > 0) {
-					a->scan_armed = false;
-					scan(a);
-				}
-			} else if (fd == a->ctl_fd) {
-				ctl_accept(a);
-			} else if (a->files && fd == src_files_fd(a->files)) {
-				if (src_files_drain(a->files))
-					arm_scan(a, a->cfg.debounce_ms);
-			} else if (a->nflog && fd == nflog_fd(a->nflog)) {
-				nflog_read(a->nflog, on_drop, a);
-			}
-		}
+		heartbeat(a);
+		for (int i = 0; i < n; i++)
+			on_fd(a, evs[i].data.fd);
 	}
+}
+
+/* Checks what the flags say before anything starts: 0, or the exit code. */
+static int check_args(struct agent *a)
+{
+	if (!a->node)
+		a->node = getenv("NODE_NAME");
+	if (!a->source_arg || !a->node || !*a->node) {
+		fprintf(stderr, "corral-agent: %s is required\n", !a->source_arg ? "--source" : "--node-name (or $NODE_NAME)");
+		usage(stderr);
+		return 2;
+	}
+	a->kube_source = !strcmp(a->source_arg, "kube");
+	if (!a->kube_source && (strncmp(a->source_arg, "files:", 6) || !a->source_arg[6])) {
+		fprintf(stderr, "corral-agent: --source must be kube or files:DIR, not \"%s\"\n", a->source_arg);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct agent ag;
+	struct agent *a = &ag;
+	a->socket_path = "/run/corral/agent.sock";
+	a->argc = argc;
+	a->argv = argv;
+	a->sig_fd = a->sync_timer = a->scan_timer = a->ep = a->dns_ns = -1;
+	/* signals are read from a signalfd: block them before any thread
+	 * (the metrics server's) starts, so that none takes the default action */
+	sigset_t ss;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGHUP);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (load_config(a, argc, argv) < 0)
+		return 2;
+	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
+	int rc = check_args(a);
+	if (rc)
+		return rc;
+	if (modules_init(a) < 0) {
+		agent_config_free(&a->cfg);
+		return 1;
+	}
+	log_msg(LOG_INFO, "start", "node %s, source %s%s%s, control socket %s", a->node, a->source_arg,
+		a->netns ? ", network namespace " : "", a->netns ? a->netns : "", a->socket_path);
+	run(a);
 	/* fail-static: the ruleset stays; only our own resources go */
 	log_msg(LOG_INFO, "stop", "exiting; the ruleset stays in the kernel until the next agent replaces it");
-	metrics_stop(&a->metrics);
-	for (int i = 0; i < a->nfollowers; i++)
-		close(a->followers[i]);
-	close(a->ctl_fd);
-	unlink(a->socket_path);
-	nflog_close(a->nflog);
-	nft_sock_close(a->nft);
-	src_files_free(a->files);
-	dp_free(a->dp);
-	engine_free(a->e);
-	kube_client_free(a->kube);
-	drop_events_free(a->events);
+	modules_exit(a, ARRAY_SIZE(modules));
 	free(a->last_error);
-	free(a->ring);
+	free(a->revoke_error);
 	agent_config_free(&a->cfg);
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include "agent/daemon/log.h"
 #include "kube/decode.h"
 #include "kube/manifest.h"
+#include "policy/addr.h"
 #include "policy/clip.h"
 #include "kube/yaml.h"
 
@@ -26,6 +27,19 @@ void agent_config_defaults(struct agent_config *c)
 	c->debounce_ms = 20;
 	c->log_format = xstrdup("text");
 	c->log_level = xstrdup("info");
+	c->source_check = true;
+	c->revoke_flows = true;
+	c->dns_proxy_port = 15053;
+	c->dns_proxy_addresses = xstrdup("auto");
+	c->dns_upstreams = xstrdup("");
+	c->dns_service_addresses = xstrdup("");
+	c->dns_grace_s = 5;
+	c->dns_max_ttl_s = 86400;
+	c->dns_max_per_name = 1024;
+	/* loopback, "this network", link-local (cloud metadata services),
+	 * multicast and reserved, and their IPv6 kin: no name may open them */
+	c->dns_forbidden = xstrdup("0.0.0.0/8,127.0.0.0/8,169.254.0.0/16,224.0.0.0/3,::/128,::1/128,"
+				   "fe80::/10,ff00::/8");
 	c->drop_events = true;
 	c->drop_events_per_minute = 6;
 }
@@ -36,6 +50,10 @@ void agent_config_free(struct agent_config *c)
 	free(c->metrics_address);
 	free(c->log_format);
 	free(c->log_level);
+	free(c->dns_proxy_addresses);
+	free(c->dns_upstreams);
+	free(c->dns_service_addresses);
+	free(c->dns_forbidden);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -60,7 +78,7 @@ static int valid_label_key(const char *v, char **why)
 	if (k8s_label_key_ok(v))
 		return 0;
 	*why = xasprintf("\"%s\" is not a valid label key", v);
-	return -1;
+	return -EINVAL;
 }
 
 static int valid_log_format(const char *v, char **why)
@@ -68,7 +86,7 @@ static int valid_log_format(const char *v, char **why)
 	if (!strcmp(v, "text") || !strcmp(v, "json"))
 		return 0;
 	*why = xasprintf("must be text or json, not \"%s\"", v);
-	return -1;
+	return -EINVAL;
 }
 
 static int valid_log_level(const char *v, char **why)
@@ -76,7 +94,7 @@ static int valid_log_level(const char *v, char **why)
 	if (log_level_parse(v) >= 0)
 		return 0;
 	*why = xasprintf("must be debug, info, warn or error, not \"%s\"", v);
-	return -1;
+	return -EINVAL;
 }
 
 /* "" (no metrics) or HOST:PORT, HOST an IPv4 address or [IPv6] */
@@ -92,7 +110,39 @@ static int valid_address(const char *v, char **why)
 	    (size_t)(colon - v) < 64)
 		return 0;
 	*why = xasprintf("\"%s\" is not HOST:PORT (an IPv4 address or [IPv6] and a port 1-65535)", v);
-	return -1;
+	return -EINVAL;
+}
+
+/* A comma list of IP addresses (cidr false) or prefixes (cidr true). */
+static int valid_list(const char *v, bool cidr, char **why)
+{
+	char *dup = xstrdup(v), *save = NULL;
+	int rc = 0;
+	for (char *t = strtok_r(dup, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		ip128 lo, hi;
+		bool hb;
+		if (cidr ? cidr_parse(t, &lo, &hi, &hb) < 0 || hb : ip_parse(t, &lo) < 0) {
+			*why = xasprintf("\"%s\" is not %s", CLIP(t), cidr ? "a prefix (no bits past its length)" : "an IP address");
+			rc = -EINVAL;
+		}
+	}
+	free(dup);
+	return rc;
+}
+
+static int valid_addrs(const char *v, char **why)
+{
+	return valid_list(v, false, why);
+}
+
+static int valid_proxy_addrs(const char *v, char **why)
+{
+	return strcmp(v, "auto") ? valid_list(v, false, why) : 0;
+}
+
+static int valid_cidrs(const char *v, char **why)
+{
+	return valid_list(v, true, why);
 }
 
 #define F(field) offsetof(struct agent_config, field)
@@ -106,11 +156,21 @@ static const struct csetting settings[] = {
 	{ "debounceMs", "--debounce-ms", C_UINT, F(debounce_ms), 0, 10000, 4, NULL },
 	{ "logFormat", "--log-format", C_STRING, F(log_format), 0, 0, 0, valid_log_format },
 	{ "logLevel", "--log-level", C_STRING, F(log_level), 0, 0, 0, valid_log_level },
+	{ "sourceCheck", NULL, C_BOOL, F(source_check), 0, 0, 0, NULL },
+	{ "revokeFlows", "--revoke-flows", C_BOOL, F(revoke_flows), 0, 0, 0, NULL },
 	{ "filesMaxFileBytes", NULL, C_UINT, F(files_max_file_bytes), 1024, 1u << 30, 4, NULL },
 	{ "filesMaxTotalBytes", NULL, C_UINT, F(files_max_total_bytes), 1024, 0xffffffffu, 4, NULL },
 	{ "filesMaxFiles", NULL, C_UINT, F(files_max_files), 1, 1000000, 4, NULL },
 	{ "filesMaxDocumentNodes", NULL, C_UINT, F(files_max_doc_nodes), 1000, 100000000, 4, NULL },
 	{ "filesSettleMs", NULL, C_UINT, F(files_settle_ms), 100, 600000, 4, NULL },
+	{ "dnsProxyPort", "--dns-proxy-port", C_UINT, F(dns_proxy_port), 0, 65535, 2, NULL },
+	{ "dnsProxyAddresses", "--dns-proxy-addresses", C_STRING, F(dns_proxy_addresses), 0, 0, 0, valid_proxy_addrs },
+	{ "dnsUpstreams", "--dns-upstreams", C_STRING, F(dns_upstreams), 0, 0, 0, valid_addrs },
+	{ "dnsServiceAddresses", NULL, C_STRING, F(dns_service_addresses), 0, 0, 0, valid_addrs },
+	{ "dnsGraceSeconds", "--dns-grace-seconds", C_UINT, F(dns_grace_s), 0, 3600, 4, NULL },
+	{ "dnsMaxTtlSeconds", NULL, C_UINT, F(dns_max_ttl_s), 1, 604800, 4, NULL },
+	{ "dnsMaxAddressesPerName", NULL, C_UINT, F(dns_max_per_name), 1, 65536, 4, NULL },
+	{ "dnsForbiddenRanges", NULL, C_STRING, F(dns_forbidden), 0, 0, 0, valid_cidrs },
 	{ "dropEvents", "--drop-events", C_BOOL, F(drop_events), 0, 0, 0, NULL },
 	{ "dropEventsPerMinute", "--drop-events-per-minute", C_UINT, F(drop_events_per_minute), 1, 600, 4, NULL },
 };
@@ -170,7 +230,7 @@ static int set_one(struct agent_config *c, const struct csetting *st, json_t *jv
 		return 0;
 	*err = xasprintf("%s: %s", jv ? st->key : st->flag, why);
 	free(why);
-	return -1;
+	return -EINVAL;
 }
 
 static int apply(struct agent_config *c, json_t *o, char **err)
@@ -185,10 +245,10 @@ static int apply(struct agent_config *c, json_t *o, char **err)
 			char *known = known_keys();
 			*err = xasprintf("%s: unknown setting (known: %s)", CLIP(key), known);
 			free(known);
-			return -1;
+			return -EINVAL;
 		}
 		if (set_one(c, &settings[i], v, NULL, err) < 0)
-			return -1;
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -217,7 +277,7 @@ int agent_config_parse(struct agent_config *c, const char *name, const char *buf
 {
 	struct vec docs = { 0 };
 	char *perr = NULL;
-	int rc = -1;
+	int rc = -EINVAL;
 	if (kube_yaml_parse(buf, len, &docs, &perr) < 0) {
 		*err = xasprintf("%s: %s", name, perr);
 	} else if (docs.n > 1 || (docs.n == 1 && !json_is_object((json_t *)docs.v[0]))) {
@@ -246,7 +306,7 @@ int agent_config_load(struct agent_config *c, const char *path, char **err)
 	if (!buf) {
 		*err = xasprintf("%s: %s", path, rerr);
 		free(rerr);
-		return -1;
+		return -EINVAL;
 	}
 	int rc = agent_config_parse(c, path, buf, len, err);
 	free(buf);

@@ -82,12 +82,22 @@ char *metrics_format(struct metrics *m)
 	sbuf_addf(&b, "# HELP corral_source_objects_rejected_total Objects that could not even be identified "
 		      "(no name or namespace) and are not enforced.\n# TYPE corral_source_objects_rejected_total counter\n"
 		      "corral_source_objects_rejected_total %llu\n", (unsigned long long)m->rejected);
+	sbuf_addf(&b, "# HELP corral_drop_lines_lost_total Drop lines a `drops --follow` subscriber that did not keep up "
+		      "missed (it is told how many).\n# TYPE corral_drop_lines_lost_total counter\n"
+		      "corral_drop_lines_lost_total %llu\n", (unsigned long long)m->drop_lines_lost);
 	sbuf_addf(&b, "# HELP corral_drops_total Dropped packets logged by the kernel (rate-limited), by direction.\n"
 		      "# TYPE corral_drops_total counter\ncorral_drops_total{direction=\"ingress\"} %llu\n"
 		      "corral_drops_total{direction=\"egress\"} %llu\n"
+		      "# HELP corral_flows_revoked_total Tracked flows deleted because the policies stopped allowing them.\n"
+		      "# TYPE corral_flows_revoked_total counter\ncorral_flows_revoked_total %llu\n"
+		      "# HELP corral_flow_revocation_errors_total Revocation passes that failed (flows may go on).\n"
+		      "# TYPE corral_flow_revocation_errors_total counter\ncorral_flow_revocation_errors_total %llu\n"
 		      "# HELP corral_ready 1 once the first transaction succeeded.\n# TYPE corral_ready gauge\ncorral_ready %d\n",
-		  (unsigned long long)m->drops[0], (unsigned long long)m->drops[1], m->ready);
+		  (unsigned long long)m->drops[0], (unsigned long long)m->drops[1], (unsigned long long)m->revoked,
+		  (unsigned long long)m->revoke_errors, m->ready);
 	pthread_mutex_unlock(&m->mu);
+	if (m->more)
+		m->more(m->more_arg, &b);
 	return sbuf_steal(&b);
 }
 
@@ -139,16 +149,21 @@ int metrics_start(struct metrics *m, const char *addr, char **err)
 	int port = colon ? atoi(colon + 1) : 0;
 	if (!colon || port <= 0 || port > 65535 || (size_t)(colon - addr) >= sizeof(host)) {
 		*err = xasprintf("metrics address \"%s\" is not HOST:PORT", addr);
-		return -1;
+		return -EINVAL;
 	}
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = 0;
 	struct sockaddr_storage ss = { 0 };
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
 	char *h = host;
-	if (h[0] == '[') {
+	if (h[0] == '[') { /* [IPv6]: both brackets, something between */
+		size_t n = strlen(h);
+		if (n < 3 || h[n - 1] != ']') {
+			*err = xasprintf("metrics address \"%s\" is not HOST:PORT", addr);
+			return -EINVAL;
+		}
+		h[n - 1] = 0;
 		h++;
-		h[strlen(h) - 1] = 0;
 	}
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
@@ -161,24 +176,26 @@ int metrics_start(struct metrics *m, const char *addr, char **err)
 		flags |= MHD_USE_IPv6;
 	} else {
 		*err = xasprintf("metrics address \"%s\": host must be an IP address", addr);
-		return -1;
+		return -EINVAL;
 	}
 	/* the listening socket is made here, in the caller's network
 	 * namespace (the agent's --netns), not in the server's thread */
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, ss.ss_family == AF_INET ? sizeof(*s4) : sizeof(*s6)) < 0 ||
 	    listen(fd, 16) < 0) {
-		*err = xasprintf("cannot serve metrics on %s: %s", addr, strerror(errno));
+		int e = errno;
+		*err = xasprintf("cannot serve metrics on %s: %s", addr, strerror(e));
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		return -e;
 	}
 	m->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, m, MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (!m->daemon) {
 		*err = xasprintf("cannot serve metrics on %s (address in use?)", addr);
-		return -1;
+		return -EADDRINUSE;
 	}
 	return 0;
 }

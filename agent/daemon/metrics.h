@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "policy/util.h"
+
 #define METRICS_BUCKETS 12
 
 struct metrics {
@@ -18,14 +20,21 @@ struct metrics {
 	uint64_t elements;
 	uint64_t policies[2][2]; /* [kind][valid]: NetworkPolicy, AccessPolicy */
 	uint64_t drops[2];       /* [ingress, egress] */
+	uint64_t revoked;        /* conntrack entries deleted: flows no longer allowed */
+	uint64_t revoke_errors;  /* revocation passes that failed */
 	uint64_t watch_restarts, relists, source_errors;
 	/* objects the source holds that could not be read, enforced
 	 * fail-closed: [Namespace, Pod, NetworkPolicy, AccessPolicy] */
 	uint64_t unreadable[4];
 	uint64_t rejected; /* objects that could not even be identified */
+	uint64_t drop_lines_lost; /* `drops --follow` lines a slow subscriber missed */
 	bool ready;
 	time_t heartbeat;
 	void *daemon;
+	/* more lines from another module (the DNS proxy's counters, which
+	 * are atomic): called from the server's thread, without mu */
+	void (*more)(void *arg, struct sbuf *b);
+	void *more_arg;
 };
 
 void metrics_init(struct metrics *m);

@@ -5,6 +5,7 @@
 #include "agent/nl/nflog.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -190,7 +191,7 @@ int nflog_parse(const uint8_t *pkt, size_t len, struct nflog_pkt *out)
 		return -EINVAL;
 	}
 	out->sport = out->dport = 0;
-	if ((out->proto == 6 || out->proto == 17 || out->proto == 132) && len >= l4 + 4) {
+	if ((out->proto == IPPROTO_TCP || out->proto == IPPROTO_UDP || out->proto == IPPROTO_SCTP) && len >= l4 + 4) {
 		out->sport = (uint16_t)(pkt[l4] << 8 | pkt[l4 + 1]);
 		out->dport = (uint16_t)(pkt[l4 + 2] << 8 | pkt[l4 + 3]);
 	}

@@ -420,11 +420,14 @@ static int sync_nodes(int step)
 	return failed;
 }
 
+static bool const_hash;
+
 static int kernel_up(const char *script, const char *file, struct store *s)
 {
 	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
 	char prefix[16];
-	snprintf(prefix, sizeof(prefix), "crc%.2s", base);
+	/* one prefix per case and variant: ctest runs them side by side */
+	snprintf(prefix, sizeof(prefix), "crc%s%.2s", const_hash ? "h" : "", base);
 	if (kc_up(&kc, script, prefix) < 0)
 		return -1;
 	for (int k = 0; k < KC_NODES; k++) {
@@ -458,6 +461,7 @@ int main(int argc, char **argv)
 	bool fixes = false;
 	if (argc > 1 && !strcmp(argv[1], "--const-hash")) {
 		util_test_hash_constant();
+		const_hash = true;
 		argv++, argc--;
 	}
 	if (argc > 2 && !strcmp(argv[1], "--write-steps")) {

@@ -15,7 +15,7 @@ bad() { echo "FAIL: $1"; fail=1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 cmds=$("$CTL" --help | awk '/^commands:/ {on=1; next} on && /^  [a-z]/ {print $1} /^$/ && on {on=0}')
-[ "$(echo $cmds)" = "check explain matrix diff dump status drops version help" ] && ok "commands: $(echo $cmds)" || bad "commands: $cmds"
+[ "$(echo $cmds)" = "check explain matrix diff dump status drops dns version help" ] && ok "commands: $(echo $cmds)" || bad "commands: $cmds"
 for c in $cmds; do
 	out=$("$CTL" "$c" --help); rc=$?
 	[ $rc -eq 0 ] && echo "$out" | head -n 1 | grep -q "^usage: agentctl $c" || bad "$c --help: rc=$rc $(echo "$out" | head -n 1)"

@@ -26,7 +26,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: corral-controlplane etcd DIR | apiserver DIR [FLAG...] | controller-manager DIR [CONTROLLERS [FLAG...]] | compact DIR | kubectl ARGS...")
+	fmt.Fprintln(os.Stderr, "usage: corral-controlplane etcd DIR | apiserver DIR [FLAG...] | controller-manager DIR [CONTROLLERS [FLAG...]] | compact DIR | load DIR FILE [WORKERS] | kubectl ARGS...")
 	os.Exit(2)
 }
 
@@ -63,6 +63,18 @@ func main() {
 		os.Exit(runControllerManager(dir, controllers, extra))
 	case "compact":
 		err = compact(dir)
+	case "load":
+		if len(args) < 2 {
+			usage()
+		}
+		workers := 32
+		if len(args) > 2 {
+			workers, err = strconv.Atoi(args[2])
+			if err != nil {
+				usage()
+			}
+		}
+		err = load(dir, args[1], workers)
 	default:
 		usage()
 	}

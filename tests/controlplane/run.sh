@@ -20,6 +20,11 @@
 #                                 compact_rev_key first); prints the revision.
 #                                 A continue token from before it gets 410 once
 #                                 the API server has seen it (within 15 s)
+#   run.sh load DIR FILE [N]      create the objects of a JSON List (corral-bench
+#                                 --write) as cluster admin, N requests at a
+#                                 time (32), namespaces first; pods get the
+#                                 status their kubelet would write (status
+#                                 subresource); prints the seconds it took
 #   run.sh kubectl DIR ARGS...    kubectl (same release) as cluster admin
 #
 # Environment:
@@ -112,13 +117,32 @@ start_apiserver() {
     echo $! >"$dir/apiserver.pid"
 }
 
+# start_ready DIR BIN: starts kube-apiserver and waits for /readyz; a
+# server that exits at once (its port briefly unavailable while the one
+# before it goes, on a loaded machine) is started again, 3 times at most
+start_ready() {
+    n=1
+    while :; do
+        start_apiserver "$1" "$2"
+        wait_ready "$1" "$2" && return 0
+        [ $n -lt 3 ] || die "kube-apiserver exited (log: $1/apiserver.log)"
+        echo "run.sh: kube-apiserver exited at start; again (attempt $((n + 1)))" >&2
+        echo "--- start again $(date -u +%FT%TZ)" >>"$1/apiserver.log"
+        sleep 1
+        n=$((n + 1))
+    done
+}
+
+# wait_ready DIR BIN: 0 once /readyz is ok; 1 if the server exited (its
+# last lines on stderr); dies after 180 s
 wait_ready() {
     dir=$1 bin=$2
     i=0
     while :; do
         if ! ours "$dir/apiserver.pid" "$bin" >/dev/null; then
+            sleep 0.2 # let it finish writing why
             tail -n 30 "$dir/apiserver.log" >&2
-            die "kube-apiserver exited (log: $dir/apiserver.log)"
+            return 1
         fi
         if [ -f "$dir/url" ] && [ "$(curl -s --max-time 5 --cacert "$dir/pki/ca.crt" "$(cat "$dir/url")/readyz" 2>/dev/null)" = ok ]; then
             return 0
@@ -135,7 +159,7 @@ case $cmd in
 build)
     build
     exit 0 ;;
-up|down|restart|compact|kubectl)
+up|down|restart|compact|load|kubectl)
     [ $# -ge 1 ] || die "$cmd: DIR missing"
     mkdir -p "$1"
     dir=$(cd "$1" && pwd); shift ;;
@@ -153,19 +177,29 @@ up)
     printf '#!/bin/sh\nexec "%s" kubectl --kubeconfig="%s/admin.kubeconfig" "$@"\n' "$bin" "$dir" >"$dir/kubectl"
     chmod +x "$dir/kubectl"
     rm -f "$dir/etcd.url" "$dir/url"
-    setsid "$bin" etcd "$dir" </dev/null >>"$dir/etcd.out" 2>&1 &
-    echo $! >"$dir/etcd.pid"
-    i=0
-    until [ -s "$dir/etcd.url" ]; do
-        if ! ours "$dir/etcd.pid" "$bin" >/dev/null; then
+    # Ports are chosen free (bind, close) and then taken by etcd: another
+    # control plane starting at the same moment can take one in between.
+    # etcd then exits at once; choose new ports and try again (3 times).
+    attempt=1
+    while :; do
+        setsid "$bin" etcd "$dir" </dev/null >>"$dir/etcd.out" 2>&1 &
+        echo $! >"$dir/etcd.pid"
+        i=0
+        while [ ! -s "$dir/etcd.url" ] && ours "$dir/etcd.pid" "$bin" >/dev/null; do
+            i=$((i + 1)); [ $i -lt 600 ] || die "etcd not ready in 60 s"
+            sleep 0.1
+        done
+        [ -s "$dir/etcd.url" ] && break
+        if [ $attempt -ge 3 ]; then
             cat "$dir/etcd.out" >&2; tail -n 20 "$dir/etcd.log" >&2 2>/dev/null || true
             die "etcd exited"
         fi
-        i=$((i + 1)); [ $i -lt 600 ] || die "etcd not ready in 60 s"
-        sleep 0.1
+        echo "run.sh: etcd exited (ports taken?); new ports, attempt $((attempt + 1))" >&2
+        rm -f "$dir/etcd.ports"
+        [ -d "$dir/etcd" ] && [ ! -s "$dir/etcd.url" ] && rm -rf "$dir/etcd"
+        attempt=$((attempt + 1))
     done
-    start_apiserver "$dir" "$bin"
-    wait_ready "$dir" "$bin"
+    start_ready "$dir" "$bin"
     cp "$dir/pki/ca.crt" "$dir/ca.crt"
     ctl=${CORRAL_CP_CONTROLLERS:-default}
     if [ "$ctl" != none ]; then
@@ -199,12 +233,15 @@ restart)
     ours "$dir/etcd.pid" "$bin" >/dev/null || die "etcd is not running in $dir"
     stop "$dir/apiserver.pid" "$bin"
     echo "--- restart $(date -u +%FT%TZ)" >>"$dir/apiserver.log"
-    start_apiserver "$dir" "$bin"
-    wait_ready "$dir" "$bin"
+    start_ready "$dir" "$bin"
     cat "$dir/url" ;;
 compact)
     bin=$(cat "$dir/bin") || die "not up in $dir"
     "$bin" compact "$dir" ;;
+load)
+    bin=$(cat "$dir/bin") || die "not up in $dir"
+    [ $# -ge 1 ] || die "load: FILE missing"
+    exec "$bin" load "$dir" "$@" ;;
 kubectl)
     bin=$(cat "$dir/bin") || die "not up in $dir"
     exec "$bin" kubectl --kubeconfig="$dir/admin.kubeconfig" "$@" ;;

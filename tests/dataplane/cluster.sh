@@ -4,6 +4,9 @@
 #   cluster.sh up PREFIX      two nodes PREFIX-n1, PREFIX-n2 joined by a veth
 #                             wire; pods PREFIX-x-a ... PREFIX-z-c (namespaces
 #                             x, y, z; pods a, b, c) routed with /32s
+#   cluster.sh up PREFIX PID  the same, but node-1 is the network namespace
+#                             of process PID (a container's: the agent's
+#                             image runs there), named PREFIX-n1
 #   cluster.sh down PREFIX    removes every namespace named PREFIX-*
 #
 # Pod N/P (N, P counted from 1) has 10.1.N.P and fd00::N:P; it lives on
@@ -14,6 +17,7 @@ set -eu
 
 cmd=${1:?usage: cluster.sh up|down PREFIX}
 P=${2:?usage: cluster.sh up|down PREFIX}
+NODE1_PID=${3:-}
 
 down() {
 	for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do
@@ -29,8 +33,13 @@ quiet_sysctls='sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.a
 up() {
 	down
 	for n in 1 2; do
-		ip netns add "$P-n$n"
+		if [ "$n" = 1 ] && [ -n "$NODE1_PID" ]; then
+			ip netns attach "$P-n1" "$NODE1_PID"
+		else
+			ip netns add "$P-n$n"
+		fi
 		nsx "$P-n$n" "$quiet_sysctls
+			sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0  # off in a container
 			sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 			ip link set lo up"
 	done
@@ -91,5 +100,5 @@ EOF
 case "$cmd" in
 up) up ;;
 down) down ;;
-*) echo "usage: cluster.sh up|down PREFIX" >&2; exit 2 ;;
+*) echo "usage: cluster.sh up PREFIX [NODE1-PID] | down PREFIX" >&2; exit 2 ;;
 esac

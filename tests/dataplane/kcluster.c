@@ -408,9 +408,14 @@ void kc_probe(struct kcluster *kc, int proto, int port, bool v6, int timeout_ms,
 
 int kc_connect(struct kcluster *kc, int i, int j, int port, int timeout_ms)
 {
+	return kc_connect_af(kc, i, j, port, false, timeout_ms);
+}
+
+int kc_connect_af(struct kcluster *kc, int i, int j, int port, bool v6, int timeout_ms)
+{
 	struct sockaddr_storage dst;
-	socklen_t dl = mkaddr(j, false, port, &dst);
-	int fd = sock_in(kc, kc->pod_ns[i], AF_INET, SOCK_STREAM, 0);
+	socklen_t dl = mkaddr(j, v6, port, &dst);
+	int fd = sock_in(kc, kc->pod_ns[i], v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&dst, dl) < 0 && errno != EINPROGRESS) {
@@ -443,6 +448,207 @@ bool kc_conn_alive(struct kcluster *kc, int fd, int timeout_ms)
 			return true;
 		if (n == 0 || (n < 0 && errno != EAGAIN))
 			return false;
+	}
+	return false;
+}
+
+/* ---------- raw packets with any source ---------- */
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* The transport checksum over the pseudo-header of either family. */
+static uint16_t l4_csum(bool v6, const uint8_t *s, const uint8_t *d, uint8_t proto, const uint8_t *l4, size_t n)
+{
+	size_t al = v6 ? 16 : 4;
+	uint8_t tail[8] = { 0 };
+	uint32_t sum = csum_add(csum_add(0, s, al), d, al);
+	if (v6) {
+		tail[2] = (uint8_t)(n >> 8), tail[3] = (uint8_t)n, tail[7] = proto;
+		sum = csum_add(sum, tail, 8);
+	} else {
+		tail[1] = proto, tail[2] = (uint8_t)(n >> 8), tail[3] = (uint8_t)n;
+		sum = csum_add(sum, tail, 4);
+	}
+	return csum_fold(csum_add(sum, l4, n));
+}
+
+struct rawsend {
+	bool v6;
+	const uint8_t *pkt;
+	size_t len;
+	struct sockaddr_storage dst;
+};
+
+static int raw_send(void *arg)
+{
+	struct rawsend *r = arg;
+	/* IPPROTO_RAW: the header comes from us (IP_HDRINCL; IPv6 too) */
+	int fd = socket(r->v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (fd < 0)
+		return -1;
+	ssize_t n = sendto(fd, r->pkt, r->len, 0, (struct sockaddr *)&r->dst,
+			   r->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	int e = errno;
+	close(fd);
+	errno = e;
+	return n == (ssize_t)r->len ? 0 : -1;
+}
+
+/* Wraps the transport bytes l4 in an IP header and sends them. */
+static int send_ip(struct kcluster *kc, int ns, uint8_t proto, const char *src, const char *dst, uint8_t *l4,
+		   size_t n, int csum_off, uint8_t hops)
+{
+	bool v6 = strchr(src, ':') != NULL;
+	uint8_t pkt[1600] = { 0 }, s[16], d[16];
+	size_t hl = v6 ? 40 : 20;
+	struct rawsend r = { .v6 = v6, .pkt = pkt, .len = hl + n };
+	if (n > sizeof(pkt) - hl || inet_pton(v6 ? AF_INET6 : AF_INET, src, s) != 1 ||
+	    inet_pton(v6 ? AF_INET6 : AF_INET, dst, d) != 1)
+		return -1;
+	if (csum_off >= 0) {
+		uint16_t c = l4_csum(v6, s, d, proto, l4, n);
+		l4[csum_off] = (uint8_t)(c >> 8), l4[csum_off + 1] = (uint8_t)c;
+	}
+	if (v6) {
+		pkt[0] = 0x60;
+		pkt[4] = (uint8_t)(n >> 8), pkt[5] = (uint8_t)n, pkt[6] = proto, pkt[7] = hops;
+		memcpy(pkt + 8, s, 16);
+		memcpy(pkt + 24, d, 16);
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&r.dst;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, d, 16);
+	} else {
+		/* the kernel fills the length, the id and the header checksum */
+		pkt[0] = 0x45, pkt[8] = hops, pkt[9] = proto;
+		memcpy(pkt + 12, s, 4);
+		memcpy(pkt + 16, d, 4);
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&r.dst;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, d, 4);
+	}
+	memcpy(pkt + hl, l4, n);
+	return kc_in_ns(kc, ns, raw_send, &r);
+}
+
+int kc_send_raw(struct kcluster *kc, int ns, int proto, const char *src, const char *dst, uint16_t sport,
+		uint16_t dport)
+{
+	uint8_t l4[32] = { 0 };
+	size_t n;
+	int coff;
+	if (proto == 132) {
+		sctp_init(l4, sport, dport); /* CRC32c, no pseudo-header */
+		return send_ip(kc, ns, 132, src, dst, l4, 32, -1, 64);
+	}
+	l4[0] = (uint8_t)(sport >> 8), l4[1] = (uint8_t)sport;
+	l4[2] = (uint8_t)(dport >> 8), l4[3] = (uint8_t)dport;
+	if (proto == 6) {
+		n = 20, coff = 16;
+		l4[4] = 0x12, l4[5] = 0x34, l4[6] = 0x56, l4[7] = 0x78; /* sequence */
+		l4[12] = 5 << 4, l4[13] = 0x02;                         /* 5 words, SYN */
+		l4[14] = 0x72, l4[15] = 0x10;                           /* window */
+	} else {
+		n = 16, coff = 6;
+		l4[4] = 0, l4[5] = 16;
+		memcpy(l4 + 8, "forged!\n", 8);
+	}
+	return send_ip(kc, ns, (uint8_t)proto, src, dst, l4, n, coff, 64);
+}
+
+int kc_send_nd(struct kcluster *kc, int ns, const char *src, const char *dst, unsigned extra)
+{
+	uint8_t l4[1400] = { 0 };
+	size_t n = 24 + extra;
+	if (n > sizeof(l4) || inet_pton(AF_INET6, dst, l4 + 8) != 1)
+		return -1;
+	l4[0] = 135; /* neighbour solicitation, code 0; the target follows */
+	for (size_t i = 24; i < n; i++)
+		l4[i] = (uint8_t)('a' + i % 26); /* the "payload" */
+	return send_ip(kc, ns, 58, src, dst, l4, n, 2, 255);
+}
+
+struct rawopen {
+	bool v6;
+	int proto;
+};
+
+static int raw_open(void *arg)
+{
+	struct rawopen *r = arg;
+	return socket(r->v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, r->proto);
+}
+
+int kc_raw_open(struct kcluster *kc, int pod, int proto, bool v6)
+{
+	struct rawopen r = { v6, proto };
+	return kc_in_ns(kc, kc->pod_ns[pod], raw_open, &r);
+}
+
+bool kc_raw_seen(int fd, bool v6, const char *src, uint16_t id, int timeout_ms)
+{
+	uint8_t want[16], buf[2048];
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, src, want) != 1)
+		return false;
+	double end = now_ms() + timeout_ms;
+	for (;;) {
+		struct sockaddr_in6 from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		if (n > 0) {
+			/* IPv4 raw sockets get the IP header, IPv6 ones only the payload */
+			size_t off = v6 ? 0 : (size_t)(buf[0] & 15) * 4;
+			const uint8_t *s = v6 ? (const uint8_t *)&from.sin6_addr : buf + 12;
+			if ((size_t)n >= off + 2 && !memcmp(s, want, v6 ? 16 : 4) &&
+			    ((unsigned)buf[off] << 8 | buf[off + 1]) == id)
+				return true;
+			continue;
+		}
+		double rem = end - now_ms();
+		if (rem <= 0)
+			return false;
+		struct pollfd p = { fd, POLLIN, 0 };
+		poll(&p, 1, (int)rem + 1);
+	}
+}
+
+int kc_udp_open(struct kcluster *kc, int i, int j, int port, bool v6)
+{
+	struct sockaddr_storage dst;
+	socklen_t dl = mkaddr(j, v6, port, &dst);
+	int fd = sock_in(kc, kc->pod_ns[i], v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&dst, dl) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+bool kc_udp_alive(struct kcluster *kc, int fd, int timeout_ms)
+{
+	char buf[64];
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0) /* late echoes of earlier rounds */
+		;
+	if (send(fd, "flow", 4, 0) != 4)
+		return false;
+	double end = now_ms() + timeout_ms;
+	while (now_ms() < end) {
+		kc_serve(kc, 2);
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == 4)
+			return true;
 	}
 	return false;
 }

@@ -47,10 +47,34 @@ int kc_probe_timeout(void); /* $CORRAL_PROBE_MS or 500 */
 
 /* One TCP connection from pod i to pod j:port, kept open; -1 on failure. */
 int kc_connect(struct kcluster *kc, int i, int j, int port, int timeout_ms);
+/* The same over IPv4 or IPv6. */
+int kc_connect_af(struct kcluster *kc, int i, int j, int port, bool v6, int timeout_ms);
+/* A UDP flow from pod i to pod j:port (a connected socket; the servers
+ * echo), and whether a datagram sent on it now comes back. */
+int kc_udp_open(struct kcluster *kc, int i, int j, int port, bool v6);
+bool kc_udp_alive(struct kcluster *kc, int fd, int timeout_ms);
 /* Whether an open connection still carries data both ways (the server
  * side is pumped by kc_serve). */
 bool kc_conn_alive(struct kcluster *kc, int fd, int timeout_ms);
 /* Serves pending requests for up to ms milliseconds. */
 void kc_serve(struct kcluster *kc, int ms);
+
+/* Raw packets with any source address, as a pod with CAP_NET_RAW (the
+ * container default) can send them: the IP header is built here. src and
+ * dst are address strings of one family; proto 6 sends a SYN, 17 a UDP
+ * datagram, 132 an SCTP INIT, each with valid checksums so that
+ * conntrack does not call it invalid. Sent from namespace fd ns (a pod's
+ * or a node's). 0 or -1. */
+int kc_send_raw(struct kcluster *kc, int ns, int proto, const char *src, const char *dst, uint16_t sport,
+		uint16_t dport);
+/* An ICMPv6 neighbour solicitation for dst with hop limit 255 and extra
+ * bytes of payload after the target address, from src to dst. */
+int kc_send_nd(struct kcluster *kc, int ns, const char *src, const char *dst, unsigned extra);
+/* A raw socket in pod i that sees every packet of proto arriving there
+ * (IPv4 or IPv6); kc_raw_seen() waits for one from src whose transport
+ * header starts with the 16 bits id (the source port; 0x8700 for a
+ * neighbour solicitation). */
+int kc_raw_open(struct kcluster *kc, int pod, int proto, bool v6);
+bool kc_raw_seen(int fd, bool v6, const char *src, uint16_t id, int timeout_ms);
 
 #endif

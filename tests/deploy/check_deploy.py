@@ -116,7 +116,11 @@ for b in find("ClusterRoleBinding"):
 with open(os.path.join(REPO, "deploy", "Dockerfile")) as f:
     dockerfile = f.read()
 lines = [l.strip() for l in dockerfile.splitlines()]
-froms = [l for l in lines if l.upper().startswith("FROM ")]
+# bases given as build arguments: their defaults are what a release uses
+args = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", dockerfile, re.M))
+froms = [re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), l)
+         for l in lines if l.upper().startswith("FROM ")]
+check(all("${" not in l for l in froms), f"Dockerfile: every base argument has a default: {froms}")
 check(len(froms) >= 2, "Dockerfile: multi-stage")
 for l in froms:
     image = l.split()[1]

@@ -461,6 +461,18 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if empty:
             return self.end_chunks()
+        ev_err = None
+        with S.lock:
+            ev_err = S.fault("error_event")
+        if ev_err:
+            # what a real server answers a watch from just before the
+            # compaction revision with the watch cache off
+            # (real-shapes/watch-etcd-at-compact-rev.json): a 500 event
+            self.chunk(json.dumps({"type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Internal error occurred: etcd event received with PrevKv=nil", "reason": "InternalError",
+                "code": ev_err.get("code", 500)}}).encode() + b"\n")
+            return self.end_chunks()
         if gone:
             self.chunk(json.dumps({"type": "ERROR", "object": {
                 "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

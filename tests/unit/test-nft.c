@@ -8,6 +8,8 @@
 #include "agent/dataplane/dataplane.h"
 #include "agent/nl/nft.h"
 
+#include <linux/netlink.h>
+
 /* nlmsghdr: len, type, flags, seq 100+k, pid 0; then nfgenmsg */
 #define HDR(len, type, flags, seq, fam) \
 	len, 0, 0, 0, (type) & 0xff, (type) >> 8, (flags) & 0xff, (flags) >> 8, seq, 0, 0, 0, 0, 0, 0, 0, fam, 0, 0, 0
@@ -69,6 +71,37 @@ static void check_part(const uint8_t *got, const uint8_t *want, size_t n, const 
 			fprintf(stderr, "%s: byte %zu is 0x%02x, expected 0x%02x\n", what, i, got[i], want[i]);
 			fail();
 		}
+}
+
+/* Replies are matched to a batch across the wrap of the 32-bit sequence
+ * number (a socket's numbers start anywhere), and the batch's messages are
+ * numbered through it. */
+static void sequence_numbers_wrap(void **st)
+{
+	uint32_t seq0 = UINT32_MAX - 1;
+	assert_true(nft_seq_in_batch(seq0, seq0, 3));
+	assert_true(nft_seq_in_batch(UINT32_MAX, seq0, 3));
+	assert_true(nft_seq_in_batch(0, seq0, 3));
+	assert_true(nft_seq_in_batch(1, seq0, 3));
+	assert_false(nft_seq_in_batch(2, seq0, 3));
+	assert_false(nft_seq_in_batch(seq0 - 1, seq0, 3));
+	struct rs_set *s = rs_set_new("wrap", RS_KEY_V4);
+	struct dp_txn t = { .table = "corral" };
+	dp_txn_push(&t, (struct dp_op){ .kind = OP_TABLE_ADD });
+	dp_txn_push(&t, (struct dp_op){ .kind = OP_SET_ADD, .set = s });
+	size_t len;
+	uint8_t *b = nft_txn_build(&t, seq0, &len);
+	uint32_t want[] = { seq0, UINT32_MAX, 0, 1 }; /* begin, two messages, end */
+	size_t off = 0, i = 0;
+	while (off + sizeof(struct nlmsghdr) <= len && i < 4) {
+		const struct nlmsghdr *h = (const void *)(b + off);
+		assert_int_equal(h->nlmsg_seq, want[i++]);
+		off += NLMSG_ALIGN(h->nlmsg_len);
+	}
+	assert_int_equal(i, 4);
+	free(b);
+	free(t.ops);
+	rs_set_put(s);
 }
 
 static void messages_byte_exact(void **st)
@@ -152,6 +185,7 @@ static void large_lists_are_split(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sequence_numbers_wrap),
 		cmocka_unit_test(messages_byte_exact),
 		cmocka_unit_test(large_lists_are_split),
 	};

@@ -1,0 +1,45 @@
+/* What the stages of the data plane share (render.c, plan.c,
+ * dataplane.c); not for users of the data plane (dataplane.h). */
+#ifndef CORRAL_DP_PRIVATE_H
+#define CORRAL_DP_PRIVATE_H
+
+#include "agent/dataplane/dataplane.h"
+
+struct capent {
+	char *base;
+	uint32_t cap;
+	uint64_t epoch;
+};
+
+/* A port set's identity is its content. The table is keyed by the merged
+ * elements: the hash only picks the bucket, the bytes decide. The name
+ * comes from a counter that is never reused, so unchanged content keeps
+ * its name across transactions, and content that goes away and comes back
+ * (or new content) never takes a name the mirror still gives to other
+ * elements. (Names were once a 48-bit hash of the content: two rules whose
+ * ports collided shared one set, and one of them matched the other's
+ * ports.) */
+struct portent {
+	uint32_t id;
+	size_t n;      /* elements */
+	uint8_t *keys; /* n * 2 * 8 bytes, as in struct rs_set */
+	uint64_t epoch;
+};
+
+struct dp {
+	struct dp_config cfg;
+	char *table;
+	struct ruleset *mirror; /* what the kernel holds; NULL: unknown */
+	bool inject;
+	struct htab caps;       /* struct capent: hash set capacities by base name */
+	struct htab ports;      /* struct portent: port sets by content */
+	uint32_t next_port;
+	uint64_t epoch;
+};
+
+/* Render: the desired ruleset, sharing reuse's set objects for peer sets
+ * not in dirty (reuse NULL: render everything); *elems counts elements. */
+struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const struct ruleset *reuse,
+				const struct ptrset *dirty, uint64_t *elems);
+
+#endif

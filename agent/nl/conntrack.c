@@ -1,0 +1,292 @@
+/* ctnetlink, with libmnl: the conntrack table read in one dump and the
+ * entries a caller chooses deleted, many requests per sendmsg().
+ *
+ * Facts relied on (linux net/netfilter/nf_conntrack_netlink.c):
+ *   - IPCTNL_MSG_CT_GET with NLM_F_DUMP and nfgen_family AF_UNSPEC dumps
+ *     the entries of every layer-3 family; each carries CTA_TUPLE_ORIG and
+ *     CTA_TUPLE_REPLY (nested CTA_TUPLE_IP, CTA_TUPLE_PROTO), CTA_ID and,
+ *     when not the default zone, CTA_ZONE;
+ *   - IPCTNL_MSG_CT_DELETE with CTA_TUPLE_ORIG reads the tuple in the
+ *     family of the message's nfgen_family and the zone of CTA_ZONE; with
+ *     CTA_ID it deletes only the entry of that id (else ENOENT), so a new
+ *     flow reusing the tuple since the dump is left alone;
+ *   - the forward hook sees the original direction's source (SNAT comes
+ *     after it, in postrouting) and the destination after DNAT (before it,
+ *     in prerouting), which is the reply direction's source.
+ * Nothing else in corral talks ctnetlink. */
+#include "agent/nl/conntrack.h"
+
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "policy/util.h"
+
+struct ct_sock {
+	struct mnl_socket *nl;
+	uint32_t portid, seq;
+};
+
+struct ct_sock *ct_sock_open(void)
+{
+	struct ct_sock *s = xcalloc(1, sizeof(*s));
+	int one = 1, rcv = 4 << 20;
+	s->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!s->nl || mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int e = errno;
+		if (s->nl)
+			mnl_socket_close(s->nl);
+		free(s);
+		errno = e;
+		return NULL;
+	}
+	/* acks quote only the header of the request they answer */
+	mnl_socket_setsockopt(s->nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	/* a dump of a busy table and a burst of acks queue here */
+	if (setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+		setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	s->portid = mnl_socket_get_portid(s->nl);
+	s->seq = (uint32_t)time(NULL);
+	return s;
+}
+
+void ct_sock_close(struct ct_sock *s)
+{
+	if (!s)
+		return;
+	mnl_socket_close(s->nl);
+	free(s);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---------- reading entries ---------- */
+
+/* The attributes of a doomed entry that name it for deletion, copied as
+ * they came (CTA_TUPLE_ORIG, CTA_ZONE, CTA_ID), after its family. */
+struct doomed {
+	uint8_t *buf; /* records: family (1), length (2, host order), attributes */
+	size_t len, cap, n;
+};
+
+struct dump_ctx {
+	bool (*doomed)(const struct ct_flow *f, void *arg);
+	void *arg;
+	struct doomed *out;
+	size_t tracked;
+};
+
+static int attr_index(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t t = mnl_attr_get_type(a);
+	if (t <= CTA_MAX) /* CTA_MAX is the largest of every nest used here */
+		tb[t] = a;
+	return MNL_CB_OK;
+}
+
+/* One direction's addresses and ports (CTA_TUPLE_IP, CTA_TUPLE_PROTO). */
+static bool tuple_read(const struct nlattr *t, uint8_t family, uint8_t *src, uint8_t *dst, uint8_t *proto,
+		       uint16_t *sport, uint16_t *dport)
+{
+	const struct nlattr *tb[CTA_MAX + 1] = { 0 }, *ip[CTA_MAX + 1] = { 0 }, *pr[CTA_MAX + 1] = { 0 };
+	if (!t || mnl_attr_parse_nested(t, attr_index, tb) < 0 || !tb[CTA_TUPLE_IP] || !tb[CTA_TUPLE_PROTO] ||
+	    mnl_attr_parse_nested(tb[CTA_TUPLE_IP], attr_index, ip) < 0 ||
+	    mnl_attr_parse_nested(tb[CTA_TUPLE_PROTO], attr_index, pr) < 0 || !pr[CTA_PROTO_NUM])
+		return false;
+	size_t al = family == 4 ? 4 : 16;
+	const struct nlattr *s = ip[family == 4 ? CTA_IP_V4_SRC : CTA_IP_V6_SRC];
+	const struct nlattr *d = ip[family == 4 ? CTA_IP_V4_DST : CTA_IP_V6_DST];
+	if (!s || !d || mnl_attr_get_payload_len(s) != al || mnl_attr_get_payload_len(d) != al)
+		return false;
+	memcpy(src, mnl_attr_get_payload(s), al);
+	memcpy(dst, mnl_attr_get_payload(d), al);
+	*proto = mnl_attr_get_u8(pr[CTA_PROTO_NUM]);
+	*sport = pr[CTA_PROTO_SRC_PORT] ? ntohs(mnl_attr_get_u16(pr[CTA_PROTO_SRC_PORT])) : 0;
+	*dport = pr[CTA_PROTO_DST_PORT] ? ntohs(mnl_attr_get_u16(pr[CTA_PROTO_DST_PORT])) : 0;
+	return true;
+}
+
+static void doomed_put(struct doomed *d, uint8_t family, const struct nlattr *const *attrs, size_t n)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		if (attrs[i])
+			len += MNL_ALIGN(attrs[i]->nla_len);
+	if (d->len + 3 + len > d->cap) {
+		d->cap = (d->len + 3 + len) * 2 + 4096;
+		d->buf = xrealloc(d->buf, d->cap);
+	}
+	uint8_t *p = d->buf + d->len;
+	p[0] = family;
+	memcpy(p + 1, &(uint16_t){ (uint16_t)len }, 2);
+	p += 3;
+	for (size_t i = 0; i < n; i++)
+		if (attrs[i]) {
+			memset(p, 0, MNL_ALIGN(attrs[i]->nla_len));
+			memcpy(p, attrs[i], attrs[i]->nla_len);
+			p += MNL_ALIGN(attrs[i]->nla_len);
+		}
+	d->len += 3 + len;
+	d->n++;
+}
+
+static int entry_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *c = data;
+	const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[CTA_MAX + 1] = { 0 };
+	struct ct_flow f = { 0 };
+	uint8_t rdst[16], p2;
+	uint16_t osport, odport, rdport;
+	c->tracked++;
+	if (nfg->nfgen_family != AF_INET && nfg->nfgen_family != AF_INET6)
+		return MNL_CB_OK;
+	f.family = nfg->nfgen_family == AF_INET ? 4 : 6;
+	if (mnl_attr_parse(nlh, sizeof(*nfg), attr_index, tb) < 0 ||
+	    !tuple_read(tb[CTA_TUPLE_ORIG], f.family, f.src, rdst, &f.proto, &osport, &odport) ||
+	    !tuple_read(tb[CTA_TUPLE_REPLY], f.family, f.dst, rdst, &p2, &f.dport, &rdport))
+		return MNL_CB_OK;
+	f.sport = osport;
+	if (f.proto != IPPROTO_TCP && f.proto != IPPROTO_UDP && f.proto != IPPROTO_SCTP &&
+	    f.proto != IPPROTO_UDPLITE && f.proto != IPPROTO_DCCP)
+		f.sport = f.dport = 0; /* ICMP ids are not ports */
+	if (c->doomed(&f, c->arg)) {
+		const struct nlattr *keep[] = { tb[CTA_TUPLE_ORIG], tb[CTA_ZONE], tb[CTA_ID] };
+		doomed_put(c->out, f.family, keep, 3);
+	}
+	return MNL_CB_OK;
+}
+
+static int dump(struct ct_sock *s, struct dump_ctx *c)
+{
+	static uint8_t buf[1 << 16];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = ++s->seq;
+	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC; /* every family */
+	nfg->version = NFNETLINK_V0;
+	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	int ret;
+	do {
+		ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
+		if (n < 0)
+			return -errno; /* ENOBUFS: the dump lost entries; the caller retries later */
+		ret = mnl_cb_run(buf, (size_t)n, s->seq, s->portid, entry_cb, c);
+	} while (ret > 0);
+	return ret < 0 ? -errno : 0;
+}
+
+/* ---------- deleting ---------- */
+
+struct acks {
+	uint32_t first, last;
+	size_t got, ok, gone;
+	int err;
+};
+
+static int read_acks(struct ct_sock *s, struct acks *a, size_t want)
+{
+	static uint8_t buf[1 << 16];
+	struct pollfd p = { mnl_socket_get_fd(s->nl), POLLIN, 0 };
+	while (a->got < want) {
+		int r = poll(&p, 1, 10000);
+		if (r <= 0)
+			return r == 0 ? -ETIMEDOUT : -errno;
+		ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
+		if (n < 0)
+			return -errno;
+		int len = (int)n;
+		for (const struct nlmsghdr *nlh = (const void *)buf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
+			if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_seq < a->first || nlh->nlmsg_seq > a->last)
+				continue;
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+			a->got++;
+			if (!e->error)
+				a->ok++;
+			else if (e->error == -ENOENT)
+				a->gone++; /* ended (or replaced) since the dump */
+			else if (!a->err)
+				a->err = e->error;
+		}
+	}
+	return 0;
+}
+
+/* Sends the doomed records in batches of requests, each acknowledged. */
+static int delete_all(struct ct_sock *s, const struct doomed *d, struct ct_prune_stats *st)
+{
+	static uint8_t buf[32 * 1024];
+	size_t off = 0;
+	int rc = 0;
+	while (off < d->len && !rc) {
+		size_t used = 0, nmsg = 0;
+		struct acks a = { .first = s->seq + 1 };
+		while (off < d->len) {
+			uint16_t len;
+			memcpy(&len, d->buf + off + 1, 2);
+			size_t need = MNL_ALIGN(sizeof(struct nlmsghdr)) + MNL_ALIGN(sizeof(struct nfgenmsg)) + len;
+			if (used + need > sizeof(buf))
+				break;
+			struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf + used);
+			nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
+			nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+			nlh->nlmsg_seq = ++s->seq;
+			struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+			nfg->nfgen_family = d->buf[off] == 4 ? AF_INET : AF_INET6;
+			nfg->version = NFNETLINK_V0;
+			memcpy((uint8_t *)nlh + nlh->nlmsg_len, d->buf + off + 3, len);
+			nlh->nlmsg_len += len;
+			used += nlh->nlmsg_len;
+			off += 3 + len;
+			nmsg++;
+		}
+		a.last = s->seq;
+		if (mnl_socket_sendto(s->nl, buf, used) < 0)
+			return -errno;
+		rc = read_acks(s, &a, nmsg);
+		st->deleted += a.ok;
+		st->gone += a.gone;
+		if (!rc && a.err)
+			rc = a.err;
+	}
+	return rc;
+}
+
+int ct_prune(struct ct_sock *s, bool (*doomed)(const struct ct_flow *f, void *arg), void *arg,
+	     struct ct_prune_stats *st)
+{
+	struct doomed d = { 0 };
+	struct dump_ctx c = { doomed, arg, &d, 0 };
+	memset(st, 0, sizeof(*st));
+	double t0 = now_ms();
+	int rc = dump(s, &c);
+	st->tracked = c.tracked;
+	double t1 = now_ms();
+	st->dump_ms = t1 - t0;
+	if (d.n) {
+		int r = delete_all(s, &d, st);
+		if (!rc)
+			rc = r;
+	}
+	st->delete_ms = now_ms() - t1;
+	free(d.buf);
+	return rc;
+}
