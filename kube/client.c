@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "kube/decode.h"
+#include "kube/http.h"
 #include "kube/stream.h"
 #include "kube/yaml.h"
 
@@ -44,6 +45,19 @@ static const struct {
 const char *kube_res_name(enum kube_res r)
 {
 	return resources[r].name;
+}
+
+const char *kube_res_path(enum kube_res r)
+{
+	return resources[r].path;
+}
+
+int kube_decode_listed(enum kube_res r, json_t *o, const struct decode_opts *opts, struct diags *d,
+		       struct decoded *out)
+{
+	json_object_set_new(o, "kind", json_string(resources[r].kind));
+	json_object_set_new(o, "apiVersion", json_string(resources[r].api_version));
+	return kube_decode(o, "api", opts, d, out);
 }
 
 /* One allocation per cached object: 150,000 pods make every byte count. */
@@ -253,9 +267,7 @@ static void upsert(struct reflector *r, json_t *o)
 	}
 	struct diags d = { 0 };
 	struct decoded dec;
-	json_object_set_new(o, "kind", json_string(resources[r->res].kind));
-	json_object_set_new(o, "apiVersion", json_string(resources[r->res].api_version));
-	int rc = kube_decode(o, "api", &c->dopts, &d, &dec);
+	int rc = kube_decode_listed(r->res, o, &c->dopts, &d, &dec);
 	report_diags(r, &d);
 	diags_free(&d);
 	void *obj = rc < 0 ? NULL : dec.type == OBJ_NAMESPACE ? (void *)dec.ns : dec.type == OBJ_POD ? (void *)dec.pod
@@ -486,28 +498,7 @@ static void start(struct reflector *r, bool watch)
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)c->o.idle_timeout);
 	if (!watch)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT, 120L);
-	if (c->auth.insecure) {
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (c->auth.ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, c->auth.ca_file);
-	if (c->auth.ca_data) {
-		struct curl_blob b = { c->auth.ca_data, c->auth.ca_len, CURL_BLOB_COPY };
-		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
-	}
-	if (c->auth.cert_file)
-		curl_easy_setopt(e, CURLOPT_SSLCERT, c->auth.cert_file);
-	if (c->auth.key_file)
-		curl_easy_setopt(e, CURLOPT_SSLKEY, c->auth.key_file);
-	if (c->auth.cert_data) {
-		struct curl_blob b = { c->auth.cert_data, c->auth.cert_len, CURL_BLOB_COPY };
-		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
-	}
-	if (c->auth.key_data) {
-		struct curl_blob b = { c->auth.key_data, c->auth.key_len, CURL_BLOB_COPY };
-		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
-	}
+	kube_http_tls(e, &c->auth);
 	curl_slist_free_all(r->headers);
 	r->headers = curl_slist_append(NULL, "Accept: application/json");
 	const char *tok = token(c, false);

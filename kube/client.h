@@ -11,11 +11,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kube/decode.h"
 #include "kube/kubeconfig.h"
 #include "policy/model.h"
 
 enum kube_res { KRES_NAMESPACES, KRES_PODS, KRES_NETPOLS, KRES_ACCESS, KRES_COUNT };
 const char *kube_res_name(enum kube_res r);
+const char *kube_res_path(enum kube_res r); /* "/api/v1/pods", cluster-wide */
+/* Decodes an object listed or watched from r as that resource: typed
+ * lists carry no kind and apiVersion on their items, so both are set on o
+ * from r first, never guessed. As kube_decode otherwise. */
+int kube_decode_listed(enum kube_res r, json_t *o, const struct decode_opts *opts, struct diags *d,
+		       struct decoded *out);
 
 struct kube_handlers {
 	/* old/new: struct ns_spec*, pod_spec* or policy_spec* (NULL when

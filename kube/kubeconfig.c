@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kube/exec.h"
 #include "kube/manifest.h"
 #include "kube/yaml.h"
 #include "policy/util.h"
@@ -23,6 +24,7 @@ void kube_auth_free(struct kube_auth *a)
 	free(a->token);
 	free(a->token_file);
 	free(a->context);
+	free(a->namespace);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -48,6 +50,14 @@ int kube_auth_in_cluster(struct kube_auth *a, const char *root, char **err)
 		return -e;
 	}
 	fclose(f);
+	char *nsfile = xasprintf("%s/namespace", dir), *ns, *nerr = NULL;
+	size_t len;
+	if ((ns = manifest_read_file(nsfile, 256, &len, &nerr))) { /* optional: the pod's own namespace */
+		ns[strcspn(ns, "\n")] = 0;
+		a->namespace = ns;
+	}
+	free(nerr);
+	free(nsfile);
 	return 0;
 }
 
@@ -110,7 +120,12 @@ static int data_field(json_t *o, const char *key, char **out, size_t *len, const
 	return 0;
 }
 
-int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *context, char **err)
+static int parse(struct kube_auth *a, const char *file, const char *text, size_t len, const char *context,
+		 json_t **exec, char **err);
+
+/* exec: NULL refuses exec plugins; else the user's exec stanza, if any,
+ * comes back there (a new reference) for the caller to run. */
+static int load(struct kube_auth *a, const char *path, const char *context, json_t **exec, char **err)
 {
 	char *file = NULL, *text = NULL, *rerr = NULL;
 	size_t len;
@@ -131,14 +146,38 @@ int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *cont
 		free(file);
 		return -ENOENT;
 	}
-	int rc = kube_auth_kubeconfig_parse(a, file, text, len, context, err);
+	int rc = parse(a, file, text, len, context, exec, err);
+	if (rc == 0 && exec && *exec) {
+		rc = kube_exec_credential(a, file, *exec, err);
+		json_decref(*exec);
+		*exec = NULL;
+		if (rc < 0)
+			kube_auth_free(a);
+	}
 	free(text);
 	free(file);
 	return rc;
 }
 
+int kube_auth_kubeconfig(struct kube_auth *a, const char *path, const char *context, char **err)
+{
+	return load(a, path, context, NULL, err);
+}
+
+int kube_auth_kubeconfig_exec(struct kube_auth *a, const char *path, const char *context, char **err)
+{
+	json_t *exec = NULL;
+	return load(a, path, context, &exec, err);
+}
+
 int kube_auth_kubeconfig_parse(struct kube_auth *a, const char *file, const char *text, size_t len,
 			       const char *context, char **err)
+{
+	return parse(a, file, text, len, context, NULL, err);
+}
+
+static int parse(struct kube_auth *a, const char *file, const char *text, size_t len, const char *context,
+		 json_t **exec, char **err)
 {
 	struct vec docs = { 0 };
 	char *perr = NULL;
@@ -164,21 +203,27 @@ int kube_auth_kubeconfig_parse(struct kube_auth *a, const char *file, const char
 				 !ctx ? "does not exist" : "names a cluster that does not exist");
 		goto out;
 	}
-	if (us && (json_object_get(us, "exec") || json_object_get(us, "auth-provider"))) {
-		*err = xasprintf("kubeconfig %s: user \"%s\" authenticates with %s, which corral does not support yet; "
-				 "use a token, a tokenFile or a client certificate (or run in the cluster)",
-				 file, user, json_object_get(us, "exec") ? "an exec plugin" : "an auth-provider");
+	if (us && ((json_object_get(us, "exec") && !exec) || json_object_get(us, "auth-provider"))) {
+		*err = xasprintf("kubeconfig %s: user \"%s\" authenticates with %s, which %s; use a token, a tokenFile "
+				 "or a client certificate (or run in the cluster)", file, user,
+				 json_object_get(us, "exec") ? "an exec plugin" : "an auth-provider",
+				 json_object_get(us, "exec") ? "the agent does not run (agentctl does)"
+							     : "corral does not support (kubectl's are deprecated)");
 		goto out;
 	}
+	if (us && exec && json_object_get(us, "exec"))
+		*exec = json_incref(json_object_get(us, "exec"));
 	const char *server = json_string_value(json_object_get(cl, "server"));
 	if (!server) {
 		*err = xasprintf("kubeconfig %s: cluster \"%s\" has no server", file, cluster);
 		goto out;
 	}
+	const char *s;
 	a->server = xstrdup(server);
 	a->context = xstrdup(ctxname);
+	if ((s = json_string_value(json_object_get(ctx, "namespace"))) && *s)
+		a->namespace = xstrdup(s);
 	a->insecure = json_is_true(json_object_get(cl, "insecure-skip-tls-verify"));
-	const char *s;
 	char *where = xasprintf("kubeconfig %s: cluster %s", file, cluster);
 	if ((s = json_string_value(json_object_get(cl, "certificate-authority"))))
 		a->ca_file = rel(file, s);

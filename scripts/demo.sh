@@ -27,7 +27,15 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
-run() { printf '\n$ %s\n' "$*"; "$@"; }
+# run CMD: shows and runs it; exit status 1 is an answer (explain: DENIED,
+# diff --fail-on: a change matched), said and not fatal; 2 or more is
+run() {
+	printf '\n$ %s\n' "$*"
+	rc=0
+	"$@" || rc=$?
+	[ $rc -le 1 ] || exit $rc
+	[ $rc -eq 0 ] || echo "(exit status 1)"
+}
 
 # ---- the cluster: two nodes routing for their pods, joined by a wire ----
 say "Building a two-node cluster in network namespaces"
@@ -112,8 +120,10 @@ run "$AGENTCTL" --socket "$WORK/node-1.sock" drops
 say "Why, and what to change"
 run "$AGENTCTL" --socket "$WORK/node-1.sock" explain team-shop/checkout team-pay/payments --port 8080
 
-say "Applying the fix: checkout declares its call to payments"
-cat > "$WORK/manifests/checkout.yaml" <<'EOF'
+say "The fix: checkout declares its call to payments"
+mkdir "$WORK/fix"
+cp "$WORK"/manifests/*.yaml "$WORK/fix/"
+cat > "$WORK/fix/checkout.yaml" <<'EOF'
 apiVersion: corral.dev/v1
 kind: AccessPolicy
 metadata: {name: checkout, namespace: team-shop}
@@ -129,7 +139,12 @@ spec:
         namespace: team-pay
         ports: [{port: 8080}]
 EOF
-sed -n '1,20p' "$WORK/manifests/checkout.yaml" | sed 's/^/  /'
+sed -n '1,20p' "$WORK/fix/checkout.yaml" | sed 's/^/  /'
+say "Reviewing it: what the change opens and closes (--fail-on added: exit 1 when it opens a flow)"
+run "$AGENTCTL" diff --from "$WORK/manifests" --to "$WORK/fix" --fail-on added
+say "Applying it"
+cp "$WORK/fix/checkout.yaml" "$WORK/manifests/checkout.yaml.tmp"
+mv "$WORK/manifests/checkout.yaml.tmp" "$WORK/manifests/checkout.yaml"
 # the agents see the file change (inotify) and update the kernel in a few ms
 i=0
 until ip netns exec $P-checkout curl -s -m 0.5 -o /dev/null http://10.200.2.10:8080/ || [ $i -ge 10 ]; do
@@ -140,4 +155,13 @@ run "$AGENTCTL" --socket "$WORK/node-1.sock" explain team-shop/checkout team-pay
 say "The rule in the kernel (node-1), as nft sees it"
 ip netns exec $P-n1 nft list chain inet corral "$(ip netns exec $P-n1 nft list table inet corral |
 	awk '/jump eg_g/ {sub(/.*jump /, ""); sub(/[ ,}].*/, ""); print; exit}')" | sed 's/^/  /'
+say "The shop as a picture: who may call whom, on each pod's declared ports"
+SVG=${CORRAL_DEMO_SVG:-$ROOT/doc/shop.svg}
+if command -v dot >/dev/null 2>&1; then
+	mkdir -p "$(dirname "$SVG")"
+	"$AGENTCTL" matrix --from "$WORK/manifests" -o svg > "$SVG"
+	echo "  written to $SVG (agentctl matrix --from DIR -o svg)"
+else
+	echo "  (no Graphviz dot: apt-get install graphviz; agentctl matrix -o dot prints its input)"
+fi
 say "Done; removing the namespaces"

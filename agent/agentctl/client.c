@@ -28,8 +28,8 @@ int ctl_request(json_t *req, int (*on_line)(json_t *line, void *arg), void *arg)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "agentctl: cannot reach the agent at %s: %s (is corral-agent running? --socket PATH "
-				"or $CORRAL_SOCKET pick another)\n", path, strerror(errno));
+		fprintf(stderr, "%s: cannot reach the agent at %s: %s (is corral-agent running? --socket PATH "
+				"or $CORRAL_SOCKET pick another)\n", ctl_prog, path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return 2;
@@ -49,7 +49,7 @@ int ctl_request(json_t *req, int (*on_line)(json_t *line, void *arg), void *arg)
 		json_error_t je;
 		json_t *o = json_loads(buf, 0, &je);
 		if (!o) {
-			fprintf(stderr, "agentctl: the agent sent something unreadable: %s\n", je.text);
+			fprintf(stderr, "%s: the agent sent something unreadable: %s\n", ctl_prog, je.text);
 			rc = 2;
 			break;
 		}
@@ -64,7 +64,8 @@ int ctl_request(json_t *req, int (*on_line)(json_t *line, void *arg), void *arg)
 }
 
 struct one {
-	bool json;
+	enum ctl_fmt fmt;
+	int (*done)(json_t *data); /* the exit code from the reply's data, or NULL: 0 */
 };
 
 /* A single reply: {"ok", "text", "data", "error"}. */
@@ -72,22 +73,27 @@ static int print_reply(json_t *o, void *arg)
 {
 	struct one *w = arg;
 	if (!json_is_true(json_object_get(o, "ok"))) {
-		fprintf(stderr, "agentctl: %s\n", json_string_value(json_object_get(o, "error")) ?: "error");
-		return 1;
+		fprintf(stderr, "%s: %s\n", ctl_prog, json_string_value(json_object_get(o, "error")) ?: "error");
+		return 2;
 	}
 	json_t *data = json_object_get(o, "data");
-	if (w->json && data) {
-		json_dumpf(data, stdout, JSON_INDENT(2));
-		putchar('\n');
-	} else {
+	if (w->fmt != FMT_TEXT && data)
+		ctl_print_doc(stdout, json_incref(data), w->fmt);
+	else
 		fputs(json_string_value(json_object_get(o, "text")) ?: "", stdout);
-	}
-	return -1; /* done */
+	int rc = w->done && data ? w->done(data) : 0;
+	return rc ? rc : -1; /* done */
 }
 
-int ctl_simple(json_t *req, bool json)
+static int explain_done(json_t *data)
 {
-	struct one w = { json };
+	return json_is_false(json_object_get(data, "allowed")) ? 1 : 0;
+}
+
+int ctl_simple(json_t *req, enum ctl_fmt fmt)
+{
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	struct one w = { fmt, cmd && !strcmp(cmd, "explain") ? explain_done : NULL };
 	int rc = ctl_request(req, print_reply, &w);
 	json_decref(req);
 	return rc;

@@ -5,7 +5,8 @@
 #include "ctl.h"
 
 struct opts {
-	bool json, explain;
+	enum ctl_fmt fmt;
+	bool explain;
 };
 
 static int print_drop(json_t *o, void *arg)
@@ -13,9 +14,12 @@ static int print_drop(json_t *o, void *arg)
 	struct opts *op = arg;
 	if (json_is_true(json_object_get(o, "end")))
 		return -1;
-	if (op->json) {
+	if (op->fmt == FMT_JSON) { /* one line each: a stream */
 		json_dumpf(o, stdout, JSON_COMPACT);
 		putchar('\n');
+	} else if (op->fmt == FMT_YAML) { /* one document each */
+		fputs("---\n", stdout);
+		ctl_yaml_write(stdout, o);
 	} else {
 		printf("%s\n", json_string_value(json_object_get(o, "text")) ?: "?");
 		const char *ex = json_string_value(json_object_get(o, "explain"));
@@ -33,23 +37,10 @@ static int print_drop(json_t *o, void *arg)
 	return 0;
 }
 
-int cmd_drops(int argc, char **argv)
+int cmd_drops(struct ctl_opts *o)
 {
-	struct opts op = { false, false };
-	bool follow = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-o") && i + 1 < argc)
-			op.json = !strcmp(argv[++i], "json");
-		else if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f"))
-			follow = true;
-		else if (!strcmp(argv[i], "--explain"))
-			op.explain = true;
-		else {
-			fprintf(stderr, "usage: agentctl [--socket PATH] drops [--follow] [--explain] [-o json]\n");
-			return 2;
-		}
-	}
-	json_t *req = json_pack("{s:s, s:b, s:b}", "cmd", "drops", "follow", follow, "explain", op.explain);
+	struct opts op = { o->fmt, o->explain };
+	json_t *req = json_pack("{s:s, s:b, s:b}", "cmd", "drops", "follow", o->follow, "explain", o->explain);
 	int rc = ctl_request(req, print_drop, &op);
 	json_decref(req);
 	return rc;

@@ -15,30 +15,6 @@ void print_diags(FILE *f, const struct diags *d)
 	}
 }
 
-struct engine *offline_load(const char *dir, const char *node, const char *app_label, bool quiet)
-{
-	struct manifest_set set = { 0 };
-	struct decode_opts o = { DECODE_AGENT, true, app_label, "default" };
-	struct engine_config cfg = { node, app_label, true };
-	if (manifest_load_path(&set, dir, &o) < 0) {
-		print_diags(stderr, &set.diags);
-		manifest_set_free(&set);
-		return NULL;
-	}
-	manifest_resolve_duplicates(&set);
-	if (!quiet)
-		print_diags(stderr, &set.diags);
-	else if (set.unreadable) /* even -o json: what is missing is said */
-		fprintf(stderr, "agentctl: %zu manifest files could not be read and are left out (agentctl check %s "
-				"names them)\n",
-			set.unreadable, dir);
-	manifest_assign_addresses(&set);
-	struct engine *e = engine_new(&cfg);
-	manifest_apply(&set, e);
-	manifest_set_free(&set);
-	return e;
-}
-
 int offline_resolve(struct engine *e, const char *spec, struct endpoint *out, char **note)
 {
 	return report_resolve(e, spec, out, note);
@@ -54,7 +30,54 @@ int parse_protocol_arg(const char *s)
 
 int parse_port_arg(const char *s)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
-	return (*s && !*end && v >= 1 && v <= 65535) ? (int)v : -1;
+	uint64_t v;
+	return parse_uint(s, 1, 65535, &v) == 0 ? (int)v : -1;
+}
+
+void ctl_pods(const struct engine *e, const char *ns, struct vec *out)
+{
+	struct vec all = { 0 };
+	engine_pods(e, &all);
+	for (size_t i = 0; i < all.n; i++) {
+		struct pod *p = all.v[i];
+		if (p->active && (!ns || !strcmp(p->spec->ns, ns)))
+			vec_push(out, p);
+	}
+	vec_free(&all);
+}
+
+/* The pod's address of one family, if it has one. */
+static bool family_addr(const struct pod *p, bool v6, ip128 *out)
+{
+	for (uint32_t i = 0; i < p->spec->naddr; i++)
+		if (ip_is_v4(p->spec->addr[i]) != v6) {
+			*out = p->spec->addr[i];
+			return true;
+		}
+	return false;
+}
+
+void ctl_eval_pair(const struct engine *e, struct pod *s, struct pod *d, int proto, int port, int fam[2])
+{
+	for (int f = 0; f < 2; f++) {
+		struct endpoint src = { s, { 0, 0 } }, dst = { d, { 0, 0 } };
+		struct verdict v;
+		fam[f] = -1;
+		if (!family_addr(s, f, &src.addr) || !family_addr(d, f, &dst.addr))
+			continue;
+		policy_eval(e, &src, &dst, proto, port, &v);
+		fam[f] = v.allowed;
+		verdict_free(&v);
+	}
+}
+
+/* '.' allowed over every family the two pods share, 'X' over none, '4' or
+ * '6' over that family only, '-' no family in common. */
+char ctl_cell(const int fam[2])
+{
+	if (fam[0] < 0 && fam[1] < 0)
+		return '-';
+	if (fam[0] < 0 || fam[1] < 0 || fam[0] == fam[1])
+		return (fam[0] < 0 ? fam[1] : fam[0]) ? '.' : 'X';
+	return fam[0] ? '4' : '6';
 }

@@ -32,9 +32,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "corral-version.h"
 #include "agent/daemon/config.h"
 #include "agent/daemon/ctl.h"
 #include "agent/daemon/dns.h"
+#include "agent/daemon/events.h"
 #include "agent/dataplane/dataplane.h"
 #include "agent/daemon/log.h"
 #include "agent/daemon/metrics.h"
@@ -64,6 +66,7 @@ struct agent {
 	struct agent_config cfg;
 	const char *config_path, *source_arg, *node, *netns, *socket_path, *kubeconfig, *context;
 	struct kube_client *kube;
+	struct drop_events *events; /* --source kube: drops as Events on pods */
 	struct engine *e;
 	struct dp *dp;
 	struct nft_sock *nft;
@@ -311,6 +314,8 @@ static int kube_start(struct agent *a, char **err)
 	struct kube_client_opts o = { .app_label = a->cfg.app_label };
 	struct kube_handlers h = { .changed = kube_changed, .synced = kube_synced, .trouble = kube_trouble,
 				   .unreadable = kube_unreadable, .arg = a };
+	struct drop_events_opts eo = { a->node, a->cfg.drop_events_per_minute };
+	a->events = drop_events_new(&auth, &eo); /* idle while dropEvents is false */
 	a->kube = kube_client_new(&auth, &o, &h);
 	return 0;
 }
@@ -326,10 +331,11 @@ static json_t *kube_status(const struct agent *a)
 		if (e)
 			json_array_append_new(errs, json_sprintf("%s: %s", kube_res_name((enum kube_res)r), e));
 	}
-	return json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:o}", "source", "kube", "api_synced",
+	return json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:o, s:o}", "source", "kube", "api_synced",
 			 kube_client_synced(a->kube), "cached", counts, "watches", (json_int_t)st->watches, "watch_restarts",
 			 (json_int_t)st->watch_restarts, "relists", (json_int_t)st->relists, "rejected",
-			 (json_int_t)st->rejected, "errors", errs);
+			 (json_int_t)st->rejected, "errors", errs, "drop_events",
+			 a->cfg.drop_events ? drop_events_status(a->events) : json_false());
 }
 
 /* ---------- drops ---------- */
@@ -368,6 +374,25 @@ static const struct ir_group *group_by_id(const struct engine *e, uint32_t id)
 }
 
 static json_t *drop_json(struct agent *a, const struct drop *d, bool explain);
+
+/* The drop as an Event on the pod whose policies dropped it (agent/daemon/events.c). */
+static void record_event(struct agent *a, const struct drop *d)
+{
+	bool in = d->dir == DIR_INGRESS;
+	const char *pod = in ? d->dst_pod : d->src_pod, *peer_pod = in ? d->src_pod : d->dst_pod;
+	const char *peer_ip = in ? d->src : d->dst, *slash = strchr(pod, '/');
+	if (!slash)
+		return; /* not a pod this agent knows (any more) */
+	char ns[64], peer[224];
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - pod), pod);
+	if (peer_pod[0])
+		snprintf(peer, sizeof(peer), "%s (%s)", peer_pod, peer_ip);
+	else
+		snprintf(peer, sizeof(peer), "%s", peer_ip);
+	struct drop_event ev = { ns, slash + 1, d->dir, peer, d->src_pod[0] ? d->src_pod : d->src,
+				 d->dst_pod[0] ? d->dst_pod : d->dst, d->proto, d->dport, d->policies };
+	drop_events_record(a->events, &ev);
+}
 
 /* The ring's next entry, zeroed and stamped. */
 static struct drop *drop_next(struct agent *a)
@@ -481,6 +506,8 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 	pthread_mutex_lock(&a->metrics.mu);
 	a->metrics.drops[d->dir == DIR_EGRESS]++;
 	pthread_mutex_unlock(&a->metrics.mu);
+	if (a->events && a->cfg.drop_events && kind == 'g')
+		record_event(a, d);
 	drop_publish(a, d);
 }
 
@@ -796,9 +823,13 @@ static const struct aflag {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: corral-agent --source files:DIR|kube [flags]\n");
-	for (size_t i = 0; i < ARRAY_SIZE(agent_flags); i++)
-		fprintf(f, "  %-16s %-16s %s\n", agent_flags[i].flag, agent_flags[i].arg, agent_flags[i].help);
+	fprintf(f, "usage: corral-agent --source files:DIR|kube [flags]\n  %-33s %s\n  %-33s %s\n", "--help",
+		"this help", "--version", "the version");
+	for (size_t i = 0; i < ARRAY_SIZE(agent_flags); i++) {
+		char lhs[64];
+		snprintf(lhs, sizeof(lhs), "%s %s", agent_flags[i].flag, agent_flags[i].arg);
+		fprintf(f, "  %-33s %s\n", lhs, agent_flags[i].help);
+	}
 	agent_config_flags_help(f);
 }
 
@@ -814,6 +845,10 @@ static int parse_args(struct agent *a, int argc, char **argv, bool only_config)
 			snprintf(name, sizeof(name), "%s", arg);
 			if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
 				usage(stdout);
+				exit(0);
+			}
+			if (!strcmp(name, "--version")) {
+				printf("corral-agent %s\n", CORRAL_VERSION);
 				exit(0);
 			}
 			val = i + 1 < argc ? argv[++i] : NULL;
@@ -906,6 +941,8 @@ static void reload(struct agent *a, int argc, char **argv)
 		a->dp = dp_new(&dc);
 		do_sync(a, true);
 	}
+	if (a->events)
+		drop_events_set_rate(a->events, a->cfg.drop_events_per_minute);
 	if (strcmp(old.metrics_address, a->cfg.metrics_address))
 		log_msg(LOG_WARN, "config", "metricsAddress changes take effect at the next start");
 	log_msg(LOG_INFO, "config", "reloaded%s", rebuild ? " (objects re-read)" : "");
@@ -1041,8 +1078,9 @@ static void source_exit(struct agent *a)
 {
 	src_files_free(a->files);
 	kube_client_free(a->kube);
+	drop_events_free(a->events); /* waits for a write under way (5 s at most) */
 	engine_free(a->e);
-	a->files = NULL, a->kube = NULL, a->e = NULL;
+	a->files = NULL, a->kube = NULL, a->events = NULL, a->e = NULL;
 }
 
 /* 6. the control socket */

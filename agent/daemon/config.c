@@ -40,6 +40,8 @@ void agent_config_defaults(struct agent_config *c)
 	 * multicast and reserved, and their IPv6 kin: no name may open them */
 	c->dns_forbidden = xstrdup("0.0.0.0/8,127.0.0.0/8,169.254.0.0/16,224.0.0.0/3,::/128,::1/128,"
 				   "fe80::/10,ff00::/8");
+	c->drop_events = true;
+	c->drop_events_per_minute = 6;
 }
 
 void agent_config_free(struct agent_config *c)
@@ -169,6 +171,8 @@ static const struct csetting settings[] = {
 	{ "dnsMaxTtlSeconds", NULL, C_UINT, F(dns_max_ttl_s), 1, 604800, 4, NULL },
 	{ "dnsMaxAddressesPerName", NULL, C_UINT, F(dns_max_per_name), 1, 65536, 4, NULL },
 	{ "dnsForbiddenRanges", NULL, C_STRING, F(dns_forbidden), 0, 0, 0, valid_cidrs },
+	{ "dropEvents", "--drop-events", C_BOOL, F(drop_events), 0, 0, 0, NULL },
+	{ "dropEventsPerMinute", "--drop-events-per-minute", C_UINT, F(drop_events_per_minute), 1, 600, 4, NULL },
 };
 #undef F
 
@@ -259,9 +263,14 @@ int agent_config_flag(struct agent_config *c, const char *flag, const char *val,
 
 void agent_config_flags_help(FILE *out)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
-		if (settings[i].flag)
-			fprintf(out, "  %-16s %-16s the setting %s of the configuration file\n", settings[i].flag, "VALUE", settings[i].key);
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
+		if (settings[i].flag) {
+			char lhs[64];
+			snprintf(lhs, sizeof(lhs), "%s %s", settings[i].flag,
+				 settings[i].type == C_BOOL ? "true|false" : settings[i].type == C_UINT ? "N" : "VALUE");
+			fprintf(out, "  %-33s the setting %s of the configuration file\n", lhs, settings[i].key);
+		}
+	}
 }
 
 int agent_config_parse(struct agent_config *c, const char *name, const char *buf, size_t len, char **err)

@@ -34,6 +34,9 @@ struct agent_config {
 	uint32_t files_max_files;       /* filesMaxFiles (10000) */
 	uint32_t files_max_doc_nodes;   /* filesMaxDocumentNodes (500000) */
 	uint32_t files_settle_ms;       /* filesSettleMs (5000) */
+	/* --source kube: drops as Events on the pod whose policy dropped them */
+	bool drop_events;                /* dropEvents (true) */
+	uint32_t drop_events_per_minute; /* dropEventsPerMinute: writes per pod and policy (6) */
 };
 
 #define AGENT_CONFIG_MAX_BYTES (1u << 20)

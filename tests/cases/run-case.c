@@ -20,7 +20,12 @@
  *
  * With --fixes, after every step, explain's suggestion for every denied
  * flow must round-trip (roundtrip.h); --fixes DIR does the same for a
- * folder of manifests (deploy/examples), probing every declared port. */
+ * folder of manifests (deploy/examples), probing every declared port.
+ *
+ * With --write-steps DIR, the objects after each step are written to
+ * DIR/step-N/objects.json (a List; step-base: before the first step), and
+ * the probes of the step to DIR/probes-N.json, for tools that take
+ * folders (agentctl diff). */
 #include <jansson.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -222,6 +227,32 @@ static int fixes_dir(const char *dir)
 		json_decref(docs.v[i]);
 	vec_free(&docs);
 	return failed ? 1 : 0;
+}
+
+static int write_step(const char *dir, const char *step, const struct store *s, json_t *ex)
+{
+	char *sub = xasprintf("%s/step-%s", dir, step), *objs = xasprintf("%s/objects.json", sub),
+	     *probes = xasprintf("%s/probes-%s.json", dir, step);
+	json_t *items = json_array(), *list = json_array(), *x;
+	size_t k;
+	for (size_t i = 0; i < s->docs.n; i++)
+		json_array_append(items, s->docs.v[i]);
+	json_t *doc = json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", "List", "items", items);
+	json_t *exl = json_is_object(ex) ? json_pack("[O]", ex) : json_incref(ex);
+	json_array_foreach(exl, k, x) json_array_append_new(list, json_pack("{s:O?, s:O, s:b}", "protocol",
+		json_object_get(x, "protocol"), "port", json_object_get(x, "port"), "ipv6",
+		json_is_true(json_object_get(x, "ipv6"))));
+	int rc = mkdir(sub, 0755) < 0 || json_dump_file(doc, objs, JSON_INDENT(1)) < 0 ||
+			 json_dump_file(list, probes, JSON_INDENT(1)) < 0 ? -1 : 0;
+	if (rc < 0)
+		fprintf(stderr, "cannot write %s\n", sub);
+	json_decref(doc);
+	json_decref(list);
+	json_decref(exl);
+	free(sub);
+	free(objs);
+	free(probes);
+	return rc;
 }
 
 static struct engine *fresh(struct store *s, const char *file, const char *node)
@@ -426,12 +457,16 @@ int main(int argc, char **argv)
 	struct store s = { 0 };
 	char *err = NULL;
 	int failed = 0;
-	const char *script = NULL;
+	const char *script = NULL, *steps_dir = NULL;
 	bool fixes = false;
 	if (argc > 1 && !strcmp(argv[1], "--const-hash")) {
 		util_test_hash_constant();
 		const_hash = true;
 		argv++, argc--;
+	}
+	if (argc > 2 && !strcmp(argv[1], "--write-steps")) {
+		steps_dir = argv[2];
+		argv += 2, argc -= 2;
 	}
 	if (argc > 1 && !strcmp(argv[1], "--fixes")) {
 		fixes = true;
@@ -447,7 +482,7 @@ int main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: run-case [--const-hash] [--fixes] [--kernel CLUSTER-SCRIPT] FILE|DIR\n");
+		fprintf(stderr, "usage: run-case [--const-hash] [--write-steps DIR] [--fixes] [--kernel CLUSTER-SCRIPT] FILE|DIR\n");
 		return 2;
 	}
 	FILE *f = fopen(argv[1], "rb");
@@ -472,6 +507,8 @@ int main(int argc, char **argv)
 		kernel_down();
 		return 1;
 	}
+	if (steps_dir && write_step(steps_dir, "base", &s, json_object_get(json_array_get(steps, 0), "expect")) < 0)
+		failed++;
 	json_array_foreach(steps, i, step) {
 		json_t *x, *ex = json_object_get(step, "expect");
 		size_t k;
@@ -506,6 +543,10 @@ int main(int argc, char **argv)
 			failed += check(e, x, (int)i);
 		if (fixes)
 			failed += fixes_step(&s, ex, argv[1], i);
+		char name[32];
+		snprintf(name, sizeof(name), "%zu", i);
+		if (steps_dir && write_step(steps_dir, name, &s, ex) < 0)
+			failed++;
 	}
 	printf("%s: %s\n", json_string_value(json_object_get(c, "name")), failed ? "FAILED" : "ok");
 	if (kernel)

@@ -2,8 +2,9 @@
 """deploy/rbac.yaml on a real kube-apiserver (RBAC authorizer): a token for
 the corral-agent ServiceAccount minted through the TokenRequest API, as the
 kubelet mints the one a pod mounts, can get, list and watch pods,
-namespaces, NetworkPolicies and AccessPolicies cluster-wide, and nothing
-more: no create, update, patch or delete of anything, no Secrets.
+namespaces, NetworkPolicies and AccessPolicies cluster-wide, create and
+patch Events (drops recorded on pods), and nothing more: no other create,
+update, patch or delete, no reading of Events, no Secrets.
 
 usage: test-rbac.py RUN_SH REPO
 """
@@ -22,6 +23,7 @@ NS, SA = "corral-system", "corral-agent"
 READ = {"pods": "/api/v1/pods", "namespaces": "/api/v1/namespaces",
         "networkpolicies.networking.k8s.io": "/apis/networking.k8s.io/v1/networkpolicies",
         "accesspolicies.corral.dev": "/apis/corral.dev/v1/accesspolicies"}
+WRITE = {"events": {"create", "patch"}}  # drops as Events on pods (core/v1 Events)
 
 
 def token_request(cp, sa, bound_pod=None):
@@ -85,6 +87,15 @@ with ControlPlane(RUN_SH) as cp:
         c.check(st == 200, f"watch {res} cluster-wide: {st} {data[:200]!r}")
     status, _ = cp.json("GET", "/api/v1/namespaces/team/pods/p", token=token)
     c.check(status == 200, f"get one pod: {status}")
+    # an Event on a pod, created then patched, as the agent records drops
+    ev = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "p.drop", "namespace": "team"},
+          "involvedObject": {"kind": "Pod", "namespace": "team", "name": "p"}, "reason": "PolicyDrop",
+          "message": "dropped", "type": "Warning", "count": 1, "source": {"component": "corral-agent"}}
+    status, _ = cp.json("POST", "/api/v1/namespaces/team/events", ev, token=token)
+    c.check(status == 201, f"create an Event: {status}")
+    status, _, _ = cp.request("PATCH", "/api/v1/namespaces/team/events/p.drop", {"count": 2}, token=token,
+                              content_type="application/merge-patch+json")
+    c.check(status == 200, f"patch an Event's count: {status}")
 
     # ---- and what it cannot
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
@@ -108,6 +119,11 @@ with ControlPlane(RUN_SH) as cp:
         ("GET", "/api/v1/namespaces/team/secrets?watch=1&timeoutSeconds=1", None),
         ("GET", "/api/v1/configmaps", None),
         ("GET", "/api/v1/nodes", None),
+        ("GET", "/api/v1/namespaces/team/events", None),
+        ("GET", "/api/v1/namespaces/team/events/p.drop", None),
+        ("PUT", "/api/v1/namespaces/team/events/p.drop", ev),
+        ("DELETE", "/api/v1/namespaces/team/events/p.drop", None),
+        ("POST", "/apis/events.k8s.io/v1/namespaces/team/events", dict(ev, apiVersion="events.k8s.io/v1")),
         ("POST", f"/api/v1/namespaces/{NS}/serviceaccounts/{SA}/token",
          {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
     ]
@@ -138,7 +154,8 @@ with ControlPlane(RUN_SH) as cp:
                   ("networkpolicies.networking.k8s.io", "status"), ("accesspolicies.corral.dev", "status")]
     for res, sub in resources:
         for verb in ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"):
-            want = "yes" if res in READ and not sub and verb in ("get", "list", "watch") else "no"
+            want = "yes" if not sub and ((res in READ and verb in ("get", "list", "watch")) or
+                                         verb in WRITE.get(res, ())) else "no"
             for ns in ("", "team"):
                 got = can_i(verb, res, ns, sub)
                 c.check(got == want, f"can-i {verb} {res}{'/' + sub if sub else ''} in {ns or 'all namespaces'}: {got}, want {want}")
@@ -146,7 +163,9 @@ with ControlPlane(RUN_SH) as cp:
     kc = cp.token_kubeconfig(token)
     for args, want in ((["list", "pods", "-A"], "yes"), (["watch", "accesspolicies.corral.dev", "-A"], "yes"),
                        (["create", "pods", "-n", "team"], "no"), (["get", "secrets", "-A"], "no"),
-                       (["update", "pods", "-n", "team", "--subresource=status"], "no"), (["*", "*", "-A"], "no")):
+                       (["update", "pods", "-n", "team", "--subresource=status"], "no"), (["*", "*", "-A"], "no"),
+                       (["create", "events", "-n", "team"], "yes"), (["patch", "events", "-A"], "yes"),
+                       (["get", "events", "-n", "team"], "no"), (["delete", "events", "-n", "team"], "no")):
         r = cp.kubectl("auth", "can-i", *args, kubeconfig=kc, check=False)
         c.check(r.stdout.strip() == want, f"kubectl auth can-i {' '.join(args)}: {r.stdout.strip()}, want {want}")
 
@@ -158,10 +177,13 @@ with ControlPlane(RUN_SH) as cp:
     base, base_nr = can_i_list(cp, cp.token_kubeconfig(token_request(cp, "nobody"), "nobody.kubeconfig"))
     added = {k: v - base.get(k, set()) for k, v in mine.items() if v - base.get(k, set())}
     want = {(r, ""): {"get", "list", "watch"} for r in READ}
-    c.check(added == want, f"rbac.yaml grants exactly get/list/watch on the four resources: {added}")
+    want.update({(r, ""): v for r, v in WRITE.items()})
+    c.check(added == want, f"rbac.yaml grants exactly get/list/watch on the four resources and create/patch on "
+                           f"events: {added}")
     c.check(mine_nr == base_nr, f"rbac.yaml grants no non-resource URL: {mine_nr - base_nr}")
     for (res, _), verbs in mine.items():
-        c.check(verbs <= {"get", "list", "watch"} or (res.startswith("selfsubject") and verbs == {"create"}),
+        c.check(verbs <= {"get", "list", "watch"} or (res.startswith("selfsubject") and verbs == {"create"}) or
+                (res in WRITE and verbs == WRITE[res]),
                 f"can-i --list: {res} {sorted(verbs)}")
 
     # ---- a token bound to a pod (what the kubelet mounts) dies with the pod

@@ -94,10 +94,13 @@ if check(len(ds) == 1, "exactly one DaemonSet corral-agent"):
 # ---------- RBAC ----------
 roles = find("ClusterRole", "corral-agent")
 if check(len(roles) == 1, "exactly one ClusterRole corral-agent"):
-    want = {("", "pods"), ("", "namespaces"), ("networking.k8s.io", "networkpolicies"), ("corral.dev", "accesspolicies")}
+    want = {("", "pods"), ("", "namespaces"), ("networking.k8s.io", "networkpolicies"), ("corral.dev", "accesspolicies"),
+            ("", "events")}
     got = set()
     for rule in roles[0]["rules"]:
-        check(set(rule.get("verbs", [])) <= {"get", "list", "watch"}, f"ClusterRole: only get/list/watch, not {rule.get('verbs')}")
+        # read the four resources; write Events (drops on pods): create and patch, nothing else
+        verbs = {"create", "patch"} if rule.get("resources") == ["events"] else {"get", "list", "watch"}
+        check(set(rule.get("verbs", [])) == verbs, f"ClusterRole {rule.get('resources')}: exactly {sorted(verbs)}, not {rule.get('verbs')}")
         check("*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", []), "ClusterRole: no wildcards")
         check(not rule.get("nonResourceURLs"), "ClusterRole: no non-resource URLs")
         for g in rule.get("apiGroups", []):

@@ -1,8 +1,12 @@
-/* libFuzzer target: bytes as a kubeconfig file. Never a crash or a leak;
- * a refused file says why, an accepted one names a server. */
+/* libFuzzer target: bytes as a kubeconfig file, and as what an exec
+ * credential plugin printed (the ExecCredential agentctl reads). Never a
+ * crash or a leak; a refused file says why, an accepted one names a
+ * server; an accepted ExecCredential gives a token or a certificate. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "kube/exec.h"
 #include "kube/kubeconfig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -17,5 +21,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(err);
 	if (rc == 0)
 		kube_auth_free(&a);
+	memset(&a, 0, sizeof(a));
+	err = NULL;
+	rc = kube_exec_credential_parse(&a, (const char *)data, size, &err);
+	if (rc < 0 ? !err : !a.token && !a.cert_data)
+		abort();
+	free(err);
+	kube_auth_free(&a);
 	return 0;
 }

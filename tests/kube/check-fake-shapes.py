@@ -141,6 +141,20 @@ try:
     compare("404-path", "status and type", (status_code(r), content_type(r), r["body"].strip()),
             (st, ct.split(";")[0], body.strip()))
 
+    # a CRD not installed: its path is unknown (text 404); one object that
+    # does not exist: a NotFound Status
+    ctl("config", {"absent": ["accesspolicies"]})
+    r = real("404-crd-not-installed")
+    st, ct, body = req("GET", RES["accesspolicies"])
+    compare("404-crd-not-installed", "status and type", (status_code(r), content_type(r), r["body"].strip()),
+            (st, ct.split(";")[0], body.strip()))
+    ctl("config", {"absent": []})
+    r = real("404-object")
+    st, ct, body = req("GET", "/api/v1/namespaces/shop/pods/nothing")
+    compare("404-object", "status, type, Status keys and reason",
+            (status_code(r), content_type(r), status_keys(r["json"]), r["json"]["reason"]),
+            (st, ct.split(";")[0], status_keys(json.loads(body)), json.loads(body)["reason"]))
+
     # watches: events carry kind/apiVersion; bookmarks are skeletons
     ctl("config", {"bookmark_interval": 0.3})
     for res in RES:

@@ -17,8 +17,17 @@ It prints "listening PORT" on stdout once ready. Tests drive it over
     POST /_ctl/token   {"token": T}                           rotate the bearer token
     POST /_ctl/fault   {"name": F, "count": N, ...}           inject a fault N times
     POST /_ctl/closeall {}                                    end every watch now
+    POST /_ctl/config  {"absent": [R...], ...}                resources answered 404 (a CRD not installed)
     GET  /_ctl/stats                                          requests seen
 Resources R: pods, namespaces, networkpolicies, accesspolicies.
+
+Beside lists and watches it serves what the agent's Event recorder uses:
+GET of one pod (/api/v1/namespaces/NS/pods/NAME), and core/v1 Events:
+POST /api/v1/namespaces/NS/events (201; 409 if the name is taken; 422 when
+involvedObject.namespace is not NS, as legacy validation requires), PATCH
+.../events/NAME (a JSON merge patch; 404 if absent), and their lists
+(/api/v1/events, /api/v1/namespaces/NS/events, fieldSelector as above).
+The "events_status" fault answers writes of Events with its code.
 
 Answers have the shapes a real kube-apiserver gives (recorded from one in
 tests/kube/real-shapes/):
@@ -35,12 +44,14 @@ the agent's decoder refuses), to test how the agent fails closed.
 """
 import base64
 import json
+import re
 import socket
 import ssl
 import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PATHS = {
@@ -79,6 +90,17 @@ def served(res, obj):
     return obj
 
 
+def merge_patch(target, patch):
+    """RFC 7386: null removes a key, objects merge, anything else replaces."""
+    for k, v in patch.items():
+        if v is None:
+            target.pop(k, None)
+        elif isinstance(v, dict) and isinstance(target.get(k), dict):
+            merge_patch(target[k], v)
+        else:
+            target[k] = v
+
+
 def bookmark_object(res, rv, annotations=None):
     """What a real server sends as a BOOKMARK's object: the watched kind with
     only metadata.resourceVersion set; typed kinds also serialise their
@@ -111,6 +133,8 @@ class State:
         self.stats = {"list": 0, "watch": 0, "unauthorized": 0, "by_resource": {}}
         self.bookmark_interval = 1.0
         self.initial_events = False
+        self.absent = set()  # resources whose path is unknown (404), as before a CRD is installed
+        self.events = {}  # "ns/name" -> core/v1 Event
 
     def fault(self, name):
         """Consumes one occurrence of a fault; returns its parameters or None."""
@@ -200,8 +224,11 @@ class Handler(BaseHTTPRequestHandler):
     # ---------- control ----------
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
-        body = json.loads(self.rfile.read(n) or b"{}")
+        raw = self.rfile.read(n)
         p = self.path
+        if not p.startswith("/_ctl/"):
+            return self.write_event("POST", p, raw)
+        body = json.loads(raw or b"{}")
         with S.lock:
             if p == "/_ctl/apply":
                 obj = body["object"]
@@ -209,7 +236,9 @@ class Handler(BaseHTTPRequestHandler):
                 obj.setdefault("metadata", {})["resourceVersion"] = str(S.rv)
                 res = body["resource"]
                 obj["kind"], obj["apiVersion"] = KIND_OF[res]
-                t = "MODIFIED" if key_of(obj) in S.objects[res] else "ADDED"
+                old = S.objects[res].get(key_of(obj))
+                obj["metadata"].setdefault("uid", old["metadata"]["uid"] if old else str(uuid.uuid4()))
+                t = "MODIFIED" if old else "ADDED"
                 S.objects[res][key_of(obj)] = obj
                 S.history.append((S.rv, res, t, obj))
             elif p == "/_ctl/delete" or p == "/_ctl/wipe":
@@ -244,10 +273,102 @@ class Handler(BaseHTTPRequestHandler):
             elif p == "/_ctl/config":
                 S.bookmark_interval = body.get("bookmark_interval", S.bookmark_interval)
                 S.initial_events = body.get("initial_events", S.initial_events)
+                S.absent = set(body.get("absent", S.absent))
             else:
                 return self.send_json(404, {})
             S.lock.notify_all()
         self.send_json(200, {"resourceVersion": str(S.rv)})
+
+    # ---------- Events (what the agent's recorder writes) ----------
+    def authorized(self):
+        """The token check of every API request; answers and returns False
+        when it fails."""
+        auth = self.headers.get("Authorization", "")
+        if S.token and not auth:
+            self.status(403, "Forbidden", 'User "system:anonymous" cannot do this')
+            return False
+        if S.token and auth != "Bearer " + S.token:
+            S.stats["unauthorized"] += 1
+            self.status(401, "Unauthorized", "Unauthorized")
+            return False
+        return True
+
+    def do_PATCH(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        self.write_event("PATCH", self.path, self.rfile.read(n))
+
+    def write_event(self, method, path, raw):
+        m = re.match(r"^/api/v1/namespaces/([^/]+)/events(?:/([^/?]+))?$", urllib.parse.urlparse(path).path)
+        if not m or (method == "POST") != (m.group(2) is None):
+            return self.send_text(404, "404 page not found\n")
+        ns, name = m.group(1), m.group(2)
+        with S.lock:
+            if not self.authorized():
+                return
+            S.stats["event_" + method.lower()] = S.stats.get("event_" + method.lower(), 0) + 1
+            f = S.fault("events_status")
+            if f:
+                return self.status(f["code"], "Injected", "injected fault")
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return self.status(400, "BadRequest", "the body is not JSON")
+            if method == "PATCH":
+                ct = self.headers.get("Content-Type", "")
+                if ct not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+                    return self.status(415, "UnsupportedMediaType", "the body of the request was in an unknown format")
+                ev = S.events.get(ns + "/" + name)
+                if ev is None:
+                    return self.status(404, "NotFound", 'events "%s" not found' % name,
+                                       details={"name": name, "kind": "events"})
+                merge_patch(ev, body)
+            else:
+                md = body.get("metadata") or {}
+                name = md.get("name")
+                if not name:
+                    return self.status(422, "Invalid", "metadata.name: Required value")
+                if md.get("namespace", ns) != ns:
+                    return self.status(400, "BadRequest", "the namespace of the provided object does not match "
+                                       "the namespace sent on the request")
+                if (body.get("involvedObject") or {}).get("namespace", "") != ns:
+                    return self.status(422, "Invalid", "involvedObject.namespace: Invalid value: does not match "
+                                       "event.namespace")
+                if ns + "/" + name in S.events:
+                    return self.status(409, "AlreadyExists", 'events "%s" already exists' % name)
+                ev = body
+                md["namespace"] = ns
+                md["uid"] = str(uuid.uuid4())
+                md["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                ev["metadata"] = md
+                ev["kind"], ev["apiVersion"] = "Event", "v1"
+                S.events[ns + "/" + name] = ev
+            S.rv += 1
+            ev["metadata"]["resourceVersion"] = str(S.rv)
+            out = json.loads(json.dumps(ev))
+        self.send_json(201 if method == "POST" else 200, out)
+
+    def get_other(self, path, q):
+        """One pod, and lists of Events; False if the path is neither."""
+        m = re.match(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)$", path)
+        e = re.match(r"^/api/v1(?:/namespaces/([^/]+))?/events$", path)
+        if not m and not e:
+            return False
+        with S.lock:
+            if not self.authorized():
+                return True
+            if m:
+                obj = S.objects["pods"].get(m.group(1) + "/" + m.group(2))
+                if obj is None:
+                    self.status(404, "NotFound", 'pods "%s" not found' % m.group(2),
+                                details={"name": m.group(2), "kind": "pods"})
+                else:
+                    self.send_json(200, served("pods", obj))
+                return True
+            items = [v for k, v in sorted(S.events.items())
+                     if (not e.group(1) or k.startswith(e.group(1) + "/")) and selector_ok(v, q)]
+            self.send_json(200, {"kind": "EventList", "apiVersion": "v1",
+                                 "metadata": {"resourceVersion": str(S.rv)}, "items": items})
+        return True
 
     # ---------- API ----------
     def do_GET(self):
@@ -256,7 +377,9 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_ctl/stats":
             with S.lock:
                 return self.send_json(200, S.stats)
-        if url.path not in PATHS:
+        if self.get_other(url.path, q):
+            return
+        if url.path not in PATHS or PATHS[url.path][0] in S.absent:
             return self.send_text(404, "404 page not found\n")  # as a real server, for unknown paths
         res, kind, api = PATHS[url.path]
         with S.lock:
