@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "policy/explain.h"
+#include "policy/lint.h"
 
 static const char *self_node(const struct endpoint *ep)
 {
@@ -117,6 +118,14 @@ static void side_text(FILE *out, const struct engine *e, const struct endpoint *
 	}
 	if (!v->group) {
 		fprintf(out, "not isolated (no policy selects it for %s): allowed\n", dir_name(d));
+		/* a policy meant for it may have a selector that selects nothing */
+		for (size_t i = 0; self->pod && i < self->pod->ns->policies.n; i++) {
+			const struct policy *pol = self->pod->ns->policies.v[i];
+			if (!pol->spec->unreadable && policy_selects_nothing(e, pol))
+				fprintf(out, "  note: %s %s/%s in this namespace selects no pod (it isolates nothing): "
+					     "was it meant for this one? (agentctl check suggests the label)\n",
+					policy_kind_name(pol->spec->kind), pol->spec->ns, pol->spec->name);
+		}
 		return;
 	}
 	if (self->pod && self->pod->spec->unreadable) {

@@ -101,5 +101,18 @@ ln -s "$d" "$d/self"; ln -s "$d" "$d/again"
 out=$(timeout 10 "$CTL" check "$d"); rc=$?
 [ $rc -eq 0 ] && echo "$out" | grep -q "in 2 files" && ok "links to the folder: walked once" || bad "link loop: rc=$rc $out"
 
+# a selector that selects nothing is a silent fail-open: check warns, with
+# the label that was probably meant; explain names the policy
+l=$tmp/lint; mkdir -p "$l"
+{ printf "$POD" db-0 x postgres 10.9.1.1; printf "$POD" web-0 x web 10.9.1.2;
+  printf 'apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: db, namespace: x}\nspec:\n  application: Postgres\n  inbound:\n    rules: [{application: webb}]\n'; } > "$l/all.yaml"
+out=$("$CTL" check "$l"); rc=$?
+[ $rc -eq 0 ] && echo "$out" | grep -q "AccessPolicy x/db: spec.application: warning: selects no pod of namespace x.*did you mean app=postgres?" \
+    && echo "$out" | grep -q "spec.inbound.rules\[0\]: warning: no pod in view is a caller of this rule.*did you mean app=web?" \
+    && ok "check: selectors that select nothing, with a did-you-mean" || bad "lint: rc=$rc $out"
+"$CTL" explain --from "$l" x/web-0 x/db-0 --port 5432 | grep -q "note: AccessPolicy x/db in this namespace selects no pod" \
+    && ok "explain names the policy that selects nothing" || bad "explain lint note"
+"$CTL" check "$d" | grep -q "selects no pod" && bad "lint without a problem" || ok "no lint warning where selectors match"
+
 [ $fail -eq 0 ] && echo "agentctl: all passed"
 exit $fail
