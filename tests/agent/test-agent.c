@@ -872,7 +872,11 @@ static void api_one_connection_per_agent(void **state)
 		printf("  agent of node-%d: %d TCP connection(s) to the API server for %lld watches so far\n", k + 1, conns,
 		       (long long)watches);
 		assert_true(watches >= 4);
-		assert_int_equal(conns, 1);
+		/* the agent just restarted has only its lists and watches: one
+		 * connection; one that has posted drop Events may hold a second,
+		 * the Events writer's own (a slow API server never holds the
+		 * watches up) */
+		assert_true(conns == 1 || (k != 0 && conns == 2));
 	}
 	printf("  first sync of a restarted agent: %.0f LIST request(s) for pods at the API server: %s\n", after - before,
 	       after > before ? "LIST, not WatchList (sendInitialEvents is off in the agent)" : "WatchList");
