@@ -34,6 +34,7 @@
 
 #include "agent/daemon/config.h"
 #include "agent/daemon/ctl.h"
+#include "agent/daemon/drops.h"
 #include "agent/dataplane/dataplane.h"
 #include "agent/daemon/log.h"
 #include "agent/daemon/metrics.h"
@@ -66,6 +67,8 @@ struct agent {
 	struct engine *e;
 	struct dp *dp;
 	struct nft_sock *nft;
+	struct nft_sock *nft_ctr;    /* drop counters, read from the metrics thread */
+	struct drop_counters *drops; /* exact drop counts (drops.h) */
 	struct nflog *nflog;
 	struct ct_sock *ct;       /* revocation: conntrack, and the node's addresses */
 	struct route_sock *rt;
@@ -209,6 +212,91 @@ static void do_sync(struct agent *a, bool full)
 		log_msg(LOG_INFO, "ready", "enforcing on node %s", a->node);
 	a->metrics.ready = true;
 	pthread_mutex_unlock(&a->metrics.mu);
+}
+
+/* ---------- exact drop counts (drops.h) ---------- */
+
+static void commit_before(const struct dp_txn *t, void *arg)
+{
+	struct agent *a = arg;
+	if (a->drops)
+		drop_counters_before(a->drops, t);
+}
+
+/* The chains that drop, and what each counts into: a group's chain its
+ * policies (all of the pod's namespace), the quarantine and forged-source
+ * chains a reason of their own. */
+static void drop_labels(struct agent *a, struct vec *labels, struct vec *strs)
+{
+	struct vec groups = { 0 };
+	engine_groups(a->e, &groups);
+	for (size_t i = 0; i < groups.n; i++) {
+		const struct ir_group *g = groups.v[i];
+		char chain[32];
+		struct sbuf pols = { 0 };
+		dp_group_chain(g, chain, sizeof(chain));
+		for (uint32_t k = 0; k < g->npol; k++)
+			sbuf_addf(&pols, "%s%s/%s", k ? "," : "", policy_kind_name(g->pols[k]->spec->kind),
+				  g->pols[k]->spec->name);
+		struct dc_label *l = xcalloc(1, sizeof(*l));
+		char *c = xstrdup(chain), *p = sbuf_steal(&pols);
+		vec_push(strs, c);
+		vec_push(strs, p);
+		*l = (struct dc_label){ c, dir_name(g->dir), "policy", g->npol ? g->pols[0]->spec->ns : "", p };
+		vec_push(labels, l);
+	}
+	vec_free(&groups);
+	for (int d = 0; d < DIR_COUNT; d++) {
+		struct dc_label *l = xcalloc(1, sizeof(*l));
+		*l = (struct dc_label){ dp_quarantine_chain[d], dir_name((enum dir)d), "quarantine", "", "" };
+		vec_push(labels, l);
+	}
+	if (a->cfg.source_check) {
+		struct dc_label *l = xcalloc(1, sizeof(*l));
+		*l = (struct dc_label){ DP_FORGED_CHAIN, "egress", "forged-source", "", "" };
+		vec_push(labels, l);
+	}
+}
+
+static void commit_after(const struct dp_txn *t, int rc, void *arg)
+{
+	struct agent *a = arg;
+	if (!a->drops)
+		return;
+	bool chains = false;
+	for (size_t i = 0; i < t->n && !chains; i++)
+		chains = t->ops[i].kind == OP_CHAIN_ADD || t->ops[i].kind == OP_CHAIN_DEL || t->ops[i].kind == OP_TABLE_DEL;
+	if (rc < 0 || !chains) {
+		drop_counters_after(a->drops, t, rc, NULL, 0);
+		return;
+	}
+	struct vec labels = { 0 }, strs = { 0 };
+	drop_labels(a, &labels, &strs);
+	struct dc_label *l = xcalloc(labels.n ? labels.n : 1, sizeof(*l));
+	for (size_t i = 0; i < labels.n; i++)
+		l[i] = *(struct dc_label *)labels.v[i];
+	drop_counters_after(a->drops, t, rc, l, labels.n);
+	free(l);
+	for (size_t i = 0; i < labels.n; i++)
+		free(labels.v[i]);
+	for (size_t i = 0; i < strs.n; i++)
+		free(strs.v[i]);
+	vec_free(&labels);
+	vec_free(&strs);
+}
+
+static void drops_metrics(struct sbuf *out, void *arg)
+{
+	drop_counters_format(arg, out);
+}
+
+/* The data plane, with the drop counters' hooks (at start and on reload). */
+static struct dp *make_dp(struct agent *a)
+{
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
+	struct dp *dp = dp_new(&dc);
+	dp_set_commit_hook(dp, &(struct dp_commit_hook){ commit_before, commit_after, a });
+	return dp;
 }
 
 /* A scan in ms at the latest: an armed timer is moved earlier, never later
@@ -470,7 +558,7 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 			 "none: forged source, the address does not route back through the interface it came from");
 	group_policies(g, d->policies, sizeof(d->policies));
 	pthread_mutex_lock(&a->metrics.mu);
-	a->metrics.drops[d->dir == DIR_EGRESS]++;
+	a->metrics.drop_logs[d->dir == DIR_EGRESS]++;
 	pthread_mutex_unlock(&a->metrics.mu);
 	drop_publish(a, d);
 }
@@ -860,8 +948,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	}
 	if (rebuild || rerender) {
 		dp_free(a->dp);
-		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
-		a->dp = dp_new(&dc);
+		a->dp = make_dp(a);
 		do_sync(a, true);
 	}
 	if (strcmp(old.metrics_address, a->cfg.metrics_address))
@@ -909,6 +996,9 @@ static int netlink_init(struct agent *a, char **err)
 		*err = xasprintf("netlink (nftables): %s", strerror(e));
 		return -e;
 	}
+	if (!(a->nft_ctr = nft_sock_open()))
+		log_msg(LOG_WARN, "drops", "netlink (nftables, counters): %s: drop counts will not be served",
+			strerror(errno));
 	char *why = NULL;
 	if (!(a->nflog = nflog_open(a->cfg.nflog_group, &why))) {
 		log_msg(LOG_WARN, "drops", "%s: dropped flows will not be reported", why);
@@ -924,9 +1014,10 @@ static void netlink_exit(struct agent *a)
 {
 	nflog_close(a->nflog);
 	nft_sock_close(a->nft);
+	nft_sock_close(a->nft_ctr);
 	ct_sock_close(a->ct);
 	route_sock_close(a->rt);
-	a->nflog = NULL, a->nft = NULL, a->ct = NULL, a->rt = NULL;
+	a->nflog = NULL, a->nft = NULL, a->nft_ctr = NULL, a->ct = NULL, a->rt = NULL;
 }
 
 /* 3. metrics and health, still inside the namespace */
@@ -985,14 +1076,20 @@ static void ctl_exit(struct agent *a)
 /* 7. the data plane and the drop ring */
 static int dataplane_init(struct agent *a, char **err)
 {
-	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
-	a->dp = dp_new(&dc);
+	a->dp = make_dp(a);
 	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
+	if (a->nft_ctr) {
+		a->drops = drop_counters_new(a->nft_ctr, dp_table(a->dp));
+		metrics_set_extra(&a->metrics, drops_metrics, a->drops);
+	}
 	return 0;
 }
 
 static void dataplane_exit(struct agent *a)
 {
+	metrics_set_extra(&a->metrics, NULL, NULL); /* no scrape reads the counters any more */
+	drop_counters_free(a->drops);
+	a->drops = NULL;
 	dp_free(a->dp);
 	free(a->ring);
 	a->dp = NULL, a->ring = NULL;
