@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -63,6 +64,7 @@ struct drop {
 struct agent {
 	struct agent_config cfg;
 	const char *config_path, *source_arg, *node, *netns, *socket_path, *kubeconfig, *context;
+	const char *cleanup; /* --cleanup once|watch: remove the table instead of enforcing */
 	struct kube_client *kube;
 	struct engine *e;
 	struct dp *dp;
@@ -837,6 +839,8 @@ static const struct aflag {
 	{ "--config", "FILE", "configuration file (re-read on SIGHUP)", AF(config_path) },
 	{ "--kubeconfig", "FILE", "--source kube outside the cluster", AF(kubeconfig) },
 	{ "--context", "NAME", "a context of the kubeconfig", AF(context) },
+	{ "--cleanup", "once|watch", "remove table inet corral and exit (once), or keep it removed until stopped (watch)",
+	  AF(cleanup) },
 };
 #undef AF
 
@@ -996,6 +1000,8 @@ static int netlink_init(struct agent *a, char **err)
 		*err = xasprintf("netlink (nftables): %s", strerror(e));
 		return -e;
 	}
+	if (a->cleanup) /* nothing but nftables: no drops to hear, no flows to judge */
+		return 0;
 	if (!(a->nft_ctr = nft_sock_open()))
 		log_msg(LOG_WARN, "drops", "netlink (nftables, counters): %s: drop counts will not be served",
 			strerror(errno));
@@ -1024,6 +1030,8 @@ static void netlink_exit(struct agent *a)
 static int metrics_init_mod(struct agent *a, char **err)
 {
 	metrics_init(&a->metrics);
+	if (a->cleanup && strcmp(a->cleanup, "watch"))
+		return 0; /* --cleanup once: nobody to probe it */
 	return metrics_start(&a->metrics, a->cfg.metrics_address, err);
 }
 
@@ -1143,22 +1151,30 @@ static const struct module {
 	{ "event loop", loop_init, loop_exit },
 };
 
-static void modules_exit(struct agent *a, size_t started)
+/* --cleanup: the network namespace, nftables and, to be probed, /readyz */
+static const struct module cleanup_modules[] = {
+	{ "network namespace", netns_enter, netns_close },
+	{ "netlink", netlink_init, netlink_exit },
+	{ "metrics", metrics_init_mod, metrics_exit },
+	{ "network namespace", netns_leave, NULL },
+};
+
+static void modules_exit(struct agent *a, const struct module *mods, size_t started)
 {
 	while (started--)
-		if (modules[started].exit)
-			modules[started].exit(a);
+		if (mods[started].exit)
+			mods[started].exit(a);
 }
 
-/* 0 and every module started, or -1 with those started stopped again. */
-static int modules_init(struct agent *a)
+/* 0 and every module of mods started, or -1 with those started stopped again. */
+static int modules_init(struct agent *a, const struct module *mods, size_t n)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(modules); i++) {
+	for (size_t i = 0; i < n; i++) {
 		char *err = NULL;
-		if (modules[i].init(a, &err) < 0) {
-			fprintf(stderr, "corral-agent: %s: %s\n", modules[i].name, err ? err : "failed");
+		if (mods[i].init(a, &err) < 0) {
+			fprintf(stderr, "corral-agent: %s: %s\n", mods[i].name, err ? err : "failed");
 			free(err);
-			modules_exit(a, i);
+			modules_exit(a, mods, i);
 			return -1;
 		}
 	}
@@ -1238,11 +1254,94 @@ static void run(struct agent *a)
 	}
 }
 
+/* ---------- --cleanup: uninstalling ---------- */
+
+/* Removes table inet corral if it is there: 1 removed, 0 none, or -errno. */
+static int remove_table(struct agent *a)
+{
+	struct nft_chain_ctr *ctr;
+	size_t n;
+	int rc = nft_table_exists(a->nft, "corral");
+	if (rc <= 0) {
+		if (rc < 0)
+			log_msg(LOG_ERROR, "cleanup", "looking for table inet corral: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = nft_table_counters(a->nft, "corral", &ctr, &n)) < 0) {
+		log_msg(LOG_ERROR, "cleanup", "reading table inet corral: %s", strerror(-rc));
+		return rc;
+	}
+	uint64_t dropped = 0;
+	for (size_t i = 0; i < n; i++)
+		dropped += ctr[i].packets;
+	nft_chain_ctrs_free(ctr, n);
+	/* add then delete: one transaction that succeeds whether or not the
+	 * table went meanwhile */
+	struct dp_op ops[] = { { .kind = OP_TABLE_ADD }, { .kind = OP_TABLE_DEL } };
+	struct dp_txn t = { .table = "corral", .ops = ops, .n = 2, .cap = 2 };
+	struct nft_txn_info info;
+	char *err = NULL;
+	rc = nft_txn_commit(a->nft, &t, &info, &err);
+	if (rc < 0) {
+		log_msg(LOG_ERROR, "cleanup", "deleting table inet corral: %s", err ? err : strerror(-rc));
+		free(err);
+		return rc;
+	}
+	log_msg(LOG_INFO, "cleanup", "removed table inet corral (%zu chains, %llu packets dropped since it was made): "
+		"this node enforces no corral policy any more", n, (unsigned long long)dropped);
+	return 1;
+}
+
+/* --cleanup once: remove and exit. --cleanup watch (the uninstall
+ * DaemonSet): remove, answer /readyz, and remove it again if something
+ * makes it again (an agent still stopping on this node) until SIGTERM. */
+static int cleanup_main(struct agent *a)
+{
+	if (modules_init(a, cleanup_modules, ARRAY_SIZE(cleanup_modules)) < 0) {
+		agent_config_free(&a->cfg);
+		return 1;
+	}
+	int rc = remove_table(a);
+	if (rc == 0)
+		log_msg(LOG_INFO, "cleanup", "no table inet corral on this node: nothing to remove");
+	bool watch = !strcmp(a->cleanup, "watch");
+	if (watch && rc >= 0) {
+		pthread_mutex_lock(&a->metrics.mu);
+		a->metrics.ready = true;
+		pthread_mutex_unlock(&a->metrics.mu);
+		sigset_t ss;
+		sigemptyset(&ss);
+		sigaddset(&ss, SIGTERM);
+		sigaddset(&ss, SIGINT);
+		int sfd = signalfd(-1, &ss, SFD_CLOEXEC);
+		struct pollfd p = { sfd, POLLIN, 0 };
+		while (sfd >= 0 && poll(&p, 1, 2000) == 0) {
+			pthread_mutex_lock(&a->metrics.mu);
+			a->metrics.heartbeat = time(NULL);
+			pthread_mutex_unlock(&a->metrics.mu);
+			if (remove_table(a) > 0)
+				log_msg(LOG_WARN, "cleanup", "table inet corral was made again (an agent still running on this "
+					"node?), and removed again");
+		}
+		if (sfd >= 0)
+			close(sfd);
+	}
+	modules_exit(a, cleanup_modules, ARRAY_SIZE(cleanup_modules));
+	agent_config_free(&a->cfg);
+	return rc < 0 ? 1 : 0;
+}
+
 /* Checks what the flags say before anything starts: 0, or the exit code. */
 static int check_args(struct agent *a)
 {
 	if (!a->node)
 		a->node = getenv("NODE_NAME");
+	if (a->cleanup && strcmp(a->cleanup, "once") && strcmp(a->cleanup, "watch")) {
+		fprintf(stderr, "corral-agent: --cleanup must be once or watch, not \"%s\"\n", a->cleanup);
+		return 2;
+	}
+	if (a->cleanup)
+		return 0; /* no source, no node: it only removes the table */
 	if (!a->source_arg || !a->node || !*a->node) {
 		fprintf(stderr, "corral-agent: %s is required\n", !a->source_arg ? "--source" : "--node-name (or $NODE_NAME)");
 		usage(stderr);
@@ -1279,7 +1378,9 @@ int main(int argc, char **argv)
 	int rc = check_args(a);
 	if (rc)
 		return rc;
-	if (modules_init(a) < 0) {
+	if (a->cleanup)
+		return cleanup_main(a);
+	if (modules_init(a, modules, ARRAY_SIZE(modules)) < 0) {
 		agent_config_free(&a->cfg);
 		return 1;
 	}
@@ -1288,7 +1389,7 @@ int main(int argc, char **argv)
 	run(a);
 	/* fail-static: the ruleset stays; only our own resources go */
 	log_msg(LOG_INFO, "stop", "exiting; the ruleset stays in the kernel until the next agent replaces it");
-	modules_exit(a, ARRAY_SIZE(modules));
+	modules_exit(a, modules, ARRAY_SIZE(modules));
 	free(a->last_error);
 	free(a->revoke_error);
 	agent_config_free(&a->cfg);

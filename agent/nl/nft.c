@@ -791,3 +791,24 @@ void nft_chain_ctrs_free(struct nft_chain_ctr *c, size_t n)
 		free(c[i].chain);
 	free(c);
 }
+
+int nft_table_exists(struct nft_sock *s, const char *table)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t seq = s->seq++;
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, seq);
+	struct nftnl_table *t = nftnl_table_alloc();
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	int ret;
+	do {
+		ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
+		ret = n < 0 ? -1 : mnl_cb_run(buf, (size_t)n, seq, s->portid, NULL, NULL);
+	} while (ret > 0);
+	if (ret < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return 1;
+}
