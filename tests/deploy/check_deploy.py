@@ -172,7 +172,9 @@ with open(os.path.join(REPO, "deploy", "Dockerfile")) as f:
 lines = [l.strip() for l in dockerfile.splitlines()]
 # bases given as build arguments: their defaults are what a release uses
 args = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", dockerfile, re.M))
-froms = [re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), l)
+# FROM [--platform=...] IMAGE [AS NAME], the platform flag set aside
+platforms = [re.match(r"FROM\s+--platform=(\S+)", l, re.I) for l in lines if l.upper().startswith("FROM ")]
+froms = [re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), re.sub(r"--platform=\S+\s+", "", l))
          for l in lines if l.upper().startswith("FROM ")]
 check(all("${" not in l for l in froms), f"Dockerfile: every base argument has a default: {froms}")
 check(len(froms) >= 2, "Dockerfile: multi-stage")
@@ -182,6 +184,13 @@ for l in froms:
     if image.endswith(":latest") or ":latest-" in image:
         check(re.search(r"-debian\d+", image), f"Dockerfile: {image} floats on latest without naming its release")
 check(froms[0].split()[1].startswith("debian:12"), "Dockerfile: build stage on Debian 12")
+# amd64 and arm64: the build stage runs on the builder's platform and
+# cross-compiles for TARGETARCH; the run base is a multi-platform tag, not
+# one architecture's
+check(platforms[0] and "BUILDPLATFORM" in platforms[0].group(1), "Dockerfile: the build stage on $BUILDPLATFORM")
+check(re.search(r"^ARG TARGETARCH\s*$", dockerfile, re.M) and "build-rootfs.sh /rootfs /tmp/build \"${TARGETARCH" in dockerfile,
+      "Dockerfile: builds for TARGETARCH (no default: BuildKit sets it)")
+check(not re.search(r"-(amd64|arm64)\b", froms[-1]), f"Dockerfile: the run base is chosen by platform: {froms[-1]}")
 check("distroless" in froms[-1], "Dockerfile: run stage is distroless")
 last = max(i for i, l in enumerate(lines) if l.upper().startswith("FROM "))
 check(not any(l.upper().startswith("RUN ") for l in lines[last:]), "Dockerfile: no RUN in the run stage (no shell there)")

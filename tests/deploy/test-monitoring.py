@@ -185,6 +185,22 @@ for where, e in queried:
             check(lab in have, f"{where}: selects on {lab}, which {sorted(names)} do not carry")
 print(f"metrics: {len(used)} corral metrics queried, all served by the agent ({len(families)} families)")
 
+# README's table of metrics lists exactly what is served, with its labels
+readme = open(os.path.join(REPO, "README.md")).read()
+section = readme[readme.find("### Metrics"):]
+section = section[:section.find("\n### ", 1)]
+rows = {}
+for m in re.finditer(r"^\| `(corral_\w+)` \| (\w+) \| ([^|]*)\|", section, re.M):
+    rows[m.group(1)] = set(re.findall(r"`(\w+)`", m.group(3)))
+served = {f for f in families if not re.search(r"_(bucket|sum|count)$", f) or f[:f.rfind("_")] not in families}
+check(set(rows) == served, f"README's table of metrics: missing {sorted(served - set(rows))}, "
+      f"not served {sorted(set(rows) - served)}")
+for name, labels in rows.items():
+    if name in families and labels:
+        check(labels == families[name] | ({"le"} if "le" in labels else set()),
+              f"README: {name} has labels {sorted(families[name])}, the table says {sorted(labels)}")
+print(f"README: {len(rows)} metrics in its table, as served")
+
 shutil.rmtree(tmp, ignore_errors=True)
 if failures:
     for f in failures:
