@@ -10,7 +10,7 @@
 set -eu
 native=$(dpkg --print-architecture)
 arch=${1:-$native}
-libs="libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libjansson-dev libcurl4-openssl-dev libyaml-dev
+libs="libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libjansson-dev libcurl4-openssl-dev libyaml-dev libldns-dev
       libmicrohttpd-dev"
 if [ "$arch" = "$native" ]; then
 	pkgs="build-essential cmake pkg-config $libs"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "policy/clip.h"
+#include "policy/fqdn.h"
 
 struct dctx {
 	const struct decode_opts *o;
@@ -683,11 +684,9 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, struct 
 	char *p;
 	if (host) {
 		p = xasprintf("%s.host", path);
-		if (!k8s_dns_name_ok(host))
-			derr(c, p, "\"%s\" is not a lower-case DNS name (no scheme, port or path)", host);
-		else
-			dwarn(c, p, "host entries are not enforced yet (DNS-aware egress is not implemented): "
-				    "traffic to %s is dropped unless another rule allows it", host);
+		if (!fqdn_pattern_ok(host))
+			derr(c, p, "\"%s\" is not a lower-case DNS name of two labels or more, optionally after \"*.\" "
+				   "(no scheme, port or path)", host);
 		free(p);
 		pe->kind = PEER_HOST;
 		pe->text = xstrdup(host);

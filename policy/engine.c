@@ -101,6 +101,7 @@ static const struct labelset *pod_view_labels(const struct pod_spec *s)
 }
 
 static int pod_cmp(const void *a, const void *b);
+static int peerset_cmp(const void *a, const void *b);
 
 /* ---------- hash keys ---------- */
 
@@ -454,7 +455,7 @@ static void peer_key(const struct peer *pe, struct sbuf *b)
 		sbuf_add(b, "; ");
 		break;
 	case PEER_HOST:
-		sbuf_addf(b, "host=%s (not enforced); ", pe->text);
+		sbuf_addf(b, "host=%s; ", pe->text);
 		break;
 	}
 }
@@ -485,6 +486,9 @@ static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
 		const struct peer *pe = &r->peers[i];
 		if (pe->kind == PEER_CIDR) {
 			range_set_union(&ps->ranges, &pe->ranges); /* one pass: adding range by range was quadratic */
+		} else if (pe->kind == PEER_HOST) {
+			if (!ps->host) /* one host per rule (decode.c: an external entry is a rule) */
+				ps->host = istr_get(pe->text);
 		} else if (pe->kind == PEER_PODS) {
 			struct term *t = xcalloc(1, sizeof(*t));
 			t->ps = ps;
@@ -554,6 +558,8 @@ static void peerset_put(struct engine *e, struct ir_peerset *ps)
 		vec_remove(&e->dirty_ps, ps);
 	ptrset_free(&ps->members);
 	range_set_free(&ps->ranges);
+	fqdn_set_clear(&ps->learned);
+	istr_put(ps->host);
 	free(ps->key);
 	free(ps);
 }
@@ -562,8 +568,22 @@ bool ir_peerset_has(const struct engine *e, const struct ir_peerset *ps, ip128 a
 {
 	if (range_set_contains(&ps->ranges, a))
 		return true;
+	if (ps->host && fqdn_set_live(&ps->learned, a, fqdn_now_ms()))
+		return true;
 	struct pod *p = engine_pod_by_addr(e, a);
 	return p && ptrset_has(&ps->members, p);
+}
+
+bool ir_peerset_had(const struct engine *e, const struct ir_peerset *ps, ip128 a)
+{
+	return (ps->host && fqdn_set_find(&ps->learned, a)) || ir_peerset_has(e, ps, a);
+}
+
+void engine_host_peersets(const struct engine *e, struct vec *v)
+{
+	struct ir_peerset *ps;
+	htab_foreach(&e->peersets, ps) if (ps->host) vec_push(v, ps);
+	vec_sort(v, peerset_cmp);
 }
 
 int ir_port_resolve(const struct port_match *pm, const struct pod *dst)

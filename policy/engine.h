@@ -23,6 +23,7 @@
 #ifndef CORRAL_ENGINE_H
 #define CORRAL_ENGINE_H
 
+#include "fqdn.h"
 #include "model.h"
 
 struct engine_config {
@@ -60,6 +61,11 @@ struct ir_peerset {
 	struct vec terms;        /* struct term* (engine private) */
 	uint64_t epoch;
 	bool dirty;
+	/* a host rule's peers (outbound.external[].host): the addresses DNS
+	 * answers gave pods for the pattern (fqdn.h), learned by the agent's
+	 * DNS proxy; never part of the engine's own passes */
+	istr host;
+	struct fqdn_set learned;
 };
 
 struct ir_rule {
@@ -153,8 +159,14 @@ void engine_group_transient_free(struct ir_group *g);
 /* Dirty objects since the last call; clears the marks. */
 void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *groups);
 
-/* Whether the rule's peers include address a. */
+/* Whether the rule's peers include address a. For a host rule: an address
+ * learned for its pattern and not expired (the kernel admits new flows to
+ * it); ir_peerset_had() also counts one expired but still remembered (a
+ * flow opened while it was live: revocation keeps it, as the kernel does). */
 bool ir_peerset_has(const struct engine *e, const struct ir_peerset *ps, ip128 a);
+bool ir_peerset_had(const struct engine *e, const struct ir_peerset *ps, ip128 a);
+/* Every host peer set (ps->host set), sorted by id. */
+void engine_host_peersets(const struct engine *e, struct vec *v);
 /* The port the rule entry names on pod dst for proto, or -1 (named ports:
  * resolved against dst's container ports, name and protocol). */
 int ir_port_resolve(const struct port_match *pm, const struct pod *dst);

@@ -23,7 +23,7 @@ bool ir_rule_ports_ok(const struct ir_rule *r, const struct pod *dst, int proto,
 }
 
 static void eval_side(const struct engine *e, const struct pod *self, ip128 self_addr, ip128 peer,
-		      const struct pod *dst, enum dir d, int proto, int port, struct dir_verdict *v)
+		      const struct pod *dst, enum dir d, int proto, int port, bool established, struct dir_verdict *v)
 {
 	memset(v, 0, sizeof(*v));
 	if (engine_addr_quarantined(e, self_addr)) {
@@ -46,7 +46,7 @@ static void eval_side(const struct engine *e, const struct pod *self, ip128 self
 		const struct ir_rule *r = g->rules.v[i];
 		struct rule_check *c = &v->checks[i];
 		c->rule = r;
-		c->peer_ok = !r->peers || ir_peerset_has(e, r->peers, peer);
+		c->peer_ok = !r->peers || (established ? ir_peerset_had(e, r->peers, peer) : ir_peerset_has(e, r->peers, peer));
 		c->port_ok = ir_rule_ports_ok(r, dst, proto, port);
 		if (c->peer_ok && c->port_ok && !v->allowed) {
 			v->allowed = true;
@@ -55,8 +55,8 @@ static void eval_side(const struct engine *e, const struct pod *self, ip128 self
 	}
 }
 
-void policy_eval(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, int proto,
-		 int port, struct verdict *v)
+static void eval_flow(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, int proto,
+		      int port, bool established, struct verdict *v)
 {
 	memset(v, 0, sizeof(*v));
 	if (src->pod && src->pod == dst->pod) {
@@ -65,9 +65,23 @@ void policy_eval(const struct engine *e, const struct endpoint *src, const struc
 		v->side[DIR_EGRESS].allowed = v->side[DIR_INGRESS].allowed = true;
 		return;
 	}
-	eval_side(e, src->pod, src->addr, dst->addr, dst->pod, DIR_EGRESS, proto, port, &v->side[DIR_EGRESS]);
-	eval_side(e, dst->pod, dst->addr, src->addr, dst->pod, DIR_INGRESS, proto, port, &v->side[DIR_INGRESS]);
+	eval_side(e, src->pod, src->addr, dst->addr, dst->pod, DIR_EGRESS, proto, port, established,
+		  &v->side[DIR_EGRESS]);
+	eval_side(e, dst->pod, dst->addr, src->addr, dst->pod, DIR_INGRESS, proto, port, established,
+		  &v->side[DIR_INGRESS]);
 	v->allowed = v->side[DIR_EGRESS].allowed && v->side[DIR_INGRESS].allowed;
+}
+
+void policy_eval(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, int proto,
+		 int port, struct verdict *v)
+{
+	eval_flow(e, src, dst, proto, port, false, v);
+}
+
+void policy_eval_established(const struct engine *e, const struct endpoint *src, const struct endpoint *dst,
+			     int proto, int port, struct verdict *v)
+{
+	eval_flow(e, src, dst, proto, port, true, v);
 }
 
 void verdict_free(struct verdict *v)

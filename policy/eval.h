@@ -38,6 +38,12 @@ struct verdict {
 /* proto is PROTO_TCP/UDP/SCTP, port 1..65535. */
 void policy_eval(const struct engine *e, const struct endpoint *src, const struct endpoint *dst, int proto,
 		 int port, struct verdict *v);
+/* The same for a flow already established: a host rule also admits an
+ * address learned for its name that expired since (ir_peerset_had), as
+ * the kernel keeps such a flow (conntrack) after the element times out;
+ * revocation judges with this. */
+void policy_eval_established(const struct engine *e, const struct endpoint *src, const struct endpoint *dst,
+			     int proto, int port, struct verdict *v);
 void verdict_free(struct verdict *v);
 
 /* Whether one rule admits traffic to dst (pod or NULL) on proto/port. */

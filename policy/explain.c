@@ -83,7 +83,7 @@ static void describe_peers(const struct rule *r, enum dir d, struct sbuf *b)
 		if (pe->kind == PEER_CIDR)
 			describe_cidr(pe, b);
 		else if (pe->kind == PEER_HOST)
-			sbuf_addf(b, "host %s (not enforced yet)", pe->text);
+			sbuf_addf(b, "host %s", pe->text);
 		else {
 			sbuf_add(b, "pods ");
 			selector_format(&pe->podsel, b);

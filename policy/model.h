@@ -112,7 +112,8 @@ struct peer {
 	struct selector podsel;
 	/* PEER_CIDR: the cidr with its excepts carved out */
 	struct range_set ranges;
-	/* PEER_CIDR / PEER_HOST: the text the user wrote */
+	/* PEER_CIDR / PEER_HOST: the text the user wrote (PEER_HOST: a
+	 * pattern of policy/fqdn.h, "api.example.com" or "*.example.com") */
 	char *text;
 	/* PEER_CIDR: the excepts as written (for explain) */
 	uint32_t nexcept;
@@ -155,7 +156,7 @@ struct policy_spec {
 	uint32_t nrules[DIR_COUNT];
 	struct rule *rules[DIR_COUNT];
 	istr app; /* AccessPolicy: spec.application */
-	uint32_t nhosts; /* AccessPolicy: external host entries, not enforced yet */
+	uint32_t nhosts; /* AccessPolicy: external host entries (DNS-aware egress) */
 	istr source;
 };
 void policy_spec_free(struct policy_spec *p);

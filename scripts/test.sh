@@ -59,14 +59,15 @@ run_fuzz() {
     rm -rf "$corpus"
 }
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
-    echo "== fuzz every parser of untrusted bytes (manifests, watch stream, NFLOG, configuration, kubeconfig), ${FUZZ_SECONDS}s each"
+    echo "== fuzz every parser of untrusted bytes (manifests, watch stream, NFLOG, configuration, kubeconfig, DNS messages), ${FUZZ_SECONDS}s each"
     CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCORRAL_FUZZ=ON >/dev/null
-    cmake --build build-fuzz -j "$JOBS" --target fuzz-manifest fuzz-watch fuzz-nflog fuzz-config fuzz-kubeconfig
+    cmake --build build-fuzz -j "$JOBS" --target fuzz-manifest fuzz-watch fuzz-nflog fuzz-config fuzz-kubeconfig fuzz-dns
     run_fuzz fuzz-manifest tests/cases/*.yaml deploy/examples/*/*.yaml
     run_fuzz fuzz-watch tests/fuzz/watch-corpus/*
     run_fuzz fuzz-nflog tests/fuzz/nflog-corpus/*
     run_fuzz fuzz-config tests/fuzz/config-corpus/*
     run_fuzz fuzz-kubeconfig tests/fuzz/kubeconfig-corpus/*
+    run_fuzz fuzz-dns tests/fuzz/dns-corpus/*
 fi
 
 echo "== benchmark (small cluster)"
@@ -74,6 +75,8 @@ echo "== benchmark (small cluster)"
 echo "== data-plane benchmarks (small: keeps them working; see README for full figures)"
 ./build/corral-bench-dp apply --elements 10000 --runs 1
 ./build/corral-bench-dp connrate tests/dataplane/cluster.sh tests/dataplane/base.yaml --policies 200 --conns 1000 --runs 1
+echo "== DNS-aware egress: resolve then connect at once, fresh addresses (small; 1,000 in the README)"
+./build/corral-bench-dns tests/dataplane/cluster.sh build/corral-agent --iterations 100
 echo "== API client and agent benchmarks (small)"
 ./build/corral-bench-kube --pods 10000
 sh bench/bench-agent-kube.sh build 1 small

@@ -14,6 +14,7 @@ int cmd_matrix(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_drops(int argc, char **argv);
+int cmd_dns(int argc, char **argv);
 
 /* client.c: the running agent's control socket */
 #include <jansson.h>

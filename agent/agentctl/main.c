@@ -14,6 +14,7 @@ static const struct {
 	{ "dump", cmd_dump, "dump [--from DIR [--node NAME]]  the nftables ruleset as nft text (live, or rendered)" },
 	{ "status", cmd_status, "status [-o json]                what the running agent holds and did last" },
 	{ "drops", cmd_drops, "drops [--follow] [--explain] [-o json]  flows the kernel dropped" },
+	{ "dns", cmd_dns, "dns [-o json]                   host names, learned addresses and their expiry" },
 };
 
 static void usage(FILE *f)
@@ -21,7 +22,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: agentctl [--socket PATH] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %s\n", commands[i].help);
-	fprintf(f, "\nSRC and DST are ns/pod, ns/app (pods labelled app=NAME) or an IP address.\n"
+	fprintf(f, "\nSRC and DST are ns/pod, ns/app (pods labelled app=NAME) or an IP address;\n"
+		   "a live explain also takes a host name as DST (the address the pod's DNS gave).\n"
 		   "Without --from, commands ask the running agent (--socket, $CORRAL_SOCKET,\n"
 		   "default /run/corral/agent.sock).\n");
 }

@@ -36,6 +36,7 @@
 #include "agent/daemon/config.h"
 #include "agent/daemon/ctl.h"
 #include "agent/daemon/drops.h"
+#include "agent/daemon/dns.h"
 #include "agent/dataplane/dataplane.h"
 #include "agent/daemon/log.h"
 #include "agent/daemon/metrics.h"
@@ -75,12 +76,14 @@ struct agent {
 	struct ct_sock *ct;       /* revocation: conntrack, and the node's addresses */
 	struct route_sock *rt;
 	struct src_files *files;
+	struct dns_proxy *dns;   /* DNS-aware egress (NULL: dnsProxyPort 0) */
 	struct metrics metrics;
 	int ep, sig_fd, sync_timer, scan_timer;
 	struct ctl *ctl;
 	int argc;
 	char **argv;
 	int self_ns, target_ns; /* --netns: where we are, where we enforce */
+	int dns_ns;             /* the DNS proxy's copy of target_ns */
 	bool synced, sync_armed, scan_armed, stop, kube_source;
 	uint64_t generation;
 	/* last transaction */
@@ -182,6 +185,7 @@ static void do_sync(struct agent *a, bool full)
 	update_gauges(a);
 	struct dp_stats st;
 	char *err = NULL;
+	dns_restore(a->dns); /* once, before the first replace: what a previous agent learned */
 	int rc = dp_sync(a->dp, a->e, a->nft, full, &st, &err);
 	double secs = (st.render_ms + st.apply_ms) / 1e3;
 	metrics_observe_sync(&a->metrics, secs, rc == 0, st.full);
@@ -295,7 +299,8 @@ static void drops_metrics(struct sbuf *out, void *arg)
 /* The data plane, with the drop counters' hooks (at start and on reload). */
 static struct dp *make_dp(struct agent *a)
 {
-	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check };
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check,
+				dns_dp_config(a->dns) };
 	struct dp *dp = dp_new(&dc);
 	dp_set_commit_hook(dp, &(struct dp_commit_hook){ commit_before, commit_after, a });
 	return dp;
@@ -559,6 +564,11 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 		snprintf(d->policies, sizeof(d->policies),
 			 "none: forged source, the address does not route back through the interface it came from");
 	group_policies(g, d->policies, sizeof(d->policies));
+	if (a->dns && kind == 'g' && d->dir == DIR_EGRESS) {
+		ip128 s4, d4;
+		if (ip_parse(d->src, &s4) == 0 && ip_parse(d->dst, &d4) == 0)
+			dns_note_drop(a->dns, s4, d4);
+	}
 	pthread_mutex_lock(&a->metrics.mu);
 	a->metrics.drop_logs[d->dir == DIR_EGRESS]++;
 	pthread_mutex_unlock(&a->metrics.mu);
@@ -596,18 +606,26 @@ static json_t *explain(struct agent *a, const char *srcs, const char *dsts, int 
 	char *note = NULL;
 	const char *bad = NULL;
 	int rc = report_resolve(a->e, srcs, &src, &note);
+	const char *host = NULL;
 	if (rc < 0)
 		bad = srcs;
 	else {
 		free(note);
 		note = NULL;
-		if ((rc = report_resolve(a->e, dsts, &dst, &note)) < 0)
+		if ((rc = report_resolve(a->e, dsts, &dst, &note)) == -EINVAL && fqdn_pattern_ok(dsts)) {
+			/* a host name: the address the pod's answers gave for it */
+			memset(&dst, 0, sizeof(dst));
+			if ((rc = dns_name_addr(a->e, &src, dsts, &dst.addr, &note)) == 0)
+				host = dsts;
+		}
+		if (rc < 0)
 			bad = dsts;
 	}
 	if (bad) {
 		*text = xasprintf("%s: %s%s%s", bad,
-				  rc == -EINVAL ? "neither ns/pod, ns/app nor an IP address"
-						: rc == -ENOENT ? "no such pod or application" : "no address",
+				  rc == -EINVAL ? "neither ns/pod, ns/app, an IP address nor a host name"
+				  : rc == -ENOENT ? (note && bad == dsts && fqdn_pattern_ok(dsts) ? "DENIED" : "no such pod or application")
+						  : "no address",
 				  note ? ": " : "", note ? note : "");
 		free(note);
 		return NULL;
@@ -622,10 +640,16 @@ static json_t *explain(struct agent *a, const char *srcs, const char *dsts, int 
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
+	if (host)
+		fprintf(f, "%s: the address the pod's DNS answers gave for it\n", host);
 	report_explain_text(f, a->e, &src, &dst, proto, port, &v, (const char *const *)where);
+	json_t *o = report_explain_json(a->e, &src, &dst, proto, port, &v, (const char *const *)where);
+	if (host || !dst.pod || (src.pod && src.pod->group[DIR_EGRESS] && dns_group_has_hosts(src.pod->group[DIR_EGRESS])))
+		dns_explain(a->dns, a->e, &src, &dst, &v, f, o);
+	if (host)
+		json_object_set_new(o, "host", json_string(host));
 	fclose(f);
 	*text = buf;
-	json_t *o = report_explain_json(a->e, &src, &dst, proto, port, &v, (const char *const *)where);
 	free(where[0]);
 	free(where[1]);
 	verdict_free(&v);
@@ -733,6 +757,11 @@ static json_t *status(struct agent *a, char **text)
 			      a->last.render_ms + a->last.apply_ms, "error", a->last_error, "errors", errors, "drops_seen",
 			      (json_int_t)a->ndrops, "source_state", src);
 	json_object_set_new(o, "revocation", revoke_status(a));
+	if (a->dns) {
+		char *t = NULL;
+		json_object_set_new(o, "dns", dns_status(a->dns, &t));
+		free(t);
+	}
 	json_object_set_new(o, "drop_followers", json_integer((json_int_t)ctl_followers(a->ctl)));
 	json_object_set_new(o, "drop_lines_lost", json_integer((json_int_t)ctl_lost(a->ctl)));
 	struct sbuf b = { 0 };
@@ -751,6 +780,7 @@ static json_t *status(struct agent *a, char **text)
 	sbuf_addf(&b, "drops seen: %llu; %zu following, %llu lines lost by followers that did not keep up\n",
 		  (unsigned long long)a->ndrops, ctl_followers(a->ctl), (unsigned long long)ctl_lost(a->ctl));
 	revoke_text(a, &b);
+	dns_status_line(a->dns, &b);
 	if (json_array_size(errors)) {
 		sbuf_add(&b, "errors:\n");
 		json_array_foreach(errors, i, x) sbuf_addf(&b, "  %s\n", json_string_value(x));
@@ -816,8 +846,21 @@ static void cmd_drops(void *arg, struct ctl_client *c, json_t *req)
 	json_decref(end);
 }
 
+static void cmd_dns(void *arg, struct ctl_client *c, json_t *req)
+{
+	struct agent *a = arg;
+	char *text = NULL;
+	if (!a->dns) {
+		ctl_reply(c, NULL, NULL, "the DNS proxy is off (dnsProxyPort 0): host rules admit nothing");
+		return;
+	}
+	json_t *o = dns_status(a->dns, &text);
+	ctl_reply(c, o, text, NULL);
+}
+
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "status", cmd_status },
+	{ "dns", cmd_dns },
 	{ "explain", cmd_explain },
 	{ "drops", cmd_drops },
 	{ "dump", cmd_dump },
@@ -1040,6 +1083,39 @@ static void metrics_exit(struct agent *a)
 	metrics_stop(&a->metrics);
 }
 
+/* 3b. the DNS proxy's sockets, inside the namespace too (its upstream TCP
+ * connections are made there later, through a copy of its handle) */
+static void dns_metrics_cb(void *arg, struct sbuf *b)
+{
+	dns_metrics(arg, b);
+}
+
+static int dns_init(struct agent *a, char **err)
+{
+	int ns = a->target_ns >= 0 ? dup(a->target_ns) : -1;
+	struct dns_ctx ctx = { &a->e, &a->dp, &a->nft, ns };
+	int rc = dns_proxy_new(&a->dns, &a->cfg, &ctx, err);
+	if (rc < 0 || !a->dns) {
+		if (ns >= 0)
+			close(ns);
+		return rc;
+	}
+	a->dns_ns = ns;
+	a->metrics.more = dns_metrics_cb;
+	a->metrics.more_arg = a->dns;
+	return 0;
+}
+
+static void dns_exit(struct agent *a)
+{
+	a->metrics.more = NULL;
+	dns_proxy_free(a->dns);
+	if (a->dns_ns >= 0)
+		close(a->dns_ns);
+	a->dns = NULL;
+	a->dns_ns = -1;
+}
+
 /* 4. back to where the process started */
 static int netns_leave(struct agent *a, char **err)
 {
@@ -1117,7 +1193,7 @@ static int loop_init(struct agent *a, char **err)
 	a->ep = epoll_create1(EPOLL_CLOEXEC);
 	int rc = a->sig_fd < 0 || a->sync_timer < 0 || a->scan_timer < 0 || a->ep < 0 ? -errno : 0;
 	int fds[] = { a->sig_fd, a->sync_timer, a->scan_timer, ctl_fd(a->ctl),
-		      a->files ? src_files_fd(a->files) : -1, a->nflog ? nflog_fd(a->nflog) : -1 };
+		      a->files ? src_files_fd(a->files) : -1, a->nflog ? nflog_fd(a->nflog) : -1, dns_fd(a->dns) };
 	for (size_t i = 0; !rc && i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			rc = add_fd(a, fds[i]);
@@ -1144,6 +1220,7 @@ static const struct module {
 	{ "network namespace", netns_enter, netns_close },
 	{ "netlink", netlink_init, netlink_exit },
 	{ "metrics", metrics_init_mod, metrics_exit },
+	{ "DNS proxy", dns_init, dns_exit },
 	{ "network namespace", netns_leave, NULL },
 	{ "source", source_init, source_exit },
 	{ "control socket", ctl_init, ctl_exit },
@@ -1217,6 +1294,8 @@ static void on_fd(struct agent *a, int fd)
 			arm_scan(a, a->cfg.debounce_ms);
 	} else if (a->nflog && fd == nflog_fd(a->nflog)) {
 		nflog_read(a->nflog, on_drop, a);
+	} else if (a->dns && fd == dns_fd(a->dns)) {
+		dns_dispatch(a->dns);
 	}
 }
 
@@ -1362,7 +1441,7 @@ int main(int argc, char **argv)
 	a->socket_path = "/run/corral/agent.sock";
 	a->argc = argc;
 	a->argv = argv;
-	a->sig_fd = a->sync_timer = a->scan_timer = a->ep = -1;
+	a->sig_fd = a->sync_timer = a->scan_timer = a->ep = a->dns_ns = -1;
 	/* signals are read from a signalfd: block them before any thread
 	 * (the metrics server's) starts, so that none takes the default action */
 	sigset_t ss;

@@ -11,6 +11,7 @@
 #include "agent/daemon/log.h"
 #include "kube/decode.h"
 #include "kube/manifest.h"
+#include "policy/addr.h"
 #include "policy/clip.h"
 #include "kube/yaml.h"
 
@@ -28,6 +29,17 @@ void agent_config_defaults(struct agent_config *c)
 	c->log_level = xstrdup("info");
 	c->source_check = true;
 	c->revoke_flows = true;
+	c->dns_proxy_port = 15053;
+	c->dns_proxy_addresses = xstrdup("auto");
+	c->dns_upstreams = xstrdup("");
+	c->dns_service_addresses = xstrdup("");
+	c->dns_grace_s = 5;
+	c->dns_max_ttl_s = 86400;
+	c->dns_max_per_name = 1024;
+	/* loopback, "this network", link-local (cloud metadata services),
+	 * multicast and reserved, and their IPv6 kin: no name may open them */
+	c->dns_forbidden = xstrdup("0.0.0.0/8,127.0.0.0/8,169.254.0.0/16,224.0.0.0/3,::/128,::1/128,"
+				   "fe80::/10,ff00::/8");
 }
 
 void agent_config_free(struct agent_config *c)
@@ -36,6 +48,10 @@ void agent_config_free(struct agent_config *c)
 	free(c->metrics_address);
 	free(c->log_format);
 	free(c->log_level);
+	free(c->dns_proxy_addresses);
+	free(c->dns_upstreams);
+	free(c->dns_service_addresses);
+	free(c->dns_forbidden);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -124,6 +140,38 @@ static char *expand_env(const char *v, char **why)
 	return b.s ? sbuf_steal(&b) : xstrdup("");
 }
 
+/* A comma list of IP addresses (cidr false) or prefixes (cidr true). */
+static int valid_list(const char *v, bool cidr, char **why)
+{
+	char *dup = xstrdup(v), *save = NULL;
+	int rc = 0;
+	for (char *t = strtok_r(dup, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		ip128 lo, hi;
+		bool hb;
+		if (cidr ? cidr_parse(t, &lo, &hi, &hb) < 0 || hb : ip_parse(t, &lo) < 0) {
+			*why = xasprintf("\"%s\" is not %s", CLIP(t), cidr ? "a prefix (no bits past its length)" : "an IP address");
+			rc = -EINVAL;
+		}
+	}
+	free(dup);
+	return rc;
+}
+
+static int valid_addrs(const char *v, char **why)
+{
+	return valid_list(v, false, why);
+}
+
+static int valid_proxy_addrs(const char *v, char **why)
+{
+	return strcmp(v, "auto") ? valid_list(v, false, why) : 0;
+}
+
+static int valid_cidrs(const char *v, char **why)
+{
+	return valid_list(v, true, why);
+}
+
 #define F(field) offsetof(struct agent_config, field)
 static const struct csetting settings[] = {
 	{ "appLabel", "--app-label", C_STRING, F(app_label), 0, 0, 0, valid_label_key },
@@ -142,6 +190,14 @@ static const struct csetting settings[] = {
 	{ "filesMaxFiles", NULL, C_UINT, F(files_max_files), 1, 1000000, 4, NULL },
 	{ "filesMaxDocumentNodes", NULL, C_UINT, F(files_max_doc_nodes), 1000, 100000000, 4, NULL },
 	{ "filesSettleMs", NULL, C_UINT, F(files_settle_ms), 100, 600000, 4, NULL },
+	{ "dnsProxyPort", "--dns-proxy-port", C_UINT, F(dns_proxy_port), 0, 65535, 2, NULL },
+	{ "dnsProxyAddresses", "--dns-proxy-addresses", C_STRING, F(dns_proxy_addresses), 0, 0, 0, valid_proxy_addrs },
+	{ "dnsUpstreams", "--dns-upstreams", C_STRING, F(dns_upstreams), 0, 0, 0, valid_addrs },
+	{ "dnsServiceAddresses", NULL, C_STRING, F(dns_service_addresses), 0, 0, 0, valid_addrs },
+	{ "dnsGraceSeconds", "--dns-grace-seconds", C_UINT, F(dns_grace_s), 0, 3600, 4, NULL },
+	{ "dnsMaxTtlSeconds", NULL, C_UINT, F(dns_max_ttl_s), 1, 604800, 4, NULL },
+	{ "dnsMaxAddressesPerName", NULL, C_UINT, F(dns_max_per_name), 1, 65536, 4, NULL },
+	{ "dnsForbiddenRanges", NULL, C_STRING, F(dns_forbidden), 0, 0, 0, valid_cidrs },
 };
 #undef F
 

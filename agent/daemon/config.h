@@ -18,6 +18,16 @@ struct agent_config {
 	char *log_level;       /* logLevel: debug | info | warn | error */
 	bool source_check;     /* sourceCheck: drop sources that do not route back via their interface (true) */
 	bool revoke_flows;     /* revokeFlows: delete conntrack entries a change stops allowing (true) */
+	/* DNS-aware egress (agent/daemon/dns.c) */
+	uint16_t dns_proxy_port;     /* dnsProxyPort: the DNS proxy's port on the node (15053; 0: off) */
+	char *dns_proxy_addresses;   /* dnsProxyAddresses: "auto" (the node's first global address per
+					family) or a comma list of the node's addresses to listen on */
+	char *dns_upstreams;         /* dnsUpstreams: comma list ("": the kube-dns pods) */
+	char *dns_service_addresses; /* dnsServiceAddresses: the cluster DNS Service's addresses, redirected too */
+	uint32_t dns_grace_s;        /* dnsGraceSeconds: added to every answer's TTL (5) */
+	uint32_t dns_max_ttl_s;      /* dnsMaxTtlSeconds: longest TTL taken (86400) */
+	uint32_t dns_max_per_name;   /* dnsMaxAddressesPerName: host set size (1024) */
+	char *dns_forbidden;         /* dnsForbiddenRanges: comma list of CIDRs never learned */
 	/* the files:DIR source's bounds (0: the defaults of kube/manifest.h) */
 	uint32_t files_max_file_bytes;  /* filesMaxFileBytes (8 MiB) */
 	uint32_t files_max_total_bytes; /* filesMaxTotalBytes (64 MiB) */

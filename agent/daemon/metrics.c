@@ -110,6 +110,8 @@ char *metrics_format(struct metrics *m)
 	if (m->extra)
 		m->extra(&b, m->extra_arg);
 	pthread_mutex_unlock(&m->extra_mu);
+	if (m->more)
+		m->more(m->more_arg, &b);
 	return sbuf_steal(&b);
 }
 

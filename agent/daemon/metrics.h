@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "policy/util.h"
+
 #define METRICS_BUCKETS 12
 
 struct sbuf;
@@ -37,6 +39,10 @@ struct metrics {
 	pthread_mutex_t extra_mu;
 	void (*extra)(struct sbuf *out, void *arg);
 	void *extra_arg;
+	/* more lines from another module (the DNS proxy's counters, which
+	 * are atomic): called from the server's thread, without mu */
+	void (*more)(void *arg, struct sbuf *b);
+	void *more_arg;
 };
 
 void metrics_init(struct metrics *m);

@@ -170,6 +170,100 @@ void dp_sync_dry(struct dp *dp, struct engine *e, bool force_full, struct sbuf *
 	free(err);
 }
 
+/* ---------- elements written outside the plan (timeout sets) ---------- */
+
+static void put_key(uint8_t *k, ip128 a, bool v4)
+{
+	if (v4) {
+		uint32_t v = ip_v4(a);
+		k[0] = (uint8_t)(v >> 24), k[1] = (uint8_t)(v >> 16), k[2] = (uint8_t)(v >> 8), k[3] = (uint8_t)v;
+		return;
+	}
+	for (int i = 0; i < 8; i++) {
+		k[i] = (uint8_t)(a.hi >> (56 - 8 * i));
+		k[8 + i] = (uint8_t)(a.lo >> (56 - 8 * i));
+	}
+}
+
+/* A transaction of element additions to timeout sets, sent and
+ * acknowledged; the sets are freed after. */
+static int commit_elems(struct dp *dp, struct nft_sock *sock, struct vec *sets, char **err)
+{
+	struct dp_txn t = { .table = dp->table };
+	struct nft_txn_info info = { .refused_op = -1 };
+	for (size_t i = 0; i < sets->n; i++) {
+		struct rs_set *s = sets->v[i];
+		if (s->n)
+			dp_txn_push(&t, (struct dp_op){ .kind = OP_ELEM_ADD, .set = s, .count = s->n });
+	}
+	*err = NULL;
+	int rc = t.n ? nft_txn_commit(sock, &t, &info, err) : 0;
+	if (rc < 0 && !*err)
+		*err = refused_text(&t, &info, rc);
+	for (size_t i = 0; i < sets->n; i++)
+		rs_set_put(sets->v[i]);
+	free(t.ops);
+	return rc;
+}
+
+static struct rs_set *elem_set(struct vec *sets, const char *name, enum rs_key key, size_t cap)
+{
+	for (size_t i = 0; i < sets->n; i++)
+		if (!strcmp(((struct rs_set *)sets->v[i])->name, name))
+			return sets->v[i];
+	struct rs_set *s = rs_set_new(name, key);
+	s->timeout = true;
+	s->keys = xmalloc(cap * 2 * rs_key_len(key));
+	s->timeouts = xmalloc(cap * sizeof(*s->timeouts));
+	s->comments = xcalloc(cap, sizeof(*s->comments));
+	vec_push(sets, s);
+	return s;
+}
+
+int dp_host_add(struct dp *dp, struct nft_sock *sock, const struct dp_host_elem *el, size_t n, char **err)
+{
+	struct vec sets = { 0 };
+	*err = NULL;
+	for (size_t i = 0; i < n; i++) {
+		char name[32];
+		bool v4 = ip_is_v4(el[i].addr);
+		dp_host_set_name(el[i].ps, !v4, name, sizeof(name));
+		if (!dp->mirror || !ruleset_set(dp->mirror, name))
+			continue; /* not in the kernel yet: the next sync writes it whole */
+		struct rs_set *s = elem_set(&sets, name, v4 ? RS_KEY_V4 : RS_KEY_V6, n);
+		size_t kl = rs_key_len(s->key);
+		put_key(s->keys + s->n * 2 * kl, el[i].addr, v4);
+		memcpy(s->keys + s->n * 2 * kl + kl, s->keys + s->n * 2 * kl, kl);
+		s->timeouts[s->n] = el[i].timeout_ms;
+		s->comments[s->n++] = el[i].name ? xstrdup(el[i].name) : NULL;
+	}
+	return commit_elems(dp, sock, &sets, err);
+}
+
+bool dp_dns_redirecting(const struct dp *dp)
+{
+	return dp->mirror && ruleset_set(dp->mirror, DP_DNS_ALIVE_SET);
+}
+
+int dp_dns_alive(struct dp *dp, struct nft_sock *sock, char **err)
+{
+	struct vec sets = { 0 };
+	*err = NULL;
+	if (!dp_dns_redirecting(dp) || !dp->cfg.dns)
+		return 0;
+	struct rs_set *s = elem_set(&sets, DP_DNS_ALIVE_SET, RS_KEY_PORTS, 2);
+	static const uint8_t l4[2] = { PROTO_UDP, PROTO_TCP };
+	for (int i = 0; i < 2; i++) {
+		uint8_t *k = s->keys + i * 16;
+		memset(k, 0, 16);
+		k[0] = k[8] = l4[i];
+		k[5] = k[13] = 53;
+		s->timeouts[i] = dp->cfg.dns->alive_ms;
+	}
+	s->n = 2;
+	return commit_elems(dp, sock, &sets, err);
+}
+
 char *dp_applied_text(const struct dp *dp)
 {
 	return dp->mirror ? ruleset_format(dp->mirror) : NULL;

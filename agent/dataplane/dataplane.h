@@ -9,12 +9,27 @@
 #include "agent/dataplane/txn.h"
 #include "policy/engine.h"
 
+/* The agent's DNS proxy, where the redirect sends the DNS of local pods
+ * that have host rules (ruleset.h, chain dns_redirect). */
+struct dp_dns {
+	uint16_t port;          /* the proxy's port on the node's addresses */
+	bool have[2];           /* [0] IPv4, [1] IPv6: an address to redirect to */
+	uint8_t addr[2][16];    /* network order; IPv4 in the first 4 bytes */
+	uint32_t max_per_name;  /* size of a host set: most addresses per name */
+	uint32_t alive_ms;      /* timeout of the proxy's liveness elements */
+	const ip128 *servers;   /* the cluster DNS Service's addresses, besides */
+	size_t nservers;        /* the kube-dns pods' own (kube-system, k8s-app=kube-dns) */
+};
+#define DP_HOST_SET_SIZE 1024
+#define DP_DNS_ALIVE_SET "dns_alive"
+
 struct dp_config {
 	const char *table;  /* default "corral" */
 	uint16_t log_group; /* NFLOG group of drop logs, default 100 */
 	uint32_t log_rate;  /* log packets per second per group chain, default 10 */
 	uint32_t log_burst; /* default 20 */
 	bool no_source_check; /* leave out the forged-source check (benchmarks; asymmetric routing) */
+	const struct dp_dns *dns; /* NULL: no DNS proxy (host sets are rendered, nothing redirected) */
 };
 
 /* The chain that drops (and logs, prefix "corral:e:s ") packets whose
@@ -60,6 +75,28 @@ int dp_sync(struct dp *dp, struct engine *e, struct nft_sock *sock, bool force_f
  * plan (one operation a line, dp_txn_format) and taken as applied. The
  * plan stage's golden tests use it (root-free). */
 void dp_sync_dry(struct dp *dp, struct engine *e, bool force_full, struct sbuf *plan);
+
+/* The set of a host peer set's addresses ("h5_4"). */
+void dp_host_set_name(const struct ir_peerset *ps, bool v6, char *buf, size_t len);
+
+/* One address learned for a host rule, for dp_host_add. */
+struct dp_host_elem {
+	const struct ir_peerset *ps;
+	ip128 addr;
+	uint64_t timeout_ms;
+	const char *name; /* the name its answer was for: the element's comment */
+};
+/* Adds (or refreshes the timeout of) learned addresses in the kernel, in
+ * one transaction, and waits for the kernel's acknowledgement: when it
+ * returns 0 the addresses are admitted. Sets not in the applied ruleset
+ * are skipped (the next sync writes them with their learned addresses).
+ * 0 or a negative errno with *err. */
+int dp_host_add(struct dp *dp, struct nft_sock *sock, const struct dp_host_elem *el, size_t n, char **err);
+/* Refreshes the DNS proxy's liveness elements (dns_alive) for alive_ms,
+ * if the applied ruleset has the redirect. 0, or a negative errno. */
+int dp_dns_alive(struct dp *dp, struct nft_sock *sock, char **err);
+/* Whether the applied ruleset redirects DNS to the proxy. */
+bool dp_dns_redirecting(const struct dp *dp);
 
 /* The chain of a group ("ing_g7", "eg_g3"). */
 void dp_group_chain(const struct ir_group *g, char *buf, size_t len);

@@ -150,7 +150,7 @@ static bool shapes_agree(const struct ruleset *old, const struct ruleset *new)
 		const struct rs_set *s = new->sets.v[i], *o = ruleset_set(old, s->name);
 		if (o && o != s &&
 		    (o->key != s->key || o->interval != s->interval || o->map != s->map || o->jump != s->jump ||
-		     o->size != s->size))
+		     o->size != s->size || o->timeout != s->timeout))
 			return false;
 	}
 	return true;
@@ -175,7 +175,7 @@ static void diff_txn(const struct ruleset *old, const struct ruleset *new, struc
 			if (s->n)
 				dp_txn_push(t, (struct dp_op){ .kind = OP_ELEM_ADD, .set = s, .count = s->n });
 			st->elems_added += s->n;
-		} else if (o != s) {
+		} else if (o != s && !s->timeout) { /* timeout sets: written outside the plan (ruleset.h) */
 			set_diff(o, s, t, owned, st);
 		}
 	}

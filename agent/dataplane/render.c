@@ -331,6 +331,45 @@ static bool pscache_eq(const void *item, const void *key)
 	return ((const struct pscache *)item)->ps == key;
 }
 
+static char *clip(char *s);
+
+void dp_host_set_name(const struct ir_peerset *ps, bool v6, char *buf, size_t len)
+{
+	snprintf(buf, len, "h%u_%d", ps->id, v6 ? 6 : 4);
+}
+
+/* A host rule's addresses: a timeout set per family holding what DNS
+ * answers gave for its name, each element with the time its answer has
+ * left (ruleset.h). The elements are written when the set is made (a
+ * full replace, or a new rule); afterwards the DNS proxy adds them. */
+static struct rs_set *host_set(struct rctx *c, const struct ir_peerset *ps, bool v6, uint64_t now)
+{
+	char name[32];
+	struct vec all = { 0 };
+	dp_host_set_name(ps, v6, name, sizeof(name));
+	struct rs_set *s = rs_set_new(name, v6 ? RS_KEY_V6 : RS_KEY_V4);
+	s->timeout = true;
+	s->size = c->dp->cfg.dns && c->dp->cfg.dns->max_per_name ? c->dp->cfg.dns->max_per_name : DP_HOST_SET_SIZE;
+	s->comment = clip(xasprintf("host %s", ps->host));
+	fqdn_set_list(&ps->learned, &all);
+	size_t kl = v6 ? 16 : 4;
+	s->keys = xmalloc((all.n ? all.n : 1) * 2 * kl);
+	s->timeouts = xmalloc((all.n ? all.n : 1) * sizeof(*s->timeouts));
+	s->comments = xcalloc(all.n ? all.n : 1, sizeof(*s->comments));
+	for (size_t i = 0; i < all.n && s->n < s->size; i++) {
+		const struct fqdn_addr *x = all.v[i];
+		if (ip_is_v4(x->a) == v6 || x->expires_ms <= now)
+			continue;
+		put_ip(s->keys + s->n * 2 * kl, x->a, !v6);
+		memcpy(s->keys + s->n * 2 * kl + kl, s->keys + s->n * 2 * kl, kl);
+		s->timeouts[s->n] = x->expires_ms - now;
+		s->comments[s->n++] = xstrdup(x->name);
+	}
+	vec_free(&all);
+	rc_add(c, s);
+	return s;
+}
+
 /* The sets of a peer set, built once per render; shared with the mirror
  * when the engine did not mark the peer set dirty. */
 static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
@@ -341,6 +380,12 @@ static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 	pc = xcalloc(1, sizeof(*pc));
 	pc->ps = ps;
 	htab_insert(&c->pscache, hash_ptr(ps), pc);
+	if (ps->host) {
+		uint64_t now = fqdn_now_ms();
+		pc->s[0] = host_set(c, ps, false, now);
+		pc->s[1] = host_set(c, ps, true, now);
+		return pc;
+	}
 	bool interval = ps->ranges.n > 0;
 	char base[2][32], name[2][96];
 	for (int f = 0; f < 2; f++) {
@@ -705,6 +750,123 @@ static void base_chain(struct rctx *c)
 	vec_push(&c->rs->chains, ch);
 }
 
+/* ---------- DNS redirect ---------- */
+
+/* Whether a local pod's egress has a host rule: its DNS goes through
+ * the proxy, which learns the addresses its answers give. */
+static bool has_host_rule(const struct pod *p)
+{
+	const struct ir_group *g = p->group[DIR_EGRESS];
+	for (size_t i = 0; g && i < g->rules.n; i++) {
+		const struct ir_rule *r = g->rules.v[i];
+		if (r->peers && r->peers->host)
+			return true;
+	}
+	return false;
+}
+
+static void addr_set(struct rctx *c, const char *name, bool v6, const ip128 *a, size_t n)
+{
+	struct ebuf b = { .kl = v6 ? 16 : 4 };
+	for (size_t i = 0; i < n; i++) {
+		if (ip_is_v4(a[i]) == v6)
+			continue;
+		uint8_t *k = ebuf_push(&b);
+		put_ip(k, a[i], !v6);
+		memcpy(k + b.kl, k, b.kl);
+	}
+	ebuf_sort_merge(&b, b.kl, false);
+	rc_add(c, set_new(name, v6 ? RS_KEY_V6 : RS_KEY_V4, &b));
+}
+
+/* The addresses of the cluster DNS: the kube-dns pods (as the DNS default
+ * rule names them) and the Service addresses the agent was given. */
+static void dns_servers(struct rctx *c, struct vec *out)
+{
+	const struct dp_dns *d = c->dp->cfg.dns;
+	const struct ns *n = engine_ns_find(c->e, "kube-system");
+	struct list *it;
+	for (size_t i = 0; i < d->nservers; i++)
+		vec_push(out, (void *)&d->servers[i]);
+	if (!n)
+		return;
+	list_foreach(it, &n->pods) {
+		struct pod *p = container_of(it, struct pod, ns_node);
+		istr v = labelset_get(&p->spec->labels, "k8s-app");
+		if (!p->active || p->spec->unreadable || !v || strcmp(v, "kube-dns"))
+			continue;
+		for (uint32_t j = 0; j < p->spec->naddr; j++)
+			if (engine_pod_by_addr(c->e, p->spec->addr[j]) == p)
+				vec_push(out, &p->spec->addr[j]);
+	}
+}
+
+/* The redirect of local pods with host rules to the proxy, while it is
+ * alive (ruleset.h); nothing when no local pod has a host rule. */
+static void dns_redirect(struct rctx *c)
+{
+	const struct dp_dns *d = c->dp->cfg.dns;
+	struct vec srv = { 0 };
+	size_t n = 0;
+	if (!d || !d->port || (!d->have[0] && !d->have[1]))
+		return;
+	ip128 *cl = xmalloc((c->locals.n * 2 + 1) * sizeof(*cl));
+	for (size_t i = 0; i < c->locals.n; i++) {
+		struct pod *p = c->locals.v[i];
+		for (uint32_t j = 0; has_host_rule(p) && j < p->spec->naddr; j++)
+			if (engine_pod_by_addr(c->e, p->spec->addr[j]) == p)
+				cl[n++] = p->spec->addr[j];
+	}
+	if (!n) {
+		free(cl);
+		return;
+	}
+	dns_servers(c, &srv);
+	ip128 *sa = xmalloc((srv.n + 1) * sizeof(*sa));
+	for (size_t i = 0; i < srv.n; i++)
+		sa[i] = *(const ip128 *)srv.v[i];
+	addr_set(c, "dns_clients_v4", false, cl, n);
+	addr_set(c, "dns_clients_v6", true, cl, n);
+	addr_set(c, "dns_servers_v4", false, sa, srv.n);
+	addr_set(c, "dns_servers_v6", true, sa, srv.n);
+	/* alive from the start: udp . 53 and tcp . 53 */
+	struct ebuf b = { .kl = 8 };
+	for (int l4 = 0; l4 < 2; l4++) {
+		uint8_t *k = ebuf_push(&b);
+		put_port(k, l4 ? PROTO_UDP : PROTO_TCP, 53);
+		memcpy(k + 8, k, 8);
+	}
+	struct rs_set *alive = set_new(DP_DNS_ALIVE_SET, RS_KEY_PORTS, &b);
+	alive->timeout = true;
+	alive->comment = xstrdup("the DNS proxy is alive: refreshed by the agent");
+	alive->timeouts = xmalloc(2 * sizeof(*alive->timeouts));
+	alive->timeouts[0] = alive->timeouts[1] = d->alive_ms;
+	rc_add(c, alive);
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup("dns_redirect");
+	ch->nat = true;
+	ch->comment = xstrdup("DNS of pods with host rules to the agent's DNS proxy, while it is alive");
+	vec_push(&c->rs->chains, ch);
+	for (int f = 0; f < 2; f++) {
+		if (!d->have[f])
+			continue;
+		for (int l4 = 0; l4 < 2; l4++) {
+			struct rs_rule *x = rule_new(ch, RR_DNS_REDIRECT);
+			x->family = f ? 6 : 4;
+			x->set = f ? "dns_clients_v6" : "dns_clients_v4";
+			x->dset = f ? "dns_servers_v6" : "dns_servers_v4";
+			x->ports = DP_DNS_ALIVE_SET;
+			x->l4 = l4 ? PROTO_TCP : PROTO_UDP;
+			memcpy(x->nat_addr, d->addr[f], 16);
+			x->nat_port = d->port;
+			x->comment = xstrdup("cluster DNS of pods with host rules: to the agent's DNS proxy");
+		}
+	}
+	free(sa);
+	free(cl);
+	vec_free(&srv);
+}
+
 static int set_cmp(const void *a, const void *b)
 {
 	return strcmp((*(const struct rs_set *const *)a)->name, (*(const struct rs_set *const *)b)->name);
@@ -715,6 +877,8 @@ static int chain_cmp(const void *a, const void *b)
 	const struct rs_chain *x = *(const struct rs_chain *const *)a, *y = *(const struct rs_chain *const *)b;
 	if (x->base != y->base)
 		return x->base ? -1 : 1;
+	if (x->nat != y->nat)
+		return x->nat ? -1 : 1;
 	return strcmp(x->name, y->name);
 }
 
@@ -734,6 +898,7 @@ struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const str
 	for (size_t i = 0; i < groups.n; i++)
 		group_chain(&c, groups.v[i]);
 	quarantine_chains(&c);
+	dns_redirect(&c);
 	vec_sort(&c.rs->sets, set_cmp);
 	vec_sort(&c.rs->chains, chain_cmp);
 	if (elems)

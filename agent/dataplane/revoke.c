@@ -58,7 +58,7 @@ static bool doomed(const struct ct_flow *f, void *arg)
 	c->considered++;
 	struct endpoint se = { engine_pod_by_addr(c->e, s), s }, de = { engine_pod_by_addr(c->e, d), d };
 	struct verdict v;
-	policy_eval(c->e, &se, &de, f->proto, f->dport, &v);
+	policy_eval_established(c->e, &se, &de, f->proto, f->dport, &v);
 	bool eg = !ls || v.side[DIR_EGRESS].allowed, in = !ld || v.side[DIR_INGRESS].allowed;
 	bool admit = v.loopback || (eg && in);
 	if (!admit && c->each) {

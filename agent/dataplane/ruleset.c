@@ -30,9 +30,14 @@ void rs_set_put(struct rs_set *s)
 	for (size_t i = 0; s->chain && i < s->n; i++)
 		free(s->chain[i]);
 	free(s->chain);
+	for (size_t i = 0; s->comments && i < s->n; i++)
+		free(s->comments[i]);
+	free(s->comments);
+	free(s->timeouts);
 	free(s->keys);
 	free(s->name);
 	free(s->origin);
+	free(s->comment);
 	free(s);
 }
 
@@ -106,7 +111,8 @@ bool rs_rule_eq(const struct rs_rule *a, const struct rs_rule *b)
 	return a->kind == b->kind && a->family == b->family && a->src == b->src && a->ret == b->ret &&
 	       a->rate == b->rate && a->burst == b->burst && a->group == b->group && str_eq(a->set, b->set) &&
 	       str_eq(a->ports, b->ports) && str_eq(a->named, b->named) && str_eq(a->prefix, b->prefix) &&
-	       str_eq(a->comment, b->comment);
+	       str_eq(a->comment, b->comment) && str_eq(a->dset, b->dset) && a->l4 == b->l4 &&
+	       !memcmp(a->nat_addr, b->nat_addr, sizeof(a->nat_addr)) && a->nat_port == b->nat_port;
 }
 
 /* ---------- text ---------- */
@@ -180,11 +186,15 @@ static void set_format(const struct rs_set *s, struct sbuf *out)
 {
 	sbuf_addf(out, "\t%s %s {\n\t\ttype %s%s\n", s->map ? "map" : "set", s->name, key_type_name(s->key),
 		  s->map ? " : verdict" : "");
-	if (s->interval)
-		sbuf_add(out, "\t\tflags interval\n");
 	if (s->size)
 		sbuf_addf(out, "\t\tsize %u\n", s->size);
-	if (s->n) {
+	if (s->interval || s->timeout)
+		sbuf_addf(out, "\t\tflags %s\n", s->interval ? "interval" : "timeout");
+	if (s->comment)
+		sbuf_addf(out, "\t\tcomment \"%s\"\n", s->comment);
+	/* a timeout set's elements come and go without the plan (ruleset.h):
+	 * what the ruleset held when the set was made is not shown */
+	if (s->n && !s->timeout) {
 		sbuf_add(out, "\t\telements = { ");
 		for (size_t i = 0; i < s->n; i++) {
 			if (i)
@@ -243,6 +253,14 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 	case RR_COUNTER_DROP:
 		sbuf_add(out, "counter drop");
 		break;
+	case RR_DNS_REDIRECT: {
+		char a[IP_STRLEN];
+		ip_format(key_ip(r->nat_addr, r->family == 4), a, sizeof(a));
+		sbuf_addf(out, "%s saddr @%s %s daddr @%s meta l4proto . th dport @%s meta l4proto %s dnat %s to %s%s%s:%u",
+			  fam_word(r->family), r->set, fam_word(r->family), r->dset, r->ports, proto_lower(r->l4),
+			  fam_word(r->family), r->family == 6 ? "[" : "", a, r->family == 6 ? "]" : "", r->nat_port);
+		break;
+	}
 	}
 	if (r->comment)
 		sbuf_addf(out, " comment \"%s\"", r->comment);
@@ -253,6 +271,8 @@ static void chain_format(const struct rs_chain *c, struct sbuf *out)
 	sbuf_addf(out, "\tchain %s {\n", c->name);
 	if (c->base)
 		sbuf_add(out, "\t\ttype filter hook forward priority filter; policy accept;\n");
+	if (c->nat)
+		sbuf_add(out, "\t\ttype nat hook prerouting priority dstnat - 10; policy accept;\n");
 	if (c->comment)
 		sbuf_addf(out, "\t\tcomment \"%s\"\n", c->comment);
 	for (size_t i = 0; i < c->rules.n; i++) {

@@ -22,7 +22,14 @@
  *     ranges; pt_<n> port sets (inet_proto . inet_service, intervals
  *     for endPort), one per distinct content, n interned by content;
  *     np_<chain>_<k>_4/_6 named-port sets keyed by destination address
- *     (ip daddr . meta l4proto . th dport).
+ *     (ip daddr . meta l4proto . th dport); h<id>_4/_6 the addresses
+ *     learned for a host rule's name (timeout sets: each element expires
+ *     with its DNS answer; filled by the agent's DNS proxy, not the plan).
+ *   chain dns_redirect (hook prerouting, type nat, priority dstnat - 10,
+ *     before kube-proxy's DNAT): DNS from local pods that have host rules
+ *     (set dns_clients_v4/_v6) to the cluster DNS (dns_servers_v4/_v6)
+ *     is sent to the agent's DNS proxy while the proxy is alive (set
+ *     dns_alive: elements the agent refreshes, with a short timeout).
  * No name is a hash of content: each names one object of the IR (peer
  * set, group, rule position) or one interned content, from counters that
  * are never reused, so two different contents never share a name.
@@ -61,6 +68,13 @@ struct rs_set {
 	char **chain;   /* map: n chain names */
 	char *origin;   /* the first rule that uses it: named in kernel errors */
 	uint32_t refs;  /* a set not recomputed is shared by the mirror and the next ruleset */
+	/* flags timeout: its elements expire by themselves and are written
+	 * by the agent outside the plan (DNS answers, the proxy's liveness);
+	 * the plan adds them only with the set, and never diffs them */
+	bool timeout;
+	uint64_t *timeouts; /* timeout: n per-element timeouts in ms, or NULL */
+	char **comments;    /* n per-element comments (or NULL entries), or NULL */
+	char *comment;      /* the set's comment, or NULL */
 };
 
 enum rs_rule_kind {
@@ -72,6 +86,8 @@ enum rs_rule_kind {
 	RR_MATCH,          /* [family peer] [ports] accept|return */
 	RR_LOG_DROP,       /* limit, log to NFLOG group; then counter drop (two rules) */
 	RR_COUNTER_DROP,
+	RR_DNS_REDIRECT,   /* ip saddr @set ip daddr @dset meta l4proto . th dport @ports
+			      meta l4proto <l4> dnat ip to <nat_addr>:<nat_port> */
 };
 
 struct rs_rule {
@@ -86,11 +102,16 @@ struct rs_rule {
 	uint32_t rate, burst;/* RR_LOG_DROP: packets per second */
 	uint16_t group;      /* RR_LOG_DROP: NFLOG group */
 	char *comment;       /* origin: policy and rule path */
+	const char *dset;    /* RR_DNS_REDIRECT: destination set */
+	uint8_t l4;          /* RR_DNS_REDIRECT: 6 or 17 */
+	uint8_t nat_addr[16];/* RR_DNS_REDIRECT: network order (4 bytes for IPv4) */
+	uint16_t nat_port;
 };
 
 struct rs_chain {
 	char *name;
 	bool base;          /* the forward hook chain */
+	bool nat;           /* the prerouting nat chain (dns_redirect) */
 	struct vec rules;   /* struct rs_rule* */
 	char *comment;
 };

@@ -16,6 +16,7 @@
  * Nothing else in corral includes libnftnl or libmnl. */
 #include "agent/nl/nft.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
@@ -264,6 +265,39 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		add(r, nftnl_expr_alloc("counter"));
 		e_verdict(r, NF_DROP);
 		break;
+	case RR_DNS_REDIRECT: {
+		uint8_t l4 = x->l4;
+		uint16_t port = htons(x->nat_port);
+		size_t al = x->family == 4 ? 4 : 16;
+		e_family(r, x->family);
+		e_addr(r, x->family, true);
+		e_lookup(r, x->set, false);
+		e_addr(r, x->family, false);
+		e_lookup(r, x->dset, false);
+		e_proto_port(r, NFT_REG32_00);
+		e_lookup(r, x->ports, false);
+		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &l4, 1);
+		struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, x->nat_addr, (uint32_t)al);
+		add(r, e);
+		e = nftnl_expr_alloc("immediate");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_2);
+		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &port, 2);
+		add(r, e);
+		e = nftnl_expr_alloc("nat");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, x->family == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MAX, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MAX, NFT_REG_2);
+		/* NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED, as nft sends it */
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, 0x3);
+		add(r, e);
+		break;
+	}
 	}
 	if (x->comment)
 		rule_comment(r, x->comment);
@@ -301,6 +335,8 @@ static struct nftnl_set *set_obj(const char *table, const struct rs_set *s, bool
 		return o;
 	nftnl_set_set_u32(o, NFTNL_SET_ID, id); /* the kernel requires one on creation */
 	uint32_t flags = s->map ? NFT_SET_MAP : 0;
+	if (s->timeout)
+		flags |= NFT_SET_TIMEOUT;
 	if (s->interval)
 		flags |= NFT_SET_INTERVAL | (key_concat(s->key) ? NFT_SET_CONCAT : 0);
 	nftnl_set_set_u32(o, NFTNL_SET_FLAGS, flags);
@@ -326,6 +362,8 @@ static struct nftnl_set *set_obj(const char *table, const struct rs_set *s, bool
 	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
 	/* key byte order for nft's printer: network order (2) for addresses */
 	nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, key_concat(s->key) ? 0 : 2);
+	if (s->comment)
+		nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_COMMENT, s->comment);
 	nftnl_set_set_data(o, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
 	nftnl_udata_buf_free(ud);
 	return o;
@@ -360,6 +398,14 @@ static void set_elems(struct nftnl_set *o, const struct rs_set *s, size_t i, siz
 		} else if (s->interval && key_concat(s->key)) {
 			elem_key(e, NFTNL_SET_ELEM_KEY_END, hi, kl);
 		}
+		if (s->timeouts) /* ms (nf_tables_api.c: NFTA_SET_ELEM_TIMEOUT in ms on the wire) */
+			nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, s->timeouts[i]);
+		if (s->comments && s->comments[i]) {
+			struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+			nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_ELEM_COMMENT, s->comments[i]);
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+			nftnl_udata_buf_free(ud);
+		}
 		nftnl_set_elem_add(o, e);
 		uint8_t end[24];
 		if (s->interval && !key_concat(s->key) && key_succ(hi, kl, end)) {
@@ -377,7 +423,8 @@ static void set_elems(struct nftnl_set *o, const struct rs_set *s, size_t i, siz
 static size_t elems_per_msg(const struct rs_set *s)
 {
 	size_t kl = (rs_key_len(s->key) + 3) & ~(size_t)3;
-	size_t one = 4 + 2 * (8 + kl) + 8 + (s->map ? 4 + 12 + 4 + 260 : 0);
+	size_t one = 4 + 2 * (8 + kl) + 8 + (s->map ? 4 + 12 + 4 + 260 : 0) + (s->timeouts ? 12 : 0) +
+		     (s->comments ? 8 + 260 : 0);
 	return (48 * 1024) / (2 * one);
 }
 
@@ -391,6 +438,15 @@ static struct nftnl_chain *chain_obj(const char *table, const struct rs_chain *c
 		nftnl_chain_set_u32(o, NFTNL_CHAIN_HOOKNUM, NF_INET_FORWARD);
 		nftnl_chain_set_s32(o, NFTNL_CHAIN_PRIO, 0); /* filter */
 		nftnl_chain_set_str(o, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(o, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	if (full && c->nat) {
+		/* dstnat - 10: among nat chains the first that sets a DNAT wins
+		 * (nf_nat_core.c, nf_nat_inet_fn), so ours runs before kube-proxy's
+		 * (dstnat) and sees the DNS Service address the pod asked */
+		nftnl_chain_set_u32(o, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+		nftnl_chain_set_s32(o, NFTNL_CHAIN_PRIO, -110);
+		nftnl_chain_set_str(o, NFTNL_CHAIN_TYPE, "nat");
 		nftnl_chain_set_u32(o, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	}
 	if (full && c->comment) {
@@ -472,7 +528,10 @@ static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
 		for (size_t k = op->first; k < end; k += per) {
 			struct nftnl_set *o = set_obj(t->table, op->set, false, 0);
 			set_elems(o, op->set, k, k + per < end ? k + per : end);
-			nlh = op->kind == OP_ELEM_ADD ? msg(bt, i, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL)
+			/* a timeout set's element may be there already: added again
+			 * without NLM_F_EXCL, its timeout is refreshed (Linux 6.10+) */
+			uint16_t fl = NLM_F_CREATE | (op->set->timeout ? 0 : NLM_F_EXCL);
+			nlh = op->kind == OP_ELEM_ADD ? msg(bt, i, NFT_MSG_NEWSETELEM, fl)
 						      : msg(bt, i, NFT_MSG_DELSETELEM, 0);
 			nftnl_set_elems_nlmsg_build_payload(nlh, o);
 			nftnl_set_free(o);
@@ -811,4 +870,130 @@ int nft_table_exists(struct nft_sock *s, const char *table)
 	if (ret < 0)
 		return errno == ENOENT ? 0 : -errno;
 	return 1;
+}
+
+/* ---------- reading timeout sets back ---------- */
+
+struct dump_ctx {
+	struct vec sets; /* struct nftnl_set* (timeout sets), or elements' set */
+	void (*fn)(const struct nft_timed_elem *e, void *arg);
+	void *arg;
+	const char *set, *set_comment;
+};
+
+struct udata_want {
+	uint8_t type;
+	const char *out;
+};
+
+static int udata_comment(const struct nftnl_udata *attr, void *data)
+{
+	struct udata_want *w = data;
+	if (nftnl_udata_type(attr) == w->type && nftnl_udata_len(attr) > 0) {
+		const char *v = nftnl_udata_get(attr);
+		if (v[nftnl_udata_len(attr) - 1] == 0) /* a C string, as nft writes it */
+			w->out = v;
+	}
+	return 0;
+}
+
+/* The comment (userdata of type type: a set's or an element's) or "". */
+static const char *comment_of(const void *ud, uint32_t len, uint8_t type)
+{
+	struct udata_want w = { type, "" };
+	if (ud && len)
+		nftnl_udata_parse(ud, len, udata_comment, &w);
+	return w.out;
+}
+
+static int set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *c = data;
+	struct nftnl_set *o = nftnl_set_alloc();
+	if (nftnl_set_nlmsg_parse(nlh, o) == 0 && (nftnl_set_get_u32(o, NFTNL_SET_FLAGS) & NFT_SET_TIMEOUT))
+		vec_push(&c->sets, o);
+	else
+		nftnl_set_free(o);
+	return MNL_CB_OK;
+}
+
+static int elem_cb(struct nftnl_set_elem *e, void *data)
+{
+	struct dump_ctx *c = data;
+	struct nft_timed_elem x = { .set = c->set, .set_comment = c->set_comment };
+	uint32_t kl = 0, ul = 0;
+	const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &kl);
+	const void *ud = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &ul);
+	if (!k || kl > sizeof(x.key))
+		return 0;
+	memcpy(x.key, k, kl);
+	x.key_len = kl;
+	x.timeout_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);
+	x.expires_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
+	x.comment = comment_of(ud, ul, NFTNL_UDATA_SET_ELEM_COMMENT);
+	c->fn(&x, c->arg);
+	return 0;
+}
+
+static int elems_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *c = data;
+	struct nftnl_set *o = nftnl_set_alloc();
+	if (nftnl_set_elems_nlmsg_parse(nlh, o) == 0)
+		nftnl_set_elem_foreach(o, elem_cb, c);
+	nftnl_set_free(o);
+	return MNL_CB_OK;
+}
+
+/* One dump request (NLM_F_DUMP) and its replies; ENOENT (no such table
+ * or set) reads as nothing. */
+static int dump(struct nft_sock *s, uint16_t type, struct nftnl_set *what, bool elems, mnl_cb_t cb, void *data)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t seq = s->seq++;
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)buf, type, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, seq);
+	if (elems)
+		nftnl_set_elems_nlmsg_build_payload(nlh, what);
+	else
+		nftnl_set_nlmsg_build_payload(nlh, what);
+	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	static uint8_t rbuf[1 << 16];
+	int ret;
+	do {
+		ssize_t n = mnl_socket_recvfrom(s->nl, rbuf, sizeof(rbuf));
+		if (n < 0)
+			return -errno;
+		ret = mnl_cb_run(rbuf, (size_t)n, seq, s->portid, cb, data);
+	} while (ret > 0);
+	return ret < 0 ? (errno == ENOENT ? 0 : -errno) : 0;
+}
+
+int nft_timed_elems(struct nft_sock *s, const char *table, void (*fn)(const struct nft_timed_elem *e, void *arg),
+		    void *arg)
+{
+	struct dump_ctx c = { .fn = fn, .arg = arg };
+	struct nftnl_set *q = nftnl_set_alloc();
+	nftnl_set_set_str(q, NFTNL_SET_TABLE, table);
+	nftnl_set_set_u32(q, NFTNL_SET_FAMILY, NFPROTO_INET);
+	int rc = dump(s, NFT_MSG_GETSET, q, false, set_cb, &c);
+	nftnl_set_free(q);
+	for (size_t i = 0; i < c.sets.n; i++) {
+		struct nftnl_set *o = c.sets.v[i];
+		uint32_t ul = 0;
+		const void *ud = nftnl_set_get_data(o, NFTNL_SET_USERDATA, &ul);
+		c.set = nftnl_set_get_str(o, NFTNL_SET_NAME);
+		c.set_comment = comment_of(ud, ul, NFTNL_UDATA_SET_COMMENT);
+		q = nftnl_set_alloc();
+		nftnl_set_set_str(q, NFTNL_SET_TABLE, table);
+		nftnl_set_set_str(q, NFTNL_SET_NAME, c.set);
+		nftnl_set_set_u32(q, NFTNL_SET_FAMILY, NFPROTO_INET);
+		if (rc == 0)
+			rc = dump(s, NFT_MSG_GETSETELEM, q, true, elems_cb, &c);
+		nftnl_set_free(q);
+	}
+	for (size_t i = 0; i < c.sets.n; i++)
+		nftnl_set_free(c.sets.v[i]);
+	vec_free(&c.sets);
+	return rc;
 }

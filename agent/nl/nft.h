@@ -63,5 +63,19 @@ int nft_table_counters(struct nft_sock *s, const char *table, struct nft_chain_c
 void nft_chain_ctrs_free(struct nft_chain_ctr *c, size_t n);
 /* 1 when the inet table exists, 0 when not, or -errno. */
 int nft_table_exists(struct nft_sock *s, const char *table);
+/* One element of a timeout set of the table (ruleset.h), as the kernel
+ * holds it now: what a restarted agent reads back before it replaces the
+ * table, so that addresses learned from DNS keep the time they had. */
+struct nft_timed_elem {
+	const char *set, *set_comment; /* set_comment may be "" */
+	uint8_t key[16];
+	uint32_t key_len;
+	uint64_t timeout_ms, expires_ms; /* expires_ms: time left */
+	const char *comment;             /* the element's, or "" */
+};
+/* Calls fn for every element of every timeout set of table (none when
+ * the table does not exist). 0 or a negative errno. */
+int nft_timed_elems(struct nft_sock *s, const char *table, void (*fn)(const struct nft_timed_elem *e, void *arg),
+		    void *arg);
 
 #endif

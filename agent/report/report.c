@@ -340,9 +340,6 @@ void report_problems(const struct engine *e, json_t *arr)
 		const struct policy_spec *ps = ((const struct policy *)v.v[i])->spec;
 		if (!ps->valid)
 			push_owned(arr, report_policy_problem(ps));
-		if (ps->nhosts)
-			push_owned(arr, xasprintf("%s %s/%s: %u host entries are not enforced yet", policy_kind_name(ps->kind),
-						  ps->ns, ps->name, ps->nhosts));
 	}
 	v.n = 0;
 	if (u.namespaces) {

@@ -31,6 +31,11 @@ wait_for() {
 ip netns del "$ns" 2>/dev/null
 ip netns add "$ns"
 ip -n "$ns" link set lo up
+# a node's address (the agent's DNS proxy listens on the first global one)
+ip -n "$ns" link add eth0 type veth peer name eth1
+ip -n "$ns" link set eth0 up
+ip -n "$ns" link set eth1 up
+ip -n "$ns" addr add 10.250.0.1/24 dev eth0
 # someone else's table, which the clean-up must leave alone
 printf 'table inet other {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t}\n}\n' |
 	ip netns exec "$ns" nft -f -

@@ -117,13 +117,32 @@ start_apiserver() {
     echo $! >"$dir/apiserver.pid"
 }
 
+# start_ready DIR BIN: starts kube-apiserver and waits for /readyz; a
+# server that exits at once (its port briefly unavailable while the one
+# before it goes, on a loaded machine) is started again, 3 times at most
+start_ready() {
+    n=1
+    while :; do
+        start_apiserver "$1" "$2"
+        wait_ready "$1" "$2" && return 0
+        [ $n -lt 3 ] || die "kube-apiserver exited (log: $1/apiserver.log)"
+        echo "run.sh: kube-apiserver exited at start; again (attempt $((n + 1)))" >&2
+        echo "--- start again $(date -u +%FT%TZ)" >>"$1/apiserver.log"
+        sleep 1
+        n=$((n + 1))
+    done
+}
+
+# wait_ready DIR BIN: 0 once /readyz is ok; 1 if the server exited (its
+# last lines on stderr); dies after 180 s
 wait_ready() {
     dir=$1 bin=$2
     i=0
     while :; do
         if ! ours "$dir/apiserver.pid" "$bin" >/dev/null; then
+            sleep 0.2 # let it finish writing why
             tail -n 30 "$dir/apiserver.log" >&2
-            die "kube-apiserver exited (log: $dir/apiserver.log)"
+            return 1
         fi
         if [ -f "$dir/url" ] && [ "$(curl -s --max-time 5 --cacert "$dir/pki/ca.crt" "$(cat "$dir/url")/readyz" 2>/dev/null)" = ok ]; then
             return 0
@@ -180,8 +199,7 @@ up)
         [ -d "$dir/etcd" ] && [ ! -s "$dir/etcd.url" ] && rm -rf "$dir/etcd"
         attempt=$((attempt + 1))
     done
-    start_apiserver "$dir" "$bin"
-    wait_ready "$dir" "$bin"
+    start_ready "$dir" "$bin"
     cp "$dir/pki/ca.crt" "$dir/ca.crt"
     ctl=${CORRAL_CP_CONTROLLERS:-default}
     if [ "$ctl" != none ]; then
@@ -215,8 +233,7 @@ restart)
     ours "$dir/etcd.pid" "$bin" >/dev/null || die "etcd is not running in $dir"
     stop "$dir/apiserver.pid" "$bin"
     echo "--- restart $(date -u +%FT%TZ)" >>"$dir/apiserver.log"
-    start_apiserver "$dir" "$bin"
-    wait_ready "$dir" "$bin"
+    start_ready "$dir" "$bin"
     cat "$dir/url" ;;
 compact)
     bin=$(cat "$dir/bin") || die "not up in $dir"

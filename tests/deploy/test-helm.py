@@ -175,6 +175,7 @@ if check(ds is not None, f"namespace.name: the DaemonSet in netsec: {sorted(v)}"
     check(ds["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == "25%", "updateStrategy")
 cfg = yaml.safe_load(v.get(("ConfigMap", "netsec", "corral-agent"), {}).get("data", {}).get("config.yaml", "{}"))
 check(cfg == {"appLabel": "app.kubernetes.io/name", "dnsDefault": True, "logRate": 10, "logLevel": "debug",
+              "dnsProxyPort": 15053, "dnsServiceAddresses": "",
               "metricsAddress": "$(HOST_IP):9500"}, f"config: {cfg}")
 svc = v.get(("Service", "netsec", "corral-agent-metrics"))
 check(svc and svc["spec"]["ports"][0]["port"] == 9500, "metrics.port: the Service's port")

@@ -130,6 +130,11 @@ agent = None
 body = ""
 try:
     subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+    # a node's address (the DNS proxy listens on the first global one)
+    subprocess.run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"], check=True)
+    for dev in ("eth0", "eth1"):
+        subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+    subprocess.run(["ip", "-n", ns, "addr", "add", "10.250.0.1/24", "dev", "eth0"], check=True)
     agent = subprocess.Popen([AGENT, "--netns", f"/run/netns/{ns}", "--source",
                               f"files:{REPO}/deploy/examples/shop", "--node-name", "node-1", "--socket",
                               os.path.join(tmp, "agent.sock"), "--metrics-address", "127.0.0.1:19466"],

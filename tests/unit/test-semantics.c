@@ -2,6 +2,10 @@
  * AccessPolicy rule of the semantics brief. */
 #include "harness.h"
 
+#include <errno.h>
+
+#include "policy/fqdn.h"
+
 #define NP(ns, name) "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: '" name "', namespace: '" ns "'}\n"
 #define AP(ns, name) "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: '" name "', namespace: '" ns "'}\n"
 #define TCP PROTO_TCP
@@ -364,15 +368,98 @@ static void ap_wildcards_and_external(void **st)
 	engine_free(e);
 }
 
-/* host entries are not enforced yet, and say so */
-static void ap_host_not_enforced(void **st)
+/* host entries: DNS names and one-label wildcards, enforced on what DNS
+ * answers gave (learned by the agent's proxy); nothing before that */
+static uint64_t fake_now;
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+static struct ir_peerset *host_ps(struct engine *e, const char *pattern)
+{
+	struct vec v = { 0 };
+	struct ir_peerset *ps = NULL;
+	engine_host_peersets(e, &v);
+	for (size_t i = 0; i < v.n; i++)
+		if (!strcmp(((struct ir_peerset *)v.v[i])->host, pattern))
+			ps = v.v[i];
+	vec_free(&v);
+	return ps;
+}
+
+static void ap_hosts(void **st)
 {
 	size_t errs;
-	char *t = check_text(AP("x", "a") "spec: {application: a, outbound: {external: [{host: api.example.com}]}}\n",
+	char *t = check_text(AP("x", "a") "spec: {application: a, outbound: {external: [{host: api.example.com}, "
+					 "{host: '*.cdn.example.net', ports: [{port: 8443}]}]}}\n",
 			     DECODE_STRICT, &errs);
 	assert_int_equal(errs, 0);
-	assert_non_null(strstr(t, "spec.outbound.external[0].host: warning: host entries are not enforced yet"));
+	assert_null(strstr(t, "not enforced"));
 	free(t);
+	static const char *const bad[] = { "'*.com'", "'*'", "'a.*.example.com'", "API.example.com", "localhost",
+					   "'*.*.example.com'", "https://api.example.com", "api.example.com." };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *y = xasprintf(AP("x", "a") "spec: {application: a, outbound: {external: [{host: %s}]}}\n", bad[i]);
+		t = check_text(y, DECODE_STRICT, &errs);
+		if (errs != 1)
+			fail_msg("host %s: %zu errors: %s", bad[i], errs, t);
+		assert_non_null(strstr(t, "spec.outbound.external[0].host"));
+		free(t);
+		free(y);
+	}
+	assert_true(fqdn_match("*.example.com", "a.example.com"));
+	assert_false(fqdn_match("*.example.com", "example.com"));
+	assert_false(fqdn_match("*.example.com", "a.b.example.com"));
+	assert_false(fqdn_match("*.example.com", "aexample.com"));
+	assert_true(fqdn_match("api.example.com", "api.example.com"));
+	assert_false(fqdn_match("api.example.com", "xapi.example.com"));
+
+	fqdn_clock_set(fake_clock);
+	fake_now = 1000000;
+	struct engine *e = LOAD(AP("x", "a") "spec: {application: a, outbound: {external: [{host: api.example.com}, "
+					     "{host: '*.cdn.example.net', ports: [{port: 8443}]}]}}\n");
+	/* nothing learned: nothing allowed, on any port */
+	assert_false(allowed(e, "x/a", "203.0.113.10", TCP, 443));
+	struct ir_peerset *api = host_ps(e, "api.example.com"), *cdn = host_ps(e, "*.cdn.example.net");
+	assert_non_null(api);
+	assert_non_null(cdn);
+	ip128 a, b;
+	assert_int_equal(ip_parse("203.0.113.10", &a), 0);
+	assert_int_equal(ip_parse("2001:db8::10", &b), 0);
+	assert_int_equal(fqdn_set_learn(&api->learned, a, "api.example.com", fake_now, 30000, 4), FQDN_NEW);
+	assert_int_equal(fqdn_set_learn(&cdn->learned, b, "x.cdn.example.net", fake_now, 5000, 4), FQDN_NEW);
+	assert_true(allowed(e, "x/a", "203.0.113.10", TCP, 443));
+	assert_false(allowed(e, "x/a", "203.0.113.10", TCP, 80));   /* the rule's ports only */
+	assert_false(allowed(e, "x/a", "203.0.113.10", TCP, 8443)); /* another name's ports */
+	assert_true(allowed(e, "x/a", "2001:db8::10", TCP, 8443));
+	assert_false(allowed(e, "x/a", "203.0.113.11", TCP, 443));  /* not answered */
+	/* expiry: no new flows; an established one is still admitted while
+	 * the address is remembered */
+	fake_now += 6000;
+	assert_false(allowed(e, "x/a", "2001:db8::10", TCP, 8443));
+	struct endpoint src = { engine_pod_find(e, "x", "a"), { 0, 0 } }, dst = { NULL, b };
+	src.addr = src.pod->spec->addr[0];
+	struct verdict v;
+	policy_eval_established(e, &src, &dst, TCP, 8443, &v);
+	assert_true(v.allowed);
+	verdict_free(&v);
+	uint64_t expired = 0;
+	fqdn_set_expire(&cdn->learned, fake_now, 60000, &expired);
+	assert_int_equal(expired, 1);
+	fqdn_set_expire(&cdn->learned, fake_now + 61000, 60000, &expired);
+	assert_int_equal(expired, 1);
+	assert_int_equal(fqdn_set_count(&cdn->learned), 0);
+	/* bounded: at most cap addresses, live ones are never pushed out */
+	for (int i = 0; i < 3; i++) {
+		ip128 c = ip_from_v4(0xcb007100u + 20 + (uint32_t)i);
+		assert_int_equal(fqdn_set_learn(&api->learned, c, "api.example.com", fake_now, 30000, 4), FQDN_NEW);
+	}
+	assert_int_equal(fqdn_set_learn(&api->learned, ip_from_v4(0xcb007163u), "api.example.com", fake_now, 30000, 4),
+			 -ENOSPC);
+	assert_int_equal(fqdn_set_learn(&api->learned, a, "api.example.com", fake_now, 30000, 4), FQDN_REFRESHED);
+	engine_free(e);
+	fqdn_clock_set(NULL);
 }
 
 /* an invalid AccessPolicy isolates and allows nothing; one without an
@@ -514,7 +601,7 @@ int main(void)
 		cmocka_unit_test(p11_changes_take_effect),  cmocka_unit_test(p12_dual_stack),
 		cmocka_unit_test(p13_sctp),                 cmocka_unit_test(ap_both_sides),
 		cmocka_unit_test(ap_add_up),                cmocka_unit_test(ap_dns_default),
-		cmocka_unit_test(ap_wildcards_and_external), cmocka_unit_test(ap_host_not_enforced),
+		cmocka_unit_test(ap_wildcards_and_external), cmocka_unit_test(ap_hosts),
 		cmocka_unit_test(ap_invalid),               cmocka_unit_test(ap_validation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
