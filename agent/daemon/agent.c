@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -35,6 +36,7 @@
 #include "corral-version.h"
 #include "agent/daemon/config.h"
 #include "agent/daemon/ctl.h"
+#include "agent/daemon/drops.h"
 #include "agent/daemon/dns.h"
 #include "agent/daemon/events.h"
 #include "agent/dataplane/dataplane.h"
@@ -65,11 +67,14 @@ struct drop {
 struct agent {
 	struct agent_config cfg;
 	const char *config_path, *source_arg, *node, *netns, *socket_path, *kubeconfig, *context;
+	const char *cleanup; /* --cleanup once|watch: remove the table instead of enforcing */
 	struct kube_client *kube;
 	struct drop_events *events; /* --source kube: drops as Events on pods */
 	struct engine *e;
 	struct dp *dp;
 	struct nft_sock *nft;
+	struct nft_sock *nft_ctr;    /* drop counters, read from the metrics thread */
+	struct drop_counters *drops; /* exact drop counts (drops.h) */
 	struct nflog *nflog;
 	struct ct_sock *ct;       /* revocation: conntrack, and the node's addresses */
 	struct route_sock *rt;
@@ -216,6 +221,92 @@ static void do_sync(struct agent *a, bool full)
 		log_msg(LOG_INFO, "ready", "enforcing on node %s", a->node);
 	a->metrics.ready = true;
 	pthread_mutex_unlock(&a->metrics.mu);
+}
+
+/* ---------- exact drop counts (drops.h) ---------- */
+
+static void commit_before(const struct dp_txn *t, void *arg)
+{
+	struct agent *a = arg;
+	if (a->drops)
+		drop_counters_before(a->drops, t);
+}
+
+/* The chains that drop, and what each counts into: a group's chain its
+ * policies (all of the pod's namespace), the quarantine and forged-source
+ * chains a reason of their own. */
+static void drop_labels(struct agent *a, struct vec *labels, struct vec *strs)
+{
+	struct vec groups = { 0 };
+	engine_groups(a->e, &groups);
+	for (size_t i = 0; i < groups.n; i++) {
+		const struct ir_group *g = groups.v[i];
+		char chain[32];
+		struct sbuf pols = { 0 };
+		dp_group_chain(g, chain, sizeof(chain));
+		for (uint32_t k = 0; k < g->npol; k++)
+			sbuf_addf(&pols, "%s%s/%s", k ? "," : "", policy_kind_name(g->pols[k]->spec->kind),
+				  g->pols[k]->spec->name);
+		struct dc_label *l = xcalloc(1, sizeof(*l));
+		char *c = xstrdup(chain), *p = sbuf_steal(&pols);
+		vec_push(strs, c);
+		vec_push(strs, p);
+		*l = (struct dc_label){ c, dir_name(g->dir), "policy", g->npol ? g->pols[0]->spec->ns : "", p };
+		vec_push(labels, l);
+	}
+	vec_free(&groups);
+	for (int d = 0; d < DIR_COUNT; d++) {
+		struct dc_label *l = xcalloc(1, sizeof(*l));
+		*l = (struct dc_label){ dp_quarantine_chain[d], dir_name((enum dir)d), "quarantine", "", "" };
+		vec_push(labels, l);
+	}
+	if (a->cfg.source_check) {
+		struct dc_label *l = xcalloc(1, sizeof(*l));
+		*l = (struct dc_label){ DP_FORGED_CHAIN, "egress", "forged-source", "", "" };
+		vec_push(labels, l);
+	}
+}
+
+static void commit_after(const struct dp_txn *t, int rc, void *arg)
+{
+	struct agent *a = arg;
+	if (!a->drops)
+		return;
+	bool chains = false;
+	for (size_t i = 0; i < t->n && !chains; i++)
+		chains = t->ops[i].kind == OP_CHAIN_ADD || t->ops[i].kind == OP_CHAIN_DEL || t->ops[i].kind == OP_TABLE_DEL;
+	if (rc < 0 || !chains) {
+		drop_counters_after(a->drops, t, rc, NULL, 0);
+		return;
+	}
+	struct vec labels = { 0 }, strs = { 0 };
+	drop_labels(a, &labels, &strs);
+	struct dc_label *l = xcalloc(labels.n ? labels.n : 1, sizeof(*l));
+	for (size_t i = 0; i < labels.n; i++)
+		l[i] = *(struct dc_label *)labels.v[i];
+	drop_counters_after(a->drops, t, rc, l, labels.n);
+	free(l);
+	for (size_t i = 0; i < labels.n; i++)
+		free(labels.v[i]);
+	for (size_t i = 0; i < strs.n; i++)
+		free(strs.v[i]);
+	vec_free(&labels);
+	vec_free(&strs);
+}
+
+static void drops_metrics(struct sbuf *out, void *arg)
+{
+	drop_counters_format(arg, out);
+}
+
+/* The data plane, with the drop counters' hooks (at start and on reload). */
+static struct dp *make_dp(struct agent *a)
+{
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check,
+				dns_dp_config(a->dns) };
+	struct dp *dp = dp_new(&dc);
+	dp_set_commit_hook(dp, &(struct dp_commit_hook){ commit_before, commit_after, a });
+	return dp;
 }
 
 /* A scan in ms at the latest: an armed timer is moved earlier, never later
@@ -504,7 +595,7 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 			dns_note_drop(a->dns, s4, d4);
 	}
 	pthread_mutex_lock(&a->metrics.mu);
-	a->metrics.drops[d->dir == DIR_EGRESS]++;
+	a->metrics.drop_logs[d->dir == DIR_EGRESS]++;
 	pthread_mutex_unlock(&a->metrics.mu);
 	if (a->events && a->cfg.drop_events && kind == 'g')
 		record_event(a, d);
@@ -818,6 +909,8 @@ static const struct aflag {
 	{ "--config", "FILE", "configuration file (re-read on SIGHUP)", AF(config_path) },
 	{ "--kubeconfig", "FILE", "--source kube outside the cluster", AF(kubeconfig) },
 	{ "--context", "NAME", "a context of the kubeconfig", AF(context) },
+	{ "--cleanup", "once|watch", "remove table inet corral and exit (once), or keep it removed until stopped (watch)",
+	  AF(cleanup) },
 };
 #undef AF
 
@@ -937,8 +1030,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	}
 	if (rebuild || rerender) {
 		dp_free(a->dp);
-		struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check, dns_dp_config(a->dns) };
-		a->dp = dp_new(&dc);
+		a->dp = make_dp(a);
 		do_sync(a, true);
 	}
 	if (a->events)
@@ -988,6 +1080,11 @@ static int netlink_init(struct agent *a, char **err)
 		*err = xasprintf("netlink (nftables): %s", strerror(e));
 		return -e;
 	}
+	if (a->cleanup) /* nothing but nftables: no drops to hear, no flows to judge */
+		return 0;
+	if (!(a->nft_ctr = nft_sock_open()))
+		log_msg(LOG_WARN, "drops", "netlink (nftables, counters): %s: drop counts will not be served",
+			strerror(errno));
 	char *why = NULL;
 	if (!(a->nflog = nflog_open(a->cfg.nflog_group, &why))) {
 		log_msg(LOG_WARN, "drops", "%s: dropped flows will not be reported", why);
@@ -1003,15 +1100,18 @@ static void netlink_exit(struct agent *a)
 {
 	nflog_close(a->nflog);
 	nft_sock_close(a->nft);
+	nft_sock_close(a->nft_ctr);
 	ct_sock_close(a->ct);
 	route_sock_close(a->rt);
-	a->nflog = NULL, a->nft = NULL, a->ct = NULL, a->rt = NULL;
+	a->nflog = NULL, a->nft = NULL, a->nft_ctr = NULL, a->ct = NULL, a->rt = NULL;
 }
 
 /* 3. metrics and health, still inside the namespace */
 static int metrics_init_mod(struct agent *a, char **err)
 {
 	metrics_init(&a->metrics);
+	if (a->cleanup && strcmp(a->cleanup, "watch"))
+		return 0; /* --cleanup once: nobody to probe it */
 	return metrics_start(&a->metrics, a->cfg.metrics_address, err);
 }
 
@@ -1098,14 +1198,20 @@ static void ctl_exit(struct agent *a)
 /* 7. the data plane and the drop ring */
 static int dataplane_init(struct agent *a, char **err)
 {
-	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check, dns_dp_config(a->dns) };
-	a->dp = dp_new(&dc);
+	a->dp = make_dp(a);
 	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
+	if (a->nft_ctr) {
+		a->drops = drop_counters_new(a->nft_ctr, dp_table(a->dp));
+		metrics_set_extra(&a->metrics, drops_metrics, a->drops);
+	}
 	return 0;
 }
 
 static void dataplane_exit(struct agent *a)
 {
+	metrics_set_extra(&a->metrics, NULL, NULL); /* no scrape reads the counters any more */
+	drop_counters_free(a->drops);
+	a->drops = NULL;
 	dp_free(a->dp);
 	free(a->ring);
 	a->dp = NULL, a->ring = NULL;
@@ -1160,22 +1266,30 @@ static const struct module {
 	{ "event loop", loop_init, loop_exit },
 };
 
-static void modules_exit(struct agent *a, size_t started)
+/* --cleanup: the network namespace, nftables and, to be probed, /readyz */
+static const struct module cleanup_modules[] = {
+	{ "network namespace", netns_enter, netns_close },
+	{ "netlink", netlink_init, netlink_exit },
+	{ "metrics", metrics_init_mod, metrics_exit },
+	{ "network namespace", netns_leave, NULL },
+};
+
+static void modules_exit(struct agent *a, const struct module *mods, size_t started)
 {
 	while (started--)
-		if (modules[started].exit)
-			modules[started].exit(a);
+		if (mods[started].exit)
+			mods[started].exit(a);
 }
 
-/* 0 and every module started, or -1 with those started stopped again. */
-static int modules_init(struct agent *a)
+/* 0 and every module of mods started, or -1 with those started stopped again. */
+static int modules_init(struct agent *a, const struct module *mods, size_t n)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(modules); i++) {
+	for (size_t i = 0; i < n; i++) {
 		char *err = NULL;
-		if (modules[i].init(a, &err) < 0) {
-			fprintf(stderr, "corral-agent: %s: %s\n", modules[i].name, err ? err : "failed");
+		if (mods[i].init(a, &err) < 0) {
+			fprintf(stderr, "corral-agent: %s: %s\n", mods[i].name, err ? err : "failed");
 			free(err);
-			modules_exit(a, i);
+			modules_exit(a, mods, i);
 			return -1;
 		}
 	}
@@ -1257,11 +1371,94 @@ static void run(struct agent *a)
 	}
 }
 
+/* ---------- --cleanup: uninstalling ---------- */
+
+/* Removes table inet corral if it is there: 1 removed, 0 none, or -errno. */
+static int remove_table(struct agent *a)
+{
+	struct nft_chain_ctr *ctr;
+	size_t n;
+	int rc = nft_table_exists(a->nft, "corral");
+	if (rc <= 0) {
+		if (rc < 0)
+			log_msg(LOG_ERROR, "cleanup", "looking for table inet corral: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = nft_table_counters(a->nft, "corral", &ctr, &n)) < 0) {
+		log_msg(LOG_ERROR, "cleanup", "reading table inet corral: %s", strerror(-rc));
+		return rc;
+	}
+	uint64_t dropped = 0;
+	for (size_t i = 0; i < n; i++)
+		dropped += ctr[i].packets;
+	nft_chain_ctrs_free(ctr, n);
+	/* add then delete: one transaction that succeeds whether or not the
+	 * table went meanwhile */
+	struct dp_op ops[] = { { .kind = OP_TABLE_ADD }, { .kind = OP_TABLE_DEL } };
+	struct dp_txn t = { .table = "corral", .ops = ops, .n = 2, .cap = 2 };
+	struct nft_txn_info info;
+	char *err = NULL;
+	rc = nft_txn_commit(a->nft, &t, &info, &err);
+	if (rc < 0) {
+		log_msg(LOG_ERROR, "cleanup", "deleting table inet corral: %s", err ? err : strerror(-rc));
+		free(err);
+		return rc;
+	}
+	log_msg(LOG_INFO, "cleanup", "removed table inet corral (%zu chains, %llu packets dropped since it was made): "
+		"this node enforces no corral policy any more", n, (unsigned long long)dropped);
+	return 1;
+}
+
+/* --cleanup once: remove and exit. --cleanup watch (the uninstall
+ * DaemonSet): remove, answer /readyz, and remove it again if something
+ * makes it again (an agent still stopping on this node) until SIGTERM. */
+static int cleanup_main(struct agent *a)
+{
+	if (modules_init(a, cleanup_modules, ARRAY_SIZE(cleanup_modules)) < 0) {
+		agent_config_free(&a->cfg);
+		return 1;
+	}
+	int rc = remove_table(a);
+	if (rc == 0)
+		log_msg(LOG_INFO, "cleanup", "no table inet corral on this node: nothing to remove");
+	bool watch = !strcmp(a->cleanup, "watch");
+	if (watch && rc >= 0) {
+		pthread_mutex_lock(&a->metrics.mu);
+		a->metrics.ready = true;
+		pthread_mutex_unlock(&a->metrics.mu);
+		sigset_t ss;
+		sigemptyset(&ss);
+		sigaddset(&ss, SIGTERM);
+		sigaddset(&ss, SIGINT);
+		int sfd = signalfd(-1, &ss, SFD_CLOEXEC);
+		struct pollfd p = { sfd, POLLIN, 0 };
+		while (sfd >= 0 && poll(&p, 1, 2000) == 0) {
+			pthread_mutex_lock(&a->metrics.mu);
+			a->metrics.heartbeat = time(NULL);
+			pthread_mutex_unlock(&a->metrics.mu);
+			if (remove_table(a) > 0)
+				log_msg(LOG_WARN, "cleanup", "table inet corral was made again (an agent still running on this "
+					"node?), and removed again");
+		}
+		if (sfd >= 0)
+			close(sfd);
+	}
+	modules_exit(a, cleanup_modules, ARRAY_SIZE(cleanup_modules));
+	agent_config_free(&a->cfg);
+	return rc < 0 ? 1 : 0;
+}
+
 /* Checks what the flags say before anything starts: 0, or the exit code. */
 static int check_args(struct agent *a)
 {
 	if (!a->node)
 		a->node = getenv("NODE_NAME");
+	if (a->cleanup && strcmp(a->cleanup, "once") && strcmp(a->cleanup, "watch")) {
+		fprintf(stderr, "corral-agent: --cleanup must be once or watch, not \"%s\"\n", a->cleanup);
+		return 2;
+	}
+	if (a->cleanup)
+		return 0; /* no source, no node: it only removes the table */
 	if (!a->source_arg || !a->node || !*a->node) {
 		fprintf(stderr, "corral-agent: %s is required\n", !a->source_arg ? "--source" : "--node-name (or $NODE_NAME)");
 		usage(stderr);
@@ -1298,7 +1495,9 @@ int main(int argc, char **argv)
 	int rc = check_args(a);
 	if (rc)
 		return rc;
-	if (modules_init(a) < 0) {
+	if (a->cleanup)
+		return cleanup_main(a);
+	if (modules_init(a, modules, ARRAY_SIZE(modules)) < 0) {
 		agent_config_free(&a->cfg);
 		return 1;
 	}
@@ -1307,7 +1506,7 @@ int main(int argc, char **argv)
 	run(a);
 	/* fail-static: the ruleset stays; only our own resources go */
 	log_msg(LOG_INFO, "stop", "exiting; the ruleset stays in the kernel until the next agent replaces it");
-	modules_exit(a, ARRAY_SIZE(modules));
+	modules_exit(a, modules, ARRAY_SIZE(modules));
 	free(a->last_error);
 	free(a->revoke_error);
 	agent_config_free(&a->cfg);

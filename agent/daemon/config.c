@@ -113,6 +113,35 @@ static int valid_address(const char *v, char **why)
 	return -EINVAL;
 }
 
+/* v with every $(NAME) replaced by the environment variable NAME (as the
+ * kubelet expands a container's arguments), so that one ConfigMap can say
+ * "$(HOST_IP):9464" for every node. A value holding a colon (an IPv6
+ * address) that is not already in brackets gets them: "[fd00::1]:9464".
+ * NULL with *why when a variable is unset or empty. */
+static char *expand_env(const char *v, char **why)
+{
+	struct sbuf b = { 0 };
+	for (const char *p = v; *p;) {
+		const char *end = !strncmp(p, "$(", 2) ? strchr(p + 2, ')') : NULL;
+		if (!end) {
+			sbuf_addn(&b, p++, 1);
+			continue;
+		}
+		char name[128];
+		snprintf(name, sizeof(name), "%.*s", (int)(end - p - 2), p + 2);
+		const char *val = getenv(name);
+		if (!val || !*val) {
+			*why = xasprintf("$(%s): the environment variable %s is not set", CLIP(name), CLIP(name));
+			sbuf_free(&b);
+			return NULL;
+		}
+		bool bracket = strchr(val, ':') && (p == v || p[-1] != '[');
+		sbuf_addf(&b, "%s%s%s", bracket ? "[" : "", val, bracket ? "]" : "");
+		p = end + 1;
+	}
+	return b.s ? sbuf_steal(&b) : xstrdup("");
+}
+
 /* A comma list of IP addresses (cidr false) or prefixes (cidr true). */
 static int valid_list(const char *v, bool cidr, char **why)
 {
@@ -176,6 +205,17 @@ static const struct csetting settings[] = {
 };
 #undef F
 
+/* String settings in which $(NAME) stands for an environment variable. */
+static const char *const env_settings[] = { "metricsAddress" };
+
+static bool takes_env(const struct csetting *st)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(env_settings); i++)
+		if (!strcmp(env_settings[i], st->key))
+			return true;
+	return false;
+}
+
 static char *known_keys(void)
 {
 	struct sbuf b = { 0 };
@@ -217,12 +257,14 @@ static int set_one(struct agent_config *c, const struct csetting *st, json_t *jv
 	}
 	case C_STRING: {
 		const char *v = jv ? json_string_value(jv) : text;
+		char *x = v && takes_env(st) ? expand_env(v, &why) : NULL;
 		if (!v)
 			why = xstrdup("must be a string");
-		else if (!st->valid || st->valid(v, &why) == 0) {
+		else if (!why && (!st->valid || st->valid(x ? x : v, &why) == 0)) {
 			free(*(char **)field);
-			*(char **)field = xstrdup(v);
+			*(char **)field = xstrdup(x ? x : v);
 		}
+		free(x);
 		break;
 	}
 	}

@@ -20,7 +20,16 @@ void metrics_init(struct metrics *m)
 {
 	memset(m, 0, sizeof(*m));
 	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->extra_mu, NULL);
 	m->heartbeat = time(NULL);
+}
+
+void metrics_set_extra(struct metrics *m, void (*fn)(struct sbuf *out, void *arg), void *arg)
+{
+	pthread_mutex_lock(&m->extra_mu);
+	m->extra = fn;
+	m->extra_arg = arg;
+	pthread_mutex_unlock(&m->extra_mu);
 }
 
 void metrics_observe_sync(struct metrics *m, double seconds, bool ok, bool full)
@@ -85,17 +94,22 @@ char *metrics_format(struct metrics *m)
 	sbuf_addf(&b, "# HELP corral_drop_lines_lost_total Drop lines a `drops --follow` subscriber that did not keep up "
 		      "missed (it is told how many).\n# TYPE corral_drop_lines_lost_total counter\n"
 		      "corral_drop_lines_lost_total %llu\n", (unsigned long long)m->drop_lines_lost);
-	sbuf_addf(&b, "# HELP corral_drops_total Dropped packets logged by the kernel (rate-limited), by direction.\n"
-		      "# TYPE corral_drops_total counter\ncorral_drops_total{direction=\"ingress\"} %llu\n"
-		      "corral_drops_total{direction=\"egress\"} %llu\n"
+	sbuf_addf(&b, "# HELP corral_drop_logs_total Drop log messages (NFLOG, rate-limited per chain: logRate, "
+		      "logBurst) received, by direction; exact counts are corral_dropped_packets_total.\n"
+		      "# TYPE corral_drop_logs_total counter\ncorral_drop_logs_total{direction=\"ingress\"} %llu\n"
+		      "corral_drop_logs_total{direction=\"egress\"} %llu\n"
 		      "# HELP corral_flows_revoked_total Tracked flows deleted because the policies stopped allowing them.\n"
 		      "# TYPE corral_flows_revoked_total counter\ncorral_flows_revoked_total %llu\n"
 		      "# HELP corral_flow_revocation_errors_total Revocation passes that failed (flows may go on).\n"
 		      "# TYPE corral_flow_revocation_errors_total counter\ncorral_flow_revocation_errors_total %llu\n"
 		      "# HELP corral_ready 1 once the first transaction succeeded.\n# TYPE corral_ready gauge\ncorral_ready %d\n",
-		  (unsigned long long)m->drops[0], (unsigned long long)m->drops[1], (unsigned long long)m->revoked,
+		  (unsigned long long)m->drop_logs[0], (unsigned long long)m->drop_logs[1], (unsigned long long)m->revoked,
 		  (unsigned long long)m->revoke_errors, m->ready);
 	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_lock(&m->extra_mu);
+	if (m->extra)
+		m->extra(&b, m->extra_arg);
+	pthread_mutex_unlock(&m->extra_mu);
 	if (m->more)
 		m->more(m->more_arg, &b);
 	return sbuf_steal(&b);

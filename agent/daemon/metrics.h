@@ -12,6 +12,8 @@
 
 #define METRICS_BUCKETS 12
 
+struct sbuf;
+
 struct metrics {
 	pthread_mutex_t mu;
 	uint64_t txns, txn_errors, full_syncs;
@@ -19,7 +21,7 @@ struct metrics {
 	double sync_sum;
 	uint64_t elements;
 	uint64_t policies[2][2]; /* [kind][valid]: NetworkPolicy, AccessPolicy */
-	uint64_t drops[2];       /* [ingress, egress] */
+	uint64_t drop_logs[2];   /* NFLOG messages (rate-limited): [ingress, egress] */
 	uint64_t revoked;        /* conntrack entries deleted: flows no longer allowed */
 	uint64_t revoke_errors;  /* revocation passes that failed */
 	uint64_t watch_restarts, relists, source_errors;
@@ -31,6 +33,12 @@ struct metrics {
 	bool ready;
 	time_t heartbeat;
 	void *daemon;
+	/* more families appended to /metrics by a reader that may take a few
+	 * milliseconds (the kernel's drop counters): called under extra_mu,
+	 * never under mu, which the event loop takes */
+	pthread_mutex_t extra_mu;
+	void (*extra)(struct sbuf *out, void *arg);
+	void *extra_arg;
 	/* more lines from another module (the DNS proxy's counters, which
 	 * are atomic): called from the server's thread, without mu */
 	void (*more)(void *arg, struct sbuf *b);
@@ -38,6 +46,8 @@ struct metrics {
 };
 
 void metrics_init(struct metrics *m);
+/* fn NULL: none. Once this returns, the previous fn is not running. */
+void metrics_set_extra(struct metrics *m, void (*fn)(struct sbuf *out, void *arg), void *arg);
 /* addr: HOST:PORT ("" starts nothing). 0 or -1 with *err. */
 int metrics_start(struct metrics *m, const char *addr, char **err);
 void metrics_stop(struct metrics *m);

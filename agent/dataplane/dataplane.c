@@ -58,6 +58,11 @@ void dp_free(struct dp *dp)
 	free(dp);
 }
 
+void dp_set_commit_hook(struct dp *dp, const struct dp_commit_hook *h)
+{
+	dp->hook = *h;
+}
+
 void dp_inject_failure(struct dp *dp)
 {
 	dp->inject = true;
@@ -123,7 +128,12 @@ static int sync_passes(struct dp *dp, struct engine *e, struct nft_sock *sock, b
 	struct nft_txn_info info = { .refused_op = -1 };
 	if (plan_out)
 		dp_txn_format(&t, plan_out);
-	int rc = t.n && sock ? nft_txn_commit(sock, &t, &info, err) : 0;
+	bool send = t.n && sock;
+	if (send && dp->hook.before)
+		dp->hook.before(&t, dp->hook.arg);
+	int rc = send ? nft_txn_commit(sock, &t, &info, err) : 0;
+	if (send && dp->hook.after)
+		dp->hook.after(&t, rc, dp->hook.arg);
 	if (rc < 0 && !*err) /* refused: word it by the operation, as nftables does by seqnum */
 		*err = refused_text(&t, &info, rc);
 	st->msgs = info.msgs;

@@ -34,7 +34,10 @@ struct dp_config {
 
 /* The chain that drops (and logs, prefix "corral:e:s ") packets whose
  * source address does not route back through their input interface. */
-#define DP_FORGED_CHAIN "forged_source" 
+#define DP_FORGED_CHAIN "forged_source"
+/* The chains that drop addresses claimed by several live pods, by
+ * direction (in the table only while such an address exists). */
+extern const char *const dp_quarantine_chain[DIR_COUNT];
 
 struct dp_stats {
 	bool full;              /* the transaction replaced the table */
@@ -103,6 +106,18 @@ char *dp_applied_text(const struct dp *dp);
 /* The applied rule (nft text) that carries IR rule r in g's chain, or NULL. */
 char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct ir_rule *r);
 const char *dp_table(const struct dp *dp);
+
+/* Called around each commit that sends something: before with the
+ * transaction about to be sent, after with its result (0 or the negative
+ * errno dp_sync returns). A chain's counters go with it when the
+ * transaction flushes or deletes it (or replaces the table): the agent
+ * reads them first (agent/daemon/drops.c). */
+struct dp_commit_hook {
+	void (*before)(const struct dp_txn *t, void *arg);
+	void (*after)(const struct dp_txn *t, int rc, void *arg);
+	void *arg;
+};
+void dp_set_commit_hook(struct dp *dp, const struct dp_commit_hook *h);
 
 /* Test hook: the next transaction also adds a rule that the kernel rejects
  * (a jump to a chain that does not exist), to prove atomicity. */

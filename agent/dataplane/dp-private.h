@@ -35,6 +35,7 @@ struct dp {
 	struct htab ports;      /* struct portent: port sets by content */
 	uint32_t next_port;
 	uint64_t epoch;
+	struct dp_commit_hook hook;
 };
 
 /* Render: the desired ruleset, sharing reuse's set objects for peer sets

@@ -624,7 +624,7 @@ static int mapent_cmp(const void *a, const void *b)
 	return ip_cmp(((const struct mapent *)a)->a, ((const struct mapent *)b)->a);
 }
 
-static const char *const quarantine_chain[DIR_COUNT] = { "ing_quarantine", "eg_quarantine" };
+const char *const dp_quarantine_chain[DIR_COUNT] = { "ing_quarantine", "eg_quarantine" };
 
 /* Addresses claimed by several live pods drop everything, isolated or
  * not (engine.h): one chain per direction, there only while needed. */
@@ -634,7 +634,7 @@ static void quarantine_chains(struct rctx *c)
 		if (!c->quarantine[d])
 			continue;
 		struct rs_chain *ch = xcalloc(1, sizeof(*ch));
-		ch->name = xstrdup(quarantine_chain[d]);
+		ch->name = xstrdup(dp_quarantine_chain[d]);
 		ch->comment = xstrdup("addresses claimed by several live pods: every flow dropped");
 		vec_push(&c->rs->chains, ch);
 		struct rs_rule *x = rule_new(ch, RR_LOG_DROP);
@@ -660,7 +660,7 @@ static void dispatch_maps(struct rctx *c, enum dir d, const char *n4, const char
 			ip128 a = p->spec->addr[j];
 			char name[32];
 			if (engine_addr_quarantined(c->e, a)) {
-				snprintf(name, sizeof(name), "%s", quarantine_chain[d]);
+				snprintf(name, sizeof(name), "%s", dp_quarantine_chain[d]);
 				c->quarantine[d] = true;
 			} else if (p->group[d] && engine_pod_by_addr(c->e, a) == p) {
 				group_chain_name(p->group[d], name, sizeof(name));

@@ -733,54 +733,143 @@ int nft_txn_commit(struct nft_sock *s, const struct dp_txn *t, struct nft_txn_in
 
 struct ctr_acc {
 	uint64_t packets, bytes;
+	bool per_chain; /* nft_table_counters: one entry per chain in out */
+	struct nft_chain_ctr *out;
+	size_t n, cap;
 };
 
 static int ctr_expr(struct nftnl_expr *e, void *data)
 {
-	struct ctr_acc *a = data;
+	uint64_t *pb = data;
 	if (!strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter")) {
-		a->packets += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
-		a->bytes += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+		pb[0] += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+		pb[1] += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
 	}
 	return 0;
 }
 
 static int ctr_rule(const struct nlmsghdr *nlh, void *data)
 {
+	struct ctr_acc *a = data;
 	struct nftnl_rule *r = nftnl_rule_alloc();
+	uint64_t pb[2] = { 0, 0 };
 	if (nftnl_rule_nlmsg_parse(nlh, r) == 0)
-		nftnl_expr_foreach(r, ctr_expr, data);
+		nftnl_expr_foreach(r, ctr_expr, pb);
+	a->packets += pb[0];
+	a->bytes += pb[1];
+	const char *chain = a->per_chain ? nftnl_rule_get_str(r, NFTNL_RULE_CHAIN) : NULL;
+	if (chain) { /* the kernel sends the rules chain by chain */
+		if (!a->n || strcmp(a->out[a->n - 1].chain, chain)) {
+			if (a->n == a->cap) {
+				a->cap = a->cap ? 2 * a->cap : 32;
+				a->out = xrealloc(a->out, a->cap * sizeof(*a->out));
+			}
+			a->out[a->n++] = (struct nft_chain_ctr){ xstrdup(chain), 0, 0 };
+		}
+		a->out[a->n - 1].packets += pb[0];
+		a->out[a->n - 1].bytes += pb[1];
+	}
 	nftnl_rule_free(r);
 	return MNL_CB_OK;
+}
+
+static void acc_reset(struct ctr_acc *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->out[i].chain);
+	a->n = 0;
+	a->packets = a->bytes = 0;
+}
+
+/* Dumps the rules of table (and chain, if given) into acc. The receive
+ * buffer is allocated per call, not static: a second thread reads counters
+ * on a socket of its own. A dump the kernel marks interrupted (the ruleset
+ * changed meanwhile: EINTR) is read again from the start, a few times. */
+static int dump_rules(struct nft_sock *s, const char *table, const char *chain, struct ctr_acc *acc)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint8_t *rbuf = xmalloc(1 << 16);
+	int rc = 0;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		uint32_t seq = s->seq++;
+		struct nlmsghdr *nlh =
+			nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
+		struct nftnl_rule *r = nftnl_rule_alloc();
+		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+		if (chain)
+			nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		nftnl_rule_free(r);
+		acc_reset(acc);
+		if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0) {
+			rc = -errno;
+			break;
+		}
+		int ret;
+		do {
+			ssize_t n = mnl_socket_recvfrom(s->nl, rbuf, 1 << 16);
+			ret = n < 0 ? -1 : mnl_cb_run(rbuf, (size_t)n, seq, s->portid, ctr_rule, acc);
+		} while (ret > 0);
+		rc = ret < 0 ? -errno : 0;
+		if (rc != -EINTR)
+			break;
+	}
+	free(rbuf);
+	return rc;
 }
 
 int nft_chain_counters(struct nft_sock *s, const char *table, const char *chain, uint64_t *packets,
 		       uint64_t *bytes)
 {
-	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t seq = s->seq++;
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct ctr_acc acc = { 0, 0 };
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	nftnl_rule_free(r);
-	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	static uint8_t rbuf[1 << 16];
-	int ret;
-	do {
-		ssize_t n = mnl_socket_recvfrom(s->nl, rbuf, sizeof(rbuf));
-		if (n < 0)
-			return -errno;
-		ret = mnl_cb_run(rbuf, (size_t)n, seq, s->portid, ctr_rule, &acc);
-	} while (ret > 0);
-	if (ret < 0)
-		return -errno;
+	struct ctr_acc acc = { 0 };
+	int rc = dump_rules(s, table, chain, &acc);
+	if (rc < 0)
+		return rc;
 	*packets = acc.packets;
 	*bytes = acc.bytes;
 	return 0;
+}
+
+int nft_table_counters(struct nft_sock *s, const char *table, struct nft_chain_ctr **out, size_t *n)
+{
+	struct ctr_acc acc = { .per_chain = true };
+	int rc = dump_rules(s, table, NULL, &acc);
+	if (rc < 0) {
+		acc_reset(&acc);
+		free(acc.out);
+		acc.out = NULL;
+	}
+	*out = acc.out;
+	*n = rc < 0 ? 0 : acc.n;
+	return rc;
+}
+
+void nft_chain_ctrs_free(struct nft_chain_ctr *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(c[i].chain);
+	free(c);
+}
+
+int nft_table_exists(struct nft_sock *s, const char *table)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t seq = s->seq++;
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, seq);
+	struct nftnl_table *t = nftnl_table_alloc();
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	if (mnl_socket_sendto(s->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	int ret;
+	do {
+		ssize_t n = mnl_socket_recvfrom(s->nl, buf, sizeof(buf));
+		ret = n < 0 ? -1 : mnl_cb_run(buf, (size_t)n, seq, s->portid, NULL, NULL);
+	} while (ret > 0);
+	if (ret < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return 1;
 }
 
 /* ---------- reading timeout sets back ---------- */

@@ -51,6 +51,18 @@ void *nft_txn_build(const struct dp_txn *t, uint32_t seq0, size_t *len);
 int nft_chain_counters(struct nft_sock *s, const char *table, const char *chain, uint64_t *packets,
 		       uint64_t *bytes);
 
+/* The counters of every chain of table, summed over its rules (a chain
+ * whose rules hold none is listed with 0), from one netlink dump: *out
+ * holds *n entries (nft_chain_ctrs_free); none when there is no such
+ * table. 0 or -errno. Safe from another thread on a socket of its own. */
+struct nft_chain_ctr {
+	char *chain;
+	uint64_t packets, bytes;
+};
+int nft_table_counters(struct nft_sock *s, const char *table, struct nft_chain_ctr **out, size_t *n);
+void nft_chain_ctrs_free(struct nft_chain_ctr *c, size_t n);
+/* 1 when the inet table exists, 0 when not, or -errno. */
+int nft_table_exists(struct nft_sock *s, const char *table);
 /* One element of a timeout set of the table (ruleset.h), as the kernel
  * holds it now: what a restarted agent reads back before it replaces the
  * table, so that addresses learned from DNS keep the time they had. */

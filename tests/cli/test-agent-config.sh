@@ -21,6 +21,12 @@ printf 'metricsAddress: "["\n' > "$tmp/c1.yaml"
 refuses "metricsAddress: \"[\" is not HOST:PORT" $src --config "$tmp/c1.yaml"
 printf 'metricsAddress: "127.0.0.1:99999"\n' > "$tmp/c2.yaml"
 refuses "is not HOST:PORT" $src --config "$tmp/c2.yaml"
+# $(NAME) in metricsAddress is the environment variable NAME (the DaemonSet's
+# HOST_IP, from status.hostIP); an IPv6 address gets its brackets
+printf 'metricsAddress: "$(CORRAL_TEST_UNSET):9464"\n' > "$tmp/c6.yaml"
+refuses "metricsAddress: \$(CORRAL_TEST_UNSET): the environment variable CORRAL_TEST_UNSET is not set" $src --config "$tmp/c6.yaml"
+HOST_IP=fd00::1 refuses "--metrics-address: \"[fd00::1]:99999\" is not HOST:PORT" $src --metrics-address '$(HOST_IP):99999'
+HOST_IP=10.0.0.1 refuses "--metrics-address: \"10.0.0.1:0\" is not HOST:PORT" $src --metrics-address '$(HOST_IP):0'
 # a setting past 64 KiB is still read (the file is never cut short)
 { head -c 70000 /dev/zero | tr '\0' '#'; printf '\nlogRate: 0\n'; } > "$tmp/c3.yaml"
 refuses "logRate: must be an integer from 1 to 10000" $src --config "$tmp/c3.yaml"

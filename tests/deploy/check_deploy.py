@@ -34,6 +34,8 @@ def load_all(path):
 # ---------- every manifest parses ----------
 docs = {}
 for path in sorted(glob.glob(os.path.join(REPO, "deploy", "**", "*.yaml"), recursive=True)):
+    if os.path.relpath(path, os.path.join(REPO, "deploy")).startswith("helm" + os.sep):
+        continue  # the chart's templates (tests/deploy/test-helm.py renders them)
     try:
         docs[path] = load_all(path)
     except yaml.YAMLError as e:
@@ -60,8 +62,12 @@ if check(len(ds) == 1, "exactly one DaemonSet corral-agent"):
     check({"operator": "Exists"} in spec.get("tolerations", []), "DaemonSet: tolerates every taint")
     check(spec.get("serviceAccountName") == "corral-agent", "DaemonSet: its own service account")
     upd = ds[0]["spec"].get("updateStrategy", {})
-    check(upd.get("type") == "RollingUpdate" and upd.get("rollingUpdate", {}).get("maxUnavailable") == 1,
-          "DaemonSet: rolling update, maxUnavailable 1")
+    mu = upd.get("rollingUpdate", {}).get("maxUnavailable")
+    # a percentage (rounded up: one node at a time on small clusters) so
+    # that large clusters roll in reasonable time, but never many at once
+    check(upd.get("type") == "RollingUpdate" and (mu == 1 or (isinstance(mu, str) and re.fullmatch(r"\d+%", mu)
+                                                               and 0 < int(mu[:-1]) <= 25)),
+          f"DaemonSet: rolling update, maxUnavailable 1 or a percentage up to 25%, not {mu}")
     cs = spec["containers"]
     check(len(cs) == 1 and not spec.get("initContainers"), "DaemonSet: one container, no init containers")
     c = cs[0]
@@ -75,6 +81,14 @@ if check(len(ds) == 1, "exactly one DaemonSet corral-agent"):
     check(not spec.get("hostPID") and not spec.get("hostIPC"), "DaemonSet: no hostPID/hostIPC")
     res = c.get("resources", {})
     check(res.get("requests", {}).get("memory") and res.get("limits", {}).get("memory"), "container: memory request and limit")
+
+    def mib(q):
+        m = re.fullmatch(r"(\d+)(Mi|Gi)", str(q))
+        return int(m.group(1)) * (1024 if m.group(2) == "Gi" else 1) if m else 0
+    # README "Sizing": the largest measured cluster (150,000 pods) needs
+    # 178 MB resident; the limit leaves room for the initial lists' peak
+    check(mib(res.get("limits", {}).get("memory")) >= 384, f"container: memory limit >= 384Mi (README Sizing), not "
+          f"{res.get('limits', {}).get('memory')}")
     check(res.get("requests", {}).get("cpu") and res.get("limits", {}).get("cpu"), "container: cpu request and limit")
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         check(c.get(probe, {}).get("httpGet", {}).get("path") == path, f"container: {probe} on {path}")
@@ -82,6 +96,32 @@ if check(len(ds) == 1, "exactly one DaemonSet corral-agent"):
     check(env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName",
           "container: NODE_NAME from the downward API")
     check(any(p.get("name") == "metrics" for p in c.get("ports", [])), "container: metrics port")
+    # metrics on the node's address (Prometheus can reach it), not 0.0.0.0
+    # and not loopback (the declared port would be a lie)
+    check(env.get("HOST_IP", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.hostIP",
+          "container: HOST_IP from the downward API (status.hostIP)")
+    cms = find("ConfigMap", "corral-agent")
+    cfg = yaml.safe_load(cms[0]["data"]["config.yaml"]) if cms else {}
+    port = next((p["containerPort"] for p in c.get("ports", []) if p.get("name") == "metrics"), None)
+    check(cfg.get("metricsAddress") == f"$(HOST_IP):{port}",
+          f"ConfigMap: metricsAddress is $(HOST_IP):{port}, not {cfg.get('metricsAddress')}")
+    for probe in ("livenessProbe", "readinessProbe"):
+        hg = c.get(probe, {}).get("httpGet", {})
+        check("host" not in hg and hg.get("port") in ("metrics", port), f"container: {probe} on the pod's address, "
+              f"metrics port: {hg}")
+    svc = find("Service", "corral-agent-metrics")
+    if check(len(svc) == 1, "a Service corral-agent-metrics"):
+        sp = svc[0]["spec"]
+        check(sp.get("clusterIP") == "None", "metrics Service: headless")
+        check(sp.get("selector") == ds[0]["spec"]["selector"]["matchLabels"], "metrics Service: selects the agents")
+        check([(p.get("name"), p.get("targetPort")) for p in sp.get("ports", [])] == [("metrics", "metrics")],
+              "metrics Service: one port, metrics")
+    for kind in ("ServiceMonitor", "PodMonitor"):
+        for mon in find(kind):
+            sel = mon["spec"]["selector"]["matchLabels"]
+            eps = mon["spec"].get("endpoints") or mon["spec"].get("podMetricsEndpoints")
+            check(sel == ds[0]["spec"]["selector"]["matchLabels"] and [e["port"] for e in eps] == ["metrics"],
+                  f"{kind}: selects the agents' metrics port")
     mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
     vols = {v["name"]: v for v in spec.get("volumes", [])}
     check("/tmp" in mounts and "emptyDir" in vols.get(mounts["/tmp"]["name"], {}), "/tmp is an emptyDir")
@@ -90,6 +130,23 @@ if check(len(ds) == 1, "exactly one DaemonSet corral-agent"):
     check(not any("hostPath" in v for v in vols.values()), "no hostPath volumes")
     args = " ".join(c.get("args", []))
     check("--source=kube" in args, "agent runs with --source=kube")
+
+# ---------- the uninstall DaemonSet ----------
+cl = find("DaemonSet", "corral-cleanup")
+if check(len(cl) == 1, "exactly one DaemonSet corral-cleanup (deploy/uninstall.yaml)"):
+    spec = cl[0]["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    sc = c.get("securityContext", {})
+    check(len(spec["containers"]) == 1 and spec.get("hostNetwork") is True, "cleanup: one container, host network")
+    check(spec.get("automountServiceAccountToken") is False and not spec.get("serviceAccountName"),
+          "cleanup: no API access at all")
+    check({"operator": "Exists"} in spec.get("tolerations", []), "cleanup: every node")
+    check(sc.get("capabilities") == {"drop": ["ALL"], "add": ["NET_ADMIN"]} and sc.get("privileged") is False and
+          sc.get("allowPrivilegeEscalation") is False and sc.get("readOnlyRootFilesystem") is True and
+          sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "cleanup: the agent's least privilege")
+    check("--cleanup=watch" in c.get("args", []), "cleanup: runs corral-agent --cleanup=watch")
+    check(c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz", "cleanup: ready once removed")
+    check(not any("hostPath" in v for v in spec.get("volumes", [])), "cleanup: no hostPath volumes")
 
 # ---------- RBAC ----------
 roles = find("ClusterRole", "corral-agent")
@@ -118,7 +175,9 @@ with open(os.path.join(REPO, "deploy", "Dockerfile")) as f:
 lines = [l.strip() for l in dockerfile.splitlines()]
 # bases given as build arguments: their defaults are what a release uses
 args = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", dockerfile, re.M))
-froms = [re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), l)
+# FROM [--platform=...] IMAGE [AS NAME], the platform flag set aside
+platforms = [re.match(r"FROM\s+--platform=(\S+)", l, re.I) for l in lines if l.upper().startswith("FROM ")]
+froms = [re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), re.sub(r"--platform=\S+\s+", "", l))
          for l in lines if l.upper().startswith("FROM ")]
 check(all("${" not in l for l in froms), f"Dockerfile: every base argument has a default: {froms}")
 check(len(froms) >= 2, "Dockerfile: multi-stage")
@@ -128,6 +187,13 @@ for l in froms:
     if image.endswith(":latest") or ":latest-" in image:
         check(re.search(r"-debian\d+", image), f"Dockerfile: {image} floats on latest without naming its release")
 check(froms[0].split()[1].startswith("debian:12"), "Dockerfile: build stage on Debian 12")
+# amd64 and arm64: the build stage runs on the builder's platform and
+# cross-compiles for TARGETARCH; the run base is a multi-platform tag, not
+# one architecture's
+check(platforms[0] and "BUILDPLATFORM" in platforms[0].group(1), "Dockerfile: the build stage on $BUILDPLATFORM")
+check(re.search(r"^ARG TARGETARCH\s*$", dockerfile, re.M) and "build-rootfs.sh /rootfs /tmp/build \"${TARGETARCH" in dockerfile,
+      "Dockerfile: builds for TARGETARCH (no default: BuildKit sets it)")
+check(not re.search(r"-(amd64|arm64)\b", froms[-1]), f"Dockerfile: the run base is chosen by platform: {froms[-1]}")
 check("distroless" in froms[-1], "Dockerfile: run stage is distroless")
 last = max(i for i, l in enumerate(lines) if l.upper().startswith("FROM "))
 check(not any(l.upper().startswith("RUN ") for l in lines[last:]), "Dockerfile: no RUN in the run stage (no shell there)")

@@ -39,8 +39,10 @@ from cp import ControlPlane, Checks  # noqa: E402
 
 RUN_SH, REPO, AGENTCTL = sys.argv[1:4]
 CLUSTER = os.path.join(REPO, "tests/dataplane/cluster.sh")
-P = os.environ.get("CORRAL_NETNS_TAG", "") + "crimg"
-IMAGE = "corral-agent:test"
+TAG = os.environ.get("CORRAL_NETNS_TAG", "")
+P = TAG + "crimg"
+IMAGE = "corral-agent:test" + (f"-{TAG}" if TAG else "")  # work trees testing side by side
+NODE_IP = "10.255.0.1"  # node-1's address in the namespace cluster (tests/dataplane/cluster.sh)
 NODE, AGENT = f"corral-test-node-{P}", f"corral-test-agent-{P}"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 c = Checks()
@@ -131,6 +133,8 @@ def docker_flags(work):
     for e in ctr.get("env", []):
         if e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName":
             f += ["-e", f"{e['name']}=node-1"]
+        elif e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.hostIP":
+            f += ["-e", f"{e['name']}={NODE_IP}"]
         elif "value" in e:
             f += ["-e", f"{e['name']}={e['value']}"]
     # what the kubelet adds to every pod of a ServiceAccount
@@ -270,7 +274,7 @@ server = lsock = None
 
 
 def cleanup():
-    sh("docker", "rm", "-f", AGENT, NODE, check=False)
+    sh("docker", "rm", "-f", f"{AGENT}-cleanup", AGENT, NODE, check=False)
     sh("sh", CLUSTER, "down", P, check=False)
     if server:
         server.kill()
@@ -339,8 +343,11 @@ try:
         st = json.loads(r.stdout) if r.returncode == 0 else {}
         c.check(st.get("source_state", {}).get("source") == "kube", f"agentctl in the image: {r.stdout[:300]}{r.stderr[:300]}")
         print("status:", json.dumps({k: st.get(k) for k in ("node", "synced", "source_state")})[:400])
-        ready = sh("ip", "netns", "exec", f"{P}-n1", "curl", "-s", "http://127.0.0.1:9464/readyz", check=False).stdout
-        c.check(ready == "ready\n", f"/readyz in the node: {ready!r}")
+        # on the node's address (HOST_IP), where the kubelet's probes and
+        # Prometheus reach it
+        mport = next(p["containerPort"] for p in ctr["ports"] if p["name"] == "metrics")
+        ready = sh("ip", "netns", "exec", f"{P}-n1", "curl", "-s", f"http://{NODE_IP}:{mport}/readyz", check=False).stdout
+        c.check(ready == "ready\n", f"/readyz on the node's address: {ready!r}")
 
         # enforcing with real packets: x/a (node-1) takes calls from namespace z only
         c.check(until("y-a", "10.1.1.1", True) is not None, "y/a -> x/a connects before any policy")
@@ -394,6 +401,46 @@ try:
         print("drop:", line)
         logs = sh("docker", "logs", AGENT, check=False)
         c.check("ready: enforcing on node node-1" in logs.stderr + logs.stdout, "the agent's log says it enforces")
+
+        # the exact count of drops, from the kernel's counters (the metrics
+        # thread's own netlink socket, under the container's seccomp profile)
+        for _ in range(5):
+            tcp("y-a", "10.1.1.1", 0.2)
+        m = sh("ip", "netns", "exec", f"{P}-n1", "curl", "-s", f"http://{NODE_IP}:{mport}/metrics", check=False).stdout
+        key = 'corral_dropped_packets_total{direction="ingress",reason="policy",namespace="x",policy="NetworkPolicy/from-z"} '
+        n = int(next((l[len(key):] for l in m.splitlines() if l.startswith(key)), "0"))
+        c.check(n >= 5, f"exact drop count for NetworkPolicy x/from-z: {n}")
+        print(f"drops counted by the kernel for x/from-z: {n}")
+
+        # uninstall: the agent stopped, deploy/uninstall.yaml's container
+        # (same privileges, no API access) removes the table
+        sh("docker", "stop", "-t", "10", AGENT)
+        cl = next(d for d in yaml.safe_load_all(open(os.path.join(REPO, "deploy", "uninstall.yaml"))) if d)
+        clc = cl["spec"]["template"]["spec"]["containers"][0]
+        csc = clc["securityContext"]
+        cflags = ["--network", f"container:{NODE}", "--cap-drop", "ALL"] + \
+            [a for cap in csc["capabilities"]["add"] for a in ("--cap-add", cap)] + \
+            ["--read-only", "--security-opt", "no-new-privileges", "--user", str(csc["runAsUser"]),
+             "-e", f"HOST_IP={NODE_IP}"]
+        c.check(cl["spec"]["template"]["spec"].get("automountServiceAccountToken") is False, "cleanup: no token")
+        sh("docker", "rm", "-f", f"{AGENT}-cleanup", check=False)
+        sh("docker", "run", "-d", "--name", f"{AGENT}-cleanup", *cflags, IMAGE, *clc["args"])
+        cport = next(p["containerPort"] for p in clc["ports"] if p["name"] == "health")
+        t = time.monotonic()
+        ready = ""
+        while time.monotonic() - t < 20 and ready != "ready\n":
+            ready = sh("ip", "netns", "exec", f"{P}-n1", "curl", "-s", f"http://{NODE_IP}:{cport}/readyz",
+                       check=False).stdout
+            time.sleep(0.1)
+        c.check(ready == "ready\n", f"the cleanup container is ready: {ready!r}")
+        gone = sh("ip", "netns", "exec", f"{P}-n1", "nft", "list", "table", "inet", "corral", check=False).returncode != 0
+        c.check(gone, "the cleanup container removed table inet corral")
+        c.check(until("y-a", "10.1.1.1", True) is not None, "y/a -> x/a connects again: nothing enforced")
+        logs = sh("docker", "logs", f"{AGENT}-cleanup", check=False)
+        line = next((l for l in (logs.stdout + logs.stderr).splitlines() if "removed table" in l), "")
+        print("cleanup:", line)
+        c.check(line, "the cleanup container says what it removed")
+        sh("docker", "rm", "-f", f"{AGENT}-cleanup", check=False)
 finally:
     cleanup()
 
