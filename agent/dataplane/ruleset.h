@@ -88,6 +88,7 @@ enum rs_rule_kind {
 	RR_COUNTER_DROP,
 	RR_DNS_REDIRECT,   /* ip saddr @set ip daddr @dset meta l4proto . th dport @ports
 			      meta l4proto <l4> dnat ip to <nat_addr>:<nat_port> */
+	RR_LOCAL_SRC,      /* fib saddr type local accept (the node's own packets) */
 };
 
 struct rs_rule {
@@ -108,9 +109,17 @@ struct rs_rule {
 	uint16_t nat_port;
 };
 
+/* The hook of a filter base chain (all at priority filter). */
+enum rs_hook {
+	RS_HOOK_FORWARD, /* chain forward: pod traffic the node routes */
+	RS_HOOK_INPUT,   /* chain input: the source check of packets to the node */
+	RS_HOOK_OUTPUT,  /* chain output: packets the node sends (IPVS's to pods) */
+};
+
 struct rs_chain {
 	char *name;
-	bool base;          /* the forward hook chain */
+	bool base;          /* a filter base chain, hooked at hook */
+	enum rs_hook hook;
 	bool nat;           /* the prerouting nat chain (dns_redirect) */
 	struct vec rules;   /* struct rs_rule* */
 	char *comment;
