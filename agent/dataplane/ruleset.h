@@ -13,6 +13,12 @@
  *       (only what a bridge forwards: a routed packet never has 255 here);
  *     ip/ip6 saddr vmap @egress_v4/_v6   -> jump eg_gN  (returns on allow)
  *     ip/ip6 daddr vmap @ingress_v4/_v6  -> goto ing_gN (accepts on allow)
+ *   chain output (hook output, priority filter, policy accept): what the
+ *     node sends: ct state established,related accept; fib saddr type
+ *     local accept (the node's own packets: a pod's node may always
+ *     reach it); then the same four vmaps as forward, for packets with
+ *     a pod's source that the node sends again (kube-proxy's IPVS takes
+ *     them in the input hook and sends them to a backend through output);
  *   chain ing_gN / eg_gN: one per policy group on this node; one rule per
  *     (IR rule, family, port kind); then a rate-limited NFLOG log and a
  *     counted drop whose prefix names the direction and the group;
