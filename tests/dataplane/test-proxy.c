@@ -287,17 +287,17 @@ static const struct reorigin reorigins[] = {
 
 /* Sends every re-originated SYN (TCP, to port 80), then reads which
  * arrived at its backend. */
-static void reorigin_round(struct fixture *f, uint16_t sport0, bool seen[NRE])
+static void reorigin_round(struct fixture *f, bool v6, uint16_t sport0, bool seen[NRE])
 {
 	int fd[NRE];
 	char src[64], dst[64];
 	for (size_t k = 0; k < NRE; k++) {
-		fd[k] = kc_raw_open(&f->kc, reorigins[k].backend, 6, false);
+		fd[k] = kc_raw_open(&f->kc, reorigins[k].backend, 6, v6);
 		assert_true(fd[k] >= 0);
 	}
 	for (size_t k = 0; k < NRE; k++) {
-		kc_pod_addr(reorigins[k].client, false, src, sizeof(src));
-		kc_pod_addr(reorigins[k].backend, false, dst, sizeof(dst));
+		kc_pod_addr(reorigins[k].client, v6, src, sizeof(src));
+		kc_pod_addr(reorigins[k].backend, v6, dst, sizeof(dst));
 		/* a packet the output hook drops fails its send with EPERM */
 		int rc = kc_send_raw(&f->kc, case_ns(f, reorigins[k].node), 6, src, dst, (uint16_t)(sport0 + k), 80);
 		if (rc < 0 && errno != EPERM)
@@ -306,8 +306,8 @@ static void reorigin_round(struct fixture *f, uint16_t sport0, bool seen[NRE])
 	}
 	usleep(300 * 1000);
 	for (size_t k = 0; k < NRE; k++) {
-		kc_pod_addr(reorigins[k].client, false, src, sizeof(src));
-		seen[k] = kc_raw_seen(fd[k], false, src, (uint16_t)(sport0 + k), 0);
+		kc_pod_addr(reorigins[k].client, v6, src, sizeof(src));
+		seen[k] = kc_raw_seen(fd[k], v6, src, (uint16_t)(sport0 + k), 0);
 		close(fd[k]);
 	}
 }
@@ -325,21 +325,25 @@ static void ipvs_kube_proxy(void **state)
 	 * node's output hook could drop arrives */
 	in_node(&f, 1, "nft flush chain inet corral output");
 	in_node(&f, 2, "nft flush chain inet corral output");
-	reorigin_round(&f, 41000, seen);
-	printf("IPVS mode, output chain emptied:\n");
-	for (size_t k = 0; k < NRE; k++) {
-		const struct reorigin *r = &reorigins[k];
-		printf("  %s %s\n", seen[k] ? "arrived" : "dropped", r->what);
-		assert_int_equal(seen[k], r->allowed || r->output_decides);
+	for (int v6 = 0; v6 <= 1; v6++) {
+		reorigin_round(&f, v6, (uint16_t)(41000 + 100 * v6), seen);
+		printf("IPVS mode (%s), output chain emptied:\n", v6 ? "IPv6" : "IPv4");
+		for (size_t k = 0; k < NRE; k++) {
+			const struct reorigin *r = &reorigins[k];
+			printf("  %s %s\n", seen[k] ? "arrived" : "dropped", r->what);
+			assert_int_equal(seen[k], r->allowed || r->output_decides);
+		}
 	}
 	sync_all(&f);
-	reorigin_round(&f, 42000, seen);
-	printf("IPVS mode, corral enforcing:\n");
 	int bad = 0;
-	for (size_t k = 0; k < NRE; k++) {
-		printf("  %s %s %s\n", seen[k] == reorigins[k].allowed ? "ok  " : "FAIL", seen[k] ? "arrived" : "dropped",
-		       reorigins[k].what);
-		bad += seen[k] != reorigins[k].allowed;
+	for (int v6 = 0; v6 <= 1; v6++) {
+		reorigin_round(&f, v6, (uint16_t)(42000 + 100 * v6), seen);
+		printf("IPVS mode (%s), corral enforcing:\n", v6 ? "IPv6" : "IPv4");
+		for (size_t k = 0; k < NRE; k++) {
+			printf("  %s %s %s\n", seen[k] == reorigins[k].allowed ? "ok  " : "FAIL",
+			       seen[k] ? "arrived" : "dropped", reorigins[k].what);
+			bad += seen[k] != reorigins[k].allowed;
+		}
 	}
 	assert_int_equal(bad, 0);
 	/* the drops in output are counted as policy drops */
