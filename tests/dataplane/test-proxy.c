@@ -93,8 +93,20 @@ static void down(struct fixture *f)
 		engine_free(f->e[k]);
 		dp_free(f->dp[k]);
 		nft_sock_close(f->s[k]);
+		f->e[k] = NULL, f->dp[k] = NULL, f->s[k] = NULL;
 	}
 	kc_down(&f->kc);
+}
+
+/* Each test's cluster, removed by the teardown even when an assertion
+ * ended the test early. */
+static struct fixture fx;
+
+static int teardown(void **state)
+{
+	(void)state;
+	down(&fx);
+	return 0;
 }
 
 static void sync_all(struct fixture *f)
@@ -231,22 +243,22 @@ static void run_cases(struct fixture *f, const char *mode, const struct svc_case
 
 static void mode_test(const char *prefix, const char *mode, void (*program)(struct fixture *))
 {
-	struct fixture f;
-	up(&f, prefix);
+	struct fixture *f = &fx;
+	up(f, prefix);
 	/* the node's own traffic to a ClusterIP is routed before the nat
 	 * output hook rewrites it: a route for the Service range, as every
 	 * kube-proxy node has one (its default route; here the wire, inside
 	 * the test's namespaces only) */
 	for (int n = 1; n <= 2; n++)
-		in_node(&f, n, "ip route add 10.96.0.0/16 dev wire");
-	program(&f);
+		in_node(f, n, "ip route add 10.96.0.0/16 dev wire");
+	program(f);
 	printf("%s mode, no corral table:\n", mode);
-	run_cases(&f, mode, svc_cases, sizeof(svc_cases) / sizeof(svc_cases[0]), false);
-	sync_all(&f);
+	run_cases(f, mode, svc_cases, sizeof(svc_cases) / sizeof(svc_cases[0]), false);
+	sync_all(f);
 	printf("%s mode, corral enforcing:\n", mode);
-	run_cases(&f, mode, svc_cases, sizeof(svc_cases) / sizeof(svc_cases[0]), true);
-	run_cases(&f, mode, host_cases, sizeof(host_cases) / sizeof(host_cases[0]), true);
-	down(&f);
+	run_cases(f, mode, svc_cases, sizeof(svc_cases) / sizeof(svc_cases[0]), true);
+	run_cases(f, mode, host_cases, sizeof(host_cases) / sizeof(host_cases[0]), true);
+	down(f);
 }
 
 static void iptables_kube_proxy(void **state)
@@ -315,18 +327,18 @@ static void reorigin_round(struct fixture *f, bool v6, uint16_t sport0, bool see
 static void ipvs_kube_proxy(void **state)
 {
 	(void)state;
-	struct fixture f;
+	struct fixture *f = &fx;
 	bool seen[NRE];
-	up(&f, "crpv");
+	up(f, "crpv");
 	if (access("/proc/net/ip_vs", F_OK) != 0)
 		printf("IPVS: this kernel has none (no /proc/net/ip_vs): the packets it sends are sent by the test\n");
-	sync_all(&f);
+	sync_all(f);
 	/* the hole: without the output chain's rules, what only the sending
 	 * node's output hook could drop arrives */
-	in_node(&f, 1, "nft flush chain inet corral output");
-	in_node(&f, 2, "nft flush chain inet corral output");
+	in_node(f, 1, "nft flush chain inet corral output");
+	in_node(f, 2, "nft flush chain inet corral output");
 	for (int v6 = 0; v6 <= 1; v6++) {
-		reorigin_round(&f, v6, (uint16_t)(41000 + 100 * v6), seen);
+		reorigin_round(f, v6, (uint16_t)(41000 + 100 * v6), seen);
 		printf("IPVS mode (%s), output chain emptied:\n", v6 ? "IPv6" : "IPv4");
 		for (size_t k = 0; k < NRE; k++) {
 			const struct reorigin *r = &reorigins[k];
@@ -334,10 +346,10 @@ static void ipvs_kube_proxy(void **state)
 			assert_int_equal(seen[k], r->allowed || r->output_decides);
 		}
 	}
-	sync_all(&f);
+	sync_all(f);
 	int bad = 0;
 	for (int v6 = 0; v6 <= 1; v6++) {
-		reorigin_round(&f, v6, (uint16_t)(42000 + 100 * v6), seen);
+		reorigin_round(f, v6, (uint16_t)(42000 + 100 * v6), seen);
 		printf("IPVS mode (%s), corral enforcing:\n", v6 ? "IPv6" : "IPv4");
 		for (size_t k = 0; k < NRE; k++) {
 			printf("  %s %s %s\n", seen[k] == reorigins[k].allowed ? "ok  " : "FAIL",
@@ -347,11 +359,11 @@ static void ipvs_kube_proxy(void **state)
 	}
 	assert_int_equal(bad, 0);
 	/* the drops in output are counted as policy drops */
-	in_node(&f, 1, "nft list table inet corral | grep -q \"counter packets [1-9].*default deny (egress)\"");
+	in_node(f, 1, "nft list table inet corral | grep -q \"counter packets [1-9].*default deny (egress)\"");
 	/* and the node's own connections to its pods are untouched */
-	run_cases(&f, "ipvs", host_cases, 1, true);
-	run_cases(&f, "ipvs", host_cases + 2, 2, true);
-	down(&f);
+	run_cases(f, "ipvs", host_cases, 1, true);
+	run_cases(f, "ipvs", host_cases + 2, 2, true);
+	down(f);
 }
 
 int main(int argc, char **argv)
@@ -363,9 +375,9 @@ int main(int argc, char **argv)
 	script = argv[1];
 	base_yaml = argv[2];
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(iptables_kube_proxy),
-		cmocka_unit_test(nftables_kube_proxy),
-		cmocka_unit_test(ipvs_kube_proxy),
+		cmocka_unit_test_teardown(iptables_kube_proxy, teardown),
+		cmocka_unit_test_teardown(nftables_kube_proxy, teardown),
+		cmocka_unit_test_teardown(ipvs_kube_proxy, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
