@@ -224,6 +224,11 @@ char *dp_bridge_text(const struct dp_bridge *b)
 	return b->mirror ? ruleset_format(b->mirror) : NULL;
 }
 
+bool dp_bridge_text_present(const struct dp_bridge *b)
+{
+	return b->mirror != NULL;
+}
+
 const char *dp_bridge_table(const struct dp_bridge *b)
 {
 	return b->table;

@@ -65,6 +65,8 @@ int dp_bridge_sync(struct dp_bridge *b, struct nft_sock *sock, const struct dp_p
 
 /* What was last applied, as nft text; NULL when there is no table. */
 char *dp_bridge_text(const struct dp_bridge *b);
+/* Whether the kernel holds the bridge table (as last applied). */
+bool dp_bridge_text_present(const struct dp_bridge *b);
 const char *dp_bridge_table(const struct dp_bridge *b);
 
 #endif
