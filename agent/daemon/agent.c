@@ -813,7 +813,8 @@ static json_t *links_status(const struct agent *a)
 	struct link_stats st = { 0 };
 	if (a->lw)
 		link_watch_stats(a->lw, &st);
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:s?}", "watching", a->lw != NULL,
+	return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:s?}", "watching", a->lw != NULL,
+			 "polling", st.polling,
 			 "routed", (json_int_t)st.routed, "bridged", (json_int_t)st.bridged, "bridge_ports_bound",
 			 (json_int_t)a->br_ports, "bridge_addresses_bound", (json_int_t)a->br_bound, "bridge_table",
 			 a->br && dp_bridge_text_present(a->br), "caches", "links", (json_int_t)st.links, "addresses",
@@ -831,6 +832,8 @@ static void links_text(const struct agent *a, struct sbuf *b)
 	struct link_stats st;
 	link_watch_stats(a->lw, &st);
 	sbuf_addf(b, "pod interfaces: %zu routed, %zu bridged", st.routed, st.bridged);
+	if (st.polling && st.bridged)
+		sbuf_add(b, " (pods' namespaces read every 100 ms: no CAP_NET_BROADCAST to hear them)");
 	if (!a->cfg.source_check)
 		sbuf_add(b, " (sourceCheck off: bridge ports not bound)\n");
 	else if (a->br_ports)

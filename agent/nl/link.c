@@ -14,7 +14,10 @@
  *     and our own namespace is dumped);
  *   - a socket with NETLINK_LISTEN_ALL_NSID receives the notifications of
  *     every namespace that has an id in its own, each with a control
- *     message carrying that id (none for its own namespace).
+ *     message carrying that id (none for its own namespace); it needs
+ *     CAP_NET_BROADCAST. Without it the pods' namespaces are read again
+ *     on a timer instead (LINK_POLL_MS; every tick while a port is
+ *     young, LINK_POLL_ALL_TICKS ticks for the others).
  * Nothing but this file and route.c talks rtnetlink. */
 #include "agent/nl/link.h"
 
@@ -35,6 +38,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "policy/util.h"
@@ -52,6 +56,8 @@ struct link_watch {
 	struct nl_sock *dump;   /* requests: pod namespaces' addresses, cache refills */
 	struct nl_sock *nsev;   /* address notifications of every namespace with an id */
 	int ep;
+	int tfd;                /* without NETLINK_LISTEN_ALL_NSID: the pods' namespaces are polled */
+	uint64_t ticks;
 	bool dirty;             /* a cache changed since the ports were derived */
 	bool redump_all;        /* notifications of pod namespaces were lost */
 	int32_t *dirty_ns;      /* namespaces whose addresses changed */
@@ -60,6 +66,10 @@ struct link_watch {
 	size_t nports;
 	struct link_stats st;
 };
+
+#define LINK_POLL_MS 100
+#define LINK_POLL_YOUNG_S 30
+#define LINK_POLL_ALL_TICKS 20
 
 static void on_change(struct nl_cache *c, struct nl_object *o, int action, void *arg)
 {
@@ -326,6 +336,7 @@ struct link_watch *link_watch_open(char **err)
 {
 	struct link_watch *w = xcalloc(1, sizeof(*w));
 	int one = 1, rc;
+	w->tfd = -1;
 	w->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (w->ep < 0) {
 		*err = xasprintf("rtnetlink: epoll: %s", strerror(errno));
@@ -359,8 +370,18 @@ struct link_watch *link_watch_open(char **err)
 		goto fail;
 	}
 	if (setsockopt(nl_socket_get_fd(w->nsev), SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, &one, sizeof(one)) < 0) {
-		*err = xasprintf("rtnetlink: NETLINK_LISTEN_ALL_NSID (pods' addresses): %s", strerror(errno));
-		goto fail;
+		if (errno != EPERM) {
+			*err = xasprintf("rtnetlink: NETLINK_LISTEN_ALL_NSID (pods' addresses): %s", strerror(errno));
+			goto fail;
+		}
+		/* no CAP_NET_BROADCAST: poll the pods' namespaces */
+		struct itimerspec it = { { 0, LINK_POLL_MS * 1000000L }, { 0, LINK_POLL_MS * 1000000L } };
+		w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (w->tfd < 0 || timerfd_settime(w->tfd, 0, &it, NULL) < 0 || ep_add(w->ep, w->tfd) < 0) {
+			*err = xasprintf("rtnetlink: timer: %s", strerror(errno));
+			goto fail;
+		}
+		w->st.polling = true;
 	}
 	if (ep_add(w->ep, nl_cache_mngr_get_fd(w->mngr)) < 0 || ep_add(w->ep, nl_socket_get_fd(w->nsev)) < 0) {
 		*err = xasprintf("rtnetlink: epoll: %s", strerror(errno));
@@ -383,6 +404,8 @@ void link_watch_close(struct link_watch *w)
 	nl_socket_free(w->nsev);
 	if (w->ep >= 0)
 		close(w->ep);
+	if (w->tfd >= 0)
+		close(w->tfd);
 	free(w->dirty_ns);
 	free(w->ports);
 	free(w);
@@ -406,6 +429,16 @@ bool link_watch_dispatch(struct link_watch *w)
 		w->st.resyncs++;
 	}
 	read_ns_events(w);
+	uint64_t fired;
+	if (w->tfd >= 0 && read(w->tfd, &fired, sizeof(fired)) == sizeof(fired)) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		bool all = ++w->ticks % LINK_POLL_ALL_TICKS == 0;
+		for (size_t i = 0; i < w->nports; i++)
+			if (w->ports[i].kind == LINK_BRIDGED &&
+			    (all || now.tv_sec - w->ports[i].since.tv_sec < LINK_POLL_YOUNG_S))
+				mark_ns(w, w->ports[i].netnsid);
+	}
 	if (!w->dirty && !w->ndirty_ns && !w->redump_all)
 		return false;
 	return refresh(w);

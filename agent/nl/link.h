@@ -11,7 +11,8 @@
  *     RTM_GETADDR dump aimed at that namespace (IFA_TARGET_NETNSID, Linux
  *     4.20) and read again whenever an address changes there (a second
  *     socket with NETLINK_LISTEN_ALL_NSID hears every namespace that has
- *     an id here, and says which). Neighbour entries and the bridge's
+ *     an id here, and says which; without CAP_NET_BROADCAST, on a 100 ms
+ *     timer while the port is young and every 2 s after). Neighbour entries and the bridge's
  *     forwarding database are never used for this: a pod writes them with
  *     its own ARP and frames.
  * Nothing but this file and route.c talks rtnetlink. */
@@ -55,6 +56,7 @@ struct link_stats {
 	uint64_t changes;                        /* cache change callbacks */
 	uint64_t pod_dumps;                      /* address dumps of pod namespaces */
 	uint64_t resyncs;                        /* lost notifications, caches read again */
+	bool polling;  /* no CAP_NET_BROADCAST: pods' namespaces read on a timer, not on notification */
 };
 
 struct link_watch;
