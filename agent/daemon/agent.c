@@ -48,6 +48,7 @@
 #include "agent/nl/route.h"
 #include "agent/nl/link.h"
 #include "agent/dataplane/bridge.h"
+#include "agent/daemon/provisional.h"
 #include "agent/report/report.h"
 #include "agent/dataplane/revoke.h"
 #include "agent/daemon/src_files.h"
@@ -83,6 +84,7 @@ struct agent {
 	struct link_watch *lw;   /* pod interfaces and addresses (libnl-3); NULL: not learned */
 	struct dp_bridge *br;    /* table bridge corral: pods' bridge ports bound to their addresses */
 	bool br_pending;         /* the bridge table is to be written (at start, after a failure) */
+	struct prov *prov;       /* provisional verdicts of new local addresses (provisional.h) */
 	char *br_error;
 	size_t br_ports, br_bound;
 	struct src_files *files;
@@ -236,6 +238,23 @@ static void do_sync(struct agent *a, bool full)
 	struct dp_stats st;
 	char *err = NULL;
 	dns_restore(a->dns); /* once, before the first replace: what a previous agent learned */
+	if (a->lw && a->prov) {
+		/* new local addresses the API has not reported: in this same
+		 * transaction as everything else (provisional.h) */
+		size_t n, nd;
+		ip128 *denied;
+		const struct link_port *ports = link_watch_ports(a->lw, &n);
+		prov_reconcile(a->prov, a->e, ports, n, a->cfg.deny_unexplained, &denied, &nd);
+		dp_set_denied(a->dp, denied, nd);
+		free(denied);
+		struct prov_stats ps;
+		prov_stats(a->prov, &ps);
+		pthread_mutex_lock(&a->metrics.mu);
+		a->metrics.provisional = ps.entries;
+		a->metrics.prov_resolved = ps.resolved;
+		a->metrics.prov_seconds = ps.resolved_seconds;
+		pthread_mutex_unlock(&a->metrics.mu);
+	}
 	int rc = dp_sync(a->dp, a->e, a->nft, full, &st, &err);
 	double secs = (st.render_ms + st.apply_ms) / 1e3;
 	metrics_observe_sync(&a->metrics, secs, rc == 0, st.full);
@@ -730,6 +749,16 @@ static json_t *explain(struct agent *a, const char *srcs, const char *dsts, int 
 		dns_explain(a->dns, a->e, &src, &dst, &v, f, o);
 	if (host)
 		json_object_set_new(o, "host", json_string(host));
+	for (int k = 0; k < 2; k++) {
+		const struct endpoint *ep = k ? &dst : &src;
+		const char *why = prov_why(a->prov, ep->addr);
+		if (why) {
+			char as[IP_STRLEN];
+			ip_format(ep->addr, as, sizeof(as));
+			fprintf(f, "%s is provisional (the API has not reported it yet): %s\n", as, why);
+			json_object_set_new(o, k ? "destination_provisional" : "source_provisional", json_string(why));
+		}
+	}
 	fclose(f);
 	*text = buf;
 	free(where[0]);
@@ -877,6 +906,9 @@ static json_t *status(struct agent *a, char **text)
 			      (json_int_t)a->ndrops, "source_state", src);
 	json_object_set_new(o, "revocation", revoke_status(a));
 	json_object_set_new(o, "interfaces", links_status(a));
+	struct sbuf ptext = { 0 };
+	if (a->prov)
+		json_object_set_new(o, "provisional", prov_status(a->prov, &ptext));
 	if (a->dns) {
 		char *t = NULL;
 		json_object_set_new(o, "dns", dns_status(a->dns, &t));
@@ -901,6 +933,13 @@ static json_t *status(struct agent *a, char **text)
 		  (unsigned long long)a->ndrops, ctl_followers(a->ctl), (unsigned long long)ctl_lost(a->ctl));
 	revoke_text(a, &b);
 	links_text(a, &b);
+	if (a->prov && a->lw) {
+		struct prov_stats ps;
+		prov_stats(a->prov, &ps);
+		sbuf_addf(&b, "provisional addresses: %zu (%llu resolved so far, %.3f s provisional in all)\n%s", ps.entries,
+			  (unsigned long long)ps.resolved, ps.resolved_seconds, ptext.s ? ptext.s : "");
+	}
+	free(ptext.s);
 	dns_status_line(a->dns, &b);
 	if (json_array_size(errors)) {
 		sbuf_add(&b, "errors:\n");
@@ -1114,6 +1153,8 @@ static void reload(struct agent *a, int argc, char **argv)
 	}
 	if (rebuild) {
 		/* the engine's settings are fixed at creation: load everything again */
+		prov_free(a->prov, a->e);
+		a->prov = prov_new();
 		engine_free(a->e);
 		a->e = new_engine(a);
 		src_files_free(a->files);
@@ -1311,6 +1352,7 @@ static int dataplane_init(struct agent *a, char **err)
 	a->dp = make_dp(a);
 	a->br = make_bridge(a);
 	a->br_pending = true; /* written after the first transaction */
+	a->prov = prov_new();
 	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
 	if (a->nft_ctr) {
 		a->drops = drop_counters_new(a->nft_ctr, dp_table(a->dp));
@@ -1324,6 +1366,8 @@ static void dataplane_exit(struct agent *a)
 	metrics_set_extra(&a->metrics, NULL, NULL); /* no scrape reads the counters any more */
 	drop_counters_free(a->drops);
 	a->drops = NULL;
+	prov_free(a->prov, a->e);
+	a->prov = NULL;
 	dp_free(a->dp);
 	dp_bridge_free(a->br);
 	free(a->br_error);
@@ -1452,8 +1496,11 @@ static void on_fd(struct agent *a, int fd)
 	} else if (a->lw && fd == link_watch_fd(a->lw)) {
 		/* a pod's interface or addresses changed: its port's bindings now,
 		 * not after the debounce (its first frames depend on them) */
-		if (link_watch_dispatch(a->lw) && a->metrics.ready)
+		if (link_watch_dispatch(a->lw) && a->metrics.ready) {
 			bridge_sync(a);
+			/* a new pod's address gets its provisional verdict now */
+			do_sync(a, a->retry_ms > 0);
+		}
 	}
 }
 
