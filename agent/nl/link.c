@@ -74,8 +74,11 @@ struct link_watch {
 static void on_change(struct nl_cache *c, struct nl_object *o, int action, void *arg)
 {
 	struct link_watch *w = arg;
-	w->dirty = true;
 	w->st.changes++;
+	/* pod interfaces come from links and routes only (the address and
+	 * neighbour caches change often and are kept for status) */
+	if (c == w->links || c == w->routes)
+		w->dirty = true;
 }
 
 static int ep_add(int ep, int fd)
