@@ -46,6 +46,9 @@
 #include "agent/nl/conntrack.h"
 #include "agent/nl/nft.h"
 #include "agent/nl/route.h"
+#include "agent/nl/link.h"
+#include "agent/dataplane/bridge.h"
+#include "agent/daemon/provisional.h"
 #include "agent/report/report.h"
 #include "agent/dataplane/revoke.h"
 #include "agent/daemon/src_files.h"
@@ -78,6 +81,12 @@ struct agent {
 	struct nflog *nflog;
 	struct ct_sock *ct;       /* revocation: conntrack, and the node's addresses */
 	struct route_sock *rt;
+	struct link_watch *lw;   /* pod interfaces and addresses (libnl-3); NULL: not learned */
+	struct dp_bridge *br;    /* table bridge corral: pods' bridge ports bound to their addresses */
+	bool br_pending;         /* the bridge table is to be written (at start, after a failure) */
+	struct prov *prov;       /* provisional verdicts of new local addresses (provisional.h) */
+	char *br_error;
+	size_t br_ports, br_bound;
 	struct src_files *files;
 	struct dns_proxy *dns;   /* DNS-aware egress (NULL: dnsProxyPort 0) */
 	struct metrics metrics;
@@ -183,12 +192,69 @@ static void do_revoke(struct agent *a)
 			rs.considered, rs.ms);
 }
 
+/* The bridge table from the pod interfaces the node has now (bridge.h):
+ * each bridged pod's port bound to the addresses in its namespace. With
+ * sourceCheck off, or without the link watch, no table. */
+static void bridge_sync(struct agent *a)
+{
+	size_t n = 0, m = 0, bound = 0;
+	const struct link_port *lp = a->lw && a->cfg.source_check ? link_watch_ports(a->lw, &n) : NULL;
+	struct dp_port *ports = xcalloc(n + 1, sizeof(*ports));
+	for (size_t i = 0; i < n; i++) {
+		if (lp[i].kind != LINK_BRIDGED)
+			continue;
+		if (lp[i].truncated)
+			log_msg(LOG_WARN, "bridge", "port %s: its pod has more than %d addresses; the rest are dropped as forged",
+				lp[i].name, LINK_PORT_ADDRS);
+		ports[m].name = lp[i].name;
+		/* struct link_addr and struct dp_port_addr are the same bytes */
+		ports[m].addr = (const struct dp_port_addr *)lp[i].addr;
+		ports[m++].naddr = lp[i].naddr;
+		bound += lp[i].naddr;
+	}
+	char *err = NULL;
+	struct dp_stats st;
+	int rc = dp_bridge_sync(a->br, a->nft, ports, m, &st, &err);
+	free(ports);
+	free(a->br_error);
+	a->br_error = err;
+	a->br_pending = rc < 0;
+	if (rc < 0) {
+		log_msg(LOG_ERROR, "bridge", "%s; retried at the next change", err);
+		return;
+	}
+	if (st.msgs && (m != a->br_ports || bound != a->br_bound))
+		log_msg(LOG_INFO, "bridge", "%zu pod ports bound to %zu addresses (table bridge %s)", m, bound,
+			dp_bridge_table(a->br));
+	a->br_ports = m;
+	a->br_bound = bound;
+}
+
+_Static_assert(sizeof(struct link_addr) == sizeof(struct dp_port_addr), "link_addr and dp_port_addr differ");
+
 static void do_sync(struct agent *a, bool full)
 {
 	update_gauges(a);
 	struct dp_stats st;
 	char *err = NULL;
 	dns_restore(a->dns); /* once, before the first replace: what a previous agent learned */
+	if (a->lw && a->prov) {
+		/* new local addresses the API has not reported: in this same
+		 * transaction as everything else (provisional.h) */
+		size_t n, nd;
+		ip128 *denied;
+		const struct link_port *ports = link_watch_ports(a->lw, &n);
+		prov_reconcile(a->prov, a->e, ports, n, a->cfg.deny_unexplained, &denied, &nd);
+		dp_set_denied(a->dp, denied, nd);
+		free(denied);
+		struct prov_stats ps;
+		prov_stats(a->prov, &ps);
+		pthread_mutex_lock(&a->metrics.mu);
+		a->metrics.provisional = ps.entries;
+		a->metrics.prov_resolved = ps.resolved;
+		a->metrics.prov_seconds = ps.resolved_seconds;
+		pthread_mutex_unlock(&a->metrics.mu);
+	}
 	int rc = dp_sync(a->dp, a->e, a->nft, full, &st, &err);
 	double secs = (st.render_ms + st.apply_ms) / 1e3;
 	metrics_observe_sync(&a->metrics, secs, rc == 0, st.full);
@@ -205,6 +271,8 @@ static void do_sync(struct agent *a, bool full)
 		return;
 	}
 	a->retry_ms = 0;
+	if (a->br_pending)
+		bridge_sync(a);
 	if (a->cfg.revoke_flows && a->ct && a->rt && revoke_needed(&st))
 		do_revoke(a);
 	if (st.msgs || st.full)
@@ -307,6 +375,12 @@ static struct dp *make_dp(struct agent *a)
 	struct dp *dp = dp_new(&dc);
 	dp_set_commit_hook(dp, &(struct dp_commit_hook){ commit_before, commit_after, a });
 	return dp;
+}
+
+static struct dp_bridge *make_bridge(struct agent *a)
+{
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check, NULL };
+	return dp_bridge_new(&dc);
 }
 
 /* A scan in ms at the latest: an armed timer is moved earlier, never later
@@ -675,6 +749,16 @@ static json_t *explain(struct agent *a, const char *srcs, const char *dsts, int 
 		dns_explain(a->dns, a->e, &src, &dst, &v, f, o);
 	if (host)
 		json_object_set_new(o, "host", json_string(host));
+	for (int k = 0; k < 2; k++) {
+		const struct endpoint *ep = k ? &dst : &src;
+		const char *why = prov_why(a->prov, ep->addr);
+		if (why) {
+			char as[IP_STRLEN];
+			ip_format(ep->addr, as, sizeof(as));
+			fprintf(f, "%s is provisional (the API has not reported it yet): %s\n", as, why);
+			json_object_set_new(o, k ? "destination_provisional" : "source_provisional", json_string(why));
+		}
+	}
 	fclose(f);
 	*text = buf;
 	free(where[0]);
@@ -753,6 +837,43 @@ static void revoke_text(const struct agent *a, struct sbuf *b)
 		sbuf_addf(b, "last revocation error: %s\n", a->revoke_error);
 }
 
+static json_t *links_status(const struct agent *a)
+{
+	struct link_stats st = { 0 };
+	if (a->lw)
+		link_watch_stats(a->lw, &st);
+	return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:s?}", "watching", a->lw != NULL,
+			 "polling", st.polling,
+			 "routed", (json_int_t)st.routed, "bridged", (json_int_t)st.bridged, "bridge_ports_bound",
+			 (json_int_t)a->br_ports, "bridge_addresses_bound", (json_int_t)a->br_bound, "bridge_table",
+			 a->br && dp_bridge_text_present(a->br), "caches", "links", (json_int_t)st.links, "addresses",
+			 (json_int_t)st.addrs, "routes", (json_int_t)st.routes, "neighbours", (json_int_t)st.neighbours,
+			 "bridge_error", a->br_error);
+}
+
+static void links_text(const struct agent *a, struct sbuf *b)
+{
+	if (!a->lw) {
+		sbuf_add(b, "pod interfaces: not watched (rtnetlink unavailable): with a bridged CNI a pod may send "
+			    "with a neighbour's address\n");
+		return;
+	}
+	struct link_stats st;
+	link_watch_stats(a->lw, &st);
+	sbuf_addf(b, "pod interfaces: %zu routed, %zu bridged", st.routed, st.bridged);
+	if (st.polling && st.bridged)
+		sbuf_add(b, " (pods' namespaces read every 100 ms: no CAP_NET_BROADCAST to hear them)");
+	if (!a->cfg.source_check)
+		sbuf_add(b, " (sourceCheck off: bridge ports not bound)\n");
+	else if (a->br_ports)
+		sbuf_addf(b, "; %zu bridge ports bound to %zu addresses (table bridge %s)\n", a->br_ports, a->br_bound,
+			  dp_bridge_table(a->br));
+	else
+		sbuf_add(b, "\n");
+	if (a->br_error)
+		sbuf_addf(b, "bridge table error: %s\n", a->br_error);
+}
+
 static json_t *status(struct agent *a, char **text)
 {
 	json_t *errors = json_array();
@@ -784,6 +905,10 @@ static json_t *status(struct agent *a, char **text)
 			      a->last.render_ms + a->last.apply_ms, "error", a->last_error, "errors", errors, "drops_seen",
 			      (json_int_t)a->ndrops, "source_state", src);
 	json_object_set_new(o, "revocation", revoke_status(a));
+	json_object_set_new(o, "interfaces", links_status(a));
+	struct sbuf ptext = { 0 };
+	if (a->prov)
+		json_object_set_new(o, "provisional", prov_status(a->prov, &ptext));
 	if (a->dns) {
 		char *t = NULL;
 		json_object_set_new(o, "dns", dns_status(a->dns, &t));
@@ -807,6 +932,14 @@ static json_t *status(struct agent *a, char **text)
 	sbuf_addf(&b, "drops seen: %llu; %zu following, %llu lines lost by followers that did not keep up\n",
 		  (unsigned long long)a->ndrops, ctl_followers(a->ctl), (unsigned long long)ctl_lost(a->ctl));
 	revoke_text(a, &b);
+	links_text(a, &b);
+	if (a->prov && a->lw) {
+		struct prov_stats ps;
+		prov_stats(a->prov, &ps);
+		sbuf_addf(&b, "provisional addresses: %zu (%llu resolved so far, %.3f s provisional in all)\n%s", ps.entries,
+			  (unsigned long long)ps.resolved, ps.resolved_seconds, ptext.s ? ptext.s : "");
+	}
+	free(ptext.s);
 	dns_status_line(a->dns, &b);
 	if (json_array_size(errors)) {
 		sbuf_add(&b, "errors:\n");
@@ -829,7 +962,13 @@ static void cmd_status(void *arg, struct ctl_client *c, json_t *req)
 static void cmd_dump(void *arg, struct ctl_client *c, json_t *req)
 {
 	struct agent *a = arg;
-	char *t = dp_applied_text(a->dp);
+	char *t = dp_applied_text(a->dp), *b = a->br ? dp_bridge_text(a->br) : NULL;
+	if (t && b) { /* the bridge table after inet corral, as `nft list ruleset` would */
+		char *both = xasprintf("%s\n%s", t, b);
+		free(t);
+		t = both;
+	}
+	free(b);
 	ctl_reply(c, NULL, t, t ? NULL : "no ruleset applied yet");
 }
 
@@ -1014,6 +1153,8 @@ static void reload(struct agent *a, int argc, char **argv)
 	}
 	if (rebuild) {
 		/* the engine's settings are fixed at creation: load everything again */
+		prov_free(a->prov, a->e);
+		a->prov = prov_new();
 		engine_free(a->e);
 		a->e = new_engine(a);
 		src_files_free(a->files);
@@ -1031,6 +1172,9 @@ static void reload(struct agent *a, int argc, char **argv)
 	if (rebuild || rerender) {
 		dp_free(a->dp);
 		a->dp = make_dp(a);
+		dp_bridge_free(a->br);
+		a->br = make_bridge(a);
+		a->br_pending = true;
 		do_sync(a, true);
 	}
 	if (a->events)
@@ -1093,6 +1237,11 @@ static int netlink_init(struct agent *a, char **err)
 	if (!(a->ct = ct_sock_open()) || !(a->rt = route_sock_open()))
 		log_msg(LOG_WARN, "revoke", "netlink: %s: flows a change stops allowing will go on until they end",
 			strerror(errno));
+	if (!(a->lw = link_watch_open(&why))) {
+		log_msg(LOG_WARN, "bridge", "%s: pod interfaces are not learned, and with a bridged CNI a pod can send "
+			"with the address of another pod on its bridge", why);
+		free(why);
+	}
 	return 0;
 }
 
@@ -1103,6 +1252,8 @@ static void netlink_exit(struct agent *a)
 	nft_sock_close(a->nft_ctr);
 	ct_sock_close(a->ct);
 	route_sock_close(a->rt);
+	link_watch_close(a->lw);
+	a->lw = NULL;
 	a->nflog = NULL, a->nft = NULL, a->nft_ctr = NULL, a->ct = NULL, a->rt = NULL;
 }
 
@@ -1199,6 +1350,9 @@ static void ctl_exit(struct agent *a)
 static int dataplane_init(struct agent *a, char **err)
 {
 	a->dp = make_dp(a);
+	a->br = make_bridge(a);
+	a->br_pending = true; /* written after the first transaction */
+	a->prov = prov_new();
 	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
 	if (a->nft_ctr) {
 		a->drops = drop_counters_new(a->nft_ctr, dp_table(a->dp));
@@ -1212,9 +1366,13 @@ static void dataplane_exit(struct agent *a)
 	metrics_set_extra(&a->metrics, NULL, NULL); /* no scrape reads the counters any more */
 	drop_counters_free(a->drops);
 	a->drops = NULL;
+	prov_free(a->prov, a->e);
+	a->prov = NULL;
 	dp_free(a->dp);
+	dp_bridge_free(a->br);
+	free(a->br_error);
 	free(a->ring);
-	a->dp = NULL, a->ring = NULL;
+	a->dp = NULL, a->ring = NULL, a->br = NULL, a->br_error = NULL;
 }
 
 /* 8. the event loop's descriptors */
@@ -1231,7 +1389,8 @@ static int loop_init(struct agent *a, char **err)
 	a->ep = epoll_create1(EPOLL_CLOEXEC);
 	int rc = a->sig_fd < 0 || a->sync_timer < 0 || a->scan_timer < 0 || a->ep < 0 ? -errno : 0;
 	int fds[] = { a->sig_fd, a->sync_timer, a->scan_timer, ctl_fd(a->ctl),
-		      a->files ? src_files_fd(a->files) : -1, a->nflog ? nflog_fd(a->nflog) : -1, dns_fd(a->dns) };
+		      a->files ? src_files_fd(a->files) : -1, a->nflog ? nflog_fd(a->nflog) : -1, dns_fd(a->dns),
+		      a->lw ? link_watch_fd(a->lw) : -1 };
 	for (size_t i = 0; !rc && i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			rc = add_fd(a, fds[i]);
@@ -1334,6 +1493,14 @@ static void on_fd(struct agent *a, int fd)
 		nflog_read(a->nflog, on_drop, a);
 	} else if (a->dns && fd == dns_fd(a->dns)) {
 		dns_dispatch(a->dns);
+	} else if (a->lw && fd == link_watch_fd(a->lw)) {
+		/* a pod's interface or addresses changed: its port's bindings now,
+		 * not after the debounce (its first frames depend on them) */
+		if (link_watch_dispatch(a->lw) && a->metrics.ready) {
+			bridge_sync(a);
+			/* a new pod's address gets its provisional verdict now */
+			do_sync(a, a->retry_ms > 0);
+		}
 	}
 }
 
@@ -1378,6 +1545,19 @@ static int remove_table(struct agent *a)
 {
 	struct nft_chain_ctr *ctr;
 	size_t n;
+	{
+		/* table bridge corral (bridge.h) first, whatever inet corral's
+		 * state: add then delete, one transaction */
+		struct dp_op bops[] = { { .kind = OP_TABLE_ADD }, { .kind = OP_TABLE_DEL } };
+		struct dp_txn bt = { .table = "corral", .bridge = true, .ops = bops, .n = 2, .cap = 2 };
+		struct nft_txn_info binfo;
+		char *berr = NULL;
+		int brc = nft_txn_commit(a->nft, &bt, &binfo, &berr);
+		if (brc < 0)
+			log_msg(brc == -EAFNOSUPPORT || brc == -EOPNOTSUPP ? LOG_DEBUG : LOG_ERROR, "cleanup",
+				"deleting table bridge corral: %s", berr ? berr : strerror(-brc));
+		free(berr);
+	}
 	int rc = nft_table_exists(a->nft, "corral");
 	if (rc <= 0) {
 		if (rc < 0)

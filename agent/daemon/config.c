@@ -28,6 +28,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->log_format = xstrdup("text");
 	c->log_level = xstrdup("info");
 	c->source_check = true;
+	c->deny_unexplained = true;
 	c->revoke_flows = true;
 	c->dns_proxy_port = 15053;
 	c->dns_proxy_addresses = xstrdup("auto");
@@ -186,6 +187,7 @@ static const struct csetting settings[] = {
 	{ "logFormat", "--log-format", C_STRING, F(log_format), 0, 0, 0, valid_log_format },
 	{ "logLevel", "--log-level", C_STRING, F(log_level), 0, 0, 0, valid_log_level },
 	{ "sourceCheck", NULL, C_BOOL, F(source_check), 0, 0, 0, NULL },
+	{ "denyUnexplainedAddresses", NULL, C_BOOL, F(deny_unexplained), 0, 0, 0, NULL },
 	{ "revokeFlows", "--revoke-flows", C_BOOL, F(revoke_flows), 0, 0, 0, NULL },
 	{ "filesMaxFileBytes", NULL, C_UINT, F(files_max_file_bytes), 1024, 1u << 30, 4, NULL },
 	{ "filesMaxTotalBytes", NULL, C_UINT, F(files_max_total_bytes), 1024, 0xffffffffu, 4, NULL },

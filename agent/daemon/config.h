@@ -17,6 +17,8 @@ struct agent_config {
 	char *log_format;      /* logFormat: text | json */
 	char *log_level;       /* logLevel: debug | info | warn | error */
 	bool source_check;     /* sourceCheck: drop sources that do not route back via their interface (true) */
+	bool deny_unexplained; /* denyUnexplainedAddresses: a new local address no pending pod explains drops
+				  everything until a pod claims it (true) */
 	bool revoke_flows;     /* revokeFlows: delete conntrack entries a change stops allowing (true) */
 	/* DNS-aware egress (agent/daemon/dns.c) */
 	uint16_t dns_proxy_port;     /* dnsProxyPort: the DNS proxy's port on the node (15053; 0: off) */

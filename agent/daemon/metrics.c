@@ -102,9 +102,16 @@ char *metrics_format(struct metrics *m)
 		      "# TYPE corral_flows_revoked_total counter\ncorral_flows_revoked_total %llu\n"
 		      "# HELP corral_flow_revocation_errors_total Revocation passes that failed (flows may go on).\n"
 		      "# TYPE corral_flow_revocation_errors_total counter\ncorral_flow_revocation_errors_total %llu\n"
+		      "# HELP corral_provisional_addresses Local pod addresses the API has not reported yet, with a "
+		      "provisional verdict.\n# TYPE corral_provisional_addresses gauge\ncorral_provisional_addresses %llu\n"
+		      "# HELP corral_provisional_resolved_total Provisional addresses the API has since reported.\n"
+		      "# TYPE corral_provisional_resolved_total counter\ncorral_provisional_resolved_total %llu\n"
+		      "# HELP corral_provisional_seconds_total Time those addresses were provisional, summed.\n"
+		      "# TYPE corral_provisional_seconds_total counter\ncorral_provisional_seconds_total %.6f\n"
 		      "# HELP corral_ready 1 once the first transaction succeeded.\n# TYPE corral_ready gauge\ncorral_ready %d\n",
 		  (unsigned long long)m->drop_logs[0], (unsigned long long)m->drop_logs[1], (unsigned long long)m->revoked,
-		  (unsigned long long)m->revoke_errors, m->ready);
+		  (unsigned long long)m->revoke_errors, (unsigned long long)m->provisional,
+		  (unsigned long long)m->prov_resolved, m->prov_seconds, m->ready);
 	pthread_mutex_unlock(&m->mu);
 	pthread_mutex_lock(&m->extra_mu);
 	if (m->extra)

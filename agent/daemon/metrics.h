@@ -30,6 +30,9 @@ struct metrics {
 	uint64_t unreadable[4];
 	uint64_t rejected; /* objects that could not even be identified */
 	uint64_t drop_lines_lost; /* `drops --follow` lines a slow subscriber missed */
+	uint64_t provisional;     /* local addresses with a provisional verdict now */
+	uint64_t prov_resolved;   /* provisional entries the API has since explained */
+	double prov_seconds;      /* the time they were provisional, summed */
 	bool ready;
 	time_t heartbeat;
 	void *daemon;

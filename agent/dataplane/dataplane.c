@@ -55,12 +55,22 @@ void dp_free(struct dp *dp)
 	}
 	htab_free(&dp->ports);
 	free(dp->table);
+	free(dp->denied);
 	free(dp);
 }
 
 void dp_set_commit_hook(struct dp *dp, const struct dp_commit_hook *h)
 {
 	dp->hook = *h;
+}
+
+void dp_set_denied(struct dp *dp, const ip128 *a, size_t n)
+{
+	free(dp->denied);
+	dp->denied = n ? xmalloc(n * sizeof(*a)) : NULL;
+	if (n)
+		memcpy(dp->denied, a, n * sizeof(*a));
+	dp->ndenied = n;
 }
 
 void dp_inject_failure(struct dp *dp)

@@ -119,6 +119,12 @@ struct dp_commit_hook {
 };
 void dp_set_commit_hook(struct dp *dp, const struct dp_commit_hook *h);
 
+/* Local addresses no pod claims yet that are to drop everything both
+ * ways (through the quarantine chains) from the next sync on: the agent's
+ * provisional deny (agent/daemon/provisional.h). Replaces the previous
+ * list; an address a pod claims meanwhile gets that pod's verdicts. */
+void dp_set_denied(struct dp *dp, const ip128 *a, size_t n);
+
 /* Test hook: the next transaction also adds a rule that the kernel rejects
  * (a jump to a chain that does not exist), to prove atomicity. */
 void dp_inject_failure(struct dp *dp);

@@ -36,6 +36,8 @@ struct dp {
 	uint32_t next_port;
 	uint64_t epoch;
 	struct dp_commit_hook hook;
+	ip128 *denied;          /* dp_set_denied */
+	size_t ndenied;
 };
 
 /* Render: the desired ruleset, sharing reuse's set objects for peer sets

@@ -652,8 +652,17 @@ static void quarantine_chains(struct rctx *c)
  * pods claim it). */
 static void dispatch_maps(struct rctx *c, enum dir d, const char *n4, const char *n6)
 {
-	struct mapent *m = xmalloc((c->locals.n * 2 + 1) * sizeof(*m));
+	struct mapent *m = xmalloc((c->locals.n * 2 + c->dp->ndenied + 1) * sizeof(*m));
 	size_t n = 0, kept = 0;
+	/* addresses the agent denies both ways while no pod owns them yet
+	 * (provisional, dp_set_denied): first, so that they win a tie */
+	for (size_t i = 0; i < c->dp->ndenied; i++) {
+		if (engine_addr_claims(c->e, c->dp->denied[i], NULL))
+			continue; /* a pod's now: its own verdict */
+		m[n].a = c->dp->denied[i];
+		m[n++].chain = xstrdup(dp_quarantine_chain[d]);
+		c->quarantine[d] = true;
+	}
 	for (size_t i = 0; i < c->locals.n; i++) {
 		struct pod *p = c->locals.v[i];
 		for (uint32_t j = 0; j < p->spec->naddr; j++) {

@@ -10,7 +10,8 @@
 size_t rs_key_len(enum rs_key k)
 {
 	static const size_t len[] = { [RS_KEY_V4] = 4, [RS_KEY_V6] = 16, [RS_KEY_PORTS] = 8,
-				      [RS_KEY_NAMED_V4] = 12, [RS_KEY_NAMED_V6] = 24 };
+				      [RS_KEY_NAMED_V4] = 12, [RS_KEY_NAMED_V6] = 24,
+				      [RS_KEY_IFNAME] = 16, [RS_KEY_IF_V4] = 20, [RS_KEY_IF_V6] = 32 };
 	return len[k];
 }
 
@@ -112,7 +113,8 @@ bool rs_rule_eq(const struct rs_rule *a, const struct rs_rule *b)
 	       a->rate == b->rate && a->burst == b->burst && a->group == b->group && str_eq(a->set, b->set) &&
 	       str_eq(a->ports, b->ports) && str_eq(a->named, b->named) && str_eq(a->prefix, b->prefix) &&
 	       str_eq(a->comment, b->comment) && str_eq(a->dset, b->dset) && a->l4 == b->l4 &&
-	       !memcmp(a->nat_addr, b->nat_addr, sizeof(a->nat_addr)) && a->nat_port == b->nat_port;
+	       !memcmp(a->nat_addr, b->nat_addr, sizeof(a->nat_addr)) && a->nat_port == b->nat_port &&
+	       a->icmp == b->icmp && a->hops == b->hops;
 }
 
 /* ---------- text ---------- */
@@ -170,6 +172,14 @@ void rs_elem_format(const struct rs_set *s, size_t i, struct sbuf *out)
 		port_format(lo + al + 4, hi + al + 4, out);
 		break;
 	}
+	case RS_KEY_IFNAME:
+		sbuf_addf(out, "\"%.16s\"", (const char *)lo);
+		break;
+	case RS_KEY_IF_V4:
+	case RS_KEY_IF_V6:
+		ip_format(key_ip(lo + 16, s->key == RS_KEY_IF_V4), buf, sizeof(buf));
+		sbuf_addf(out, "\"%.16s\" . %s", (const char *)lo, buf);
+		break;
 	}
 }
 
@@ -178,7 +188,9 @@ static const char *key_type_name(enum rs_key k)
 	static const char *const n[] = { [RS_KEY_V4] = "ipv4_addr", [RS_KEY_V6] = "ipv6_addr",
 					 [RS_KEY_PORTS] = "inet_proto . inet_service",
 					 [RS_KEY_NAMED_V4] = "ipv4_addr . inet_proto . inet_service",
-					 [RS_KEY_NAMED_V6] = "ipv6_addr . inet_proto . inet_service" };
+					 [RS_KEY_NAMED_V6] = "ipv6_addr . inet_proto . inet_service",
+					 [RS_KEY_IFNAME] = "ifname", [RS_KEY_IF_V4] = "ifname . ipv4_addr",
+					 [RS_KEY_IF_V6] = "ifname . ipv6_addr" };
 	return n[k];
 }
 
@@ -227,7 +239,28 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 		sbuf_add(out, "fib saddr type local accept");
 		break;
 	case RR_ND:
-		sbuf_add(out, "icmpv6 type 135-136 ip6 hoplimit 255 accept");
+		sbuf_addf(out, "icmpv6 type 135-136 ip6 hoplimit 255 ip6 length <= %u accept", DP_ND_MAX_LEN);
+		break;
+	case RR_BR_NOT_PORT:
+		sbuf_addf(out, "iifname != @%s accept", r->set);
+		break;
+	case RR_BR_BIND:
+		sbuf_addf(out, "ether type %s iifname . %s saddr @%s accept", fam_word(r->family), fam_word(r->family),
+			  r->set);
+		break;
+	case RR_BR_ARP:
+		sbuf_addf(out, "ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 iifname . arp saddr ip @%s accept",
+			  r->set);
+		break;
+	case RR_BR_NA_TARGET:
+		sbuf_addf(out, "ether type ip6 icmpv6 type nd-neighbor-advert iifname . icmpv6 taddr != @%s goto %s",
+			  r->set, r->ports);
+		break;
+	case RR_BR_UNSPEC6:
+		sbuf_addf(out, "ether type ip6 ip6 saddr :: icmpv6 type %u ip6 hoplimit %u accept", r->icmp, r->hops);
+		break;
+	case RR_GOTO:
+		sbuf_addf(out, "goto %s", r->set);
 		break;
 	case RR_VMAP:
 		sbuf_addf(out, "%s %s vmap @%s", fam_word(r->family), r->src ? "saddr" : "daddr", r->set);
@@ -278,6 +311,8 @@ static void chain_format(const struct rs_chain *c, struct sbuf *out)
 		sbuf_addf(out, "\t\ttype filter hook %s priority filter; policy accept;\n", hook[c->hook]);
 	if (c->nat)
 		sbuf_add(out, "\t\ttype nat hook prerouting priority dstnat - 10; policy accept;\n");
+	if (c->bridge_pre)
+		sbuf_add(out, "\t\ttype filter hook prerouting priority filter; policy accept;\n");
 	if (c->comment)
 		sbuf_addf(out, "\t\tcomment \"%s\"\n", c->comment);
 	for (size_t i = 0; i < c->rules.n; i++) {
@@ -291,7 +326,7 @@ static void chain_format(const struct rs_chain *c, struct sbuf *out)
 char *ruleset_format(const struct ruleset *rs)
 {
 	struct sbuf out = { 0 };
-	sbuf_addf(&out, "table inet %s {\n", rs->table);
+	sbuf_addf(&out, "table %s %s {\n", rs->bridge ? "bridge" : "inet", rs->table);
 	for (size_t i = 0; i < rs->sets.n; i++) {
 		set_format(rs->sets.v[i], &out);
 		sbuf_add(&out, "\n");

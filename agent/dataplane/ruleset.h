@@ -57,6 +57,9 @@ enum rs_key {
 	RS_KEY_PORTS,    /* inet_proto . inet_service (interval: endPort ranges) */
 	RS_KEY_NAMED_V4, /* ipv4_addr . inet_proto . inet_service */
 	RS_KEY_NAMED_V6, /* ipv6_addr . inet_proto . inet_service */
+	RS_KEY_IFNAME,   /* ifname (16 bytes, NUL-padded): bridge table */
+	RS_KEY_IF_V4,    /* ifname . ipv4_addr */
+	RS_KEY_IF_V6,    /* ifname . ipv6_addr */
 };
 /* Key length in bytes as the kernel stores it (concatenated fields are
  * padded to 4 bytes each), in network byte order. */
@@ -83,11 +86,17 @@ struct rs_set {
 	char *comment;      /* the set's comment, or NULL */
 };
 
+/* The longest neighbour solicitation or advertisement accepted without a
+ * policy verdict (IPv6 payload length): the 24-byte message, a link-layer
+ * address option (8), a nonce (8, RFC 7527) and one more option; what is
+ * longer carries data, and meets policy like any packet. */
+#define DP_ND_MAX_LEN 48
+
 enum rs_rule_kind {
 	RR_CT_ESTABLISHED, /* ct state established,related accept */
 	RR_CT_INVALID,     /* ct state invalid drop */
 	RR_SRC_CHECK,      /* fib saddr . iif oif missing goto <set> (the chain) */
-	RR_ND,             /* icmpv6 type 135-136 ip6 hoplimit 255 accept */
+	RR_ND,             /* icmpv6 type 135-136 ip6 hoplimit 255 ip6 length <= DP_ND_MAX_LEN accept */
 	RR_VMAP,           /* ip[6] saddr|daddr vmap @set */
 	RR_MATCH,          /* [family peer] [ports] accept|return */
 	RR_LOG_DROP,       /* limit, log to NFLOG group; then counter drop (two rules) */
@@ -95,6 +104,14 @@ enum rs_rule_kind {
 	RR_DNS_REDIRECT,   /* ip saddr @set ip daddr @dset meta l4proto . th dport @ports
 			      meta l4proto <l4> dnat ip to <nat_addr>:<nat_port> */
 	RR_LOCAL_SRC,      /* fib saddr type local accept (the node's own packets) */
+	/* the bridge table (bridge.c) */
+	RR_BR_NOT_PORT,    /* iifname != @set accept (not a pod's port) */
+	RR_BR_BIND,        /* ether type ip|ip6 iifname . ip[6] saddr @set accept */
+	RR_BR_ARP,         /* ether type arp (Ethernet/IPv4) iifname . arp saddr ip @set accept */
+	RR_BR_NA_TARGET,   /* ether type ip6 icmpv6 type nd-neighbor-advert
+			      iifname . icmpv6 taddr != @set goto <ports> (the chain) */
+	RR_BR_UNSPEC6,     /* ether type ip6 ip6 saddr :: icmpv6 type <icmp> ip6 hoplimit <hops> accept */
+	RR_GOTO,           /* goto <set> (a chain) */
 };
 
 struct rs_rule {
@@ -113,6 +130,7 @@ struct rs_rule {
 	uint8_t l4;          /* RR_DNS_REDIRECT: 6 or 17 */
 	uint8_t nat_addr[16];/* RR_DNS_REDIRECT: network order (4 bytes for IPv4) */
 	uint16_t nat_port;
+	uint8_t icmp, hops;  /* RR_BR_UNSPEC6 */
 };
 
 /* The hook of a filter base chain (all at priority filter). */
@@ -127,12 +145,14 @@ struct rs_chain {
 	bool base;          /* a filter base chain, hooked at hook */
 	enum rs_hook hook;
 	bool nat;           /* the prerouting nat chain (dns_redirect) */
+	bool bridge_pre;    /* the bridge table's prerouting filter chain */
 	struct vec rules;   /* struct rs_rule* */
 	char *comment;
 };
 
 struct ruleset {
 	char *table;
+	bool bridge;       /* table bridge <table> (else inet) */
 	struct vec sets;   /* struct rs_set*, sorted by name */
 	struct vec chains; /* struct rs_chain*, base first, then by name */
 };

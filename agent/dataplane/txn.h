@@ -24,6 +24,7 @@ struct dp_op {
 };
 struct dp_txn {
 	const char *table;
+	bool bridge; /* family bridge (else inet) */
 	struct dp_op *ops;
 	size_t n, cap;
 };

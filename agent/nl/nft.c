@@ -236,7 +236,93 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		e_cmp(r, NFT_CMP_LTE, &hi, 1);
 		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 7, 1, NFT_REG_1);
 		e_cmp(r, NFT_CMP_EQ, &hops, 1);
+		/* payload length: what is longer than the message and its
+		 * usual options carries data (ruleset.h, DP_ND_MAX_LEN) */
+		uint16_t maxlen = htons(DP_ND_MAX_LEN);
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 4, 2, NFT_REG_1);
+		e_cmp(r, NFT_CMP_LTE, &maxlen, 2);
 		e_verdict(r, NF_ACCEPT);
+		break;
+	}
+	case RR_BR_NOT_PORT: {
+		e_meta(r, NFT_META_IIFNAME, NFT_REG_1);
+		struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, x->set);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+		add(r, e);
+		e_verdict(r, NF_ACCEPT);
+		break;
+	}
+	case RR_BR_BIND:
+	case RR_BR_ARP: {
+		/* ether type, then iifname (16 bytes: registers 00-03) . source
+		 * address from register 04 */
+		uint16_t et = htons(x->kind == RR_BR_ARP ? 0x0806 : x->family == 4 ? 0x0800 : 0x86dd);
+		e_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &et, 2);
+		if (x->kind == RR_BR_ARP) {
+			/* Ethernet (1), IPv4, 6- and 4-byte addresses: where the
+			 * sender's IPv4 address is at offset 14 */
+			static const uint8_t eth_ip[6] = { 0, 1, 8, 0, 6, 4 };
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 6, NFT_REG_1);
+			e_cmp(r, NFT_CMP_EQ, eth_ip, 6);
+		}
+		e_meta(r, NFT_META_IIFNAME, NFT_REG_1);
+		if (x->kind == RR_BR_ARP)
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG32_04);
+		else
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, x->family == 4 ? 12 : 8, x->family == 4 ? 4 : 16,
+				  NFT_REG32_04);
+		e_lookup(r, x->set, false);
+		e_verdict(r, NF_ACCEPT);
+		break;
+	}
+	case RR_BR_NA_TARGET: {
+		uint16_t et = htons(0x86dd);
+		uint8_t icmp6 = 58, na = 136;
+		e_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &et, 2);
+		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &icmp6, 1);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &na, 1);
+		e_meta(r, NFT_META_IIFNAME, NFT_REG_1);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16, NFT_REG32_04); /* the target address */
+		struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, x->set);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+		add(r, e);
+		e = nftnl_expr_alloc("immediate");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->ports);
+		add(r, e);
+		break;
+	}
+	case RR_BR_UNSPEC6: {
+		uint16_t et = htons(0x86dd);
+		uint8_t icmp6 = 58, zero[16] = { 0 };
+		e_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &et, 2);
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, zero, 16);
+		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &icmp6, 1);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &x->icmp, 1);
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 7, 1, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &x->hops, 1);
+		e_verdict(r, NF_ACCEPT);
+		break;
+	}
+	case RR_GOTO: {
+		struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->set);
+		add(r, e);
 		break;
 	}
 	case RR_VMAP:
@@ -330,21 +416,29 @@ static uint32_t key_type(enum rs_key k)
 	case RS_KEY_PORTS: return 12 << 6 | 13;
 	case RS_KEY_NAMED_V4: return (7 << 6 | 12) << 6 | 13;
 	case RS_KEY_NAMED_V6: return (8 << 6 | 12) << 6 | 13;
+	case RS_KEY_IFNAME: return 41;
+	case RS_KEY_IF_V4: return 41 << 6 | 7;
+	case RS_KEY_IF_V6: return 41 << 6 | 8;
 	}
 	return 0;
 }
 
 static bool key_concat(enum rs_key k)
 {
-	return k != RS_KEY_V4 && k != RS_KEY_V6;
+	return k != RS_KEY_V4 && k != RS_KEY_V6 && k != RS_KEY_IFNAME;
 }
 
-static struct nftnl_set *set_obj(const char *table, const struct rs_set *s, bool full, uint32_t id)
+static uint8_t txn_family(const struct dp_txn *t)
+{
+	return t->bridge ? NFPROTO_BRIDGE : NFPROTO_INET;
+}
+
+static struct nftnl_set *set_obj(const struct dp_txn *t, const struct rs_set *s, bool full, uint32_t id)
 {
 	struct nftnl_set *o = nftnl_set_alloc();
-	nftnl_set_set_str(o, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(o, NFTNL_SET_TABLE, t->table);
 	nftnl_set_set_str(o, NFTNL_SET_NAME, s->name);
-	nftnl_set_set_u32(o, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_u32(o, NFTNL_SET_FAMILY, txn_family(t));
 	if (!full)
 		return o;
 	nftnl_set_set_u32(o, NFTNL_SET_ID, id); /* the kernel requires one on creation */
@@ -375,7 +469,8 @@ static struct nftnl_set *set_obj(const char *table, const struct rs_set *s, bool
 	}
 	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
 	/* key byte order for nft's printer: network order (2) for addresses */
-	nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, key_concat(s->key) ? 0 : 2);
+	nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER,
+			    key_concat(s->key) ? 0 : s->key == RS_KEY_IFNAME ? 1 : 2);
 	if (s->comment)
 		nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_COMMENT, s->comment);
 	nftnl_set_set_data(o, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
@@ -442,12 +537,21 @@ static size_t elems_per_msg(const struct rs_set *s)
 	return (48 * 1024) / (2 * one);
 }
 
-static struct nftnl_chain *chain_obj(const char *table, const struct rs_chain *c, bool full)
+static struct nftnl_chain *chain_obj(const struct dp_txn *t, const struct rs_chain *c, bool full)
 {
 	struct nftnl_chain *o = nftnl_chain_alloc();
-	nftnl_chain_set_str(o, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(o, NFTNL_CHAIN_TABLE, t->table);
 	nftnl_chain_set_str(o, NFTNL_CHAIN_NAME, c->name);
-	nftnl_chain_set_u32(o, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_u32(o, NFTNL_CHAIN_FAMILY, txn_family(t));
+	if (full && c->bridge_pre) {
+		/* bridge prerouting at filter (-200): every frame a port brings
+		 * in, bridged or routed on, before br_netfilter (0) hands it to
+		 * the inet hooks */
+		nftnl_chain_set_u32(o, NFTNL_CHAIN_HOOKNUM, 0 /* NF_BR_PRE_ROUTING */);
+		nftnl_chain_set_s32(o, NFTNL_CHAIN_PRIO, -200);
+		nftnl_chain_set_str(o, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(o, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
 	if (full && c->base) {
 		static const uint32_t hook[] = { [RS_HOOK_FORWARD] = NF_INET_FORWARD, [RS_HOOK_INPUT] = NF_INET_LOCAL_IN,
 						 [RS_HOOK_OUTPUT] = NF_INET_LOCAL_OUT };
@@ -481,6 +585,7 @@ struct built {
 	uint32_t seq0, nmsgs;
 	struct nlmsghdr *last; /* the one message that asks for an ack */
 	uint8_t *zlo, *zhi;    /* batch buffer already zeroed */
+	uint8_t family;
 	size_t *op_of; /* message index -> operation index */
 	size_t cap;
 };
@@ -509,7 +614,7 @@ static struct nlmsghdr *msg(struct built *bt, size_t op, uint16_t type, uint16_t
 	}
 	bt->op_of[bt->nmsgs] = op;
 	uint32_t seq = bt->seq0 + 1 + bt->nmsgs++;
-	return bt->last = nftnl_nlmsg_build_hdr(zeroed_tail(bt), type, NFPROTO_INET, flags, seq);
+	return bt->last = nftnl_nlmsg_build_hdr(zeroed_tail(bt), type, bt->family, flags, seq);
 }
 
 static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
@@ -521,7 +626,7 @@ static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
 	case OP_TABLE_DEL: {
 		struct nftnl_table *o = nftnl_table_alloc();
 		nftnl_table_set_str(o, NFTNL_TABLE_NAME, t->table);
-		nftnl_table_set_u32(o, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+		nftnl_table_set_u32(o, NFTNL_TABLE_FAMILY, txn_family(t));
 		nlh = op->kind == OP_TABLE_ADD ? msg(bt, i, NFT_MSG_NEWTABLE, NLM_F_CREATE) : msg(bt, i, NFT_MSG_DELTABLE, 0);
 		nftnl_table_nlmsg_build_payload(nlh, o);
 		nftnl_table_free(o);
@@ -530,7 +635,7 @@ static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
 	}
 	case OP_SET_ADD:
 	case OP_SET_DEL: {
-		struct nftnl_set *o = set_obj(t->table, op->set, op->kind == OP_SET_ADD, (uint32_t)i + 1);
+		struct nftnl_set *o = set_obj(t, op->set, op->kind == OP_SET_ADD, (uint32_t)i + 1);
 		nlh = op->kind == OP_SET_ADD ? msg(bt, i, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL)
 					     : msg(bt, i, NFT_MSG_DELSET, 0);
 		nftnl_set_nlmsg_build_payload(nlh, o);
@@ -542,7 +647,7 @@ static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
 	case OP_ELEM_DEL: {
 		size_t per = elems_per_msg(op->set), end = op->first + op->count;
 		for (size_t k = op->first; k < end; k += per) {
-			struct nftnl_set *o = set_obj(t->table, op->set, false, 0);
+			struct nftnl_set *o = set_obj(t, op->set, false, 0);
 			set_elems(o, op->set, k, k + per < end ? k + per : end);
 			/* a timeout set's element may be there already: added again
 			 * without NLM_F_EXCL, its timeout is refreshed (Linux 6.10+) */
@@ -557,7 +662,7 @@ static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
 	}
 	case OP_CHAIN_ADD:
 	case OP_CHAIN_DEL: {
-		struct nftnl_chain *o = chain_obj(t->table, op->chain, op->kind == OP_CHAIN_ADD);
+		struct nftnl_chain *o = chain_obj(t, op->chain, op->kind == OP_CHAIN_ADD);
 		nlh = op->kind == OP_CHAIN_ADD ? msg(bt, i, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL)
 					       : msg(bt, i, NFT_MSG_DELCHAIN, 0);
 		nftnl_chain_nlmsg_build_payload(nlh, o);
@@ -570,7 +675,7 @@ static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
 		struct nftnl_rule *o = nftnl_rule_alloc();
 		nftnl_rule_set_str(o, NFTNL_RULE_TABLE, t->table);
 		nftnl_rule_set_str(o, NFTNL_RULE_CHAIN, op->chain->name);
-		nftnl_rule_set_u32(o, NFTNL_RULE_FAMILY, NFPROTO_INET);
+		nftnl_rule_set_u32(o, NFTNL_RULE_FAMILY, txn_family(t));
 		if (op->kind == OP_RULE_ADD) {
 			rule_exprs(o, op->rule);
 			nlh = msg(bt, i, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
@@ -591,6 +696,7 @@ static void build(struct built *bt, const struct dp_txn *t, uint32_t seq0)
 	/* pages of 1 MiB; a message may overrun a page by up to 128 KiB */
 	bt->b = nftnl_batch_alloc(1 << 20, 128 * 1024);
 	bt->seq0 = seq0;
+	bt->family = txn_family(t);
 	nftnl_batch_begin(zeroed_tail(bt), seq0);
 	nftnl_batch_update(bt->b);
 	for (size_t i = 0; i < t->n; i++)

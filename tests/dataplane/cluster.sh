@@ -9,6 +9,13 @@
 #                             image runs there), named PREFIX-n1
 #   cluster.sh down PREFIX    removes every namespace named PREFIX-*
 #
+# CORRAL_CLUSTER_SHAPE=bridged: the same pods and addresses behind a Linux
+# bridge br0 on each node (a bridged CNI): a pod reaches the pods of its
+# node directly over the bridge (on-link routes, ARP and neighbour
+# discovery between pods) and the rest through br0 (169.254.1.1,
+# fe80::1), which the node routes; the node's host routes to its pods
+# point at br0, and the bridge hands frames to netfilter (br_netfilter).
+#
 # Pod N/P (N, P counted from 1) has 10.1.N.P and fd00::N:P; it lives on
 # node-1 when (3(N-1) + (P-1)) is even, else on node-2 (as tests/cases
 # place them). Every address exists only inside these namespaces: nothing
@@ -29,6 +36,34 @@ nsx() { ip netns exec "$1" sh -c "$2"; }
 
 quiet_sysctls='sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 	sysctl -qw net.ipv6.conf.all.dad_transmits=0 net.ipv6.conf.default.dad_transmits=0'
+
+# bridged_pod NETNS NODE NAME N P I: pod I's interface on node NODE's br0
+bridged_pod() {
+	ip -n "$1" -b - <<EOF
+addr add 10.1.$4.$5/32 dev eth0
+addr add fd00::$4:$5/128 dev eth0 nodad
+link set eth0 up
+route add 169.254.1.1 dev eth0
+route add default via 169.254.1.1 dev eth0
+route add default via fe80::1 dev eth0
+EOF
+	j=0
+	for ons in x y z; do
+		for opod in a b c; do
+			if [ "$j" != "$6" ] && [ $((j % 2 + 1)) = "$2" ]; then
+				ip -n "$1" route add "10.1.$((j / 3 + 1)).$((j % 3 + 1))/32" dev eth0
+				ip -n "$1" -6 route add "fd00::$((j / 3 + 1)):$((j % 3 + 1))/128" dev eth0
+			fi
+			j=$((j + 1))
+		done
+	done
+	ip -n "$P-n$2" -b - <<EOF
+link set v$3 master br0
+link set v$3 up
+route add 10.1.$4.$5/32 dev br0
+route add fd00::$4:$5/128 dev br0
+EOF
+}
 
 up() {
 	down
@@ -54,6 +89,15 @@ up() {
 	ip -n "$P-n2" route add 10.1.0.0/16 via 10.255.0.1
 	ip -n "$P-n1" -6 route add fd00::/64 via fd00:ff::2
 	ip -n "$P-n2" -6 route add fd00::/64 via fd00:ff::1
+	if [ "${CORRAL_CLUSTER_SHAPE:-routed}" = bridged ]; then
+		for n in 1 2; do
+			ip -n "$P-n$n" link add br0 type bridge mcast_snooping 0
+			ip -n "$P-n$n" addr add 169.254.1.1/32 dev br0
+			ip -n "$P-n$n" addr add fe80::1/64 dev br0 nodad
+			ip -n "$P-n$n" link set br0 up
+			nsx "$P-n$n" "sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1"
+		done
+	fi
 	i=0
 	for ns in x y z; do
 		N=$((i / 3 + 1))
@@ -64,6 +108,11 @@ up() {
 			ip netns add "$pn"
 			nsx "$pn" "$quiet_sysctls; ip link set lo up"
 			ip -n "$P-n$node" link add "v$ns-$pod" type veth peer name eth0 netns "$pn"
+			if [ "${CORRAL_CLUSTER_SHAPE:-routed}" = bridged ]; then
+				bridged_pod "$pn" "$node" "$ns-$pod" "$N" "$p" "$i"
+				i=$((i + 1))
+				continue
+			fi
 			ip -n "$pn" -b - <<EOF
 addr add 10.1.$N.$p/32 dev eth0
 addr add fd00::$N:$p/128 dev eth0 nodad

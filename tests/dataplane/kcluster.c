@@ -622,6 +622,16 @@ int kc_send_nd(struct kcluster *kc, int ns, const char *src, const char *dst, un
 	return send_ip(kc, ns, 58, src, dst, l4, n, 2, 255);
 }
 
+int kc_send_na(struct kcluster *kc, int ns, const char *src, const char *dst, const char *target)
+{
+	uint8_t l4[24] = { 0 };
+	if (inet_pton(AF_INET6, target, l4 + 8) != 1)
+		return -1;
+	l4[0] = 136;  /* neighbour advertisement, code 0 */
+	l4[4] = 0x20; /* override: replace what the receiver holds */
+	return send_ip(kc, ns, 58, src, dst, l4, sizeof(l4), 2, 255);
+}
+
 struct rawopen {
 	bool v6;
 	int proto;

@@ -73,6 +73,9 @@ int kc_send_raw(struct kcluster *kc, int ns, int proto, const char *src, const c
 /* An ICMPv6 neighbour solicitation for dst with hop limit 255 and extra
  * bytes of payload after the target address, from src to dst. */
 int kc_send_nd(struct kcluster *kc, int ns, const char *src, const char *dst, unsigned extra);
+/* An ICMPv6 neighbour advertisement (override) that says target is at the
+ * sender's link-layer address, from src to dst, hop limit 255. */
+int kc_send_na(struct kcluster *kc, int ns, const char *src, const char *dst, const char *target);
 /* A raw socket in pod i that sees every packet of proto arriving there
  * (IPv4 or IPv6); kc_raw_seen() waits for one from src whose transport
  * header starts with the 16 bits id (the source port; 0x8700 for a

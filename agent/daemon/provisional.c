@@ -1,0 +1,297 @@
+/* Provisional verdicts for local addresses the API has not reported yet
+ * (provisional.h). */
+#include "agent/daemon/provisional.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct entry {
+	char port[16];
+	ip128 addr[2];
+	size_t naddr;
+	bool deny;
+	istr ns, name;            /* twin: the pod standing for the address */
+	struct pod_spec *twin;    /* what the engine holds for it meanwhile */
+	struct pod_spec *orig;    /* its own spec, a reference of ours */
+	struct timespec since;    /* CLOCK_MONOTONIC */
+	char *why;
+};
+
+struct prov {
+	struct vec entries; /* struct entry* */
+	uint64_t resolved;
+	double resolved_seconds;
+};
+
+struct prov *prov_new(void)
+{
+	return xcalloc(1, sizeof(struct prov));
+}
+
+static void entry_free(struct entry *en)
+{
+	istr_put(en->ns);
+	istr_put(en->name);
+	free(en->why);
+	free(en);
+}
+
+/* The twin's pod gets its own spec back (if the source did not already
+ * replace the twin, or delete the pod). */
+static void untwin(struct entry *en, struct engine *e)
+{
+	if (!en->orig)
+		return;
+	struct pod *p = engine_pod_find(e, en->ns, en->name);
+	if (p && p->spec == en->twin)
+		engine_pod_upsert(e, en->orig); /* our reference goes to the engine */
+	else
+		pod_spec_free(en->orig);
+	en->orig = en->twin = NULL;
+}
+
+void prov_free(struct prov *pv, struct engine *e)
+{
+	if (!pv)
+		return;
+	for (size_t i = 0; i < pv->entries.n; i++) {
+		untwin(pv->entries.v[i], e);
+		entry_free(pv->entries.v[i]);
+	}
+	vec_free(&pv->entries);
+	free(pv);
+}
+
+static struct pod_spec *twin_of(const struct pod_spec *o, const ip128 *addr, size_t n)
+{
+	struct pod_spec *s = xcalloc(1, sizeof(*s));
+	s->ns = istr_ref(o->ns);
+	s->name = istr_ref(o->name);
+	s->node = istr_ref(o->node);
+	labelset_copy(&s->labels, &o->labels);
+	s->naddr = (uint32_t)n;
+	memcpy(s->addr, addr, n * sizeof(*addr));
+	s->phase = o->phase;
+	s->nports = o->nports;
+	s->ports = xcalloc(o->nports ? o->nports : 1, sizeof(*s->ports));
+	for (uint32_t i = 0; i < o->nports; i++) {
+		s->ports[i] = o->ports[i];
+		s->ports[i].name = istr_ref(o->ports[i].name);
+	}
+	s->source = istr_ref(o->source);
+	s->workload = o->workload ? xstrdup(o->workload) : NULL;
+	return s;
+}
+
+/* Every selector and named port treats a and b the same. */
+static bool alike(const struct pod_spec *a, const struct pod_spec *b)
+{
+	if (a->ns != b->ns || a->labels.n != b->labels.n || a->nports != b->nports)
+		return false;
+	for (uint32_t i = 0; i < a->labels.n; i++)
+		if (a->labels.v[i].key != b->labels.v[i].key || a->labels.v[i].val != b->labels.v[i].val)
+			return false;
+	for (uint32_t i = 0; i < a->nports; i++)
+		if (a->ports[i].name != b->ports[i].name || a->ports[i].proto != b->ports[i].proto ||
+		    a->ports[i].port != b->ports[i].port)
+			return false;
+	return true;
+}
+
+static bool candidate(const struct pod *p)
+{
+	const struct pod_spec *s = p->spec;
+	return p->local && !s->naddr && !s->host_network && !s->unreadable && s->phase != PHASE_SUCCEEDED &&
+	       s->phase != PHASE_FAILED;
+}
+
+static ip128 link_ip(const struct link_addr *a)
+{
+	if (a->family == 4)
+		return ip_from_v4((uint32_t)a->a[0] << 24 | (uint32_t)a->a[1] << 16 | (uint32_t)a->a[2] << 8 | a->a[3]);
+	ip128 r = { 0, 0 };
+	for (int i = 0; i < 8; i++) {
+		r.hi = r.hi << 8 | a->a[i];
+		r.lo = r.lo << 8 | a->a[8 + i];
+	}
+	return r;
+}
+
+static double since_s(const struct timespec *t, const struct timespec *now)
+{
+	return (double)(now->tv_sec - t->tv_sec) + (double)(now->tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* The entry the interface had (its time runs on; its addresses may have
+ * grown: the IPv6 one often comes after the IPv4 one). */
+static struct entry *old_entry(struct vec *old, const char *port, const ip128 *a, size_t n)
+{
+	for (size_t i = 0; i < old->n; i++) {
+		struct entry *en = old->v[i];
+		if (en && !strcmp(en->port, port)) {
+			old->v[i] = NULL;
+			memcpy(en->addr, a, n * sizeof(*a));
+			en->naddr = n;
+			return en;
+		}
+	}
+	return NULL;
+}
+
+void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *ports, size_t nports,
+		    bool deny_unexplained, ip128 **denied, size_t *ndenied)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* 1. every pod its own spec: what the API says, and nothing else */
+	for (size_t i = 0; i < pv->entries.n; i++)
+		untwin(pv->entries.v[i], e);
+	struct vec old = pv->entries;
+	memset(&pv->entries, 0, sizeof(pv->entries));
+	*denied = NULL;
+	*ndenied = 0;
+
+	/* 2. the pod interfaces whose addresses no pod claims */
+	struct vec cands = { 0 };
+	bool have_cands = false;
+	size_t used = 0;
+	for (size_t i = 0; i < nports; i++) {
+		const struct link_port *lp = &ports[i];
+		ip128 a[2];
+		size_t n = 0;
+		bool claimed = false, fam[2] = { false, false };
+		for (size_t j = 0; j < lp->naddr; j++) {
+			const struct link_addr *la = &lp->addr[j];
+			if (la->family == 6 && la->a[0] == 0xfe && (la->a[1] & 0xc0) == 0x80)
+				continue; /* link-local: no pod's podIP */
+			ip128 x = link_ip(la);
+			if (engine_addr_claims(e, x, NULL))
+				claimed = true;
+			else if (!fam[la->family == 6])
+				fam[la->family == 6] = true, a[n++] = x;
+		}
+		if (claimed || !n)
+			continue; /* a pod's (what else it has is no pod's: README) */
+		if (!have_cands) {
+			struct vec all = { 0 };
+			engine_pods(e, &all);
+			for (size_t k = 0; k < all.n; k++)
+				if (candidate(all.v[k]))
+					vec_push(&cands, all.v[k]);
+			vec_free(&all);
+			have_cands = true;
+		}
+		struct entry *en = old_entry(&old, lp->name, a, n);
+		if (!en) {
+			en = xcalloc(1, sizeof(*en));
+			snprintf(en->port, sizeof(en->port), "%s", lp->name);
+			memcpy(en->addr, a, n * sizeof(*a));
+			en->naddr = n;
+			en->since = now;
+		}
+		istr_put(en->ns);
+		istr_put(en->name);
+		free(en->why);
+		en->ns = en->name = NULL;
+		en->deny = false;
+		bool all_alike = true;
+		for (size_t k = 1; k < cands.n && all_alike; k++)
+			all_alike = alike(((struct pod *)cands.v[0])->spec, ((struct pod *)cands.v[k])->spec);
+		if (!cands.n) {
+			en->deny = deny_unexplained;
+			en->why = xasprintf("no pod on this node waits for an address: %s",
+					    deny_unexplained ? "denied both ways (denyUnexplainedAddresses)"
+							     : "left alone (denyUnexplainedAddresses: false)");
+		} else if (!all_alike) {
+			const struct pod_spec *x = ((struct pod *)cands.v[0])->spec;
+			en->deny = true;
+			en->why = xasprintf("%zu pods of different kinds wait for an address on this node (%s/%s, ...): "
+					    "denied both ways until the API reports it",
+					    cands.n, x->ns, x->name);
+		} else if (used == cands.n) {
+			en->deny = true;
+			en->why = xasprintf("more new interfaces than the %zu pods waiting for an address: denied both ways",
+					    cands.n);
+		} else {
+			struct pod *p = cands.v[used++];
+			en->ns = istr_ref(p->spec->ns);
+			en->name = istr_ref(p->spec->name);
+			en->orig = p->spec;
+			en->orig->refs++; /* ours, while the engine holds the twin */
+			en->twin = twin_of(p->spec, a, n);
+			engine_pod_upsert(e, en->twin);
+			en->why = xasprintf("taken for %s/%s: %s", en->ns, en->name,
+					    cands.n == 1 ? "the only pod waiting for an address on this node"
+							 : "every pod waiting for an address on this node is alike");
+		}
+		if (en->deny) {
+			*denied = xrealloc(*denied, (*ndenied + n) * sizeof(**denied));
+			memcpy(*denied + *ndenied, a, n * sizeof(*a));
+			*ndenied += n;
+		}
+		vec_push(&pv->entries, en);
+	}
+	vec_free(&cands);
+	/* 3. entries gone: explained by the API now (counted), or the
+	 * interface went */
+	for (size_t i = 0; i < old.n; i++) {
+		struct entry *en = old.v[i];
+		if (!en)
+			continue;
+		bool explained = false;
+		for (size_t j = 0; j < en->naddr; j++)
+			explained |= engine_addr_claims(e, en->addr[j], NULL) > 0;
+		if (explained) {
+			pv->resolved++;
+			pv->resolved_seconds += since_s(&en->since, &now);
+		}
+		entry_free(en);
+	}
+	vec_free(&old);
+}
+
+void prov_stats(const struct prov *pv, struct prov_stats *st)
+{
+	st->entries = 0;
+	for (size_t i = 0; i < pv->entries.n; i++)
+		st->entries += ((const struct entry *)pv->entries.v[i])->naddr;
+	st->resolved = pv->resolved;
+	st->resolved_seconds = pv->resolved_seconds;
+}
+
+const char *prov_why(const struct prov *pv, ip128 a)
+{
+	for (size_t i = 0; pv && i < pv->entries.n; i++) {
+		const struct entry *en = pv->entries.v[i];
+		for (size_t j = 0; j < en->naddr; j++)
+			if (ip_eq(en->addr[j], a))
+				return en->why;
+	}
+	return NULL;
+}
+
+json_t *prov_status(const struct prov *pv, struct sbuf *text)
+{
+	json_t *arr = json_array();
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (size_t i = 0; i < pv->entries.n; i++) {
+		const struct entry *en = pv->entries.v[i];
+		char a[2][IP_STRLEN] = { "", "" };
+		for (size_t j = 0; j < en->naddr; j++)
+			ip_format(en->addr[j], a[j], sizeof(a[j]));
+		json_t *addrs = json_array();
+		for (size_t j = 0; j < en->naddr; j++)
+			json_array_append_new(addrs, json_string(a[j]));
+		json_array_append_new(arr, json_pack("{s:s, s:o, s:s, s:s?, s:f, s:s}", "interface", en->port, "addresses",
+						     addrs, "verdict", en->deny ? "deny" : en->ns ? "twin" : "none",
+						     "pod", NULL, "seconds", since_s(&en->since, &now), "why", en->why));
+		if (en->ns)
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "pod",
+					    json_sprintf("%s/%s", en->ns, en->name));
+		sbuf_addf(text, "  provisional %s%s%s on %s for %.1f s: %s\n", a[0], en->naddr > 1 ? ", " : "",
+			  en->naddr > 1 ? a[1] : "", en->port, since_s(&en->since, &now), en->why);
+	}
+	return arr;
+}

@@ -1,0 +1,60 @@
+/* Provisional verdicts (issue 14): a new pod's address exists on the node
+ * (the CNI made its interface, address and route) before the API says
+ * which pod has it. From the node's pod interfaces (agent/nl/link.c) the
+ * agent knows the address at once; the pods scheduled to this node that
+ * have no address yet are the candidates, and the address gets a verdict
+ * that is never looser than its true one:
+ *
+ *   - every candidate alike (same namespace, labels and container ports:
+ *     every selector and named port treats them the same, as the replicas
+ *     of one workload): the address is given to one of them (a "twin" of
+ *     its spec with the address, in the engine): its groups, its peer
+ *     sets on this node, its named ports, exactly what the API will say;
+ *   - candidates of several kinds (the intersection of what they allow is
+ *     not computed): the address drops everything both ways
+ *     (deny-all, through the quarantine chains) until the API reports it;
+ *   - no candidate (an address no pending pod explains: host-network
+ *     tricks, a stale interface): deny-all both ways by default
+ *     (denyUnexplainedAddresses: true), nothing with false.
+ *
+ * When the API reports the address, the twin gives way to the pod's own
+ * spec in the engine, or the deny entry to the pod's verdicts, before the
+ * next transaction: one transaction replaces the provisional entry by the
+ * real one (no gap, no packet judged by neither). */
+#ifndef CORRAL_PROVISIONAL_H
+#define CORRAL_PROVISIONAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "agent/nl/link.h"
+#include "policy/engine.h"
+
+struct prov;
+
+struct prov *prov_new(void);
+/* Gives back every twin's pod its own spec (the engine keeps working). */
+void prov_free(struct prov *pv, struct engine *e);
+
+/* Brings the provisional entries up to date with the node's pod
+ * interfaces and the engine's pods: twins made or undone in the engine,
+ * and *denied (malloc'd, *ndenied) the addresses to deny both ways. */
+void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *ports, size_t nports,
+		    bool deny_unexplained, ip128 **denied, size_t *ndenied);
+
+struct prov_stats {
+	size_t entries;             /* addresses provisional now */
+	uint64_t resolved;          /* entries the API has since explained */
+	double resolved_seconds;    /* the time they were provisional, summed */
+};
+void prov_stats(const struct prov *pv, struct prov_stats *st);
+
+/* Why address a is provisional ("twin of x/new: the only kind of pod
+ * waiting for an address on this node"), or NULL when it is not. */
+const char *prov_why(const struct prov *pv, ip128 a);
+
+/* Status: the entries as JSON, and one text line each. */
+json_t *prov_status(const struct prov *pv, struct sbuf *text);
+
+#endif

@@ -1,0 +1,418 @@
+/* Provisional verdicts (issue 14), with the agent and real packets.
+ *
+ * As a CNI and kubelet do it, the test first makes a new pod's network
+ * namespace, interface, addresses and, last, the node's route to it, and
+ * only later (CORRAL_PROV_DELAY_MS, default 1000) writes the pod's IP into
+ * the agent's source (the folder: the pod's object is there from the
+ * start, scheduled to node-1 with no address yet, as the API has it).
+ *   - an isolated pod (x/n1: a policy denies it everything): not one of its
+ *     first packets gets out, and none reaches it, before and after its IP
+ *     is reported;
+ *   - an allowed pod (x/n2: x/a admits it by label): the time from the
+ *     route's creation to its first packet that x/a answers, and no packet
+ *     lost when the API reports its IP (the provisional entry is replaced
+ *     by the real one in the same transaction);
+ *   - agentctl status and explain say the address is provisional, and why.
+ * Without provisional verdicts x/n1 is open and x/n2 dropped until the IP
+ * is reported (the test's first check fails). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kcluster.h"
+
+static const char *script, *agent_bin, *agentctl_bin, *base_yaml;
+static struct kcluster kc;
+static char dir[64];
+static pid_t agent_pid;
+
+enum { XA, XB, XC, YA, YB, YC, ZA, ZB, ZC };
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* How long after the route an isolated pod's packets may still get
+ * through (the agent's reaction, and the revocation of a flow begun in
+ * it); CORRAL_PROV_WINDOW_MS, default 250 (a pod's processes start only
+ * after the CNI has returned, later than this). */
+#define WINDOW_MS window_ms()
+static int window_ms(void)
+{
+	const char *v = getenv("CORRAL_PROV_WINDOW_MS");
+	return v && atoi(v) > 0 ? atoi(v) : 250;
+}
+
+static int delay_ms(void)
+{
+	const char *v = getenv("CORRAL_PROV_DELAY_MS");
+	return v && atoi(v) > 0 ? atoi(v) : 1000;
+}
+
+static void put(const char *name, const char *text)
+{
+	char path[256], tmp[300];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	FILE *f = fopen(tmp, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(rename(tmp, path), 0); /* whole, as kubectl apply would */
+}
+
+static void put_pod(const char *name, const char *v4, const char *v6)
+{
+	char text[1024], file[64];
+	snprintf(file, sizeof(file), "pod-x-%s.yaml", name);
+	if (v4)
+		snprintf(text, sizeof(text),
+			 "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: x, labels: {pod: %s}}\n"
+			 "spec: {nodeName: node-1, containers: [{name: s, ports: [{name: http, containerPort: 80}]}]}\n"
+			 "status: {phase: Running, podIPs: [{ip: '%s'}, {ip: '%s'}]}\n",
+			 name, name, v4, v6);
+	else
+		snprintf(text, sizeof(text),
+			 "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: x, labels: {pod: %s}}\n"
+			 "spec: {nodeName: node-1, containers: [{name: s, ports: [{name: http, containerPort: 80}]}]}\n"
+			 "status: {phase: Pending}\n",
+			 name, name);
+	put(file, text);
+}
+
+static char *run(const char *fmt, ...)
+{
+	char *cmd;
+	va_list ap;
+	va_start(ap, fmt);
+	assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+	va_end(ap);
+	FILE *p = popen(cmd, "r");
+	free(cmd);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&out, &len);
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		fwrite(buf, 1, n, m);
+	pclose(p);
+	fclose(m);
+	return out;
+}
+
+static bool status_has(const char *what)
+{
+	char *s = run("%s status --socket %s/agent.sock 2>&1", agentctl_bin, dir);
+	bool yes = strstr(s, what) != NULL;
+	if (!yes)
+		printf("status has no \"%s\":\n%s", what, s);
+	free(s);
+	return yes;
+}
+
+static bool status_has_quiet(const char *what)
+{
+	char *s = run("%s status --socket %s/agent.sock 2>&1", agentctl_bin, dir);
+	bool yes = strstr(s, what) != NULL;
+	free(s);
+	return yes;
+}
+
+static void wait_status(const char *what, int ms)
+{
+	double end = now_ms() + ms;
+	while (!status_has_quiet(what) && now_ms() < end)
+		usleep(20000);
+	assert_true(status_has(what));
+}
+
+/* A new pod's namespace and interface on node-1, everything but the
+ * node's routes to it (the CNI's last step: add_routes). */
+static int new_pod(int k)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; ip netns add %1$s-new%2$d; ip -n %1$s-new%2$d link set lo up; "
+		 "ip netns exec %1$s-new%2$d sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0; "
+		 "ip -n %1$s-n1 link add vnew%2$d type veth peer name eth0 netns %1$s-new%2$d; "
+		 "ip -n %1$s-new%2$d addr add 10.1.7.%2$d/32 dev eth0; "
+		 "ip -n %1$s-new%2$d addr add fd00::7:%2$d/128 dev eth0 nodad; ip -n %1$s-new%2$d link set eth0 up; "
+		 "ip -n %1$s-new%2$d route add 169.254.1.1 dev eth0; "
+		 "ip -n %1$s-new%2$d route add default via 169.254.1.1 dev eth0; "
+		 "ip -n %1$s-n1 addr add 169.254.1.1/32 dev vnew%2$d; ip -n %1$s-n1 link set vnew%2$d up",
+		 kc.prefix, k);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "/run/netns/%s-new%d", kc.prefix, k);
+	int fd = open(cmd, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* An ip process already running (ip -batch reading a pipe), so that the
+ * route is made the moment the line is written: returns that moment. */
+static FILE *ipb;
+
+static void route_prepare(void)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ip -n %s-n1 -b -", kc.prefix);
+	ipb = popen(cmd, "w");
+	assert_non_null(ipb);
+	usleep(100 * 1000); /* loaded and reading */
+}
+
+static double route_to(int k)
+{
+	fprintf(ipb, "route add 10.1.7.%1$d/32 dev vnew%1$d\n", k);
+	fflush(ipb);
+	return now_ms(); /* route_done() waits for ip */
+}
+
+static void route_done(void)
+{
+	assert_int_equal(pclose(ipb), 0);
+	ipb = NULL;
+}
+
+struct usock {
+	int port;
+};
+
+static int mk_udp(void *arg)
+{
+	struct usock *u = arg;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && u->port) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)u->port) };
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static int udp_in(int ns, int port)
+{
+	struct usock u = { port };
+	return kc_in_ns(&kc, ns, mk_udp, &u);
+}
+
+static void udp_to(int fd, const char *ip, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, ip, &a.sin_addr);
+	/* the result does not matter: what arrives does */
+	(void)!sendto(fd, "prov", 4, MSG_DONTWAIT, (struct sockaddr *)&a, sizeof(a));
+}
+
+static int drain(int fd)
+{
+	char buf[64];
+	int n = 0;
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		n++;
+	return n;
+}
+
+static int setup(void **state)
+{
+	char cmd[1024];
+	assert_int_equal(kc_up(&kc, script, "prv"), 0);
+	snprintf(dir, sizeof(dir), "/tmp/corral-prov-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cp %s %s/base.yaml", base_yaml, dir);
+	assert_int_equal(system(cmd), 0);
+	put("policies.yaml",
+	    /* x/n1 may do nothing */
+	    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: iso, namespace: x}\n"
+	    "spec: {podSelector: {matchLabels: {pod: n1}}, policyTypes: [Ingress, Egress]}\n---\n"
+	    /* x/a admits x/n2 only */
+	    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: to-a, namespace: x}\n"
+	    "spec:\n  podSelector: {matchLabels: {pod: a}}\n  ingress:\n  - from:\n"
+	    "    - podSelector: {matchLabels: {pod: n2}}\n");
+	snprintf(cmd, sizeof(cmd),
+		 "exec %s --source files:%s --node-name node-1 --netns /run/netns/%s-n1 --socket %s/agent.sock "
+		 "--debounce-ms 5 --metrics-address '' >>%s/agent.log 2>&1",
+		 agent_bin, dir, kc.prefix, dir, dir);
+	agent_pid = fork();
+	if (agent_pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	wait_status("synced, enforcing", 10000);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[512];
+	if (agent_pid > 0) {
+		kill(agent_pid, SIGTERM);
+		waitpid(agent_pid, NULL, 0);
+	}
+	for (int k = 1; k <= 2; k++) {
+		snprintf(cmd, sizeof(cmd), "ip netns del %s-new%d 2>/dev/null", kc.prefix, k);
+		(void)!system(cmd);
+	}
+	kc_down(&kc);
+	snprintf(cmd, sizeof(cmd), "cat %s/agent.log | tail -20; rm -rf %s", dir, dir);
+	(void)!system(cmd);
+	return 0;
+}
+
+static void isolated_first_packets_never_allowed(void **state)
+{
+	(void)state;
+	put_pod("n1", NULL, NULL);
+	usleep(300 * 1000); /* the agent has read it: a pod waiting for an address */
+	int ns = new_pod(1);
+	int out = udp_in(ns, 0), in = udp_in(ns, 9);
+	int from_c = udp_in(kc.pod_ns[XC], 0);
+	assert_true(out >= 0 && in >= 0 && from_c >= 0);
+	char xc[64];
+	kc_pod_addr(XC, false, xc, sizeof(xc));
+	route_prepare();
+	double t0 = route_to(1);
+	/* from the moment the route exists: out to x/c (which echoes), in from
+	 * x/c. The agent hears the route and writes the provisional entry
+	 * within milliseconds (the allowed test measures it); what gets
+	 * through before (and, in a flow it started, until the revocation
+	 * that follows) is the window, measured; after it, nothing */
+	int echoes = 0, arrived = 0, sent = 0, leaks = 0;
+	double last_leak = 0, end = t0 + delay_ms();
+	while (now_ms() < end) {
+		udp_to(out, xc, 80);
+		udp_to(from_c, "10.1.7.1", 9);
+		kc_serve(&kc, 2);
+		sent++;
+		int got = drain(out) + drain(in);
+		if (got) {
+			leaks += got;
+			last_leak = now_ms() - t0;
+		}
+	}
+	route_done();
+	printf("isolated pod, before its IP is reported: %d of %d datagrams each way sent; %d got through, "
+	       "the last %.1f ms after the route was asked for\n",
+	       sent, sent, leaks, last_leak);
+	/* the window closes well before the pod's processes could start */
+	assert_true(last_leak < WINDOW_MS);
+	assert_true(status_has("provisional 10.1.7.1 on vnew1"));
+	assert_true(status_has("taken for x/n1: the only pod waiting for an address on this node"));
+	char *ex = run("%s explain 10.1.7.1 x/c --port 80 --socket %s/agent.sock 2>&1", agentctl_bin, dir);
+	printf("%s", ex);
+	assert_non_null(strstr(ex, "10.1.7.1 is provisional (the API has not reported it yet): taken for x/n1"));
+	assert_non_null(strstr(ex, "DENIED"));
+	free(ex);
+	/* the API reports it: still nothing either way */
+	put_pod("n1", "10.1.7.1", "fd00::7:1");
+	end = now_ms() + 500;
+	while (now_ms() < end) {
+		udp_to(out, xc, 80);
+		udp_to(from_c, "10.1.7.1", 9);
+		kc_serve(&kc, 2);
+		echoes += drain(out);
+		arrived += drain(in);
+	}
+	printf("isolated pod, after its IP was reported: %d answered, %d arrived\n", echoes, arrived);
+	assert_int_equal(echoes, 0);
+	assert_int_equal(arrived, 0);
+	wait_status("provisional addresses: 0", 0);
+	close(out), close(in), close(from_c), close(ns);
+}
+
+static void allowed_first_packets_pass(void **state)
+{
+	(void)state;
+	put_pod("n2", NULL, NULL);
+	usleep(300 * 1000);
+	int ns = new_pod(2);
+	int out = udp_in(ns, 0);
+	assert_true(out >= 0);
+	char xa[64];
+	kc_pod_addr(XA, false, xa, sizeof(xa));
+	route_prepare();
+	double t0 = route_to(2), t_first = 0;
+	int sent = 0, answered = 0, lost_after = 0;
+	/* until the first answer: a datagram every millisecond */
+	while (now_ms() - t0 < 3000 && !t_first) {
+		udp_to(out, xa, 80);
+		sent++;
+		kc_serve(&kc, 1);
+		if (drain(out))
+			t_first = now_ms();
+	}
+	route_done();
+	if (!t_first)
+		status_has("taken for x/n2");
+	assert_true(t_first > 0);
+	printf("allowed pod: first answer %.1f ms after the route was asked for, %d datagrams sent until then\n",
+	       t_first - t0, sent);
+	assert_true(status_has("taken for x/n2"));
+	/* then, through the API's report, every datagram is answered */
+	double report = now_ms() + delay_ms() / 2;
+	bool reported = false;
+	double end = now_ms() + delay_ms() + 1000;
+	while (now_ms() < end) {
+		if (!reported && now_ms() >= report) {
+			put_pod("n2", "10.1.7.2", "fd00::7:2");
+			reported = true;
+		}
+		udp_to(out, xa, 80);
+		double wait_end = now_ms() + 200;
+		int got = 0;
+		while (!got && now_ms() < wait_end) {
+			kc_serve(&kc, 1);
+			got = drain(out);
+		}
+		answered += got > 0;
+		lost_after += got == 0;
+	}
+	printf("allowed pod, through the report of its IP: %d answered, %d lost\n", answered, lost_after);
+	assert_int_equal(lost_after, 0);
+	wait_status("provisional addresses: 0", 2000);
+	assert_true(status_has("resolved so far"));
+	close(out), close(ns);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 5) {
+		fprintf(stderr, "usage: test-provisional CLUSTER-SCRIPT CORRAL-AGENT AGENTCTL BASE-YAML\n");
+		return 2;
+	}
+	script = argv[1];
+	agent_bin = argv[2];
+	agentctl_bin = argv[3];
+	base_yaml = argv[4];
+	if (geteuid() != 0) {
+		fprintf(stderr, "needs root (network namespaces, nftables): skipped\n");
+		return 77;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(isolated_first_packets_never_allowed),
+		cmocka_unit_test(allowed_first_packets_pass),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
