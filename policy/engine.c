@@ -319,12 +319,17 @@ static void term_unanchor(struct engine *e, struct term *t)
 	}
 }
 
-static bool term_match(struct engine *e, const struct term *t, const struct view *v)
+static bool term_matches(const struct term *t, const struct view *v)
 {
-	e->stats.term_evals++;
 	if (!v->pl || (t->ns ? t->ns != v->ns : !v->nsl || !selector_matches(&t->nssel, v->nsl)))
 		return false;
 	return selector_matches(&t->podsel, v->pl);
+}
+
+static bool term_match(struct engine *e, const struct term *t, const struct view *v)
+{
+	e->stats.term_evals++;
+	return term_matches(t, v);
 }
 
 static bool peerset_match(struct engine *e, const struct ir_peerset *ps, const struct view *v)
@@ -495,12 +500,9 @@ static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
 			t->ns = istr_ref(pe->ns);
 			selector_copy(&t->nssel, &pe->nssel);
 			selector_copy(&t->podsel, &pe->podsel);
-			term_anchor(e, t);
-			vec_push(&ps->terms, t);
-			peerset_fill(e, ps, t);
+			vec_push(&ps->terms, t); /* anchored and filled once live */
 		}
 	}
-	mark_ps(e, ps);
 	return ps;
 }
 
@@ -540,6 +542,34 @@ static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t
 	}
 }
 
+/* A rule of a live policy uses ps: the first one fills it from the indexes
+ * and anchors its terms, so that pod changes keep it up to date. */
+static void peerset_live(struct engine *e, struct ir_peerset *ps)
+{
+	if (!ps || ps->live++)
+		return;
+	e->stats.peerset_builds++;
+	for (size_t i = 0; i < ps->terms.n; i++) {
+		struct term *t = ps->terms.v[i];
+		term_anchor(e, t);
+		peerset_fill(e, ps, t);
+	}
+	mark_ps(e, ps);
+}
+
+/* The last rule of a live policy using ps is gone: forget its members. */
+static void peerset_unlive(struct engine *e, struct ir_peerset *ps)
+{
+	if (!ps || --ps->live)
+		return;
+	for (size_t i = 0; i < ps->terms.n; i++) {
+		struct term *t = ps->terms.v[i];
+		term_unanchor(e, t);
+		t->anchor = NULL;
+	}
+	ptrset_free(&ps->members);
+}
+
 static void peerset_put(struct engine *e, struct ir_peerset *ps)
 {
 	if (!ps || --ps->refs)
@@ -547,7 +577,8 @@ static void peerset_put(struct engine *e, struct ir_peerset *ps)
 	htab_remove(&e->peersets, hash_str(ps->key), peerset_eq, ps->key);
 	for (size_t i = 0; i < ps->terms.n; i++) {
 		struct term *t = ps->terms.v[i];
-		term_unanchor(e, t);
+		if (ps->live)
+			term_unanchor(e, t);
 		istr_put(t->ns);
 		selector_free(&t->nssel);
 		selector_free(&t->podsel);
@@ -571,7 +602,21 @@ bool ir_peerset_has(const struct engine *e, const struct ir_peerset *ps, ip128 a
 	if (ps->host && fqdn_set_live(&ps->learned, a, fqdn_now_ms()))
 		return true;
 	struct pod *p = engine_pod_by_addr(e, a);
-	return p && ptrset_has(&ps->members, p);
+	return p && ir_peerset_has_pod(e, ps, p);
+}
+
+bool ir_peerset_has_pod(const struct engine *e, const struct ir_peerset *ps, const struct pod *p)
+{
+	if (ps->live)
+		return ptrset_has(&ps->members, p);
+	if (!p->active)
+		return false;
+	/* not kept: the same match the live passes make */
+	struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
+	for (size_t i = 0; i < ps->terms.n; i++)
+		if (term_matches(ps->terms.v[i], &v))
+			return true;
+	return false;
 }
 
 bool ir_peerset_had(const struct engine *e, const struct ir_peerset *ps, ip128 a)
@@ -666,6 +711,15 @@ void engine_group_transient_free(struct ir_group *g)
 	free(g);
 }
 
+/* A policy is live while a group of this node holds it: its rules' peer
+ * sets are kept filled. */
+static void policy_rules_live(struct engine *e, struct policy *pol, bool live)
+{
+	for (int d = 0; d < DIR_COUNT; d++)
+		for (uint32_t i = 0; i < pol->nrules[d]; i++)
+			(live ? peerset_live : peerset_unlive)(e, pol->rules[d][i].peers);
+}
+
 static struct ir_group *group_get(struct engine *e, struct groupkey *k)
 {
 	uint64_t h = groupkey_hash(k);
@@ -678,6 +732,11 @@ static struct ir_group *group_get(struct engine *e, struct groupkey *k)
 	g->npol = k->npol;
 	g->pols = xmalloc(k->npol * sizeof(*g->pols));
 	memcpy(g->pols, k->pols, k->npol * sizeof(*g->pols));
+	for (uint32_t i = 0; i < g->npol; i++) {
+		struct policy *pol = (struct policy *)g->pols[i];
+		if (!pol->ngroups++)
+			policy_rules_live(e, pol, true);
+	}
 	group_build_rules(e, g);
 	htab_insert(&e->groups, h, g);
 	mark_group(e, g);
@@ -692,6 +751,11 @@ static void group_leave(struct engine *e, struct ir_group *g)
 	htab_remove(&e->groups, groupkey_hash(&k), group_eq, &k);
 	if (g->dirty)
 		vec_remove(&e->dirty_groups, g);
+	for (uint32_t i = 0; i < g->npol; i++) {
+		struct policy *pol = (struct policy *)g->pols[i];
+		if (!--pol->ngroups)
+			policy_rules_live(e, pol, false);
+	}
 	vec_free(&g->rules);
 	free(g->pols);
 	free(g);
@@ -1032,6 +1096,8 @@ struct policy *engine_policy_find(const struct engine *e, enum policy_kind kind,
 
 static void policy_drop_rules(struct engine *e, struct policy *pol)
 {
+	if (pol->ngroups) /* not expected: every group lost it first */
+		policy_rules_live(e, pol, false);
 	for (int d = 0; d < DIR_COUNT; d++) {
 		for (uint32_t i = 0; i < pol->nrules[d]; i++)
 			peerset_put(e, pol->rules[d][i].peers);
@@ -1101,9 +1167,14 @@ void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
 		 * that peer sets the two share are kept, not rebuilt. */
 		pol->spec = spec;
 		policy_build_rules(e, pol);
+		if (pol->ngroups)
+			policy_rules_live(e, pol, true);
 		for (int d = 0; d < DIR_COUNT; d++) {
-			for (uint32_t i = 0; i < oldn[d]; i++)
+			for (uint32_t i = 0; i < oldn[d]; i++) {
+				if (pol->ngroups)
+					peerset_unlive(e, oldrules[d][i].peers);
 				peerset_put(e, oldrules[d][i].peers);
+			}
 			free(oldrules[d]);
 		}
 		policy_groups_refresh(e, pol);
@@ -1232,8 +1303,10 @@ struct engine *engine_new(const struct engine_config *cfg)
 	e->dns_rule.dir = DIR_EGRESS;
 	e->dns_rule.spec = r;
 	e->dns_rule.what = "cluster default: DNS";
-	if (e->cfg.dns_default)
+	if (e->cfg.dns_default) {
 		e->dns_rule.peers = peerset_get(e, r);
+		peerset_live(e, e->dns_rule.peers); /* every AccessPolicy group may use it */
+	}
 	struct policy_spec *q = &e->quarantine_spec;
 	q->kind = KIND_QUARANTINE;
 	q->ns = istr_get("*");
@@ -1273,6 +1346,7 @@ void engine_free(struct engine *e)
 		engine_pod_delete(e, p->spec->ns, p->spec->name);
 	}
 	vec_free(&v);
+	peerset_unlive(e, e->dns_rule.peers);
 	peerset_put(e, e->dns_rule.peers);
 	rule_free(&e->dns_rule_spec);
 	istr_put(e->quarantine_spec.ns);
