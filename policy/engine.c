@@ -8,13 +8,19 @@
 /* An anchor is the most selective requirement a term has: a pod label in
  * one namespace, a pod label anywhere, a namespace, or a namespace label.
  * (An app label alone is shared by every namespace: anchoring on it made a
- * 150,000-pod compile scan 19,000 pods per peer set.) */
+ * 150,000-pod compile scan 19,000 pods per peer set.) Anchors exist for
+ * the terms of live peer sets only. */
 enum anchor_type { ANCHOR_NONE, ANCHOR_POD_LABEL, ANCHOR_NS_NAME, ANCHOR_NS_LABEL, ANCHOR_NS_POD_LABEL };
 
 struct anchor {
 	enum anchor_type type;
 	istr k, v, ns;
 	struct vec terms;
+	/* ANCHOR_POD_LABEL: the active pods labelled k=v, cluster-wide (the
+	 * label index, kept only for the pairs a live term anchors on: a few
+	 * at 150,000 pods, where indexing every label of every pod cost
+	 * 19 MB); the other anchors find their pods through namespaces */
+	struct list pods; /* struct pod_lnode.node */
 };
 
 /* One pod peer of a peer set: pods of namespace ns (or of namespaces
@@ -27,15 +33,12 @@ struct term {
 	struct anchor *anchor; /* NULL: unanchored */
 };
 
-/* A pod in the list of one label pair. */
+/* A pod in the list of one indexed label pair; a pod's nodes are chained
+ * from struct pod.lnodes. */
 struct pod_lnode {
 	struct list node;
 	struct pod *pod;
-};
-
-struct lblent {
-	istr k, v;
-	struct list pods;
+	struct pod_lnode *next;
 };
 
 struct engine {
@@ -44,7 +47,6 @@ struct engine {
 	struct htab pods;     /* struct pod, by ns/name */
 	struct htab addrs;    /* struct addrent, by address */
 	struct htab conflicts;/* struct conflict, by address: claimed by several pods */
-	struct htab labels;   /* struct lblent, by key/value */
 	struct htab anchors;  /* struct anchor */
 	struct vec unanchored;/* struct term* */
 	struct htab policies; /* struct policy, by kind/ns/name */
@@ -146,23 +148,10 @@ struct pairkey {
 	istr k, v, ns;
 };
 
-static uint64_t pair_hash(int type, istr k, istr v)
-{
-	uintptr_t x[3] = { (uintptr_t)type, (uintptr_t)k, (uintptr_t)v };
-	return hash_bytes(x, sizeof(x), 0);
-}
-
 static uint64_t anchor_hash(int type, istr k, istr v, istr ns)
 {
 	uintptr_t x[4] = { (uintptr_t)type, (uintptr_t)k, (uintptr_t)v, (uintptr_t)ns };
 	return hash_bytes(x, sizeof(x), 0);
-}
-
-static bool lbl_eq(const void *item, const void *key)
-{
-	const struct lblent *l = item;
-	const struct pairkey *k = key;
-	return l->k == k->k && l->v == k->v;
 }
 
 static bool anchor_eq(const void *item, const void *key)
@@ -252,6 +241,38 @@ static void ns_gc(struct engine *e, struct ns *n)
 
 /* ---------- anchors and terms ---------- */
 
+static void lnode_add(struct anchor *a, struct pod *p)
+{
+	struct pod_lnode *n = xmalloc(sizeof(*n));
+	n->pod = p;
+	n->next = p->lnodes;
+	p->lnodes = n;
+	list_add_tail(&a->pods, &n->node);
+}
+
+/* A pair indexed from now on: every active pod labelled with it, once. */
+static void anchor_index(struct engine *e, struct anchor *a)
+{
+	struct pod *p;
+	htab_foreach(&e->pods, p) {
+		if (p->indexed && labelset_get(&p->spec->labels, a->k) == a->v)
+			lnode_add(a, p);
+	}
+}
+
+static void anchor_unindex(struct anchor *a)
+{
+	struct list *it, *tmp;
+	list_foreach_safe(it, tmp, &a->pods) {
+		struct pod_lnode *n = container_of(it, struct pod_lnode, node), **pp = &n->pod->lnodes;
+		while (*pp != n)
+			pp = &(*pp)->next;
+		*pp = n->next;
+		list_del(it);
+		free(n);
+	}
+}
+
 static struct anchor *anchor_get(struct engine *e, int type, istr k, istr v, istr ns)
 {
 	struct pairkey key = { type, k, v, ns };
@@ -263,7 +284,10 @@ static struct anchor *anchor_get(struct engine *e, int type, istr k, istr v, ist
 		a->k = istr_ref(k);
 		a->v = istr_ref(v);
 		a->ns = istr_ref(ns);
+		list_init(&a->pods);
 		htab_insert(&e->anchors, h, a);
+		if (type == ANCHOR_POD_LABEL)
+			anchor_index(e, a);
 	}
 	return a;
 }
@@ -311,6 +335,7 @@ static void term_unanchor(struct engine *e, struct term *t)
 	if (!a->terms.n) {
 		struct pairkey key = { a->type, a->k, a->v, a->ns };
 		htab_remove(&e->anchors, anchor_hash(a->type, a->k, a->v, a->ns), anchor_eq, &key);
+		anchor_unindex(a);
 		istr_put(a->k);
 		istr_put(a->v);
 		istr_put(a->ns);
@@ -511,7 +536,7 @@ static void fill_from_list(struct engine *e, struct ir_peerset *ps, struct term 
 {
 	struct list *it;
 	list_foreach(it, head) {
-		struct pod *p = off ? ((struct pod_lnode *)it)->pod : container_of(it, struct pod, ns_node);
+		struct pod *p = off ? container_of(it, struct pod_lnode, node)->pod : container_of(it, struct pod, ns_node);
 		if (!p->active)
 			continue;
 		struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
@@ -525,10 +550,7 @@ static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t
 {
 	struct ns *n;
 	if (t->anchor && t->anchor->type == ANCHOR_POD_LABEL) {
-		struct pairkey k = { 0, t->anchor->k, t->anchor->v, NULL };
-		struct lblent *l = htab_find(&e->labels, pair_hash(0, k.k, k.v), lbl_eq, &k);
-		if (l)
-			fill_from_list(e, ps, t, &l->pods, 1);
+		fill_from_list(e, ps, t, &t->anchor->pods, 1);
 		return;
 	}
 	if (t->ns) {
@@ -902,20 +924,11 @@ static void pod_index(struct engine *e, struct pod *p)
 	const struct pod_spec *s = p->spec;
 	if (!p->active)
 		return;
-	p->lnodes = xcalloc(s->labels.n ? s->labels.n : 1, sizeof(*p->lnodes));
+	p->indexed = true;
 	for (uint32_t i = 0; i < s->labels.n; i++) {
-		struct pairkey k = { 0, s->labels.v[i].key, s->labels.v[i].val, NULL };
-		uint64_t h = pair_hash(0, k.k, k.v);
-		struct lblent *l = htab_find(&e->labels, h, lbl_eq, &k);
-		if (!l) {
-			l = xcalloc(1, sizeof(*l));
-			l->k = istr_ref(k.k);
-			l->v = istr_ref(k.v);
-			list_init(&l->pods);
-			htab_insert(&e->labels, h, l);
-		}
-		p->lnodes[i].pod = p;
-		list_add_tail(&l->pods, &p->lnodes[i].node);
+		struct anchor *a = anchor_find(e, ANCHOR_POD_LABEL, s->labels.v[i].key, s->labels.v[i].val, NULL);
+		if (a)
+			lnode_add(a, p);
 	}
 	for (uint32_t i = 0; i < s->naddr; i++)
 		addr_claim(e, p, s->addr[i]);
@@ -924,22 +937,15 @@ static void pod_index(struct engine *e, struct pod *p)
 static void pod_unindex(struct engine *e, struct pod *p)
 {
 	const struct pod_spec *s = p->spec;
-	if (!p->lnodes)
+	if (!p->indexed)
 		return;
-	for (uint32_t i = 0; i < s->labels.n; i++) {
-		struct list *head = p->lnodes[i].node.next;
-		list_del(&p->lnodes[i].node);
-		if (list_empty(head)) { /* the lblent's own head is left alone */
-			struct lblent *l = container_of(head, struct lblent, pods);
-			struct pairkey k = { 0, l->k, l->v, NULL };
-			htab_remove(&e->labels, pair_hash(0, l->k, l->v), lbl_eq, &k);
-			istr_put(l->k);
-			istr_put(l->v);
-			free(l);
-		}
+	p->indexed = false;
+	while (p->lnodes) {
+		struct pod_lnode *n = p->lnodes;
+		p->lnodes = n->next;
+		list_del(&n->node);
+		free(n);
 	}
-	free(p->lnodes);
-	p->lnodes = NULL;
 	for (uint32_t i = 0; i < s->naddr; i++)
 		addr_release(e, p, s->addr[i]);
 }
@@ -1364,7 +1370,6 @@ void engine_free(struct engine *e)
 	htab_free(&e->pods);
 	htab_free(&e->addrs);
 	htab_free(&e->conflicts);
-	htab_free(&e->labels);
 	htab_free(&e->anchors);
 	htab_free(&e->policies);
 	htab_free(&e->peersets);

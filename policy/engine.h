@@ -52,7 +52,8 @@ struct pod {
 	struct pod_spec *spec;
 	struct ns *ns;
 	struct list ns_node;
-	struct pod_lnode *lnodes; /* one per label, in the label index */
+	struct pod_lnode *lnodes; /* its labels that live terms anchor on (engine.c) */
+	bool indexed;             /* in the address and label indexes (active when indexed) */
 	bool active;              /* has an address, not finished, not hostNetwork */
 	bool local;
 	struct ir_group *group[DIR_COUNT];
