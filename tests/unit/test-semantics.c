@@ -207,7 +207,8 @@ static struct pod_spec *pod_copy(struct engine *e, const char *ns, const char *n
 	s->node = istr_ref(s->node);
 	labelset_copy(&s->labels, &p->spec->labels);
 	s->ports = xcalloc(s->nports ? s->nports : 1, sizeof(*s->ports));
-	memcpy(s->ports, p->spec->ports, s->nports * sizeof(*s->ports));
+	if (s->nports) /* a pod without ports has none to copy (NULL) */
+		memcpy(s->ports, p->spec->ports, s->nports * sizeof(*s->ports));
 	for (uint32_t i = 0; i < s->nports; i++)
 		istr_ref(s->ports[i].name);
 	s->source = istr_ref(p->spec->source);
