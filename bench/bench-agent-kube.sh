@@ -4,7 +4,9 @@
 #   - a policy created at the API server -> the verdict a probe sees;
 #   - a pod created at the API server -> its address in the kernel (a probe
 #     from that pod connects);
-#   - agent resident memory once synced.
+#   - agent resident memory once synced;
+#   - the agent's own latency of those changes (agentctl status: event in
+#     -> transaction acknowledged, p50/p99/max).
 # One JSON line per figure, medians of RUNS.
 # usage: bench-agent-kube.sh BUILD-DIR [RUNS] [SIZE]   (SIZE: medium = 10,000 pods)
 set -eu
@@ -87,3 +89,13 @@ for r in $(seq "$RUNS"); do
 done
 emit policy_created_to_verdict_ms_median "$(median < "$W/pol")" ms
 emit pod_created_to_kernel_ms_median "$(median < "$W/pod")" ms
+# the agent's own histogram: event in -> transaction acknowledged
+"$B/agentctl" --socket "$W/a.sock" status -o json | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["changes"]
+for k in ("pod", "policy"):
+    for q in ("p50_ms", "p99_ms", "max_ms"):
+        if q in c[k]:
+            print("{\"bench\": \"agent-kube\", \"size\": \"%s\", \"metric\": \"agent_%s_change_%s\", \"value\": %.3f, \"unit\": \"ms\"}" % (sys.argv[1], k, q, c[k][q]))
+print("{\"bench\": \"agent-kube\", \"size\": \"%s\", \"metric\": \"agent_changes_most_in_one_transaction\", \"value\": %d, \"unit\": \"changes\"}" % (sys.argv[1], c["most_in_one_transaction"]))
+' "$SIZE"

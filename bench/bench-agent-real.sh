@@ -15,17 +15,26 @@
 #     address admitted by the kernel: medians of RUNS.
 # One JSON line per figure.
 # usage: bench-agent-real.sh BUILD-DIR [RUNS] [SIZE]   (SIZE: large = 150,000 pods)
+# CORRAL_BENCH_CP=DIR keeps the loaded control plane in DIR after the run
+# (stop it with `tests/controlplane/run.sh down DIR`) and reuses it when DIR
+# already holds one loaded at the same SIZE: loading the large size takes
+# about 25 minutes, so two agents can be measured on one load.
 set -eu
 B=$(cd "$1" && pwd); RUNS=${2:-5}; SIZE=${3:-large}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=$ROOT/tests/controlplane/run.sh
 P=${CORRAL_NETNS_TAG:-}crbar
 W=$(mktemp -d /tmp/corral-bench-agent-real-XXXXXX)
-export CORRAL_CP_OWNER=$$
+KEEP=${CORRAL_BENCH_CP:-}
+if [ -n "$KEEP" ]; then
+	mkdir -p "$KEEP"; KEEP=$(cd "$KEEP" && pwd); CP=$KEEP/cp
+else
+	CP=$W/cp; export CORRAL_CP_OWNER=$$
+fi
 cleanup() {
 	for f in agent srv; do [ -f "$W/$f.pid" ] && kill "$(cat "$W/$f.pid")" 2>/dev/null || true; done
 	sh "$ROOT/tests/dataplane/cluster.sh" down $P
-	sh "$RUN" down "$W/cp" >/dev/null 2>&1 || true
+	[ -n "$KEEP" ] || sh "$RUN" down "$CP" >/dev/null 2>&1 || true
 	rm -rf "$W"
 }
 trap cleanup EXIT INT TERM
@@ -42,18 +51,26 @@ until_state() {
 	done
 }
 
-sh "$RUN" up "$W/cp" >/dev/null
-URL=$(cat "$W/cp/url")
-CURL="curl -s --cacert $W/cp/ca.crt --cert $W/cp/pki/admin.crt --key $W/cp/pki/admin.key"
-K=$W/cp/kubectl
-$K apply -f "$ROOT/deploy/crd" -f "$ROOT/deploy/rbac.yaml" >/dev/null
-$K wait --for=condition=Established --timeout=60s crd/accesspolicies.corral.dev >/dev/null
+if [ -n "$KEEP" ] && [ "$(cat "$KEEP/loaded" 2>/dev/null)" = "$SIZE" ] && [ -f "$CP/url" ] &&
+	curl -s --cacert "$CP/ca.crt" --cert "$CP/pki/admin.crt" --key "$CP/pki/admin.key" "$(cat "$CP/url")/readyz" | grep -q ok; then
+	REUSED=1
+else
+	REUSED=0; rm -f "${KEEP:-$W}/loaded"
+	[ -z "$KEEP" ] || sh "$RUN" down "$CP" >/dev/null 2>&1 || true
+	sh "$RUN" up "$CP" >/dev/null
+fi
+URL=$(cat "$CP/url")
+CURL="curl -s --cacert $CP/ca.crt --cert $CP/pki/admin.crt --key $CP/pki/admin.key"
+K=$CP/kubectl
 # api METHOD PATH [BODY [CONTENT-TYPE]]: as cluster admin
 api() { $CURL -o /dev/null -X "$1" -H "Content-Type: ${4:-application/json}" ${3:+-d "$3"} "$URL$2"; }
+if [ $REUSED = 0 ]; then
+$K apply -f "$ROOT/deploy/crd" -f "$ROOT/deploy/rbac.yaml" >/dev/null
+$K wait --for=condition=Established --timeout=60s crd/accesspolicies.corral.dev >/dev/null
 
 "$B/corral-bench" --size "$SIZE" --write "$W/generated.json"
-emit api_load_s "$(sh "$RUN" load "$W/cp" "$W/generated.json" 32 2>>"$W/load.log")" s
-emit api_pods "$($CURL "$URL/api/v1/pods?limit=1" | python3 -c 'import json,sys; m=json.load(sys.stdin)["metadata"]; print(m.get("remainingItemCount", 0) + 1)')" pods
+emit api_load_s "$(sh "$RUN" load "$CP" "$W/generated.json" 32 2>>"$W/load.log")" s
+rm -f "$W/generated.json"
 # the nine namespace-cluster pods and their namespaces, without y/b
 python3 - "$ROOT/tests/dataplane/base.yaml" "$W/base.json" <<'PY'
 import json, sys, yaml
@@ -61,7 +78,10 @@ items = [d for d in yaml.safe_load_all(open(sys.argv[1]))
          if d and not (d["kind"] == "Pod" and d["metadata"]["name"] == "b" and d["metadata"]["namespace"] == "y")]
 json.dump({"apiVersion": "v1", "kind": "List", "items": items}, open(sys.argv[2], "w"))
 PY
-sh "$RUN" load "$W/cp" "$W/base.json" 8 >/dev/null 2>>"$W/load.log"
+sh "$RUN" load "$CP" "$W/base.json" 8 >/dev/null 2>>"$W/load.log"
+[ -z "$KEEP" ] || echo "$SIZE" > "$KEEP/loaded"
+fi
+emit api_pods "$($CURL "$URL/api/v1/pods?limit=1" | python3 -c 'import json,sys; m=json.load(sys.stdin)["metadata"]; print(m.get("remainingItemCount", 0) + 1)')" pods
 sh "$ROOT/tests/dataplane/cluster.sh" up $P
 ip netns exec $P-x-a python3 -m http.server 80 --bind 0.0.0.0 >/dev/null 2>&1 &
 echo $! > "$W/srv.pid"
@@ -69,7 +89,7 @@ echo $! > "$W/srv.pid"
 # the agent's credentials, as a pod of the DaemonSet gets them
 mkdir -p "$W/sa"
 $K -n corral-system create token corral-agent --duration=4h > "$W/sa/token"
-cp "$W/cp/ca.crt" "$W/sa/ca.crt"
+cp "$CP/ca.crt" "$W/sa/ca.crt"
 printf 'apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters: [{name: c, cluster: {server: "%s", certificate-authority: "%s/sa/ca.crt"}}]\nusers: [{name: u, user: {tokenFile: "%s/sa/token"}}]\ncontexts: [{name: t, context: {cluster: c, user: u}}]\n' \
 	"$URL" "$W" "$W" > "$W/kubeconfig"
 list_bytes() { $CURL "$URL/metrics" | awk '/^apiserver_response_sizes_sum\{/ && /verb="LIST"/ {s += $2} END {printf "%.0f", s}'; }
@@ -107,7 +127,7 @@ emit agent_received_mb "$(ss -tinpH state established "( dport = :$PORT )" | gre
 b1=$(list_bytes)
 emit list_bytes_sent_mb "$(awk -v a="$b0" -v b="$b1" 'BEGIN {printf "%.1f", (b - a) / 1048576}')" MB
 # the same LISTs (pages of 500, as the agent asks) as JSON, uncompressed
-python3 - "$URL" "$W/cp" <<'PY'
+python3 - "$URL" "$CP" <<'PY'
 import http.client, json, ssl, sys, time, urllib.parse
 url, d = sys.argv[1], sys.argv[2]
 ctx = ssl.create_default_context(cafile=d + "/ca.crt")
@@ -162,4 +182,4 @@ emit policy_created_to_verdict_ms_median "$(median < "$W/pol")" ms
 emit pod_created_to_kernel_ms_median "$(median < "$W/pod")" ms
 emit policy_created_to_verdict_ms_all "\"$(tr '\n' ' ' < "$W/pol")\"" ms
 emit pod_created_to_kernel_ms_all "\"$(tr '\n' ' ' < "$W/pod")\"" ms
-emit apiserver_rss_mb "$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' /proc/"$(cat "$W/cp/apiserver.pid")"/status)" MB
+emit apiserver_rss_mb "$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' /proc/"$(cat "$CP/apiserver.pid")"/status)" MB

@@ -1,6 +1,8 @@
 /* Compile benchmark: full compile of a synthetic cluster for one node,
  * then the cost of single events. One JSON line per figure.
- *   corral-bench [--size small|medium|large] [--seed N] [--events N]
+ *   corral-bench [--size small|medium|large] [--seed N] [--events N] [--render 1]
+ *     (--render 1: the ruleset of the compiled IR rendered once, timed; with
+ *     bench/callgrind.sh, the instructions of compile, render and events)
  *   corral-bench --size S [--seed N] --write FILE   (the cluster as a manifest)
  *   corral-bench --excepts N   (one ipBlock with N excepts: decode and compile) */
 #define _GNU_SOURCE
@@ -10,6 +12,7 @@
 #include <time.h>
 
 #include "gen.h"
+#include "agent/dataplane/dataplane.h"
 #include "kube/decode.h"
 #include "policy/eval.h"
 
@@ -92,7 +95,7 @@ int main(int argc, char **argv)
 {
 	const char *size = "small";
 	uint64_t seed = 42;
-	int events = 1000;
+	int events = 1000, render = 0;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--size"))
 			size = argv[i + 1];
@@ -100,6 +103,8 @@ int main(int argc, char **argv)
 			seed = strtoull(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--events"))
 			events = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--render"))
+			render = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--excepts"))
 			return bench_excepts(atoi(argv[i + 1]));
 		else if (!strcmp(argv[i], "--write")) {
@@ -133,10 +138,22 @@ int main(int argc, char **argv)
 	emit(size, "engine_rss_mb", (rss1 - rss0) / 1024.0, "MB");
 	emit(size, "groups", (double)groups.n, "count");
 	emit(size, "peer_sets", (double)pss.n, "count");
+	size_t live = 0;
+	for (size_t i = 0; i < pss.n; i++)
+		live += ((const struct ir_peerset *)pss.v[i])->live > 0;
+	emit(size, "peer_sets_live", (double)live, "count");
+	if (render) { /* the whole ruleset, as the first full sync renders it */
+		struct dp *dp = dp_new(NULL);
+		double r0 = now_ms();
+		struct ruleset *rs = dp_render(dp, e);
+		emit(size, "render_ms", now_ms() - r0, "ms");
+		ruleset_free(rs);
+		dp_free(dp);
+	}
 	engine_take_dirty(e, NULL, NULL);
 
 	/* one pod label change (app label flips and back), timed each */
-	double *lat = xcalloc((size_t)events, sizeof(double));
+	double *lat = xcalloc((size_t)(events > 0 ? events : 1), sizeof(double));
 	uint64_t r = seed * 7 + 1;
 	uint64_t evals0 = engine_stats(e)->term_evals;
 	for (int k = 0; k < events; k++) {

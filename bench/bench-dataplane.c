@@ -4,7 +4,8 @@
  *     a full ruleset holding N peer-set elements (ranges), applied in a
  *     fresh network namespace by the netlink applier, against `nft -f`
  *     loading the renderer's text of the same ruleset in another fresh
- *     namespace (same run, ratio reported);
+ *     namespace, interleaved (A B, B A, ...); medians with their spread,
+ *     and the ratio of each run's pair;
  *   corral-bench-dp connrate CLUSTER-SCRIPT [--policies N] [--conns N] [--runs R]
  *     new TCP connections per second between two pods on one node with
  *     (a) no table, (b) corral's table holding N policies of which 2
@@ -12,7 +13,9 @@
  *     pair and the pods' own rule last, (d) a table that only turns
  *     conntrack on (as kube-proxy does on every real node), (e) corral's
  *     table without the forged-source check. Cases are interleaved: each
- *     run measures every case once, and the medians are reported. With
+ *     run measures every case once, starting with a different one each
+ *     run; medians with their spread (_min, _max), and the ratios of each
+ *     run's pairs (_paired: median and spread) are reported. With
  *     (a), (b) and (d) it also measures connections from node-1 itself
  *     to the server pod: they cross corral's output chain (the node's
  *     own packets, accepted by a fib lookup of their source) instead of
@@ -67,6 +70,31 @@ static double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), dbl_cmp);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The median of n runs and their spread: metric, metric_min, metric_max
+ * (sorts v). */
+static double emit_spread(const char *bench, const char *metric, double *v, int n, const char *unit)
+{
+	char m[96];
+	double med = median(v, n);
+	emit(bench, metric, med, unit);
+	snprintf(m, sizeof(m), "%s_min", metric);
+	emit(bench, m, v[0], unit);
+	snprintf(m, sizeof(m), "%s_max", metric);
+	emit(bench, m, v[n - 1], unit);
+	return med;
+}
+
+/* The ratio a/b of each run's pair (measured next to each other, so the
+ * machine's load of the moment cancels), median and spread. */
+static void emit_paired(const char *bench, const char *metric, const double *a, const double *b, int n)
+{
+	double *r = calloc((size_t)n, sizeof(double));
+	for (int i = 0; i < n; i++)
+		r[i] = a[i] / b[i];
+	emit_spread(bench, metric, r, n, "ratio");
+	free(r);
 }
 
 static struct engine *load_text(const char *text, const char *node)
@@ -200,6 +228,12 @@ static int cmd_apply(int argc, char **argv)
 	double *kern = calloc((size_t)runs, sizeof(double));
 	uint64_t total = 0;
 	for (int r = 0; r < runs; r++) {
+		if (r % 2) { /* A B, B A, ...: neither always goes first */
+			int ns = fresh_ns("crbench-nft");
+			cli[r] = nft_f(ns, file);
+			close(ns);
+			del_ns("crbench-nft");
+		}
 		int ns = fresh_ns("crbench-apply");
 		if (ns < 0 || setns(ns, CLONE_NEWNET) < 0)
 			return 1;
@@ -221,20 +255,23 @@ static int cmd_apply(int argc, char **argv)
 			return 1;
 		close(ns);
 		del_ns("crbench-apply");
-		ns = fresh_ns("crbench-nft");
-		cli[r] = nft_f(ns, file);
-		close(ns);
-		del_ns("crbench-nft");
+		if (!(r % 2)) {
+			ns = fresh_ns("crbench-nft");
+			cli[r] = nft_f(ns, file);
+			close(ns);
+			del_ns("crbench-nft");
+		}
 	}
 	unlink(file);
-	double a = median(ours, runs), b = median(cli, runs);
+	emit("apply", "runs", runs, "runs");
 	emit("apply", "elements", (double)total, "elements");
+	emit_paired("apply", "speedup_vs_nft_f_paired", cli, ours, runs); /* before the medians sort them */
 	emit("apply", "render_ms", median(render, runs), "ms");
-	emit("apply", "netlink_apply_ms", a, "ms");
+	double a = emit_spread("apply", "netlink_apply_ms", ours, runs, "ms");
 	emit("apply", "netlink_encode_ms", median(enc, runs), "ms");
 	emit("apply", "netlink_kernel_ms", median(kern, runs), "ms");
 	emit("apply", "netlink_elements_per_s", (double)total / (a / 1e3), "elements/s");
-	emit("apply", "nft_f_ms", b, "ms");
+	double b = emit_spread("apply", "nft_f_ms", cli, runs, "ms");
 	emit("apply", "speedup_vs_nft_f", b / a, "x");
 	free(ours);
 	free(cli);
@@ -422,7 +459,8 @@ static int cmd_connrate(int argc, char **argv)
 	}
 	double apply_ms = 0, kern_ms = 0, render_ms = 0;
 	for (int r = 0; r < runs; r++)
-		for (int c = 0; c < CASES; c++) { /* interleaved: each run measures every case once */
+		for (int k = 0; k < CASES; k++) { /* interleaved: each run measures every case once */
+			int c = (k + r) % CASES;  /* starting with a different case each run */
 			sh("ip netns exec %s-n1 nft flush ruleset", kc.prefix);
 			if (c == 1 || c == 4) {
 				struct dp_stats st;
@@ -466,11 +504,16 @@ static int cmd_connrate(int argc, char **argv)
 	unlink(naive);
 	unlink(ctonly);
 	double m[CASES], nm[CASES] = { 0 };
+	emit("connrate", "runs", runs, "runs");
+	/* each run's ratio, its cases measured next to each other */
+	emit_paired("connrate", "corral_vs_no_table_paired", rate[1], rate[0], runs);
+	emit_paired("connrate", "corral_vs_conntrack_only_paired", rate[1], rate[3], runs);
+	emit_paired("connrate", "corral_vs_corral_no_source_check_paired", rate[1], rate[4], runs);
+	emit_paired("connrate", "node_to_pod_corral_vs_conntrack_only_paired", node_rate[1], node_rate[3], runs);
 	for (int c = 0; c < CASES; c++) {
 		char metric[64];
-		m[c] = median(rate[c], runs);
 		snprintf(metric, sizeof(metric), "conn_per_s_%s", names[c]);
-		emit("connrate", metric, m[c], "conn/s");
+		m[c] = emit_spread("connrate", metric, rate[c], runs, "conn/s");
 		free(rate[c]);
 		if (c == 0 || c == 1 || c == 3) {
 			nm[c] = median(node_rate[c], runs);

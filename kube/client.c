@@ -60,13 +60,23 @@ int kube_decode_listed(enum kube_res r, json_t *o, const struct decode_opts *opt
 	return kube_decode(o, "api", opts, d, out);
 }
 
-/* One allocation per cached object: 150,000 pods make every byte count. */
+/* One allocation per cached object, 24 bytes (32 with malloc's header):
+ * 150,000 pods make every byte count. Its key is the decoded object's own
+ * namespace and name. */
 struct centry {
 	void *obj;
-	uint64_t mark; /* relist generation that saw it */
-	uint64_t rvn;  /* resourceVersion when it is a number (etcd's are) */
-	char *rvs;     /* otherwise the opaque string */
-	char key[];    /* ns/name */
+	union {
+		uint64_t n; /* resourceVersion when it is a number (etcd's are) */
+		char *s;    /* otherwise the opaque string */
+	} rv;
+	uint32_t mark; /* relist generation that saw it (its low bits) */
+	bool rv_str;
+};
+
+/* ns is "" for a Namespace (cluster-scoped). */
+struct ckey {
+	enum kube_res res;
+	const char *ns, *name;
 };
 
 static bool rv_numeric(const char *rv, uint64_t *n)
@@ -86,17 +96,30 @@ static bool rv_same(const struct centry *e, const char *rv)
 	if (!rv)
 		return false;
 	if (rv_numeric(rv, &n))
-		return !e->rvs && e->rvn == n;
-	return e->rvs && !strcmp(e->rvs, rv);
+		return !e->rv_str && e->rv.n == n;
+	return e->rv_str && !strcmp(e->rv.s, rv);
 }
 
 static void rv_store(struct centry *e, const char *rv)
 {
-	free(e->rvs);
-	e->rvs = NULL;
-	e->rvn = 0;
-	if (rv && !rv_numeric(rv, &e->rvn))
-		e->rvs = xstrdup(rv);
+	if (e->rv_str)
+		free(e->rv.s);
+	e->rv_str = false;
+	e->rv.n = 0;
+	uint64_t n;
+	if (rv && rv_numeric(rv, &n)) {
+		e->rv.n = n;
+	} else if (rv) {
+		e->rv.s = xstrdup(rv);
+		e->rv_str = true;
+	}
+}
+
+static void centry_free(struct centry *e)
+{
+	if (e->rv_str)
+		free(e->rv.s);
+	free(e);
 }
 
 enum rstate { R_WAIT, R_LIST, R_WATCH };
@@ -107,7 +130,7 @@ struct reflector {
 	struct kube_client *c;
 	enum kube_res res;
 	enum rstate st;
-	struct htab cache; /* struct centry by key */
+	struct htab cache; /* struct centry by namespace and name */
 	char *rv;          /* last version seen */
 	char *cont;        /* continue token of the list in progress */
 	uint64_t mark;
@@ -157,9 +180,36 @@ static double jitter(struct kube_client *c)
 	return (double)(c->rng % 1000) / 1000.0;
 }
 
+static void obj_names(enum kube_res r, const void *o, const char **ns, const char **name)
+{
+	if (r == KRES_NAMESPACES) {
+		*ns = "";
+		*name = ((const struct ns_spec *)o)->name;
+	} else if (r == KRES_PODS) {
+		*ns = ((const struct pod_spec *)o)->ns;
+		*name = ((const struct pod_spec *)o)->name;
+	} else {
+		*ns = ((const struct policy_spec *)o)->ns;
+		*name = ((const struct policy_spec *)o)->name;
+	}
+}
+
+static uint64_t ckey_hash(const struct ckey *k)
+{
+	return hash_bytes(k->name, strlen(k->name), hash_str(k->ns));
+}
+
 static bool centry_eq(const void *item, const void *key)
 {
-	return !strcmp(((const struct centry *)item)->key, key);
+	const struct ckey *k = key;
+	const char *ns, *name;
+	obj_names(k->res, ((const struct centry *)item)->obj, &ns, &name);
+	return !strcmp(name, k->name) && !strcmp(ns, k->ns);
+}
+
+static struct centry *cache_find(const struct reflector *r, const struct ckey *k)
+{
+	return htab_find(&r->cache, ckey_hash(k), centry_eq, k);
 }
 
 /* ---------- objects ---------- */
@@ -184,12 +234,17 @@ void kube_obj_ref(enum kube_res r, void *obj)
 		((struct policy_spec *)obj)->refs++;
 }
 
-static char *obj_key(json_t *o)
+/* The key of an object as the API sent it, read as the decoder reads it
+ * (a namespaced object without a namespace is in "default"); false when it
+ * has no name. */
+static bool obj_key(const struct reflector *r, json_t *o, struct ckey *k)
 {
 	json_t *md = json_object_get(o, "metadata");
 	const char *ns = json_string_value(json_object_get(md, "namespace"));
-	const char *name = json_string_value(json_object_get(md, "name"));
-	return name ? xasprintf("%s/%s", ns ? ns : "", name) : NULL;
+	k->res = r->res;
+	k->name = json_string_value(json_object_get(md, "name"));
+	k->ns = r->res == KRES_NAMESPACES ? "" : ns ? ns : r->c->dopts.default_ns;
+	return k->name != NULL;
 }
 
 static const char *obj_rv(json_t *o)
@@ -223,12 +278,13 @@ static void trouble(struct reflector *r, const char *fmt, ...)
 static void cache_delete(struct reflector *r, struct centry *e)
 {
 	struct kube_client *c = r->c;
-	htab_remove(&r->cache, hash_str(e->key), centry_eq, e->key);
+	struct ckey k = { r->res, NULL, NULL };
+	obj_names(r->res, e->obj, &k.ns, &k.name);
+	htab_remove(&r->cache, ckey_hash(&k), centry_eq, &k);
 	if (c->h.changed)
 		c->h.changed(c->h.arg, r->res, e->obj, NULL);
 	obj_free(r->res, e->obj);
-	free(e->rvs);
-	free(e);
+	centry_free(e);
 }
 
 /* Each decoding problem, one message each: errors (the object is enforced
@@ -255,14 +311,13 @@ static void report_diags(struct reflector *r, const struct diags *d)
 static void upsert(struct reflector *r, json_t *o)
 {
 	struct kube_client *c = r->c;
-	char *key = obj_key(o);
-	if (!key)
+	struct ckey key;
+	if (!obj_key(r, o, &key))
 		return;
-	struct centry *e = htab_find(&r->cache, hash_str(key), centry_eq, key);
+	struct centry *e = cache_find(r, &key);
 	const char *rv = obj_rv(o);
 	if (e && rv_same(e, rv)) { /* duplicate (relist, repeated ADDED) */
-		e->mark = r->mark;
-		free(key);
+		e->mark = (uint32_t)r->mark;
 		return;
 	}
 	struct diags d = { 0 };
@@ -275,20 +330,20 @@ static void upsert(struct reflector *r, json_t *o)
 	if (rc < 0 || !obj) {
 		c->stats.rejected++;
 		if (e) /* this version cannot be identified: keep the last one in force */
-			e->mark = r->mark;
-		free(key);
+			e->mark = (uint32_t)r->mark;
 		return;
 	}
+	void *old = e ? e->obj : NULL;
 	if (!e) {
-		e = xcalloc(1, sizeof(*e) + strlen(key) + 1);
-		strcpy(e->key, key);
-		htab_insert(&r->cache, hash_str(key), e);
+		e = xcalloc(1, sizeof(*e));
+		e->obj = obj;
+		struct ckey k = { r->res, NULL, NULL }; /* the decoded names, as centry_eq reads them */
+		obj_names(r->res, obj, &k.ns, &k.name);
+		htab_insert(&r->cache, ckey_hash(&k), e);
 	}
-	free(key);
-	void *old = e->obj;
 	e->obj = obj;
 	rv_store(e, rv);
-	e->mark = r->mark;
+	e->mark = (uint32_t)r->mark;
 	if (c->h.changed)
 		c->h.changed(c->h.arg, r->res, old, obj);
 	if (old)
@@ -297,11 +352,10 @@ static void upsert(struct reflector *r, json_t *o)
 
 static void delete_obj(struct reflector *r, json_t *o)
 {
-	char *key = obj_key(o);
-	struct centry *e = key ? htab_find(&r->cache, hash_str(key), centry_eq, key) : NULL;
+	struct ckey key;
+	struct centry *e = obj_key(r, o, &key) ? cache_find(r, &key) : NULL;
 	if (e)
 		cache_delete(r, e);
-	free(key);
 }
 
 /* After a full list: what the list did not return is gone. */
@@ -309,7 +363,7 @@ static void sweep(struct reflector *r)
 {
 	struct vec gone = { 0 };
 	struct centry *e;
-	htab_foreach(&r->cache, e) if (e->mark != r->mark) vec_push(&gone, e);
+	htab_foreach(&r->cache, e) if (e->mark != (uint32_t)r->mark) vec_push(&gone, e);
 	for (size_t i = 0; i < gone.n; i++)
 		cache_delete(r, gone.v[i]);
 	vec_free(&gone);
@@ -818,8 +872,7 @@ void kube_client_free(struct kube_client *c)
 		struct centry *e;
 		htab_foreach(&r->cache, e) {
 			obj_free(r->res, e->obj);
-			free(e->rvs);
-			free(e);
+			centry_free(e);
 		}
 		htab_free(&r->cache);
 		sbuf_free(&r->body);
@@ -853,9 +906,8 @@ size_t kube_client_count(const struct kube_client *c, enum kube_res r)
 
 const void *kube_client_get(const struct kube_client *c, enum kube_res r, const char *ns, const char *name)
 {
-	char *key = xasprintf("%s/%s", ns ? ns : "", name);
-	const struct centry *e = htab_find(&c->r[r].cache, hash_str(key), centry_eq, key);
-	free(key);
+	struct ckey key = { r, r == KRES_NAMESPACES ? "" : ns ? ns : "", name };
+	const struct centry *e = cache_find(&c->r[r], &key);
 	return e ? e->obj : NULL;
 }
 

@@ -8,13 +8,19 @@
 /* An anchor is the most selective requirement a term has: a pod label in
  * one namespace, a pod label anywhere, a namespace, or a namespace label.
  * (An app label alone is shared by every namespace: anchoring on it made a
- * 150,000-pod compile scan 19,000 pods per peer set.) */
+ * 150,000-pod compile scan 19,000 pods per peer set.) Anchors exist for
+ * the terms of live peer sets only. */
 enum anchor_type { ANCHOR_NONE, ANCHOR_POD_LABEL, ANCHOR_NS_NAME, ANCHOR_NS_LABEL, ANCHOR_NS_POD_LABEL };
 
 struct anchor {
 	enum anchor_type type;
 	istr k, v, ns;
 	struct vec terms;
+	/* ANCHOR_POD_LABEL: the active pods labelled k=v, cluster-wide (the
+	 * label index, kept only for the pairs a live term anchors on: a few
+	 * at 150,000 pods, where indexing every label of every pod cost
+	 * 19 MB); the other anchors find their pods through namespaces */
+	struct list pods; /* struct pod_lnode.node */
 };
 
 /* One pod peer of a peer set: pods of namespace ns (or of namespaces
@@ -27,15 +33,12 @@ struct term {
 	struct anchor *anchor; /* NULL: unanchored */
 };
 
-/* A pod in the list of one label pair. */
+/* A pod in the list of one indexed label pair; a pod's nodes are chained
+ * from struct pod.lnodes. */
 struct pod_lnode {
 	struct list node;
 	struct pod *pod;
-};
-
-struct lblent {
-	istr k, v;
-	struct list pods;
+	struct pod_lnode *next;
 };
 
 struct engine {
@@ -44,7 +47,6 @@ struct engine {
 	struct htab pods;     /* struct pod, by ns/name */
 	struct htab addrs;    /* struct addrent, by address */
 	struct htab conflicts;/* struct conflict, by address: claimed by several pods */
-	struct htab labels;   /* struct lblent, by key/value */
 	struct htab anchors;  /* struct anchor */
 	struct vec unanchored;/* struct term* */
 	struct htab policies; /* struct policy, by kind/ns/name */
@@ -146,23 +148,10 @@ struct pairkey {
 	istr k, v, ns;
 };
 
-static uint64_t pair_hash(int type, istr k, istr v)
-{
-	uintptr_t x[3] = { (uintptr_t)type, (uintptr_t)k, (uintptr_t)v };
-	return hash_bytes(x, sizeof(x), 0);
-}
-
 static uint64_t anchor_hash(int type, istr k, istr v, istr ns)
 {
 	uintptr_t x[4] = { (uintptr_t)type, (uintptr_t)k, (uintptr_t)v, (uintptr_t)ns };
 	return hash_bytes(x, sizeof(x), 0);
-}
-
-static bool lbl_eq(const void *item, const void *key)
-{
-	const struct lblent *l = item;
-	const struct pairkey *k = key;
-	return l->k == k->k && l->v == k->v;
 }
 
 static bool anchor_eq(const void *item, const void *key)
@@ -252,6 +241,38 @@ static void ns_gc(struct engine *e, struct ns *n)
 
 /* ---------- anchors and terms ---------- */
 
+static void lnode_add(struct anchor *a, struct pod *p)
+{
+	struct pod_lnode *n = xmalloc(sizeof(*n));
+	n->pod = p;
+	n->next = p->lnodes;
+	p->lnodes = n;
+	list_add_tail(&a->pods, &n->node);
+}
+
+/* A pair indexed from now on: every active pod labelled with it, once. */
+static void anchor_index(struct engine *e, struct anchor *a)
+{
+	struct pod *p;
+	htab_foreach(&e->pods, p) {
+		if (p->indexed && labelset_get(&p->spec->labels, a->k) == a->v)
+			lnode_add(a, p);
+	}
+}
+
+static void anchor_unindex(struct anchor *a)
+{
+	struct list *it, *tmp;
+	list_foreach_safe(it, tmp, &a->pods) {
+		struct pod_lnode *n = container_of(it, struct pod_lnode, node), **pp = &n->pod->lnodes;
+		while (*pp != n)
+			pp = &(*pp)->next;
+		*pp = n->next;
+		list_del(it);
+		free(n);
+	}
+}
+
 static struct anchor *anchor_get(struct engine *e, int type, istr k, istr v, istr ns)
 {
 	struct pairkey key = { type, k, v, ns };
@@ -263,7 +284,10 @@ static struct anchor *anchor_get(struct engine *e, int type, istr k, istr v, ist
 		a->k = istr_ref(k);
 		a->v = istr_ref(v);
 		a->ns = istr_ref(ns);
+		list_init(&a->pods);
 		htab_insert(&e->anchors, h, a);
+		if (type == ANCHOR_POD_LABEL)
+			anchor_index(e, a);
 	}
 	return a;
 }
@@ -311,6 +335,7 @@ static void term_unanchor(struct engine *e, struct term *t)
 	if (!a->terms.n) {
 		struct pairkey key = { a->type, a->k, a->v, a->ns };
 		htab_remove(&e->anchors, anchor_hash(a->type, a->k, a->v, a->ns), anchor_eq, &key);
+		anchor_unindex(a);
 		istr_put(a->k);
 		istr_put(a->v);
 		istr_put(a->ns);
@@ -319,12 +344,17 @@ static void term_unanchor(struct engine *e, struct term *t)
 	}
 }
 
-static bool term_match(struct engine *e, const struct term *t, const struct view *v)
+static bool term_matches(const struct term *t, const struct view *v)
 {
-	e->stats.term_evals++;
 	if (!v->pl || (t->ns ? t->ns != v->ns : !v->nsl || !selector_matches(&t->nssel, v->nsl)))
 		return false;
 	return selector_matches(&t->podsel, v->pl);
+}
+
+static bool term_match(struct engine *e, const struct term *t, const struct view *v)
+{
+	e->stats.term_evals++;
+	return term_matches(t, v);
 }
 
 static bool peerset_match(struct engine *e, const struct ir_peerset *ps, const struct view *v)
@@ -495,12 +525,9 @@ static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
 			t->ns = istr_ref(pe->ns);
 			selector_copy(&t->nssel, &pe->nssel);
 			selector_copy(&t->podsel, &pe->podsel);
-			term_anchor(e, t);
-			vec_push(&ps->terms, t);
-			peerset_fill(e, ps, t);
+			vec_push(&ps->terms, t); /* anchored and filled once live */
 		}
 	}
-	mark_ps(e, ps);
 	return ps;
 }
 
@@ -509,7 +536,7 @@ static void fill_from_list(struct engine *e, struct ir_peerset *ps, struct term 
 {
 	struct list *it;
 	list_foreach(it, head) {
-		struct pod *p = off ? ((struct pod_lnode *)it)->pod : container_of(it, struct pod, ns_node);
+		struct pod *p = off ? container_of(it, struct pod_lnode, node)->pod : container_of(it, struct pod, ns_node);
 		if (!p->active)
 			continue;
 		struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
@@ -523,10 +550,7 @@ static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t
 {
 	struct ns *n;
 	if (t->anchor && t->anchor->type == ANCHOR_POD_LABEL) {
-		struct pairkey k = { 0, t->anchor->k, t->anchor->v, NULL };
-		struct lblent *l = htab_find(&e->labels, pair_hash(0, k.k, k.v), lbl_eq, &k);
-		if (l)
-			fill_from_list(e, ps, t, &l->pods, 1);
+		fill_from_list(e, ps, t, &t->anchor->pods, 1);
 		return;
 	}
 	if (t->ns) {
@@ -540,6 +564,34 @@ static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t
 	}
 }
 
+/* A rule of a live policy uses ps: the first one fills it from the indexes
+ * and anchors its terms, so that pod changes keep it up to date. */
+static void peerset_live(struct engine *e, struct ir_peerset *ps)
+{
+	if (!ps || ps->live++)
+		return;
+	e->stats.peerset_builds++;
+	for (size_t i = 0; i < ps->terms.n; i++) {
+		struct term *t = ps->terms.v[i];
+		term_anchor(e, t);
+		peerset_fill(e, ps, t);
+	}
+	mark_ps(e, ps);
+}
+
+/* The last rule of a live policy using ps is gone: forget its members. */
+static void peerset_unlive(struct engine *e, struct ir_peerset *ps)
+{
+	if (!ps || --ps->live)
+		return;
+	for (size_t i = 0; i < ps->terms.n; i++) {
+		struct term *t = ps->terms.v[i];
+		term_unanchor(e, t);
+		t->anchor = NULL;
+	}
+	ptrset_free(&ps->members);
+}
+
 static void peerset_put(struct engine *e, struct ir_peerset *ps)
 {
 	if (!ps || --ps->refs)
@@ -547,7 +599,8 @@ static void peerset_put(struct engine *e, struct ir_peerset *ps)
 	htab_remove(&e->peersets, hash_str(ps->key), peerset_eq, ps->key);
 	for (size_t i = 0; i < ps->terms.n; i++) {
 		struct term *t = ps->terms.v[i];
-		term_unanchor(e, t);
+		if (ps->live)
+			term_unanchor(e, t);
 		istr_put(t->ns);
 		selector_free(&t->nssel);
 		selector_free(&t->podsel);
@@ -571,7 +624,21 @@ bool ir_peerset_has(const struct engine *e, const struct ir_peerset *ps, ip128 a
 	if (ps->host && fqdn_set_live(&ps->learned, a, fqdn_now_ms()))
 		return true;
 	struct pod *p = engine_pod_by_addr(e, a);
-	return p && ptrset_has(&ps->members, p);
+	return p && ir_peerset_has_pod(e, ps, p);
+}
+
+bool ir_peerset_has_pod(const struct engine *e, const struct ir_peerset *ps, const struct pod *p)
+{
+	if (ps->live)
+		return ptrset_has(&ps->members, p);
+	if (!p->active)
+		return false;
+	/* not kept: the same match the live passes make */
+	struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
+	for (size_t i = 0; i < ps->terms.n; i++)
+		if (term_matches(ps->terms.v[i], &v))
+			return true;
+	return false;
 }
 
 bool ir_peerset_had(const struct engine *e, const struct ir_peerset *ps, ip128 a)
@@ -666,6 +733,15 @@ void engine_group_transient_free(struct ir_group *g)
 	free(g);
 }
 
+/* A policy is live while a group of this node holds it: its rules' peer
+ * sets are kept filled. */
+static void policy_rules_live(struct engine *e, struct policy *pol, bool live)
+{
+	for (int d = 0; d < DIR_COUNT; d++)
+		for (uint32_t i = 0; i < pol->nrules[d]; i++)
+			(live ? peerset_live : peerset_unlive)(e, pol->rules[d][i].peers);
+}
+
 static struct ir_group *group_get(struct engine *e, struct groupkey *k)
 {
 	uint64_t h = groupkey_hash(k);
@@ -678,6 +754,11 @@ static struct ir_group *group_get(struct engine *e, struct groupkey *k)
 	g->npol = k->npol;
 	g->pols = xmalloc(k->npol * sizeof(*g->pols));
 	memcpy(g->pols, k->pols, k->npol * sizeof(*g->pols));
+	for (uint32_t i = 0; i < g->npol; i++) {
+		struct policy *pol = (struct policy *)g->pols[i];
+		if (!pol->ngroups++)
+			policy_rules_live(e, pol, true);
+	}
 	group_build_rules(e, g);
 	htab_insert(&e->groups, h, g);
 	mark_group(e, g);
@@ -692,6 +773,11 @@ static void group_leave(struct engine *e, struct ir_group *g)
 	htab_remove(&e->groups, groupkey_hash(&k), group_eq, &k);
 	if (g->dirty)
 		vec_remove(&e->dirty_groups, g);
+	for (uint32_t i = 0; i < g->npol; i++) {
+		struct policy *pol = (struct policy *)g->pols[i];
+		if (!--pol->ngroups)
+			policy_rules_live(e, pol, false);
+	}
 	vec_free(&g->rules);
 	free(g->pols);
 	free(g);
@@ -838,20 +924,11 @@ static void pod_index(struct engine *e, struct pod *p)
 	const struct pod_spec *s = p->spec;
 	if (!p->active)
 		return;
-	p->lnodes = xcalloc(s->labels.n ? s->labels.n : 1, sizeof(*p->lnodes));
+	p->indexed = true;
 	for (uint32_t i = 0; i < s->labels.n; i++) {
-		struct pairkey k = { 0, s->labels.v[i].key, s->labels.v[i].val, NULL };
-		uint64_t h = pair_hash(0, k.k, k.v);
-		struct lblent *l = htab_find(&e->labels, h, lbl_eq, &k);
-		if (!l) {
-			l = xcalloc(1, sizeof(*l));
-			l->k = istr_ref(k.k);
-			l->v = istr_ref(k.v);
-			list_init(&l->pods);
-			htab_insert(&e->labels, h, l);
-		}
-		p->lnodes[i].pod = p;
-		list_add_tail(&l->pods, &p->lnodes[i].node);
+		struct anchor *a = anchor_find(e, ANCHOR_POD_LABEL, s->labels.v[i].key, s->labels.v[i].val, NULL);
+		if (a)
+			lnode_add(a, p);
 	}
 	for (uint32_t i = 0; i < s->naddr; i++)
 		addr_claim(e, p, s->addr[i]);
@@ -860,22 +937,15 @@ static void pod_index(struct engine *e, struct pod *p)
 static void pod_unindex(struct engine *e, struct pod *p)
 {
 	const struct pod_spec *s = p->spec;
-	if (!p->lnodes)
+	if (!p->indexed)
 		return;
-	for (uint32_t i = 0; i < s->labels.n; i++) {
-		struct list *head = p->lnodes[i].node.next;
-		list_del(&p->lnodes[i].node);
-		if (list_empty(head)) { /* the lblent's own head is left alone */
-			struct lblent *l = container_of(head, struct lblent, pods);
-			struct pairkey k = { 0, l->k, l->v, NULL };
-			htab_remove(&e->labels, pair_hash(0, l->k, l->v), lbl_eq, &k);
-			istr_put(l->k);
-			istr_put(l->v);
-			free(l);
-		}
+	p->indexed = false;
+	while (p->lnodes) {
+		struct pod_lnode *n = p->lnodes;
+		p->lnodes = n->next;
+		list_del(&n->node);
+		free(n);
 	}
-	free(p->lnodes);
-	p->lnodes = NULL;
 	for (uint32_t i = 0; i < s->naddr; i++)
 		addr_release(e, p, s->addr[i]);
 }
@@ -1032,6 +1102,8 @@ struct policy *engine_policy_find(const struct engine *e, enum policy_kind kind,
 
 static void policy_drop_rules(struct engine *e, struct policy *pol)
 {
+	if (pol->ngroups) /* not expected: every group lost it first */
+		policy_rules_live(e, pol, false);
 	for (int d = 0; d < DIR_COUNT; d++) {
 		for (uint32_t i = 0; i < pol->nrules[d]; i++)
 			peerset_put(e, pol->rules[d][i].peers);
@@ -1101,9 +1173,14 @@ void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
 		 * that peer sets the two share are kept, not rebuilt. */
 		pol->spec = spec;
 		policy_build_rules(e, pol);
+		if (pol->ngroups)
+			policy_rules_live(e, pol, true);
 		for (int d = 0; d < DIR_COUNT; d++) {
-			for (uint32_t i = 0; i < oldn[d]; i++)
+			for (uint32_t i = 0; i < oldn[d]; i++) {
+				if (pol->ngroups)
+					peerset_unlive(e, oldrules[d][i].peers);
 				peerset_put(e, oldrules[d][i].peers);
+			}
 			free(oldrules[d]);
 		}
 		policy_groups_refresh(e, pol);
@@ -1232,8 +1309,10 @@ struct engine *engine_new(const struct engine_config *cfg)
 	e->dns_rule.dir = DIR_EGRESS;
 	e->dns_rule.spec = r;
 	e->dns_rule.what = "cluster default: DNS";
-	if (e->cfg.dns_default)
+	if (e->cfg.dns_default) {
 		e->dns_rule.peers = peerset_get(e, r);
+		peerset_live(e, e->dns_rule.peers); /* every AccessPolicy group may use it */
+	}
 	struct policy_spec *q = &e->quarantine_spec;
 	q->kind = KIND_QUARANTINE;
 	q->ns = istr_get("*");
@@ -1273,6 +1352,7 @@ void engine_free(struct engine *e)
 		engine_pod_delete(e, p->spec->ns, p->spec->name);
 	}
 	vec_free(&v);
+	peerset_unlive(e, e->dns_rule.peers);
 	peerset_put(e, e->dns_rule.peers);
 	rule_free(&e->dns_rule_spec);
 	istr_put(e->quarantine_spec.ns);
@@ -1290,7 +1370,6 @@ void engine_free(struct engine *e)
 	htab_free(&e->pods);
 	htab_free(&e->addrs);
 	htab_free(&e->conflicts);
-	htab_free(&e->labels);
 	htab_free(&e->anchors);
 	htab_free(&e->policies);
 	htab_free(&e->peersets);

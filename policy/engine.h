@@ -12,7 +12,13 @@
  *     destination pod;
  *   - peer sets: shared by rules with identical peers; the union of the
  *     pods matching the peer selectors cluster-wide (their addresses) and
- *     the ipBlock ranges with excepts carved out, kept disjoint.
+ *     the ipBlock ranges with excepts carved out, kept disjoint. Only the
+ *     peer sets of live policies (those in at least one group of this
+ *     node) keep their member pods and follow pod changes; the others
+ *     answer ir_peerset_has() by matching the pod that owns the address
+ *     (explain asks about the remote side of a flow), so a node holds
+ *     members for the few hundred peer sets its groups use, not for every
+ *     peer of every policy in the cluster.
  * Passes, for each change:
  *   1. index the object (namespace -> pods, label -> pods, address -> pod);
  *   2. re-evaluate only the peer sets whose selectors may match the old or
@@ -46,7 +52,8 @@ struct pod {
 	struct pod_spec *spec;
 	struct ns *ns;
 	struct list ns_node;
-	struct pod_lnode *lnodes; /* one per label, in the label index */
+	struct pod_lnode *lnodes; /* its labels that live terms anchor on (engine.c) */
+	bool indexed;             /* in the address and label indexes (active when indexed) */
 	bool active;              /* has an address, not finished, not hostNetwork */
 	bool local;
 	struct ir_group *group[DIR_COUNT];
@@ -57,7 +64,8 @@ struct ir_peerset {
 	char *key;               /* canonical description, shared by equal peers */
 	uint32_t refs;
 	struct range_set ranges; /* ipBlock / external ranges, excepts carved */
-	struct ptrset members;   /* struct pod*: their addresses are members */
+	uint32_t live;           /* rules of live policies using it (struct policy.ngroups) */
+	struct ptrset members;   /* struct pod*, while live: their addresses are members */
 	struct vec terms;        /* struct term* (engine private) */
 	uint64_t epoch;
 	bool dirty;
@@ -80,6 +88,7 @@ struct ir_rule {
 struct policy {
 	struct policy_spec *spec;
 	struct ns *ns;
+	uint32_t ngroups; /* groups it is part of; > 0: live, its rules' peer sets are filled */
 	uint32_t nrules[DIR_COUNT];
 	struct ir_rule *rules[DIR_COUNT];
 };
@@ -165,6 +174,8 @@ void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *group
  * flow opened while it was live: revocation keeps it, as the kernel does). */
 bool ir_peerset_has(const struct engine *e, const struct ir_peerset *ps, ip128 a);
 bool ir_peerset_had(const struct engine *e, const struct ir_peerset *ps, ip128 a);
+/* Whether pod p's addresses are members (the pod is active and matches). */
+bool ir_peerset_has_pod(const struct engine *e, const struct ir_peerset *ps, const struct pod *p);
 /* Every host peer set (ps->host set), sorted by id. */
 void engine_host_peersets(const struct engine *e, struct vec *v);
 /* The port the rule entry names on pod dst for proto, or -1 (named ports:

@@ -53,7 +53,7 @@ static void dump_peerset(const struct engine *e, const struct ir_peerset *ps, co
 	size_t n = 0;
 	for (size_t i = 0; i < pods->n; i++) {
 		const struct pod *p = pods->v[i];
-		if (!ptrset_has(&ps->members, p))
+		if (!ir_peerset_has_pod(e, ps, p))
 			continue;
 		sbuf_addf(b, " %s/%s=", p->spec->ns, p->spec->name);
 		dump_pod_addrs(e, p, b);

@@ -72,7 +72,8 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
 fi
 
 echo "== benchmark (small cluster)"
-./build/corral-bench --size small
+./build/corral-bench --size small --render 1
+sh bench/callgrind.sh build small 200
 echo "== data-plane benchmarks (small: keeps them working; see README for full figures)"
 ./build/corral-bench-dp apply --elements 10000 --runs 1
 ./build/corral-bench-dp connrate tests/dataplane/cluster.sh tests/dataplane/base.yaml --policies 200 --conns 1000 --runs 1

@@ -97,6 +97,16 @@ struct agent {
 	int self_ns, target_ns; /* --netns: where we are, where we enforce */
 	int dns_ns;             /* the DNS proxy's copy of target_ns */
 	bool synced, sync_armed, scan_armed, stop, kube_source;
+	/* adaptive debounce: a change after a quiet debounceMs goes to the
+	 * kernel at once; changes within debounceMs of the last transaction
+	 * wait for its end and go together */
+	double last_txn_ms;     /* monotonic, when the last transaction was acknowledged */
+	/* changes since the last transaction: when each came in (monotonic
+	 * ms), by kind (metrics_change_kinds), for the latency histogram */
+	struct changes {
+		double *t;
+		size_t n, cap;
+	} changes[METRICS_CHANGE_KINDS];
 	uint64_t generation;
 	/* last transaction */
 	struct dp_stats last;
@@ -129,12 +139,61 @@ static void arm(int fd, uint32_t ms)
 	timerfd_settime(fd, 0, &it, NULL);
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Idle (no transaction in the last debounceMs): at once, once the events
+ * already read are in the engine. Under load: debounceMs after the last
+ * transaction, gathering what comes meanwhile. */
 static void want_sync(struct agent *a)
 {
-	if (!a->sync_armed && a->synced) {
-		arm(a->sync_timer, a->cfg.debounce_ms);
-		a->sync_armed = true;
+	if (a->sync_armed || !a->synced)
+		return;
+	double since = mono_ms() - a->last_txn_ms;
+	uint32_t wait = since >= a->cfg.debounce_ms ? 0 : (uint32_t)(a->cfg.debounce_ms - since) + 1;
+	arm(a->sync_timer, wait);
+	a->sync_armed = true;
+	if (wait) {
+		pthread_mutex_lock(&a->metrics.mu);
+		a->metrics.batches_held++;
+		pthread_mutex_unlock(&a->metrics.mu);
 	}
+}
+
+#define CHANGES_MAX 1000000 /* beyond this many pending (the kernel refusing), not timed */
+
+static void change_in(struct agent *a, int kind, double t)
+{
+	struct changes *c = &a->changes[kind];
+	if (!a->synced || c->n >= CHANGES_MAX) /* the initial lists are not changes */
+		return;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->t = xrealloc(c->t, c->cap * sizeof(*c->t));
+	}
+	c->t[c->n++] = t;
+}
+
+/* The transaction carrying the pending changes was acknowledged at now. */
+static void changes_done(struct agent *a, double now)
+{
+	uint64_t n = 0;
+	pthread_mutex_lock(&a->metrics.mu);
+	for (int k = 0; k < METRICS_CHANGE_KINDS; k++) {
+		struct changes *c = &a->changes[k];
+		for (size_t i = 0; i < c->n; i++)
+			metrics_observe_change_locked(&a->metrics, k, (now - c->t[i]) / 1e3);
+		n += c->n;
+		c->n = 0;
+	}
+	a->metrics.batch_last = n;
+	if (n > a->metrics.batch_max)
+		a->metrics.batch_max = n;
+	pthread_mutex_unlock(&a->metrics.mu);
 }
 
 static size_t source_errors(const struct agent *a)
@@ -273,6 +332,8 @@ static void do_sync(struct agent *a, bool full)
 	a->retry_ms = 0;
 	if (a->br_pending)
 		bridge_sync(a);
+	a->last_txn_ms = mono_ms();
+	changes_done(a, a->last_txn_ms);
 	if (a->cfg.revoke_flows && a->ct && a->rt && revoke_needed(&st))
 		do_revoke(a);
 	if (st.msgs || st.full)
@@ -424,6 +485,7 @@ static struct src_files *files_open(struct agent *a, char **err)
 static void kube_changed(void *arg, enum kube_res r, const void *old, void *new)
 {
 	struct agent *a = arg;
+	change_in(a, r == KRES_NAMESPACES ? 0 : r == KRES_PODS ? 1 : 2, mono_ms());
 	if (new) {
 		kube_obj_ref(r, new);
 		if (r == KRES_NAMESPACES)
@@ -874,8 +936,39 @@ static void links_text(const struct agent *a, struct sbuf *b)
 		sbuf_addf(b, "bridge table error: %s\n", a->br_error);
 }
 
+/* Change latency (event in -> transaction acknowledged) by kind, and how
+ * changes were batched: JSON, and lines for the text. */
+static json_t *changes_status(struct agent *a, struct sbuf *b)
+{
+	json_t *o = json_object();
+	pthread_mutex_lock(&a->metrics.mu);
+	const struct metrics *m = &a->metrics;
+	for (int k = 0; k < METRICS_CHANGE_KINDS; k++) {
+		uint64_t n = m->change_hist[k][METRICS_BUCKETS];
+		double p50 = metrics_change_quantile_locked(m, k, 0.5) * 1e3;
+		double p99 = metrics_change_quantile_locked(m, k, 0.99) * 1e3;
+		json_object_set_new(o, metrics_change_kinds[k],
+				    n ? json_pack("{s:I, s:f, s:f, s:f}", "count", (json_int_t)n, "p50_ms", p50, "p99_ms", p99,
+						  "max_ms", m->change_max[k] * 1e3)
+				      : json_pack("{s:I}", "count", (json_int_t)0));
+		if (n)
+			sbuf_addf(b, "%s changes to the kernel: %llu, p50 <= %.2f ms, p99 <= %.2f ms, max %.2f ms\n",
+				  metrics_change_kinds[k], (unsigned long long)n, p50, p99, m->change_max[k] * 1e3);
+	}
+	json_object_set_new(o, "last_transaction", json_integer((json_int_t)m->batch_last));
+	json_object_set_new(o, "most_in_one_transaction", json_integer((json_int_t)m->batch_max));
+	json_object_set_new(o, "transactions_held", json_integer((json_int_t)m->batches_held));
+	json_object_set_new(o, "debounce_ms", json_integer(a->cfg.debounce_ms));
+	sbuf_addf(b, "changes per transaction: %llu last, %llu at most; %llu transactions held %u ms to gather changes\n",
+		  (unsigned long long)m->batch_last, (unsigned long long)m->batch_max,
+		  (unsigned long long)m->batches_held, a->cfg.debounce_ms);
+	pthread_mutex_unlock(&a->metrics.mu);
+	return o;
+}
+
 static json_t *status(struct agent *a, char **text)
 {
+	struct sbuf b0 = { 0 };
 	json_t *errors = json_array();
 	report_problems(a->e, errors);
 	struct engine_unreadable u;
@@ -909,6 +1002,7 @@ static json_t *status(struct agent *a, char **text)
 	struct sbuf ptext = { 0 };
 	if (a->prov)
 		json_object_set_new(o, "provisional", prov_status(a->prov, &ptext));
+	json_object_set_new(o, "changes", changes_status(a, &b0));
 	if (a->dns) {
 		char *t = NULL;
 		json_object_set_new(o, "dns", dns_status(a->dns, &t));
@@ -940,6 +1034,8 @@ static json_t *status(struct agent *a, char **text)
 			  (unsigned long long)ps.resolved, ps.resolved_seconds, ptext.s ? ptext.s : "");
 	}
 	free(ptext.s);
+	sbuf_add(&b, b0.s ? b0.s : "");
+	sbuf_free(&b0);
 	dns_status_line(a->dns, &b);
 	if (json_array_size(errors)) {
 		sbuf_add(&b, "errors:\n");
@@ -1689,6 +1785,8 @@ int main(int argc, char **argv)
 	modules_exit(a, modules, ARRAY_SIZE(modules));
 	free(a->last_error);
 	free(a->revoke_error);
+	for (int k = 0; k < METRICS_CHANGE_KINDS; k++)
+		free(a->changes[k].t);
 	agent_config_free(&a->cfg);
 	return 0;
 }

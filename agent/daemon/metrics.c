@@ -2,6 +2,7 @@
 #include "agent/daemon/metrics.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -15,6 +16,38 @@
 
 static const double bounds[METRICS_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 						0.05,   0.1,   0.25,   0.5,   1,    2.5 };
+
+const char *const metrics_change_kinds[METRICS_CHANGE_KINDS] = { "namespace", "pod", "policy" };
+
+static double fine_bound(int i)
+{
+	return 1e-5 * exp2(i / 4.0);
+}
+
+void metrics_observe_change_locked(struct metrics *m, int k, double seconds)
+{
+	for (int i = 0; i < METRICS_BUCKETS; i++)
+		if (seconds <= bounds[i])
+			m->change_hist[k][i]++;
+	m->change_hist[k][METRICS_BUCKETS]++;
+	m->change_sum[k] += seconds;
+	if (seconds > m->change_max[k])
+		m->change_max[k] = seconds;
+	int i = seconds <= 1e-5 ? 0 : (int)ceil(4 * log2(seconds / 1e-5) - 1e-9);
+	m->change_fine[k][i < METRICS_FINE - 1 ? i : METRICS_FINE - 1]++;
+}
+
+double metrics_change_quantile_locked(const struct metrics *m, int k, double q)
+{
+	uint64_t n = m->change_hist[k][METRICS_BUCKETS], seen = 0;
+	if (!n)
+		return -1;
+	uint64_t rank = (uint64_t)ceil(q * (double)n);
+	for (int i = 0; i < METRICS_FINE - 1; i++)
+		if ((seen += m->change_fine[k][i]) >= (rank ? rank : 1))
+			return fine_bound(i) < m->change_max[k] ? fine_bound(i) : m->change_max[k];
+	return m->change_max[k];
+}
 
 void metrics_init(struct metrics *m)
 {
@@ -60,6 +93,26 @@ char *metrics_format(struct metrics *m)
 		  (unsigned long long)m->sync_hist[METRICS_BUCKETS]);
 	sbuf_addf(&b, "corral_sync_duration_seconds_sum %.6f\ncorral_sync_duration_seconds_count %llu\n", m->sync_sum,
 		  (unsigned long long)m->sync_hist[METRICS_BUCKETS]);
+	sbuf_add(&b, "# HELP corral_change_to_kernel_seconds Time from a change coming in from the source (a decoded "
+		     "watch event) to the kernel acknowledging the transaction that carries it, by object kind.\n"
+		     "# TYPE corral_change_to_kernel_seconds histogram\n");
+	for (int k = 0; k < METRICS_CHANGE_KINDS; k++) {
+		for (int i = 0; i < METRICS_BUCKETS; i++)
+			sbuf_addf(&b, "corral_change_to_kernel_seconds_bucket{object=\"%s\",le=\"%g\"} %llu\n",
+				  metrics_change_kinds[k], bounds[i], (unsigned long long)m->change_hist[k][i]);
+		sbuf_addf(&b, "corral_change_to_kernel_seconds_bucket{object=\"%s\",le=\"+Inf\"} %llu\n"
+			      "corral_change_to_kernel_seconds_sum{object=\"%s\"} %.6f\n"
+			      "corral_change_to_kernel_seconds_count{object=\"%s\"} %llu\n",
+			  metrics_change_kinds[k], (unsigned long long)m->change_hist[k][METRICS_BUCKETS],
+			  metrics_change_kinds[k], m->change_sum[k], metrics_change_kinds[k],
+			  (unsigned long long)m->change_hist[k][METRICS_BUCKETS]);
+	}
+	sbuf_addf(&b, "# HELP corral_changes_per_transaction_max The most changes one transaction carried.\n"
+		      "# TYPE corral_changes_per_transaction_max gauge\ncorral_changes_per_transaction_max %llu\n"
+		      "# HELP corral_transactions_held_total Transactions held back to gather changes under load "
+		      "(debounceMs after the previous one).\n# TYPE corral_transactions_held_total counter\n"
+		      "corral_transactions_held_total %llu\n",
+		  (unsigned long long)m->batch_max, (unsigned long long)m->batches_held);
 	sbuf_addf(&b, "# HELP corral_transactions_total Netlink transactions sent.\n# TYPE corral_transactions_total counter\n"
 		      "corral_transactions_total %llu\n"
 		      "# HELP corral_transaction_errors_total Transactions the kernel refused (the next is a full replace).\n"

@@ -11,6 +11,12 @@
 #include "policy/util.h"
 
 #define METRICS_BUCKETS 12
+/* Change latency (an event in -> its transaction acknowledged by the
+ * kernel), per object kind: Namespace, Pod, policy (either kind). Fine
+ * buckets for agentctl status: bucket i holds up to 10 us * 2^(i/4)
+ * (about 19% wide), the last everything above 10 s. */
+#define METRICS_CHANGE_KINDS 3
+#define METRICS_FINE 81
 
 struct sbuf;
 
@@ -33,6 +39,11 @@ struct metrics {
 	uint64_t provisional;     /* local addresses with a provisional verdict now */
 	uint64_t prov_resolved;   /* provisional entries the API has since explained */
 	double prov_seconds;      /* the time they were provisional, summed */
+	uint64_t change_hist[METRICS_CHANGE_KINDS][METRICS_BUCKETS + 1]; /* cumulative, as sync_hist */
+	uint64_t change_fine[METRICS_CHANGE_KINDS][METRICS_FINE];      /* per bucket, not cumulative */
+	double change_sum[METRICS_CHANGE_KINDS], change_max[METRICS_CHANGE_KINDS];
+	uint64_t batch_last, batch_max; /* changes carried by the last transaction, by the largest */
+	uint64_t batches_held;          /* transactions held back to batch changes under load */
 	bool ready;
 	time_t heartbeat;
 	void *daemon;
@@ -55,6 +66,13 @@ void metrics_set_extra(struct metrics *m, void (*fn)(struct sbuf *out, void *arg
 int metrics_start(struct metrics *m, const char *addr, char **err);
 void metrics_stop(struct metrics *m);
 void metrics_observe_sync(struct metrics *m, double seconds, bool ok, bool full);
+/* With mu held: one change of kind k (0 Namespace, 1 Pod, 2 policy)
+ * acknowledged seconds after it came in. */
+void metrics_observe_change_locked(struct metrics *m, int k, double seconds);
+/* With mu held: the q-quantile (0..1) of kind k's latency in seconds, an
+ * upper bound (the bucket's), or -1 with no observation. */
+double metrics_change_quantile_locked(const struct metrics *m, int k, double q);
+extern const char *const metrics_change_kinds[METRICS_CHANGE_KINDS]; /* "namespace", "pod", "policy" */
 char *metrics_format(struct metrics *m); /* the /metrics body */
 
 #endif

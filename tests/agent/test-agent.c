@@ -396,9 +396,11 @@ static pid_t start_agent(int node, const char *prefix)
 				     node + 1) >= 0);
 	else
 		assert_true(asprintf(&cmd, "exec %s %s %s --node-name node-%d --netns /run/netns/%s-n%d "
-					   "--socket %s --debounce-ms 5 >>%s/agent%d.log 2>&1",
+					   "--socket %s %s >>%s/agent%d.log 2>&1",
 				     agent_bin, source, extra_args ? extra_args : "", node + 1, kc.prefix, node + 1,
-				     sock_path(node), dir, node + 1) >= 0);
+				     sock_path(node),
+				     extra_args && strstr(extra_args, "--debounce-ms") ? "" : "--debounce-ms 5", dir,
+				     node + 1) >= 0);
 	free(source);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -663,6 +665,42 @@ static void objects_take_effect(void **state)
 	rm("pod-x-new.yaml");
 	put_pod(ZB, "b", NULL, ZB);
 	until(ZB, XA, true);
+}
+
+static json_t *status_of(int node);
+static long long metric_value(int node, const char *sample);
+
+/* The debounce adapts: a change after a quiet debounceMs goes to the
+ * kernel at once; one within debounceMs of the last transaction waits for
+ * the end of that interval, gathering what comes meanwhile. Each change's
+ * latency (in -> acknowledged by the kernel) is in status and /metrics. */
+static void debounce_adapts(void **state)
+{
+	if (!apiserver)
+		skip(); /* the files source waits debounceMs for written files to settle */
+	extra_args = "--debounce-ms 2500";
+	start_agent(0, NULL);
+	extra_args = NULL;
+	wait_synced(0);
+	assert_true(reach(XB, XA, 500)); /* x/b is a client (objects_take_effect) */
+	usleep(2700000);                 /* quiet for longer than debounceMs */
+	put_pod(XB, "b", NULL, XB);
+	double idle = until(XB, XA, false);
+	printf("  label removed after a quiet interval -> verdict changed in %.1f ms (debounceMs 2500)\n", idle);
+	assert_true(idle < 1500);
+	put_pod(XB, "b", "role: client", XB); /* right after a transaction: held */
+	double held = until(XB, XA, true);
+	printf("  label added %.0f ms after the last transaction -> verdict changed in %.1f ms\n", idle, held);
+	assert_true(held > 1000);
+	json_t *d = status_of(0), *ch = json_object_get(d, "changes");
+	assert_true(json_integer_value(json_object_get(json_object_get(ch, "pod"), "count")) >= 2);
+	assert_true(json_integer_value(json_object_get(ch, "transactions_held")) >= 1);
+	double p99 = json_real_value(json_object_get(json_object_get(ch, "pod"), "p99_ms"));
+	assert_true(p99 > 1000 && p99 < 5000); /* the held one */
+	json_decref(d);
+	assert_true(metric_value(0, "corral_change_to_kernel_seconds_count{object=\"pod\"}") >= 2);
+	start_agent(0, NULL);
+	wait_synced(0);
 }
 
 /* Restarting the agent (cleanly or by a crash) never opens the node nor
@@ -1565,6 +1603,7 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(objects_take_effect),
+		cmocka_unit_test(debounce_adapts),
 		cmocka_unit_test(restart_keeps_enforcement),
 		cmocka_unit_test(drops_are_reported),
 		cmocka_unit_test(drops_counted_exactly),

@@ -167,7 +167,11 @@ for line in body.splitlines():
         continue
     m = re.match(r"(\w+)\{(.*)\} ", line)
     if m and m.group(1) in families:
-        families[m.group(1)] |= set(re.findall(r'(\w+)="', m.group(2)))
+        labs = set(re.findall(r'(\w+)="', m.group(2)))
+        families[m.group(1)] |= labs
+        base = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+        if base != m.group(1) and base in families:  # a histogram's labels, le aside
+            families[base] |= labs - {"le"}
 check(any(k.startswith("corral_dropped_packets_total") for k in families)
       and {"direction", "reason", "namespace", "policy"} <= families.get("corral_dropped_packets_total", set()),
       f"/metrics serves corral_dropped_packets_total with its labels: {families.get('corral_dropped_packets_total')}")

@@ -207,7 +207,8 @@ static struct pod_spec *pod_copy(struct engine *e, const char *ns, const char *n
 	s->node = istr_ref(s->node);
 	labelset_copy(&s->labels, &p->spec->labels);
 	s->ports = xcalloc(s->nports ? s->nports : 1, sizeof(*s->ports));
-	memcpy(s->ports, p->spec->ports, s->nports * sizeof(*s->ports));
+	if (s->nports) /* a pod without ports has none to copy (NULL) */
+		memcpy(s->ports, p->spec->ports, s->nports * sizeof(*s->ports));
 	for (uint32_t i = 0; i < s->nports; i++)
 		istr_ref(s->ports[i].name);
 	s->source = istr_ref(p->spec->source);
@@ -589,12 +590,74 @@ static void address_claimed_twice(void **st)
 	engine_free(e);
 }
 
+/* A node keeps the members of the peer sets its own groups use, and no
+ * others: a policy selecting no pod of this node holds an empty peer set
+ * that still answers explain (the remote side of a flow) by matching. A
+ * policy that gains or loses its last local target fills or forgets it;
+ * a cluster-wide label peer (tier: db) is found through the label index,
+ * which holds only the pairs live peer sets anchor on. */
+static void peer_sets_only_where_used(void **st)
+{
+	static const struct engine_config n1 = { "node-1", "app", false };
+	struct engine *e = load(
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: l, namespace: x, labels: {app: l}}\n"
+		"spec: {nodeName: node-1}\nstatus: {podIPs: [{ip: 10.0.1.9}]}\n---\n"
+		NP("x", "local") "spec: {podSelector: {matchLabels: {app: l}}, ingress: [{from: [{podSelector: {matchLabels: {app: a}}}, "
+		"{namespaceSelector: {}, podSelector: {matchLabels: {tier: db}}}]}]}\n---\n"
+		NP("y", "remote") "spec: {podSelector: {matchLabels: {app: a}}, ingress: [{from: [{namespaceSelector: {}, "
+		"podSelector: {matchLabels: {app: b}}}]}]}\n",
+		&n1, DECODE_AGENT, NULL);
+	const struct ir_peerset *loc = engine_policy_find(e, KIND_NETPOL, "x", "local")->rules[DIR_INGRESS][0].peers;
+	const struct ir_peerset *rem = engine_policy_find(e, KIND_NETPOL, "y", "remote")->rules[DIR_INGRESS][0].peers;
+	assert_true(loc->live > 0);
+	assert_int_equal(ptrset_count(&loc->members), 2); /* x/a, y/c */
+	assert_int_equal(rem->live, 0);
+	assert_int_equal(ptrset_count(&rem->members), 0); /* y/a is on another node */
+	assert_true(ir_peerset_has(e, rem, engine_pod_find(e, "x", "b")->spec->addr[0]));
+	assert_false(ir_peerset_has(e, rem, engine_pod_find(e, "x", "a")->spec->addr[0]));
+	assert_true(allowed(e, "x/b", "y/a", TCP, 80)); /* explained on y/a's side */
+	assert_false(allowed(e, "x/a", "y/a", TCP, 80));
+	assert_true(allowed(e, "x/a", "x/l", TCP, 80));
+	assert_false(allowed(e, "x/b", "x/l", TCP, 80));
+	/* x/l is no longer targeted: no group holds "local", its set empties */
+	struct pod_spec *s = pod_copy(e, "x", "l");
+	labelset_set(&s->labels, "app", "other");
+	engine_pod_upsert(e, s);
+	assert_int_equal(loc->live, 0);
+	assert_int_equal(ptrset_count(&loc->members), 0);
+	/* a peer that comes meanwhile, then x/l targeted again: filled */
+	s = pod_copy(e, "y", "c");
+	labelset_set(&s->labels, "app", "a");
+	engine_pod_upsert(e, s);
+	assert_true(ir_peerset_has(e, loc, engine_pod_find(e, "y", "c")->spec->addr[0])); /* tier: db, matched */
+	s = pod_copy(e, "x", "b");
+	labelset_set(&s->labels, "app", "a");
+	engine_pod_upsert(e, s);
+	s = pod_copy(e, "x", "l");
+	labelset_set(&s->labels, "app", "l");
+	engine_pod_upsert(e, s);
+	assert_true(loc->live > 0);
+	assert_int_equal(ptrset_count(&loc->members), 3); /* x/a, x/b, y/c */
+	assert_true(allowed(e, "x/b", "x/l", TCP, 80));
+	assert_false(allowed(e, "y/a", "x/l", TCP, 80));
+	s = pod_copy(e, "y", "a"); /* labelled tier: db while the pair is indexed */
+	labelset_set(&s->labels, "tier", "db");
+	engine_pod_upsert(e, s);
+	assert_int_equal(ptrset_count(&loc->members), 4);
+	assert_true(allowed(e, "y/a", "x/l", TCP, 80));
+	engine_pod_delete(e, "y", "c");
+	assert_int_equal(ptrset_count(&loc->members), 3);
+	/* the remote policy's peer, changed while not kept: still answered */
+	assert_false(allowed(e, "x/b", "y/a", TCP, 80)); /* x/b is app=a now */
+	engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(p01_empty_pod_selector),   cmocka_unit_test(p02_policy_types_default),
 		cmocka_unit_test(p03_empty_vs_empty_rule),  cmocka_unit_test(p04_no_peers_matches_outside),
-		cmocka_unit_test(address_claimed_twice),
+		cmocka_unit_test(address_claimed_twice),     cmocka_unit_test(peer_sets_only_where_used),
 		cmocka_unit_test(p05_and_or_own_ns),        cmocka_unit_test(p06_ipblock_except),
 		cmocka_unit_test(p07_ports),                cmocka_unit_test(p08_named_ports),
 		cmocka_unit_test(p09_expressions),          cmocka_unit_test(p10_metadata_name_label),

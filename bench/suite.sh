@@ -1,0 +1,83 @@
+#!/bin/sh
+# The whole benchmark suite, one command: runs every benchmark at SIZE
+# (large by default: about 15 minutes of both cores, most of it loading the
+# test API server) and writes a markdown table of figure, target, now and
+# peer, headed by the machine it ran on. The JSON lines of every benchmark
+# are kept beside it (OUT.json). README's performance figures come from it.
+#   bench/suite.sh BUILD-DIR [OUT.md] [SIZE]
+# CORRAL_SUITE_REAL=1 adds bench-agent-real.sh (the real kube-apiserver:
+# about 30 more minutes at large to load it; CORRAL_BENCH_CP reuses a load).
+set -eu
+B=$(cd "$1" && pwd); OUT=${2:-bench-suite.md}; SIZE=${3:-large}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+J=${OUT%.md}.json
+: > "$J"
+run() { echo "suite: $*" >&2; "$@" >> "$J"; }
+run "$B/corral-bench" --size "$SIZE" --render 1
+run sh "$ROOT/bench/callgrind.sh" "$B" "$([ "$SIZE" = large ] && echo medium || echo small)"
+run "$B/corral-bench-dp" apply --runs 5
+run "$B/corral-bench-dp" connrate "$ROOT/tests/dataplane/cluster.sh" "$ROOT/tests/dataplane/base.yaml" \
+	$([ "$SIZE" = small ] && echo "--policies 200 --conns 1000") --runs 5
+run "$B/corral-bench-kube" --pods "$([ "$SIZE" = small ] && echo 1000 || echo 150000)"
+run sh "$ROOT/bench/bench-agent-kube.sh" "$B" 5 "$SIZE"
+[ "${CORRAL_SUITE_REAL:-0}" = 1 ] && run sh "$ROOT/bench/bench-agent-real.sh" "$B" 5 "$SIZE"
+python3 - "$J" "$OUT" "$SIZE" <<'PY'
+import datetime, json, os, platform, sys
+figs = {}
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line.startswith("{"):
+        try:
+            o = json.loads(line)
+        except ValueError:
+            continue
+        figs[(o["bench"], o["metric"])] = (o["value"], o.get("unit", ""))
+def f(b, m, fmt="%.3g"):
+    v = figs.get((b, m))
+    if v is None or isinstance(v[0], str):
+        return "not measured" if v is None else v[0]
+    return (fmt % v[0]) + (" " + v[1] if v[1] not in ("ratio", "x", "count") else (" x" if v[1] == "x" else ""))
+def spread(b, m, fmt="%.3g"):
+    lo, hi = figs.get((b, m + "_min")), figs.get((b, m + "_max"))
+    return f(b, m, fmt) + ((" (" + fmt % lo[0] + "–" + fmt % hi[0] + ")") if lo and hi else "")
+# figure, target, now, peer: issue 16's targets
+rows = [
+    ("agent resident memory, cluster loaded (test API server)", "≤ 120 MB (stretch 100)", f("agent-kube", "agent_rss_mb")),
+    ("agent peak memory (VmHWM, test API server)", "", f("agent-kube", "agent_vmhwm_mb")),
+    ("agent resident memory (real kube-apiserver)", "≤ 120 MB", f("agent-real", "agent_rss_mb")),
+    ("agent start → enforcing (real kube-apiserver)", "", f("agent-real", "start_to_enforcing_ms")),
+    ("full compile, objects in memory → IR", "≤ 1 s", f("compile", "full_compile_ms")),
+    ("render of the whole ruleset", "", f("compile", "render_ms")),
+    ("pod change in the agent, event in → netlink ack, p50", "≤ 1 ms", f("agent-kube", "agent_pod_change_p50_ms")),
+    ("pod change in the agent, p99", "≤ 5 ms", f("agent-kube", "agent_pod_change_p99_ms")),
+    ("policy change in the agent, p50", "≤ 5 ms", f("agent-kube", "agent_policy_change_p50_ms")),
+    ("policy created at the API server → verdict (test API server)", "≤ 15 ms", f("agent-kube", "policy_created_to_verdict_ms_median")),
+    ("pod created at the API server → admitted (test API server)", "", f("agent-kube", "pod_created_to_kernel_ms_median")),
+    ("policy created → verdict (real kube-apiserver)", "≤ 15 ms", f("agent-real", "policy_created_to_verdict_ms_median")),
+    ("pod created → admitted (real kube-apiserver)", "", f("agent-real", "pod_created_to_kernel_ms_median")),
+    ("engine: one pod label change, median / p99", "", f("compile", "pod_label_change_median_us") + " / " + f("compile", "pod_label_change_p99_us")),
+    ("explain (engine evaluation of one flow)", "≤ 50 ms", f("compile", "eval_us")),
+    ("new connections/s, corral vs conntrack-only table (paired runs)", "≥ 0.97", spread("connrate", "corral_vs_conntrack_only_paired")),
+    ("new connections/s, corral vs no table (paired runs)", "reported", spread("connrate", "corral_vs_no_table_paired")),
+    ("netlink apply vs nft -f, same ruleset (paired runs)", "≥ 5x", spread("apply", "speedup_vs_nft_f_paired")),
+    ("netlink apply, elements/s", "≥ 1 M/s", f("apply", "netlink_elements_per_s")),
+    ("API client: watch events decoded and cached per second", "", f("kube", "events_per_s")),
+    ("API client: cache per pod", "", f("kube", "cache_bytes_per_pod")),
+    ("instructions: full compile (callgrind)", "", f("callgrind", "compile_instructions")),
+    ("instructions: one pod event (callgrind)", "", f("callgrind", "pod_event_instructions")),
+    ("instructions: render (callgrind)", "", f("callgrind", "render_instructions")),
+]
+try:
+    model = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")][0]
+except (OSError, IndexError):
+    model = platform.processor()
+load = open("/proc/loadavg").read().split()[:3]
+with open(sys.argv[2], "w") as out:
+    out.write("Size %s, %s; %d CPUs (%s), kernel %s, load average %s at the end.\n\n" % (
+        sys.argv[3], datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), os.cpu_count(), model,
+        platform.release(), " ".join(load)))
+    out.write("| figure | target | now | peer |\n|---|---|---|---|\n")
+    for name, target, now in rows:
+        out.write("| %s | %s | %s | not measured |\n" % (name, target, now))
+print(open(sys.argv[2]).read())
+PY
