@@ -110,7 +110,8 @@ struct agent {
 
 static struct engine *new_engine(struct agent *a)
 {
-	struct engine_config ec = { a->node, a->cfg.app_label, a->cfg.dns_default };
+	struct engine_config ec = { a->node, a->cfg.app_label, a->cfg.dns_default, a->cfg.pod_cidrs,
+				    a->cfg.apiserver_addrs };
 	return engine_new(&ec);
 }
 
@@ -356,10 +357,14 @@ static void kube_changed(void *arg, enum kube_res r, const void *old, void *new)
 			engine_ns_upsert(a->e, new);
 		else if (r == KRES_PODS)
 			engine_pod_upsert(a->e, new);
+		else if (r == KRES_NODES)
+			engine_node_upsert(a->e, new);
 		else
 			engine_policy_upsert(a->e, new);
 	} else if (r == KRES_NAMESPACES) {
 		engine_ns_delete(a->e, ((const struct ns_spec *)old)->name);
+	} else if (r == KRES_NODES) {
+		engine_node_delete(a->e, ((const struct node_spec *)old)->name);
 	} else if (r == KRES_PODS) {
 		const struct pod_spec *p = old;
 		engine_pod_delete(a->e, p->ns, p->name);

@@ -262,7 +262,7 @@ int report_resolve(const struct engine *e, const char *spec, struct endpoint *ou
 		engine_pods(e, &pods);
 		for (size_t i = 0; i < pods.n; i++) {
 			struct pod *q = pods.v[i];
-			istr app = labelset_get(&q->spec->labels, engine_config(e)->app_label);
+			istr app = app_of(engine_config(e)->app_label, &q->spec->labels, NULL);
 			if (!strcmp(q->spec->ns, ns) && app && !strcmp(app, name) && q->active) {
 				if (!p)
 					p = q;

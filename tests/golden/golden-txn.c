@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 2;
 	}
-	struct engine_config cfg = { "n1", "app", true };
+	struct engine_config cfg = { "n1", "app", true, NULL, NULL };
 	struct engine *e = engine_new(&cfg);
 	struct dp *dp = dp_new(NULL);
 	struct sbuf got = { 0 };
