@@ -77,7 +77,7 @@ static char *hint(const struct engine *e, const struct ns *n, const struct selec
 
 static bool pod_selected(const struct pod *p, const struct policy_spec *ps)
 {
-	return p->active && !p->spec->unreadable && selector_matches(&ps->target, &p->spec->labels);
+	return p->active && !p->spec->unreadable && policy_spec_selects(ps, &p->spec->labels);
 }
 
 bool policy_selects_nothing(const struct engine *e, const struct policy *pol)
@@ -129,12 +129,32 @@ static void lint_target(const struct engine *e, const struct policy *pol, struct
 	free(h);
 }
 
+/* An entity that holds no address in view: nodes without Node objects,
+ * world without a known pod range, kube-apiserver without addresses. */
+static void lint_entity(const struct engine *e, const struct policy_spec *ps, const struct rule *r, struct diags *d)
+{
+	static const char *const why[] = { "no Node in view has an address",
+					   "no pod range is known (Node spec.podCIDRs, or the agent setting podCidrs)",
+					   "no API server address is known (the agent setting apiServerAddresses)" };
+	const struct peer *pe = &r->peers[0];
+	if (r->npeers != 1 || pe->kind != PEER_ENTITY || !pe->entity ||
+	    engine_entity_ranges(e, (enum entity)pe->entity)->n)
+		return;
+	int w = pe->entity == ENT_NODES ? 0 : pe->entity == ENT_WORLD ? 1 : 2;
+	char *obj = xasprintf("%s/%s", ps->ns, ps->name);
+	diags_add(d, true, ps->source ? ps->source : "", policy_kind_name(ps->kind), obj, r->path,
+		  "entity %s holds no address here: %s; it allows nothing until then (fail closed)",
+		  entity_name((enum entity)pe->entity), why[w]);
+	free(obj);
+}
+
 static void lint_rules(const struct engine *e, const struct policy *pol, const struct vec *pods, struct diags *d)
 {
 	const struct policy_spec *ps = pol->spec;
 	for (int dir = 0; dir < DIR_COUNT; dir++)
 		for (uint32_t i = 0; i < ps->nrules[dir]; i++) {
 			const struct rule *r = &ps->rules[dir][i];
+			lint_entity(e, ps, r, d);
 			if (rule_selects_some(r, pods))
 				continue;
 			const struct peer *pe = &r->peers[0];
