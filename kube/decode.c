@@ -1138,8 +1138,13 @@ static int dec_node(struct dctx *c, json_t *obj, struct decoded *out)
 		bool hb;
 		if (!s || cidr_parse(s, &lo, &hi, &hb) < 0)
 			derr(c, p, "\"%s\" is not a valid CIDR", s ? s : "(not a string)");
-		else
-			range_set_add_cidr(&n->podcidrs, s, lo, hi);
+		else { /* through a set of its own: an IPv6 prefix carves the
+			* IPv4-mapped block out of the whole set */
+			struct range_set part = { 0 };
+			range_set_add_cidr(&part, s, lo, hi);
+			range_set_union(&n->podcidrs, &part);
+			range_set_free(&part);
+		}
 		free(p);
 	}
 	n->addr = xcalloc(json_array_size(addrs) + 1, sizeof(*n->addr));

@@ -1245,6 +1245,16 @@ static bool node_eq(const void *item, const void *key)
 	return !strcmp(((const struct node_spec *)item)->name, key);
 }
 
+/* range_set_add_cidr() carves the IPv4-mapped block out of the whole
+ * set for a prefix in IPv6 notation: add through a set of its own. */
+static void add_cidr(struct range_set *out, const char *text, ip128 lo, ip128 hi)
+{
+	struct range_set one = { 0 };
+	range_set_add_cidr(&one, text, lo, hi);
+	range_set_union(out, &one);
+	range_set_free(&one);
+}
+
 /* A comma list of addresses or prefixes; what does not read is skipped
  * (the agent's configuration checked it). */
 static void ranges_from_list(const char *list, struct range_set *out)
@@ -1254,7 +1264,7 @@ static void ranges_from_list(const char *list, struct range_set *out)
 		ip128 lo, hi;
 		bool hb;
 		if (strchr(t, '/') ? cidr_parse(t, &lo, &hi, &hb) == 0 : (ip_parse(t, &lo) == 0 && (hi = lo, 1)))
-			range_set_add_cidr(out, t, lo, hi);
+			add_cidr(out, t, lo, hi);
 	}
 	free(dup);
 }
@@ -1285,7 +1295,7 @@ static void entities_refresh(struct engine *e)
 	if (e->world_known[0] && cidr_parse("0.0.0.0/0", &lo, &hi, &hb) == 0)
 		range_set_add(&world, lo, hi);
 	if (e->world_known[1] && cidr_parse("::/0", &lo, &hi, &hb) == 0)
-		range_set_add_cidr(&world, "::/0", lo, hi);
+		add_cidr(&world, "::/0", lo, hi);
 	for (size_t i = 0; i < pods.n; i++)
 		range_set_sub(&world, pods.r[i].lo, pods.r[i].hi);
 	for (size_t i = 0; i < nodes.n; i++)
