@@ -92,6 +92,28 @@ bool policy_selects_nothing(const struct engine *e, const struct policy *pol)
 	return true;
 }
 
+static bool peer_matches_labels(const struct peer *pe, const struct pod *p)
+{
+	if (p->spec->unreadable)
+		return false;
+	if (pe->ns ? strcmp(pe->ns, p->spec->ns) : !selector_matches(&pe->nssel, ns_labels(p->ns)))
+		return false;
+	return selector_matches(&pe->podsel, &p->spec->labels);
+}
+
+/* A host-network pod the rule's peers name (it has its node's address,
+ * which no pod peer matches), or NULL. */
+static const struct pod *host_network_peer(const struct rule *r, const struct vec *pods)
+{
+	for (uint32_t i = 0; i < r->npeers; i++)
+		for (size_t k = 0; r->peers[i].kind == PEER_PODS && k < pods->n; k++) {
+			const struct pod *p = pods->v[k];
+			if (p->spec->host_network && peer_matches_labels(&r->peers[i], p))
+				return p;
+		}
+	return NULL;
+}
+
 static bool peer_matches_pod(const struct peer *pe, const struct pod *p)
 {
 	if (!p->active || p->spec->unreadable)
@@ -159,7 +181,14 @@ static void lint_rules(const struct engine *e, const struct policy *pol, const s
 				continue;
 			const struct peer *pe = &r->peers[0];
 			const struct ns *n = pe->ns ? engine_ns_find(e, pe->ns) : NULL;
-			char *h = hint(e, n, &pe->podsel);
+			const struct pod *hn = host_network_peer(r, pods);
+			char *h = !hn ? hint(e, n, &pe->podsel)
+				  : ps->kind == KIND_ACCESS
+				      ? xasprintf("; %s/%s matches but is a host-network pod (its node's address): name "
+						  "it with `entity: nodes` under spec.%s.external",
+						  hn->spec->ns, hn->spec->name, dir == DIR_INGRESS ? "inbound" : "outbound")
+				      : xasprintf("; %s/%s matches but is a host-network pod (its node's address): name "
+						  "that address in an ipBlock", hn->spec->ns, hn->spec->name);
 			char *obj = xasprintf("%s/%s", ps->ns, ps->name);
 			diags_add(d, true, ps->source ? ps->source : "", policy_kind_name(ps->kind), obj, r->path,
 				  "no pod in view is a %s of this rule: it allows nothing%s",

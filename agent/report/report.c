@@ -307,6 +307,10 @@ char *report_policy_problem(const struct policy_spec *ps)
 	if (ps->target.n) {
 		sbuf_add(&t, "pods ");
 		selector_format(&ps->target, &t);
+		for (uint32_t i = 0; i < ps->nalt; i++) { /* the later keys of the application label */
+			sbuf_add(&t, " or ");
+			selector_format(&ps->alt[i], &t);
+		}
 		sbuf_addf(&t, " of namespace %s", ps->ns);
 	} else {
 		sbuf_addf(&t, "every pod of namespace %s", ps->ns);

@@ -235,6 +235,19 @@ static void explain_host_network_peer(void **st)
 	assert_null(strstr(f->text, "application: ingress"));
 	fix_free(f);
 	verdict_free(&v);
+	/* check says the same of the rule that can never match */
+	struct diags dg = { 0 };
+	policy_lint(e, &dg);
+	bool said = false;
+	for (size_t i = 0; i < dg.v.n; i++) {
+		char *m = diag_format(dg.v.v[i]);
+		said |= strstr(m, "spec.inbound.rules[0]: warning: no pod in view is a caller of this rule: it allows "
+				  "nothing; y/ingress matches but is a host-network pod (its node's address): name it "
+				  "with `entity: nodes` under spec.inbound.external") != NULL;
+		free(m);
+	}
+	assert_true(said);
+	diags_free(&dg);
 	engine_free(e);
 	/* applied, the flow is allowed */
 	e = LOAD(HOSTNET_BASE AP("x", "a") "spec: {application: a, inbound: {rules: [{application: ingress, "
