@@ -1010,11 +1010,13 @@ static void reload(struct agent *a, int argc, char **argv)
 	}
 	a->cfg = copy.cfg;
 	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
-	bool rebuild = strcmp(old.app_label, a->cfg.app_label) || old.dns_default != a->cfg.dns_default;
+	bool rebuild = strcmp(old.app_label, a->cfg.app_label) || old.dns_default != a->cfg.dns_default ||
+		       strcmp(old.pod_cidrs, a->cfg.pod_cidrs) || strcmp(old.apiserver_addrs, a->cfg.apiserver_addrs);
 	bool rerender = old.log_rate != a->cfg.log_rate || old.log_burst != a->cfg.log_burst ||
 			old.nflog_group != a->cfg.nflog_group || old.source_check != a->cfg.source_check;
 	if (rebuild && a->kube) {
-		log_msg(LOG_WARN, "config", "appLabel and dnsDefault changes need a restart with --source kube");
+		log_msg(LOG_WARN, "config", "appLabels, dnsDefault, podCidrs and apiServerAddresses changes need a restart "
+					    "with --source kube");
 		rebuild = false;
 	}
 	if (rebuild) {
