@@ -12,7 +12,11 @@
  *     pair and the pods' own rule last, (d) a table that only turns
  *     conntrack on (as kube-proxy does on every real node), (e) corral's
  *     table without the forged-source check. Cases are interleaved: each
- *     run measures every case once, and the medians are reported.
+ *     run measures every case once, and the medians are reported. With
+ *     (a), (b) and (d) it also measures connections from node-1 itself
+ *     to the server pod: they cross corral's output chain (the node's
+ *     own packets, accepted by a fib lookup of their source) instead of
+ *     forward.
  *   corral-bench-dp revoke CLUSTER-SCRIPT BASE-YAML [--flows N] [--runs R]
  *     N tracked UDP flows from x/a to x/c (one per destination port):
  *     the time of a revocation pass when the change leaves them allowed
@@ -402,7 +406,7 @@ static int cmd_connrate(int argc, char **argv)
 		return 1;
 	pthread_create(&th, NULL, serve, &srv);
 	enum { CASES = 5 };
-	double *rate[CASES];
+	double *rate[CASES], *node_rate[CASES];
 	static const char *const names[] = { "no_table", "corral_table", "naive_table", "conntrack_only",
 					     "corral_table_no_source_check" };
 	char ctonly[] = "/tmp/corral-ct-XXXXXX";
@@ -412,8 +416,10 @@ static int cmd_connrate(int argc, char **argv)
 	if (fd < 0 || write(fd, ct, strlen(ct)) != (ssize_t)strlen(ct))
 		return 1;
 	close(fd);
-	for (int c = 0; c < CASES; c++)
+	for (int c = 0; c < CASES; c++) {
 		rate[c] = calloc((size_t)runs, sizeof(double));
+		node_rate[c] = calloc((size_t)runs, sizeof(double));
+	}
 	double apply_ms = 0, kern_ms = 0, render_ms = 0;
 	for (int r = 0; r < runs; r++)
 		for (int c = 0; c < CASES; c++) { /* interleaved: each run measures every case once */
@@ -441,6 +447,17 @@ static int cmd_connrate(int argc, char **argv)
 				return 1;
 			}
 			rate[c][r] = conns / (cr.ms / 1e3);
+			if (c == 0 || c == 1 || c == 3) { /* the node's own connections: output, not forward */
+				struct clientrun nwarm = { conns / 10, 0, 0 }, ncr = { conns, 0, 0 };
+				kc_in_ns(&kc, kc.node_ns[0], client_loop, &nwarm);
+				kc_in_ns(&kc, kc.node_ns[0], client_loop, &ncr);
+				if (ncr.failed) {
+					fprintf(stderr, "bench: %d of %d node connections failed (%s)\n", ncr.failed, conns,
+						names[c]);
+					return 1;
+				}
+				node_rate[c][r] = conns / (ncr.ms / 1e3);
+			}
 		}
 	srv.stop = 1;
 	shutdown(srv.fd, SHUT_RDWR);
@@ -448,13 +465,19 @@ static int cmd_connrate(int argc, char **argv)
 	close(srv.fd);
 	unlink(naive);
 	unlink(ctonly);
-	double m[CASES];
+	double m[CASES], nm[CASES] = { 0 };
 	for (int c = 0; c < CASES; c++) {
 		char metric[64];
 		m[c] = median(rate[c], runs);
 		snprintf(metric, sizeof(metric), "conn_per_s_%s", names[c]);
 		emit("connrate", metric, m[c], "conn/s");
 		free(rate[c]);
+		if (c == 0 || c == 1 || c == 3) {
+			nm[c] = median(node_rate[c], runs);
+			snprintf(metric, sizeof(metric), "conn_per_s_node_to_pod_%s", names[c]);
+			emit("connrate", metric, nm[c], "conn/s");
+		}
+		free(node_rate[c]);
 	}
 	emit("connrate", "policies", policies, "policies");
 	emit("connrate", "corral_render_ms", render_ms, "ms");
@@ -464,6 +487,7 @@ static int cmd_connrate(int argc, char **argv)
 	emit("connrate", "corral_vs_conntrack_only", m[1] / m[3], "ratio");
 	emit("connrate", "naive_vs_no_table", m[2] / m[0], "ratio");
 	emit("connrate", "corral_vs_corral_no_source_check", m[1] / m[4], "ratio");
+	emit("connrate", "node_to_pod_corral_vs_conntrack_only", nm[1] / nm[3], "ratio");
 	nft_sock_close(s);
 	dp_free(dp_nocheck);
 	dp_free(dp);

@@ -723,6 +723,24 @@ static void forged_chain(struct rctx *c)
 	x->comment = xstrdup("forged source address");
 }
 
+/* A local pod's source -> jump to its egress chain (returns on allow),
+ * then a local pod's destination -> goto its ingress chain. */
+static void dispatch_rules(struct rctx *c, struct rs_chain *ch)
+{
+	static const struct {
+		const char *map;
+		uint8_t fam;
+		bool src;
+	} v[] = { { "egress_v4", 4, true }, { "egress_v6", 6, true }, { "ingress_v4", 4, false },
+		  { "ingress_v6", 6, false } };
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		struct rs_rule *r = rule_new(ch, RR_VMAP);
+		r->family = v[i].fam;
+		r->src = v[i].src;
+		r->set = rc_find(c, v[i].map)->name;
+	}
+}
+
 static void base_chain(struct rctx *c)
 {
 	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
@@ -737,18 +755,30 @@ static void base_chain(struct rctx *c)
 	rule_new(ch, RR_CT_ESTABLISHED);
 	rule_new(ch, RR_CT_INVALID);
 	rule_new(ch, RR_ND)->comment = xstrdup("neighbour discovery between bridged pods");
-	static const struct {
-		const char *map;
-		uint8_t fam;
-		bool src;
-	} v[] = { { "egress_v4", 4, true }, { "egress_v6", 6, true }, { "ingress_v4", 4, false },
-		  { "ingress_v6", 6, false } };
-	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
-		struct rs_rule *r = rule_new(ch, RR_VMAP);
-		r->family = v[i].fam;
-		r->src = v[i].src;
-		r->set = rc_find(c, v[i].map)->name;
-	}
+	dispatch_rules(c, ch);
+	vec_push(&c->rs->chains, ch);
+}
+
+/* Packets the node itself sends. Its own (a source address of the node:
+ * kubelet probes, host-network pods, anything on the node) are accepted,
+ * since NetworkPolicy always lets a pod's node reach it. The others carry
+ * a pod's address and were routed through the node's input path and sent
+ * again: kube-proxy's IPVS mode takes a pod's packet to a Service address
+ * (a local address, on kube-ipvs0 or the node's own for a NodePort) in
+ * the input hook, rewrites its destination to a backend and sends it
+ * through output, so it never crosses forward. Those meet the same
+ * dispatch as forwarded packets: the source pod's egress (when it is on
+ * this node), then the backend's ingress (when it is on this node). */
+static void output_chain(struct rctx *c)
+{
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup("output");
+	ch->base = true;
+	ch->hook = RS_HOOK_OUTPUT;
+	ch->comment = xstrdup("packets the node sends: its own, and pods' sent again by IPVS (kube-proxy ipvs mode)");
+	rule_new(ch, RR_CT_ESTABLISHED);
+	rule_new(ch, RR_LOCAL_SRC)->comment = xstrdup("the node's own packets: a pod's node may always reach it");
+	dispatch_rules(c, ch);
 	vec_push(&c->rs->chains, ch);
 }
 
@@ -897,6 +927,7 @@ struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const str
 	dispatch_maps(&c, DIR_EGRESS, "egress_v4", "egress_v6");
 	dispatch_maps(&c, DIR_INGRESS, "ingress_v4", "ingress_v6");
 	base_chain(&c);
+	output_chain(&c);
 	for (size_t i = 0; i < groups.n; i++)
 		group_chain(&c, groups.v[i]);
 	quarantine_chains(&c);

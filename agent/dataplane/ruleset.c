@@ -223,6 +223,9 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 	case RR_SRC_CHECK:
 		sbuf_addf(out, "fib saddr . iif oif missing goto %s", r->set);
 		break;
+	case RR_LOCAL_SRC:
+		sbuf_add(out, "fib saddr type local accept");
+		break;
 	case RR_ND:
 		sbuf_add(out, "icmpv6 type 135-136 ip6 hoplimit 255 accept");
 		break;
@@ -269,8 +272,10 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 static void chain_format(const struct rs_chain *c, struct sbuf *out)
 {
 	sbuf_addf(out, "\tchain %s {\n", c->name);
+	static const char *const hook[] = { [RS_HOOK_FORWARD] = "forward", [RS_HOOK_INPUT] = "input",
+					    [RS_HOOK_OUTPUT] = "output" };
 	if (c->base)
-		sbuf_add(out, "\t\ttype filter hook forward priority filter; policy accept;\n");
+		sbuf_addf(out, "\t\ttype filter hook %s priority filter; policy accept;\n", hook[c->hook]);
 	if (c->nat)
 		sbuf_add(out, "\t\ttype nat hook prerouting priority dstnat - 10; policy accept;\n");
 	if (c->comment)

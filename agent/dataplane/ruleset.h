@@ -13,6 +13,12 @@
  *       (only what a bridge forwards: a routed packet never has 255 here);
  *     ip/ip6 saddr vmap @egress_v4/_v6   -> jump eg_gN  (returns on allow)
  *     ip/ip6 daddr vmap @ingress_v4/_v6  -> goto ing_gN (accepts on allow)
+ *   chain output (hook output, priority filter, policy accept): what the
+ *     node sends: ct state established,related accept; fib saddr type
+ *     local accept (the node's own packets: a pod's node may always
+ *     reach it); then the same four vmaps as forward, for packets with
+ *     a pod's source that the node sends again (kube-proxy's IPVS takes
+ *     them in the input hook and sends them to a backend through output);
  *   chain ing_gN / eg_gN: one per policy group on this node; one rule per
  *     (IR rule, family, port kind); then a rate-limited NFLOG log and a
  *     counted drop whose prefix names the direction and the group;
@@ -88,6 +94,7 @@ enum rs_rule_kind {
 	RR_COUNTER_DROP,
 	RR_DNS_REDIRECT,   /* ip saddr @set ip daddr @dset meta l4proto . th dport @ports
 			      meta l4proto <l4> dnat ip to <nat_addr>:<nat_port> */
+	RR_LOCAL_SRC,      /* fib saddr type local accept (the node's own packets) */
 };
 
 struct rs_rule {
@@ -108,9 +115,17 @@ struct rs_rule {
 	uint16_t nat_port;
 };
 
+/* The hook of a filter base chain (all at priority filter). */
+enum rs_hook {
+	RS_HOOK_FORWARD, /* chain forward: pod traffic the node routes */
+	RS_HOOK_INPUT,   /* chain input: the source check of packets to the node */
+	RS_HOOK_OUTPUT,  /* chain output: packets the node sends (IPVS's to pods) */
+};
+
 struct rs_chain {
 	char *name;
-	bool base;          /* the forward hook chain */
+	bool base;          /* a filter base chain, hooked at hook */
+	enum rs_hook hook;
 	bool nat;           /* the prerouting nat chain (dns_redirect) */
 	struct vec rules;   /* struct rs_rule* */
 	char *comment;

@@ -32,6 +32,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,19 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
 		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->set);
 		add(r, e);
+		break;
+	}
+	case RR_LOCAL_SRC: {
+		/* fib saddr type local: the source is one of the node's own
+		 * addresses (RTN_LOCAL), so the node itself sent the packet */
+		uint32_t local = RTN_LOCAL;
+		struct nftnl_expr *e = nftnl_expr_alloc("fib");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+		add(r, e);
+		e_cmp(r, NFT_CMP_EQ, &local, 4);
+		e_verdict(r, NF_ACCEPT);
 		break;
 	}
 	case RR_ND: {
@@ -435,7 +449,9 @@ static struct nftnl_chain *chain_obj(const char *table, const struct rs_chain *c
 	nftnl_chain_set_str(o, NFTNL_CHAIN_NAME, c->name);
 	nftnl_chain_set_u32(o, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
 	if (full && c->base) {
-		nftnl_chain_set_u32(o, NFTNL_CHAIN_HOOKNUM, NF_INET_FORWARD);
+		static const uint32_t hook[] = { [RS_HOOK_FORWARD] = NF_INET_FORWARD, [RS_HOOK_INPUT] = NF_INET_LOCAL_IN,
+						 [RS_HOOK_OUTPUT] = NF_INET_LOCAL_OUT };
+		nftnl_chain_set_u32(o, NFTNL_CHAIN_HOOKNUM, hook[c->hook]);
 		nftnl_chain_set_s32(o, NFTNL_CHAIN_PRIO, 0); /* filter */
 		nftnl_chain_set_str(o, NFTNL_CHAIN_TYPE, "filter");
 		nftnl_chain_set_u32(o, NFTNL_CHAIN_POLICY, NF_ACCEPT);

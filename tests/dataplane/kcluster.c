@@ -435,6 +435,47 @@ int kc_connect_af(struct kcluster *kc, int i, int j, int port, bool v6, int time
 	return fd;
 }
 
+int kc_connect_to(struct kcluster *kc, int ns, const char *addr, int port, int timeout_ms)
+{
+	struct sockaddr_storage dst;
+	socklen_t dl;
+	bool v6 = strchr(addr, ':') != NULL;
+	memset(&dst, 0, sizeof(dst));
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&dst;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+			return -1;
+		dl = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&dst;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+			return -1;
+		dl = sizeof(*s4);
+	}
+	int fd = sock_in(kc, ns, v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&dst, dl) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	struct probe pr = { fd, 0, 0, false };
+	bool got[KC_PODS][KC_PODS] = { { false } };
+	double end = now_ms() + timeout_ms;
+	while (!pr.done && now_ms() < end)
+		pump(kc, &pr, 1, 6, got, (int)(end - now_ms()) + 1);
+	if (!got[0][0]) {
+		close(fd);
+		return -1;
+	}
+	kc_serve(kc, 5); /* the server side accepts */
+	return fd;
+}
+
 bool kc_conn_alive(struct kcluster *kc, int fd, int timeout_ms)
 {
 	char buf[16];

@@ -49,6 +49,9 @@ int kc_probe_timeout(void); /* $CORRAL_PROBE_MS or 500 */
 int kc_connect(struct kcluster *kc, int i, int j, int port, int timeout_ms);
 /* The same over IPv4 or IPv6. */
 int kc_connect_af(struct kcluster *kc, int i, int j, int port, bool v6, int timeout_ms);
+/* One TCP connection from namespace ns (a pod's or a node's) to addr:port
+ * (any address: a Service's, a node's), kept open; -1 on failure. */
+int kc_connect_to(struct kcluster *kc, int ns, const char *addr, int port, int timeout_ms);
 /* A UDP flow from pod i to pod j:port (a connected socket; the servers
  * echo), and whether a datagram sent on it now comes back. */
 int kc_udp_open(struct kcluster *kc, int i, int j, int port, bool v6);
