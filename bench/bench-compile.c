@@ -76,7 +76,7 @@ static int bench_excepts(int n)
 		return 1;
 	}
 	size_t ranges = dec.pol->rules[DIR_EGRESS][0].peers[0].ranges.n;
-	struct engine_config cfg = { NULL, "app", true };
+	struct engine_config cfg = { NULL, "app", true, NULL, NULL };
 	struct engine *e = engine_new(&cfg);
 	double t2 = now_ms();
 	engine_policy_upsert(e, dec.pol);
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	long rss0 = status_kb("VmRSS:");
-	struct engine_config cfg = { "node-0", "app", true };
+	struct engine_config cfg = { "node-0", "app", true, NULL, NULL };
 	struct engine *e = engine_new(&cfg);
 	double t0 = now_ms();
 	manifest_apply(&set, e);

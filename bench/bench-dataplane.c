@@ -101,7 +101,7 @@ static struct engine *load_text(const char *text, const char *node)
 {
 	struct manifest_set set = { 0 };
 	struct decode_opts o = { DECODE_AGENT, false, "app", "default" };
-	struct engine_config cfg = { node, "app", true };
+	struct engine_config cfg = { node, "app", true, NULL, NULL };
 	manifest_load_buffer(&set, "bench", text, strlen(text), &o);
 	if (set.diags.errors) {
 		char *m = diag_format(set.diags.v.v[0]);

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--pods") && i + 1 < argc)
 			n = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--engine")) {
-			struct engine_config cfg = { "node-1", "app", true };
+			struct engine_config cfg = { "node-1", "app", true, NULL, NULL };
 			e = engine_new(&cfg);
 		}
 	/* the stream, built first so that its bytes are not counted as cache */

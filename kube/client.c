@@ -40,6 +40,7 @@ static const struct {
 	[KRES_NETPOLS] = { "networkpolicies", "/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy",
 			   "networking.k8s.io/v1" },
 	[KRES_ACCESS] = { "accesspolicies", "/apis/corral.dev/v1/accesspolicies", "AccessPolicy", "corral.dev/v1" },
+	[KRES_NODES] = { "nodes", "/api/v1/nodes", "Node", "v1" },
 };
 
 const char *kube_res_name(enum kube_res r)
@@ -220,6 +221,8 @@ static void obj_free(enum kube_res r, void *o)
 		ns_spec_free(o);
 	else if (r == KRES_PODS)
 		pod_spec_free(o);
+	else if (r == KRES_NODES)
+		node_spec_free(o);
 	else
 		policy_spec_free(o);
 }
@@ -230,6 +233,8 @@ void kube_obj_ref(enum kube_res r, void *obj)
 		((struct ns_spec *)obj)->refs++;
 	else if (r == KRES_PODS)
 		((struct pod_spec *)obj)->refs++;
+	else if (r == KRES_NODES)
+		((struct node_spec *)obj)->refs++;
 	else
 		((struct policy_spec *)obj)->refs++;
 }
@@ -326,7 +331,7 @@ static void upsert(struct reflector *r, json_t *o)
 	report_diags(r, &d);
 	diags_free(&d);
 	void *obj = rc < 0 ? NULL : dec.type == OBJ_NAMESPACE ? (void *)dec.ns : dec.type == OBJ_POD ? (void *)dec.pod
-							  : (void *)dec.pol;
+							  : dec.type == OBJ_NODE ? (void *)dec.node : (void *)dec.pol;
 	if (rc < 0 || !obj) {
 		c->stats.rejected++;
 		if (e) /* this version cannot be identified: keep the last one in force */
@@ -841,7 +846,7 @@ struct kube_client *kube_client_new(struct kube_auth *auth, const struct kube_cl
 	if (h)
 		c->h = *h;
 	/* our own copy: the agent frees its configuration on every SIGHUP */
-	c->o.app_label = xstrdup(c->o.app_label ? c->o.app_label : "app");
+	c->o.app_label = xstrdup(c->o.app_label ? c->o.app_label : APP_LABELS_DEFAULT);
 	c->dopts = (struct decode_opts){ DECODE_API, false, c->o.app_label, "default" };
 	c->multi = curl_multi_init();
 	if (!c->multi)

@@ -15,7 +15,7 @@
 #include "kube/kubeconfig.h"
 #include "policy/model.h"
 
-enum kube_res { KRES_NAMESPACES, KRES_PODS, KRES_NETPOLS, KRES_ACCESS, KRES_COUNT };
+enum kube_res { KRES_NAMESPACES, KRES_PODS, KRES_NETPOLS, KRES_ACCESS, KRES_NODES, KRES_COUNT };
 const char *kube_res_name(enum kube_res r);
 const char *kube_res_path(enum kube_res r); /* "/api/v1/pods", cluster-wide */
 /* Decodes an object listed or watched from r as that resource: typed
@@ -25,7 +25,7 @@ int kube_decode_listed(enum kube_res r, json_t *o, const struct decode_opts *opt
 		       struct decoded *out);
 
 struct kube_handlers {
-	/* old/new: struct ns_spec*, pod_spec* or policy_spec* (NULL when
+	/* old/new: struct ns_spec*, pod_spec*, policy_spec* or node_spec* (NULL when
 	 * absent: old NULL = added, new NULL = deleted). Both stay owned by
 	 * the cache; to keep new, take a reference (kube_obj_ref). */
 	void (*changed)(void *arg, enum kube_res r, const void *old, void *new);
@@ -47,7 +47,7 @@ struct kube_client_opts {
 	unsigned page_limit;              /* LIST page size: 500 */
 	unsigned token_reload;            /* re-read a token file this often: 60 */
 	bool initial_events;              /* try sendInitialEvents (falls back to LIST) */
-	const char *app_label;            /* decoding: the application label ("app"); copied */
+	const char *app_label;            /* decoding: the application label keys; copied */
 };
 
 struct kube_stats {

@@ -637,11 +637,49 @@ static void dec_netpol(struct dctx *c, json_t *obj, struct policy_spec *pol)
 
 /* ---------- AccessPolicy ---------- */
 
-static void set_app_selector(struct dctx *c, struct selector *s, const char *app)
+static const char *app_keys(const struct dctx *c)
 {
-	const char *key = c->o->app_label ? c->o->app_label : "app";
-	if (strcmp(app, "*"))
-		selector_add(s, key, SEL_IN, &app, 1);
+	return c->o->app_label && *c->o->app_label ? c->o->app_label : APP_LABELS_DEFAULT;
+}
+
+/* The first key of the application label list, for messages. */
+static char *app_key0(const struct dctx *c)
+{
+	const char *l = app_keys(c), *comma = strchr(l, ',');
+	return comma ? xasprintf("%.*s", (int)(comma - l), l) : xstrdup(l);
+}
+
+/* A policy's targets for application app: one selector per key of the
+ * application label list (model.h), the first in target, the others in
+ * alt. "*" selects every pod. */
+static void set_app_target(struct dctx *c, struct policy_spec *pol, const char *app)
+{
+	struct selector sel[APP_KEYS_MAX];
+	if (!strcmp(app, "*"))
+		return;
+	uint32_t n = app_selectors(app_keys(c), app, sel);
+	pol->target = sel[0];
+	if (n > 1) {
+		pol->alt = xcalloc(n - 1, sizeof(*pol->alt));
+		for (uint32_t i = 1; i < n; i++)
+			pol->alt[pol->nalt++] = sel[i];
+	}
+}
+
+/* A rule's peers for application app in namespace ns (NULL: every
+ * namespace): one peer per key, ORed. */
+static void set_app_peers(struct dctx *c, struct rule *r, const char *app, istr ns)
+{
+	struct selector sel[APP_KEYS_MAX];
+	uint32_t n = strcmp(app, "*") ? app_selectors(app_keys(c), app, sel) : 0;
+	r->npeers = n ? n : 1;
+	r->peers = xcalloc(r->npeers, sizeof(*r->peers));
+	for (uint32_t i = 0; i < r->npeers; i++) {
+		r->peers[i].kind = PEER_PODS;
+		r->peers[i].ns = istr_ref(ns);
+		if (n)
+			r->peers[i].podsel = sel[i];
+	}
 }
 
 static void dec_ap_rule(struct dctx *c, json_t *v, const char *path, enum dir d, istr own_ns, struct rule *r)
@@ -669,32 +707,40 @@ static void dec_ap_rule(struct dctx *c, json_t *v, const char *path, enum dir d,
 	dec_ports(c, v, path, false, true, r);
 	if (!app)
 		return;
-	r->npeers = 1;
-	r->peers = xcalloc(1, sizeof(*r->peers));
-	r->peers[0].kind = PEER_PODS;
-	if (!ns)
-		r->peers[0].ns = istr_ref(own_ns);
-	else if (strcmp(ns, "*"))
-		r->peers[0].ns = istr_get(ns);
-	set_app_selector(c, &r->peers[0].podsel, app);
+	istr pns = !ns ? istr_ref(own_ns) : strcmp(ns, "*") ? istr_get(ns) : NULL;
+	set_app_peers(c, r, app, pns);
+	istr_put(pns);
 	r->ap_app = istr_get(app);
 	r->ap_ns = istr_get(ns ? ns : own_ns);
 }
 
-static void dec_ap_external(struct dctx *c, json_t *v, const char *path, struct policy_spec *pol, struct rule *r)
+/* One external entry: outbound (d DIR_EGRESS) it may name a host, an
+ * address, a range or an entity; inbound an address, a range or an
+ * entity (a DNS name says nothing about where a packet comes from). */
+static void dec_ap_external(struct dctx *c, json_t *v, const char *path, enum dir d, struct policy_spec *pol,
+			    struct rule *r)
 {
-	static const char *const fields[] = { "host", "ipv4", "cidr", "ports", NULL };
+	static const char *const fields[] = { "host", "ipv4", "cidr", "entity", "ports", NULL };
+	static const char *const in_fields[] = { "ipv4", "cidr", "entity", "ports", NULL };
 	r->path = xstrdup(path);
 	if (!json_is_object(v)) {
 		derr(c, path, "must be an object, not %s", json_type_name(v));
 		return;
 	}
-	check_fields(c, v, path, fields, true);
+	if (d == DIR_INGRESS && json_object_get(v, "host")) {
+		char *p = xasprintf("%s.host", path);
+		derr(c, p, "inbound entries name where traffic comes from: an ipv4, a cidr or an entity, not a "
+			   "DNS name");
+		free(p);
+		return;
+	}
+	check_fields(c, v, path, d == DIR_INGRESS ? in_fields : fields, true);
 	const char *host = get_str(c, v, "host", path), *ipv4 = get_str(c, v, "ipv4", path);
-	const char *cidr = get_str(c, v, "cidr", path);
-	int n = !!host + !!ipv4 + !!cidr;
+	const char *cidr = get_str(c, v, "cidr", path), *ent = get_str(c, v, "entity", path);
+	int n = !!host + !!ipv4 + !!cidr + !!ent;
 	if (n != 1) {
-		derr(c, path, "must set exactly one of host, ipv4 or cidr (%d set)", n);
+		derr(c, path, d == DIR_INGRESS ? "must set exactly one of ipv4, cidr or entity (%d set)"
+					       : "must set exactly one of host, ipv4, cidr or entity (%d set)", n);
 		return;
 	}
 	dec_ports(c, v, path, false, true, r);
@@ -704,6 +750,19 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, struct 
 	ip128 lo, hi;
 	bool hb;
 	char *p;
+	if (ent) {
+		int e = entity_parse(ent);
+		pe->kind = PEER_ENTITY;
+		pe->text = xstrdup(ent);
+		if (e < 0) {
+			p = xasprintf("%s.entity", path);
+			derr(c, p, "\"%s\" is not an entity (nodes, world or kube-apiserver)", ent);
+			free(p);
+		} else {
+			pe->entity = (uint32_t)e;
+		}
+		return;
+	}
 	if (host) {
 		p = xasprintf("%s.host", path);
 		if (!fqdn_pattern_ok(host))
@@ -742,10 +801,29 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, struct 
 	free(p);
 }
 
+/* spec.inbound.external or spec.outbound.external: rules after the
+ * direction's application rules. */
+static void dec_ap_externals(struct dctx *c, json_t *parent, const char *prefix, enum dir d,
+			     struct policy_spec *pol)
+{
+	json_t *ext = get_typed(c, parent, "external", prefix, JSON_ARRAY), *x;
+	size_t i, base = pol->nrules[d];
+	if (!ext)
+		return;
+	pol->rules[d] = xrealloc(pol->rules[d], (base + json_array_size(ext) + 1) * sizeof(struct rule));
+	json_array_foreach(ext, i, x) {
+		struct rule *r = &pol->rules[d][pol->nrules[d]++];
+		memset(r, 0, sizeof(*r));
+		char *p = xasprintf("%s.external[%zu]", prefix, i);
+		dec_ap_external(c, x, p, d, pol, r);
+		free(p);
+	}
+}
+
 static void dec_access(struct dctx *c, json_t *obj, struct policy_spec *pol)
 {
 	static const char *const fields[] = { "application", "inbound", "outbound", NULL };
-	static const char *const in_fields[] = { "rules", NULL };
+	static const char *const in_fields[] = { "rules", "external", NULL };
 	static const char *const out_fields[] = { "rules", "external", NULL };
 	pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
 	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
@@ -758,8 +836,10 @@ static void dec_access(struct dctx *c, json_t *obj, struct policy_spec *pol)
 	check_fields(c, spec, "spec", fields, false);
 	const char *app = get_str(c, spec, "application", "spec");
 	if (!app && !json_object_get(spec, "application")) {
+		char *k0 = app_key0(c);
 		derr(c, "spec.application", "required: the application (pods labelled %s=NAME) this policy is for",
-		     c->o->app_label ? c->o->app_label : "app");
+		     k0);
+		free(k0);
 		c->target_unknown = true;
 	} else if (!app) {
 		c->target_unknown = true; /* a wrong type, reported by get_str */
@@ -769,30 +849,19 @@ static void dec_access(struct dctx *c, json_t *obj, struct policy_spec *pol)
 		c->target_unknown = true;
 	} else {
 		pol->app = istr_get(app);
-		set_app_selector(c, &pol->target, app);
+		set_app_target(c, pol, app);
 	}
 	json_t *in = get_typed(c, spec, "inbound", "spec", JSON_OBJECT);
 	json_t *out = get_typed(c, spec, "outbound", "spec", JSON_OBJECT);
 	if (in) {
 		check_fields(c, in, "spec.inbound", in_fields, false);
 		dec_rules(c, in, "spec.inbound", "rules", DIR_INGRESS, pol, dec_ap_rule);
+		dec_ap_externals(c, in, "spec.inbound", DIR_INGRESS, pol);
 	}
 	if (out) {
 		check_fields(c, out, "spec.outbound", out_fields, false);
 		dec_rules(c, out, "spec.outbound", "rules", DIR_EGRESS, pol, dec_ap_rule);
-		json_t *ext = get_typed(c, out, "external", "spec.outbound", JSON_ARRAY), *x;
-		size_t i, base = pol->nrules[DIR_EGRESS];
-		if (ext) {
-			pol->rules[DIR_EGRESS] = xrealloc(pol->rules[DIR_EGRESS],
-							  (base + json_array_size(ext) + 1) * sizeof(struct rule));
-			json_array_foreach(ext, i, x) {
-				struct rule *r = &pol->rules[DIR_EGRESS][pol->nrules[DIR_EGRESS]++];
-				memset(r, 0, sizeof(*r));
-				char *p = xasprintf("spec.outbound.external[%zu]", i);
-				dec_ap_external(c, x, p, pol, r);
-				free(p);
-			}
-		}
+		dec_ap_externals(c, out, "spec.outbound", DIR_EGRESS, pol);
 	}
 }
 
@@ -929,7 +998,7 @@ static const char *const workload_kinds[] = { "Deployment", "StatefulSet", "Daem
 static const char *const ignored_kinds[] = {
 	"Service", "ConfigMap", "Secret", "ServiceAccount", "Endpoints", "EndpointSlice", "Event",
 	"PersistentVolumeClaim", "PersistentVolume", "LimitRange", "ResourceQuota", "ReplicationController",
-	"Ingress", "IngressClass", "ControllerRevision", "Node", "Binding", "PodTemplate",
+	"Ingress", "IngressClass", "ControllerRevision", "Binding", "PodTemplate",
 	"ComponentStatus", "ServiceCIDR", "IPAddress", NULL
 };
 
@@ -990,8 +1059,12 @@ static int dec_policy(struct dctx *c, json_t *obj, enum policy_kind kind, struct
 	/* Fail closed: targets we cannot read are every pod of the namespace
 	 * (the rules of an invalid policy allow nothing). An API object the
 	 * server accepted but we cannot read is unreadable, whatever failed. */
-	if (c->target_unknown)
+	if (c->target_unknown) {
 		selector_free(&pol->target);
+		for (uint32_t i = 0; i < pol->nalt; i++)
+			selector_free(&pol->alt[i]);
+		pol->nalt = 0;
+	}
 	pol->unreadable = c->target_unknown || (c->invalid && c->o->mode == DECODE_API);
 	out->type = OBJ_POLICY;
 	out->pol = pol;
@@ -1039,6 +1112,63 @@ static int dec_namespace(struct dctx *c, json_t *obj, struct decoded *out)
 	return 0;
 }
 
+/* A Node: status.addresses of type InternalIP and ExternalIP (the
+ * addresses its host-network pods and its kubelet send from), and
+ * spec.podCIDRs (or the older spec.podCIDR). */
+static int dec_node(struct dctx *c, json_t *obj, struct decoded *out)
+{
+	struct node_spec *n = xcalloc(1, sizeof(*n));
+	istr none;
+	json_t *x;
+	size_t i;
+	n->source = istr_get(c->file);
+	if (dec_meta(c, obj, false, &none, &n->name) < 0) {
+		node_spec_free(n);
+		return -EINVAL;
+	}
+	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
+	json_t *status = get_typed(c, obj, "status", "", JSON_OBJECT);
+	json_t *cidrs = spec ? get_typed(c, spec, "podCIDRs", "spec", JSON_ARRAY) : NULL;
+	const char *one = spec && !cidrs ? get_str(c, spec, "podCIDR", "spec") : NULL;
+	json_t *addrs = status ? get_typed(c, status, "addresses", "status", JSON_ARRAY) : NULL;
+	for (i = 0; i < (cidrs ? json_array_size(cidrs) : !!one); i++) {
+		const char *s = cidrs ? sval(json_array_get(cidrs, i)) : one;
+		char *p = cidrs ? xasprintf("spec.podCIDRs[%zu]", i) : xstrdup("spec.podCIDR");
+		ip128 lo, hi;
+		bool hb;
+		if (!s || cidr_parse(s, &lo, &hi, &hb) < 0)
+			derr(c, p, "\"%s\" is not a valid CIDR", s ? s : "(not a string)");
+		else { /* through a set of its own: an IPv6 prefix carves the
+			* IPv4-mapped block out of the whole set */
+			struct range_set part = { 0 };
+			range_set_add_cidr(&part, s, lo, hi);
+			range_set_union(&n->podcidrs, &part);
+			range_set_free(&part);
+		}
+		free(p);
+	}
+	n->addr = xcalloc(json_array_size(addrs) + 1, sizeof(*n->addr));
+	json_array_foreach(addrs, i, x) {
+		const char *type = sval(json_object_get(x, "type")), *a = sval(json_object_get(x, "address"));
+		if (!type || (strcmp(type, "InternalIP") && strcmp(type, "ExternalIP")))
+			continue; /* Hostname, InternalDNS, ExternalDNS: names */
+		char *p = xasprintf("status.addresses[%zu].address", i);
+		ip128 ip;
+		if (!a || ip_parse(a, &ip) < 0)
+			derr(c, p, "\"%s\" is not an IP address", a ? a : "(not a string)");
+		else
+			n->addr[n->naddr++] = ip;
+		free(p);
+	}
+	if (c->invalid) {
+		n->unreadable = true;
+		n->error = xstrdup(c->first ? c->first : "unreadable");
+	}
+	out->type = OBJ_NODE;
+	out->node = n;
+	return 0;
+}
+
 int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, struct diags *d, struct decoded *out)
 {
 	struct dctx c = { .o = o, .d = d, .file = file, .kind = NULL };
@@ -1065,6 +1195,8 @@ int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, stru
 		ret = dec_namespace(&c, obj, out);
 	else if (!strcmp(kind, "Pod") && !strcmp(api, "v1"))
 		ret = dec_podlike(&c, obj, false, out);
+	else if (!strcmp(kind, "Node") && !strcmp(api, "v1"))
+		ret = dec_node(&c, obj, out);
 	else if (!strcmp(kind, "NetworkPolicy") && !strcmp(api, "networking.k8s.io/v1"))
 		ret = dec_policy(&c, obj, KIND_NETPOL, out);
 	else if (!strcmp(kind, "AccessPolicy") && !strcmp(api, "corral.dev/v1"))

@@ -20,17 +20,19 @@ enum decode_mode {
 struct decode_opts {
 	enum decode_mode mode;
 	bool workloads;         /* Deployment & co. stand for one pod each */
-	const char *app_label;  /* default "app" */
+	const char *app_label;  /* the application label keys, a comma list
+				   (default APP_LABELS_DEFAULT, policy/model.h) */
 	const char *default_ns; /* default "default" */
 };
 
-enum obj_type { OBJ_NONE, OBJ_NAMESPACE, OBJ_POD, OBJ_POLICY };
+enum obj_type { OBJ_NONE, OBJ_NAMESPACE, OBJ_POD, OBJ_POLICY, OBJ_NODE };
 
 struct decoded {
 	enum obj_type type;
 	struct ns_spec *ns;
 	struct pod_spec *pod;
 	struct policy_spec *pol;
+	struct node_spec *node;
 };
 
 /* Decodes one object. Returns 0 with out->type set (OBJ_NONE for a kind

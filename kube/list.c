@@ -22,6 +22,8 @@ static void take(struct manifest_set *out, const struct decoded *d)
 		vec_push(&out->pods, d->pod);
 	else if (d->type == OBJ_POLICY)
 		vec_push(&out->policies, d->pol);
+	else if (d->type == OBJ_NODE)
+		vec_push(&out->nodes, d->node);
 	else
 		return;
 	out->objects++;
@@ -130,7 +132,8 @@ static int list_one(struct kube_http *h, enum kube_res r, const struct decode_op
 			set_clear(&got);
 			continue;
 		}
-		if (status == 404 && r == KRES_ACCESS && !cont) { /* the CRD is not installed */
+		if (((status == 404 && r == KRES_ACCESS) || ((status == 403 || status == 404) && r == KRES_NODES)) &&
+		    !cont) { /* the CRD is not installed; nodes may not be readable to this user */
 			*absent = true;
 			rc = 0;
 			break;
@@ -159,17 +162,20 @@ static int list_one(struct kube_http *h, enum kube_res r, const struct decode_op
 int kube_list_all(const struct kube_auth *a, const struct kube_list_opts *o, struct manifest_set *out, char **warn,
 		  char **err)
 {
-	struct decode_opts d = { DECODE_API, false, o && o->app_label ? o->app_label : "app", "default" };
+	struct decode_opts d = { DECODE_API, false, o && o->app_label ? o->app_label : APP_LABELS_DEFAULT, "default" };
 	struct kube_http *h = kube_http_new(a, o && o->timeout_s ? o->timeout_s : 60);
 	unsigned limit = o && o->page_limit ? o->page_limit : 500;
-	bool absent = false;
+	bool absent[KRES_COUNT] = { false };
 	int rc = 0;
 	*warn = NULL;
 	for (int r = 0; r < KRES_COUNT && rc == 0; r++)
-		rc = list_one(h, (enum kube_res)r, &d, limit, out, &absent, err);
-	if (rc == 0 && absent)
+		rc = list_one(h, (enum kube_res)r, &d, limit, out, &absent[r], err);
+	if (rc == 0 && absent[KRES_ACCESS])
 		*warn = xasprintf("the AccessPolicy CRD (accesspolicies.corral.dev) is not installed in the cluster at "
 				  "%s: no AccessPolicies read", a->server);
+	else if (rc == 0 && absent[KRES_NODES])
+		*warn = xasprintf("the nodes of the cluster at %s cannot be listed (forbidden): the nodes and world "
+				  "entities are empty here", a->server);
 	kube_http_free(h);
 	return rc;
 }

@@ -10,7 +10,7 @@
 #include "kube/manifest.h"
 
 struct kube_list_opts {
-	const char *app_label; /* "app" */
+	const char *app_label; /* the application label keys, a comma list (APP_LABELS_DEFAULT) */
 	unsigned page_limit;   /* 500 */
 	long timeout_s;        /* each request: 60 */
 };

@@ -38,6 +38,8 @@ char *manifest_key(enum obj_type type, const void *spec)
 		return xasprintf("Pod/%s/%s", p->ns, p->name);
 	case OBJ_POLICY:
 		return xasprintf("%s/%s/%s", policy_kind_name(q->kind), q->ns, q->name);
+	case OBJ_NODE:
+		return xasprintf("Node//%s", ((const struct node_spec *)spec)->name);
 	case OBJ_NONE:
 		break;
 	}
@@ -95,6 +97,9 @@ static void take(struct manifest_set *set, struct decoded *d, json_t *doc)
 		/* identity by content: two copies are "identical" only if the
 		 * whole documents are, compared as text, never by a hash */
 		canon_put(set, d->pol, json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS));
+		break;
+	case OBJ_NODE:
+		vec_push(&set->nodes, d->node);
 		break;
 	case OBJ_NONE:
 		break;
@@ -188,6 +193,7 @@ static void set_move(struct manifest_set *to, struct manifest_set *from)
 	vec_move(&to->nss, &from->nss);
 	vec_move(&to->pods, &from->pods);
 	vec_move(&to->policies, &from->policies);
+	vec_move(&to->nodes, &from->nodes);
 	htab_foreach(&from->canon, c) htab_insert(&to->canon, hash_ptr(c->spec), c);
 	htab_free(&from->canon);
 	to->objects += from->objects;
@@ -523,6 +529,7 @@ static const char *def_name(const struct manifest_def *d)
 {
 	return d->type == OBJ_NAMESPACE ? ((const struct ns_spec *)d->spec)->name
 	       : d->type == OBJ_POD	? ((const struct pod_spec *)d->spec)->name
+	       : d->type == OBJ_NODE	? ((const struct node_spec *)d->spec)->name
 					: ((const struct policy_spec *)d->spec)->name;
 }
 
@@ -532,6 +539,8 @@ static void spec_ref(enum obj_type t, void *spec)
 		((struct ns_spec *)spec)->refs++;
 	else if (t == OBJ_POD)
 		((struct pod_spec *)spec)->refs++;
+	else if (t == OBJ_NODE)
+		((struct node_spec *)spec)->refs++;
 	else
 		((struct policy_spec *)spec)->refs++;
 }
@@ -542,6 +551,8 @@ static void spec_unref(enum obj_type t, void *spec)
 		ns_spec_free(spec);
 	else if (t == OBJ_POD)
 		pod_spec_free(spec);
+	else if (t == OBJ_NODE)
+		node_spec_free(spec);
 	else
 		policy_spec_free(spec);
 }
@@ -555,6 +566,9 @@ static struct policy_spec *policy_invalid_copy(const struct policy_spec *p, cons
 	q->ns = istr_ref(p->ns);
 	q->name = istr_get(name);
 	selector_copy(&q->target, &p->target);
+	q->alt = p->nalt ? xcalloc(p->nalt, sizeof(*q->alt)) : NULL;
+	for (q->nalt = 0; q->nalt < p->nalt; q->nalt++)
+		selector_copy(&q->alt[q->nalt], &p->alt[q->nalt]);
 	memcpy(q->isolates, p->isolates, sizeof(q->isolates));
 	q->valid = false;
 	q->unreadable = p->unreadable;
@@ -624,6 +638,7 @@ static const char *spec_source(enum obj_type t, const void *spec)
 {
 	const char *s = t == OBJ_NAMESPACE ? ((const struct ns_spec *)spec)->source
 			: t == OBJ_POD	   ? ((const struct pod_spec *)spec)->source
+			: t == OBJ_NODE	   ? ((const struct node_spec *)spec)->source
 					   : ((const struct policy_spec *)spec)->source;
 	return s ? s : "-";
 }
@@ -641,8 +656,9 @@ static void resolve_run(struct manifest_set *set, enum obj_type t, struct vec *v
 	}
 	char *msg = manifest_duplicates(defs, n, &out);
 	const struct policy_spec *ps = defs[0].spec;
-	const char *kind = t == OBJ_NAMESPACE ? "Namespace" : t == OBJ_POD ? "Pod" : policy_kind_name(ps->kind);
-	char *obj = t == OBJ_NAMESPACE ? xstrdup(def_name(&defs[0]))
+	const char *kind = t == OBJ_NAMESPACE ? "Namespace" : t == OBJ_POD ? "Pod" : t == OBJ_NODE ? "Node"
+											   : policy_kind_name(ps->kind);
+	char *obj = t == OBJ_NAMESPACE || t == OBJ_NODE ? xstrdup(def_name(&defs[0]))
 					: xasprintf("%s/%s", t == OBJ_POD ? ((const struct pod_spec *)defs[0].spec)->ns : ps->ns,
 						    def_name(&defs[0]));
 	diags_add(&set->diags, false, defs[1].file, kind, obj, NULL, "%s", msg);
@@ -692,6 +708,7 @@ void manifest_resolve_duplicates(struct manifest_set *set)
 	resolve_vec(set, OBJ_NAMESPACE, &set->nss);
 	resolve_vec(set, OBJ_POD, &set->pods);
 	resolve_vec(set, OBJ_POLICY, &set->policies);
+	resolve_vec(set, OBJ_NODE, &set->nodes);
 }
 
 /* ---------- offline addresses, the engine ---------- */
@@ -740,13 +757,15 @@ void manifest_apply(struct manifest_set *set, struct engine *e)
 		manifest_resolve_duplicates(set);
 	for (size_t i = 0; i < set->nss.n; i++)
 		engine_ns_upsert(e, set->nss.v[i]);
+	for (size_t i = 0; i < set->nodes.n; i++)
+		engine_node_upsert(e, set->nodes.v[i]);
 	for (size_t i = 0; i < set->pods.n; i++)
 		engine_pod_upsert(e, set->pods.v[i]);
 	for (size_t i = 0; i < set->policies.n; i++) {
 		canon_del(set, set->policies.v[i]);
 		engine_policy_upsert(e, set->policies.v[i]);
 	}
-	set->nss.n = set->pods.n = set->policies.n = 0;
+	set->nss.n = set->pods.n = set->policies.n = set->nodes.n = 0;
 }
 
 void manifest_set_free(struct manifest_set *set)
@@ -758,6 +777,8 @@ void manifest_set_free(struct manifest_set *set)
 		pod_spec_free(set->pods.v[i]);
 	for (size_t i = 0; i < set->policies.n; i++)
 		policy_spec_free(set->policies.v[i]);
+	for (size_t i = 0; i < set->nodes.n; i++)
+		node_spec_free(set->nodes.v[i]);
 	htab_foreach(&set->canon, c) {
 		free(c->text);
 		free(c);
@@ -766,5 +787,6 @@ void manifest_set_free(struct manifest_set *set)
 	vec_free(&set->nss);
 	vec_free(&set->pods);
 	vec_free(&set->policies);
+	vec_free(&set->nodes);
 	diags_free(&set->diags);
 }

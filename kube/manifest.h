@@ -31,6 +31,7 @@ struct manifest_set {
 	struct vec nss;      /* struct ns_spec* */
 	struct vec pods;     /* struct pod_spec* */
 	struct vec policies; /* struct policy_spec* */
+	struct vec nodes;    /* struct node_spec* */
 	struct diags diags;
 	size_t files, objects, docs;
 	size_t unreadable;           /* files not read whole: their objects are missing */
@@ -81,7 +82,7 @@ int manifest_read_buffer(struct manifest_set *set, const char *name, const char 
 /* One definition of an object (kind, namespace, name) by one file. */
 struct manifest_def {
 	enum obj_type type;
-	void *spec;        /* struct ns_spec*, pod_spec* or policy_spec* */
+	void *spec;        /* struct ns_spec*, pod_spec*, policy_spec* or node_spec* */
 	const char *canon; /* policies: canonical JSON of the document (NULL: unknown) */
 	const char *file;
 };
@@ -90,7 +91,7 @@ struct manifest_def {
  * (to free) names the files. Policies defined identically are enforced
  * once; defined differently, every copy is enforced as an invalid policy
  * (it isolates the pods it selects, allows nothing), the later ones named
- * NAME#2, NAME#3: never more open than any copy alone. Pods and
+ * NAME#2, NAME#3: never more open than any copy alone. Pods, nodes and
  * namespaces: the first file's definition. */
 char *manifest_duplicates(const struct manifest_def *defs, size_t n, struct vec *out);
 /* The canonical JSON of the document a policy of the set came from. */
@@ -101,7 +102,7 @@ void manifest_resolve_duplicates(struct manifest_set *set);
 /* Gives pods without an address a made-up one, deterministic for the set
  * (offline mode: workloads and pods not yet scheduled). */
 void manifest_assign_addresses(struct manifest_set *set);
-/* Moves every object into the engine (namespaces, pods, then policies),
+/* Moves every object into the engine (namespaces, nodes, pods, then policies),
  * duplicates resolved first if files were read into the set (objects a
  * program puts there itself, as the benchmarks' generator, are its own). */
 void manifest_apply(struct manifest_set *set, struct engine *e);

@@ -67,7 +67,19 @@ struct engine {
 	struct policy quarantine;
 	/* objects enforced fail-closed because they could not be read */
 	size_t unread_ns, unread_pods, unread_pol[POLICY_KINDS];
+	/* entities: the nodes (struct node_spec*, by name), the configured
+	 * pod ranges and API server addresses, what was learned of the API
+	 * server, and each entity's current ranges */
+	struct htab nodes;
+	struct range_set cfg_pod_cidrs, cfg_apiserver, learned_apiserver;
+	struct range_set ent[3];
+	bool world_known[2];
 };
+
+static int ent_idx(enum entity ent)
+{
+	return ent == ENT_NODES ? 0 : ent == ENT_WORLD ? 1 : 2;
+}
 
 /* An address and the one live pod that lists it. While two or more do,
  * pod is NULL and the claimants are in e->conflicts: the address is
@@ -487,7 +499,20 @@ static void peer_key(const struct peer *pe, struct sbuf *b)
 	case PEER_HOST:
 		sbuf_addf(b, "host=%s; ", pe->text);
 		break;
+	case PEER_ENTITY:
+		sbuf_addf(b, "entity=%s; ", entity_name((enum entity)pe->entity));
+		break;
 	}
+}
+
+/* ranges = own and the current ranges of every entity of the set */
+static void peerset_ranges(const struct engine *e, struct ir_peerset *ps)
+{
+	range_set_free(&ps->ranges);
+	range_set_copy(&ps->ranges, &ps->own);
+	for (int b = 0; b < 3; b++)
+		if (ps->entities & (1u << b))
+			range_set_union(&ps->ranges, &e->ent[b]);
 }
 
 static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t);
@@ -515,7 +540,9 @@ static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
 	for (uint32_t i = 0; i < r->npeers; i++) {
 		const struct peer *pe = &r->peers[i];
 		if (pe->kind == PEER_CIDR) {
-			range_set_union(&ps->ranges, &pe->ranges); /* one pass: adding range by range was quadratic */
+			range_set_union(&ps->own, &pe->ranges); /* one pass: adding range by range was quadratic */
+		} else if (pe->kind == PEER_ENTITY) {
+			ps->entities |= pe->entity;
 		} else if (pe->kind == PEER_HOST) {
 			if (!ps->host) /* one host per rule (decode.c: an external entry is a rule) */
 				ps->host = istr_get(pe->text);
@@ -528,6 +555,7 @@ static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
 			vec_push(&ps->terms, t); /* anchored and filled once live */
 		}
 	}
+	peerset_ranges(e, ps); /* marked when it becomes live */
 	return ps;
 }
 
@@ -611,6 +639,7 @@ static void peerset_put(struct engine *e, struct ir_peerset *ps)
 		vec_remove(&e->dirty_ps, ps);
 	ptrset_free(&ps->members);
 	range_set_free(&ps->ranges);
+	range_set_free(&ps->own);
 	fqdn_set_clear(&ps->learned);
 	istr_put(ps->host);
 	free(ps->key);
@@ -686,7 +715,7 @@ static void pod_select_policies(const struct engine *e, const struct pod *p, enu
 	}
 	for (size_t i = 0; i < p->ns->policies.n; i++) {
 		struct policy *pol = p->ns->policies.v[i];
-		if (pol->spec->isolates[d] && selector_matches(&pol->spec->target, &p->spec->labels))
+		if (pol->spec->isolates[d] && policy_spec_selects(pol->spec, &p->spec->labels))
 			vec_push(out, pol);
 	}
 }
@@ -826,12 +855,14 @@ static void pod_regroup(struct engine *e, struct pod *p)
 
 /* Pass 3 for a policy change: only the local pods its old or new target
  * selects can change group; the others keep theirs. */
-static void ns_regroup_targets(struct engine *e, struct ns *n, const struct selector *a, const struct selector *b)
+static void ns_regroup_targets(struct engine *e, struct ns *n, const struct policy_spec *a,
+			       const struct policy_spec *b)
 {
 	struct list *it;
 	list_foreach(it, &n->pods) {
 		struct pod *p = container_of(it, struct pod, ns_node);
-		if (p->local && ((a && selector_matches(a, &p->spec->labels)) || (b && selector_matches(b, &p->spec->labels))))
+		if (p->local && ((a && policy_spec_selects(a, &p->spec->labels)) ||
+				 (b && policy_spec_selects(b, &p->spec->labels))))
 			pod_regroup(e, p);
 	}
 }
@@ -1184,11 +1215,11 @@ void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
 			free(oldrules[d]);
 		}
 		policy_groups_refresh(e, pol);
-		ns_regroup_targets(e, pol->ns, &old->target, &spec->target);
+		ns_regroup_targets(e, pol->ns, old, spec);
 		policy_spec_free(old);
 		return;
 	}
-	ns_regroup_targets(e, pol->ns, &spec->target, NULL);
+	ns_regroup_targets(e, pol->ns, spec, NULL);
 }
 
 void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *ns, const char *name)
@@ -1200,7 +1231,7 @@ void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *n
 	e->npol[pol->spec->kind][pol->spec->valid]--;
 	e->unread_pol[pol->spec->kind] -= pol->spec->unreadable;
 	vec_remove(&n->policies, pol);
-	ns_regroup_targets(e, n, &pol->spec->target, NULL); /* no group refers to pol after this */
+	ns_regroup_targets(e, n, pol->spec, NULL); /* no group refers to pol after this */
 	struct polkey k = { kind, ns, name };
 	htab_remove(&e->policies, polkey_hash(kind, ns, name), policy_eq, &k);
 	policy_drop_rules(e, pol);
@@ -1284,6 +1315,148 @@ void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *group
 	e->dirty_ps.n = e->dirty_groups.n = 0;
 }
 
+/* ---------- entities ---------- */
+
+static bool node_eq(const void *item, const void *key)
+{
+	return !strcmp(((const struct node_spec *)item)->name, key);
+}
+
+/* range_set_add_cidr() carves the IPv4-mapped block out of the whole
+ * set for a prefix in IPv6 notation: add through a set of its own. */
+static void add_cidr(struct range_set *out, const char *text, ip128 lo, ip128 hi)
+{
+	struct range_set one = { 0 };
+	range_set_add_cidr(&one, text, lo, hi);
+	range_set_union(out, &one);
+	range_set_free(&one);
+}
+
+/* A comma list of addresses or prefixes; what does not read is skipped
+ * (the agent's configuration checked it). */
+static void ranges_from_list(const char *list, struct range_set *out)
+{
+	char *dup = xstrdup(list ? list : ""), *save = NULL;
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		ip128 lo, hi;
+		bool hb;
+		if (strchr(t, '/') ? cidr_parse(t, &lo, &hi, &hb) == 0 : (ip_parse(t, &lo) == 0 && (hi = lo, 1)))
+			add_cidr(out, t, lo, hi);
+	}
+	free(dup);
+}
+
+static bool range_set_equal(const struct range_set *a, const struct range_set *b)
+{
+	return a->n == b->n && (!a->n || !memcmp(a->r, b->r, a->n * sizeof(*a->r)));
+}
+
+/* Every entity's ranges from the nodes and the settings; the peer sets
+ * whose ranges change are marked dirty (the renderer rewrites their
+ * elements, nothing else). */
+static void entities_refresh(struct engine *e)
+{
+	struct range_set nodes = { 0 }, pods = { 0 }, world = { 0 }, api = { 0 };
+	struct node_spec *n;
+	range_set_copy(&pods, &e->cfg_pod_cidrs);
+	htab_foreach(&e->nodes, n) {
+		for (uint32_t i = 0; i < n->naddr; i++)
+			range_set_add(&nodes, n->addr[i], n->addr[i]);
+		range_set_union(&pods, &n->podcidrs);
+	}
+	e->world_known[0] = e->world_known[1] = false;
+	for (size_t i = 0; i < pods.n; i++)
+		e->world_known[!ip_is_v4(pods.r[i].lo)] = true;
+	ip128 lo, hi;
+	bool hb;
+	if (e->world_known[0] && cidr_parse("0.0.0.0/0", &lo, &hi, &hb) == 0)
+		range_set_add(&world, lo, hi);
+	if (e->world_known[1] && cidr_parse("::/0", &lo, &hi, &hb) == 0)
+		add_cidr(&world, "::/0", lo, hi);
+	for (size_t i = 0; i < pods.n; i++)
+		range_set_sub(&world, pods.r[i].lo, pods.r[i].hi);
+	for (size_t i = 0; i < nodes.n; i++)
+		range_set_sub(&world, nodes.r[i].lo, nodes.r[i].hi);
+	range_set_copy(&api, &e->cfg_apiserver);
+	range_set_union(&api, &e->learned_apiserver);
+	struct range_set *nv[3] = { &nodes, &world, &api };
+	bool changed[3];
+	for (int b = 0; b < 3; b++) {
+		changed[b] = !range_set_equal(&e->ent[b], nv[b]);
+		range_set_free(&e->ent[b]);
+		e->ent[b] = *nv[b];
+	}
+	range_set_free(&pods);
+	struct ir_peerset *ps;
+	htab_foreach(&e->peersets, ps) {
+		bool touch = false;
+		for (int b = 0; b < 3; b++)
+			touch |= (ps->entities & (1u << b)) && changed[b];
+		if (touch) {
+			peerset_ranges(e, ps);
+			mark_ps(e, ps);
+		}
+	}
+}
+
+void engine_node_upsert(struct engine *e, struct node_spec *spec)
+{
+	uint64_t h = hash_str(spec->name);
+	struct node_spec *old = htab_remove(&e->nodes, h, node_eq, spec->name);
+	htab_insert(&e->nodes, h, spec);
+	node_spec_free(old);
+	entities_refresh(e);
+}
+
+void engine_node_delete(struct engine *e, const char *name)
+{
+	struct node_spec *old = htab_remove(&e->nodes, hash_str(name), node_eq, name);
+	if (!old)
+		return;
+	node_spec_free(old);
+	entities_refresh(e);
+}
+
+void engine_apiserver_set(struct engine *e, const struct range_set *s)
+{
+	range_set_free(&e->learned_apiserver);
+	range_set_copy(&e->learned_apiserver, s);
+	entities_refresh(e);
+}
+
+const struct node_spec *engine_node_by_addr(const struct engine *e, ip128 a)
+{
+	struct node_spec *n;
+	htab_foreach(&e->nodes, n) {
+		for (uint32_t i = 0; i < n->naddr; i++)
+			if (ip_eq(n->addr[i], a))
+				return n;
+	}
+	return NULL;
+}
+
+static int node_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct node_spec *const *)a)->name, (*(const struct node_spec *const *)b)->name);
+}
+
+void engine_nodes(const struct engine *e, struct vec *v)
+{
+	struct node_spec *n;
+	htab_foreach(&e->nodes, n) vec_push(v, n);
+	vec_sort(v, node_cmp);
+}
+
+const struct range_set *engine_entity_ranges(const struct engine *e, enum entity ent)
+{
+	return &e->ent[ent_idx(ent)];
+}
+
+bool engine_world_known(const struct engine *e, bool v6)
+{
+	return e->world_known[v6];
+}
+
 /* ---------- life cycle ---------- */
 
 struct engine *engine_new(const struct engine_config *cfg)
@@ -1291,8 +1464,13 @@ struct engine *engine_new(const struct engine_config *cfg)
 	struct engine *e = xcalloc(1, sizeof(*e));
 	e->cfg = *cfg;
 	e->cfg.node = cfg->node ? xstrdup(cfg->node) : NULL;
-	e->cfg.app_label = xstrdup(cfg->app_label ? cfg->app_label : "app");
+	e->cfg.app_label = xstrdup(cfg->app_label ? cfg->app_label : APP_LABELS_DEFAULT);
 	e->app_label = istr_get(e->cfg.app_label);
+	e->cfg.pod_cidrs = xstrdup(cfg->pod_cidrs ? cfg->pod_cidrs : "");
+	e->cfg.apiserver = xstrdup(cfg->apiserver ? cfg->apiserver : "");
+	ranges_from_list(e->cfg.pod_cidrs, &e->cfg_pod_cidrs);
+	ranges_from_list(e->cfg.apiserver, &e->cfg_apiserver);
+	entities_refresh(e);
 	/* 53/UDP and 53/TCP to pods k8s-app=kube-dns in kube-system */
 	struct rule *r = &e->dns_rule_spec;
 	const char *dns = "kube-dns";
@@ -1378,6 +1556,16 @@ void engine_free(struct engine *e)
 	vec_free(&e->dirty_ps);
 	vec_free(&e->dirty_groups);
 	ptrset_free(&e->local);
+	struct node_spec *nd;
+	htab_foreach(&e->nodes, nd) node_spec_free(nd);
+	htab_free(&e->nodes);
+	range_set_free(&e->cfg_pod_cidrs);
+	range_set_free(&e->cfg_apiserver);
+	range_set_free(&e->learned_apiserver);
+	for (int b = 0; b < 3; b++)
+		range_set_free(&e->ent[b]);
+	free((char *)e->cfg.pod_cidrs);
+	free((char *)e->cfg.apiserver);
 	istr_put(e->app_label);
 	free((char *)e->cfg.node);
 	free((char *)e->cfg.app_label);

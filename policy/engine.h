@@ -34,8 +34,16 @@
 
 struct engine_config {
 	const char *node;      /* NULL: every pod counts as local (offline) */
-	const char *app_label; /* label naming an application, default "app" */
+	const char *app_label; /* the application label keys, a comma list (model.h),
+				  default APP_LABELS_DEFAULT */
 	bool dns_default;      /* AccessPolicy pods may reach cluster DNS */
+	/* Entities (model.h). pod_cidrs: the cluster's pod ranges, a comma
+	 * list of prefixes, added to every Node's spec.podCIDRs; world is
+	 * empty in a family where neither gives a range (fail closed).
+	 * apiserver: the API server's addresses, a comma list, until (and
+	 * beside) what engine_apiserver_set() learns. NULL: none. */
+	const char *pod_cidrs;
+	const char *apiserver;
 };
 
 struct ir_group;
@@ -63,7 +71,11 @@ struct ir_peerset {
 	uint32_t id;
 	char *key;               /* canonical description, shared by equal peers */
 	uint32_t refs;
-	struct range_set ranges; /* ipBlock / external ranges, excepts carved */
+	/* ipBlock / external ranges, excepts carved, and the current ranges
+	 * of its entities: kept current when nodes change */
+	struct range_set ranges;
+	uint32_t entities;       /* ENT_* of its peers */
+	struct range_set own;    /* the ranges written in the policy (no entity) */
 	uint32_t live;           /* rules of live policies using it (struct policy.ngroups) */
 	struct ptrset members;   /* struct pod*, while live: their addresses are members */
 	struct vec terms;        /* struct term* (engine private) */
@@ -115,6 +127,18 @@ struct engine *engine_new(const struct engine_config *cfg);
 void engine_free(struct engine *e);
 
 /* Each upsert takes ownership of the spec. */
+void engine_node_upsert(struct engine *e, struct node_spec *spec);
+void engine_node_delete(struct engine *e, const char *name);
+/* The API server's endpoint addresses learned from the cluster (beside
+ * the configured ones); copies s. */
+void engine_apiserver_set(struct engine *e, const struct range_set *s);
+/* The node that has address a, or NULL. */
+const struct node_spec *engine_node_by_addr(const struct engine *e, ip128 a);
+void engine_nodes(const struct engine *e, struct vec *v); /* struct node_spec*, by name */
+/* The current addresses of an entity. */
+const struct range_set *engine_entity_ranges(const struct engine *e, enum entity ent);
+/* Whether world is known in a family (pod ranges known for it). */
+bool engine_world_known(const struct engine *e, bool v6);
 void engine_ns_upsert(struct engine *e, struct ns_spec *spec);
 void engine_ns_delete(struct engine *e, const char *name);
 void engine_pod_upsert(struct engine *e, struct pod_spec *spec);

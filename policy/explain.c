@@ -84,6 +84,8 @@ static void describe_peers(const struct rule *r, enum dir d, struct sbuf *b)
 			describe_cidr(pe, b);
 		else if (pe->kind == PEER_HOST)
 			sbuf_addf(b, "host %s", pe->text);
+		else if (pe->kind == PEER_ENTITY)
+			sbuf_addf(b, "entity %s", pe->text ? pe->text : entity_name((enum entity)pe->entity));
 		else {
 			sbuf_add(b, "pods ");
 			selector_format(&pe->podsel, b);
@@ -233,8 +235,8 @@ static void addr_cidr(const struct fctx *c, struct sbuf *b)
 static void pod_labels_yaml(const struct fctx *c, struct sbuf *b)
 {
 	const struct labelset *l = &c->peer->pod->spec->labels;
-	const char *key = engine_config(c->e)->app_label;
-	bool app = labelset_get(l, key) != NULL, first = true;
+	const char *key = NULL;
+	bool app = app_of(engine_config(c->e)->app_label, l, &key) != NULL, first = true;
 	sbuf_add(b, "{");
 	for (uint32_t i = 0; i < l->n; i++) {
 		if (app && strcmp(l->v[i].key, key))
@@ -374,7 +376,12 @@ static struct fix *fix_create(const struct fctx *c, const struct policy *pol, co
 	sbuf_add(&y, ", namespace: ");
 	yaml_scalar(&y, pol->spec->ns);
 	sbuf_add(&y, "}\nspec:\n  podSelector: ");
-	selector_yaml(&pol->spec->target, &y);
+	/* the one of the policy's selectors that selects this pod (an
+	 * application read through a later key of the label list) */
+	const struct selector *sel = &pol->spec->target;
+	for (uint32_t i = 0; i < pol->spec->nalt && !selector_matches(sel, &c->self->pod->spec->labels); i++)
+		sel = &pol->spec->alt[i];
+	selector_yaml(sel, &y);
 	sbuf_addf(&y, "\n  policyTypes: [%s]\n  %s:\n", c->d == DIR_INGRESS ? "Ingress" : "Egress", dname);
 	struct sbuf rule = { 0 };
 	np_rule_item(c, pol->spec->ns, &rule);
@@ -418,38 +425,51 @@ static struct fix *fix_netpol(const struct fctx *c, const struct dir_verdict *v,
 	return fix_append(np, xasprintf("spec.%s", list), NULL, &y, text);
 }
 
+/* An external entry naming the peer's address: the nodes entity when the
+ * address is a known Node's (a host-network pod, the kubelet, a NodePort
+ * client SNATed to the node), else the address itself (a host-network
+ * pod whose Node is not known: the entity would not hold it yet). */
+static void external_item(const struct fctx *c, struct sbuf *y)
+{
+	if (engine_node_by_addr(c->e, c->peer->addr)) {
+		sbuf_add(y, "- entity: nodes");
+	} else if (ip_is_v4(c->peer->addr)) {
+		char a[IP_STRLEN];
+		ip_format(c->peer->addr, a, sizeof(a));
+		sbuf_add(y, "- ipv4: ");
+		yaml_scalar(y, a);
+	} else {
+		sbuf_add(y, "- cidr: ");
+		addr_cidr(c, y);
+	}
+	sbuf_add(y, "\n  ports: ");
+	ports_yaml(c, y);
+	sbuf_add(y, "\n");
+}
+
 /* AccessPolicy: a rule at the caller (outbound) or the callee (inbound). */
 static struct fix *fix_access(const struct fctx *c, const struct dir_verdict *v, const struct policy *ap,
-			      const struct policy *np, struct sbuf *text)
+			      struct sbuf *text)
 {
-	const char *key = engine_config(c->e)->app_label;
+	const char *keys = engine_config(c->e)->app_label, *key = NULL, *self_key = NULL;
 	struct fix *f = widen_ports(c, v, KIND_ACCESS, ap, text);
 	if (f)
 		return f;
-	if (c->peer_addr && c->d == DIR_INGRESS) {
-		sbuf_add(text, "(inbound rules name applications, not addresses) ");
-		return np ? fix_netpol(c, v, np, text) : fix_create(c, ap, "an address needs a NetworkPolicy", text);
-	}
 	struct sbuf y = { 0 };
-	sbuf_addf(text, "add to AccessPolicy %s/%s (application %s), under spec.%s:\n", ap->spec->ns, ap->spec->name,
-		  ap->spec->app, c->d == DIR_INGRESS ? "inbound.rules" : "outbound");
+	app_of(keys, &c->self->pod->spec->labels, &self_key);
+	sbuf_addf(text, "add to AccessPolicy %s/%s (application %s", ap->spec->ns, ap->spec->name, ap->spec->app);
+	if (self_key)
+		sbuf_addf(text, ", read from the label %s of %s/%s", self_key, c->self->pod->spec->ns,
+			  c->self->pod->spec->name);
+	sbuf_addf(text, "), under spec.%s:\n", c->d == DIR_INGRESS ? "inbound" : "outbound");
+	const char *dname = c->d == DIR_INGRESS ? "inbound" : "outbound";
 	if (c->peer_addr) {
-		sbuf_add(&y, ip_is_v4(c->peer->addr) ? "- ipv4: " : "- cidr: ");
-		if (ip_is_v4(c->peer->addr)) {
-			char a[IP_STRLEN];
-			ip_format(c->peer->addr, a, sizeof(a));
-			yaml_scalar(&y, a);
-		} else {
-			addr_cidr(c, &y);
-		}
-		sbuf_add(&y, "\n  ports: ");
-		ports_yaml(c, &y);
-		sbuf_add(&y, "\n");
+		external_item(c, &y);
 		sbuf_add(text, "  external:\n");
-		return fix_append(ap, xstrdup("spec.outbound.external"), NULL, &y, text);
+		return fix_append(ap, xasprintf("spec.%s.external", dname), NULL, &y, text);
 	}
 	const struct pod_spec *ps = c->peer->pod->spec;
-	istr app = labelset_get(&ps->labels, key);
+	istr app = app_of(keys, &ps->labels, &key);
 	sbuf_add(&y, "- application: ");
 	yaml_scalar(&y, app ? app : "*");
 	if (strcmp(ps->ns, ap->spec->ns)) {
@@ -459,13 +479,13 @@ static struct fix *fix_access(const struct fctx *c, const struct dir_verdict *v,
 	sbuf_add(&y, "\n  ports: ");
 	ports_yaml(c, &y);
 	sbuf_add(&y, "\n");
-	if (c->d == DIR_EGRESS)
-		sbuf_add(text, "  rules:\n");
-	f = fix_append(ap, xstrdup(c->d == DIR_INGRESS ? "spec.inbound.rules" : "spec.outbound.rules"), NULL, &y,
-		       text);
+	sbuf_add(text, "  rules:\n");
+	f = fix_append(ap, xasprintf("spec.%s.rules", dname), NULL, &y, text);
+	if (app && key)
+		sbuf_addf(text, "  (%s/%s is application %s by its label %s)\n", ps->ns, ps->name, app, key);
 	if (!app)
-		sbuf_addf(text, "  (%s/%s has no %s label: \"*\" admits every pod of its namespace; label it to be "
-				"precise)\n", ps->ns, ps->name, key);
+		sbuf_addf(text, "  (%s/%s has none of the labels %s: \"*\" admits every pod of its namespace; label it "
+				"to be precise)\n", ps->ns, ps->name, keys);
 	return f;
 }
 
@@ -490,8 +510,8 @@ static bool peer_nameable(const struct fctx *c, bool *by_addr, struct sbuf *text
 		return true;
 	if (p->pod->spec->host_network) {
 		sbuf_addf(text, "note: %s/%s is a host-network pod: it has its node's address %s, which pod "
-				"selectors never match; name the address instead:\n", p->pod->spec->ns, p->pod->spec->name,
-			  a);
+				"selectors and application rules never match; name its node instead (the nodes entity "
+				"of an AccessPolicy, or the address):\n", p->pod->spec->ns, p->pod->spec->name, a);
 		*by_addr = true;
 		return true;
 	}
@@ -538,11 +558,11 @@ struct fix *explain_fix_edit(const struct engine *e, const struct endpoint *src,
 	} else {
 		/* an application's own AccessPolicy is where its intent lives;
 		 * only a valid policy's rules can allow anything */
-		istr app = labelset_get(&c.self->pod->spec->labels, engine_config(e)->app_label);
+		istr app = app_of(engine_config(e)->app_label, &c.self->pod->spec->labels, NULL);
 		const struct policy *ap = first_valid(v->group, KIND_ACCESS, app);
 		const struct policy *np = first_valid(v->group, KIND_NETPOL, NULL);
 		if (ap)
-			f = fix_access(&c, v, ap, np, &text);
+			f = fix_access(&c, v, ap, &text);
 		else if (np)
 			f = fix_netpol(&c, v, np, &text);
 		else

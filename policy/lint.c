@@ -77,7 +77,7 @@ static char *hint(const struct engine *e, const struct ns *n, const struct selec
 
 static bool pod_selected(const struct pod *p, const struct policy_spec *ps)
 {
-	return p->active && !p->spec->unreadable && selector_matches(&ps->target, &p->spec->labels);
+	return p->active && !p->spec->unreadable && policy_spec_selects(ps, &p->spec->labels);
 }
 
 bool policy_selects_nothing(const struct engine *e, const struct policy *pol)
@@ -90,6 +90,28 @@ bool policy_selects_nothing(const struct engine *e, const struct policy *pol)
 			return false;
 	}
 	return true;
+}
+
+static bool peer_matches_labels(const struct peer *pe, const struct pod *p)
+{
+	if (p->spec->unreadable)
+		return false;
+	if (pe->ns ? strcmp(pe->ns, p->spec->ns) : !selector_matches(&pe->nssel, ns_labels(p->ns)))
+		return false;
+	return selector_matches(&pe->podsel, &p->spec->labels);
+}
+
+/* A host-network pod the rule's peers name (it has its node's address,
+ * which no pod peer matches), or NULL. */
+static const struct pod *host_network_peer(const struct rule *r, const struct vec *pods)
+{
+	for (uint32_t i = 0; i < r->npeers; i++)
+		for (size_t k = 0; r->peers[i].kind == PEER_PODS && k < pods->n; k++) {
+			const struct pod *p = pods->v[k];
+			if (p->spec->host_network && peer_matches_labels(&r->peers[i], p))
+				return p;
+		}
+	return NULL;
 }
 
 static bool peer_matches_pod(const struct peer *pe, const struct pod *p)
@@ -129,17 +151,44 @@ static void lint_target(const struct engine *e, const struct policy *pol, struct
 	free(h);
 }
 
+/* An entity that holds no address in view: nodes without Node objects,
+ * world without a known pod range, kube-apiserver without addresses. */
+static void lint_entity(const struct engine *e, const struct policy_spec *ps, const struct rule *r, struct diags *d)
+{
+	static const char *const why[] = { "no Node in view has an address",
+					   "no pod range is known (Node spec.podCIDRs, or the agent setting podCidrs)",
+					   "no API server address is known (the agent setting apiServerAddresses)" };
+	const struct peer *pe = &r->peers[0];
+	if (r->npeers != 1 || pe->kind != PEER_ENTITY || !pe->entity ||
+	    engine_entity_ranges(e, (enum entity)pe->entity)->n)
+		return;
+	int w = pe->entity == ENT_NODES ? 0 : pe->entity == ENT_WORLD ? 1 : 2;
+	char *obj = xasprintf("%s/%s", ps->ns, ps->name);
+	diags_add(d, true, ps->source ? ps->source : "", policy_kind_name(ps->kind), obj, r->path,
+		  "entity %s holds no address here: %s; it allows nothing until then (fail closed)",
+		  entity_name((enum entity)pe->entity), why[w]);
+	free(obj);
+}
+
 static void lint_rules(const struct engine *e, const struct policy *pol, const struct vec *pods, struct diags *d)
 {
 	const struct policy_spec *ps = pol->spec;
 	for (int dir = 0; dir < DIR_COUNT; dir++)
 		for (uint32_t i = 0; i < ps->nrules[dir]; i++) {
 			const struct rule *r = &ps->rules[dir][i];
+			lint_entity(e, ps, r, d);
 			if (rule_selects_some(r, pods))
 				continue;
 			const struct peer *pe = &r->peers[0];
 			const struct ns *n = pe->ns ? engine_ns_find(e, pe->ns) : NULL;
-			char *h = hint(e, n, &pe->podsel);
+			const struct pod *hn = host_network_peer(r, pods);
+			char *h = !hn ? hint(e, n, &pe->podsel)
+				  : ps->kind == KIND_ACCESS
+				      ? xasprintf("; %s/%s matches but is a host-network pod (its node's address): name "
+						  "it with `entity: nodes` under spec.%s.external",
+						  hn->spec->ns, hn->spec->name, dir == DIR_INGRESS ? "inbound" : "outbound")
+				      : xasprintf("; %s/%s matches but is a host-network pod (its node's address): name "
+						  "that address in an ipBlock", hn->spec->ns, hn->spec->name);
 			char *obj = xasprintf("%s/%s", ps->ns, ps->name);
 			diags_add(d, true, ps->source ? ps->source : "", policy_kind_name(ps->kind), obj, r->path,
 				  "no pod in view is a %s of this rule: it allows nothing%s",

@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,104 @@ int proto_parse(const char *s)
 	if (!strcmp(s, "SCTP"))
 		return PROTO_SCTP;
 	return -1;
+}
+
+const char *entity_name(enum entity e)
+{
+	switch (e) {
+	case ENT_NODES:
+		return "nodes";
+	case ENT_WORLD:
+		return "world";
+	case ENT_APISERVER:
+		return "kube-apiserver";
+	}
+	return "?";
+}
+
+int entity_parse(const char *s)
+{
+	static const enum entity all[] = { ENT_NODES, ENT_WORLD, ENT_APISERVER };
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		if (!strcmp(s, entity_name(all[i])))
+			return (int)all[i];
+	return -1;
+}
+
+uint32_t app_keys_split(const char *list, char *buf, size_t buflen, const char **keys)
+{
+	uint32_t n = 0;
+	snprintf(buf, buflen, "%s", list && *list ? list : APP_LABELS_DEFAULT);
+	for (char *p = buf; p && *p && n < APP_KEYS_MAX;) {
+		char *comma = strchr(p, ',');
+		if (comma)
+			*comma = 0;
+		if (*p)
+			keys[n++] = p;
+		p = comma ? comma + 1 : NULL;
+	}
+	return n;
+}
+
+istr app_of(const char *list, const struct labelset *l, const char **key)
+{
+	char buf[512];
+	const char *keys[APP_KEYS_MAX];
+	uint32_t n = app_keys_split(list, buf, sizeof(buf), keys);
+	for (uint32_t i = 0; i < n; i++) {
+		istr v = labelset_get(l, keys[i]);
+		if (v) {
+			if (key) /* the label's own interned key: buf is gone on return */
+				for (uint32_t j = 0; j < l->n; j++)
+					if (!strcmp(l->v[j].key, keys[i]))
+						*key = l->v[j].key;
+			return v;
+		}
+	}
+	if (key)
+		*key = NULL;
+	return NULL;
+}
+
+uint32_t app_selectors(const char *list, const char *app, struct selector *out)
+{
+	char buf[512];
+	const char *keys[APP_KEYS_MAX];
+	uint32_t n = app_keys_split(list, buf, sizeof(buf), keys);
+	for (uint32_t i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		for (uint32_t j = 0; j < i; j++)
+			selector_add(&out[i], keys[j], SEL_DOES_NOT_EXIST, NULL, 0);
+		selector_add(&out[i], keys[i], SEL_IN, &app, 1);
+		selector_normalize(&out[i]);
+	}
+	return n;
+}
+
+bool policy_spec_selects(const struct policy_spec *p, const struct labelset *l)
+{
+	if (selector_matches(&p->target, l))
+		return true;
+	for (uint32_t i = 0; i < p->nalt; i++)
+		if (selector_matches(&p->alt[i], l))
+			return true;
+	return false;
+}
+
+void node_spec_free(struct node_spec *n)
+{
+	if (!n)
+		return;
+	if (n->refs) {
+		n->refs--;
+		return;
+	}
+	istr_put(n->name);
+	free(n->addr);
+	range_set_free(&n->podcidrs);
+	istr_put(n->source);
+	free(n->error);
+	free(n);
 }
 
 const char *policy_kind_name(enum policy_kind k)
@@ -291,6 +390,9 @@ void policy_spec_free(struct policy_spec *p)
 	istr_put(p->ns);
 	istr_put(p->name);
 	selector_free(&p->target);
+	for (uint32_t i = 0; i < p->nalt; i++)
+		selector_free(&p->alt[i]);
+	free(p->alt);
 	for (int d = 0; d < DIR_COUNT; d++) {
 		for (uint32_t i = 0; i < p->nrules[d]; i++)
 			rule_free(&p->rules[d][i]);

@@ -103,7 +103,19 @@ struct port_match {
 	istr name;
 };
 
-enum peer_kind { PEER_PODS, PEER_CIDR, PEER_HOST };
+/* Named entities of AccessPolicy external entries (both directions):
+ * addresses the engine keeps current from the cluster, not from the
+ * policy (engine.h says where each comes from). */
+enum entity {
+	ENT_NODES = 1,     /* every node's addresses (Node status.addresses) */
+	ENT_WORLD = 2,     /* outside the cluster's pod ranges and node addresses */
+	ENT_APISERVER = 4, /* the API server's endpoint addresses */
+};
+#define ENT_ALL (ENT_NODES | ENT_WORLD | ENT_APISERVER)
+const char *entity_name(enum entity e); /* "nodes", "world", "kube-apiserver" */
+int entity_parse(const char *s);        /* ENT_* or -1 */
+
+enum peer_kind { PEER_PODS, PEER_CIDR, PEER_HOST, PEER_ENTITY };
 struct peer {
 	enum peer_kind kind;
 	/* PEER_PODS: pods in ns (if set) or in namespaces matching nssel */
@@ -118,6 +130,8 @@ struct peer {
 	/* PEER_CIDR: the excepts as written (for explain) */
 	uint32_t nexcept;
 	char **except;
+	/* PEER_ENTITY: one ENT_* */
+	uint32_t entity;
 };
 
 struct rule {
@@ -143,6 +157,11 @@ struct policy_spec {
 	enum policy_kind kind;
 	istr ns, name;
 	struct selector target; /* pods of ns */
+	/* more selectors ORed with target: an AccessPolicy's application read
+	 * through the later keys of the application label list (each with
+	 * the earlier keys absent, see app_selectors()) */
+	uint32_t nalt;
+	struct selector *alt;
 	bool isolates[DIR_COUNT];
 	/* false: the object failed validation; it still isolates its targets
 	 * but its rules allow nothing (a typo must never open traffic) */
@@ -161,5 +180,40 @@ struct policy_spec {
 };
 void policy_spec_free(struct policy_spec *p);
 void rule_free(struct rule *r);
+/* Whether the policy's targets (target, or one of alt) select labels l. */
+bool policy_spec_selects(const struct policy_spec *p, const struct labelset *l);
+
+/* The application label: an ordered list of keys, written as a comma
+ * list ("app,app.kubernetes.io/name"). A pod's application is the value
+ * of the first key of the list it has. */
+#define APP_LABELS_DEFAULT "app,app.kubernetes.io/name"
+#define APP_KEYS_MAX 8
+/* Splits the list into at most APP_KEYS_MAX keys (copies into buf, which
+ * keys point into); returns how many. */
+uint32_t app_keys_split(const char *list, char *buf, size_t buflen, const char **keys);
+/* The application of labels l and the key it was read from (NULL, NULL
+ * when the pod has none of the keys). */
+istr app_of(const char *list, const struct labelset *l, const char **key);
+/* The selectors that together (ORed) select application app: for the
+ * i-th key, "key_i in (app)" with every earlier key absent. Returns how
+ * many were written to out (at most APP_KEYS_MAX). */
+uint32_t app_selectors(const char *list, const char *app, struct selector *out);
+
+/* A Node: its addresses (status.addresses of type InternalIP and
+ * ExternalIP) and its pod ranges (spec.podCIDRs). */
+struct node_spec {
+	uint32_t refs;
+	istr name;
+	uint32_t naddr;
+	ip128 *addr;
+	struct range_set podcidrs;
+	istr source;
+	/* its addresses could not all be read: the first problem in error.
+	 * Fail closed: the addresses read still count as a node's (world
+	 * excludes them), nothing unread is guessed. */
+	bool unreadable;
+	char *error;
+};
+void node_spec_free(struct node_spec *n);
 
 #endif

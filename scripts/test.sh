@@ -62,7 +62,7 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
     echo "== fuzz every parser of untrusted bytes (manifests, watch stream, NFLOG, configuration, kubeconfig, DNS messages, LIST pages), ${FUZZ_SECONDS}s each"
     CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCORRAL_FUZZ=ON >/dev/null
     cmake --build build-fuzz -j "$JOBS" --target fuzz-manifest fuzz-watch fuzz-nflog fuzz-config fuzz-kubeconfig fuzz-dns fuzz-list
-    run_fuzz fuzz-manifest tests/cases/*.yaml deploy/examples/*/*.yaml
+    run_fuzz fuzz-manifest tests/cases/*.yaml deploy/examples/*/*.yaml tests/golden/entities.yaml
     run_fuzz fuzz-watch tests/fuzz/watch-corpus/*
     run_fuzz fuzz-nflog tests/fuzz/nflog-corpus/*
     run_fuzz fuzz-config tests/fuzz/config-corpus/*

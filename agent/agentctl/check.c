@@ -39,7 +39,7 @@ static json_t *diag_json(const struct diag *d)
 int cmd_check(struct ctl_opts *o)
 {
 	struct manifest_set set = { 0 };
-	struct decode_opts d = { DECODE_STRICT, true, o->app_label ? o->app_label : "app", "default" };
+	struct decode_opts d = { DECODE_STRICT, true, o->app_label ? o->app_label : APP_LABELS_DEFAULT, "default" };
 	struct ctl_cluster *c = NULL;
 	if (!o->nargs && !ctl_use_cluster(o)) {
 		fprintf(stderr, "usage: %s check FILE|DIR|-... [flags], or the cluster (--kubeconfig, --context, "
@@ -62,7 +62,7 @@ int cmd_check(struct ctl_opts *o)
 	if (c)
 		e = ctl_engine(o, c, o->nargs == 1 && strcmp(o->args[0], "-") ? o->args[0] : NULL, NULL, true);
 	else if (set.pods.n) {
-		struct engine_config cfg = { NULL, d.app_label, true };
+		struct engine_config cfg = { NULL, d.app_label, true, NULL, NULL };
 		e = engine_new(&cfg);
 		manifest_assign_addresses(&set);
 		manifest_apply(&set, e);

@@ -32,7 +32,9 @@ static const struct cflag {
 	[CF_PORT] = { "--port", 0, "N", FK_PORT, "destination port, 1-65535" },
 	[CF_PROTOCOL] = { "--protocol", 0, "P", FK_PROTOCOL, "TCP (default), UDP or SCTP" },
 	[CF_OUTPUT] = { "--output", 'o', "FORMAT", FK_OUTPUT, "output format" },
-	[CF_APP_LABEL] = { "--app-label", 0, "KEY", FK_STRING, "the label that names an application (default app)" },
+	[CF_APP_LABEL] = { "--app-label", 0, "KEYS", FK_STRING,
+			   "the label keys that name an application, a comma list in order: a pod's application is "
+			   "its first key's value (default app,app.kubernetes.io/name)" },
 	[CF_NODE] = { "--node", 0, "NAME", FK_STRING, "the ruleset of this node (default: every pod counts as local)" },
 	[CF_TABLE] = { "--table", 0, "NAME", FK_STRING, "the nftables table (default corral)" },
 	[CF_SOCKET] = { "--socket", 0, "PATH", FK_STRING,

@@ -105,6 +105,8 @@ static void share(struct vec *to, const struct vec *from, enum obj_type t, const
 			((struct ns_spec *)from->v[i])->refs++;
 		else if (t == OBJ_POD)
 			((struct pod_spec *)from->v[i])->refs++;
+		else if (t == OBJ_NODE)
+			((struct node_spec *)from->v[i])->refs++;
 		else
 			((struct policy_spec *)from->v[i])->refs++;
 		vec_push(to, from->v[i]);
@@ -127,6 +129,8 @@ static void overlay(struct manifest_set *set, const struct ctl_cluster *c)
 	keys_of(&replaced, &set->nss, OBJ_NAMESPACE);
 	keys_of(&replaced, &set->pods, OBJ_POD);
 	keys_of(&replaced, &set->policies, OBJ_POLICY);
+	keys_of(&replaced, &set->nodes, OBJ_NODE);
+	share(&set->nodes, &c->set.nodes, OBJ_NODE, &replaced);
 	share(&set->nss, &c->set.nss, OBJ_NAMESPACE, &replaced);
 	share(&set->pods, &c->set.pods, OBJ_POD, &replaced);
 	share(&set->policies, &c->set.policies, OBJ_POLICY, &replaced);
@@ -138,9 +142,9 @@ struct engine *ctl_engine(const struct ctl_opts *o, struct ctl_cluster *c, const
 			  bool quiet)
 {
 	struct manifest_set set = { 0 };
-	const char *app_label = o->app_label ? o->app_label : "app";
+	const char *app_label = o->app_label ? o->app_label : APP_LABELS_DEFAULT;
 	struct decode_opts d = { DECODE_AGENT, true, app_label, c ? c->ns : o->ns ? o->ns : "default" };
-	struct engine_config cfg = { node, app_label, true };
+	struct engine_config cfg = { node, app_label, true, NULL, NULL };
 	if (dir) {
 		int rc = !strcmp(dir, "-") ? ctl_load_stdin(&set, &d) : manifest_load_path(&set, dir, &d);
 		if (rc < 0) {

@@ -129,7 +129,8 @@ struct agent {
 
 static struct engine *new_engine(struct agent *a)
 {
-	struct engine_config ec = { a->node, a->cfg.app_label, a->cfg.dns_default };
+	struct engine_config ec = { a->node, a->cfg.app_label, a->cfg.dns_default, a->cfg.pod_cidrs,
+				    a->cfg.apiserver_addrs };
 	return engine_new(&ec);
 }
 
@@ -492,10 +493,14 @@ static void kube_changed(void *arg, enum kube_res r, const void *old, void *new)
 			engine_ns_upsert(a->e, new);
 		else if (r == KRES_PODS)
 			engine_pod_upsert(a->e, new);
+		else if (r == KRES_NODES)
+			engine_node_upsert(a->e, new);
 		else
 			engine_policy_upsert(a->e, new);
 	} else if (r == KRES_NAMESPACES) {
 		engine_ns_delete(a->e, ((const struct ns_spec *)old)->name);
+	} else if (r == KRES_NODES) {
+		engine_node_delete(a->e, ((const struct node_spec *)old)->name);
 	} else if (r == KRES_PODS) {
 		const struct pod_spec *p = old;
 		engine_pod_delete(a->e, p->ns, p->name);
@@ -1240,11 +1245,13 @@ static void reload(struct agent *a, int argc, char **argv)
 	}
 	a->cfg = copy.cfg;
 	log_setup(!strcmp(a->cfg.log_format, "json"), (enum log_level)log_level_parse(a->cfg.log_level));
-	bool rebuild = strcmp(old.app_label, a->cfg.app_label) || old.dns_default != a->cfg.dns_default;
+	bool rebuild = strcmp(old.app_label, a->cfg.app_label) || old.dns_default != a->cfg.dns_default ||
+		       strcmp(old.pod_cidrs, a->cfg.pod_cidrs) || strcmp(old.apiserver_addrs, a->cfg.apiserver_addrs);
 	bool rerender = old.log_rate != a->cfg.log_rate || old.log_burst != a->cfg.log_burst ||
 			old.nflog_group != a->cfg.nflog_group || old.source_check != a->cfg.source_check;
 	if (rebuild && a->kube) {
-		log_msg(LOG_WARN, "config", "appLabel and dnsDefault changes need a restart with --source kube");
+		log_msg(LOG_WARN, "config", "appLabels, dnsDefault, podCidrs and apiServerAddresses changes need a restart "
+					    "with --source kube");
 		rebuild = false;
 	}
 	if (rebuild) {

@@ -18,7 +18,9 @@
 void agent_config_defaults(struct agent_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->app_label = xstrdup("app");
+	c->app_label = xstrdup(APP_LABELS_DEFAULT);
+	c->pod_cidrs = xstrdup("");
+	c->apiserver_addrs = xstrdup("");
 	c->dns_default = true;
 	c->log_rate = 10;
 	c->log_burst = 20;
@@ -48,6 +50,8 @@ void agent_config_defaults(struct agent_config *c)
 void agent_config_free(struct agent_config *c)
 {
 	free(c->app_label);
+	free(c->pod_cidrs);
+	free(c->apiserver_addrs);
 	free(c->metrics_address);
 	free(c->log_format);
 	free(c->log_level);
@@ -74,12 +78,37 @@ struct csetting {
 	cvalid_fn valid;  /* C_STRING: NULL or a check */
 };
 
-static int valid_label_key(const char *v, char **why)
+/* An ordered comma list of label keys, one to APP_KEYS_MAX, each once. */
+static int valid_label_keys(const char *v, char **why)
 {
-	if (k8s_label_key_ok(v))
-		return 0;
-	*why = xasprintf("\"%s\" is not a valid label key", v);
-	return -EINVAL;
+	char *dup = xstrdup(v), *save = NULL;
+	const char *seen[APP_KEYS_MAX];
+	size_t n = 0;
+	int rc = 0;
+	for (char *t = strtok_r(dup, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		for (size_t i = 0; i < n && !rc; i++)
+			if (!strcmp(seen[i], t)) {
+				*why = xasprintf("\"%s\" is listed twice", CLIP(t));
+				rc = -EINVAL;
+			}
+		if (rc)
+			break;
+		if (!k8s_label_key_ok(t)) {
+			*why = xasprintf("\"%s\" is not a valid label key", CLIP(t));
+			rc = -EINVAL;
+		} else if (n == APP_KEYS_MAX) {
+			*why = xasprintf("at most %d keys", APP_KEYS_MAX);
+			rc = -EINVAL;
+		} else {
+			seen[n++] = t;
+		}
+	}
+	if (!rc && !n) {
+		*why = xstrdup("must list at least one label key");
+		rc = -EINVAL;
+	}
+	free(dup);
+	return rc;
 }
 
 static int valid_log_format(const char *v, char **why)
@@ -177,7 +206,10 @@ static int valid_cidrs(const char *v, char **why)
 
 #define F(field) offsetof(struct agent_config, field)
 static const struct csetting settings[] = {
-	{ "appLabel", "--app-label", C_STRING, F(app_label), 0, 0, 0, valid_label_key },
+	{ "appLabels", "--app-labels", C_STRING, F(app_label), 0, 0, 0, valid_label_keys },
+	{ "appLabel", "--app-label", C_STRING, F(app_label), 0, 0, 0, valid_label_keys }, /* the old name */
+	{ "podCidrs", "--pod-cidrs", C_STRING, F(pod_cidrs), 0, 0, 0, valid_cidrs },
+	{ "apiServerAddresses", "--apiserver-addresses", C_STRING, F(apiserver_addrs), 0, 0, 0, valid_addrs },
 	{ "dnsDefault", NULL, C_BOOL, F(dns_default), 0, 0, 0, NULL },
 	{ "logRate", NULL, C_UINT, F(log_rate), 1, 10000, 4, NULL },
 	{ "logBurst", NULL, C_UINT, F(log_burst), 1, 10000, 4, NULL },

@@ -7,7 +7,12 @@
 #include <stdio.h>
 
 struct agent_config {
-	char *app_label;       /* appLabel: label naming an application ("app") */
+	char *app_label;       /* appLabels (or appLabel): the keys naming an application, a comma
+				  list in order ("app,app.kubernetes.io/name") */
+	char *pod_cidrs;       /* podCidrs: the cluster's pod ranges, a comma list, beside every
+				  Node's spec.podCIDRs ("": those only); the world entity */
+	char *apiserver_addrs; /* apiServerAddresses: the API server's endpoint addresses, a comma
+				  list ("": none); the kube-apiserver entity */
 	bool dns_default;      /* dnsDefault: AccessPolicy pods may reach cluster DNS (true) */
 	uint32_t log_rate;     /* logRate: drop logs per second per chain (10) */
 	uint32_t log_burst;    /* logBurst (20) */

@@ -173,6 +173,8 @@ static void spec_ref(enum obj_type t, void *spec)
 		((struct ns_spec *)spec)->refs++;
 	else if (t == OBJ_POD)
 		((struct pod_spec *)spec)->refs++;
+	else if (t == OBJ_NODE)
+		((struct node_spec *)spec)->refs++;
 	else
 		((struct policy_spec *)spec)->refs++;
 }
@@ -183,6 +185,8 @@ static void spec_unref(enum obj_type t, void *spec)
 		ns_spec_free(spec);
 	else if (t == OBJ_POD)
 		pod_spec_free(spec);
+	else if (t == OBJ_NODE)
+		node_spec_free(spec);
 	else
 		policy_spec_free(spec);
 }
@@ -191,6 +195,7 @@ static const char *spec_name(enum obj_type t, const void *spec)
 {
 	return t == OBJ_NAMESPACE ? ((const struct ns_spec *)spec)->name
 	       : t == OBJ_POD	  ? ((const struct pod_spec *)spec)->name
+	       : t == OBJ_NODE	  ? ((const struct node_spec *)spec)->name
 				  : ((const struct policy_spec *)spec)->name;
 }
 
@@ -201,6 +206,8 @@ static void engine_put(struct engine *e, enum obj_type t, void *spec)
 		engine_ns_upsert(e, spec);
 	else if (t == OBJ_POD)
 		engine_pod_upsert(e, spec);
+	else if (t == OBJ_NODE)
+		engine_node_upsert(e, spec);
 	else
 		engine_policy_upsert(e, spec);
 }
@@ -211,6 +218,8 @@ static void engine_del(struct engine *e, const struct entry *en, const char *nam
 		engine_ns_delete(e, name);
 	else if (en->type == OBJ_POD)
 		engine_pod_delete(e, en->ns, name);
+	else if (en->type == OBJ_NODE)
+		engine_node_delete(e, name);
 	else
 		engine_policy_delete(e, en->kind, en->ns, name);
 }
@@ -388,7 +397,9 @@ static void file_replace(struct src_files *s, struct ffile *f, struct manifest_s
 		file_add_def(s, f, OBJ_POD, ms->pods.v[i], NULL);
 	for (size_t i = 0; i < ms->policies.n; i++)
 		file_add_def(s, f, OBJ_POLICY, ms->policies.v[i], manifest_canon(ms, ms->policies.v[i]));
-	ms->nss.n = ms->pods.n = ms->policies.n = 0;
+	for (size_t i = 0; i < ms->nodes.n; i++)
+		file_add_def(s, f, OBJ_NODE, ms->nodes.v[i], NULL);
+	ms->nss.n = ms->pods.n = ms->policies.n = ms->nodes.n = 0;
 }
 
 /* Sets (or clears, err NULL) why f keeps its objects; logged on change. */

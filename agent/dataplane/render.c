@@ -386,7 +386,9 @@ static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 		pc->s[1] = host_set(c, ps, true, now);
 		return pc;
 	}
-	bool interval = ps->ranges.n > 0;
+	/* an entity's ranges come and go with the nodes: its set stays an
+	 * interval set (same name) even while they are empty */
+	bool interval = ps->ranges.n > 0 || ps->entities;
 	char base[2][32], name[2][96];
 	for (int f = 0; f < 2; f++) {
 		snprintf(base[f], sizeof(base[f]), "p%u_%d", ps->id, f ? 6 : 4);
@@ -490,7 +492,7 @@ static void named_sets(struct rctx *c, const struct ir_group *g, const struct ir
 			if (p->group[DIR_INGRESS] == g)
 				named_add(&b4, &b6, c->e, p, r, false);
 		}
-	} else if (r->peers && !r->peers->ranges.n) {
+	} else if (r->peers && !r->peers->ranges.n && !r->peers->entities) {
 		struct pod *p;
 		htab_foreach(&r->peers->members.h, p) if (p->active) named_add(&b4, &b6, c->e, p, r, false);
 	} else {

@@ -262,7 +262,7 @@ int report_resolve(const struct engine *e, const char *spec, struct endpoint *ou
 		engine_pods(e, &pods);
 		for (size_t i = 0; i < pods.n; i++) {
 			struct pod *q = pods.v[i];
-			istr app = labelset_get(&q->spec->labels, engine_config(e)->app_label);
+			istr app = app_of(engine_config(e)->app_label, &q->spec->labels, NULL);
 			if (!strcmp(q->spec->ns, ns) && app && !strcmp(app, name) && q->active) {
 				if (!p)
 					p = q;
@@ -307,6 +307,10 @@ char *report_policy_problem(const struct policy_spec *ps)
 	if (ps->target.n) {
 		sbuf_add(&t, "pods ");
 		selector_format(&ps->target, &t);
+		for (uint32_t i = 0; i < ps->nalt; i++) { /* the later keys of the application label */
+			sbuf_add(&t, " or ");
+			selector_format(&ps->alt[i], &t);
+		}
 		sbuf_addf(&t, " of namespace %s", ps->ns);
 	} else {
 		sbuf_addf(&t, "every pod of namespace %s", ps->ns);

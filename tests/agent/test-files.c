@@ -539,6 +539,62 @@ static void huge_values_are_clipped(void **state)
 	settled();
 }
 
+/* A SYN from node-2's own address (10.255.0.2 on the wire: what a
+ * host-network pod or the kubelet there sends) to x/a:80, seen by x/a? */
+static bool node2_reaches_xa(void)
+{
+	static uint16_t sport = 41000;
+	char dst[64];
+	kc_pod_addr(XA, false, dst, sizeof(dst));
+	int fd = kc_raw_open(&kc, XA, 6, false);
+	assert_true(fd >= 0);
+	sport++;
+	assert_int_equal(kc_send_raw(&kc, kc.node_ns[1], 6, "10.255.0.2", dst, sport, 80), 0);
+	bool seen = kc_raw_seen(fd, false, "10.255.0.2", sport, 300);
+	close(fd);
+	return seen;
+}
+
+static void until_node2(bool want)
+{
+	double t0 = now_ms();
+	while (now_ms() - t0 < 5000)
+		if (node2_reaches_xa() == want)
+			return;
+	fail_msg("node-2 -> x/a: still %s after 5 s", want ? "dropped" : "allowed");
+}
+
+/* Issue 19: the nodes entity from Node manifests of the folder, kept
+ * current as the file comes and goes, with the application label list
+ * from the configuration (the cluster's pods are labelled pod=NAME). */
+static void nodes_entity_from_files(void **state)
+{
+	char cfg[128];
+	snprintf(cfg, sizeof(cfg), "%s.entities.yaml", dir);
+	FILE *f = fopen(cfg, "w");
+	assert_non_null(f);
+	fputs("appLabels: app,pod\n", f);
+	fclose(f);
+	start_agent(cfg);
+	wait_synced();
+	put("ap.yaml", "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: a, namespace: x}\n"
+		       "spec:\n  application: a\n  inbound:\n    external: [{entity: nodes, ports: [{port: 80}]}]\n");
+	for (double t0 = now_ms(); objects("policies") != 2; usleep(20000))
+		assert_true(now_ms() - t0 < 5000);
+	until_node2(false); /* no Node known: nodes holds nothing */
+	put("nodes.yaml", "apiVersion: v1\nkind: Node\nmetadata: {name: node-2}\nspec: {podCIDRs: [10.1.0.0/16]}\n"
+			  "status: {addresses: [{type: InternalIP, address: 10.255.0.2}]}\n");
+	until_node2(true);
+	settled(); /* p1 still in force beside it */
+	unlink(path_of("nodes.yaml"));
+	until_node2(false);
+	unlink(path_of("ap.yaml"));
+	unlink(cfg);
+	start_agent(NULL);
+	wait_synced();
+	settled();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -558,6 +614,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(link_loops_walk_once),
 		cmocka_unit_test(limits_refuse_and_keep),
 		cmocka_unit_test(huge_values_are_clipped),
+		cmocka_unit_test(nodes_entity_from_files),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

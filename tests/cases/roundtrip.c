@@ -35,7 +35,7 @@ static void world_load(struct world *w, const struct vec *docs)
 {
 	struct sbuf b = { 0 }, d = { 0 };
 	struct manifest_set set = { 0 };
-	struct engine_config cfg = { NULL, "app", true };
+	struct engine_config cfg = { NULL, "app", true, NULL, NULL };
 	struct vec all = { 0 };
 	for (size_t i = 0; i < docs->n; i++) {
 		char *s = json_dumps(docs->v[i], JSON_COMPACT);

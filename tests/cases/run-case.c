@@ -257,7 +257,7 @@ static int write_step(const char *dir, const char *step, const struct store *s, 
 
 static struct engine *fresh(struct store *s, const char *file, const char *node)
 {
-	struct engine_config cfg = { node, "app", true };
+	struct engine_config cfg = { node, "app", true, NULL, NULL };
 	struct engine *e = engine_new(&cfg);
 	/* namespaces, pods, then policies, as the loader does */
 	for (int pass = 0; pass < 3; pass++)

@@ -33,7 +33,11 @@ refuses "logRate: must be an integer from 1 to 10000" $src --config "$tmp/c3.yam
 head -c 1100000 /dev/zero | tr '\0' '#' > "$tmp/c4.yaml"
 refuses "c4.yaml:" $src --config "$tmp/c4.yaml"
 printf 'logRatee: 5\n' > "$tmp/c5.yaml"
-refuses "logRatee: unknown setting (known: appLabel" $src --config "$tmp/c5.yaml"
+refuses "logRatee: unknown setting (known: appLabels, appLabel" $src --config "$tmp/c5.yaml"
+refuses "--app-labels: \"app\" is listed twice" $src --app-labels app,app
+refuses "--app-labels: \"-x\" is not a valid label key" $src --app-labels app,-x
+refuses "--pod-cidrs: \"10.0.0.1/8\" is not a prefix" $src --pod-cidrs 10.0.0.1/8
+refuses "--apiserver-addresses: \"x\" is not an IP address" $src --apiserver-addresses 10.0.0.1,x
 "$agent" --help | grep -q -- "--debounce-ms" && echo "ok: --help lists the settings' flags" || { echo "FAIL: help"; fail=1; }
 [ $fail -eq 0 ] && echo "agent configuration: all passed"
 exit $fail

@@ -2,7 +2,7 @@
 """deploy/rbac.yaml on a real kube-apiserver (RBAC authorizer): a token for
 the corral-agent ServiceAccount minted through the TokenRequest API, as the
 kubelet mints the one a pod mounts, can get, list and watch pods,
-namespaces, NetworkPolicies and AccessPolicies cluster-wide, create and
+namespaces, Nodes, NetworkPolicies and AccessPolicies cluster-wide, create and
 patch Events (drops recorded on pods), and nothing more: no other create,
 update, patch or delete, no reading of Events, no Secrets.
 
@@ -22,7 +22,8 @@ c = Checks()
 NS, SA = "corral-system", "corral-agent"
 READ = {"pods": "/api/v1/pods", "namespaces": "/api/v1/namespaces",
         "networkpolicies.networking.k8s.io": "/apis/networking.k8s.io/v1/networkpolicies",
-        "accesspolicies.corral.dev": "/apis/corral.dev/v1/accesspolicies"}
+        "accesspolicies.corral.dev": "/apis/corral.dev/v1/accesspolicies",
+        "nodes": "/api/v1/nodes"}  # the AccessPolicy entities nodes and world
 WRITE = {"events": {"create", "patch"}}  # drops as Events on pods (core/v1 Events)
 
 
@@ -66,6 +67,9 @@ with ControlPlane(RUN_SH) as cp:
         "apiVersion": "corral.dev/v1", "kind": "AccessPolicy", "metadata": {"name": "ap"}, "spec": {"application": "a"}}))
     cp.kubectl("-n", "team", "run", "p", "--image=registry.example.com/app:1")
     cp.kubectl("-n", "team", "create", "secret", "generic", "s", "--from-literal=k=v")
+    cp.kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}]}}))
 
     token = token_request(cp, SA)
 
@@ -118,7 +122,8 @@ with ControlPlane(RUN_SH) as cp:
         ("GET", "/api/v1/secrets", None),
         ("GET", "/api/v1/namespaces/team/secrets?watch=1&timeoutSeconds=1", None),
         ("GET", "/api/v1/configmaps", None),
-        ("GET", "/api/v1/nodes", None),
+        ("PATCH", "/api/v1/nodes/n", {"metadata": {"labels": {"x": "y"}}}),
+        ("DELETE", "/api/v1/nodes/n", None),
         ("GET", "/api/v1/namespaces/team/events", None),
         ("GET", "/api/v1/namespaces/team/events/p.drop", None),
         ("PUT", "/api/v1/namespaces/team/events/p.drop", ev),
@@ -149,8 +154,8 @@ with ControlPlane(RUN_SH) as cp:
                              "spec": {"resourceAttributes": attrs}}, token=token)
         return "yes" if status == 201 and r["status"].get("allowed") else "no"
 
-    resources = [(r, None) for r in READ] + [(r, None) for r in ("secrets", "configmaps", "serviceaccounts", "nodes", "events")]
-    resources += [("pods", "status"), ("pods", "exec"), ("pods", "log"), ("serviceaccounts", "token"),
+    resources = [(r, None) for r in READ] + [(r, None) for r in ("secrets", "configmaps", "serviceaccounts", "events")]
+    resources += [("nodes", "status"), ("nodes", "proxy"), ("pods", "status"), ("pods", "exec"), ("pods", "log"), ("serviceaccounts", "token"),
                   ("networkpolicies.networking.k8s.io", "status"), ("accesspolicies.corral.dev", "status")]
     for res, sub in resources:
         for verb in ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"):
@@ -178,7 +183,7 @@ with ControlPlane(RUN_SH) as cp:
     added = {k: v - base.get(k, set()) for k, v in mine.items() if v - base.get(k, set())}
     want = {(r, ""): {"get", "list", "watch"} for r in READ}
     want.update({(r, ""): v for r, v in WRITE.items()})
-    c.check(added == want, f"rbac.yaml grants exactly get/list/watch on the four resources and create/patch on "
+    c.check(added == want, f"rbac.yaml grants exactly get/list/watch on the five resources and create/patch on "
                            f"events: {added}")
     c.check(mine_nr == base_nr, f"rbac.yaml grants no non-resource URL: {mine_nr - base_nr}")
     for (res, _), verbs in mine.items():

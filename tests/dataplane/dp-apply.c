@@ -18,7 +18,7 @@ int main(int argc, char **argv)
 	}
 	struct manifest_set set = { 0 };
 	struct decode_opts o = { DECODE_AGENT, false, "app", "default" };
-	struct engine_config cfg = { strcmp(argv[2], "-") ? argv[2] : NULL, "app", true };
+	struct engine_config cfg = { strcmp(argv[2], "-") ? argv[2] : NULL, "app", true, NULL, NULL };
 	if (manifest_load_path(&set, argv[1], &o) < 0) {
 		fprintf(stderr, "dp-apply: cannot load %s\n", argv[1]);
 		return 2;

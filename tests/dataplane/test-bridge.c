@@ -85,7 +85,7 @@ static void up(struct fixture *f, const char *prefix, bool bridged)
 	setenv("CORRAL_CLUSTER_SHAPE", bridged ? "bridged" : "routed", 1);
 	assert_int_equal(kc_up(&f->kc, script, prefix), 0);
 	for (int k = 0; k < KC_NODES; k++) {
-		struct engine_config cfg = { k ? "node-2" : "node-1", "app", true };
+		struct engine_config cfg = { k ? "node-2" : "node-1", "app", true, NULL, NULL };
 		struct manifest_set set = { 0 };
 		struct dp_config dc = { 0 };
 		f->e[k] = engine_new(&cfg);

@@ -58,7 +58,7 @@ static void up(struct fixture *f, const char *prefix)
 	memset(f, 0, sizeof(*f));
 	assert_int_equal(kc_up(&f->kc, script, prefix), 0);
 	for (int k = 0; k < KC_NODES; k++) {
-		struct engine_config cfg = { k ? "node-2" : "node-1", "app", true };
+		struct engine_config cfg = { k ? "node-2" : "node-1", "app", true, NULL, NULL };
 		struct manifest_set set = { 0 };
 		f->e[k] = engine_new(&cfg);
 		assert_int_equal(manifest_load_path(&set, base_yaml, &opts), 0);

@@ -152,10 +152,10 @@ if check(len(cl) == 1, "exactly one DaemonSet corral-cleanup (deploy/uninstall.y
 roles = find("ClusterRole", "corral-agent")
 if check(len(roles) == 1, "exactly one ClusterRole corral-agent"):
     want = {("", "pods"), ("", "namespaces"), ("networking.k8s.io", "networkpolicies"), ("corral.dev", "accesspolicies"),
-            ("", "events")}
+            ("", "nodes"), ("", "events")}
     got = set()
     for rule in roles[0]["rules"]:
-        # read the four resources; write Events (drops on pods): create and patch, nothing else
+        # read the five resources (nodes: the nodes and world entities); write Events (drops on pods): create and patch, nothing else
         verbs = {"create", "patch"} if rule.get("resources") == ["events"] else {"get", "list", "watch"}
         check(set(rule.get("verbs", [])) == verbs, f"ClusterRole {rule.get('resources')}: exactly {sorted(verbs)}, not {rule.get('verbs')}")
         check("*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", []), "ClusterRole: no wildcards")

@@ -157,7 +157,7 @@ def agent(docs):
 
 
 v = render("--set", "image.digest=sha256:" + "ab" * 32, "--set", "namespace.name=netsec", "--set", "metrics.port=9500",
-           "--set", "config.appLabel=app.kubernetes.io/name", "--set", "config.logLevel=debug",
+           "--set", "config.appLabels=app.kubernetes.io/name\\,app", "--set", "config.logLevel=debug",
            "--set", "resources.limits.memory=1Gi", "--set-json", "tolerations=[]",
            "--set", "updateStrategy.rollingUpdate.maxUnavailable=25%", "--set", "nodeSelector.kubernetes\\.io/os=linux",
            "--set", "image.pullPolicy=Always")
@@ -174,7 +174,7 @@ if check(ds is not None, f"namespace.name: the DaemonSet in netsec: {sorted(v)}"
     check(pod.get("nodeSelector") == {"kubernetes.io/os": "linux"}, "nodeSelector")
     check(ds["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == "25%", "updateStrategy")
 cfg = yaml.safe_load(v.get(("ConfigMap", "netsec", "corral-agent"), {}).get("data", {}).get("config.yaml", "{}"))
-check(cfg == {"appLabel": "app.kubernetes.io/name", "dnsDefault": True, "logRate": 10, "logLevel": "debug",
+check(cfg == {"appLabels": "app.kubernetes.io/name,app", "podCidrs": "", "apiServerAddresses": "", "dnsDefault": True, "logRate": 10, "logLevel": "debug",
               "dnsProxyPort": 15053, "dnsServiceAddresses": "", "dropEvents": True, "dropEventsPerMinute": 6,
               "metricsAddress": "$(HOST_IP):9500"}, f"config: {cfg}")
 svc = v.get(("Service", "netsec", "corral-agent-metrics"))

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *cont = NULL, *err = NULL;
 	enum kube_res r = (enum kube_res)(data[0] % KRES_COUNT);
 	if (kube_list_page(r, (const char *)data + 1, size - 1, &o, &set, &cont, &err) == 0) {
-		struct engine_config cfg = { NULL, "app", true };
+		struct engine_config cfg = { NULL, "app", true, NULL, NULL };
 		struct engine *e = engine_new(&cfg);
 		manifest_assign_addresses(&set);
 		manifest_apply(&set, e);

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct manifest_set set = { 0 };
 	struct decode_opts o = { (size & 1) ? DECODE_STRICT : DECODE_AGENT, true, "app", "default" };
-	struct engine_config cfg = { NULL, "app", true };
+	struct engine_config cfg = { NULL, "app", true, NULL, NULL };
 	manifest_load_buffer(&set, "fuzz", (const char *)data, size, &o);
 	for (size_t i = 0; i < set.diags.v.n; i++)
 		free(diag_format(set.diags.v.v[i]));

@@ -68,6 +68,8 @@ static void delete_one(struct engine *e, json_t *o)
 		engine_pod_delete(e, ns, name);
 	else if (!strcmp(kind, "Namespace"))
 		engine_ns_delete(e, name);
+	else if (!strcmp(kind, "Node"))
+		engine_node_delete(e, name);
 	else
 		engine_policy_delete(e, strcmp(kind, "AccessPolicy") ? KIND_NETPOL : KIND_ACCESS, ns, name);
 }
@@ -131,7 +133,7 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 2;
 	}
-	struct engine_config cfg = { "n1", "app", true };
+	struct engine_config cfg = { "n1", "app", true, NULL, NULL };
 	struct engine *e = engine_new(&cfg);
 	struct dp *dp = dp_new(NULL);
 	struct sbuf got = { 0 };

@@ -32,7 +32,7 @@ int main(int argc, char **argv)
 	}
 	struct manifest_set set = { 0 };
 	struct decode_opts o = { DECODE_AGENT, true, "app", "default" };
-	struct engine_config cfg = { node, "app", true };
+	struct engine_config cfg = { node, "app", true, NULL, NULL };
 	manifest_load_path(&set, argv[1], &o);
 	manifest_assign_addresses(&set);
 	struct engine *e = engine_new(&cfg);

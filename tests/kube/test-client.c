@@ -203,7 +203,7 @@ static void run_for(struct kube_client *c, double secs)
 		kube_client_step(c, -1, 20);
 }
 
-static const char *app_of(struct kube_client *c, const char *ns, const char *name)
+static const char *ap_app_of(struct kube_client *c, const char *ns, const char *name)
 {
 	const struct pod_spec *p = kube_client_get(c, KRES_PODS, ns, name);
 	return p ? labelset_get(&p->labels, "app") : NULL;
@@ -236,7 +236,7 @@ static void list_then_watch(void **st)
 	assert_string_equal(seen.last_old_app, "web");
 	assert_string_equal(seen.last_new_app, "db");
 	assert_null(kube_client_get(c, KRES_PODS, "a", "p1"));
-	assert_string_equal(app_of(c, "a", "p9"), "api");
+	assert_string_equal(ap_app_of(c, "a", "p9"), "api");
 	kube_client_free(c);
 	stop(&s);
 }
@@ -431,9 +431,9 @@ static void short_watches_back_off(void **st)
 	ctl(&s, "closeall", "{}");
 	run_for(c, 1.5);
 	uint64_t n = kube_client_stats(c)->watches - w0;
-	printf("  %llu watches in 1.5 s against a server that ends every watch at once (4 resources)\n",
-	       (unsigned long long)n);
-	assert_true(n >= 4 && n <= 4 * 6); /* back-off 0.05 s doubling, capped at 0.4 s */
+	printf("  %llu watches in 1.5 s against a server that ends every watch at once (%d resources)\n",
+	       (unsigned long long)n, KRES_COUNT);
+	assert_true(n >= KRES_COUNT && n <= KRES_COUNT * 6); /* back-off 0.05 s doubling, capped at 0.4 s */
 	ctl(&s, "fault", "{\"name\": \"empty_watch\", \"count\": 0}");
 	pod(&s, "a", "late", "web", "10.0.0.7");
 	run_until(c, kube_client_get(c, KRES_PODS, "a", "late"), 5);
@@ -473,7 +473,7 @@ static void chunking(void **st)
 		pod(&s, "c", "two", "api", "10.0.2.2");
 		pod(&s, "c", "three", "db", "10.0.2.3");
 		run_until(c, kube_client_count(c, KRES_PODS) == 3, 8);
-		assert_string_equal(app_of(c, "c", "three"), "db");
+		assert_string_equal(ap_app_of(c, "c", "three"), "db");
 		assert_int_equal(seen.added[KRES_PODS], 3); /* each once, never a half object */
 		kube_client_free(c);
 		stop(&s);

@@ -23,7 +23,7 @@ const char *BASE =
 
 struct engine *load(const char *yaml, const struct engine_config *cfg, enum decode_mode mode, struct diags *d)
 {
-	static const struct engine_config def = { NULL, "app", true };
+	static const struct engine_config def = { NULL, "app", true, NULL, NULL };
 	struct manifest_set set = { 0 };
 	struct decode_opts o = { mode, true, "app", "default" };
 	char *all = xasprintf("%s---\n%s", BASE, yaml ? yaml : "");

@@ -40,7 +40,7 @@ static void bad_inputs(void **st)
 		{ "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: x}\nstatus: {podIPs: [{ip: 10.0.0.300}]}\n",
 		  "Pod x/p: status.podIPs[0].ip: \"10.0.0.300\" is not an IP address" },
 		{ "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: p}\nspec: {application: a, outbound: {external: [{host: a.example.com, cidr: 10.0.0.0/8}]}}\n",
-		  "exactly one of host, ipv4 or cidr" },
+		  "exactly one of host, ipv4, cidr or entity" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		size_t errs;
@@ -113,7 +113,7 @@ static void lists_and_workloads(void **st)
 /* BASE in one file, then each of files[] as a file of its own. */
 static struct engine *load_files(const char *const *files, size_t n, struct diags *d)
 {
-	static const struct engine_config cfg = { NULL, "app", true };
+	static const struct engine_config cfg = { NULL, "app", true, NULL, NULL };
 	struct manifest_set set = { 0 };
 	struct decode_opts o = { DECODE_STRICT, true, "app", "default" };
 	manifest_load_buffer(&set, "base.yaml", BASE, strlen(BASE), &o);

@@ -31,10 +31,14 @@ static void changed(void *arg, enum kube_res r, const void *old, void *new)
 			engine_ns_upsert(w->e, new);
 		else if (r == KRES_PODS)
 			engine_pod_upsert(w->e, new);
+		else if (r == KRES_NODES)
+			engine_node_upsert(w->e, new);
 		else
 			engine_policy_upsert(w->e, new);
 	} else if (r == KRES_NAMESPACES) {
 		engine_ns_delete(w->e, ((const struct ns_spec *)old)->name);
+	} else if (r == KRES_NODES) {
+		engine_node_delete(w->e, ((const struct node_spec *)old)->name);
 	} else if (r == KRES_PODS) {
 		const struct pod_spec *p = old;
 		engine_pod_delete(w->e, p->ns, p->name);
@@ -91,7 +95,7 @@ static void recount(struct engine *e, struct kube_client *c)
 static void counts_never_drift(void **st)
 {
 	struct world w;
-	struct engine_config ec = { "n1", "app", true };
+	struct engine_config ec = { "n1", "app", true, NULL, NULL };
 	w.e = engine_new(&ec);
 	struct kube_auth a = { 0 };
 	a.server = xstrdup("http://127.0.0.1:1");
@@ -121,6 +125,11 @@ static void counts_never_drift(void **st)
 				      "\"spec\": {\"podSelector\": {\"matchLabels\": {\"%s\": \"a\"}}, \"policyTypes\": [\"Ingress\"], "
 				      "\"ingress\": [{\"from\": [{\"podSelector\": {}}]}]}}",
 				      k, ns, rv++, bad ? "-bad" : "app");
+			break;
+		case KRES_NODES:
+			o = xasprintf("{\"metadata\": {\"name\": \"n%u\", \"resourceVersion\": \"%u\"}, \"status\": "
+				      "{\"addresses\": [{\"type\": \"InternalIP\", \"address\": \"%s\"}]}}",
+				      k, rv++, bad ? "10.0.0" : "10.255.0.1");
 			break;
 		default:
 			o = xasprintf("{\"metadata\": {\"name\": \"ap%u\", \"namespace\": \"%s\", \"resourceVersion\": \"%u\"}, "

@@ -340,7 +340,7 @@ static void ap_dns_default(void **st)
 	assert_true(allowed(e, "x/a", "kube-system/dns", TCP, 53));
 	assert_false(allowed(e, "x/a", "kube-system/dns", UDP, 54));
 	engine_free(e);
-	struct engine_config off = { NULL, "app", false };
+	struct engine_config off = { NULL, "app", false, NULL, NULL };
 	e = load(PAY, &off, DECODE_AGENT, NULL);
 	assert_false(allowed(e, "x/a", "kube-system/dns", UDP, 53));
 	engine_free(e);
@@ -513,8 +513,8 @@ static void ap_validation(void **st)
 		{ "{application: a, inbound: {rules: [{application: b, ports: [{port: 90, endPort: 70000}]}]}}", "endPort: port 70000 out of range" },
 		{ "{application: a, inbound: {rules: [{application: b, ports: [{port: 90, protocol: ICMP}]}]}}", "ports[0].protocol: must be TCP, UDP or SCTP, not \"ICMP\"" },
 		{ "{application: a, inbound: {rules: [{application: b, ports: [{protocol: UDP}]}]}}", "ports[0].port: required" },
-		{ "{application: a, outbound: {external: [{host: a.example.com, cidr: 10.0.0.0/8}]}}", "spec.outbound.external[0]: must set exactly one of host, ipv4 or cidr (2 set)" },
-		{ "{application: a, outbound: {external: [{ports: [{port: 1}]}]}}", "exactly one of host, ipv4 or cidr (0 set)" },
+		{ "{application: a, outbound: {external: [{host: a.example.com, cidr: 10.0.0.0/8}]}}", "spec.outbound.external[0]: must set exactly one of host, ipv4, cidr or entity (2 set)" },
+		{ "{application: a, outbound: {external: [{ports: [{port: 1}]}]}}", "exactly one of host, ipv4, cidr or entity (0 set)" },
 		{ "{application: a, outbound: {external: [{host: 'https://api.example.com'}]}}", "external[0].host: \"https://api.example.com\" is not a lower-case DNS name" },
 		{ "{application: a, outbound: {external: [{host: API.example.com}]}}", "is not a lower-case DNS name" },
 		{ "{application: a, outbound: {external: [{ipv4: 10.1.2}]}}", "external[0].ipv4: \"10.1.2\" is not a dotted-quad IPv4 address" },
@@ -598,7 +598,7 @@ static void address_claimed_twice(void **st)
  * which holds only the pairs live peer sets anchor on. */
 static void peer_sets_only_where_used(void **st)
 {
-	static const struct engine_config n1 = { "node-1", "app", false };
+	static const struct engine_config n1 = { "node-1", "app", false, NULL, NULL };
 	struct engine *e = load(
 		"apiVersion: v1\nkind: Pod\nmetadata: {name: l, namespace: x, labels: {app: l}}\n"
 		"spec: {nodeName: node-1}\nstatus: {podIPs: [{ip: 10.0.1.9}]}\n---\n"
