@@ -186,6 +186,9 @@ static void obj_names(enum kube_res r, const void *o, const char **ns, const cha
 	if (r == KRES_NAMESPACES) {
 		*ns = "";
 		*name = ((const struct ns_spec *)o)->name;
+	} else if (r == KRES_NODES) { /* cluster-scoped, as namespaces */
+		*ns = "";
+		*name = ((const struct node_spec *)o)->name;
 	} else if (r == KRES_PODS) {
 		*ns = ((const struct pod_spec *)o)->ns;
 		*name = ((const struct pod_spec *)o)->name;
@@ -248,7 +251,7 @@ static bool obj_key(const struct reflector *r, json_t *o, struct ckey *k)
 	const char *ns = json_string_value(json_object_get(md, "namespace"));
 	k->res = r->res;
 	k->name = json_string_value(json_object_get(md, "name"));
-	k->ns = r->res == KRES_NAMESPACES ? "" : ns ? ns : r->c->dopts.default_ns;
+	k->ns = r->res == KRES_NAMESPACES || r->res == KRES_NODES ? "" : ns ? ns : r->c->dopts.default_ns;
 	return k->name != NULL;
 }
 
@@ -911,7 +914,7 @@ size_t kube_client_count(const struct kube_client *c, enum kube_res r)
 
 const void *kube_client_get(const struct kube_client *c, enum kube_res r, const char *ns, const char *name)
 {
-	struct ckey key = { r, r == KRES_NAMESPACES ? "" : ns ? ns : "", name };
+	struct ckey key = { r, r == KRES_NAMESPACES || r == KRES_NODES ? "" : ns ? ns : "", name };
 	const struct centry *e = cache_find(&c->r[r], &key);
 	return e ? e->obj : NULL;
 }
