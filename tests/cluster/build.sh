@@ -4,10 +4,11 @@
 #   corral-node   kubelet, kube-proxy and kube-scheduler (main.go)
 #   agnhost       the e2e test image program (static)
 #   e2e.test      the upstream e2e binary (go test -c k8s.io/kubernetes/test/e2e)
+#   ginkgo        the ginkgo CLI, same version (parallel e2e runs; not by default)
 # The folder is keyed by this folder's content and the Go version; a lock
 # keeps parallel runs from building twice.
 #   CORRAL_CLUSTER_CACHE  where (default ~/.cache/corral-cluster)
-#   build.sh [node|agnhost|e2e]...   only these (default: all three)
+#   build.sh [node|agnhost|e2e|ginkgo]...   only these (default: all three)
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${CORRAL_CLUSTER_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/corral-cluster}
@@ -29,6 +30,7 @@ for what in "$@"; do
     node) f=corral-node ;;
     agnhost) f=agnhost ;;
     e2e) f=e2e.test ;;
+    ginkgo) f=ginkgo ;;
     *) echo "build.sh: unknown $what" >&2; exit 2 ;;
     esac
     [ -x "$out/$f" ] && continue
@@ -40,6 +42,7 @@ for what in "$@"; do
         case $2 in
         corral-node) go build -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w $4" . ;;
         agnhost) CGO_ENABLED=0 go build -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w" k8s.io/kubernetes/test/images/agnhost ;;
+        ginkgo) go build -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w" github.com/onsi/ginkgo/v2/ginkgo ;;
         e2e.test) go test -c -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w $4" k8s.io/kubernetes/test/e2e ;;
         esac
         mv "$1/$2.tmp" "$1/$2"

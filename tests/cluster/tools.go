@@ -3,11 +3,12 @@
 // The packages cluster.sh builds besides corral-node, listed so that
 // go.mod and go.sum hold everything they need: the e2e binary (`go test -c
 // k8s.io/kubernetes/test/e2e`: the imports of its e2e_test.go) and agnhost,
-// the e2e suite's test image program.
+// the e2e suite's test image program, and the ginkgo CLI (parallel runs).
 package main
 
 import (
 	_ "github.com/onsi/ginkgo/v2"
+	_ "github.com/onsi/ginkgo/v2/ginkgo"
 	_ "k8s.io/kubernetes/test/conformance/testdata"
 	_ "k8s.io/kubernetes/test/e2e"
 	_ "k8s.io/kubernetes/test/e2e/apimachinery"
