@@ -35,6 +35,7 @@ for what in "$@"; do
     esac
     [ -x "$out/$f" ] && continue
     flock "$CACHE/build.lock" sh -c '
+        set -e
         [ -x "$1/$2" ] && exit 0
         cd "$3"
         start=$(date +%s)

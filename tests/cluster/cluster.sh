@@ -141,7 +141,7 @@ images() {
     [ -n "$agn" ] && [ -n "$pause" ] || die "image tags not found in $m"
     tmp=$(mktemp -d /tmp/corral-images-XXXXXX)
     mkdir "$tmp/pause" "$tmp/agnhost"
-    cc -std=gnu11 -Os -static -o "$tmp/pause/pause" "$HERE/pause.c"
+    cc -std=gnu11 -Os -static -o "$tmp/pause/pause" "$HERE/pause/pause.c"
     printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$tmp/pause/Dockerfile"
     cp "$out/agnhost" "$tmp/agnhost/agnhost"
     # agnhost as the upstream image runs it: /agnhost, entrypoint agnhost,
@@ -392,6 +392,7 @@ up-steps) up ;;
 deploy) deploy ;;
 down) down ;;
 kubectl) exec "$dir/kubectl" "$@" ;;
+e2e) exec "$HERE/e2e.sh" "$dir" "$@" ;;
 exec) exec nsenter --net="/run/netns/$NS" "$@" ;;
 *) die "unknown command $cmd" ;;
 esac

@@ -7,7 +7,8 @@
 #
 #   e2e.sh DIR [FOCUS [SKIP]]
 #
-# Skipped always (cannot run here, see README "Conformance"): SCTP (this
+# Skipped always (cannot run here, see README "Conformance"): the SCTP
+# tests, [Feature:SCTPConnectivity] (this
 # kernel has no SCTP sockets: agnhost's SCTP servers cannot listen).
 # Environment: CORRAL_E2E_PROCS=N runs N test processes at once through
 # the ginkgo CLI (built from the same module; default 1: the binary alone).
@@ -17,7 +18,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 [ $# -ge 1 ] || { sed -n '2,/^set -eu/p' "$0" | sed '$d' >&2; exit 2; }
 dir=$(cd "$1" && pwd)
 FOCUS=${2:-'\[sig-network\] (Netpol|NetworkPolicy)|\[Feature:NetworkPolicy\]'}
-SKIP_ALWAYS='SCTP'
+SKIP_ALWAYS='\[Feature:SCTPConnectivity\]'
 SKIP=${3:+$3|}$SKIP_ALWAYS
 [ -x "$dir/kubectl" ] || { echo "e2e.sh: no cluster up in $dir" >&2; exit 1; }
 out=$("$HERE/build.sh" e2e)
@@ -44,4 +45,5 @@ else
 fi
 secs=$(( $(date +%s) - start ))
 [ -s "$rep/junit.xml" ] || { tail -n 50 "$rep/e2e.log" >&2; echo "e2e.sh: no report (exit $rc)" >&2; exit 1; }
-python3 "$HERE/junit.py" "$rep/junit.xml" "$secs"
+python3 "$HERE/junit.py" "$rep/junit.xml" "$secs" "$FOCUS" "$SKIP_ALWAYS" \
+    "this kernel has no SCTP sockets (CONFIG_IP_SCTP unset): agnhost's SCTP servers cannot listen"

@@ -1,55 +1,52 @@
 #!/usr/bin/env python3
 """Summarises the e2e binary's JUnit report: every test the focus selected
-(not those ginkgo filtered out) with passed/failed/skipped and its time,
-each failure's first message line, then "N passed, N failed, N skipped".
-Exits 1 if a test failed or the report holds no test.
+with passed, FAILED or skipped and its time (a failure with its first
+message line, a skip with its reason), then "N passed, N failed, N
+skipped". Tests outside the focus are not listed; tests inside it that the
+skip pattern took out are listed as skipped with REASON.
+Exits 1 if a test failed or none ran.
 
-usage: junit.py REPORT.xml [SECONDS]
+usage: junit.py REPORT.xml SECONDS FOCUS SKIP REASON
 """
+import re
 import sys
 import xml.etree.ElementTree as ET
 
-path = sys.argv[1]
-secs = sys.argv[2] if len(sys.argv) > 2 else None
+path, secs, focus, skip, reason = sys.argv[1:6]
 root = ET.parse(path).getroot()
 passed = failed = skipped = 0
+lines = []
 for tc in root.iter("testcase"):
     name = tc.get("name", "")
-    # ginkgo's own suite hooks
-    if name.startswith("[SynchronizedBeforeSuite]") or name.startswith("[SynchronizedAfterSuite]") \
-            or name.startswith("[ReportAfterSuite]") or name.startswith("[ReportBeforeSuite]") \
-            or name.startswith("[BeforeSuite]") or name.startswith("[AfterSuite]"):
-        if tc.find("failure") is not None or tc.find("error") is not None:
-            f = tc.find("failure") if tc.find("failure") is not None else tc.find("error")
-            print(f"FAILED  {name}: {(f.get('message') or f.text or '').strip().splitlines()[:1]}")
-            failed += 1
-        continue
-    status = tc.get("status", "")
     t = float(tc.get("time", "0") or 0)
+    fail = tc.find("failure")
+    if fail is None:
+        fail = tc.find("error")
+    if not name.startswith("[It]"):
+        # suite set-up and reports: listed only when they fail
+        if fail is not None:
+            failed += 1
+            msg = (fail.get("message") or fail.text or "").strip().splitlines()
+            lines.append(f"FAILED  {name}: {msg[0][:300] if msg else ''}")
+        continue
     sk = tc.find("skipped")
     if sk is not None:
-        # not selected by the focus/skip: not part of the run
-        if status == "skipped" and "in the spec" not in (sk.get("message") or "") and \
-                (sk.get("message") or "").startswith("skipped"):
-            pass
         msg = (sk.get("message") or "").strip()
-        if status in ("pending",) or msg == "" or msg.startswith("skipped -") is False and "Skip" not in msg:
-            pass
-        if tc.get("status") == "skipped" and msg.startswith("skipped"):
-            # skipped by a Skip() in the test (a missing feature), listed
+        if msg.startswith("skipped - "):
             skipped += 1
-            print(f"skipped {name} ({t:.0f}s): {msg.splitlines()[0][:200]}")
+            lines.append(f"skipped {name}: {msg[len('skipped - '):].splitlines()[0][:200]}")
+        elif msg == "skipped" and re.search(focus, name) and re.search(skip, name):
+            skipped += 1
+            lines.append(f"skipped {name}: {reason}")
         continue
-    f = tc.find("failure")
-    if f is None:
-        f = tc.find("error")
-    if f is not None:
+    if fail is not None:
         failed += 1
-        msg = (f.get("message") or f.text or "").strip().splitlines()
-        print(f"FAILED  {name} ({t:.0f}s): {msg[0][:300] if msg else ''}")
+        msg = (fail.get("message") or fail.text or "").strip().splitlines()
+        lines.append(f"FAILED  {name} ({t:.0f}s): {msg[0][:300] if msg else ''}")
     else:
         passed += 1
-        print(f"passed  {name} ({t:.0f}s)")
-total = passed + failed + skipped
-print(f"{passed} passed, {failed} failed, {skipped} skipped" + (f" in {secs}s" if secs else ""))
-sys.exit(1 if failed or total == 0 else 0)
+        lines.append(f"passed  {name} ({t:.0f}s)")
+for ln in sorted(lines, key=lambda s: s.split(" ", 1)[1]):
+    print(ln)
+print(f"{passed} passed, {failed} failed, {skipped} skipped ({secs}s)")
+sys.exit(1 if failed or passed == 0 else 0)
