@@ -2,7 +2,8 @@
 # Builds (cached) the Go programs of a real node and its e2e suite from the
 # k8s.io/kubernetes release in go.mod, and prints the folder that holds them:
 #   corral-node   kubelet, kube-proxy and kube-scheduler (main.go)
-#   agnhost       the e2e test image program (static)
+#   agnhost       the e2e test image program (with cgo, as the others: the
+#                 Go build cache then serves the packages they share)
 #   e2e.test      the upstream e2e binary (go test -c k8s.io/kubernetes/test/e2e)
 #   ginkgo        the ginkgo CLI, same version (parallel e2e runs; not by default)
 # The folder is keyed by this folder's content and the Go version; a lock
@@ -42,7 +43,7 @@ for what in "$@"; do
         echo "build.sh: building $2 ($5); a first build takes minutes" >&2
         case $2 in
         corral-node) go build -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w $4" . ;;
-        agnhost) CGO_ENABLED=0 go build -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w" k8s.io/kubernetes/test/images/agnhost ;;
+        agnhost) go build -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w" k8s.io/kubernetes/test/images/agnhost ;;
         ginkgo) go build -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w" github.com/onsi/ginkgo/v2/ginkgo ;;
         e2e.test) go test -c -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w $4" k8s.io/kubernetes/test/e2e ;;
         esac

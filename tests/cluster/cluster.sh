@@ -145,10 +145,11 @@ images() {
     printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$tmp/pause/Dockerfile"
     cp "$out/agnhost" "$tmp/agnhost/agnhost"
     # agnhost as the upstream image runs it: /agnhost, entrypoint agnhost,
-    # default command pause; static, so nothing else is needed for the
-    # NetworkPolicy suite (porter serves, connect probes)
-    printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$tmp/agnhost/passwd"
-    printf 'FROM scratch\nCOPY agnhost /agnhost\nCOPY passwd /etc/passwd\nENTRYPOINT ["/agnhost"]\nCMD ["pause"]\n' >"$tmp/agnhost/Dockerfile"
+    # default command pause; on the local distroless stand-in (glibc, CA
+    # certificates, /etc/passwd; no shell), which is all the NetworkPolicy
+    # suite needs (porter serves, connect probes)
+    set -- $(sh "$REPO/tests/deploy/base-images.sh")
+    printf 'FROM %s\nCOPY agnhost /agnhost\nENTRYPOINT ["/agnhost"]\nCMD ["pause"]\n' "$2" >"$tmp/agnhost/Dockerfile"
     docker build -q -t "registry.k8s.io/pause:$pause" "$tmp/pause" >/dev/null
     docker build -q -t "registry.k8s.io/e2e-test-images/agnhost:$agn" "$tmp/agnhost" >/dev/null
     docker save -o "$out/images.tar.tmp" "registry.k8s.io/pause:$pause" "registry.k8s.io/e2e-test-images/agnhost:$agn"
