@@ -27,7 +27,8 @@
 #                            the upstream e2e binary against it (see e2e.sh)
 #
 # Addresses (only inside the node's namespace; nothing is routed out of
-# it, it has no default route): node 10.99.0.1/24 on a dummy interface,
+# it, it has no default route): node 10.99.0.1/24 on eth0 (a veth whose
+# other end, wire0, stays in the namespace: the kernel has no dummy links),
 # pods 10.244.1.0/24 on the bridge cni0 (gateway .1), Services 10.96.0.0/16.
 # Environment: CORRAL_NETNS_TAG prefixes the namespace's name (parallel
 # runs); CORRAL_CLUSTER_CACHE, CORRAL_CP_CACHE: see build.sh and run.sh.
@@ -170,14 +171,15 @@ up() {
     echo "$out" >"$dir/bin"
     mkdir -p "$dir/pki" "$dir/cni/net.d" "$dir/containerd" "$dir/kubelet"
 
-    # the node's network namespace: lo, a dummy interface with the node's
+    # the node's network namespace: lo, an interface with the node's
     # address, forwarding, bridged IPv4 through the IP hooks (kube-proxy's
     # DNAT and corral's forward chain see traffic between two pods of
     # this node)
     ip netns add "$NS"
     in_ns ip link set lo up
-    in_ns ip link add eth0 type dummy
+    in_ns ip link add eth0 type veth peer name wire0
     in_ns ip addr add "$NODE_IP/24" dev eth0
+    in_ns ip link set wire0 up
     in_ns ip link set eth0 up
     in_ns sysctl -qw net.ipv4.ip_forward=1
     in_ns sysctl -qw net.bridge.bridge-nf-call-iptables=1
@@ -187,9 +189,9 @@ up() {
     # of the node (its own namespace only), advertised at the node's
     # address (the "kubernetes" Service's endpoint, what pods reach through
     # kube-proxy), and with a client certificate towards the kubelet
-    CORRAL_CP_CONTROLLERS=serviceaccount-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,endpoints-controller,endpointslice-controller,endpointslice-mirroring-controller,replicaset-controller,deployment-controller,daemonset-controller,pod-garbage-collector-controller \
+    CORRAL_CP_CONTROLLERS=serviceaccount-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,endpoints-controller,endpointslice-controller,endpointslice-mirroring-controller,replicaset-controller,deployment-controller,daemonset-controller,pod-garbage-collector-controller,node-lifecycle-controller \
         in_ns "$RUN_SH" up "$dir/cp" --bind-address=0.0.0.0 --advertise-address="$NODE_IP" \
-        --endpoint-reconciler-type=lease \
+        --endpoint-reconciler-type=lease --kubelet-preferred-address-types=InternalIP \
         --kubelet-client-certificate="$dir/cp/pki/admin.crt" --kubelet-client-key="$dir/cp/pki/admin.key" >/dev/null
     cp "$dir/cp/admin.kubeconfig" "$dir/kubeconfig"
     printf '#!/bin/sh\nexec nsenter --net=/run/netns/%s "%s" kubectl --kubeconfig="%s" "$@"\n' "$NS" "$cpbin" "$dir/kubeconfig" >"$dir/kubectl"
@@ -224,6 +226,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   enable_selinux = false
   # the pods' network namespaces under DIR, not in the machine's /var/run/netns
   netns_mounts_under_state_dir = true
+  # no lower OOM score than containerd's own: this machine withholds
+  # CAP_SYS_RESOURCE (the sandbox's -998 would make runc fail)
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -338,7 +343,7 @@ down() {
     # shims of this containerd that outlived it (by pid, from their
     # command line naming its socket)
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$dir/containerd/" && kill -KILL "${p#/proc/}" 2>/dev/null || true
+        tr "\\0" " " 2>/dev/null <"$p/cmdline" | grep -qF -- "$dir/containerd/" && kill -KILL "${p#/proc/}" 2>/dev/null || true
     done
     [ -d "$dir/cp" ] && "$RUN_SH" down "$dir/cp" || true
     # mounts under DIR (rootfs, volumes), deepest first
