@@ -181,6 +181,10 @@ up() {
     in_ns ip addr add "$NODE_IP/24" dev eth0
     in_ns ip link set wire0 up
     in_ns ip link set eth0 up
+    # Service addresses need a route for the first lookup of a connection
+    # from the node itself (a hostNetwork pod such as corral's) before
+    # kube-proxy's DNAT rewrites it; through eth0, so nothing leaves
+    in_ns ip route add 10.96.0.0/16 dev eth0 src "$NODE_IP"
     in_ns sysctl -qw net.ipv4.ip_forward=1
     in_ns sysctl -qw net.bridge.bridge-nf-call-iptables=1
     in_ns sysctl -qw net.bridge.bridge-nf-call-ip6tables=1

@@ -10,7 +10,7 @@ deployed by deploy/'s own manifests, and real packets between its pods:
 - corral deployed from deploy/ (image imported into the node's runtime,
   kubectl apply of deploy/crd, rbac.yaml, daemonset.yaml unchanged): the
   pod runs with exactly the manifest's security context, its liveness and
-  readiness probes pass, `kubectl logs` shows its JSON logs, `kubectl
+  readiness probes pass, `kubectl logs` shows its structured logs, `kubectl
   exec ... agentctl status` answers (agentctl is in the image);
 - a NetworkPolicy (default deny ingress for the server, allow from one
   client on port 80): through the ClusterIP and the NodePort, after
@@ -26,6 +26,7 @@ CNI plugins or Docker).
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -193,9 +194,9 @@ try:
         cs = ap["status"]["containerStatuses"][0]
         c.check(cs.get("ready") is True, f"the agent's readiness probe passes: {cs}")
         logs = kubectl("-n", "corral-system", "logs", name, check=False).stdout.splitlines()
-        js = [ln for ln in logs if ln.startswith("{")]
-        c.check(len(js) > 0 and all(json.loads(ln) for ln in js[:20]),
-                f"kubectl logs shows the agent's JSON logs: {logs[:5]}")
+        structured = [ln for ln in logs if re.match(r"^\d{4}-\d\d-\d\dT[\d:.]+Z (debug|info|warn|error) ", ln)]
+        c.check(len(structured) == len(logs) and any("ready: enforcing on node node-1" in ln for ln in logs),
+                f"kubectl logs shows the agent's structured logs, enforcing on node-1: {logs[-5:]}")
         r = kubectl("-n", "corral-system", "exec", name, "--", "agentctl", "status", "-o", "json", check=False)
         c.check(r.returncode == 0 and '"kube"' in r.stdout,
                 f"kubectl exec agentctl status (agentctl is in the image, no shell needed): {r.stdout[:300]}{r.stderr[:300]}")
