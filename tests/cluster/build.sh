@@ -45,7 +45,7 @@ for what in "$@"; do
         corral-node) go build -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w $4" . ;;
         agnhost) go build -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w" k8s.io/kubernetes/test/images/agnhost ;;
         ginkgo) go build -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w" github.com/onsi/ginkgo/v2/ginkgo ;;
-        e2e.test) go test -c -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w $4" k8s.io/kubernetes/test/e2e ;;
+        e2e.test) go test -c -vet=off -buildvcs=false -o "$1/$2.tmp" -ldflags "-s -w $4" k8s.io/kubernetes/test/e2e ;;
         esac
         mv "$1/$2.tmp" "$1/$2"
         echo "build.sh: $2 built in $(( $(date +%s) - start ))s" >&2
