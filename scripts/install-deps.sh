@@ -13,7 +13,8 @@ PKGS="build-essential cmake pkg-config clang llvm libclang-rt-14-dev valgrind he
       libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev \
       libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev \
       libmicrohttpd-dev libldns-dev nftables iptables iproute2 iputils-ping python3 python3-yaml curl \
-      libcap2-bin util-linux openssl debootstrap graphviz groff-base prometheus qemu-user-static"
+      libcap2-bin util-linux openssl debootstrap graphviz groff-base prometheus qemu-user-static \
+      containerd runc containernetworking-plugins"
 
 missing=""
 for p in $PKGS; do

@@ -24,6 +24,13 @@ helm_start=$(date +%s)
 tests/helm/helm.sh build >/dev/null
 echo "helm ready in $(( $(date +%s) - helm_start ))s"
 
+echo "== build a real node's components and the upstream e2e binary (tests/cluster: kubelet, kube-proxy, kube-scheduler, agnhost, e2e.test)"
+# The same k8s.io/kubernetes release as the control plane, whose packages
+# the Go build cache then already holds; cached like it afterwards.
+node_start=$(date +%s)
+tests/cluster/build.sh node agnhost e2e ginkgo >/dev/null
+echo "node binaries ready in $(( $(date +%s) - node_start ))s"
+
 echo "== build and test (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$JOBS"
@@ -35,6 +42,12 @@ cmake --build build-asan -j "$JOBS"
 # (not the controlplane tests again: they exercise the real API server,
 # and of our C code only agentctl check, which the plain run covers)
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j "$JOBS" -LE 'controlplane|helm|docker')
+
+echo "== the upstream NetworkPolicy e2e suite (a subset, CI's time) on a real node with corral deployed from deploy/"
+# tests/cluster/conformance.sh without --ci runs all of it (README "Conformance")
+conf_start=$(date +%s)
+CORRAL_E2E_PROCS=${CORRAL_E2E_PROCS:-4} tests/cluster/conformance.sh --ci
+echo "conformance subset in $(( $(date +%s) - conf_start ))s"
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 # run_fuzz TARGET SEEDS...: regressions first (inputs that once crashed it),
