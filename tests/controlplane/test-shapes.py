@@ -60,6 +60,13 @@ def shape(d):
     return s
 
 
+# Situations whose answer depends on timing the test cannot hold, with the
+# recording of the other answer. A LIST at an exact resourceVersion older
+# than an etcd compaction is served by the watch cache until it next polls
+# etcd (every 15 s) and 410 Expired after that: on a loaded machine the poll
+# can fall between the compaction and the request (seen 2026-11-29).
+RACY = {"list-exact-rv-after-compact": "410-list-exact-rv"}
+
 out = tempfile.mkdtemp(prefix="corral-shapes-")
 try:
     r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "record_shapes.py"),
@@ -75,6 +82,14 @@ try:
         with open(os.path.join(out, name + ".json")) as f:
             new = shape(json.load(f))
         diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)}
+        if diff and name in RACY:
+            # the other answer the server gives in that situation, as it was
+            # recorded under its own name
+            with open(os.path.join(FIXTURES, RACY[name] + ".json")) as f:
+                alt = shape(json.load(f))
+            if alt == new:
+                print(f"{name}: answered as {RACY[name]} (the race described in RACY)")
+                diff = {}
         c.check(not diff, f"{name}: differs from the committed recording (committed, now): {diff}")
     with open(os.path.join(FIXTURES, "VERSION.json")) as f:
         v_old = json.load(f)["server"]["gitVersion"]
