@@ -12,7 +12,9 @@ struct entry {
 	size_t naddr;
 	bool deny;
 	istr ns, name;            /* twin: the pod standing for the address */
-	struct pod_spec *twin;    /* what the engine holds for it meanwhile */
+	struct pod_spec *twin;    /* what the engine holds for it meanwhile, and
+				     a reference of ours: compared by address, it
+				     must not be freed and reused meanwhile */
 	struct pod_spec *orig;    /* its own spec, a reference of ours */
 	struct timespec since;    /* CLOCK_MONOTONIC */
 	char *why;
@@ -48,6 +50,7 @@ static void untwin(struct entry *en, struct engine *e)
 		engine_pod_upsert(e, en->orig); /* our reference goes to the engine */
 	else
 		pod_spec_free(en->orig);
+	pod_spec_free(en->twin); /* ours */
 	en->orig = en->twin = NULL;
 }
 
@@ -220,6 +223,7 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 			en->orig = p->spec;
 			en->orig->refs++; /* ours, while the engine holds the twin */
 			en->twin = twin_of(p->spec, a, n);
+			en->twin->refs++; /* ours, beside the engine's */
 			engine_pod_upsert(e, en->twin);
 			en->why = xasprintf("taken for %s/%s: %s", en->ns, en->name,
 					    cands.n == 1 ? "the only pod waiting for an address on this node"
