@@ -169,7 +169,12 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 			if (la->family == 6 && la->a[0] == 0xfe && (la->a[1] & 0xc0) == 0x80)
 				continue; /* link-local: no pod's podIP */
 			ip128 x = link_ip(la);
-			if (engine_addr_claims(e, x, NULL))
+			struct pod *const *cl;
+			size_t ncl = engine_addr_claims(e, x, &cl);
+			bool here = false;
+			for (size_t k = 0; k < ncl; k++)
+				here = here || cl[k]->local;
+			if (here) /* a pod elsewhere holding it (moved, terminating) explains nothing here */
 				claimed = true;
 			else if (!fam[la->family == 6])
 				fam[la->family == 6] = true, a[n++] = x;

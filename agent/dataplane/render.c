@@ -649,6 +649,19 @@ static void quarantine_chains(struct rctx *c)
 	}
 }
 
+/* A pod of this node claims a: a pod elsewhere that still holds a (an
+ * address moved between nodes, a terminating pod) gives it no verdict
+ * here, so a denied local address stays denied. */
+static bool claimed_here(const struct engine *e, ip128 a)
+{
+	struct pod *const *pods;
+	size_t n = engine_addr_claims(e, a, &pods);
+	for (size_t i = 0; i < n; i++)
+		if (pods[i]->local)
+			return true;
+	return false;
+}
+
 /* Dispatch: each local pod address -> its group chain, per direction; a
  * quarantined address -> the quarantine chain (once, however many local
  * pods claim it). */
@@ -659,8 +672,8 @@ static void dispatch_maps(struct rctx *c, enum dir d, const char *n4, const char
 	/* addresses the agent denies both ways while no pod owns them yet
 	 * (provisional, dp_set_denied): first, so that they win a tie */
 	for (size_t i = 0; i < c->dp->ndenied; i++) {
-		if (engine_addr_claims(c->e, c->dp->denied[i], NULL))
-			continue; /* a pod's now: its own verdict */
+		if (claimed_here(c->e, c->dp->denied[i]))
+			continue; /* a local pod's now: its own verdict */
 		m[n].a = c->dp->denied[i];
 		m[n++].chain = xstrdup(dp_quarantine_chain[d]);
 		c->quarantine[d] = true;
