@@ -143,6 +143,19 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 	struct rs_rule *r = rule(ch, RR_BR_NA_TARGET, "neighbour advertisement for another address");
 	r->set = DP_BR_SRC_V6;
 	r->ports = DP_FORGED_CHAIN;
+	/* link-local addresses are bound to their ports for neighbour
+	 * discovery only: inet corral's policy dispatch is keyed by pod IPs,
+	 * so anything else to or from fe80::/10 would pass every policy */
+	r = rule(ch, RR_BR_LL_PROTO, "link-local source: neighbour discovery and MLD only");
+	r->src = true;
+	r->ports = DP_FORGED_CHAIN;
+	r = rule(ch, RR_BR_LL_ICMP, "link-local source: neighbour discovery and MLD only");
+	r->src = true;
+	r->ports = DP_FORGED_CHAIN;
+	r = rule(ch, RR_BR_LL_PROTO, "link-local destination: neighbour discovery and MLD only");
+	r->ports = DP_FORGED_CHAIN;
+	r = rule(ch, RR_BR_LL_ICMP, "link-local destination: neighbour discovery and MLD only");
+	r->ports = DP_FORGED_CHAIN;
 	rule(ch, RR_BR_ARP, "ARP for the pod's own IPv4 address")->set = DP_BR_SRC_V4;
 	r = rule(ch, RR_BR_BIND, "the pod's own IPv4 address");
 	r->family = 4;

@@ -13,6 +13,9 @@
  *       iifname != @ports accept                       not a pod's port
  *       ether type ip6 icmpv6 type nd-neighbor-advert
  *         iifname . icmpv6 taddr != @src_v6 goto forged_source
+ *       ether type ip6 ip6 saddr|daddr fe80::/10, not ICMPv6 130-136 or 143:
+ *         goto forged_source       link-local only for ND and MLD (pod
+ *                                  policy is keyed by pod IPs, never these)
  *       ether type arp ... iifname . arp saddr ip @src_v4 accept
  *       ether type ip  iifname . ip saddr  @src_v4 accept
  *       ether type ip6 iifname . ip6 saddr @src_v6 accept

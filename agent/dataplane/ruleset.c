@@ -259,6 +259,14 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 	case RR_BR_UNSPEC6:
 		sbuf_addf(out, "ether type ip6 ip6 saddr :: icmpv6 type %u ip6 hoplimit %u accept", r->icmp, r->hops);
 		break;
+	case RR_BR_LL_PROTO:
+		sbuf_addf(out, "ether type ip6 ip6 %s fe80::/10 meta l4proto != ipv6-icmp goto %s",
+			  r->src ? "saddr" : "daddr", r->ports);
+		break;
+	case RR_BR_LL_ICMP:
+		sbuf_addf(out, "ether type ip6 ip6 %s fe80::/10 icmpv6 type != 130-136 icmpv6 type != 143 goto %s",
+			  r->src ? "saddr" : "daddr", r->ports);
+		break;
 	case RR_GOTO:
 		sbuf_addf(out, "goto %s", r->set);
 		break;

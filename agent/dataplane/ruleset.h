@@ -111,6 +111,12 @@ enum rs_rule_kind {
 	RR_BR_NA_TARGET,   /* ether type ip6 icmpv6 type nd-neighbor-advert
 			      iifname . icmpv6 taddr != @set goto <ports> (the chain) */
 	RR_BR_UNSPEC6,     /* ether type ip6 ip6 saddr :: icmpv6 type <icmp> ip6 hoplimit <hops> accept */
+	/* link-local (fe80::/10) source (src) or destination: only neighbour
+	 * discovery and MLD (ICMPv6 130-136, 143), which inet corral's pod
+	 * dispatch (keyed by pod IPs, never link-local) cannot judge */
+	RR_BR_LL_PROTO,    /* ether type ip6 ip6 saddr|daddr fe80::/10 meta l4proto != ipv6-icmp goto <ports> */
+	RR_BR_LL_ICMP,     /* ether type ip6 ip6 saddr|daddr fe80::/10 icmpv6 type != 130-136
+			      icmpv6 type != 143 goto <ports> */
 	RR_GOTO,           /* goto <set> (a chain) */
 };
 

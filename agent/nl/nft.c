@@ -317,6 +317,43 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		e_verdict(r, NF_ACCEPT);
 		break;
 	}
+	case RR_BR_LL_PROTO:
+	case RR_BR_LL_ICMP: {
+		/* ip6 saddr|daddr fe80::/10: the first 16 bits masked to 10 */
+		uint16_t et = htons(0x86dd), ll = htons(0xfe80), mask = htons(0xffc0), zero = 0;
+		uint8_t icmp6 = 58, lo = 130, hi = 136, mld = 143;
+		e_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &et, 2);
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, x->src ? 8 : 24, 2, NFT_REG_1);
+		struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 2);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 2);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 2);
+		add(r, e);
+		e_cmp(r, NFT_CMP_EQ, &ll, 2);
+		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
+		if (x->kind == RR_BR_LL_PROTO) {
+			e_cmp(r, NFT_CMP_NEQ, &icmp6, 1);
+		} else {
+			e_cmp(r, NFT_CMP_EQ, &icmp6, 1);
+			e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+			e = nftnl_expr_alloc("range");
+			nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_SREG, NFT_REG_1);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_OP, NFT_RANGE_NEQ);
+			nftnl_expr_set(e, NFTNL_EXPR_RANGE_FROM_DATA, &lo, 1);
+			nftnl_expr_set(e, NFTNL_EXPR_RANGE_TO_DATA, &hi, 1);
+			add(r, e);
+			e_cmp(r, NFT_CMP_NEQ, &mld, 1);
+		}
+		e = nftnl_expr_alloc("immediate");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->ports);
+		add(r, e);
+		break;
+	}
 	case RR_GOTO: {
 		struct nftnl_expr *e = nftnl_expr_alloc("immediate");
 		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
