@@ -131,6 +131,16 @@ static void e_verdict(struct nftnl_rule *r, int verdict)
 	add(r, e);
 }
 
+/* goto chain */
+static void e_goto(struct nftnl_rule *r, const char *chain)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
+	nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	add(r, e);
+}
+
 /* ct state & mask != 0 */
 static void e_ct_state(struct nftnl_rule *r, uint32_t mask)
 {
@@ -202,11 +212,7 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
 		add(r, e);
 		e_cmp(r, NFT_CMP_EQ, &none, 4);
-		e = nftnl_expr_alloc("immediate");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
-		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->set);
-		add(r, e);
+		e_goto(r, x->set);
 		break;
 	}
 	case RR_LOCAL_SRC: {
@@ -294,11 +300,7 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, x->set);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
 		add(r, e);
-		e = nftnl_expr_alloc("immediate");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
-		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->ports);
-		add(r, e);
+		e_goto(r, x->ports);
 		break;
 	}
 	case RR_BR_UNSPEC6: {
@@ -347,19 +349,11 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 			add(r, e);
 			e_cmp(r, NFT_CMP_NEQ, &mld, 1);
 		}
-		e = nftnl_expr_alloc("immediate");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
-		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->ports);
-		add(r, e);
+		e_goto(r, x->ports);
 		break;
 	}
 	case RR_GOTO: {
-		struct nftnl_expr *e = nftnl_expr_alloc("immediate");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
-		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, x->set);
-		add(r, e);
+		e_goto(r, x->set);
 		break;
 	}
 	case RR_VMAP:
