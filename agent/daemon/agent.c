@@ -86,6 +86,7 @@ struct agent {
 	bool br_pending;         /* the bridge table is to be written (at start, after a failure) */
 	struct prov *prov;       /* provisional verdicts of new local addresses (provisional.h) */
 	char *br_error;
+	char *br_notes;          /* addresses not bound to their port, and why (logged when they change) */
 	size_t br_ports, br_bound;
 	struct src_files *files;
 	struct dns_proxy *dns;   /* DNS-aware egress (NULL: dnsProxyPort 0) */
@@ -253,29 +254,41 @@ static void do_revoke(struct agent *a)
 }
 
 /* The bridge table from the pod interfaces the node has now (bridge.h):
- * each bridged pod's port bound to the addresses in its namespace. With
- * sourceCheck off, or without the link watch, no table. */
+ * each bridged pod's port bound to the addresses in its namespace that
+ * the API does not contradict (dp_bind_ports), and open when its pod is
+ * not isolated for ingress. With sourceCheck off, or without the link
+ * watch, no table. Run after each transaction of inet corral, so that a
+ * new address meets its provisional verdict there before its port may
+ * use it. */
 static void bridge_sync(struct agent *a)
 {
-	size_t n = 0, m = 0, bound = 0;
+	size_t n = 0, no = 0, m = 0, bound = 0;
 	const struct link_port *lp = a->lw && a->cfg.source_check ? link_watch_ports(a->lw, &n) : NULL;
-	struct dp_port *ports = xcalloc(n + 1, sizeof(*ports));
-	for (size_t i = 0; i < n; i++) {
-		if (lp[i].kind != LINK_BRIDGED)
-			continue;
-		if (lp[i].truncated)
+	const struct link_other *lo = lp ? link_watch_bridge_others(a->lw, &no) : NULL;
+	struct dp_bind bind;
+	dp_bind_ports(&bind, a->e, lp, n, lo, no);
+	for (size_t i = 0; i < n; i++)
+		if (lp[i].kind == LINK_BRIDGED && lp[i].truncated)
 			log_msg(LOG_WARN, "bridge", "port %s: its pod has more than %d addresses; the rest are dropped as forged",
 				lp[i].name, LINK_PORT_ADDRS);
-		ports[m].name = lp[i].name;
-		/* struct link_addr and struct dp_port_addr are the same bytes */
-		ports[m].addr = (const struct dp_port_addr *)lp[i].addr;
-		ports[m++].naddr = lp[i].naddr;
-		bound += lp[i].naddr;
-	}
+	for (size_t i = 0; i < bind.n; i++)
+		if (!bind.ports[i].other) {
+			m++;
+			bound += bind.ports[i].naddr;
+		}
+	/* what is not bound, said once while it lasts */
+	struct sbuf sb = { 0 };
+	for (size_t i = 0; i < bind.notes.n; i++)
+		sbuf_addf(&sb, "%s%s", i ? "; " : "", (const char *)bind.notes.v[i]);
+	char *notes = sbuf_steal(&sb);
+	if (notes && (!a->br_notes || strcmp(notes, a->br_notes)))
+		log_msg(LOG_WARN, "bridge", "%s", notes);
+	free(a->br_notes);
+	a->br_notes = notes;
 	char *err = NULL;
 	struct dp_stats st;
-	int rc = dp_bridge_sync(a->br, a->nft, ports, m, &st, &err);
-	free(ports);
+	int rc = dp_bridge_sync(a->br, a->nft, bind.ports, bind.n, &st, &err);
+	dp_bind_free(&bind);
 	free(a->br_error);
 	a->br_error = err;
 	a->br_pending = rc < 0;
@@ -331,7 +344,7 @@ static void do_sync(struct agent *a, bool full)
 		return;
 	}
 	a->retry_ms = 0;
-	if (a->br_pending)
+	if (a->br)
 		bridge_sync(a);
 	a->last_txn_ms = mono_ms();
 	changes_done(a, a->last_txn_ms);
@@ -1474,8 +1487,9 @@ static void dataplane_exit(struct agent *a)
 	dp_free(a->dp);
 	dp_bridge_free(a->br);
 	free(a->br_error);
+	free(a->br_notes);
 	free(a->ring);
-	a->dp = NULL, a->ring = NULL, a->br = NULL, a->br_error = NULL;
+	a->dp = NULL, a->ring = NULL, a->br = NULL, a->br_error = NULL, a->br_notes = NULL;
 }
 
 /* 8. the event loop's descriptors */
@@ -1600,8 +1614,8 @@ static void on_fd(struct agent *a, int fd)
 		/* a pod's interface or addresses changed: its port's bindings now,
 		 * not after the debounce (its first frames depend on them) */
 		if (link_watch_dispatch(a->lw) && a->metrics.ready) {
-			bridge_sync(a);
-			/* a new pod's address gets its provisional verdict now */
+			/* a new pod's address gets its provisional verdict now, and
+			 * its port's bindings after it (do_sync) */
 			do_sync(a, a->retry_ms > 0);
 		}
 	}

@@ -101,8 +101,8 @@ static int set_name_cmp(const void *a, const void *b)
 static int chain_name_cmp(const void *a, const void *b)
 {
 	const struct rs_chain *x = *(const struct rs_chain *const *)a, *y = *(const struct rs_chain *const *)b;
-	if (x->bridge_pre != y->bridge_pre)
-		return x->bridge_pre ? -1 : 1;
+	if (x->bridge_base != y->bridge_base)
+		return x->bridge_base ? -1 : 1;
 	return strcmp(x->name, y->name);
 }
 
@@ -111,12 +111,19 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 	struct ruleset *rs = xcalloc(1, sizeof(*rs));
 	rs->table = xstrdup(b->table);
 	rs->bridge = true;
-	struct keys names = { .kl = 16 }, v4 = { .kl = 20 }, v6 = { .kl = 32 };
+	struct keys names = { .kl = 16 }, others = { .kl = 16 }, open = { .kl = 16 }, v4 = { .kl = 20 },
+		    v6 = { .kl = 32 };
 	for (size_t i = 0; i < n; i++) {
 		size_t nl = strlen(ports[i].name);
 		if (!nl || nl >= 16)
 			continue; /* no kernel interface has such a name */
+		if (ports[i].other) {
+			memcpy(key_push(&others), ports[i].name, nl);
+			continue;
+		}
 		memcpy(key_push(&names), ports[i].name, nl);
+		if (ports[i].open)
+			memcpy(key_push(&open), ports[i].name, nl);
 		for (size_t j = 0; j < ports[i].naddr; j++) {
 			const struct dp_port_addr *a = &ports[i].addr[j];
 			struct keys *k = a->family == 4 ? &v4 : &v6;
@@ -127,20 +134,34 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 		}
 	}
 	/* hi = lo for names too */
-	for (size_t i = 0; i < names.n; i++)
-		memcpy(names.v + i * 32 + 16, names.v + i * 32, 16);
+	struct keys *ifs[] = { &names, &others, &open };
+	for (size_t k = 0; k < ARRAY_SIZE(ifs); k++)
+		for (size_t i = 0; i < ifs[k]->n; i++)
+			memcpy(ifs[k]->v + i * 32 + 16, ifs[k]->v + i * 32, 16);
 	vec_push(&rs->sets, set_of(DP_BR_PORTS, RS_KEY_IFNAME, &names, "bridge ports of local pods"));
+	vec_push(&rs->sets, set_of(DP_BR_OTHERS, RS_KEY_IFNAME, &others,
+				   "bridge ports that are no pod's (uplinks, tunnels, the node's own)"));
+	vec_push(&rs->sets, set_of(DP_BR_OPEN, RS_KEY_IFNAME, &open,
+				   "ports of pods that admit everything (no ingress isolation)"));
 	vec_push(&rs->sets, set_of(DP_BR_SRC_V4, RS_KEY_IF_V4, &v4, "each pod port and its pod's IPv4 addresses"));
 	vec_push(&rs->sets, set_of(DP_BR_SRC_V6, RS_KEY_IF_V6, &v6, "each pod port and its pod's IPv6 addresses"));
 	vec_sort(&rs->sets, set_name_cmp);
 
 	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
 	ch->name = xstrdup("prerouting");
-	ch->bridge_pre = true;
+	ch->bridge_base = true;
+	ch->br_hook = 0; /* NF_BR_PRE_ROUTING */
 	ch->comment = xstrdup("a pod's port admits only its pod's own addresses, ARP for them and real neighbour discovery");
 	vec_push(&rs->chains, ch);
-	rule(ch, RR_BR_NOT_PORT, "not a local pod's port")->set = DP_BR_PORTS;
-	struct rs_rule *r = rule(ch, RR_BR_NA_TARGET, "neighbour advertisement for another address");
+	rule(ch, RR_BR_IF, "a bridge port that is no pod's")->set = DP_BR_OTHERS;
+	/* every port of a bridge is a pod's or in others: one in neither is
+	 * a pod's port the agent has not heard of yet (fail closed) */
+	struct rs_rule *r = rule(ch, RR_BR_NOT_PORT, "a port the agent has not learned yet");
+	r->set = DP_BR_PORTS;
+	r->ports = DP_FORGED_CHAIN;
+	r = rule(ch, RR_BR_ND_LONG, "neighbour discovery carrying data");
+	r->ports = DP_FORGED_CHAIN;
+	r = rule(ch, RR_BR_NA_TARGET, "neighbour advertisement for another address");
 	r->set = DP_BR_SRC_V6;
 	r->ports = DP_FORGED_CHAIN;
 	/* link-local addresses are bound to their ports for neighbour
@@ -179,6 +200,67 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 	r->burst = b->cfg.log_burst;
 	r->group = b->cfg.log_group;
 	rule(ch, RR_COUNTER_DROP, "forged source address (bridge port)");
+
+	/* frames leaving by a pod's port, bridged from another port (forward)
+	 * or sent by the node (output): inet corral judges a packet by its
+	 * addresses, so one addressed to anything but the pod (broadcast,
+	 * multicast, another address, a link-local one) would meet no
+	 * ingress policy; a pod isolated for ingress gets only what is
+	 * addressed to it, ARP and neighbour discovery */
+	static const uint8_t hooks[] = { 2 /* NF_BR_FORWARD */, 3 /* NF_BR_LOCAL_OUT */ };
+	for (size_t h = 0; h < ARRAY_SIZE(hooks); h++) {
+		ch = xcalloc(1, sizeof(*ch));
+		ch->name = xstrdup(hooks[h] == 2 ? "forward" : "output");
+		ch->bridge_base = true;
+		ch->br_hook = hooks[h];
+		ch->comment = xstrdup(hooks[h] == 2 ? "frames bridged to a port" : "frames the node sends out of a port");
+		vec_push(&rs->chains, ch);
+		rule(ch, RR_GOTO, NULL)->set = DP_BR_TO_POD;
+	}
+	ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup(DP_BR_TO_POD);
+	ch->comment = xstrdup("a pod isolated for ingress receives only what is addressed to it");
+	vec_push(&rs->chains, ch);
+	r = rule(ch, RR_BR_IF, "a bridge port that is no pod's");
+	r->set = DP_BR_OTHERS;
+	r->oif = true;
+	r = rule(ch, RR_BR_IF, "a pod that admits everything");
+	r->set = DP_BR_OPEN;
+	r->oif = true;
+	rule(ch, RR_BR_ARP_ANY, "address resolution");
+	r = rule(ch, RR_BR_ND_LONG, "neighbour discovery carrying data");
+	r->ports = DP_BR_MISADDRESSED;
+	for (int src = 0; src <= 1; src++) {
+		r = rule(ch, RR_BR_LL_PROTO, "link-local: neighbour discovery and MLD only");
+		r->src = src;
+		r->ports = DP_BR_MISADDRESSED;
+		r = rule(ch, RR_BR_LL_ICMP, "link-local: neighbour discovery and MLD only");
+		r->src = src;
+		r->ports = DP_BR_MISADDRESSED;
+	}
+	r = rule(ch, RR_BR_BIND, "addressed to the pod (its ingress policy judges it in inet corral)");
+	r->family = 4;
+	r->set = DP_BR_SRC_V4;
+	r->oif = true;
+	r = rule(ch, RR_BR_BIND, "addressed to the pod (its ingress policy judges it in inet corral)");
+	r->family = 6;
+	r->set = DP_BR_SRC_V6;
+	r->oif = true;
+	rule(ch, RR_BR_ND, "neighbour discovery");
+	rule(ch, RR_BR_MCAST6, "MLD, router and neighbour discovery to a multicast group");
+	rule(ch, RR_BR_MCAST6, "MLD report to a multicast group")->icmp = 143;
+	rule(ch, RR_GOTO, "broadcast, multicast or another address")->set = DP_BR_MISADDRESSED;
+
+	ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup(DP_BR_MISADDRESSED);
+	ch->comment = xstrdup("frames to an ingress-isolated pod not addressed to it");
+	vec_push(&rs->chains, ch);
+	r = rule(ch, RR_LOG_DROP, NULL);
+	r->prefix = xstrdup("corral:i:m ");
+	r->rate = b->cfg.log_rate;
+	r->burst = b->cfg.log_burst;
+	r->group = b->cfg.log_group;
+	rule(ch, RR_COUNTER_DROP, "not addressed to the pod (bridge port)");
 	vec_sort(&rs->chains, chain_name_cmp);
 	return rs;
 }
@@ -194,7 +276,10 @@ int dp_bridge_sync(struct dp_bridge *b, struct nft_sock *sock, const struct dp_p
 		st = &local;
 	memset(st, 0, sizeof(*st));
 	*err = NULL;
-	if (!n) {
+	size_t pods = 0;
+	for (size_t i = 0; i < n; i++)
+		pods += !ports[i].other;
+	if (!pods) {
 		/* no bridged pod: no table (one left by an earlier run goes) */
 		if (b->absent)
 			return 0;

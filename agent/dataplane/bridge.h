@@ -37,21 +37,55 @@
 #define DP_BR_PORTS "ports"
 #define DP_BR_SRC_V4 "src_v4"
 #define DP_BR_SRC_V6 "src_v6"
+#define DP_BR_OTHERS "others"
+#define DP_BR_OPEN "open"
+#define DP_BR_TO_POD "to_pod"
+#define DP_BR_MISADDRESSED "misaddressed"
 
 struct dp_port_addr {
 	uint8_t family; /* 4 or 6 */
 	uint8_t a[16];  /* network order; IPv4 in the first 4 bytes */
 };
 
-/* A pod's bridge port and its pod's addresses. */
+/* A pod's bridge port and its pod's addresses, or (other) a port of a
+ * bridge that is no pod's. */
 struct dp_port {
 	const char *name; /* the host side of the pod's veth */
 	const struct dp_port_addr *addr;
 	size_t naddr;
+	bool open;  /* its pod admits everything (not isolated for ingress): no check of what it receives */
+	bool other; /* not a pod's port (uplink, tunnel, the node's own veth): only the name counts */
 };
 
 struct dp_bridge;
 struct nft_sock;
+struct link_port;
+struct link_other;
+
+/* The ports to bind and what each may use, from the node's interfaces
+ * (agent/nl/link.c) and the API (the engine). A bridged pod's addresses
+ * are read from its own namespace, where a pod with CAP_NET_ADMIN sets
+ * what it likes, so an address is bound to its port only when
+ *   - the API does not give it to a pod of another node;
+ *   - the port does not carry the addresses of several pods of this
+ *     node (then none of them is bound there);
+ *   - no other port carries it, or the API identifies this port alone as
+ *     its pod's (a port is identified as pod P when the addresses it
+ *     carries belong, in the API, to P and no other pod);
+ * link-local addresses only when no other port carries them. An address
+ * the API does not know yet (a new pod) is bound, and its verdict is
+ * inet corral's provisional one. A port is open (no check of what it
+ * receives) when it is identified as one pod that is not isolated for
+ * ingress and carries no address the API has not explained. */
+struct dp_bind {
+	struct dp_port *ports;     /* bridged pod ports, then the others */
+	size_t n;
+	struct dp_port_addr *addrs; /* the bound addresses (ports[i].addr points in) */
+	struct vec notes;          /* char*: each address not bound, and why */
+};
+void dp_bind_ports(struct dp_bind *b, const struct engine *e, const struct link_port *lp, size_t n,
+		   const struct link_other *other, size_t nother);
+void dp_bind_free(struct dp_bind *b);
 
 /* cfg: the table's name (the same as inet corral's) and the log settings. */
 struct dp_bridge *dp_bridge_new(const struct dp_config *cfg);

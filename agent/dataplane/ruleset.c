@@ -242,11 +242,32 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 		sbuf_addf(out, "icmpv6 type 135-136 ip6 hoplimit 255 ip6 length <= %u accept", DP_ND_MAX_LEN);
 		break;
 	case RR_BR_NOT_PORT:
-		sbuf_addf(out, "iifname != @%s accept", r->set);
+		if (r->ports)
+			sbuf_addf(out, "iifname != @%s goto %s", r->set, r->ports);
+		else
+			sbuf_addf(out, "iifname != @%s accept", r->set);
 		break;
 	case RR_BR_BIND:
-		sbuf_addf(out, "ether type %s iifname . %s saddr @%s accept", fam_word(r->family), fam_word(r->family),
-			  r->set);
+		sbuf_addf(out, "ether type %s %s . %s %s @%s accept", fam_word(r->family), r->oif ? "oifname" : "iifname",
+			  fam_word(r->family), r->oif ? "daddr" : "saddr", r->set);
+		break;
+	case RR_BR_IF:
+		sbuf_addf(out, "%s @%s accept", r->oif ? "oifname" : "iifname", r->set);
+		break;
+	case RR_BR_ND_LONG:
+		sbuf_addf(out, "ether type ip6 icmpv6 type 135-136 ip6 length > %u goto %s", DP_ND_MAX_LEN, r->ports);
+		break;
+	case RR_BR_ND:
+		sbuf_add(out, "ether type ip6 icmpv6 type 135-136 ip6 hoplimit 255 accept");
+		break;
+	case RR_BR_MCAST6:
+		if (r->icmp)
+			sbuf_addf(out, "ether type ip6 ip6 daddr ff00::/8 icmpv6 type %u accept", r->icmp);
+		else
+			sbuf_add(out, "ether type ip6 ip6 daddr ff00::/8 icmpv6 type 130-136 accept");
+		break;
+	case RR_BR_ARP_ANY:
+		sbuf_add(out, "ether type arp accept");
 		break;
 	case RR_BR_ARP:
 		sbuf_addf(out, "ether type arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 iifname . arp saddr ip @%s accept",
@@ -319,8 +340,9 @@ static void chain_format(const struct rs_chain *c, struct sbuf *out)
 		sbuf_addf(out, "\t\ttype filter hook %s priority filter; policy accept;\n", hook[c->hook]);
 	if (c->nat)
 		sbuf_add(out, "\t\ttype nat hook prerouting priority dstnat - 10; policy accept;\n");
-	if (c->bridge_pre)
-		sbuf_add(out, "\t\ttype filter hook prerouting priority filter; policy accept;\n");
+	if (c->bridge_base)
+		sbuf_addf(out, "\t\ttype filter hook %s priority filter; policy accept;\n",
+			  c->br_hook == 2 ? "forward" : c->br_hook == 3 ? "output" : "prerouting");
 	if (c->comment)
 		sbuf_addf(out, "\t\tcomment \"%s\"\n", c->comment);
 	for (size_t i = 0; i < c->rules.n; i++) {

@@ -105,8 +105,9 @@ enum rs_rule_kind {
 			      meta l4proto <l4> dnat ip to <nat_addr>:<nat_port> */
 	RR_LOCAL_SRC,      /* fib saddr type local accept (the node's own packets) */
 	/* the bridge table (bridge.c) */
-	RR_BR_NOT_PORT,    /* iifname != @set accept (not a pod's port) */
-	RR_BR_BIND,        /* ether type ip|ip6 iifname . ip[6] saddr @set accept */
+	RR_BR_NOT_PORT,    /* iifname != @set accept, or goto <ports> when set (not a pod's port) */
+	RR_BR_BIND,        /* ether type ip|ip6 iifname . ip[6] saddr @set accept;
+			      oif: oifname . ip[6] daddr @set accept */
 	RR_BR_ARP,         /* ether type arp (Ethernet/IPv4) iifname . arp saddr ip @set accept */
 	RR_BR_NA_TARGET,   /* ether type ip6 icmpv6 type nd-neighbor-advert
 			      iifname . icmpv6 taddr != @set goto <ports> (the chain) */
@@ -118,6 +119,11 @@ enum rs_rule_kind {
 	RR_BR_LL_ICMP,     /* ether type ip6 ip6 saddr|daddr fe80::/10 icmpv6 type != 130-136
 			      icmpv6 type != 143 goto <ports> */
 	RR_GOTO,           /* goto <set> (a chain) */
+	RR_BR_IF,          /* iifname @set accept; oif: oifname @set accept */
+	RR_BR_ND_LONG,     /* ether type ip6 icmpv6 type 135-136 ip6 length > DP_ND_MAX_LEN goto <ports> */
+	RR_BR_ND,          /* ether type ip6 icmpv6 type 135-136 ip6 hoplimit 255 accept */
+	RR_BR_MCAST6,      /* ether type ip6 ip6 daddr ff00::/8 icmpv6 type 130-136 (icmp 0) | <icmp> accept */
+	RR_BR_ARP_ANY,     /* ether type arp accept */
 };
 
 struct rs_rule {
@@ -136,7 +142,8 @@ struct rs_rule {
 	uint8_t l4;          /* RR_DNS_REDIRECT: 6 or 17 */
 	uint8_t nat_addr[16];/* RR_DNS_REDIRECT: network order (4 bytes for IPv4) */
 	uint16_t nat_port;
-	uint8_t icmp, hops;  /* RR_BR_UNSPEC6 */
+	uint8_t icmp, hops;  /* RR_BR_UNSPEC6, RR_BR_MCAST6 */
+	bool oif;            /* RR_BR_BIND, RR_BR_IF: the output port and the destination */
 };
 
 /* The hook of a filter base chain (all at priority filter). */
@@ -151,7 +158,8 @@ struct rs_chain {
 	bool base;          /* a filter base chain, hooked at hook */
 	enum rs_hook hook;
 	bool nat;           /* the prerouting nat chain (dns_redirect) */
-	bool bridge_pre;    /* the bridge table's prerouting filter chain */
+	bool bridge_base;   /* a base chain of the bridge table (filter), at br_hook */
+	uint8_t br_hook;    /* NF_BR_PRE_ROUTING (0), NF_BR_FORWARD (2), NF_BR_LOCAL_OUT (3) */
 	struct vec rules;   /* struct rs_rule* */
 	char *comment;
 };

@@ -64,6 +64,8 @@ struct link_watch {
 	size_t ndirty_ns, cap_ns;
 	struct link_port *ports;
 	size_t nports;
+	struct link_other *others; /* ports of bridges that are no pod's */
+	size_t nothers;
 	struct link_stats st;
 };
 
@@ -262,19 +264,38 @@ static void routed_addrs(struct link_watch *w, struct link_port *ports, size_t n
 			qsort(ports[i].addr, ports[i].naddr, sizeof(ports[i].addr[0]), addr_cmp);
 }
 
+static int other_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct link_other *)x)->name, ((const struct link_other *)y)->name);
+}
+
 static bool refresh(struct link_watch *w)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	size_t cap = (size_t)nl_cache_nitems(w->links) + 1, n = 0;
+	size_t cap = (size_t)nl_cache_nitems(w->links) + 1, n = 0, no = 0;
 	struct link_port *v = xcalloc(cap, sizeof(*v));
+	struct link_other *ov = xcalloc(cap, sizeof(*ov));
 	for (struct nl_object *o = nl_cache_get_first(w->links); o && n < cap; o = nl_cache_get_next(o)) {
 		struct rtnl_link *l = (struct rtnl_link *)o;
 		const char *type = rtnl_link_get_type(l);
 		int32_t nsid;
-		if (rtnl_link_get_family(l) != AF_UNSPEC || !type || strcmp(type, "veth") ||
-		    rtnl_link_get_link_netnsid(l, &nsid) < 0 || nsid < 0)
+		if (rtnl_link_get_family(l) != AF_UNSPEC)
 			continue;
+		if (!type || strcmp(type, "veth") || rtnl_link_get_link_netnsid(l, &nsid) < 0 || nsid < 0) {
+			/* not a pod's: if it is a bridge's port, the bridge table
+			 * lets it be (an uplink, a tunnel, the node's own veth) */
+			int m = rtnl_link_get_master(l);
+			struct rtnl_link *br = m > 0 ? rtnl_link_get(w->links, m) : NULL;
+			if (br && rtnl_link_get_type(br) && !strcmp(rtnl_link_get_type(br), "bridge") &&
+			    rtnl_link_get_name(l)) {
+				struct link_other *x = &ov[no++];
+				snprintf(x->name, sizeof(x->name), "%s", rtnl_link_get_name(l));
+				snprintf(x->bridge, sizeof(x->bridge), "%s", rtnl_link_get_name(br));
+			}
+			rtnl_link_put(br);
+			continue;
+		}
 		struct link_port *p = &v[n++];
 		p->ifindex = rtnl_link_get_ifindex(l);
 		snprintf(p->name, sizeof(p->name), "%s", rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "");
@@ -312,12 +333,16 @@ static bool refresh(struct link_watch *w)
 		dump_ns(w, v, n, w->dirty_ns[i]);
 	w->ndirty_ns = 0;
 	qsort(v, n, sizeof(*v), port_name_cmp);
-	bool changed = n != w->nports;
+	qsort(ov, no, sizeof(*ov), other_cmp);
+	bool changed = n != w->nports || no != w->nothers || (no && memcmp(ov, w->others, no * sizeof(*ov)));
 	for (size_t i = 0; !changed && i < n; i++)
 		changed = port_changed(&v[i], &w->ports[i]);
 	free(w->ports);
 	w->ports = v;
 	w->nports = n;
+	free(w->others);
+	w->others = ov;
+	w->nothers = no;
 	w->dirty = false;
 	w->st.routed = w->st.bridged = 0;
 	for (size_t i = 0; i < n; i++)
@@ -411,6 +436,7 @@ void link_watch_close(struct link_watch *w)
 		close(w->tfd);
 	free(w->dirty_ns);
 	free(w->ports);
+	free(w->others);
 	free(w);
 }
 
@@ -451,6 +477,12 @@ const struct link_port *link_watch_ports(const struct link_watch *w, size_t *n)
 {
 	*n = w->nports;
 	return w->ports;
+}
+
+const struct link_other *link_watch_bridge_others(const struct link_watch *w, size_t *n)
+{
+	*n = w->nothers;
+	return w->others;
 }
 
 void link_watch_stats(const struct link_watch *w, struct link_stats *st)

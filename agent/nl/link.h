@@ -50,6 +50,13 @@ struct link_port {
 	struct timespec since; /* CLOCK_MONOTONIC: when the interface was first seen */
 };
 
+/* A port of a bridge that is not a pod's interface: an uplink, a tunnel,
+ * a veth whose peer is in the node's own namespace. */
+struct link_other {
+	char name[16];
+	char bridge[16];
+};
+
 struct link_stats {
 	size_t links, addrs, routes, neighbours; /* entries of the caches */
 	size_t routed, bridged;                  /* pod interfaces */
@@ -77,6 +84,11 @@ bool link_watch_dispatch(struct link_watch *w);
 
 /* The pod interfaces, sorted by name; valid until the next dispatch. */
 const struct link_port *link_watch_ports(const struct link_watch *w, size_t *n);
+/* The ports of bridges that are no pod's, sorted by name; valid until the
+ * next dispatch. Every port of a bridge is either here or a LINK_BRIDGED
+ * pod interface: the bridge table treats a port in neither (one the
+ * watch has not heard of yet) as a pod's that has no address yet. */
+const struct link_other *link_watch_bridge_others(const struct link_watch *w, size_t *n);
 void link_watch_stats(const struct link_watch *w, struct link_stats *st);
 
 #endif

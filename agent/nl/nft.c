@@ -257,6 +257,67 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, x->set);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
 		add(r, e);
+		if (x->ports)
+			e_goto(r, x->ports);
+		else
+			e_verdict(r, NF_ACCEPT);
+		break;
+	}
+	case RR_BR_IF:
+		e_meta(r, x->oif ? NFT_META_OIFNAME : NFT_META_IIFNAME, NFT_REG_1);
+		e_lookup(r, x->set, false);
+		e_verdict(r, NF_ACCEPT);
+		break;
+	case RR_BR_ARP_ANY: {
+		uint16_t et = htons(0x0806);
+		e_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &et, 2);
+		e_verdict(r, NF_ACCEPT);
+		break;
+	}
+	case RR_BR_ND_LONG:
+	case RR_BR_ND: {
+		/* neighbour solicitation or advertisement (135-136) */
+		uint16_t et = htons(0x86dd), maxlen = htons(DP_ND_MAX_LEN);
+		uint8_t icmp6 = 58, lo = 135, hi = 136, hops = 255;
+		e_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &et, 2);
+		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &icmp6, 1);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+		e_cmp(r, NFT_CMP_GTE, &lo, 1);
+		e_cmp(r, NFT_CMP_LTE, &hi, 1);
+		if (x->kind == RR_BR_ND_LONG) {
+			/* payload length: longer than the message and its usual
+			 * options, it carries data (DP_ND_MAX_LEN) */
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 4, 2, NFT_REG_1);
+			e_cmp(r, NFT_CMP_GT, &maxlen, 2);
+			e_goto(r, x->ports);
+		} else {
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 7, 1, NFT_REG_1);
+			e_cmp(r, NFT_CMP_EQ, &hops, 1);
+			e_verdict(r, NF_ACCEPT);
+		}
+		break;
+	}
+	case RR_BR_MCAST6: {
+		/* ip6 daddr ff00::/8, ICMPv6 130-136 (MLD query, report, done,
+		 * router and neighbour discovery) or one type */
+		uint16_t et = htons(0x86dd);
+		uint8_t icmp6 = 58, mc = 0xff, lo = 130, hi = 136;
+		e_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &et, 2);
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 24, 1, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &mc, 1);
+		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &icmp6, 1);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+		if (x->icmp) {
+			e_cmp(r, NFT_CMP_EQ, &x->icmp, 1);
+		} else {
+			e_cmp(r, NFT_CMP_GTE, &lo, 1);
+			e_cmp(r, NFT_CMP_LTE, &hi, 1);
+		}
 		e_verdict(r, NF_ACCEPT);
 		break;
 	}
@@ -274,9 +335,12 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 6, NFT_REG_1);
 			e_cmp(r, NFT_CMP_EQ, eth_ip, 6);
 		}
-		e_meta(r, NFT_META_IIFNAME, NFT_REG_1);
+		e_meta(r, x->oif ? NFT_META_OIFNAME : NFT_META_IIFNAME, NFT_REG_1);
 		if (x->kind == RR_BR_ARP)
 			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG32_04);
+		else if (x->oif)
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, x->family == 4 ? 16 : 24, x->family == 4 ? 4 : 16,
+				  NFT_REG32_04);
 		else
 			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, x->family == 4 ? 12 : 8, x->family == 4 ? 4 : 16,
 				  NFT_REG32_04);
@@ -574,11 +638,13 @@ static struct nftnl_chain *chain_obj(const struct dp_txn *t, const struct rs_cha
 	nftnl_chain_set_str(o, NFTNL_CHAIN_TABLE, t->table);
 	nftnl_chain_set_str(o, NFTNL_CHAIN_NAME, c->name);
 	nftnl_chain_set_u32(o, NFTNL_CHAIN_FAMILY, txn_family(t));
-	if (full && c->bridge_pre) {
+	if (full && c->bridge_base) {
 		/* bridge prerouting at filter (-200): every frame a port brings
 		 * in, bridged or routed on, before br_netfilter (0) hands it to
-		 * the inet hooks */
-		nftnl_chain_set_u32(o, NFTNL_CHAIN_HOOKNUM, 0 /* NF_BR_PRE_ROUTING */);
+		 * the inet hooks; forward (a frame bridged from one port to
+		 * another) and output (one the node sends out of a port) see the
+		 * port a frame leaves by */
+		nftnl_chain_set_u32(o, NFTNL_CHAIN_HOOKNUM, c->br_hook);
 		nftnl_chain_set_s32(o, NFTNL_CHAIN_PRIO, -200);
 		nftnl_chain_set_str(o, NFTNL_CHAIN_TYPE, "filter");
 		nftnl_chain_set_u32(o, NFTNL_CHAIN_POLICY, NF_ACCEPT);

@@ -543,8 +543,9 @@ static int raw_send(void *arg)
 	if (fd < 0)
 		return -1;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&r->dst;
-	if (r->v6 && s6->sin6_addr.s6_addr[0] == 0xfe && (s6->sin6_addr.s6_addr[1] & 0xc0) == 0x80)
-		s6->sin6_scope_id = if_nametoindex("eth0"); /* link-local: a pod's one interface */
+	if (r->v6 && ((s6->sin6_addr.s6_addr[0] == 0xfe && (s6->sin6_addr.s6_addr[1] & 0xc0) == 0x80) ||
+		      (s6->sin6_addr.s6_addr[0] == 0xff && (s6->sin6_addr.s6_addr[1] & 0x0f) == 2)))
+		s6->sin6_scope_id = if_nametoindex("eth0"); /* link-local (or link-scope multicast): a pod's one interface */
 	ssize_t n = sendto(fd, r->pkt, r->len, 0, (struct sockaddr *)&r->dst,
 			   r->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	int e = errno;

@@ -28,6 +28,7 @@
  *     resolves. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -161,9 +162,29 @@ static bool watch_wait(struct fixture *f, int k, int timeout_ms)
 	}
 }
 
-/* The bridge table of node k from what its watch learned (what the agent
- * does on every change). */
+/* The bridge table of node k from what its watch learned, as the agent
+ * binds it (dp_bind_ports: checked against the API and the other ports). */
 static void sync_bridge(struct fixture *f, int k)
+{
+	size_t n, no;
+	const struct link_port *lp = link_watch_ports(f->lw[k], &n);
+	const struct link_other *lo = link_watch_bridge_others(f->lw[k], &no);
+	struct dp_bind b;
+	dp_bind_ports(&b, f->e[k], lp, n, lo, no);
+	for (size_t i = 0; i < b.notes.n; i++)
+		printf("  node-%d: %s\n", k + 1, (const char *)b.notes.v[i]);
+	char *err = NULL;
+	int rc = dp_bridge_sync(f->br[k], f->s[k], b.ports, b.n, NULL, &err);
+	if (rc < 0)
+		fprintf(stderr, "bridge table node-%d: %s\n", k + 1, err);
+	assert_int_equal(rc, 0);
+	free(err);
+	dp_bind_free(&b);
+}
+
+/* The same, binding every address found in a pod's namespace as it is
+ * (what the table did before the API check): the contrast case. */
+static void sync_bridge_unchecked(struct fixture *f, int k)
 {
 	size_t n, m = 0;
 	const struct link_port *lp = link_watch_ports(f->lw[k], &n);
@@ -176,10 +197,7 @@ static void sync_bridge(struct fixture *f, int k)
 		ports[m++].naddr = lp[i].naddr;
 	}
 	char *err = NULL;
-	int rc = dp_bridge_sync(f->br[k], f->s[k], ports, m, NULL, &err);
-	if (rc < 0)
-		fprintf(stderr, "bridge table node-%d: %s\n", k + 1, err);
-	assert_int_equal(rc, 0);
+	assert_int_equal(dp_bridge_sync(f->br[k], f->s[k], ports, m, NULL, &err), 0);
 	free(err);
 	free(ports);
 }
@@ -731,6 +749,170 @@ static void link_local_bridged(void **state)
 	down(&f);
 }
 
+/* UDP from namespace ns with pod `as`'s address to pod `to` (or to dst
+ * when given): whether `to` received it. */
+static bool udp_seen(struct fixture *f, int ns, int as, int to, const char *dst, bool v6, uint16_t sport)
+{
+	char src[64], d[64];
+	kc_pod_addr(as, v6, src, sizeof(src));
+	kc_pod_addr(to, v6, d, sizeof(d));
+	int fd = kc_raw_open(&f->kc, to, 17, v6);
+	assert_true(fd >= 0);
+	assert_int_equal(kc_send_raw(&f->kc, ns, 17, src, dst ? dst : d, sport, 80), 0);
+	bool seen = kc_raw_seen(fd, v6, src, sport, 400);
+	close(fd);
+	return seen;
+}
+
+static void wait_port_has(struct fixture *f, int k, const char *port, const char *addr, bool want)
+{
+	double t0 = now_ms();
+	const struct link_port *p = port_named(f, k, port);
+	while (now_ms() - t0 < 3000 && (!p || port_has(p, addr) != want)) {
+		watch_wait(f, k, 100);
+		p = port_named(f, k, port);
+	}
+	assert_non_null(p);
+	assert_true(port_has(p, addr) == want);
+}
+
+/* A pod with CAP_NET_ADMIN configures another pod's address in its own
+ * namespace: bound as found there, it is the other pod's to use; checked
+ * against the API, it is bound to neither the claimant's port nor taken
+ * from its owner's. And a port the agent has not learned yet (a new
+ * veth on the bridge) sends nothing. */
+static void claims_bridged(void **state)
+{
+	(void)state;
+	struct fixture f;
+	char cmd[2048], zc4[64], zc6[64], xa4[64], xa6[64];
+	up(&f, "brcl1", true);
+	apply_yaml(&f, policies);
+	sync_inet(&f);
+	for (int k = 0; k < KC_NODES; k++)
+		sync_bridge(&f, k);
+	kc_pod_addr(ZC, false, zc4, sizeof(zc4));
+	kc_pod_addr(ZC, true, zc6, sizeof(zc6));
+	kc_pod_addr(XA, false, xa4, sizeof(xa4));
+	kc_pod_addr(XA, true, xa6, sizeof(xa6));
+	/* x/c takes z/c's addresses (z/c is allowed into x/a, x/c is not) */
+	snprintf(cmd, sizeof(cmd), "ip -n %1$s-x-c addr add %2$s/32 dev eth0 && ip -n %1$s-x-c addr add %3$s/128 dev eth0 nodad",
+		 f.kc.prefix, zc4, zc6);
+	assert_int_equal(system(cmd), 0);
+	wait_port_has(&f, 0, "vx-c", zc4, true);
+	wait_port_has(&f, 0, "vx-c", zc6, true);
+	int hole = 0, held = 0;
+	sync_bridge_unchecked(&f, 0);
+	for (int v6 = 0; v6 <= 1; v6++) {
+		bool seen = udp_seen(&f, f.kc.pod_ns[XC], ZC, XA, NULL, v6, (uint16_t)(36000 + v6));
+		printf("  bound as found: x/c as z/c to x/a, %s: %s\n", v6 ? "IPv6" : "IPv4", seen ? "ARRIVED" : "dropped");
+		hole += seen;
+	}
+	assert_int_equal(hole, 2);
+	sync_bridge(&f, 0);
+	for (int v6 = 0; v6 <= 1; v6++) {
+		bool seen = udp_seen(&f, f.kc.pod_ns[XC], ZC, XA, NULL, v6, (uint16_t)(36010 + v6));
+		printf("  checked against the API: x/c as z/c to x/a, %s: %s\n", v6 ? "IPv6" : "IPv4",
+		       seen ? "ARRIVED" : "dropped");
+		held += !seen;
+		/* z/c keeps its own addresses; x/c, whose port now carries two
+		 * pods' addresses, keeps none until it gives z/c's back */
+		assert_true(udp_seen(&f, f.kc.pod_ns[ZC], ZC, XA, NULL, v6, (uint16_t)(36020 + v6)));
+		bool own = udp_seen(&f, f.kc.pod_ns[XC], XC, YB, NULL, v6, (uint16_t)(36030 + v6));
+		printf("  x/c's own address while it holds z/c's, %s: %s\n", v6 ? "IPv6" : "IPv4", own ? "arrived" : "dropped");
+		assert_false(own);
+	}
+	assert_int_equal(held, 2);
+	snprintf(cmd, sizeof(cmd), "ip -n %1$s-x-c addr del %2$s/32 dev eth0 && ip -n %1$s-x-c addr del %3$s/128 dev eth0",
+		 f.kc.prefix, zc4, zc6);
+	assert_int_equal(system(cmd), 0);
+	wait_port_has(&f, 0, "vx-c", zc4, false);
+	wait_port_has(&f, 0, "vx-c", zc6, false);
+	sync_bridge(&f, 0);
+	/* x/c's neighbour entries failed while its port was disowned: from
+	 * empty caches */
+	snprintf(cmd, sizeof(cmd), "ip -n %1$s-x-c neigh flush all; ip -n %1$s-y-b neigh flush all", f.kc.prefix);
+	assert_int_equal(system(cmd), 0);
+	for (int v6 = 0; v6 <= 1; v6++)
+		assert_true(udp_seen(&f, f.kc.pod_ns[XC], XC, YB, NULL, v6, (uint16_t)(36040 + v6)));
+
+	/* a new veth on the bridge, not yet learned, with z/c's addresses and
+	 * x/a's link-layer address known: its frames are dropped */
+	snprintf(cmd, sizeof(cmd),
+		 "ip netns add %1$s-new && ip -n %1$s-n1 link add vnew type veth peer name eth0 netns %1$s-new && "
+		 "ip -n %1$s-n1 link set vnew master br0 up && ip -n %1$s-new link set eth0 up && "
+		 "ip -n %1$s-new addr add %2$s/32 dev eth0 && ip -n %1$s-new addr add %3$s/128 dev eth0 nodad && "
+		 "ip -n %1$s-new route add %4$s/32 dev eth0 && ip -n %1$s-new route add %5$s/128 dev eth0 && "
+		 "mac=$(ip netns exec %1$s-x-a cat /sys/class/net/eth0/address) && "
+		 "ip -n %1$s-new neigh add %4$s lladdr $mac dev eth0 nud permanent && "
+		 "ip -n %1$s-new neigh add %5$s lladdr $mac dev eth0 nud permanent",
+		 f.kc.prefix, zc4, zc6, xa4, xa6);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "/run/netns/%s-new", f.kc.prefix);
+	int nfd = open(cmd, O_RDONLY | O_CLOEXEC);
+	assert_true(nfd >= 0);
+	for (int v6 = 0; v6 <= 1; v6++) {
+		bool seen = udp_seen(&f, nfd, ZC, XA, NULL, v6, (uint16_t)(36050 + v6));
+		printf("  a port not yet learned, as z/c to x/a, %s: %s\n", v6 ? "IPv6" : "IPv4", seen ? "ARRIVED" : "dropped");
+		assert_false(seen);
+	}
+	close(nfd);
+	snprintf(cmd, sizeof(cmd), "ip netns del %s-new", f.kc.prefix);
+	assert_int_equal(system(cmd), 0);
+	down(&f);
+}
+
+/* Broadcast and multicast between pods of a bridge: inet corral judges a
+ * packet by its addresses, and a group address is no pod's, so without
+ * the bridge table's output rules a pod isolated for ingress receives
+ * any neighbour's multicast; with them only pods that admit everything
+ * do. */
+static void misaddressed_bridged(void **state)
+{
+	(void)state;
+	struct fixture f;
+	static bool before[4][KC_PODS][KC_PODS], after[4][KC_PODS][KC_PODS];
+	char cmd[2048];
+	up(&f, "brmc1", true);
+	apply_yaml(&f, policies);
+	sync_inet(&f);
+	matrix(&f, before);
+	static const char *const group[2] = { "224.0.0.1", "ff02::1" };
+	int hole = 0;
+	for (int v6 = 0; v6 <= 1; v6++) {
+		bool iso = udp_seen(&f, f.kc.pod_ns[XC], XC, XA, group[v6], v6, (uint16_t)(37000 + v6));
+		bool open = udp_seen(&f, f.kc.pod_ns[XC], XC, YB, group[v6], v6, (uint16_t)(37010 + v6));
+		printf("  inet corral alone, x/c to %s: isolated x/a %s, y/b %s\n", group[v6], iso ? "ARRIVED" : "dropped",
+		       open ? "arrived" : "dropped");
+		hole += iso;
+		assert_true(open);
+	}
+	assert_int_equal(hole, 2);
+	for (int k = 0; k < KC_NODES; k++)
+		sync_bridge(&f, k);
+	for (int v6 = 0; v6 <= 1; v6++) {
+		bool iso = udp_seen(&f, f.kc.pod_ns[XC], XC, XA, group[v6], v6, (uint16_t)(37020 + v6));
+		bool open = udp_seen(&f, f.kc.pod_ns[XC], XC, YB, group[v6], v6, (uint16_t)(37030 + v6));
+		printf("  with the bridge table, x/c to %s: isolated x/a %s, y/b %s\n", group[v6], iso ? "ARRIVED" : "dropped",
+		       open ? "arrived" : "dropped");
+		assert_false(iso);
+		assert_true(open);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "ip netns exec %s-n1 nft list chain bridge corral %s | grep -q 'counter packets [1-9]'", f.kc.prefix,
+		 DP_BR_MISADDRESSED);
+	assert_int_equal(system(cmd), 0);
+	/* everything addressed to a pod is as before, from empty neighbour caches */
+	snprintf(cmd, sizeof(cmd),
+		 "for ns in $(ip netns list | awk '{print $1}' | grep '^%s-'); do ip -n $ns -6 neigh flush all; "
+		 "ip -n $ns -4 neigh flush all; done",
+		 f.kc.prefix);
+	assert_int_equal(system(cmd), 0);
+	matrix(&f, after);
+	assert_memory_equal(before, after, sizeof(before));
+	down(&f);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -745,6 +927,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(forged_sources_bridged),
 		cmocka_unit_test(neighbours_bridged),
 		cmocka_unit_test(link_local_bridged),
+		cmocka_unit_test(claims_bridged),
+		cmocka_unit_test(misaddressed_bridged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
