@@ -63,7 +63,8 @@ struct drop {
 	uint16_t dport;
 	enum dir dir;
 	uint32_t group;
-	char kind; /* 'g' a group's default drop, 'q' quarantined, 's' forged source, 'r' revoked flow */
+	char kind; /* 'g' a group's default drop, 'q' quarantined, 's' forged source, 'r' revoked flow,
+		      'm' not addressed to the pod behind a bridge port */
 	char policies[512];
 };
 
@@ -725,8 +726,10 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 	char dc, kind;
 	unsigned gid = 0;
 	/* "corral:i:g7 ": group chain 7; "corral:i:q ": a quarantined address;
-	 * "corral:e:s ": a forged source address */
-	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 || (kind != 'g' && kind != 'q' && kind != 's'))
+	 * "corral:e:s ": a forged source address; "corral:i:m ": a frame to an
+	 * ingress-isolated pod's bridge port not addressed to the pod */
+	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 ||
+	    (kind != 'g' && kind != 'q' && kind != 's' && kind != 'm'))
 		return;
 	struct drop *d = drop_next(a);
 	d->dir = dc == 'e' ? DIR_EGRESS : DIR_INGRESS;
@@ -742,6 +745,10 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 	if (kind == 's')
 		snprintf(d->policies, sizeof(d->policies),
 			 "none: forged source, the address does not route back through the interface it came from");
+	if (kind == 'm')
+		snprintf(d->policies, sizeof(d->policies),
+			 "none: not addressed to the pod (broadcast, multicast or another address), which is isolated for "
+			 "ingress");
 	group_policies(g, d->policies, sizeof(d->policies));
 	if (a->dns && kind == 'g' && d->dir == DIR_EGRESS) {
 		ip128 s4, d4;
@@ -861,20 +868,25 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 		summary = xasprintf("%s forged source %s%s%s%s -> %s %s/%u dropped: the address does not route back "
 				    "through the interface the packet came from", ts, d->src, d->src_pod[0] ? " (the address of " : "",
 				    d->src_pod, d->src_pod[0] ? ")" : "", dst, pn, d->dport);
+	else if (d->kind == 'm')
+		summary = xasprintf("%s %s -> %s %s/%u dropped at %s's bridge port: not addressed to it (broadcast, "
+				    "multicast or another address) while it is isolated for ingress",
+				    ts, d->src_pod[0] ? d->src_pod : d->src, d->dst, pn, d->dport,
+				    d->dst_pod[0] ? d->dst_pod : "the pod");
 	else
 		summary = xasprintf("%s %s %s -> %s %s/%u %s at %s (isolated by %s)", ts, dir_name(d->dir),
 				    d->src_pod[0] ? d->src_pod : d->src, dst, pn, d->dport,
 				    d->kind == 'r' ? "flow revoked" : "dropped", dir_name(d->dir),
 				    d->policies[0] ? d->policies : "a group no longer present");
 	static const char *const kinds[] = { ['g'] = "policy", ['q'] = "quarantine", ['s'] = "forged-source",
-					     ['r'] = "revoked" };
+					     ['r'] = "revoked", ['m'] = "misaddressed" };
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "time", ts, "kind",
 			      kinds[(unsigned char)d->kind] ? kinds[(unsigned char)d->kind] : "policy", "direction",
 			      dir_name(d->dir), "source", d->src, "destination", d->dst, "source_pod", d->src_pod,
 			      "destination_pod", d->dst_pod, "protocol", pn, "port", d->dport, "policies", d->policies,
 			      "text", summary);
 	free(summary);
-	if (with_explain && d->kind != 's' && (d->proto == PROTO_TCP || d->proto == PROTO_UDP || d->proto == PROTO_SCTP)) {
+	if (with_explain && d->kind != 's' && d->kind != 'm' && (d->proto == PROTO_TCP || d->proto == PROTO_UDP || d->proto == PROTO_SCTP)) {
 		char *text = NULL;
 		json_t *x = explain(a, d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst,
 				    d->proto, d->dport, &text);

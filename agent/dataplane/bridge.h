@@ -1,34 +1,30 @@
 /* The bridge table: with a bridged CNI the inet forward hook sees the
  * bridge, not the pod's port, as the input interface (br_netfilter), so
- * a pod could send with the address of another pod on the same bridge.
- * A table of the bridge family, beside inet corral and of the same name,
- * binds each pod's port to its pod's addresses before anything else sees
- * the frame:
+ * a pod could send with the address of another pod on the same bridge;
+ * and inet corral judges packets by their addresses, so a frame to a
+ * pod not addressed to it (broadcast, multicast) meets no ingress policy.
+ * A table of the bridge family, beside inet corral and of the same name:
  *
- *   table bridge corral {
- *     set ports  { type ifname; }               pods' bridge ports
- *     set src_v4 { type ifname . ipv4_addr; }   (port, pod address)
- *     set src_v6 { type ifname . ipv6_addr; }   (port, pod address, link-local too)
- *     chain prerouting { type filter hook prerouting priority filter;
- *       iifname != @ports accept                       not a pod's port
- *       ether type ip6 icmpv6 type nd-neighbor-advert
- *         iifname . icmpv6 taddr != @src_v6 goto forged_source
- *       ether type ip6 ip6 saddr|daddr fe80::/10, not ICMPv6 130-136 or 143:
- *         goto forged_source       link-local only for ND and MLD (pod
- *                                  policy is keyed by pod IPs, never these)
- *       ether type arp ... iifname . arp saddr ip @src_v4 accept
- *       ether type ip  iifname . ip saddr  @src_v4 accept
- *       ether type ip6 iifname . ip6 saddr @src_v6 accept
- *       ether type ip6 ip6 saddr :: icmpv6 type 135 ip6 hoplimit 255 accept   (DAD)
- *       ether type ip6 ip6 saddr :: icmpv6 type 143 ip6 hoplimit 1 accept     (MLD)
- *       goto forged_source                             anything else from a port
- *     }
- *     chain forged_source { log (prefix "corral:e:s "); counter drop }
- *   }
+ *   sets ports, others, open (ifname): pods' ports; ports of bridges that
+ *     are no pod's (uplinks, tunnels); ports of pods not isolated for
+ *     ingress. src_v4, src_v6 (ifname . address): each pod port and the
+ *     addresses bound to it (dp_bind_ports).
+ *   chain prerouting (every frame a port brings in, bridged or routed on):
+ *     iifname @others accept; iifname != @ports goto forged_source (a
+ *     port not learned yet); ND longer than DP_ND_MAX_LEN, an NA for
+ *     another address, link-local other than ND/MLD -> forged_source;
+ *     ARP, IPv4, IPv6 with the port's own source accept; DAD and early
+ *     MLD (source ::) accept; anything else -> forged_source.
+ *   chains forward, output (a frame leaving by a port, bridged from
+ *     another or sent by the node): goto to_pod, which accepts frames to
+ *     others and open ports, ARP, frames addressed to the port's own
+ *     addresses, real ND and MLD, and sends the rest (broadcast,
+ *     multicast, other addresses, long ND, link-local other than ND/MLD)
+ *     to misaddressed.
+ *   chains forged_source ("corral:e:s "), misaddressed ("corral:i:m "):
+ *     rate-limited NFLOG, counted drop.
  *
- * Prerouting sees every frame a port brings in, whether the bridge
- * forwards it to another port or hands it up to be routed. There is no
- * table while no pod sits behind a bridge. */
+ * There is no table while no pod sits behind a bridge. */
 #ifndef CORRAL_DP_BRIDGE_H
 #define CORRAL_DP_BRIDGE_H
 

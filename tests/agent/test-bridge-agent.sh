@@ -53,6 +53,27 @@ echo "$st" | grep -q "pod interfaces: 1 routed, 5 bridged; 5 bridge ports bound 
 "$agentctl" dump --socket "$tmp/agent.sock" | grep -q '^table bridge corral' && ok "dump shows the bridge table" ||
 	bad "dump: no bridge table"
 
+# x/a isolated for ingress: its port leaves the open set (y/b's, with no
+# policy, stays), and a neighbour's multicast to it is dropped and shown
+cat > "$tmp/objs/deny.yaml" <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-in, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Ingress]
+EOF
+open_set() { btable | sed -n '/set open/,/}/p'; }
+isolated() { open_set | grep -q '"vy-b"' && ! open_set | grep -q '"vx-a"'; }
+wait_for 10 isolated && ok "x/a isolated for ingress: its port is not open, y/b's is" || bad "open set: $(open_set)"
+ip netns exec "$P-x-c" python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(3): s.sendto(b"hello", ("224.0.0.1", 9))'
+mdrop() { "$agentctl" drops --socket "$tmp/agent.sock" 2>/dev/null | grep -q "not addressed to it"; }
+wait_for 5 mdrop && ok "multicast to isolated x/a dropped: $("$agentctl" drops --socket "$tmp/agent.sock" | grep -m1 'not addressed')" ||
+	bad "no misaddressed drop: $("$agentctl" drops --socket "$tmp/agent.sock") $(btable | grep -A3 'chain misaddressed')"
+rm "$tmp/objs/deny.yaml"
+
 # a new pod, as the bridge plugin makes it: the port first, then its address
 t0=$(now_ms)
 ip netns add "$P-new"
