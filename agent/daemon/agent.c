@@ -379,10 +379,11 @@ static void commit_before(const struct dp_txn *t, void *arg)
 /* The chains that drop, and what each counts into: a group's chain its
  * policies (all of the pod's namespace), the quarantine and forged-source
  * chains a reason of their own. */
-static void drop_labels(struct agent *a, struct vec *labels, struct vec *strs)
+static void drop_labels(struct agent *a, const struct dp_txn *t, struct vec *labels, struct vec *strs)
 {
 	struct vec groups = { 0 };
-	engine_groups(a->e, &groups);
+	if (!t->bridge)
+		engine_groups(a->e, &groups);
 	for (size_t i = 0; i < groups.n; i++) {
 		const struct ir_group *g = groups.v[i];
 		char chain[32];
@@ -399,6 +400,20 @@ static void drop_labels(struct agent *a, struct vec *labels, struct vec *strs)
 		vec_push(labels, l);
 	}
 	vec_free(&groups);
+	if (t->bridge) { /* table bridge corral: its two dropping chains, while it exists */
+		static const struct dc_label br[] = { { DP_FORGED_CHAIN, "egress", "forged-source", "", "" },
+						      { DP_BR_MISADDRESSED, "ingress", "misaddressed", "", "" } };
+		bool exists = true;
+		for (size_t i = 0; i < t->n; i++)
+			if (t->ops[i].kind == OP_TABLE_DEL || t->ops[i].kind == OP_CHAIN_ADD)
+				exists = t->ops[i].kind == OP_CHAIN_ADD;
+		for (size_t i = 0; exists && i < ARRAY_SIZE(br); i++) {
+			struct dc_label *l = xcalloc(1, sizeof(*l));
+			*l = br[i];
+			vec_push(labels, l);
+		}
+		return;
+	}
 	for (int d = 0; d < DIR_COUNT; d++) {
 		struct dc_label *l = xcalloc(1, sizeof(*l));
 		*l = (struct dc_label){ dp_quarantine_chain[d], dir_name((enum dir)d), "quarantine", "", "" };
@@ -424,7 +439,7 @@ static void commit_after(const struct dp_txn *t, int rc, void *arg)
 		return;
 	}
 	struct vec labels = { 0 }, strs = { 0 };
-	drop_labels(a, &labels, &strs);
+	drop_labels(a, t, &labels, &strs);
 	struct dc_label *l = xcalloc(labels.n ? labels.n : 1, sizeof(*l));
 	for (size_t i = 0; i < labels.n; i++)
 		l[i] = *(struct dc_label *)labels.v[i];
@@ -456,7 +471,9 @@ static struct dp *make_dp(struct agent *a)
 static struct dp_bridge *make_bridge(struct agent *a)
 {
 	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check, NULL };
-	return dp_bridge_new(&dc);
+	struct dp_bridge *b = dp_bridge_new(&dc);
+	dp_bridge_set_commit_hook(b, &(struct dp_commit_hook){ commit_before, commit_after, a });
+	return b;
 }
 
 /* A scan in ms at the latest: an armed timer is moved earlier, never later
@@ -1693,7 +1710,7 @@ static int remove_table(struct agent *a)
 			log_msg(LOG_ERROR, "cleanup", "looking for table inet corral: %s", strerror(-rc));
 		return rc;
 	}
-	if ((rc = nft_table_counters(a->nft, "corral", &ctr, &n)) < 0) {
+	if ((rc = nft_table_counters(a->nft, "corral", false, &ctr, &n)) < 0) {
 		log_msg(LOG_ERROR, "cleanup", "reading table inet corral: %s", strerror(-rc));
 		return rc;
 	}

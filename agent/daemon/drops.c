@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -92,26 +93,55 @@ static void fold(struct dc_chain *c, uint64_t pk, uint64_t by)
 	c->seen_by = by;
 }
 
-/* One dump of the table, every known chain folded. Locked. */
+/* The chains of the bridge table are kept under this prefix (the two
+ * tables have the same name and chains of the same names). */
+#define BR_PREFIX "bridge:"
+
+static bool is_bridge(const char *chain)
+{
+	return !strncmp(chain, BR_PREFIX, strlen(BR_PREFIX));
+}
+
+/* A chain of t's table, as kept here. */
+static struct dc_chain *txn_chain(struct drop_counters *dc, const struct dp_txn *t, const char *name)
+{
+	if (!t->bridge)
+		return chain_find(dc, name);
+	char key[300];
+	snprintf(key, sizeof(key), BR_PREFIX "%s", name);
+	return chain_find(dc, key);
+}
+
+/* One dump of each table that has chains counted, every known chain
+ * folded. Locked. */
 static int read_all(struct drop_counters *dc)
 {
-	struct nft_chain_ctr *ctr;
-	size_t n;
-	if (!dc->sock || !dc->chains.n)
-		return 0;
-	dc->reads++;
-	int rc = nft_table_counters(dc->sock, dc->table, &ctr, &n);
-	if (rc < 0) {
-		dc->read_errors++;
-		return rc;
+	bool fam[2] = { false, false };
+	for (size_t i = 0; i < dc->chains.n; i++)
+		fam[is_bridge(((struct dc_chain *)dc->chains.v[i])->name)] = true;
+	int rc = 0;
+	for (int b = 0; b <= 1; b++) {
+		struct nft_chain_ctr *ctr;
+		size_t n;
+		if (!dc->sock || !fam[b])
+			continue;
+		dc->reads++;
+		int r = nft_table_counters(dc->sock, dc->table, b, &ctr, &n);
+		if (r < 0) {
+			dc->read_errors++;
+			rc = r;
+			continue;
+		}
+		for (size_t i = 0; i < n; i++) {
+			char key[300];
+			snprintf(key, sizeof(key), "%s%s", b ? BR_PREFIX : "", ctr[i].chain);
+			struct dc_chain *c = chain_find(dc, key);
+			if (c)
+				fold(c, ctr[i].packets, ctr[i].bytes);
+		}
+		nft_chain_ctrs_free(ctr, n);
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct dc_chain *c = chain_find(dc, ctr[i].chain);
-		if (c)
-			fold(c, ctr[i].packets, ctr[i].bytes);
-	}
-	nft_chain_ctrs_free(ctr, n);
-	return 0;
+	return rc;
 }
 
 /* Whether t loses the counters of a chain we count: flushes or deletes it,
@@ -122,7 +152,7 @@ static bool loses_counters(struct drop_counters *dc, const struct dp_txn *t)
 		const struct dp_op *op = &t->ops[i];
 		if (op->kind == OP_TABLE_DEL && dc->chains.n)
 			return true;
-		if ((op->kind == OP_CHAIN_FLUSH || op->kind == OP_CHAIN_DEL) && chain_find(dc, op->chain->name))
+		if ((op->kind == OP_CHAIN_FLUSH || op->kind == OP_CHAIN_DEL) && txn_chain(dc, t, op->chain->name))
 			return true;
 	}
 	return false;
@@ -160,14 +190,17 @@ static struct dc_series *series_get(struct drop_counters *dc, const struct dc_la
 	return s;
 }
 
-static void set_chains(struct drop_counters *dc, const struct dc_label *labels, size_t n)
+/* The chains of one table (bridge or inet) are now labels; those of the
+ * other stay as they are. */
+static void set_chains(struct drop_counters *dc, bool bridge, const struct dc_label *labels, size_t n)
 {
 	struct vec next = { 0 };
 	time_t now = time(NULL);
 	for (size_t i = 0; i < n; i++) {
-		struct dc_chain *old = chain_find(dc, labels[i].chain);
+		char *name = bridge ? xasprintf(BR_PREFIX "%s", labels[i].chain) : xstrdup(labels[i].chain);
+		struct dc_chain *old = chain_find(dc, name);
 		struct dc_chain *c = xcalloc(1, sizeof(*c));
-		c->name = xstrdup(labels[i].chain);
+		c->name = name;
 		c->series = series_get(dc, &labels[i]);
 		if (old && old->series == c->series) { /* the same chain, still counting: keep what was read */
 			c->seen_pk = old->seen_pk;
@@ -175,12 +208,21 @@ static void set_chains(struct drop_counters *dc, const struct dc_label *labels, 
 		}
 		vec_push(&next, c);
 	}
+	for (size_t i = 0; i < dc->chains.n; i++) { /* the other table's chains stay */
+		struct dc_chain *c = dc->chains.v[i];
+		if (is_bridge(c->name) != bridge) {
+			vec_push(&next, c);
+			dc->chains.v[i] = NULL;
+		}
+	}
 	for (size_t i = 0; i < dc->series.n; i++)
 		((struct dc_series *)dc->series.v[i])->chains = 0;
 	for (size_t i = 0; i < next.n; i++)
 		((struct dc_chain *)next.v[i])->series->chains++;
 	for (size_t i = 0; i < dc->chains.n; i++) {
 		struct dc_chain *c = dc->chains.v[i];
+		if (!c)
+			continue;
 		if (!c->series->chains && !c->series->gone)
 			c->series->gone = now;
 		chain_free(c);
@@ -207,7 +249,7 @@ void drop_counters_after(struct drop_counters *dc, const struct dp_txn *t, int r
 			const struct dp_op *op = &t->ops[i];
 			struct dc_chain *c = all || op->kind == OP_CHAIN_FLUSH || op->kind == OP_CHAIN_DEL ||
 							     op->kind == OP_CHAIN_ADD
-						     ? (op->chain ? chain_find(dc, op->chain->name) : NULL)
+						     ? (op->chain ? txn_chain(dc, t, op->chain->name) : NULL)
 						     : NULL;
 			if (c)
 				c->seen_pk = c->seen_by = 0;
@@ -215,10 +257,11 @@ void drop_counters_after(struct drop_counters *dc, const struct dp_txn *t, int r
 		if (all)
 			for (size_t i = 0; i < dc->chains.n; i++) {
 				struct dc_chain *c = dc->chains.v[i];
-				c->seen_pk = c->seen_by = 0;
+				if (is_bridge(c->name) == t->bridge)
+					c->seen_pk = c->seen_by = 0;
 			}
 		if (labels)
-			set_chains(dc, labels, n);
+			set_chains(dc, t->bridge, labels, n);
 	}
 	pthread_mutex_unlock(&dc->mu);
 }
@@ -251,7 +294,7 @@ void drop_counters_format(struct drop_counters *dc, struct sbuf *out)
 	expire(dc);
 	vec_sort(&dc->series, series_cmp);
 	sbuf_add(out, "# HELP corral_dropped_packets_total Packets the node's table dropped, from the kernel's counters "
-		      "(exact, not rate-limited), by direction, reason (policy, quarantine, forged-source), namespace "
+		      "(exact, not rate-limited), by direction, reason (policy, quarantine, forged-source, misaddressed), namespace "
 		      "and the policies isolating the pod (Kind/name, comma-separated).\n"
 		      "# TYPE corral_dropped_packets_total counter\n");
 	for (size_t i = 0; i < dc->series.n; i++) {

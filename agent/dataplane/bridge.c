@@ -15,7 +15,13 @@ struct dp_bridge {
 	struct dp_config cfg;
 	struct ruleset *mirror; /* NULL: unknown (the first sync replaces, or removes) */
 	bool absent;            /* the kernel has no bridge table (known) */
+	struct dp_commit_hook hook;
 };
+
+void dp_bridge_set_commit_hook(struct dp_bridge *b, const struct dp_commit_hook *h)
+{
+	b->hook = *h;
+}
 
 struct dp_bridge *dp_bridge_new(const struct dp_config *cfg)
 {
@@ -290,7 +296,11 @@ int dp_bridge_sync(struct dp_bridge *b, struct nft_sock *sock, const struct dp_p
 		dp_plan(b->absent ? NULL : b->mirror, rs, &t, &owned, st);
 	}
 	struct nft_txn_info info = { .refused_op = -1 };
+	if (t.n && b->hook.before)
+		b->hook.before(&t, b->hook.arg);
 	int rc = t.n ? nft_txn_commit(sock, &t, &info, err) : 0;
+	if (t.n && b->hook.after)
+		b->hook.after(&t, rc, b->hook.arg);
 	if (rc < 0 && !*err) {
 		struct sbuf sb = { 0 };
 		if (info.refused_op >= 0)

@@ -96,6 +96,9 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 int dp_bridge_sync(struct dp_bridge *b, struct nft_sock *sock, const struct dp_port *ports, size_t n,
 		   struct dp_stats *st, char **err);
 
+/* Called around each commit of the bridge table (dataplane.h). */
+void dp_bridge_set_commit_hook(struct dp_bridge *b, const struct dp_commit_hook *h);
+
 /* What was last applied, as nft text; NULL when there is no table. */
 char *dp_bridge_text(const struct dp_bridge *b);
 /* Whether the kernel holds the bridge table (as last applied). */

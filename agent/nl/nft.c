@@ -1004,7 +1004,7 @@ static void acc_reset(struct ctr_acc *a)
  * buffer is allocated per call, not static: a second thread reads counters
  * on a socket of its own. A dump the kernel marks interrupted (the ruleset
  * changed meanwhile: EINTR) is read again from the start, a few times. */
-static int dump_rules(struct nft_sock *s, const char *table, const char *chain, struct ctr_acc *acc)
+static int dump_rules(struct nft_sock *s, const char *table, const char *chain, struct ctr_acc *acc, uint16_t family)
 {
 	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
 	uint8_t *rbuf = xmalloc(1 << 16);
@@ -1012,7 +1012,7 @@ static int dump_rules(struct nft_sock *s, const char *table, const char *chain, 
 	for (int attempt = 0; attempt < 5; attempt++) {
 		uint32_t seq = s->seq++;
 		struct nlmsghdr *nlh =
-			nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, seq);
+			nftnl_nlmsg_build_hdr((char *)buf, NFT_MSG_GETRULE, family, NLM_F_DUMP, seq);
 		struct nftnl_rule *r = nftnl_rule_alloc();
 		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
 		if (chain)
@@ -1041,7 +1041,7 @@ int nft_chain_counters(struct nft_sock *s, const char *table, const char *chain,
 		       uint64_t *bytes)
 {
 	struct ctr_acc acc = { 0 };
-	int rc = dump_rules(s, table, chain, &acc);
+	int rc = dump_rules(s, table, chain, &acc, NFPROTO_INET);
 	if (rc < 0)
 		return rc;
 	*packets = acc.packets;
@@ -1049,10 +1049,10 @@ int nft_chain_counters(struct nft_sock *s, const char *table, const char *chain,
 	return 0;
 }
 
-int nft_table_counters(struct nft_sock *s, const char *table, struct nft_chain_ctr **out, size_t *n)
+int nft_table_counters(struct nft_sock *s, const char *table, bool bridge, struct nft_chain_ctr **out, size_t *n)
 {
 	struct ctr_acc acc = { .per_chain = true };
-	int rc = dump_rules(s, table, NULL, &acc);
+	int rc = dump_rules(s, table, NULL, &acc, bridge ? NFPROTO_BRIDGE : NFPROTO_INET);
 	if (rc < 0) {
 		acc_reset(&acc);
 		free(acc.out);

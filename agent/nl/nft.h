@@ -59,7 +59,7 @@ struct nft_chain_ctr {
 	char *chain;
 	uint64_t packets, bytes;
 };
-int nft_table_counters(struct nft_sock *s, const char *table, struct nft_chain_ctr **out, size_t *n);
+int nft_table_counters(struct nft_sock *s, const char *table, bool bridge, struct nft_chain_ctr **out, size_t *n);
 void nft_chain_ctrs_free(struct nft_chain_ctr *c, size_t n);
 /* 1 when the inet table exists, 0 when not, or -errno. */
 int nft_table_exists(struct nft_sock *s, const char *table);

@@ -36,8 +36,9 @@ unbound_port() { ! btable | grep -q "\"$1\""; }
 CORRAL_CLUSTER_SHAPE=bridged sh "$script" up "$P" || { echo "FAIL: cluster"; exit 1; }
 mkdir "$tmp/objs"
 cp "$base" "$tmp/objs/base.yaml"
+mport=$((20000 + $$ % 20000))
 "$agent" --netns "/run/netns/$P-n1" --source "files:$tmp/objs" --node-name node-1 --socket "$tmp/agent.sock" \
-	--metrics-address "" >"$tmp/agent.log" 2>&1 &
+	--metrics-address "127.0.0.1:$mport" >"$tmp/agent.log" 2>&1 &
 pid=$!
 
 if wait_for 20 bound vx-a 10.1.1.1 && bound vz-c fd00::3:3 && bound vy-b 10.1.2.2; then
@@ -72,6 +73,12 @@ for _ in range(3): s.sendto(b"hello", ("224.0.0.1", 9))'
 mdrop() { "$agentctl" drops --socket "$tmp/agent.sock" 2>/dev/null | grep -q "not addressed to it"; }
 wait_for 5 mdrop && ok "multicast to isolated x/a dropped: $("$agentctl" drops --socket "$tmp/agent.sock" | grep -m1 'not addressed')" ||
 	bad "no misaddressed drop: $("$agentctl" drops --socket "$tmp/agent.sock") $(btable | grep -A3 'chain misaddressed')"
+# exact counts from the bridge table's counters, beside inet corral's
+mcount() { ip netns exec "$P-n1" curl -s "http://127.0.0.1:$mport/metrics" | awk -v k="$1" 'index($0, k " ") == 1 {print $2}'; }
+mis='corral_dropped_packets_total{direction="ingress",reason="misaddressed",namespace="",policy=""}'
+has_mis() { v=$(mcount "$mis"); [ -n "$v" ] && [ "$v" -ge 3 ]; }
+wait_for 5 has_mis && ok "metrics: $mis $(mcount "$mis")" ||
+	bad "metrics: no misaddressed count: $(ip netns exec "$P-n1" curl -s "http://127.0.0.1:$mport/metrics" | grep dropped_packets)"
 rm "$tmp/objs/deny.yaml"
 
 # a new pod, as the bridge plugin makes it: the port first, then its address
