@@ -72,6 +72,12 @@ struct engine {
 	 * server, and each entity's current ranges */
 	struct htab nodes;
 	struct range_set cfg_pod_cidrs, cfg_apiserver, learned_apiserver;
+	/* world: the pod ranges it was last computed with, and the pod
+	 * addresses outside them (strays: an IPAM pool no Node or setting
+	 * names), which world leaves out too */
+	struct range_set pod_ranges, strays;
+	bool strays_changed; /* world to compute again before it is next read */
+	size_t unread_nodes;
 	struct range_set ent[3];
 	bool world_known[2];
 };
@@ -506,8 +512,11 @@ static void peer_key(const struct peer *pe, struct sbuf *b)
 }
 
 /* ranges = own and the current ranges of every entity of the set */
+static void entities_fresh(const struct engine *ce);
+
 static void peerset_ranges(const struct engine *e, struct ir_peerset *ps)
 {
+	entities_fresh(e);
 	range_set_free(&ps->ranges);
 	range_set_copy(&ps->ranges, &ps->own);
 	for (int b = 0; b < 3; b++)
@@ -648,6 +657,7 @@ static void peerset_put(struct engine *e, struct ir_peerset *ps)
 
 bool ir_peerset_has(const struct engine *e, const struct ir_peerset *ps, ip128 a)
 {
+	entities_fresh(e);
 	if (range_set_contains(&ps->ranges, a))
 		return true;
 	if (ps->host && fqdn_set_live(&ps->learned, a, fqdn_now_ms()))
@@ -903,6 +913,31 @@ static void claim_refresh(struct engine *e, struct pod *q)
 	pod_reevaluate(e, q, &v, &v, true);
 }
 
+static void entities_refresh(struct engine *e);
+
+/* A pod address came or went: world leaves out the pod addresses outside
+ * the known pod ranges. World is computed again when it is next read
+ * (entities_fresh), once for any number of them. */
+static void stray_note(struct engine *e, ip128 a, bool add)
+{
+	if (!e->world_known[!ip_is_v4(a)] || range_set_contains(&e->pod_ranges, a))
+		return;
+	if (add)
+		range_set_add(&e->strays, a, a);
+	else
+		range_set_sub(&e->strays, a, a);
+	e->strays_changed = true;
+}
+
+/* Before anything reads the entities' ranges. The engine's own caches
+ * only: callers with a const engine may call it. */
+static void entities_fresh(const struct engine *ce)
+{
+	struct engine *e = (struct engine *)ce;
+	if (e->strays_changed)
+		entities_refresh(e);
+}
+
 static void addr_claim(struct engine *e, struct pod *p, ip128 a)
 {
 	uint64_t h = addr_hash(a);
@@ -911,6 +946,7 @@ static void addr_claim(struct engine *e, struct pod *p, ip128 a)
 		ae = xmalloc(sizeof(*ae));
 		*ae = (struct addrent){ a, p };
 		htab_insert(&e->addrs, h, ae);
+		stray_note(e, a, true);
 		return;
 	}
 	struct conflict *c = ae->pod ? NULL : htab_find(&e->conflicts, h, conflict_eq, &a);
@@ -933,6 +969,7 @@ static void addr_release(struct engine *e, struct pod *p, ip128 a)
 	if (ae && ae->pod == p) {
 		htab_remove(&e->addrs, h, addr_eq, &a);
 		free(ae);
+		stray_note(e, a, false);
 		return;
 	}
 	struct conflict *c = ae && !ae->pod ? htab_find(&e->conflicts, h, conflict_eq, &a) : NULL;
@@ -1074,6 +1111,7 @@ void engine_unreadable_counts(const struct engine *e, struct engine_unreadable *
 {
 	out->namespaces = e->unread_ns;
 	out->pods = e->unread_pods;
+	out->nodes = e->unread_nodes;
 	for (int k = 0; k < POLICY_KINDS; k++)
 		out->policies[k] = e->unread_pol[k];
 }
@@ -1296,12 +1334,14 @@ void engine_groups(const struct engine *e, struct vec *v)
 void engine_peersets(const struct engine *e, struct vec *v)
 {
 	struct ir_peerset *ps;
+	entities_fresh(e);
 	htab_foreach(&e->peersets, ps) vec_push(v, ps);
 	vec_sort(v, peerset_cmp);
 }
 
 void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *groups)
 {
+	entities_fresh(e);
 	for (size_t i = 0; i < e->dirty_ps.n; i++) {
 		((struct ir_peerset *)e->dirty_ps.v[i])->dirty = false;
 		if (peersets)
@@ -1357,16 +1397,33 @@ static bool range_set_equal(const struct range_set *a, const struct range_set *b
 static void entities_refresh(struct engine *e)
 {
 	struct range_set nodes = { 0 }, pods = { 0 }, world = { 0 }, api = { 0 };
+	e->strays_changed = false;
 	struct node_spec *n;
 	range_set_copy(&pods, &e->cfg_pod_cidrs);
+	e->unread_nodes = 0;
 	htab_foreach(&e->nodes, n) {
 		for (uint32_t i = 0; i < n->naddr; i++)
 			range_set_add(&nodes, n->addr[i], n->addr[i]);
 		range_set_union(&pods, &n->podcidrs);
+		e->unread_nodes += n->unreadable;
 	}
 	e->world_known[0] = e->world_known[1] = false;
 	for (size_t i = 0; i < pods.n; i++)
 		e->world_known[!ip_is_v4(pods.r[i].lo)] = true;
+	/* a Node that could not be read may hide a pod range or an address:
+	 * world is then unknown (matches nothing) rather than too wide */
+	if (e->unread_nodes)
+		e->world_known[0] = e->world_known[1] = false;
+	if (!range_set_equal(&pods, &e->pod_ranges)) { /* the strays, again */
+		range_set_free(&e->pod_ranges);
+		range_set_copy(&e->pod_ranges, &pods);
+		range_set_free(&e->strays);
+		struct addrent *ae;
+		htab_foreach(&e->addrs, ae) {
+			if (!range_set_contains(&pods, ae->a))
+				range_set_add(&e->strays, ae->a, ae->a);
+		}
+	}
 	ip128 lo, hi;
 	bool hb;
 	if (e->world_known[0] && cidr_parse("0.0.0.0/0", &lo, &hi, &hb) == 0)
@@ -1377,6 +1434,8 @@ static void entities_refresh(struct engine *e)
 		range_set_sub(&world, pods.r[i].lo, pods.r[i].hi);
 	for (size_t i = 0; i < nodes.n; i++)
 		range_set_sub(&world, nodes.r[i].lo, nodes.r[i].hi);
+	for (size_t i = 0; i < e->strays.n; i++)
+		range_set_sub(&world, e->strays.r[i].lo, e->strays.r[i].hi);
 	range_set_copy(&api, &e->cfg_apiserver);
 	range_set_union(&api, &e->learned_apiserver);
 	struct range_set *nv[3] = { &nodes, &world, &api };
@@ -1449,11 +1508,13 @@ void engine_nodes(const struct engine *e, struct vec *v)
 
 const struct range_set *engine_entity_ranges(const struct engine *e, enum entity ent)
 {
+	entities_fresh(e);
 	return &e->ent[ent_idx(ent)];
 }
 
 bool engine_world_known(const struct engine *e, bool v6)
 {
+	entities_fresh(e);
 	return e->world_known[v6];
 }
 
@@ -1562,6 +1623,8 @@ void engine_free(struct engine *e)
 	range_set_free(&e->cfg_pod_cidrs);
 	range_set_free(&e->cfg_apiserver);
 	range_set_free(&e->learned_apiserver);
+	range_set_free(&e->pod_ranges);
+	range_set_free(&e->strays);
 	for (int b = 0; b < 3; b++)
 		range_set_free(&e->ent[b]);
 	free((char *)e->cfg.pod_cidrs);

@@ -178,7 +178,7 @@ size_t engine_ns_count(const struct engine *e);
 size_t engine_policy_count(const struct engine *e, enum policy_kind kind, bool valid);
 /* Objects enforced fail-closed because they could not be read. */
 struct engine_unreadable {
-	size_t namespaces, pods, policies[POLICY_KINDS];
+	size_t namespaces, pods, policies[POLICY_KINDS], nodes;
 };
 void engine_unreadable_counts(const struct engine *e, struct engine_unreadable *out);
 /* Active pods on this node (those that get dispatch entries), sorted. */

@@ -220,6 +220,7 @@ static void update_gauges(struct agent *a)
 	a->metrics.unreadable[1] = u.pods;
 	a->metrics.unreadable[2] = u.policies[KIND_NETPOL];
 	a->metrics.unreadable[3] = u.policies[KIND_ACCESS];
+	a->metrics.unreadable[4] = u.nodes;
 	a->metrics.rejected = a->kube ? kube_client_stats(a->kube)->rejected : 0;
 	pthread_mutex_unlock(&a->metrics.mu);
 }
@@ -1022,7 +1023,7 @@ static json_t *status(struct agent *a, char **text)
 	engine_unreadable_counts(a->e, &u);
 	size_t npols = engine_policy_count(a->e, KIND_NETPOL, true) + engine_policy_count(a->e, KIND_NETPOL, false) +
 		       engine_policy_count(a->e, KIND_ACCESS, true) + engine_policy_count(a->e, KIND_ACCESS, false);
-	size_t failclosed = u.namespaces + u.pods + u.policies[KIND_NETPOL] + u.policies[KIND_ACCESS];
+	size_t failclosed = u.namespaces + u.pods + u.policies[KIND_NETPOL] + u.policies[KIND_ACCESS] + u.nodes;
 	json_t *src = a->files ? src_files_status(a->files) : kube_status(a);
 	json_t *ferr = json_object_get(src, "errors");
 	size_t i;

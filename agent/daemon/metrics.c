@@ -135,10 +135,10 @@ char *metrics_format(struct metrics *m)
 		      "# TYPE corral_source_errors gauge\ncorral_source_errors %llu\n",
 		  (unsigned long long)m->watch_restarts, (unsigned long long)m->relists,
 		  (unsigned long long)m->source_errors);
-	static const char *const ukinds[] = { "Namespace", "Pod", "NetworkPolicy", "AccessPolicy" };
+	static const char *const ukinds[] = { "Namespace", "Pod", "NetworkPolicy", "AccessPolicy", "Node" };
 	sbuf_add(&b, "# HELP corral_source_objects_unreadable Objects the source holds that corral could not read; "
 		     "each is enforced fail-closed (see agentctl status).\n# TYPE corral_source_objects_unreadable gauge\n");
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < 5; k++)
 		sbuf_addf(&b, "corral_source_objects_unreadable{kind=\"%s\"} %llu\n", ukinds[k],
 			  (unsigned long long)m->unreadable[k]);
 	sbuf_addf(&b, "# HELP corral_source_objects_rejected_total Objects that could not even be identified "
@@ -196,7 +196,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	pthread_mutex_lock(&m->mu);
 	bool alive = time(NULL) - m->heartbeat < 30, ready = m->ready;
 	uint64_t failclosed = 0;
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < 5; k++)
 		failclosed += m->unreadable[k];
 	pthread_mutex_unlock(&m->mu);
 	if (!strcmp(url, "/healthz"))

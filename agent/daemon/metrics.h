@@ -33,7 +33,7 @@ struct metrics {
 	uint64_t watch_restarts, relists, source_errors;
 	/* objects the source holds that could not be read, enforced
 	 * fail-closed: [Namespace, Pod, NetworkPolicy, AccessPolicy] */
-	uint64_t unreadable[4];
+	uint64_t unreadable[5]; /* Namespace, Pod, NetworkPolicy, AccessPolicy, Node */
 	uint64_t rejected; /* objects that could not even be identified */
 	uint64_t drop_lines_lost; /* `drops --follow` lines a slow subscriber missed */
 	uint64_t provisional;     /* local addresses with a provisional verdict now */

@@ -364,6 +364,18 @@ void report_problems(const struct engine *e, json_t *arr)
 		}
 		v.n = 0;
 	}
+	if (u.nodes) {
+		engine_nodes(e, &v);
+		for (size_t i = 0; i < v.n; i++) {
+			const struct node_spec *n = v.v[i];
+			if (n->unreadable)
+				push_owned(arr, xasprintf("Node %s could not be read; enforced fail-closed (the world entity "
+							  "matches nothing while a Node is unreadable, the addresses read "
+							  "count as a node's): %s",
+							  n->name, n->error ? n->error : "?"));
+		}
+		v.n = 0;
+	}
 	if (u.pods) {
 		engine_pods(e, &v);
 		for (size_t i = 0; i < v.n; i++) {

@@ -123,6 +123,51 @@ static void world_entity(void **st)
 	engine_free(e);
 }
 
+/* world never holds a pod: a pod address outside every known pod range
+ * (an IPAM pool no Node or setting names) is left out of it while the pod
+ * lives; and while a Node cannot be read (a pod range it may hide), world
+ * matches nothing. */
+static void world_leaves_out_pods_and_unread_nodes(void **st)
+{
+	(void)st;
+	const char *pol = AP("x", "a") "spec: {application: a, inbound: {external: [{entity: world}]}}\n";
+	char *y = xasprintf("%s%s%s", NODE("n1", "172.16.0.1", "10.0.1.0/24"), NODE("n2", "172.16.0.2", "10.0.2.0/24"),
+			    pol);
+	struct engine *e = LOAD(y);
+	free(y);
+	/* kube-system/dns is 10.0.9.9, in no node's range */
+	assert_false(allowed(e, "kube-system/dns", "x/a", TCP, 443));
+	assert_false(allowed(e, "10.0.9.9", "x/a", TCP, 443));
+	assert_true(allowed(e, "10.0.9.10", "x/a", TCP, 443));
+	/* the pod gone, its address is outside again */
+	engine_pod_delete(e, "kube-system", "dns");
+	assert_true(allowed(e, "10.0.9.9", "x/a", TCP, 443));
+	struct engine_unreadable u;
+	engine_unreadable_counts(e, &u);
+	assert_int_equal(u.nodes, 0);
+	/* an unreadable Node: world is empty until it can be read */
+	struct manifest_set set = { 0 };
+	struct decode_opts o = { DECODE_AGENT, true, "app", "default" };
+	const char *bad = NODE("n3", "172.16.0.3", "10.0.3.0/33");
+	manifest_load_buffer(&set, "n3.yaml", bad, strlen(bad), &o);
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+	engine_unreadable_counts(e, &u);
+	assert_int_equal(u.nodes, 1);
+	assert_false(engine_world_known(e, false));
+	assert_false(allowed(e, "198.51.100.7", "x/a", TCP, 443));
+	const char *good = NODE("n3", "172.16.0.3", "10.0.3.0/24");
+	memset(&set, 0, sizeof(set));
+	manifest_load_buffer(&set, "n3.yaml", good, strlen(good), &o);
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+	engine_unreadable_counts(e, &u);
+	assert_int_equal(u.nodes, 0);
+	assert_true(allowed(e, "198.51.100.7", "x/a", TCP, 443));
+	assert_false(allowed(e, "10.0.3.7", "x/a", TCP, 443));
+	engine_free(e);
+}
+
 /* kube-apiserver: the configured endpoint addresses, and what the agent
  * learns (engine_apiserver_set); nothing when neither is known. */
 static void apiserver_entity(void **st)
@@ -334,6 +379,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(inbound_external_ranges), cmocka_unit_test(nodes_entity_follows_nodes),
 		cmocka_unit_test(world_entity),		   cmocka_unit_test(apiserver_entity),
+		cmocka_unit_test(world_leaves_out_pods_and_unread_nodes),
 		cmocka_unit_test(app_label_keys_in_order), cmocka_unit_test(explain_host_network_peer),
 		cmocka_unit_test(validation),		   cmocka_unit_test(lint_empty_entity),
 	};
