@@ -62,7 +62,7 @@ int cmd_check(struct ctl_opts *o)
 	if (c)
 		e = ctl_engine(o, c, o->nargs == 1 && strcmp(o->args[0], "-") ? o->args[0] : NULL, NULL, true);
 	else if (set.pods.n) {
-		struct engine_config cfg = { NULL, d.app_label, true, NULL, NULL };
+		struct engine_config cfg = { NULL, d.app_label, true, o->pod_cidrs, o->apiserver };
 		e = engine_new(&cfg);
 		manifest_assign_addresses(&set);
 		manifest_apply(&set, e);

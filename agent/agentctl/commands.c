@@ -10,13 +10,14 @@ const char *ctl_prog = "agentctl";
 
 #define SOURCE_FLAGS { CF_FROM, NULL }, { CF_KUBECONFIG, NULL }, { CF_CONTEXT, NULL }, { CF_CLUSTER, NULL }
 #define PORT_FLAGS { CF_PORT, NULL }, { CF_PROTOCOL, NULL }
+#define ENTITY_FLAGS { CF_POD_CIDRS, NULL }, { CF_APISERVER, NULL }
 
 const struct ctl_cmd ctl_commands[] = {
 	{ "check", "[FILE|DIR|-]...",
 	  "Validate manifests before they are applied: every problem named by file, object, field and reason. "
 	  "With the cluster, its objects are checked too (those corral cannot read are enforced fail-closed).",
 	  cmd_check, 0, -1, FMT_TEXT | FMT_JSON | FMT_YAML,
-	  { { CF_KUBECONFIG, NULL }, { CF_CONTEXT, NULL }, { CF_CLUSTER, NULL }, { CF_APP_LABEL, NULL },
+	  { { CF_KUBECONFIG, NULL }, { CF_CONTEXT, NULL }, { CF_CLUSTER, NULL }, { CF_APP_LABEL, NULL }, ENTITY_FLAGS,
 	    { CF_OUTPUT, NULL }, { CF_HELP, NULL } },
 	  "FILE or DIR \"-\" reads manifests from standard input.\n"
 	  "Exit status: 0 no errors (warnings allowed), 1 errors found, 2 nothing to check or an input that "
@@ -27,7 +28,7 @@ const struct ctl_cmd ctl_commands[] = {
 	  cmd_explain, 2, 2, FMT_TEXT | FMT_JSON | FMT_YAML,
 	  { SOURCE_FLAGS, { CF_NAMESPACE, NULL },
 	    { CF_PORT, "destination port (default: the destination's first declared port, else 80)" },
-	    { CF_PROTOCOL, NULL }, { CF_OUTPUT, NULL }, { CF_APP_LABEL, NULL }, { CF_SOCKET, NULL }, { CF_HELP, NULL } },
+	    { CF_PROTOCOL, NULL }, { CF_OUTPUT, NULL }, { CF_APP_LABEL, NULL }, ENTITY_FLAGS, { CF_SOCKET, NULL }, { CF_HELP, NULL } },
 	  "SRC and DST are ns/pod, ns/app (the pods of an application), a name in the namespace of -n, or an IP "
 	  "address; the running agent also takes a host name as DST (the address the pod's DNS gave). Without "
 	  "--from or the cluster, the running agent answers (and names the chain and counter in the kernel).\n"
@@ -38,7 +39,7 @@ const struct ctl_cmd ctl_commands[] = {
 	  cmd_matrix, 0, 0, FMT_TEXT | FMT_JSON | FMT_YAML | FMT_MD | FMT_CSV | FMT_DOT | FMT_SVG,
 	  { SOURCE_FLAGS, { CF_NAMESPACE, "only the pods of namespace NS (default: every namespace)" },
 	    { CF_PORT, "destination port (default 80; for dot and svg, each destination's declared ports)" },
-	    { CF_PROTOCOL, NULL }, { CF_OUTPUT, NULL }, { CF_APP_LABEL, NULL }, { CF_HELP, NULL } },
+	    { CF_PROTOCOL, NULL }, { CF_OUTPUT, NULL }, { CF_APP_LABEL, NULL }, ENTITY_FLAGS, { CF_HELP, NULL } },
 	  "Cells: . allowed, X denied, 4 or 6 allowed over IPv4 or IPv6 only, - no address family in common. "
 	  "dot and svg draw the allowed flows as a graph grouped by namespace, each edge labelled with its "
 	  "ports (svg needs Graphviz's dot).\n"
@@ -53,7 +54,7 @@ const struct ctl_cmd ctl_commands[] = {
 	    { CF_NAMESPACE, "only pairs with a pod of namespace NS (default: every namespace)" },
 	    { CF_PORT, "only this port (default: every port, as ranges)" },
 	    { CF_PROTOCOL, "only this protocol (default: TCP, UDP and SCTP)" }, { CF_OUTPUT, NULL },
-	    { CF_FAIL_ON, NULL }, { CF_APP_LABEL, NULL }, { CF_HELP, NULL } },
+	    { CF_FAIL_ON, NULL }, { CF_APP_LABEL, NULL }, ENTITY_FLAGS, { CF_HELP, NULL } },
 	  "Review a change before it is applied:\n"
 	  "  agentctl diff --kubeconfig ~/.kube/config --to pr/manifests/ --fail-on added\n"
 	  "Exit status: 0, 1 when --fail-on matches a change, 2 when a side cannot be read." },
@@ -61,7 +62,7 @@ const struct ctl_cmd ctl_commands[] = {
 	  "The nftables ruleset as nft text: the running agent's, or rendered from --from or the cluster for one "
 	  "node.",
 	  cmd_dump, 0, 0, FMT_TEXT,
-	  { SOURCE_FLAGS, { CF_NODE, NULL }, { CF_TABLE, NULL }, { CF_APP_LABEL, NULL }, { CF_SOCKET, NULL },
+	  { SOURCE_FLAGS, { CF_NODE, NULL }, { CF_TABLE, NULL }, { CF_APP_LABEL, NULL }, ENTITY_FLAGS, { CF_SOCKET, NULL },
 	    { CF_HELP, NULL } },
 	  "Exit status: 0, 2 when no pod is on --node (a misspelt node) or the source cannot be read." },
 	{ "status", "", "What the running agent holds and did last: sync, objects, errors.", cmd_status, 0, 0,

@@ -43,6 +43,8 @@ enum ctl_flag {
 	CF_EXPLAIN,
 	CF_FAIL_ON,
 	CF_HELP,
+	CF_POD_CIDRS,
+	CF_APISERVER,
 	CF_COUNT
 };
 
@@ -54,6 +56,7 @@ struct ctl_cmd;
 struct ctl_opts {
 	const struct ctl_cmd *cmd;
 	const char *from, *to, *kubeconfig, *context, *ns, *app_label, *node, *table, *socket;
+	const char *pod_cidrs, *apiserver; /* the agent's podCidrs and apiServerAddresses settings */
 	bool cluster, follow, explain, help;
 	int port, proto;   /* 0: not given */
 	enum ctl_fmt fmt;  /* FMT_TEXT unless -o */

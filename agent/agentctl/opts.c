@@ -44,6 +44,12 @@ static const struct cflag {
 	[CF_FAIL_ON] = { "--fail-on", 0, "WHAT", FK_FAIL_ON,
 			 "added: exit 1 when a change opens a flow; removed: when one closes; changed: either" },
 	[CF_HELP] = { "--help", 'h', NULL, FK_BOOL, "this help" },
+	[CF_POD_CIDRS] = { "--pod-cidrs", 0, "CIDRS", FK_STRING,
+			   "the cluster's pod ranges beside the Nodes' podCIDRs, a comma list (the agent's podCidrs; "
+			   "the world entity is what lies outside them)" },
+	[CF_APISERVER] = { "--apiserver-addresses", 0, "ADDRS", FK_STRING,
+			   "the API server's endpoint addresses or CIDRs, a comma list (the agent's "
+			   "apiServerAddresses: the kube-apiserver entity)" },
 };
 
 static const struct {
@@ -116,6 +122,22 @@ static int set_flag(const struct ctl_cmd *c, struct ctl_opts *o, enum ctl_flag f
 	case CF_FOLLOW: o->follow = true; break;
 	case CF_EXPLAIN: o->explain = true; break;
 	case CF_HELP: o->help = true; break;
+	case CF_POD_CIDRS:
+	case CF_APISERVER: {
+		char *dup = xstrdup(v), *save = NULL;
+		for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			ip128 lo, hi;
+			bool hb;
+			if (strchr(t, '/') ? cidr_parse(t, &lo, &hi, &hb) < 0 : ip_parse(t, &lo) < 0) {
+				int rc = bad(c, "%s %s: \"%s\" is not an IP address or CIDR", cflags[f].lng, v, t);
+				free(dup);
+				return rc;
+			}
+		}
+		free(dup);
+		*(f == CF_POD_CIDRS ? &o->pod_cidrs : &o->apiserver) = v;
+		break;
+	}
 	case CF_PORT:
 		if ((o->port = parse_port_arg(v)) < 0)
 			return bad(c, "--port %s: not a port number 1-65535", v);

@@ -144,7 +144,7 @@ struct engine *ctl_engine(const struct ctl_opts *o, struct ctl_cluster *c, const
 	struct manifest_set set = { 0 };
 	const char *app_label = o->app_label ? o->app_label : APP_LABELS_DEFAULT;
 	struct decode_opts d = { DECODE_AGENT, true, app_label, c ? c->ns : o->ns ? o->ns : "default" };
-	struct engine_config cfg = { node, app_label, true, NULL, NULL };
+	struct engine_config cfg = { node, app_label, true, o->pod_cidrs, o->apiserver };
 	if (dir) {
 		int rc = !strcmp(dir, "-") ? ctl_load_stdin(&set, &d) : manifest_load_path(&set, dir, &d);
 		if (rc < 0) {

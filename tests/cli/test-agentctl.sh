@@ -114,5 +114,23 @@ out=$("$CTL" check "$l"); rc=$?
     && ok "explain names the policy that selects nothing" || bad "explain lint note"
 "$CTL" check "$d" | grep -q "selects no pod" && bad "lint without a problem" || ok "no lint warning where selectors match"
 
+# the agent's entity settings, offline: world is what lies outside
+# --pod-cidrs (nothing while no pod range is known), kube-apiserver is
+# --apiserver-addresses
+w=$tmp/world; mkdir -p "$w"
+{ printf "$POD" api-0 x api 10.9.1.1;
+  printf 'apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: api, namespace: x}\nspec:\n  application: api\n  inbound:\n    external: [{entity: world}, {entity: kube-apiserver}]\n'; } > "$w/all.yaml"
+"$CTL" explain --from "$w" 198.51.100.7 x/api-0 --port 443 | head -n 1 | grep -q DENIED \
+    && ok "explain: world holds nothing without a pod range" || bad "world without --pod-cidrs"
+"$CTL" explain --from "$w" --pod-cidrs 10.9.0.0/16 198.51.100.7 x/api-0 --port 443 | head -n 1 | grep -q ALLOWED \
+    && ok "explain --pod-cidrs: an outside address is world" || bad "world with --pod-cidrs"
+"$CTL" explain --from "$w" --pod-cidrs 10.9.0.0/16 10.9.7.7 x/api-0 --port 443 | head -n 1 | grep -q DENIED \
+    && ok "explain --pod-cidrs: an address of the pod range is not world" || bad "pod range is world"
+"$CTL" explain --from "$w" --apiserver-addresses 172.16.0.10 172.16.0.10 x/api-0 --port 443 | head -n 1 | grep -q ALLOWED \
+    && ok "explain --apiserver-addresses: the kube-apiserver entity" || bad "kube-apiserver entity"
+out=$("$CTL" explain --from "$w" --pod-cidrs 10.9.0.0/33 1.2.3.4 x/api-0 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q -- '--pod-cidrs 10.9.0.0/33: "10.9.0.0/33" is not an IP address or CIDR' \
+    && ok "a bad --pod-cidrs is refused, naming it" || bad "bad --pod-cidrs: rc=$rc $out"
+
 [ $fail -eq 0 ] && echo "agentctl: all passed"
 exit $fail
