@@ -558,6 +558,9 @@ static void start(struct reflector *r, bool watch)
 	/* a watch that goes silent (no byte, not even a bookmark) is dead */
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)c->o.idle_timeout);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L); /* a peer that vanished: found in about a minute */
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
 	if (!watch)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT, 120L);
 	kube_http_tls(e, &c->auth);
@@ -840,8 +843,14 @@ struct kube_client *kube_client_new(struct kube_auth *auth, const struct kube_cl
 		c->o.healthy_after = 30;
 	if (!c->o.watch_timeout)
 		c->o.watch_timeout = 300;
+	/* the server ends a watch by itself after timeoutSeconds (at most
+	 * 1.25 x watch_timeout with the jitter) and sends a bookmark about
+	 * once a minute before that, or only just before the end: a quiet
+	 * resource may send nothing for the whole watch. Silence longer than
+	 * the watch itself means a dead stream; a dead connection is found
+	 * sooner by TCP keepalive. */
 	if (!c->o.idle_timeout)
-		c->o.idle_timeout = 90;
+		c->o.idle_timeout = c->o.watch_timeout + c->o.watch_timeout / 4 + 30;
 	if (!c->o.page_limit)
 		c->o.page_limit = 500;
 	if (!c->o.token_reload)

@@ -43,7 +43,7 @@ struct kube_client_opts {
 	double backoff_base, backoff_cap; /* seconds: 0.8, 30 */
 	double healthy_after;             /* a watch this long resets the back-off: 30 */
 	unsigned watch_timeout;           /* timeoutSeconds asked of the server: 300 */
-	unsigned idle_timeout;            /* no byte for this long ends a watch: 90 */
+	unsigned idle_timeout;            /* no byte for this long ends a watch: watch_timeout x 1.25 + 30 */
 	unsigned page_limit;              /* LIST page size: 500 */
 	unsigned token_reload;            /* re-read a token file this often: 60 */
 	bool initial_events;              /* try sendInitialEvents (falls back to LIST) */
