@@ -33,7 +33,7 @@
  * apiVersion on their items, so both come from this table, never from a
  * guess (recorded answers of a real server: tests/kube/real-shapes/). */
 static const struct {
-	const char *name, *path, *kind, *api_version;
+	const char *name, *path, *kind, *api_version, *query;
 } resources[KRES_COUNT] = {
 	[KRES_NAMESPACES] = { "namespaces", "/api/v1/namespaces", "Namespace", "v1" },
 	[KRES_PODS] = { "pods", "/api/v1/pods", "Pod", "v1" },
@@ -41,7 +41,14 @@ static const struct {
 			   "networking.k8s.io/v1" },
 	[KRES_ACCESS] = { "accesspolicies", "/apis/corral.dev/v1/accesspolicies", "AccessPolicy", "corral.dev/v1" },
 	[KRES_NODES] = { "nodes", "/api/v1/nodes", "Node", "v1" },
+	[KRES_APISERVER] = { "endpointslices", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+			     "EndpointSlice", "discovery.k8s.io/v1", "labelSelector=kubernetes.io%2Fservice-name%3Dkubernetes" },
 };
+
+const char *kube_res_query(enum kube_res r)
+{
+	return resources[r].query;
+}
 
 const char *kube_res_name(enum kube_res r)
 {
@@ -189,6 +196,9 @@ static void obj_names(enum kube_res r, const void *o, const char **ns, const cha
 	} else if (r == KRES_NODES) { /* cluster-scoped, as namespaces */
 		*ns = "";
 		*name = ((const struct node_spec *)o)->name;
+	} else if (r == KRES_APISERVER) { /* only namespace default is read */
+		*ns = "default";
+		*name = ((const struct node_spec *)o)->name;
 	} else if (r == KRES_PODS) {
 		*ns = ((const struct pod_spec *)o)->ns;
 		*name = ((const struct pod_spec *)o)->name;
@@ -224,7 +234,7 @@ static void obj_free(enum kube_res r, void *o)
 		ns_spec_free(o);
 	else if (r == KRES_PODS)
 		pod_spec_free(o);
-	else if (r == KRES_NODES)
+	else if (r == KRES_NODES || r == KRES_APISERVER)
 		node_spec_free(o);
 	else
 		policy_spec_free(o);
@@ -236,7 +246,7 @@ void kube_obj_ref(enum kube_res r, void *obj)
 		((struct ns_spec *)obj)->refs++;
 	else if (r == KRES_PODS)
 		((struct pod_spec *)obj)->refs++;
-	else if (r == KRES_NODES)
+	else if (r == KRES_NODES || r == KRES_APISERVER)
 		((struct node_spec *)obj)->refs++;
 	else
 		((struct policy_spec *)obj)->refs++;
@@ -509,11 +519,13 @@ static void start(struct reflector *r, bool watch)
 {
 	struct kube_client *c = r->c;
 	struct sbuf url = { 0 };
-	sbuf_addf(&url, "%s%s", c->auth.server, resources[r->res].path);
+	sbuf_addf(&url, "%s%s?", c->auth.server, resources[r->res].path);
+	if (resources[r->res].query)
+		sbuf_addf(&url, "%s&", resources[r->res].query);
 	if (watch) {
 		char *rv = r->rv ? curl_easy_escape(NULL, r->rv, 0) : NULL;
 		unsigned t = c->o.watch_timeout + (unsigned)(jitter(c) * c->o.watch_timeout / 4);
-		sbuf_addf(&url, "?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u", t);
+		sbuf_addf(&url, "watch=1&allowWatchBookmarks=true&timeoutSeconds=%u", t);
 		if (r->initial_stream)
 			sbuf_add(&url, "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&resourceVersion=");
 		else if (rv)
@@ -521,7 +533,7 @@ static void start(struct reflector *r, bool watch)
 		curl_free(rv);
 		c->stats.watches++;
 	} else {
-		sbuf_addf(&url, "?limit=%u", r->limit ? r->limit : c->o.page_limit);
+		sbuf_addf(&url, "limit=%u", r->limit ? r->limit : c->o.page_limit);
 		if (r->cont) {
 			char *ct = curl_easy_escape(NULL, r->cont, 0);
 			sbuf_addf(&url, "&continue=%s", ct);

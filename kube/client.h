@@ -15,9 +15,13 @@
 #include "kube/kubeconfig.h"
 #include "policy/model.h"
 
-enum kube_res { KRES_NAMESPACES, KRES_PODS, KRES_NETPOLS, KRES_ACCESS, KRES_NODES, KRES_COUNT };
+/* KRES_APISERVER: the EndpointSlices of the Service default/kubernetes
+ * (the kube-apiserver entity), decoded as node_specs with apiserver set. */
+enum kube_res { KRES_NAMESPACES, KRES_PODS, KRES_NETPOLS, KRES_ACCESS, KRES_NODES, KRES_APISERVER, KRES_COUNT };
 const char *kube_res_name(enum kube_res r);
 const char *kube_res_path(enum kube_res r); /* "/api/v1/pods", cluster-wide */
+/* The query a list or watch of r starts with (a label selector), or NULL. */
+const char *kube_res_query(enum kube_res r);
 /* Decodes an object listed or watched from r as that resource: typed
  * lists carry no kind and apiVersion on their items, so both are set on o
  * from r first, never guessed. As kube_decode otherwise. */

@@ -1169,6 +1169,61 @@ static int dec_node(struct dctx *c, json_t *obj, struct decoded *out)
 	return 0;
 }
 
+/* The EndpointSlice of the Service default/kubernetes (label
+ * kubernetes.io/service-name=kubernetes): the API server's endpoint
+ * addresses, those not known unready, as a node_spec with apiserver set
+ * (model.h). Any other EndpointSlice is not read (OBJ_NONE). */
+static int dec_apiserver_slice(struct dctx *c, json_t *obj, struct decoded *out)
+{
+	json_t *md = json_object_get(obj, "metadata");
+	const char *svc = sval(json_object_get(json_object_get(md, "labels"), "kubernetes.io/service-name"));
+	const char *ns = sval(json_object_get(md, "namespace"));
+	const char *where = ns ? ns : c->o->default_ns ? c->o->default_ns : "default";
+	if (!svc || strcmp(svc, "kubernetes") || strcmp(where, "default"))
+		return 0;
+	struct node_spec *n = xcalloc(1, sizeof(*n));
+	istr sns;
+	n->source = istr_get(c->file);
+	n->apiserver = true;
+	if (dec_meta(c, obj, true, &sns, &n->name) < 0) {
+		node_spec_free(n);
+		return -EINVAL;
+	}
+	istr_put(sns);
+	const char *type = get_str(c, obj, "addressType", "");
+	json_t *eps = json_object_get(obj, "endpoints"), *ep;
+	size_t i, total = 0;
+	json_array_foreach(eps, i, ep) total += json_array_size(json_object_get(ep, "addresses"));
+	n->addr = xcalloc(total + 1, sizeof(*n->addr));
+	if (type && strcmp(type, "IPv4") && strcmp(type, "IPv6"))
+		total = 0; /* FQDN: names, not addresses */
+	json_array_foreach(eps, i, ep) {
+		if (!total)
+			break;
+		json_t *ready = json_object_get(json_object_get(ep, "conditions"), "ready");
+		if (json_is_false(ready))
+			continue; /* unknown (null) counts as ready, as for kube-proxy */
+		json_t *addrs = json_object_get(ep, "addresses"), *x;
+		size_t k;
+		json_array_foreach(addrs, k, x) {
+			char *p = xasprintf("endpoints[%zu].addresses[%zu]", i, k);
+			ip128 ip;
+			if (!sval(x) || ip_parse(sval(x), &ip) < 0)
+				derr(c, p, "\"%s\" is not an IP address", sval(x) ? sval(x) : "(not a string)");
+			else
+				n->addr[n->naddr++] = ip;
+			free(p);
+		}
+	}
+	if (c->invalid) {
+		n->unreadable = true;
+		n->error = xstrdup(c->first ? c->first : "unreadable");
+	}
+	out->type = OBJ_NODE;
+	out->node = n;
+	return 0;
+}
+
 int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, struct diags *d, struct decoded *out)
 {
 	struct dctx c = { .o = o, .d = d, .file = file, .kind = NULL };
@@ -1189,6 +1244,13 @@ int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, stru
 		return -EINVAL;
 	}
 	c.kind = kind;
+	if (!strcmp(kind, "EndpointSlice") && !strcmp(api, "discovery.k8s.io/v1")) {
+		/* read only the kubernetes Service's (the kube-apiserver entity) */
+		ret = dec_apiserver_slice(&c, obj, out);
+		free(c.obj);
+		free(c.first);
+		return ret;
+	}
 	if (!group_known(api) || in_list(ignored_kinds, kind))
 		return 0;
 	if (!strcmp(kind, "Namespace") && !strcmp(api, "v1"))

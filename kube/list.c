@@ -97,12 +97,14 @@ static void set_move(struct manifest_set *to, struct manifest_set *from)
 		vec_push(&to->pods, from->pods.v[i]);
 	for (size_t i = 0; i < from->policies.n; i++)
 		vec_push(&to->policies, from->policies.v[i]);
+	for (size_t i = 0; i < from->nodes.n; i++) /* Nodes, and the API server's EndpointSlices */
+		vec_push(&to->nodes, from->nodes.v[i]);
 	for (size_t i = 0; i < from->diags.v.n; i++)
 		vec_push(&to->diags.v, from->diags.v.v[i]);
 	to->diags.errors += from->diags.errors;
 	to->diags.warnings += from->diags.warnings;
 	to->objects += from->objects;
-	from->nss.n = from->pods.n = from->policies.n = from->diags.v.n = 0;
+	from->nss.n = from->pods.n = from->policies.n = from->nodes.n = from->diags.v.n = 0;
 	set_clear(from);
 }
 
@@ -119,10 +121,12 @@ static int list_one(struct kube_http *h, enum kube_res r, const struct decode_op
 		char *path, *herr = NULL;
 		if (cont) {
 			char *ct = curl_easy_escape(NULL, cont, 0);
-			path = xasprintf("%s?limit=%u&continue=%s", kube_res_path(r), limit, ct);
+			path = xasprintf("%s?%s%slimit=%u&continue=%s", kube_res_path(r), kube_res_query(r) ? kube_res_query(r) : "",
+					 kube_res_query(r) ? "&" : "", limit, ct);
 			curl_free(ct);
 		} else {
-			path = xasprintf("%s?limit=%u", kube_res_path(r), limit);
+			path = xasprintf("%s?%s%slimit=%u", kube_res_path(r), kube_res_query(r) ? kube_res_query(r) : "",
+					 kube_res_query(r) ? "&" : "", limit);
 		}
 		long status = kube_http_do(h, "GET", path, NULL, NULL, &resp, &herr);
 		free(path);
@@ -132,8 +136,9 @@ static int list_one(struct kube_http *h, enum kube_res r, const struct decode_op
 			set_clear(&got);
 			continue;
 		}
-		if (((status == 404 && r == KRES_ACCESS) || ((status == 403 || status == 404) && r == KRES_NODES)) &&
-		    !cont) { /* the CRD is not installed; nodes may not be readable to this user */
+		if (((status == 404 && r == KRES_ACCESS) ||
+		     ((status == 403 || status == 404) && (r == KRES_NODES || r == KRES_APISERVER))) &&
+		    !cont) { /* the CRD is not installed; nodes and endpoints may not be readable to this user */
 			*absent = true;
 			rc = 0;
 			break;
@@ -176,6 +181,9 @@ int kube_list_all(const struct kube_auth *a, const struct kube_list_opts *o, str
 	else if (rc == 0 && absent[KRES_NODES])
 		*warn = xasprintf("the nodes of the cluster at %s cannot be listed (forbidden): the nodes and world "
 				  "entities are empty here", a->server);
+	else if (rc == 0 && absent[KRES_APISERVER])
+		*warn = xasprintf("the endpoints of the Service default/kubernetes at %s cannot be listed (forbidden): "
+				  "the kube-apiserver entity holds only --apiserver-addresses here", a->server);
 	kube_http_free(h);
 	return rc;
 }

@@ -71,6 +71,7 @@ struct engine {
 	 * pod ranges and API server addresses, what was learned of the API
 	 * server, and each entity's current ranges */
 	struct htab nodes;
+	struct htab apislices; /* node_spec with apiserver: the kubernetes Service's EndpointSlices */
 	struct range_set cfg_pod_cidrs, cfg_apiserver, learned_apiserver;
 	/* world: the pod ranges it was last computed with, and the pod
 	 * addresses outside them (strays: an IPAM pool no Node or setting
@@ -1438,6 +1439,10 @@ static void entities_refresh(struct engine *e)
 		range_set_sub(&world, e->strays.r[i].lo, e->strays.r[i].hi);
 	range_set_copy(&api, &e->cfg_apiserver);
 	range_set_union(&api, &e->learned_apiserver);
+	htab_foreach(&e->apislices, n) {
+		for (uint32_t i = 0; i < n->naddr; i++)
+			range_set_add(&api, n->addr[i], n->addr[i]);
+	}
 	struct range_set *nv[3] = { &nodes, &world, &api };
 	bool changed[3];
 	for (int b = 0; b < 3; b++) {
@@ -1461,8 +1466,9 @@ static void entities_refresh(struct engine *e)
 void engine_node_upsert(struct engine *e, struct node_spec *spec)
 {
 	uint64_t h = hash_str(spec->name);
-	struct node_spec *old = htab_remove(&e->nodes, h, node_eq, spec->name);
-	htab_insert(&e->nodes, h, spec);
+	struct htab *t = spec->apiserver ? &e->apislices : &e->nodes;
+	struct node_spec *old = htab_remove(t, h, node_eq, spec->name);
+	htab_insert(t, h, spec);
 	node_spec_free(old);
 	entities_refresh(e);
 }
@@ -1470,6 +1476,17 @@ void engine_node_upsert(struct engine *e, struct node_spec *spec)
 void engine_node_delete(struct engine *e, const char *name)
 {
 	struct node_spec *old = htab_remove(&e->nodes, hash_str(name), node_eq, name);
+	if (!old) {
+		engine_apiserver_slice_delete(e, name); /* the files source names both alike */
+		return;
+	}
+	node_spec_free(old);
+	entities_refresh(e);
+}
+
+void engine_apiserver_slice_delete(struct engine *e, const char *name)
+{
+	struct node_spec *old = htab_remove(&e->apislices, hash_str(name), node_eq, name);
 	if (!old)
 		return;
 	node_spec_free(old);
@@ -1620,6 +1637,8 @@ void engine_free(struct engine *e)
 	struct node_spec *nd;
 	htab_foreach(&e->nodes, nd) node_spec_free(nd);
 	htab_free(&e->nodes);
+	htab_foreach(&e->apislices, nd) node_spec_free(nd);
+	htab_free(&e->apislices);
 	range_set_free(&e->cfg_pod_cidrs);
 	range_set_free(&e->cfg_apiserver);
 	range_set_free(&e->learned_apiserver);

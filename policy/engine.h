@@ -129,6 +129,10 @@ void engine_free(struct engine *e);
 /* Each upsert takes ownership of the spec. */
 void engine_node_upsert(struct engine *e, struct node_spec *spec);
 void engine_node_delete(struct engine *e, const char *name);
+/* The kube-apiserver entity learns the ready addresses of the Service
+ * default/kubernetes's EndpointSlices: engine_node_upsert of a node_spec
+ * with apiserver set, and this to forget one. */
+void engine_apiserver_slice_delete(struct engine *e, const char *name);
 /* The API server's endpoint addresses learned from the cluster (beside
  * the configured ones); copies s. */
 void engine_apiserver_set(struct engine *e, const struct range_set *s);

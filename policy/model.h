@@ -200,7 +200,10 @@ istr app_of(const char *list, const struct labelset *l, const char **key);
 uint32_t app_selectors(const char *list, const char *app, struct selector *out);
 
 /* A Node: its addresses (status.addresses of type InternalIP and
- * ExternalIP) and its pod ranges (spec.podCIDRs). */
+ * ExternalIP) and its pod ranges (spec.podCIDRs). With apiserver set, not
+ * a Node but the EndpointSlice default/NAME of the Service kubernetes
+ * (label kubernetes.io/service-name=kubernetes): addr are the API
+ * server's ready endpoint addresses (the kube-apiserver entity). */
 struct node_spec {
 	uint32_t refs;
 	istr name;
@@ -213,6 +216,7 @@ struct node_spec {
 	 * excludes them), nothing unread is guessed. */
 	bool unreadable;
 	char *error;
+	bool apiserver; /* the kubernetes Service's EndpointSlice, not a Node */
 };
 void node_spec_free(struct node_spec *n);
 

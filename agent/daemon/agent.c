@@ -525,14 +525,16 @@ static void kube_changed(void *arg, enum kube_res r, const void *old, void *new)
 			engine_ns_upsert(a->e, new);
 		else if (r == KRES_PODS)
 			engine_pod_upsert(a->e, new);
-		else if (r == KRES_NODES)
-			engine_node_upsert(a->e, new);
+		else if (r == KRES_NODES || r == KRES_APISERVER)
+			engine_node_upsert(a->e, new); /* an apiserver EndpointSlice: node_spec.apiserver */
 		else
 			engine_policy_upsert(a->e, new);
 	} else if (r == KRES_NAMESPACES) {
 		engine_ns_delete(a->e, ((const struct ns_spec *)old)->name);
 	} else if (r == KRES_NODES) {
 		engine_node_delete(a->e, ((const struct node_spec *)old)->name);
+	} else if (r == KRES_APISERVER) {
+		engine_apiserver_slice_delete(a->e, ((const struct node_spec *)old)->name);
 	} else if (r == KRES_PODS) {
 		const struct pod_spec *p = old;
 		engine_pod_delete(a->e, p->ns, p->name);

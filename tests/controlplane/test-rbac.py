@@ -6,11 +6,16 @@ namespaces, Nodes, NetworkPolicies and AccessPolicies cluster-wide, create and
 patch Events (drops recorded on pods), and nothing more: no other create,
 update, patch or delete, no reading of Events, no Secrets.
 
-usage: test-rbac.py RUN_SH REPO
+and, in namespace default only, get, list and watch EndpointSlices (the
+kubernetes Service's: the kube-apiserver entity, which agentctl then reads
+with the agent's token).
+
+usage: test-rbac.py RUN_SH REPO [AGENTCTL]
 """
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -18,6 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cp import ControlPlane, Checks  # noqa: E402
 
 RUN_SH, REPO = sys.argv[1:3]
+AGENTCTL = sys.argv[3] if len(sys.argv) > 3 else None
+SLICES = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+SLICE_SEL = "labelSelector=kubernetes.io%2Fservice-name%3Dkubernetes"
 c = Checks()
 NS, SA = "corral-system", "corral-agent"
 READ = {"pods": "/api/v1/pods", "namespaces": "/api/v1/namespaces",
@@ -71,6 +79,15 @@ with ControlPlane(RUN_SH) as cp:
         "apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
         "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}]}}))
 
+    # the kubernetes Service's EndpointSlice, as the API server's endpoint
+    # reconciler writes it (this control plane runs without one)
+    cp.kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4", "endpoints": [{"addresses": ["192.0.2.50"], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}))
+
     token = token_request(cp, SA)
 
     # who the token is, as the API server sees it
@@ -91,6 +108,13 @@ with ControlPlane(RUN_SH) as cp:
         c.check(st == 200, f"watch {res} cluster-wide: {st} {data[:200]!r}")
     status, _ = cp.json("GET", "/api/v1/namespaces/team/pods/p", token=token)
     c.check(status == 200, f"get one pod: {status}")
+    # the API server's endpoints, in namespace default only
+    status, body = cp.json("GET", SLICES + "?" + SLICE_SEL, token=token)
+    c.check(status == 200 and [i["metadata"]["name"] for i in body.get("items", [])] == ["kubernetes"],
+            f"list the kubernetes Service's EndpointSlices in default: {status}")
+    st, _, data = cp.request("GET", SLICES + "?" + SLICE_SEL + "&watch=1&timeoutSeconds=1&resourceVersion=" +
+                             body["metadata"]["resourceVersion"], token=token)
+    c.check(st == 200, f"watch them: {st} {data[:200]!r}")
     # an Event on a pod, created then patched, as the agent records drops
     ev = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "p.drop", "namespace": "team"},
           "involvedObject": {"kind": "Pod", "namespace": "team", "name": "p"}, "reason": "PolicyDrop",
@@ -122,6 +146,10 @@ with ControlPlane(RUN_SH) as cp:
         ("GET", "/api/v1/secrets", None),
         ("GET", "/api/v1/namespaces/team/secrets?watch=1&timeoutSeconds=1", None),
         ("GET", "/api/v1/configmaps", None),
+        ("GET", "/apis/discovery.k8s.io/v1/endpointslices", None),
+        ("GET", "/apis/discovery.k8s.io/v1/namespaces/team/endpointslices", None),
+        ("DELETE", SLICES + "/kubernetes", None),
+        ("PATCH", SLICES + "/kubernetes", {"metadata": {"labels": {"x": "y"}}}),
         ("PATCH", "/api/v1/nodes/n", {"metadata": {"labels": {"x": "y"}}}),
         ("DELETE", "/api/v1/nodes/n", None),
         ("GET", "/api/v1/namespaces/team/events", None),
@@ -164,6 +192,11 @@ with ControlPlane(RUN_SH) as cp:
             for ns in ("", "team"):
                 got = can_i(verb, res, ns, sub)
                 c.check(got == want, f"can-i {verb} {res}{'/' + sub if sub else ''} in {ns or 'all namespaces'}: {got}, want {want}")
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"):
+        for ns in ("", "team", "default"):
+            want = "yes" if ns == "default" and verb in ("get", "list", "watch") else "no"
+            got = can_i(verb, "endpointslices.discovery.k8s.io", ns)
+            c.check(got == want, f"can-i {verb} endpointslices in {ns or 'all namespaces'}: {got}, want {want}")
     # and kubectl's own can-i, on a few
     kc = cp.token_kubeconfig(token)
     for args, want in ((["list", "pods", "-A"], "yes"), (["watch", "accesspolicies.corral.dev", "-A"], "yes"),
@@ -183,6 +216,7 @@ with ControlPlane(RUN_SH) as cp:
     added = {k: v - base.get(k, set()) for k, v in mine.items() if v - base.get(k, set())}
     want = {(r, ""): {"get", "list", "watch"} for r in READ}
     want.update({(r, ""): v for r, v in WRITE.items()})
+    want[("endpointslices.discovery.k8s.io", "")] = {"get", "list", "watch"}  # can-i --list is of namespace default
     c.check(added == want, f"rbac.yaml grants exactly get/list/watch on the five resources and create/patch on "
                            f"events: {added}")
     c.check(mine_nr == base_nr, f"rbac.yaml grants no non-resource URL: {mine_nr - base_nr}")
@@ -190,6 +224,29 @@ with ControlPlane(RUN_SH) as cp:
         c.check(verbs <= {"get", "list", "watch"} or (res.startswith("selfsubject") and verbs == {"create"}) or
                 (res in WRITE and verbs == WRITE[res]),
                 f"can-i --list: {res} {sorted(verbs)}")
+
+    # ---- agentctl reads the cluster with the agent's token: the kube-apiserver
+    # entity follows that EndpointSlice
+    if AGENTCTL:
+        d = os.path.join(cp.dir, "overlay")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "app.yaml"), "w") as f:
+            f.write("apiVersion: v1\nkind: Pod\nmetadata: {name: api-client, namespace: team, labels: {app: cli}}\n"
+                    "status: {podIPs: [{ip: 10.9.0.5}]}\n---\n"
+                    "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: cli, namespace: team}\n"
+                    "spec: {application: cli, outbound: {external: [{entity: kube-apiserver, ports: [{port: 6443}]}, "
+                    "{entity: nodes, ports: [{port: 10250}]}]}}\n")
+        def explain(dst, port):
+            r = subprocess.run([AGENTCTL, "explain", "--kubeconfig", kc, "--from", d, "team/api-client", dst,
+                                "--port", str(port)], capture_output=True, text=True)
+            return r.stdout.splitlines()[0] if r.stdout else r.stderr.strip()
+        got = explain("192.0.2.50", 6443)
+        c.check(got == "ALLOWED", f"agentctl with the agent's token: to the API server's endpoint: {got}")
+        got = explain("192.0.2.51", 6443)
+        c.check(got == "DENIED", f"agentctl: to another address: {got}")
+        # the Node n (192.0.2.10) read from the cluster too (the nodes entity)
+        got = explain("192.0.2.10", 10250)
+        c.check(got == "ALLOWED", f"agentctl: to node n's address, entity nodes: {got}")
 
     # ---- a token bound to a pod (what the kubelet mounts) dies with the pod
     cp.kubectl("-n", NS, "create", "-f", "-", input=json.dumps({

@@ -164,7 +164,19 @@ if check(len(roles) == 1, "exactly one ClusterRole corral-agent"):
             for r in rule.get("resources", []):
                 got.add((g, r))
     check(got == want, f"ClusterRole: exactly {sorted(want)}, got {sorted(got)}")
-check(not find("Role") and len(find("ClusterRoleBinding")) == 1, "one ClusterRoleBinding, no other roles")
+# one Role, in namespace default: read the kubernetes Service's EndpointSlices (the kube-apiserver entity)
+nsroles = find("Role")
+if check(len(nsroles) == 1 and nsroles[0]["metadata"].get("namespace") == "default",
+         "one Role, in namespace default"):
+    check(nsroles[0]["rules"] == [{"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                                   "verbs": ["get", "list", "watch"]}],
+          f"Role: get, list, watch endpointslices only, not {nsroles[0]['rules']}")
+rb = find("RoleBinding")
+check(len(rb) == 1 and rb[0]["metadata"].get("namespace") == "default" and rb[0]["roleRef"]["kind"] == "Role" and
+      rb[0]["roleRef"]["name"] == nsroles[0]["metadata"]["name"] and
+      [(x["name"], x.get("namespace")) for x in rb[0]["subjects"]] == [("corral-agent", "corral-system")],
+      "RoleBinding binds that Role to the agent's service account only")
+check(len(find("ClusterRoleBinding")) == 1, "one ClusterRoleBinding")
 for b in find("ClusterRoleBinding"):
     check(b["roleRef"]["name"] == "corral-agent" and [s["name"] for s in b["subjects"]] == ["corral-agent"],
           "ClusterRoleBinding binds corral-agent to its service account only")

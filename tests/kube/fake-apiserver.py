@@ -19,7 +19,7 @@ It prints "listening PORT" on stdout once ready. Tests drive it over
     POST /_ctl/closeall {}                                    end every watch now
     POST /_ctl/config  {"absent": [R...], ...}                resources answered 404 (a CRD not installed)
     GET  /_ctl/stats                                          requests seen
-Resources R: pods, namespaces, networkpolicies, accesspolicies, nodes.
+Resources R: pods, namespaces, networkpolicies, accesspolicies, nodes, endpointslices (namespace default).
 
 Beside lists and watches it serves what the agent's Event recorder uses:
 GET of one pod (/api/v1/namespaces/NS/pods/NAME), and core/v1 Events:
@@ -60,6 +60,11 @@ PATHS = {
     "/apis/networking.k8s.io/v1/networkpolicies": ("networkpolicies", "NetworkPolicy", "networking.k8s.io/v1"),
     "/apis/corral.dev/v1/accesspolicies": ("accesspolicies", "AccessPolicy", "corral.dev/v1"),
     "/api/v1/nodes": ("nodes", "Node", "v1"),
+    # the API server's endpoints (the kube-apiserver entity); the agent asks
+    # with labelSelector=kubernetes.io/service-name=kubernetes, which the
+    # fake does not filter (hold only that Service's slices here)
+    "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices": ("endpointslices", "EndpointSlice",
+                                                                     "discovery.k8s.io/v1"),
 }
 KIND_OF = {r: (k, a) for r, k, a in PATHS.values()}
 CRDS = {"accesspolicies"}  # served as unstructured JSON: items keep kind/apiVersion
@@ -115,6 +120,8 @@ def bookmark_object(res, rv, annotations=None):
         obj.update({"spec": {"containers": None}, "status": {}})
     elif res in ("namespaces", "nodes"):  # nodes: not recorded from a real server (real-shapes/)
         obj.update({"spec": {}, "status": {}})
+    elif res == "endpointslices":  # addressType and endpoints are not omitempty (not recorded either)
+        obj.update({"addressType": "", "endpoints": None})
     elif res == "networkpolicies":
         obj["spec"] = {"podSelector": {}}  # NetworkPolicySpec.podSelector is not omitempty; no status
     return obj

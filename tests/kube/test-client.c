@@ -245,6 +245,42 @@ static void list_then_watch(void **st)
  * shape, which the fake server imitates): every resource is read as the
  * resource it was listed from, before and after a relist. An object the
  * decoder refuses is kept, fail-closed, never read as gone. */
+/* The API server's endpoints (the kube-apiserver entity): the
+ * EndpointSlices of the Service default/kubernetes, listed and watched in
+ * namespace default, read as node_specs with apiserver set: the addresses
+ * of endpoints not known unready. */
+static void apiserver_endpoints(void **st)
+{
+	(void)st;
+	struct server s = serve(0, NULL);
+	struct seen seen;
+	ctl(&s, "apply", "{\"resource\": \"endpointslices\", \"object\": {\"metadata\": {\"name\": \"kubernetes\", "
+			 "\"namespace\": \"default\", \"labels\": {\"kubernetes.io/service-name\": \"kubernetes\"}}, "
+			 "\"addressType\": \"IPv4\", \"endpoints\": [{\"addresses\": [\"192.0.2.10\"]}, "
+			 "{\"addresses\": [\"192.0.2.11\"], \"conditions\": {\"ready\": false}}, "
+			 "{\"addresses\": [\"192.0.2.12\"], \"conditions\": {\"ready\": true}}], "
+			 "\"ports\": [{\"name\": \"https\", \"port\": 6443, \"protocol\": \"TCP\"}]}}");
+	struct kube_client *c = client(&s, &seen, NULL, NULL);
+	run_until(c, seen.synced, 5);
+	const struct node_spec *n = kube_client_get(c, KRES_APISERVER, "default", "kubernetes");
+	assert_non_null(n);
+	assert_true(n->apiserver && !n->unreadable);
+	assert_int_equal(n->naddr, 2); /* 192.0.2.11 is not ready */
+	char a[IP_STRLEN], b[IP_STRLEN];
+	ip_format(n->addr[0], a, sizeof(a));
+	ip_format(n->addr[1], b, sizeof(b));
+	assert_string_equal(a, "192.0.2.10");
+	assert_string_equal(b, "192.0.2.12");
+	/* a change is watched */
+	ctl(&s, "apply", "{\"resource\": \"endpointslices\", \"object\": {\"metadata\": {\"name\": \"kubernetes\", "
+			 "\"namespace\": \"default\", \"labels\": {\"kubernetes.io/service-name\": \"kubernetes\"}}, "
+			 "\"addressType\": \"IPv4\", \"endpoints\": [{\"addresses\": [\"192.0.2.20\"]}]}}");
+	run_until(c, (n = kube_client_get(c, KRES_APISERVER, "default", "kubernetes")) && n->naddr == 1 &&
+			     n->addr[0].lo == 0xffffc0000214ull, 5);
+	kube_client_free(c);
+	stop(&s);
+}
+
 static void objects_read_as_their_resource(void **st)
 {
 	struct server s = serve(0, NULL);
@@ -747,6 +783,7 @@ int main(int argc, char **argv)
 		 strrchr(server_py, '/') ? server_py : ".");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(list_then_watch),   cmocka_unit_test(objects_read_as_their_resource),
+		cmocka_unit_test(apiserver_endpoints),
 		cmocka_unit_test(gone_relists),     cmocka_unit_test(error_event_relists),
 		cmocka_unit_test(oversized_pages_shrink),
 		cmocka_unit_test(continue_expires),  cmocka_unit_test(short_watches_back_off),

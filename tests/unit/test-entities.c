@@ -193,6 +193,33 @@ static void apiserver_entity(void **st)
 	assert_true(allowed(e, "x/a", "172.16.0.11", TCP, 6443));
 	assert_true(allowed(e, "x/a", "172.16.0.10", TCP, 6443));
 	engine_free(e);
+
+	/* learned from the kubernetes Service's EndpointSlices (ready
+	 * endpoints only); another Service's slice, or one outside namespace
+	 * default, is not read; a slice gone, its addresses go */
+	char *y = xasprintf("%s%s", pol,
+			    "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: kubernetes, "
+			    "namespace: default, labels: {kubernetes.io/service-name: kubernetes}}\naddressType: IPv4\n"
+			    "endpoints: [{addresses: [172.16.0.20]}, {addresses: [172.16.0.21], conditions: {ready: false}}]\n"
+			    "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web, "
+			    "namespace: default, labels: {kubernetes.io/service-name: web}}\naddressType: IPv4\n"
+			    "endpoints: [{addresses: [172.16.0.22]}]\n"
+			    "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: kubernetes, "
+			    "namespace: x, labels: {kubernetes.io/service-name: kubernetes}}\naddressType: IPv4\n"
+			    "endpoints: [{addresses: [172.16.0.23]}]\n");
+	e = LOAD(y);
+	free(y);
+	assert_true(allowed(e, "x/a", "172.16.0.20", TCP, 6443));
+	assert_false(allowed(e, "x/a", "172.16.0.21", TCP, 6443));
+	assert_false(allowed(e, "x/a", "172.16.0.22", TCP, 6443));
+	assert_false(allowed(e, "x/a", "172.16.0.23", TCP, 6443));
+	struct vec nodes = { 0 };
+	engine_nodes(e, &nodes);
+	assert_int_equal(nodes.n, 0); /* not a Node */
+	vec_free(&nodes);
+	engine_apiserver_slice_delete(e, "kubernetes");
+	assert_false(allowed(e, "x/a", "172.16.0.20", TCP, 6443));
+	engine_free(e);
 }
 
 /* The ordered application label: a pod's application is its first key's
