@@ -64,6 +64,8 @@ struct link_watch {
 	size_t ndirty_ns, cap_ns;
 	struct link_port *ports;
 	size_t nports;
+	char **node;            /* the node's own interfaces' names, sorted */
+	size_t nnode;
 	struct link_stats st;
 };
 
@@ -262,6 +264,76 @@ static void routed_addrs(struct link_watch *w, struct link_port *ports, size_t n
 			qsort(ports[i].addr, ports[i].naddr, sizeof(ports[i].addr[0]), addr_cmp);
 }
 
+static int str_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Whether a route of the node leads to a network (not one address:
+ * shorter than /32 or /128, default included; not link-local, not
+ * multicast) through interface ifindex: what an uplink or a wire
+ * between namespaces has (its subnet, the default route), and a pod's
+ * veth never gets (the CNI routes single addresses to it). */
+static bool carries_network(struct link_watch *w, int ifindex)
+{
+	for (struct nl_object *o = nl_cache_get_first(w->routes); o; o = nl_cache_get_next(o)) {
+		struct rtnl_route *r = (struct rtnl_route *)o;
+		struct nl_addr *dst = rtnl_route_get_dst(r);
+		if (rtnl_route_get_type(r) != RTN_UNICAST || rtnl_route_get_table(r) == RT_TABLE_LOCAL)
+			continue;
+		int fam = rtnl_route_get_family(r);
+		unsigned plen = dst ? nl_addr_get_prefixlen(dst) : 0;
+		if ((fam == AF_INET && plen >= 32) || (fam == AF_INET6 && plen >= 128) ||
+		    (fam != AF_INET && fam != AF_INET6))
+			continue;
+		if (fam == AF_INET6 && dst && plen >= 10 && nl_addr_get_len(dst) == 16) {
+			const uint8_t *b = nl_addr_get_binary_addr(dst);
+			if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+				continue; /* fe80::/64: every IPv6 interface has it */
+		}
+		for (int i = 0; i < rtnl_route_get_nnexthops(r); i++)
+			if (rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, i)) == ifindex)
+				return true;
+	}
+	return false;
+}
+
+/* Every link that is not a pod interface (ports: n of them), by name;
+ * true when the list changed. A veth into another namespace that carries
+ * a network route counts as the node's (a kind node's eth0, a wire
+ * between test nodes). */
+static bool node_ifaces(struct link_watch *w, const struct link_port *ports, size_t n)
+{
+	size_t cap = (size_t)nl_cache_nitems(w->links) + 1, m = 0;
+	char **v = xcalloc(cap, sizeof(*v));
+	for (struct nl_object *o = nl_cache_get_first(w->links); o && m < cap; o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		const char *name = rtnl_link_get_name(l);
+		bool pod = false;
+		if (rtnl_link_get_family(l) != AF_UNSPEC || !name || !*name)
+			continue;
+		for (size_t i = 0; i < n && !pod; i++)
+			pod = ports[i].ifindex == rtnl_link_get_ifindex(l);
+		if (!pod || carries_network(w, rtnl_link_get_ifindex(l)))
+			v[m++] = xstrdup(name);
+	}
+	qsort(v, m, sizeof(*v), str_cmp);
+	bool changed = m != w->nnode;
+	for (size_t i = 0; !changed && i < m; i++)
+		changed = strcmp(v[i], w->node[i]) != 0;
+	free_names(w->node, w->nnode);
+	w->node = v;
+	w->nnode = m;
+	return changed;
+}
+
 static bool refresh(struct link_watch *w)
 {
 	struct timespec now;
@@ -315,6 +387,7 @@ static bool refresh(struct link_watch *w)
 	bool changed = n != w->nports;
 	for (size_t i = 0; !changed && i < n; i++)
 		changed = port_changed(&v[i], &w->ports[i]);
+	changed |= node_ifaces(w, v, n);
 	free(w->ports);
 	w->ports = v;
 	w->nports = n;
@@ -411,6 +484,7 @@ void link_watch_close(struct link_watch *w)
 		close(w->tfd);
 	free(w->dirty_ns);
 	free(w->ports);
+	free_names(w->node, w->nnode);
 	free(w);
 }
 
@@ -451,6 +525,12 @@ const struct link_port *link_watch_ports(const struct link_watch *w, size_t *n)
 {
 	*n = w->nports;
 	return w->ports;
+}
+
+const char *const *link_watch_node_ifaces(const struct link_watch *w, size_t *n)
+{
+	*n = w->nnode;
+	return (const char *const *)w->node;
 }
 
 void link_watch_stats(const struct link_watch *w, struct link_stats *st)
