@@ -387,16 +387,18 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		e_lookup_inv(r, x->dset);
 		e_family(r, x->family);
 		if (x->src && x->family == 6) {
-			uint16_t ll = htons(0xfe80), mask = htons(0xffc0), zero = 0;
-			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 2, NFT_REG_1);
+			/* the whole address masked to /10, as nft encodes a
+			 * negated prefix (lists as `ip6 saddr != fe80::/10`) */
+			uint8_t ll[16] = { 0xfe, 0x80 }, mask[16] = { 0xff, 0xc0 }, zero[16] = { 0 };
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
 			struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
 			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
 			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 2);
-			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 2);
-			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 2);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 16);
+			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, 16);
+			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, 16);
 			add(r, e);
-			e_cmp(r, NFT_CMP_NEQ, &ll, 2);
+			e_cmp(r, NFT_CMP_NEQ, ll, 16);
 		}
 		e_addr(r, x->family, x->src);
 		e_lookup_inv(r, x->set);
