@@ -316,8 +316,16 @@ static bool node_ifaces(struct link_watch *w, const struct link_port *ports, siz
 	for (struct nl_object *o = nl_cache_get_first(w->links); o && m < cap; o = nl_cache_get_next(o)) {
 		struct rtnl_link *l = (struct rtnl_link *)o;
 		const char *name = rtnl_link_get_name(l);
+		const char *type = rtnl_link_get_type(l);
 		bool pod = false;
-		if (rtnl_link_get_family(l) != AF_UNSPEC || !name || !*name)
+		/* the links themselves (AF_UNSPEC), and bridges, which libnl
+		 * files under AF_BRIDGE (from their kind); not the per-family
+		 * entries (AF_INET6 link notifications), which outlive their
+		 * link: a stale name must never make a new pod's veth the
+		 * node's */
+		int fam = rtnl_link_get_family(l);
+		if (!name || !*name ||
+		    !(fam == AF_UNSPEC || (fam == AF_BRIDGE && type && !strcmp(type, "bridge"))))
 			continue;
 		for (size_t i = 0; i < n && !pod; i++)
 			pod = ports[i].ifindex == rtnl_link_get_ifindex(l);
@@ -325,6 +333,15 @@ static bool node_ifaces(struct link_watch *w, const struct link_port *ports, siz
 			v[m++] = xstrdup(name);
 	}
 	qsort(v, m, sizeof(*v), str_cmp);
+	size_t kept = 0;
+	for (size_t i = 0; i < m; i++) {
+		if (kept && !strcmp(v[kept - 1], v[i])) {
+			free(v[i]);
+			continue;
+		}
+		v[kept++] = v[i];
+	}
+	m = kept;
 	bool changed = m != w->nnode;
 	for (size_t i = 0; !changed && i < m; i++)
 		changed = strcmp(v[i], w->node[i]) != 0;
