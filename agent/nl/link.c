@@ -276,13 +276,23 @@ static void free_names(char **v, size_t n)
 	free(v);
 }
 
-/* Whether a route of the node leads to a network (not one address:
- * shorter than /32 or /128, default included; not link-local, not
- * multicast) through interface ifindex: what an uplink or a wire
+static bool has_int(const int *v, size_t n, int x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* The interfaces (ifindexes into *out, malloc'd) through which a route of
+ * the node leads to a network (not one address: shorter than /32 or
+ * /128, default included; not link-local): what an uplink or a wire
  * between namespaces has (its subnet, the default route), and a pod's
  * veth never gets (the CNI routes single addresses to it). */
-static bool carries_network(struct link_watch *w, int ifindex)
+static size_t network_ifaces(struct link_watch *w, int **out)
 {
+	size_t n = 0, cap = 16;
+	int *v = xmalloc(cap * sizeof(*v));
 	for (struct nl_object *o = nl_cache_get_first(w->routes); o; o = nl_cache_get_next(o)) {
 		struct rtnl_route *r = (struct rtnl_route *)o;
 		struct nl_addr *dst = rtnl_route_get_dst(r);
@@ -298,12 +308,19 @@ static bool carries_network(struct link_watch *w, int ifindex)
 			if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
 				continue; /* fe80::/64: every IPv6 interface has it */
 		}
-		for (int i = 0; i < rtnl_route_get_nnexthops(r); i++)
-			if (rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, i)) == ifindex)
-				return true;
+		for (int i = 0; i < rtnl_route_get_nnexthops(r); i++) {
+			int x = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, i));
+			if (has_int(v, n, x))
+				continue; /* a few interfaces, however many routes */
+			if (n == cap)
+				v = xrealloc(v, (cap *= 2) * sizeof(*v));
+			v[n++] = x;
+		}
 	}
-	return false;
+	*out = v;
+	return n;
 }
+
 
 /* Every link that is not a pod interface (ports: n of them), by name;
  * true when the list changed. A veth into another namespace that carries
@@ -313,6 +330,8 @@ static bool node_ifaces(struct link_watch *w, const struct link_port *ports, siz
 {
 	size_t cap = (size_t)nl_cache_nitems(w->links) + 1, m = 0;
 	char **v = xcalloc(cap, sizeof(*v));
+	int *net;
+	size_t nnet = network_ifaces(w, &net);
 	for (struct nl_object *o = nl_cache_get_first(w->links); o && m < cap; o = nl_cache_get_next(o)) {
 		struct rtnl_link *l = (struct rtnl_link *)o;
 		const char *name = rtnl_link_get_name(l);
@@ -329,9 +348,10 @@ static bool node_ifaces(struct link_watch *w, const struct link_port *ports, siz
 			continue;
 		for (size_t i = 0; i < n && !pod; i++)
 			pod = ports[i].ifindex == rtnl_link_get_ifindex(l);
-		if (!pod || carries_network(w, rtnl_link_get_ifindex(l)))
+		if (!pod || has_int(net, nnet, rtnl_link_get_ifindex(l)))
 			v[m++] = xstrdup(name);
 	}
+	free(net);
 	qsort(v, m, sizeof(*v), str_cmp);
 	size_t kept = 0;
 	for (size_t i = 0; i < m; i++) {
