@@ -345,6 +345,20 @@ static void isolated_first_packets_never_allowed(void **state)
 	assert_true(leaks == 0 || last_leak < WINDOW_MS);
 	assert_true(status_has("provisional 10.1.7.1 on vnew1"));
 	assert_true(status_has("taken for x/n1: the only pod waiting for an address on this node"));
+	assert_true(status_has("node interfaces: 2 (lo wire); every other interface is a pod's"));
+	if (stop_ms() > 0) { /* what the held agent's table dropped, named */
+		char *dr = run("%s drops --socket %s/agent.sock 2>&1", agentctl_bin, dir);
+		bool named = strstr(dr, "unclassified address: ") && strstr(dr, "a new pod before its transaction");
+		if (!named)
+			printf("agentctl drops names no unclassified address:\n%s", dr);
+		for (const char *l = dr; named && *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] != 0))
+			if (!strncmp(l + strcspn(l, " ") + 1, "unclassified address: ", 22)) {
+				printf("agentctl drops: %.*s\n", (int)strcspn(l, "\n"), l);
+				break;
+			}
+		assert_true(named);
+		free(dr);
+	}
 	char *ex = run("%s explain 10.1.7.1 x/c --port 80 --socket %s/agent.sock 2>&1", agentctl_bin, dir);
 	printf("%s", ex);
 	assert_non_null(strstr(ex, "10.1.7.1 is provisional (the API has not reported it yet): taken for x/n1"));
