@@ -823,8 +823,8 @@ static void unclassified_rules(struct rctx *c, struct rs_chain *ch, bool src, bo
 			r->set = fam == 4 ? "classified_v4" : "classified_v6";
 			r->dset = DP_NODE_IFACES;
 			r->ports = dp_unclassified_chain[k ? DIR_INGRESS : DIR_EGRESS];
-			r->comment = xstrdup(k ? "to a pod's interface: a destination the agent has classified"
-					       : "from a pod's interface: a source the agent has classified");
+			r->comment = xstrdup(k ? "to a pod's interface: only destinations the agent has classified"
+					       : "from a pod's interface: only sources the agent has classified");
 		}
 	}
 }
@@ -1063,8 +1063,8 @@ struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const str
 	engine_groups(e, &groups);
 	dispatch_maps(&c, DIR_EGRESS, "egress_v4", "egress_v6");
 	dispatch_maps(&c, DIR_INGRESS, "ingress_v4", "ingress_v6");
-	if (dp->ifaces_known)
-		iface_sets(&c);
+	if (dp->ifaces_known && (!dp->cfg.no_source_check || dp->unclassified))
+		iface_sets(&c); /* only when a check uses them */
 	base_chain(&c);
 	input_chain(&c);
 	output_chain(&c);
