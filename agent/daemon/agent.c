@@ -64,7 +64,8 @@ struct drop {
 	enum dir dir;
 	uint32_t group;
 	char kind; /* 'g' a group's default drop, 'q' quarantined, 's' forged source, 'r' revoked flow,
-		      'm' not addressed to the pod behind a bridge port */
+		      'm' not addressed to the pod behind a bridge port,
+		      'u' an address of a pod's interface the agent has not classified */
 	char policies[512];
 };
 
@@ -330,6 +331,13 @@ static void do_sync(struct agent *a, bool full)
 		a->metrics.prov_seconds = ps.resolved_seconds;
 		pthread_mutex_unlock(&a->metrics.mu);
 	}
+	if (a->lw) {
+		/* the node's own interfaces: the others are checked as pods'
+		 * (dataplane.h), in this same transaction */
+		size_t ni;
+		const char *const *names = link_watch_node_ifaces(a->lw, &ni);
+		dp_set_node_ifaces(a->dp, names, ni, a->cfg.deny_unexplained);
+	}
 	int rc = dp_sync(a->dp, a->e, a->nft, full, &st, &err);
 	double secs = (st.render_ms + st.apply_ms) / 1e3;
 	metrics_observe_sync(&a->metrics, secs, rc == 0, st.full);
@@ -423,6 +431,11 @@ static void drop_labels(struct agent *a, const struct dp_txn *t, struct vec *lab
 	if (a->cfg.source_check) {
 		struct dc_label *l = xcalloc(1, sizeof(*l));
 		*l = (struct dc_label){ DP_FORGED_CHAIN, "egress", "forged-source", "", "" };
+		vec_push(labels, l);
+	}
+	for (int d = 0; a->lw && a->cfg.deny_unexplained && d < DIR_COUNT; d++) {
+		struct dc_label *l = xcalloc(1, sizeof(*l));
+		*l = (struct dc_label){ dp_unclassified_chain[d], dir_name((enum dir)d), "unclassified", "", "" };
 		vec_push(labels, l);
 	}
 }
@@ -747,9 +760,11 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 	unsigned gid = 0;
 	/* "corral:i:g7 ": group chain 7; "corral:i:q ": a quarantined address;
 	 * "corral:e:s ": a forged source address; "corral:i:m ": a frame to an
-	 * ingress-isolated pod's bridge port not addressed to the pod */
+	 * ingress-isolated pod's bridge port not addressed to the pod;
+	 * "corral:e:u ", "corral:i:u ": a pod's interface, an address the agent
+	 * has not classified */
 	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 ||
-	    (kind != 'g' && kind != 'q' && kind != 's' && kind != 'm'))
+	    (kind != 'g' && kind != 'q' && kind != 's' && kind != 'm' && kind != 'u'))
 		return;
 	struct drop *d = drop_next(a);
 	d->dir = dc == 'e' ? DIR_EGRESS : DIR_INGRESS;
@@ -769,6 +784,10 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 		snprintf(d->policies, sizeof(d->policies),
 			 "none: not addressed to the pod (broadcast, multicast or another address), which is isolated for "
 			 "ingress");
+	if (kind == 'u')
+		snprintf(d->policies, sizeof(d->policies),
+			 "none: unclassified address, the %s of a pod's interface that no pod the agent knows has yet",
+			 d->dir == DIR_EGRESS ? "source" : "destination");
 	group_policies(g, d->policies, sizeof(d->policies));
 	if (a->dns && kind == 'g' && d->dir == DIR_EGRESS) {
 		ip128 s4, d4;
@@ -893,20 +912,26 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 				    "multicast or another address) while it is isolated for ingress",
 				    ts, d->src_pod[0] ? d->src_pod : d->src, d->dst, pn, d->dport,
 				    d->dst_pod[0] ? d->dst_pod : "the pod");
+	else if (d->kind == 'u')
+		summary = xasprintf("%s unclassified address: %s -> %s %s/%u dropped: the %s address of a pod's interface "
+				    "that the agent has not classified yet (a new pod before its transaction)", ts,
+				    d->src_pod[0] ? d->src_pod : d->src, dst, pn, d->dport,
+				    d->dir == DIR_EGRESS ? "source" : "destination");
 	else
 		summary = xasprintf("%s %s %s -> %s %s/%u %s at %s (isolated by %s)", ts, dir_name(d->dir),
 				    d->src_pod[0] ? d->src_pod : d->src, dst, pn, d->dport,
 				    d->kind == 'r' ? "flow revoked" : "dropped", dir_name(d->dir),
 				    d->policies[0] ? d->policies : "a group no longer present");
 	static const char *const kinds[] = { ['g'] = "policy", ['q'] = "quarantine", ['s'] = "forged-source",
-					     ['r'] = "revoked", ['m'] = "misaddressed" };
+					     ['r'] = "revoked", ['m'] = "misaddressed", ['u'] = "unclassified" };
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "time", ts, "kind",
 			      kinds[(unsigned char)d->kind] ? kinds[(unsigned char)d->kind] : "policy", "direction",
 			      dir_name(d->dir), "source", d->src, "destination", d->dst, "source_pod", d->src_pod,
 			      "destination_pod", d->dst_pod, "protocol", pn, "port", d->dport, "policies", d->policies,
 			      "text", summary);
 	free(summary);
-	if (with_explain && d->kind != 's' && d->kind != 'm' && (d->proto == PROTO_TCP || d->proto == PROTO_UDP || d->proto == PROTO_SCTP)) {
+	if (with_explain && d->kind != 's' && d->kind != 'm' && d->kind != 'u' &&
+	    (d->proto == PROTO_TCP || d->proto == PROTO_UDP || d->proto == PROTO_SCTP)) {
 		char *text = NULL;
 		json_t *x = explain(a, d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst,
 				    d->proto, d->dport, &text);
@@ -952,15 +977,24 @@ static void revoke_text(const struct agent *a, struct sbuf *b)
 static json_t *links_status(const struct agent *a)
 {
 	struct link_stats st = { 0 };
+	json_t *node = json_array();
+	size_t ni = 0;
+	const char *const *names = a->lw ? link_watch_node_ifaces(a->lw, &ni) : NULL;
 	if (a->lw)
 		link_watch_stats(a->lw, &st);
-	return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:s?}", "watching", a->lw != NULL,
+	for (size_t i = 0; i < ni; i++)
+		json_array_append_new(node, json_string(names[i]));
+	json_t *o = json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:s?}", "watching", a->lw != NULL,
 			 "polling", st.polling,
 			 "routed", (json_int_t)st.routed, "bridged", (json_int_t)st.bridged, "bridge_ports_bound",
 			 (json_int_t)a->br_ports, "bridge_addresses_bound", (json_int_t)a->br_bound, "bridge_table",
 			 a->br && dp_bridge_text_present(a->br), "caches", "links", (json_int_t)st.links, "addresses",
 			 (json_int_t)st.addrs, "routes", (json_int_t)st.routes, "neighbours", (json_int_t)st.neighbours,
 			 "bridge_error", a->br_error);
+	/* the interfaces not listed are checked as pods' (dataplane.h) */
+	json_object_set_new(o, "node_interfaces", node);
+	json_object_set_new(o, "unclassified_check", json_boolean(a->lw && a->cfg.deny_unexplained));
+	return o;
 }
 
 static void links_text(const struct agent *a, struct sbuf *b)
@@ -984,6 +1018,16 @@ static void links_text(const struct agent *a, struct sbuf *b)
 		sbuf_add(b, "\n");
 	if (a->br_error)
 		sbuf_addf(b, "bridge table error: %s\n", a->br_error);
+	size_t ni;
+	const char *const *names = link_watch_node_ifaces(a->lw, &ni);
+	sbuf_addf(b, "node interfaces: %zu (", ni);
+	for (size_t i = 0; i < ni; i++)
+		sbuf_addf(b, "%s%s", i ? " " : "", names[i]);
+	sbuf_addf(b, "); every other interface is a pod's:%s%s\n",
+		  a->cfg.source_check ? " its packets to the node carry its own source" : "",
+		  a->cfg.deny_unexplained ? (a->cfg.source_check ? "; an address no pod has yet (unclassified) is dropped"
+								: " an address no pod has yet (unclassified) is dropped")
+					  : (a->cfg.source_check ? "" : " (no check: sourceCheck and denyUnexplainedAddresses off)"));
 }
 
 /* Change latency (event in -> transaction acknowledged) by kind, and how
@@ -1293,7 +1337,8 @@ static void reload(struct agent *a, int argc, char **argv)
 	bool rebuild = strcmp(old.app_label, a->cfg.app_label) || old.dns_default != a->cfg.dns_default ||
 		       strcmp(old.pod_cidrs, a->cfg.pod_cidrs) || strcmp(old.apiserver_addrs, a->cfg.apiserver_addrs);
 	bool rerender = old.log_rate != a->cfg.log_rate || old.log_burst != a->cfg.log_burst ||
-			old.nflog_group != a->cfg.nflog_group || old.source_check != a->cfg.source_check;
+			old.nflog_group != a->cfg.nflog_group || old.source_check != a->cfg.source_check ||
+			old.deny_unexplained != a->cfg.deny_unexplained;
 	if (rebuild && a->kube) {
 		log_msg(LOG_WARN, "config", "appLabels, dnsDefault, podCidrs and apiServerAddresses changes need a restart "
 					    "with --source kube");

@@ -1,6 +1,6 @@
 /* Exact drop counts: the kernel's counters of the chains that drop (each
- * group chain's default `counter drop`, the quarantine and forged-source
- * chains), read at scrape time on a netlink socket of their own and
+ * group chain's default `counter drop`, the quarantine, forged-source and
+ * unclassified chains), read at scrape time on a netlink socket of their own and
  * accumulated by direction, reason, namespace and policy.
  *
  * A chain's counter goes with it when a transaction flushes or deletes the
@@ -25,7 +25,7 @@ struct drop_counters;
 struct dc_label {
 	const char *chain;
 	const char *direction; /* ingress | egress */
-	const char *reason;    /* policy | quarantine | forged-source */
+	const char *reason;    /* policy | quarantine | forged-source | unclassified */
 	const char *ns;        /* "" when no namespace */
 	const char *policy;    /* "Kind/name,..." of the chain's policies, or "" */
 };

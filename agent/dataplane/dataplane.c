@@ -56,6 +56,7 @@ void dp_free(struct dp *dp)
 	htab_free(&dp->ports);
 	free(dp->table);
 	free(dp->denied);
+	free(dp->ifaces);
 	free(dp);
 }
 
@@ -71,6 +72,20 @@ void dp_set_denied(struct dp *dp, const ip128 *a, size_t n)
 	if (n)
 		memcpy(dp->denied, a, n * sizeof(*a));
 	dp->ndenied = n;
+}
+
+void dp_set_node_ifaces(struct dp *dp, const char *const *names, size_t n, bool unclassified)
+{
+	free(dp->ifaces);
+	dp->ifaces = xcalloc(n ? n : 1, sizeof(*dp->ifaces));
+	dp->nifaces = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+		if (l && l < sizeof(dp->ifaces[0])) /* no kernel interface has another */
+			memcpy(dp->ifaces[dp->nifaces++], names[i], l);
+	}
+	dp->ifaces_known = true;
+	dp->unclassified = unclassified;
 }
 
 void dp_inject_failure(struct dp *dp)

@@ -125,6 +125,22 @@ void dp_set_commit_hook(struct dp *dp, const struct dp_commit_hook *h);
  * list; an address a pod claims meanwhile gets that pod's verdicts. */
 void dp_set_denied(struct dp *dp, const ip128 *a, size_t n);
 
+/* The node's own interfaces: every link the agent knows that is not a
+ * pod's veth (lo, uplinks, bridges, tunnels, kube-ipvs0, ...), names of
+ * at most 15 bytes. From the next sync on, an interface not in the list
+ * (a pod's, or one the agent has not heard of yet: fail closed) is
+ * checked (ruleset.h): a packet to the node through it must have a
+ * source that routes back through it (chain input, with the source
+ * check), and with unclassified (denyUnexplainedAddresses) a packet from
+ * or to it must have a source or destination the agent has classified
+ * (a local pod's address, or a provisional one). Never called (no link
+ * watch): neither check, no set node_ifaces, no chain input. */
+void dp_set_node_ifaces(struct dp *dp, const char *const *names, size_t n, bool unclassified);
+#define DP_NODE_IFACES "node_ifaces"
+/* The chains that drop (and log, prefixes "corral:i:u " and "corral:e:u ")
+ * packets of pods' interfaces with an address no one classified. */
+extern const char *const dp_unclassified_chain[DIR_COUNT];
+
 /* Test hook: the next transaction also adds a rule that the kernel rejects
  * (a jump to a chain that does not exist), to prove atomicity. */
 void dp_inject_failure(struct dp *dp);

@@ -38,6 +38,10 @@ struct dp {
 	struct dp_commit_hook hook;
 	ip128 *denied;          /* dp_set_denied */
 	size_t ndenied;
+	bool ifaces_known;      /* dp_set_node_ifaces was called */
+	bool unclassified;      /* its unclassified-address check */
+	char (*ifaces)[16];     /* the node's interfaces, NUL-padded */
+	size_t nifaces;
 };
 
 /* Render: the desired ruleset, sharing reuse's set objects for peer sets

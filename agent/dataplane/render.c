@@ -745,6 +745,90 @@ static void forged_chain(struct rctx *c)
 	x->comment = xstrdup("forged source address");
 }
 
+static void addr_set(struct rctx *c, const char *name, bool v6, const ip128 *a, size_t n);
+
+const char *const dp_unclassified_chain[DIR_COUNT] = { "ing_unclassified", "eg_unclassified" };
+
+/* The node's own interfaces (dp_set_node_ifaces), and, with the
+ * unclassified check, the addresses the agent has classified: every
+ * address of this node's pods (provisional twins included) and the
+ * provisional denies; with the chains that drop the rest. */
+static void iface_sets(struct rctx *c)
+{
+	struct ebuf b = { .kl = 16 };
+	for (size_t i = 0; i < c->dp->nifaces; i++) {
+		uint8_t *k = ebuf_push(&b);
+		memcpy(k, c->dp->ifaces[i], 16);
+		memcpy(k + 16, k, 16);
+	}
+	ebuf_sort_merge(&b, 16, false);
+	struct rs_set *s = set_new(DP_NODE_IFACES, RS_KEY_IFNAME, &b);
+	s->comment = xstrdup("the node's own interfaces: the others are pods'");
+	s->origin = xstrdup("the node's interfaces");
+	rc_add(c, s);
+	if (!c->dp->unclassified)
+		return;
+	size_t n = 0;
+	for (size_t i = 0; i < c->locals.n; i++)
+		n += ((struct pod *)c->locals.v[i])->spec->naddr;
+	ip128 *a = xmalloc((n + c->dp->ndenied + 1) * sizeof(*a));
+	n = 0;
+	for (size_t i = 0; i < c->locals.n; i++) {
+		const struct pod *p = c->locals.v[i];
+		for (uint32_t j = 0; j < p->spec->naddr; j++)
+			a[n++] = p->spec->addr[j];
+	}
+	for (size_t i = 0; i < c->dp->ndenied; i++)
+		a[n++] = c->dp->denied[i];
+	addr_set(c, "classified_v4", false, a, n);
+	addr_set(c, "classified_v6", true, a, n);
+	free(a);
+	for (int fam = 4; fam <= 6; fam += 2) {
+		s = rc_find(c, fam == 4 ? "classified_v4" : "classified_v6");
+		s->comment = xstrdup("this node's pods' addresses, provisional ones included");
+		s->origin = xstrdup("the node's pod addresses");
+	}
+	for (int d = 0; d < DIR_COUNT; d++) {
+		struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+		ch->name = xstrdup(dp_unclassified_chain[d]);
+		ch->comment = xstrdup(d == DIR_EGRESS ? "a pod's interface, a source address the agent has not classified"
+						      : "to a pod's interface, a destination the agent has not classified");
+		vec_push(&c->rs->chains, ch);
+		struct rs_rule *x = rule_new(ch, RR_LOG_DROP);
+		x->prefix = xasprintf("corral:%c:u ", d == DIR_INGRESS ? 'i' : 'e');
+		x->rate = c->dp->cfg.log_rate;
+		x->burst = c->dp->cfg.log_burst;
+		x->group = c->dp->cfg.log_group;
+		x = rule_new(ch, RR_COUNTER_DROP);
+		x->comment = xasprintf("unclassified address (%s)", dir_name((enum dir)d));
+	}
+}
+
+/* Packets of a pod's interface (not one of the node's) with an address
+ * the agent has not classified yet: a new pod's, between the CNI's route
+ * and the agent's transaction (issue 14). src: the input interface and
+ * the source (link-local sources excepted: neighbour discovery with the
+ * node), else the output interface and the destination. */
+static void unclassified_rules(struct rctx *c, struct rs_chain *ch, bool src, bool dst)
+{
+	if (!c->dp->ifaces_known || !c->dp->unclassified)
+		return;
+	for (int k = 0; k < 2; k++) {
+		if (!(k ? dst : src))
+			continue;
+		for (int fam = 4; fam <= 6; fam += 2) {
+			struct rs_rule *r = rule_new(ch, RR_UNCLASSIFIED);
+			r->family = (uint8_t)fam;
+			r->src = !k;
+			r->set = fam == 4 ? "classified_v4" : "classified_v6";
+			r->dset = DP_NODE_IFACES;
+			r->ports = dp_unclassified_chain[k ? DIR_INGRESS : DIR_EGRESS];
+			r->comment = xstrdup(k ? "to a pod's interface: only destinations the agent has classified"
+					       : "from a pod's interface: only sources the agent has classified");
+		}
+	}
+}
+
 /* A local pod's source -> jump to its egress chain (returns on allow),
  * then a local pod's destination -> goto its ingress chain. */
 static void dispatch_rules(struct rctx *c, struct rs_chain *ch)
@@ -777,7 +861,37 @@ static void base_chain(struct rctx *c)
 	rule_new(ch, RR_CT_ESTABLISHED);
 	rule_new(ch, RR_CT_INVALID);
 	rule_new(ch, RR_ND)->comment = xstrdup("neighbour discovery between bridged pods");
+	unclassified_rules(c, ch, true, true);
 	dispatch_rules(c, ch);
+	vec_push(&c->rs->chains, ch);
+}
+
+/* Packets to the node itself (the agent knows the node's interfaces):
+ * a pod's packet to a node-local address (a Service address on
+ * kube-ipvs0 that IPVS takes in this hook and sends again through
+ * output, a NodePort, the node's own) must carry its own source, as in
+ * forward; the node's interfaces are left alone (a multi-homed node
+ * routes asymmetrically). */
+static void input_chain(struct rctx *c)
+{
+	bool unclassified = c->dp->unclassified;
+	if (!c->dp->ifaces_known || (c->dp->cfg.no_source_check && !unclassified))
+		return;
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup("input");
+	ch->base = true;
+	ch->hook = RS_HOOK_INPUT;
+	ch->comment = xstrdup("packets to the node: from a pod's interface, only with the pod's own source");
+	if (!c->dp->cfg.no_source_check) {
+		struct rs_rule *r = rule_new(ch, RR_IIF_SRC_CHECK);
+		r->set = DP_NODE_IFACES;
+		r->ports = DP_FORGED_CHAIN;
+		r->comment = xstrdup("a pod's source address bound to its interface");
+	}
+	if (unclassified) {
+		rule_new(ch, RR_CT_ESTABLISHED);
+		unclassified_rules(c, ch, true, false);
+	}
 	vec_push(&c->rs->chains, ch);
 }
 
@@ -800,6 +914,7 @@ static void output_chain(struct rctx *c)
 	ch->comment = xstrdup("packets the node sends: its own, and pods' sent again by IPVS (kube-proxy ipvs mode)");
 	rule_new(ch, RR_CT_ESTABLISHED);
 	rule_new(ch, RR_LOCAL_SRC)->comment = xstrdup("the node's own packets: a pod's node may always reach it");
+	unclassified_rules(c, ch, false, true);
 	dispatch_rules(c, ch);
 	vec_push(&c->rs->chains, ch);
 }
@@ -948,7 +1063,10 @@ struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const str
 	engine_groups(e, &groups);
 	dispatch_maps(&c, DIR_EGRESS, "egress_v4", "egress_v6");
 	dispatch_maps(&c, DIR_INGRESS, "ingress_v4", "ingress_v6");
+	if (dp->ifaces_known && (!dp->cfg.no_source_check || dp->unclassified))
+		iface_sets(&c); /* only when a check uses them */
 	base_chain(&c);
+	input_chain(&c);
 	output_chain(&c);
 	for (size_t i = 0; i < groups.n; i++)
 		group_chain(&c, groups.v[i]);

@@ -291,6 +291,15 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 	case RR_GOTO:
 		sbuf_addf(out, "goto %s", r->set);
 		break;
+	case RR_IIF_SRC_CHECK:
+		sbuf_addf(out, "iifname != @%s fib saddr . iif oif missing goto %s", r->set, r->ports);
+		break;
+	case RR_UNCLASSIFIED:
+		sbuf_addf(out, "%s != @%s ", r->src ? "iifname" : "oifname", r->dset);
+		if (r->src && r->family == 6)
+			sbuf_add(out, "ip6 saddr != fe80::/10 ");
+		sbuf_addf(out, "%s %s != @%s goto %s", fam_word(r->family), r->src ? "saddr" : "daddr", r->set, r->ports);
+		break;
 	case RR_VMAP:
 		sbuf_addf(out, "%s %s vmap @%s", fam_word(r->family), r->src ? "saddr" : "daddr", r->set);
 		break;

@@ -13,12 +13,26 @@
  *       (only what a bridge forwards: a routed packet never has 255 here);
  *     ip/ip6 saddr vmap @egress_v4/_v6   -> jump eg_gN  (returns on allow)
  *     ip/ip6 daddr vmap @ingress_v4/_v6  -> goto ing_gN (accepts on allow)
+ *     with the node's interfaces known (an agent with a link watch,
+ *     dp_set_node_ifaces) and denyUnexplainedAddresses, after ND: a
+ *     packet from an interface not in @node_ifaces (a pod's) whose source
+ *     is not in @classified_v4/_v6 (this node's pods as the engine knows
+ *     them, provisional ones included), or to such an interface whose
+ *     destination is not, goto eg_unclassified / ing_unclassified;
+ *   chain input (hook input, priority filter, policy accept; only with
+ *     the node's interfaces known): iifname != @node_ifaces fib saddr .
+ *     iif oif missing goto forged_source (a pod's packet to the node, an
+ *     IPVS Service address or a NodePort, with a source that is not its
+ *     own); ct state established,related accept; the unclassified source
+ *     check (link-local sources excepted: neighbour discovery);
  *   chain output (hook output, priority filter, policy accept): what the
  *     node sends: ct state established,related accept; fib saddr type
  *     local accept (the node's own packets: a pod's node may always
  *     reach it); then the same four vmaps as forward, for packets with
  *     a pod's source that the node sends again (kube-proxy's IPVS takes
- *     them in the input hook and sends them to a backend through output);
+ *     them in the input hook and sends them to a backend through output;
+ *     with the unclassified check, after the local-source accept: to a
+ *     pod's interface, a destination not classified goto ing_unclassified);
  *   chain ing_gN / eg_gN: one per policy group on this node; one rule per
  *     (IR rule, family, port kind); then a rate-limited NFLOG log and a
  *     counted drop whose prefix names the direction and the group;
@@ -124,6 +138,12 @@ enum rs_rule_kind {
 	RR_BR_ND,          /* ether type ip6 icmpv6 type 135-136 ip6 hoplimit 255 accept */
 	RR_BR_MCAST6,      /* ether type ip6 ip6 daddr ff00::/8 icmpv6 type 130-136 (icmp 0) | <icmp> accept */
 	RR_BR_ARP_ANY,     /* ether type arp accept */
+	/* the node's own interfaces (set node_ifaces, dp_set_node_ifaces):
+	 * the rest are pods' (routed veths), or ones the agent has not heard
+	 * of yet */
+	RR_IIF_SRC_CHECK,  /* iifname != @<set> fib saddr . iif oif missing goto <ports> (the chain) */
+	RR_UNCLASSIFIED,   /* src: iifname != @<dset> [ip6 saddr != fe80::/10] ip[6] saddr != @<set> goto <ports>;
+			      else oifname != @<dset> ip[6] daddr != @<set> goto <ports> */
 };
 
 struct rs_rule {

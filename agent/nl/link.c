@@ -66,6 +66,8 @@ struct link_watch {
 	size_t nports;
 	struct link_other *others; /* ports of bridges that are no pod's */
 	size_t nothers;
+	char **node;            /* the node's own interfaces' names, sorted */
+	size_t nnode;
 	struct link_stats st;
 };
 
@@ -269,6 +271,113 @@ static int other_cmp(const void *x, const void *y)
 	return strcmp(((const struct link_other *)x)->name, ((const struct link_other *)y)->name);
 }
 
+static int str_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static bool has_int(const int *v, size_t n, int x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* The interfaces (ifindexes into *out, malloc'd) through which a route of
+ * the node leads to a network (not one address: shorter than /32 or
+ * /128, default included; not link-local): what an uplink or a wire
+ * between namespaces has (its subnet, the default route), and a pod's
+ * veth never gets (the CNI routes single addresses to it). */
+static size_t network_ifaces(struct link_watch *w, int **out)
+{
+	size_t n = 0, cap = 16;
+	int *v = xmalloc(cap * sizeof(*v));
+	for (struct nl_object *o = nl_cache_get_first(w->routes); o; o = nl_cache_get_next(o)) {
+		struct rtnl_route *r = (struct rtnl_route *)o;
+		struct nl_addr *dst = rtnl_route_get_dst(r);
+		if (rtnl_route_get_type(r) != RTN_UNICAST || rtnl_route_get_table(r) == RT_TABLE_LOCAL)
+			continue;
+		int fam = rtnl_route_get_family(r);
+		unsigned plen = dst ? nl_addr_get_prefixlen(dst) : 0;
+		if ((fam == AF_INET && plen >= 32) || (fam == AF_INET6 && plen >= 128) ||
+		    (fam != AF_INET && fam != AF_INET6))
+			continue;
+		if (fam == AF_INET6 && dst && plen >= 10 && nl_addr_get_len(dst) == 16) {
+			const uint8_t *b = nl_addr_get_binary_addr(dst);
+			if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+				continue; /* fe80::/64: every IPv6 interface has it */
+		}
+		for (int i = 0; i < rtnl_route_get_nnexthops(r); i++) {
+			int x = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, i));
+			if (has_int(v, n, x))
+				continue; /* a few interfaces, however many routes */
+			if (n == cap)
+				v = xrealloc(v, (cap *= 2) * sizeof(*v));
+			v[n++] = x;
+		}
+	}
+	*out = v;
+	return n;
+}
+
+
+/* Every link that is not a pod interface (ports: n of them), by name;
+ * true when the list changed. A veth into another namespace that carries
+ * a network route counts as the node's (a kind node's eth0, a wire
+ * between test nodes). */
+static bool node_ifaces(struct link_watch *w, const struct link_port *ports, size_t n)
+{
+	size_t cap = (size_t)nl_cache_nitems(w->links) + 1, m = 0;
+	char **v = xcalloc(cap, sizeof(*v));
+	int *net;
+	size_t nnet = network_ifaces(w, &net);
+	for (struct nl_object *o = nl_cache_get_first(w->links); o && m < cap; o = nl_cache_get_next(o)) {
+		struct rtnl_link *l = (struct rtnl_link *)o;
+		const char *name = rtnl_link_get_name(l);
+		const char *type = rtnl_link_get_type(l);
+		bool pod = false;
+		/* the links themselves (AF_UNSPEC), and bridges, which libnl
+		 * files under AF_BRIDGE (from their kind); not the per-family
+		 * entries (AF_INET6 link notifications), which outlive their
+		 * link: a stale name must never make a new pod's veth the
+		 * node's */
+		int fam = rtnl_link_get_family(l);
+		if (!name || !*name ||
+		    !(fam == AF_UNSPEC || (fam == AF_BRIDGE && type && !strcmp(type, "bridge"))))
+			continue;
+		for (size_t i = 0; i < n && !pod; i++)
+			pod = ports[i].ifindex == rtnl_link_get_ifindex(l);
+		if (!pod || has_int(net, nnet, rtnl_link_get_ifindex(l)))
+			v[m++] = xstrdup(name);
+	}
+	free(net);
+	qsort(v, m, sizeof(*v), str_cmp);
+	size_t kept = 0;
+	for (size_t i = 0; i < m; i++) {
+		if (kept && !strcmp(v[kept - 1], v[i])) {
+			free(v[i]);
+			continue;
+		}
+		v[kept++] = v[i];
+	}
+	m = kept;
+	bool changed = m != w->nnode;
+	for (size_t i = 0; !changed && i < m; i++)
+		changed = strcmp(v[i], w->node[i]) != 0;
+	free_names(w->node, w->nnode);
+	w->node = v;
+	w->nnode = m;
+	return changed;
+}
+
 static bool refresh(struct link_watch *w)
 {
 	struct timespec now;
@@ -337,6 +446,7 @@ static bool refresh(struct link_watch *w)
 	bool changed = n != w->nports || no != w->nothers || (no && memcmp(ov, w->others, no * sizeof(*ov)));
 	for (size_t i = 0; !changed && i < n; i++)
 		changed = port_changed(&v[i], &w->ports[i]);
+	changed |= node_ifaces(w, v, n);
 	free(w->ports);
 	w->ports = v;
 	w->nports = n;
@@ -437,6 +547,7 @@ void link_watch_close(struct link_watch *w)
 	free(w->dirty_ns);
 	free(w->ports);
 	free(w->others);
+	free_names(w->node, w->nnode);
 	free(w);
 }
 
@@ -483,6 +594,12 @@ const struct link_other *link_watch_bridge_others(const struct link_watch *w, si
 {
 	*n = w->nothers;
 	return w->others;
+}
+
+const char *const *link_watch_node_ifaces(const struct link_watch *w, size_t *n)
+{
+	*n = w->nnode;
+	return (const char *const *)w->node;
 }
 
 void link_watch_stats(const struct link_watch *w, struct link_stats *st)

@@ -78,7 +78,8 @@ void link_watch_close(struct link_watch *w);
 int link_watch_fd(const struct link_watch *w);
 
 /* Reads what is pending and brings the pod interfaces up to date: true
- * when they changed (interfaces or their addresses). Never blocks on the
+ * when they changed (interfaces or their addresses), or the node's own
+ * interfaces (link_watch_node_ifaces) did. Never blocks on the
  * notification sockets (the dumps of pod namespaces it triggers do). */
 bool link_watch_dispatch(struct link_watch *w);
 
@@ -90,5 +91,9 @@ const struct link_port *link_watch_ports(const struct link_watch *w, size_t *n);
  * watch has not heard of yet) as a pod's that has no address yet. */
 const struct link_other *link_watch_bridge_others(const struct link_watch *w, size_t *n);
 void link_watch_stats(const struct link_watch *w, struct link_stats *st);
+/* The node's own interfaces: the names of every link that is not a pod
+ * interface (lo, uplinks, bridges, tunnels, kube-ipvs0, ...), sorted;
+ * valid until the next dispatch. */
+const char *const *link_watch_node_ifaces(const struct link_watch *w, size_t *n);
 
 #endif

@@ -123,6 +123,16 @@ static void e_lookup(struct nftnl_rule *r, const char *set, bool vmap)
 	add(r, e);
 }
 
+/* reg 1 not in set */
+static void e_lookup_inv(struct nftnl_rule *r, const char *set)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+	add(r, e);
+}
+
 static void e_verdict(struct nftnl_rule *r, int verdict)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
@@ -418,6 +428,45 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 	}
 	case RR_GOTO: {
 		e_goto(r, x->set);
+		break;
+	}
+	case RR_IIF_SRC_CHECK: {
+		/* iifname != @set, then the check of RR_SRC_CHECK (nf_tables'
+		 * fib takes an oif result in the input hook with F_IIF too) */
+		uint32_t none = 0;
+		e_meta(r, NFT_META_IIFNAME, NFT_REG_1);
+		e_lookup_inv(r, x->set);
+		struct nftnl_expr *e = nftnl_expr_alloc("fib");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF | NFTA_FIB_F_PRESENT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_OIF);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+		add(r, e);
+		e_cmp(r, NFT_CMP_EQ, &none, 4);
+		e_goto(r, x->ports);
+		break;
+	}
+	case RR_UNCLASSIFIED: {
+		/* iifname|oifname != @dset [ip6 saddr != fe80::/10] ip[6] saddr|daddr != @set */
+		e_meta(r, x->src ? NFT_META_IIFNAME : NFT_META_OIFNAME, NFT_REG_1);
+		e_lookup_inv(r, x->dset);
+		e_family(r, x->family);
+		if (x->src && x->family == 6) {
+			/* the whole address masked to /10, as nft encodes a
+			 * negated prefix (lists as `ip6 saddr != fe80::/10`) */
+			uint8_t ll[16] = { 0xfe, 0x80 }, mask[16] = { 0xff, 0xc0 }, zero[16] = { 0 };
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16, NFT_REG_1);
+			struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 16);
+			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, 16);
+			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, 16);
+			add(r, e);
+			e_cmp(r, NFT_CMP_NEQ, ll, 16);
+		}
+		e_addr(r, x->family, x->src);
+		e_lookup_inv(r, x->set);
+		e_goto(r, x->ports);
 		break;
 	}
 	case RR_VMAP:

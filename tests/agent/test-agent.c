@@ -843,6 +843,12 @@ static void drops_counted_exactly(void **state)
 	long long before = metric_value(0, p1_drops);
 	long long logs = metric_value(0, "corral_drop_logs_total{direction=\"ingress\"}");
 	assert_true(before >= 0);
+	/* the agent watches the node's links: the unclassified-address chains
+	 * count into a reason of their own, both directions */
+	assert_true(metric_value(0, "corral_dropped_packets_total{direction=\"egress\",reason=\"unclassified\","
+				    "namespace=\"\",policy=\"\"}") >= 0);
+	assert_true(metric_value(0, "corral_dropped_packets_total{direction=\"ingress\",reason=\"unclassified\","
+				    "namespace=\"\",policy=\"\"}") >= 0);
 	send_udp(YA, XA, 80, 2000);
 	long long after = metric_value(0, p1_drops);
 	long long logged = metric_value(0, "corral_drop_logs_total{direction=\"ingress\"}") - logs;
