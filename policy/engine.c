@@ -56,6 +56,7 @@ struct engine {
 	uint64_t epoch;
 	struct vec dirty_ps, dirty_groups;
 	struct ptrset local;  /* active pods on this node */
+	struct ptrset here;   /* every pod of this node, active or not */
 	size_t npol[POLICY_KINDS][2]; /* policies by kind and validity */
 	struct engine_stats stats;
 	/* cluster default: egress to cluster DNS for AccessPolicy pods */
@@ -1009,6 +1010,10 @@ void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
 	e->unread_pods -= old && old->unreadable;
 	p->active = spec_active(spec);
 	p->local = pod_is_local(e, spec);
+	if (p->local)
+		ptrset_add(&e->here, p);
+	else
+		ptrset_del(&e->here, p);
 	pod_index(e, p);
 	nv = (struct view){ p->active, spec->ns, ns_view_labels(p->ns), pod_view_labels(spec) };
 	pod_reevaluate(e, p, &ov, &nv, addr_changed);
@@ -1032,6 +1037,7 @@ void engine_pod_delete(struct engine *e, const char *ns, const char *name)
 	p->active = false;
 	pod_regroup(e, p);
 	pod_unindex(e, p);
+	ptrset_del(&e->here, p);
 	struct podkey k = { ns, name };
 	htab_remove(&e->pods, podkey_hash(ns, name), pod_eq, &k);
 	list_del(&p->ns_node);
@@ -1052,6 +1058,13 @@ void engine_local_pods(const struct engine *e, struct vec *v)
 {
 	struct pod *p;
 	htab_foreach(&e->local.h, p) vec_push(v, p);
+	vec_sort(v, pod_cmp);
+}
+
+void engine_node_pods(const struct engine *e, struct vec *v)
+{
+	struct pod *p;
+	htab_foreach(&e->here.h, p) vec_push(v, p);
 	vec_sort(v, pod_cmp);
 }
 
@@ -1556,6 +1569,7 @@ void engine_free(struct engine *e)
 	vec_free(&e->dirty_ps);
 	vec_free(&e->dirty_groups);
 	ptrset_free(&e->local);
+	ptrset_free(&e->here);
 	struct node_spec *nd;
 	htab_foreach(&e->nodes, nd) node_spec_free(nd);
 	htab_free(&e->nodes);

@@ -183,6 +183,9 @@ struct engine_unreadable {
 void engine_unreadable_counts(const struct engine *e, struct engine_unreadable *out);
 /* Active pods on this node (those that get dispatch entries), sorted. */
 void engine_local_pods(const struct engine *e, struct vec *v);
+/* Every pod of this node, with an address or not (an index: no scan of
+ * the cluster's pods), sorted. */
+void engine_node_pods(const struct engine *e, struct vec *v);
 
 /* The group a pod on another node would have on its own node (id 0), for
  * explaining the remote side of a flow; free with the function below. */

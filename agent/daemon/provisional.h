@@ -33,7 +33,9 @@
 
 struct prov;
 
-struct prov *prov_new(void);
+/* api: the pods come from the API (a watch that may be behind), and a
+ * twin needs a read of this node's pods newer than the address. */
+struct prov *prov_new(bool api);
 /* Gives back every twin's pod its own spec (the engine keeps working). */
 void prov_free(struct prov *pv, struct engine *e);
 
@@ -42,6 +44,13 @@ void prov_free(struct prov *pv, struct engine *e);
  * and *denied (malloc'd, *ndenied) the addresses to deny both ways. */
 void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *ports, size_t nports,
 		    bool deny_unexplained, ip128 **denied, size_t *ndenied);
+
+/* Whether the last prov_reconcile wants a read of this node's pods newer
+ * than what prov_node_pods() gave (kube_client_node_pods()). */
+bool prov_wants_read(const struct prov *pv);
+/* What such a read answered; asked: when it was asked for
+ * (CLOCK_MONOTONIC). Takes ownership of pods and of the array. */
+void prov_node_pods(struct prov *pv, const struct timespec *asked, struct pod_spec **pods, size_t n);
 
 struct prov_stats {
 	size_t entries;             /* addresses provisional now */
