@@ -17,6 +17,22 @@
  *     tricks, a stale interface): deny-all both ways by default
  *     (denyUnexplainedAddresses: true), nothing with false.
  *
+ * Only this node's pods own a local address: one a pod of another node
+ * holds (moved, terminating) is unexplained here.
+ *
+ * Fresh enough (api, --source kube): the pod watch may be behind, and a
+ * new pod it has not brought is no candidate: its address would get a
+ * known candidate's verdicts, looser than its own. So an address is
+ * denied both ways until a read of this node's pods (prov_node_pods,
+ * kube_client_node_pods: a consistent LIST) asked for after both the
+ * interface and the entry were first seen; its owner was bound here
+ * before the CNI made the interface, so the read has it. The candidates
+ * are the read's waiting pods, each of which must be in the engine as a
+ * candidate alike to the read's version; a waiting pod the engine lacks
+ * or has otherwise, or a pod of the read holding the address, denies. The
+ * folder source (!api) has no watch to lag behind: the engine's waiting
+ * pods of this node (engine_node_pods, an index) are the candidates.
+ *
  * When the API reports the address, the twin gives way to the pod's own
  * spec in the engine, or the deny entry to the pod's verdicts, before the
  * next transaction: one transaction replaces the provisional entry by the
