@@ -72,7 +72,8 @@ static void read_now(struct prov *pv, struct pod_spec **pods, size_t n)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	struct pod_spec **v = xcalloc(n ? n : 1, sizeof(*v));
-	memcpy(v, pods, n * sizeof(*v));
+	if (n)
+		memcpy(v, pods, n * sizeof(*v));
 	prov_node_pods(pv, &t, v, n);
 }
 
