@@ -298,6 +298,15 @@ static int drain(int fd)
 	return n;
 }
 
+/* The pod goes, and its interface with it (its addresses no longer
+ * unclaimed on the node: the next test's are the only new ones). */
+static void del_pod_ns(int k)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ip netns del %s-new%d", kc.prefix, k);
+	assert_int_equal(system(cmd), 0);
+}
+
 static int setup(void **state)
 {
 	char cmd[1024];
@@ -538,6 +547,7 @@ static void address_of_another_node_denied(void **state)
 	assert_true(status_has("provisional 10.1.7.3"));
 	assert_true(status_has("no pod on this node waits for an address: denied both ways"));
 	close(out), close(in), close(from_c), close(ns);
+	del_pod_ns(3);
 }
 
 /* The pod watch behind (--source kube): the server withholds every watch
