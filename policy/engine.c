@@ -721,6 +721,44 @@ static void pod_select_policies(const struct engine *e, const struct pod *p, enu
 	}
 }
 
+bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const struct pod *b)
+{
+	const struct pod_spec *x = a->spec, *y = b->spec;
+	if (a->ns != b->ns || x->unreadable || y->unreadable || x->nports != y->nports)
+		return false;
+	for (uint32_t i = 0; i < x->nports; i++) /* named ports resolve the same */
+		if (x->ports[i].name != y->ports[i].name || x->ports[i].proto != y->ports[i].proto ||
+		    x->ports[i].port != y->ports[i].port)
+			return false;
+	for (int d = 0; d < DIR_COUNT; d++) { /* the same group: the same policies isolate them */
+		struct vec pa = { 0 }, pb = { 0 };
+		pod_select_policies(e, a, (enum dir)d, &pa);
+		pod_select_policies(e, b, (enum dir)d, &pb);
+		bool same = pa.n == pb.n && (!pa.n || !memcmp(pa.v, pb.v, pa.n * sizeof(*pa.v)));
+		vec_free(&pa);
+		vec_free(&pb);
+		if (!same)
+			return false;
+	}
+	/* the same membership in every peer set this node's rules use, as
+	 * if both had an address (the live passes' match) */
+	struct view va = { true, x->ns, ns_view_labels(a->ns), pod_view_labels(x) };
+	struct view vb = { true, y->ns, ns_view_labels(b->ns), pod_view_labels(y) };
+	struct ir_peerset *ps;
+	htab_foreach(&e->peersets, ps) {
+		if (!ps->live)
+			continue;
+		bool ma = false, mb = false;
+		for (size_t i = 0; i < ps->terms.n && !ma; i++)
+			ma = term_matches(ps->terms.v[i], &va);
+		for (size_t i = 0; i < ps->terms.n && !mb; i++)
+			mb = term_matches(ps->terms.v[i], &vb);
+		if (ma != mb)
+			return false;
+	}
+	return true;
+}
+
 static void group_build_rules(const struct engine *e, struct ir_group *g)
 {
 	bool access = false;

@@ -271,6 +271,7 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 	struct vec cands = { 0 };
 	bool have_cands = false;
 	char *bad = NULL;
+	int kinds = 1; /* 1: every candidate alike; 2: the same verdicts here; 0: neither */
 	size_t used = 0;
 	pv->want_read = false;
 	for (size_t i = 0; i < nports; i++) {
@@ -311,15 +312,17 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 		if (!have_cands) { /* before any twin of this pass */
 			bad = candidates(pv, e, &cands);
 			have_cands = true;
+			for (size_t k = 1; k < cands.n && kinds; k++) {
+				const struct pod *c0 = cands.v[0], *ck = cands.v[k];
+				if (!alike(c0->spec, ck->spec))
+					kinds = engine_pods_equivalent(e, c0, ck) ? 2 : 0;
+			}
 		}
 		/* the later of the interface and the entry: a read asked for
 		 * after it has every pod bound here before the CNI made it */
 		char *no = unread(pv, ts_before(&en->since, &lp->since) ? &lp->since : &en->since, a, n);
 		if (!no && bad)
 			no = xstrdup(bad);
-		bool all_alike = true;
-		for (size_t k = 1; k < cands.n && all_alike; k++)
-			all_alike = alike(((struct pod *)cands.v[0])->spec, ((struct pod *)cands.v[k])->spec);
 		if (no) {
 			en->deny = true;
 			en->why = no;
@@ -328,7 +331,7 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 			en->why = xasprintf("no pod on this node waits for an address: %s",
 					    deny_unexplained ? "denied both ways (denyUnexplainedAddresses)"
 							     : "left alone (denyUnexplainedAddresses: false)");
-		} else if (!all_alike) {
+		} else if (!kinds) {
 			const struct pod_spec *x = ((struct pod *)cands.v[0])->spec;
 			en->deny = true;
 			en->why = xasprintf("%zu pods of different kinds wait for an address on this node (%s/%s, ...): "
@@ -349,7 +352,9 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 			engine_pod_upsert(e, en->twin);
 			en->why = xasprintf("taken for %s/%s: %s", en->ns, en->name,
 					    cands.n == 1 ? "the only pod waiting for an address on this node"
-							 : "every pod waiting for an address on this node is alike");
+					    : kinds == 1 ? "every pod waiting for an address on this node is alike"
+							 : "every pod waiting for an address on this node gets the same "
+							   "verdicts here (the same policies, peer sets and ports)");
 		}
 		if (en->deny) {
 			*denied = xrealloc(*denied, (*ndenied + n) * sizeof(**denied));

@@ -10,8 +10,11 @@
  *     of one workload): the address is given to one of them (a "twin" of
  *     its spec with the address, in the engine): its groups, its peer
  *     sets on this node, its named ports, exactly what the API will say;
- *   - candidates of several kinds (the intersection of what they allow is
- *     not computed): the address drops everything both ways
+ *   - candidates that differ but would each get the same verdicts here
+ *     (engine_pods_equivalent: the same policies isolating them, the
+ *     same live peer sets, the same ports): a twin of the first, as above;
+ *   - candidates of several kinds otherwise (the intersection of what
+ *     they allow is not computed): the address drops everything both ways
  *     (deny-all, through the quarantine chains) until the API reports it;
  *   - no candidate (an address no pending pod explains: host-network
  *     tricks, a stale interface): deny-all both ways by default

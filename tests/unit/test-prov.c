@@ -6,6 +6,8 @@
  *     which every waiting pod is as the watch has it; else deny;
  *   - an address a pod of another node holds is no local pod's: it gets a
  *     provisional verdict, it is not taken as claimed;
+ *   - waiting pods of several kinds: a twin only when each would get the
+ *     same verdicts here;
  *   - `test-prov --bench large`: prov_reconcile's time with 150,000 pods
  *     (bench/gen.c) and one unclaimed address. */
 #define _GNU_SOURCE
@@ -35,6 +37,28 @@ static struct pod_spec *pod(const char *name, const char *app, const char *node,
 	s->refs++; /* ours, past the set */
 	manifest_set_free(&set);
 	return s;
+}
+
+/* Every object of yaml into the engine, as the source would (no
+ * address made up for a pod without one). */
+static void apply(struct engine *e, const char *yaml)
+{
+	struct manifest_set set = { 0 };
+	struct decode_opts o = { DECODE_API, false, "app", "default" };
+	assert_int_equal(manifest_load_buffer(&set, "t.yaml", yaml, strlen(yaml), &o), 0);
+	assert_int_equal(set.diags.errors, 0);
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+}
+
+static void waiting_pod(struct engine *e, const char *name, const char *labels, int port)
+{
+	char *y = xasprintf("apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: x, labels: {%s}}\n"
+			    "spec: {nodeName: node-1, containers: [{name: c, ports: [{name: http, containerPort: %d}]}]}\n"
+			    "status: {phase: Pending}\n",
+			    name, labels, port);
+	apply(e, y);
+	free(y);
 }
 
 static struct link_port port(const char *name, int ifindex, uint8_t last)
@@ -173,6 +197,51 @@ static void other_node_owner_is_no_owner(void **state)
 	}
 }
 
+/* Several kinds of waiting pods (issue 14, 4): twinned only when every
+ * one would get the same verdicts here as the twin (the same policies
+ * isolating it, the same live peer sets, the same ports); else denied. */
+static void equivalent_kinds_twin(void **state)
+{
+	(void)state;
+	static const char *pols =
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: iso, namespace: x}\n"
+		"spec: {podSelector: {matchLabels: {app: db}}, policyTypes: [Ingress, Egress]}\n---\n"
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: to-a, namespace: x}\n"
+		"spec:\n  podSelector: {matchLabels: {app: a}}\n  ingress:\n  - from:\n"
+		"    - podSelector: {matchLabels: {role: front}}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a}}\n"
+		"spec: {nodeName: node-1, containers: [{name: c}]}\nstatus: {phase: Running, podIPs: [{ip: 10.1.0.1}]}\n";
+	static const struct {
+		const char *other; /* labels of x/w2 beside x/w1 {app: web, hash: one} */
+		int port;
+		bool twin;
+		const char *what;
+	} cases[] = {
+		{ "app: web, hash: two", 80, true, "a label no selector reads (a rollout's pod-template-hash)" },
+		{ "app: db, hash: two", 80, false, "isolated by x/iso" },
+		{ "app: web, role: front", 80, false, "in x/to-a's peer set" },
+		{ "app: web, hash: two", 8080, false, "its named port elsewhere" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct engine *e = engine_new(&CFG);
+		apply(e, pols);
+		waiting_pod(e, "w1", "app: web, hash: one", 80);
+		waiting_pod(e, "w2", cases[i].other, cases[i].port);
+		struct prov *pv = prov_new(false);
+		struct link_port lp = port("vnew1", 7, 1);
+		printf(" x/w2 {%s}, port %d: %s\n", cases[i].other, cases[i].port, cases[i].what);
+		bool d = denied(pv, e, &lp, 1, A(1));
+		assert_int_equal(d, !cases[i].twin);
+		assert_int_equal(twinned(e, "w1", A(1)), cases[i].twin);
+		if (cases[i].twin)
+			assert_non_null(strstr(prov_why(pv, A(1)), "gets the same verdicts here"));
+		else
+			assert_non_null(strstr(prov_why(pv, A(1)), "pods of different kinds"));
+		prov_free(pv, e);
+		engine_free(e);
+	}
+}
+
 static double now_ms(void)
 {
 	struct timespec t;
@@ -221,6 +290,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(stale_watch_denies),
 		cmocka_unit_test(fresh_read_twins),
 		cmocka_unit_test(other_node_owner_is_no_owner),
+		cmocka_unit_test(equivalent_kinds_twin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
