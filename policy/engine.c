@@ -740,14 +740,13 @@ bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const s
 		if (!same)
 			return false;
 	}
-	/* the same membership in every peer set this node's rules use, as
-	 * if both had an address (the live passes' match) */
+	/* the same membership in every peer set, as if both had an address
+	 * (the live passes' match): the live ones, and those a policy the
+	 * twin's own group makes live would bring */
 	struct view va = { true, x->ns, ns_view_labels(a->ns), pod_view_labels(x) };
 	struct view vb = { true, y->ns, ns_view_labels(b->ns), pod_view_labels(y) };
 	struct ir_peerset *ps;
 	htab_foreach(&e->peersets, ps) {
-		if (!ps->live)
-			continue;
 		bool ma = false, mb = false;
 		for (size_t i = 0; i < ps->terms.n && !ma; i++)
 			ma = term_matches(ps->terms.v[i], &va);

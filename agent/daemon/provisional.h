@@ -12,7 +12,7 @@
  *     sets on this node, its named ports, exactly what the API will say;
  *   - candidates that differ but would each get the same verdicts here
  *     (engine_pods_equivalent: the same policies isolating them, the
- *     same live peer sets, the same ports): a twin of the first, as above;
+ *     same peer sets, the same ports): a twin of the first, as above;
  *   - candidates of several kinds otherwise (the intersection of what
  *     they allow is not computed): the address drops everything both ways
  *     (deny-all, through the quarantine chains) until the API reports it;

@@ -199,7 +199,7 @@ static void other_node_owner_is_no_owner(void **state)
 
 /* Several kinds of waiting pods (issue 14, 4): twinned only when every
  * one would get the same verdicts here as the twin (the same policies
- * isolating it, the same live peer sets, the same ports); else denied. */
+ * isolating it, the same peer sets, the same ports); else denied. */
 static void equivalent_kinds_twin(void **state)
 {
 	(void)state;
@@ -216,15 +216,24 @@ static void equivalent_kinds_twin(void **state)
 		int port;
 		bool twin;
 		const char *what;
+		const char *extra; /* one more policy */
 	} cases[] = {
-		{ "app: web, hash: two", 80, true, "a label no selector reads (a rollout's pod-template-hash)" },
-		{ "app: db, hash: two", 80, false, "isolated by x/iso" },
-		{ "app: web, role: front", 80, false, "in x/to-a's peer set" },
-		{ "app: web, hash: two", 8080, false, "its named port elsewhere" },
+		{ "app: web, hash: two", 80, true, "a label no selector reads (a rollout's pod-template-hash)", NULL },
+		{ "app: db, hash: two", 80, false, "isolated by x/iso", NULL },
+		{ "app: web, role: front", 80, false, "in x/to-a's peer set", NULL },
+		{ "app: web, hash: two", 8080, false, "its named port elsewhere", NULL },
+		/* x/self selects both (the same group), admits hash=one: live only
+		 * once the twin is, and then x/w1's address is in it, x/w2's not */
+		{ "app: web, hash: two", 80, false, "not in the peer set of x/self, which only the twin makes live",
+		  "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: self, namespace: x}\n"
+		  "spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n"
+		  "    - podSelector: {matchLabels: {hash: one}}\n" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
 		struct engine *e = engine_new(&CFG);
 		apply(e, pols);
+		if (cases[i].extra)
+			apply(e, cases[i].extra);
 		waiting_pod(e, "w1", "app: web, hash: one", 80);
 		waiting_pod(e, "w2", cases[i].other, cases[i].port);
 		struct prov *pv = prov_new(false);
