@@ -159,8 +159,20 @@ struct reflector {
 	char *error;
 };
 
+/* kube_client_node_pods(): one read at a time */
+struct node_read {
+	CURL *easy;
+	struct curl_slist *headers;
+	struct sbuf body;
+	bool oversized;
+	kube_node_pods_cb cb;
+	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
 struct kube_client {
 	struct kube_auth auth;
+	struct node_read nr;
 	struct kube_client_opts o;
 	struct kube_handlers h;
 	struct decode_opts dopts;
@@ -805,6 +817,131 @@ static void begin(struct reflector *r)
 	}
 }
 
+/* ---------- a read of one node's pods ---------- */
+
+static size_t nr_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct node_read *nr = arg;
+	size_t len = size * n;
+	if (nr->body.n + len > LIST_PAGE_MAX) {
+		nr->oversized = true;
+		return 0;
+	}
+	sbuf_addn(&nr->body, data, len);
+	return len;
+}
+
+static void nr_end(struct kube_client *c)
+{
+	curl_multi_remove_handle(c->multi, c->nr.easy);
+	curl_easy_cleanup(c->nr.easy);
+	c->nr.easy = NULL;
+	curl_slist_free_all(c->nr.headers);
+	c->nr.headers = NULL;
+	sbuf_free(&c->nr.body);
+}
+
+static void node_read_done(struct kube_client *c, CURLcode res)
+{
+	struct node_read *nr = &c->nr;
+	long status = 0;
+	curl_easy_getinfo(nr->easy, CURLINFO_RESPONSE_CODE, &status);
+	kube_node_pods_cb cb = nr->cb;
+	void *arg = nr->arg;
+	struct vec pods = { 0 };
+	char *err = NULL;
+	int rc = 0;
+	if (nr->oversized) {
+		rc = -EFBIG;
+		err = xasprintf("the pods of this node are more than %u MiB", LIST_PAGE_MAX >> 20);
+	} else if (res != CURLE_OK || status != 200) {
+		rc = -EIO;
+		err = xasprintf("%s", res != CURLE_OK ? (*nr->errbuf ? nr->errbuf : curl_easy_strerror(res)) : "");
+		if (res == CURLE_OK) {
+			free(err);
+			err = xasprintf("HTTP %ld", status);
+		}
+	} else {
+		json_error_t je;
+		json_t *o = json_loadb(nr->body.s ? nr->body.s : "", nr->body.n, JSON_ALLOW_NUL, &je);
+		json_t *items = json_object_get(o, "items");
+		if (!json_is_array(items)) {
+			rc = -EINVAL;
+			err = xasprintf("malformed list: %s", o ? "no items" : je.text);
+		}
+		size_t i;
+		json_t *it;
+		json_array_foreach(items, i, it) {
+			struct diags d = { 0 };
+			struct decoded dec;
+			int drc = kube_decode_listed(KRES_PODS, it, &c->dopts, &d, &dec);
+			diags_free(&d);
+			if (drc < 0 || dec.type != OBJ_POD || !dec.pod) {
+				/* a pod that cannot even be named: nothing about this
+				 * node's pods is known for sure */
+				rc = -EINVAL;
+				free(err);
+				err = xasprintf("a pod of the list cannot be identified");
+				continue;
+			}
+			vec_push(&pods, dec.pod);
+		}
+		json_decref(o);
+	}
+	nr_end(c);
+	if (rc < 0) {
+		for (size_t i = 0; i < pods.n; i++)
+			pod_spec_free(pods.v[i]);
+		vec_free(&pods);
+		cb(arg, rc, NULL, 0, err);
+	} else {
+		cb(arg, 0, (struct pod_spec **)pods.v, pods.n, NULL); /* the array is the callee's */
+	}
+	free(err);
+}
+
+int kube_client_node_pods(struct kube_client *c, const char *node, kube_node_pods_cb cb, void *arg)
+{
+	struct node_read *nr = &c->nr;
+	if (nr->easy)
+		return -EBUSY;
+	char *sel = xasprintf("spec.nodeName=%s", node);
+	char *esc = curl_easy_escape(NULL, sel, 0);
+	char *url = xasprintf("%s%s?fieldSelector=%s", c->auth.server, resources[KRES_PODS].path, esc);
+	curl_free(esc);
+	free(sel);
+	nr->cb = cb;
+	nr->arg = arg;
+	nr->oversized = false;
+	nr->body.n = 0;
+	nr->errbuf[0] = 0;
+	CURL *e = nr->easy = curl_easy_init();
+	if (!e)
+		abort();
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, nr_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, nr);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, nr->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	kube_http_tls(e, &c->auth);
+	nr->headers = curl_slist_append(NULL, "Accept: application/json");
+	const char *tok = token(c, false);
+	if (tok) {
+		char *h = xasprintf("Authorization: Bearer %s", tok);
+		nr->headers = curl_slist_append(nr->headers, h);
+		free(h);
+	}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, nr->headers);
+	curl_multi_add_handle(c->multi, e);
+	free(url);
+	return 0;
+}
+
 void kube_client_step(struct kube_client *c, int extra_fd, int max_ms)
 {
 	double now = now_s();
@@ -824,6 +961,10 @@ void kube_client_step(struct kube_client *c, int extra_fd, int max_ms)
 	while ((m = curl_multi_info_read(c->multi, &left))) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
+		if (m->easy_handle == c->nr.easy) {
+			node_read_done(c, m->data.result);
+			continue;
+		}
 		struct reflector *r;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		done(r, m->data.result);
@@ -911,6 +1052,8 @@ void kube_client_free(struct kube_client *c)
 		json_decref(r->list);
 		free(r->error);
 	}
+	if (c->nr.easy)
+		nr_end(c);
 	curl_multi_cleanup(c->multi);
 	kube_auth_free(&c->auth);
 	free((char *)c->o.app_label);

@@ -80,6 +80,16 @@ const char *kube_client_error(const struct kube_client *c, enum kube_res r);
 /* Takes one more reference on a cached object (for the engine). */
 void kube_obj_ref(enum kube_res r, void *obj);
 
+/* A consistent read of the pods bound to node (a LIST with fieldSelector
+ * spec.nodeName and no resourceVersion: the API server answers with what
+ * is stored now, never from a cache that may be behind), apart from the
+ * watches, on the same loop. cb gets the pods decoded, and owns each spec
+ * and the array; or rc < 0, no pods and what went wrong (a body past
+ * LIST_PAGE_MAX is refused: -EFBIG). One at a time: -EBUSY while a read is
+ * in flight. */
+typedef void (*kube_node_pods_cb)(void *arg, int rc, struct pod_spec **pods, size_t n, const char *err);
+int kube_client_node_pods(struct kube_client *c, const char *node, kube_node_pods_cb cb, void *arg);
+
 /* Test and benchmark hook: feeds bytes as if they came from r's watch. */
 int kube_client_feed(struct kube_client *c, enum kube_res r, const char *data, size_t len);
 

@@ -56,6 +56,7 @@ struct engine {
 	uint64_t epoch;
 	struct vec dirty_ps, dirty_groups;
 	struct ptrset local;  /* active pods on this node */
+	struct ptrset here;   /* every pod of this node, active or not */
 	size_t npol[POLICY_KINDS][2]; /* policies by kind and validity */
 	struct engine_stats stats;
 	/* cluster default: egress to cluster DNS for AccessPolicy pods */
@@ -731,6 +732,43 @@ static void pod_select_policies(const struct engine *e, const struct pod *p, enu
 	}
 }
 
+bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const struct pod *b)
+{
+	const struct pod_spec *x = a->spec, *y = b->spec;
+	if (a->ns != b->ns || x->unreadable || y->unreadable || x->nports != y->nports)
+		return false;
+	for (uint32_t i = 0; i < x->nports; i++) /* named ports resolve the same */
+		if (x->ports[i].name != y->ports[i].name || x->ports[i].proto != y->ports[i].proto ||
+		    x->ports[i].port != y->ports[i].port)
+			return false;
+	for (int d = 0; d < DIR_COUNT; d++) { /* the same group: the same policies isolate them */
+		struct vec pa = { 0 }, pb = { 0 };
+		pod_select_policies(e, a, (enum dir)d, &pa);
+		pod_select_policies(e, b, (enum dir)d, &pb);
+		bool same = pa.n == pb.n && (!pa.n || !memcmp(pa.v, pb.v, pa.n * sizeof(*pa.v)));
+		vec_free(&pa);
+		vec_free(&pb);
+		if (!same)
+			return false;
+	}
+	/* the same membership in every peer set, as if both had an address
+	 * (the live passes' match): the live ones, and those a policy the
+	 * twin's own group makes live would bring */
+	struct view va = { true, x->ns, ns_view_labels(a->ns), pod_view_labels(x) };
+	struct view vb = { true, y->ns, ns_view_labels(b->ns), pod_view_labels(y) };
+	struct ir_peerset *ps;
+	htab_foreach(&e->peersets, ps) {
+		bool ma = false, mb = false;
+		for (size_t i = 0; i < ps->terms.n && !ma; i++)
+			ma = term_matches(ps->terms.v[i], &va);
+		for (size_t i = 0; i < ps->terms.n && !mb; i++)
+			mb = term_matches(ps->terms.v[i], &vb);
+		if (ma != mb)
+			return false;
+	}
+	return true;
+}
+
 static void group_build_rules(const struct engine *e, struct ir_group *g)
 {
 	bool access = false;
@@ -1047,6 +1085,10 @@ void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
 	e->unread_pods -= old && old->unreadable;
 	p->active = spec_active(spec);
 	p->local = pod_is_local(e, spec);
+	if (p->local)
+		ptrset_add(&e->here, p);
+	else
+		ptrset_del(&e->here, p);
 	pod_index(e, p);
 	nv = (struct view){ p->active, spec->ns, ns_view_labels(p->ns), pod_view_labels(spec) };
 	pod_reevaluate(e, p, &ov, &nv, addr_changed);
@@ -1070,6 +1112,7 @@ void engine_pod_delete(struct engine *e, const char *ns, const char *name)
 	p->active = false;
 	pod_regroup(e, p);
 	pod_unindex(e, p);
+	ptrset_del(&e->here, p);
 	struct podkey k = { ns, name };
 	htab_remove(&e->pods, podkey_hash(ns, name), pod_eq, &k);
 	list_del(&p->ns_node);
@@ -1090,6 +1133,13 @@ void engine_local_pods(const struct engine *e, struct vec *v)
 {
 	struct pod *p;
 	htab_foreach(&e->local.h, p) vec_push(v, p);
+	vec_sort(v, pod_cmp);
+}
+
+void engine_node_pods(const struct engine *e, struct vec *v)
+{
+	struct pod *p;
+	htab_foreach(&e->here.h, p) vec_push(v, p);
 	vec_sort(v, pod_cmp);
 }
 
@@ -1634,6 +1684,7 @@ void engine_free(struct engine *e)
 	vec_free(&e->dirty_ps);
 	vec_free(&e->dirty_groups);
 	ptrset_free(&e->local);
+	ptrset_free(&e->here);
 	struct node_spec *nd;
 	htab_foreach(&e->nodes, nd) node_spec_free(nd);
 	htab_free(&e->nodes);

@@ -187,6 +187,16 @@ struct engine_unreadable {
 void engine_unreadable_counts(const struct engine *e, struct engine_unreadable *out);
 /* Active pods on this node (those that get dispatch entries), sorted. */
 void engine_local_pods(const struct engine *e, struct vec *v);
+/* Whether pods a and b would get the same verdicts on this node if each
+ * had the same address: the same namespace and container ports, the same
+ * policies isolating them in each direction (the same group), the same
+ * membership in every peer set (live or not: the twin's group may make
+ * one live). Addresses, ipBlocks and entities do not tell them apart.
+ * Either unreadable: false. */
+bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const struct pod *b);
+/* Every pod of this node, with an address or not (an index: no scan of
+ * the cluster's pods), sorted. */
+void engine_node_pods(const struct engine *e, struct vec *v);
 
 /* The group a pod on another node would have on its own node (id 0), for
  * explaining the remote side of a flow; free with the function below. */

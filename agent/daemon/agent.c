@@ -100,6 +100,10 @@ struct agent {
 	int self_ns, target_ns; /* --netns: where we are, where we enforce */
 	int dns_ns;             /* the DNS proxy's copy of target_ns */
 	bool synced, sync_armed, scan_armed, stop, kube_source;
+	/* a read of this node's pods for provisional verdicts (provisional.h) */
+	bool prov_reading;
+	struct timespec prov_asked;
+	double prov_retry_ms; /* after a failed read: not before this (mono_ms) */
 	/* adaptive debounce: a change after a quiet debounceMs goes to the
 	 * kernel at once; changes within debounceMs of the last transaction
 	 * wait for its end and go together */
@@ -308,6 +312,39 @@ static void bridge_sync(struct agent *a)
 
 _Static_assert(sizeof(struct link_addr) == sizeof(struct dp_port_addr), "link_addr and dp_port_addr differ");
 
+/* A read of this node's pods came (provisional.h): the entries waiting
+ * for it are decided at the next transaction. */
+static void prov_read_in(void *arg, int rc, struct pod_spec **pods, size_t n, const char *err)
+{
+	struct agent *a = arg;
+	a->prov_reading = false;
+	if (rc < 0) {
+		log_msg(LOG_WARN, "provisional", "reading this node's pods: %s; new addresses stay denied, "
+						 "read again in 1 s", err);
+		a->prov_retry_ms = mono_ms() + 1000;
+		arm(a->sync_timer, 1000);
+		a->sync_armed = true;
+		return;
+	}
+	if (!a->prov) { /* stopping */
+		for (size_t i = 0; i < n; i++)
+			pod_spec_free(pods[i]);
+		free(pods);
+		return;
+	}
+	prov_node_pods(a->prov, &a->prov_asked, pods, n);
+	want_sync(a);
+}
+
+static void prov_read_start(struct agent *a)
+{
+	if (!a->kube || a->prov_reading || !prov_wants_read(a->prov) || mono_ms() < a->prov_retry_ms)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &a->prov_asked); /* before the request: never later than its answer */
+	if (kube_client_node_pods(a->kube, a->node, prov_read_in, a) == 0)
+		a->prov_reading = true;
+}
+
 static void do_sync(struct agent *a, bool full)
 {
 	update_gauges(a);
@@ -323,6 +360,7 @@ static void do_sync(struct agent *a, bool full)
 		prov_reconcile(a->prov, a->e, ports, n, a->cfg.deny_unexplained, &denied, &nd);
 		dp_set_denied(a->dp, denied, nd);
 		free(denied);
+		prov_read_start(a);
 		struct prov_stats ps;
 		prov_stats(a->prov, &ps);
 		pthread_mutex_lock(&a->metrics.mu);
@@ -1347,7 +1385,7 @@ static void reload(struct agent *a, int argc, char **argv)
 	if (rebuild) {
 		/* the engine's settings are fixed at creation: load everything again */
 		prov_free(a->prov, a->e);
-		a->prov = prov_new();
+		a->prov = prov_new(a->kube_source);
 		engine_free(a->e);
 		a->e = new_engine(a);
 		src_files_free(a->files);
@@ -1545,7 +1583,7 @@ static int dataplane_init(struct agent *a, char **err)
 	a->dp = make_dp(a);
 	a->br = make_bridge(a);
 	a->br_pending = true; /* written after the first transaction */
-	a->prov = prov_new();
+	a->prov = prov_new(a->kube_source);
 	a->ring = xcalloc(DROP_RING, sizeof(*a->ring));
 	if (a->nft_ctr) {
 		a->drops = drop_counters_new(a->nft_ctr, dp_table(a->dp));

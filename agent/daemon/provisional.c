@@ -24,11 +24,52 @@ struct prov {
 	struct vec entries; /* struct entry* */
 	uint64_t resolved;
 	double resolved_seconds;
+	bool api;             /* the pods come from the API: a twin needs a read */
+	bool want_read;       /* an entry is newer than the last read */
+	bool have_read;
+	struct timespec read_at; /* when the last read was asked for (CLOCK_MONOTONIC) */
+	struct pod_spec **read;  /* what it answered: the pods of this node */
+	size_t nread;
+	uint64_t reads;
 };
 
-struct prov *prov_new(void)
+struct prov *prov_new(bool api)
 {
-	return xcalloc(1, sizeof(struct prov));
+	struct prov *pv = xcalloc(1, sizeof(struct prov));
+	pv->api = api;
+	return pv;
+}
+
+static void read_free(struct prov *pv)
+{
+	for (size_t i = 0; i < pv->nread; i++)
+		pod_spec_free(pv->read[i]);
+	free(pv->read);
+	pv->read = NULL;
+	pv->nread = 0;
+}
+
+void prov_node_pods(struct prov *pv, const struct timespec *asked, struct pod_spec **pods, size_t n)
+{
+	if (pv->have_read && (asked->tv_sec < pv->read_at.tv_sec ||
+			      (asked->tv_sec == pv->read_at.tv_sec && asked->tv_nsec < pv->read_at.tv_nsec))) {
+		/* older than the one held: of no use */
+		for (size_t i = 0; i < n; i++)
+			pod_spec_free(pods[i]);
+		free(pods);
+		return;
+	}
+	read_free(pv);
+	pv->read = pods;
+	pv->nread = n;
+	pv->read_at = *asked;
+	pv->have_read = true;
+	pv->reads++;
+}
+
+bool prov_wants_read(const struct prov *pv)
+{
+	return pv->want_read;
 }
 
 static void entry_free(struct entry *en)
@@ -63,6 +104,7 @@ void prov_free(struct prov *pv, struct engine *e)
 		entry_free(pv->entries.v[i]);
 	}
 	vec_free(&pv->entries);
+	read_free(pv);
 	free(pv);
 }
 
@@ -102,11 +144,81 @@ static bool alike(const struct pod_spec *a, const struct pod_spec *b)
 	return true;
 }
 
+/* A pod waiting for an address (its node aside). */
+static bool waiting(const struct pod_spec *s)
+{
+	return !s->naddr && !s->host_network && s->phase != PHASE_SUCCEEDED && s->phase != PHASE_FAILED;
+}
+
 static bool candidate(const struct pod *p)
 {
-	const struct pod_spec *s = p->spec;
-	return p->local && !s->naddr && !s->host_network && !s->unreadable && s->phase != PHASE_SUCCEEDED &&
-	       s->phase != PHASE_FAILED;
+	return p->local && waiting(p->spec) && !p->spec->unreadable;
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static int pod_cmp(const void *a, const void *b)
+{
+	const struct pod *x = *(const struct pod *const *)a, *y = *(const struct pod *const *)b;
+	int c = strcmp(x->spec->ns, y->spec->ns);
+	return c ? c : strcmp(x->spec->name, y->spec->name);
+}
+
+/* The candidates (struct pod*, sorted) into cands, or a reason to deny
+ * every new address (malloc'd). From the folder: the pods of this node
+ * waiting for an address. From the API: the waiting pods of the last read
+ * of this node's pods, each as the engine knows it (provisional.h). */
+static char *candidates(struct prov *pv, struct engine *e, struct vec *cands)
+{
+	if (!pv->api) { /* the folder: the agent's view is the source itself */
+		struct vec here = { 0 };
+		engine_node_pods(e, &here);
+		for (size_t k = 0; k < here.n; k++)
+			if (candidate(here.v[k]))
+				vec_push(cands, here.v[k]);
+		vec_free(&here);
+		return NULL;
+	}
+	for (size_t i = 0; i < pv->nread; i++) {
+		const struct pod_spec *r = pv->read[i];
+		if (!waiting(r))
+			continue;
+		struct pod *p = engine_pod_find(e, r->ns, r->name);
+		if (r->unreadable || !p || !candidate(p) || !alike(p->spec, r))
+			return xasprintf("%s/%s waits for an address in the API, %s: denied both ways", r->ns, r->name,
+					 r->unreadable ? "unreadable"
+					 : !p	       ? "not yet known to the pod watch"
+						       : "not as the pod watch has it yet");
+		vec_push(cands, p);
+	}
+	vec_sort(cands, pod_cmp); /* as the folder's: the same twin for the same pods */
+	return NULL;
+}
+
+/* From the API, an entry's addresses a (n), first seen at since: a reason
+ * to deny them whatever the candidates (malloc'd), or NULL. */
+static char *unread(struct prov *pv, const struct timespec *since, const ip128 *a, size_t n)
+{
+	if (!pv->api)
+		return NULL;
+	if (!pv->have_read || ts_before(&pv->read_at, since)) {
+		pv->want_read = true;
+		return xstrdup("waiting for a read of this node's pods from the API newer than the address (the pod "
+			       "watch may be behind): denied both ways");
+	}
+	for (size_t i = 0; i < pv->nread; i++) {
+		const struct pod_spec *r = pv->read[i];
+		for (uint32_t j = 0; j < r->naddr; j++)
+			for (size_t k = 0; k < n; k++)
+				if (ip_eq(r->addr[j], a[k]))
+					return xasprintf("the API gives it to %s/%s, which the pod watch has not brought "
+							 "yet: denied both ways",
+							 r->ns, r->name);
+	}
+	return NULL;
 }
 
 static ip128 link_ip(const struct link_addr *a)
@@ -158,7 +270,10 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 	/* 2. the pod interfaces whose addresses no pod claims */
 	struct vec cands = { 0 };
 	bool have_cands = false;
+	char *bad = NULL;
+	int kinds = 1; /* 1: every candidate alike; 2: the same verdicts here; 0: neither */
 	size_t used = 0;
+	pv->want_read = false;
 	for (size_t i = 0; i < nports; i++) {
 		const struct link_port *lp = &ports[i];
 		ip128 a[2];
@@ -181,15 +296,6 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 		}
 		if (claimed || !n)
 			continue; /* a pod's (what else it has is no pod's: README) */
-		if (!have_cands) {
-			struct vec all = { 0 };
-			engine_pods(e, &all);
-			for (size_t k = 0; k < all.n; k++)
-				if (candidate(all.v[k]))
-					vec_push(&cands, all.v[k]);
-			vec_free(&all);
-			have_cands = true;
-		}
 		struct entry *en = old_entry(&old, lp->name, a, n);
 		if (!en) {
 			en = xcalloc(1, sizeof(*en));
@@ -203,15 +309,29 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 		free(en->why);
 		en->ns = en->name = NULL;
 		en->deny = false;
-		bool all_alike = true;
-		for (size_t k = 1; k < cands.n && all_alike; k++)
-			all_alike = alike(((struct pod *)cands.v[0])->spec, ((struct pod *)cands.v[k])->spec);
-		if (!cands.n) {
+		if (!have_cands) { /* before any twin of this pass */
+			bad = candidates(pv, e, &cands);
+			have_cands = true;
+			for (size_t k = 1; k < cands.n && kinds; k++) {
+				const struct pod *c0 = cands.v[0], *ck = cands.v[k];
+				if (!alike(c0->spec, ck->spec))
+					kinds = engine_pods_equivalent(e, c0, ck) ? 2 : 0;
+			}
+		}
+		/* the later of the interface and the entry: a read asked for
+		 * after it has every pod bound here before the CNI made it */
+		char *no = unread(pv, ts_before(&en->since, &lp->since) ? &lp->since : &en->since, a, n);
+		if (!no && bad)
+			no = xstrdup(bad);
+		if (no) {
+			en->deny = true;
+			en->why = no;
+		} else if (!cands.n) {
 			en->deny = deny_unexplained;
 			en->why = xasprintf("no pod on this node waits for an address: %s",
 					    deny_unexplained ? "denied both ways (denyUnexplainedAddresses)"
 							     : "left alone (denyUnexplainedAddresses: false)");
-		} else if (!all_alike) {
+		} else if (!kinds) {
 			const struct pod_spec *x = ((struct pod *)cands.v[0])->spec;
 			en->deny = true;
 			en->why = xasprintf("%zu pods of different kinds wait for an address on this node (%s/%s, ...): "
@@ -232,7 +352,9 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 			engine_pod_upsert(e, en->twin);
 			en->why = xasprintf("taken for %s/%s: %s", en->ns, en->name,
 					    cands.n == 1 ? "the only pod waiting for an address on this node"
-							 : "every pod waiting for an address on this node is alike");
+					    : kinds == 1 ? "every pod waiting for an address on this node is alike"
+							 : "every pod waiting for an address on this node gets the same "
+							   "verdicts here (the same policies, peer sets and ports)");
 		}
 		if (en->deny) {
 			*denied = xrealloc(*denied, (*ndenied + n) * sizeof(**denied));
@@ -242,6 +364,7 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 		vec_push(&pv->entries, en);
 	}
 	vec_free(&cands);
+	free(bad);
 	/* 3. entries gone: explained by the API now (counted), or the
 	 * interface went */
 	for (size_t i = 0; i < old.n; i++) {

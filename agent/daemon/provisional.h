@@ -10,12 +10,31 @@
  *     of one workload): the address is given to one of them (a "twin" of
  *     its spec with the address, in the engine): its groups, its peer
  *     sets on this node, its named ports, exactly what the API will say;
- *   - candidates of several kinds (the intersection of what they allow is
- *     not computed): the address drops everything both ways
+ *   - candidates that differ but would each get the same verdicts here
+ *     (engine_pods_equivalent: the same policies isolating them, the
+ *     same peer sets, the same ports): a twin of the first, as above;
+ *   - candidates of several kinds otherwise (the intersection of what
+ *     they allow is not computed): the address drops everything both ways
  *     (deny-all, through the quarantine chains) until the API reports it;
  *   - no candidate (an address no pending pod explains: host-network
  *     tricks, a stale interface): deny-all both ways by default
  *     (denyUnexplainedAddresses: true), nothing with false.
+ *
+ * Only this node's pods own a local address: one a pod of another node
+ * holds (moved, terminating) is unexplained here.
+ *
+ * Fresh enough (api, --source kube): the pod watch may be behind, and a
+ * new pod it has not brought is no candidate: its address would get a
+ * known candidate's verdicts, looser than its own. So an address is
+ * denied both ways until a read of this node's pods (prov_node_pods,
+ * kube_client_node_pods: a consistent LIST) asked for after both the
+ * interface and the entry were first seen; its owner was bound here
+ * before the CNI made the interface, so the read has it. The candidates
+ * are the read's waiting pods, each of which must be in the engine as a
+ * candidate alike to the read's version; a waiting pod the engine lacks
+ * or has otherwise, or a pod of the read holding the address, denies. The
+ * folder source (!api) has no watch to lag behind: the engine's waiting
+ * pods of this node (engine_node_pods, an index) are the candidates.
  *
  * When the API reports the address, the twin gives way to the pod's own
  * spec in the engine, or the deny entry to the pod's verdicts, before the
@@ -33,7 +52,9 @@
 
 struct prov;
 
-struct prov *prov_new(void);
+/* api: the pods come from the API (a watch that may be behind), and a
+ * twin needs a read of this node's pods newer than the address. */
+struct prov *prov_new(bool api);
 /* Gives back every twin's pod its own spec (the engine keeps working). */
 void prov_free(struct prov *pv, struct engine *e);
 
@@ -42,6 +63,13 @@ void prov_free(struct prov *pv, struct engine *e);
  * and *denied (malloc'd, *ndenied) the addresses to deny both ways. */
 void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *ports, size_t nports,
 		    bool deny_unexplained, ip128 **denied, size_t *ndenied);
+
+/* Whether the last prov_reconcile wants a read of this node's pods newer
+ * than what prov_node_pods() gave (kube_client_node_pods()). */
+bool prov_wants_read(const struct prov *pv);
+/* What such a read answered; asked: when it was asked for
+ * (CLOCK_MONOTONIC). Takes ownership of pods and of the array. */
+void prov_node_pods(struct prov *pv, const struct timespec *asked, struct pod_spec **pods, size_t n);
 
 struct prov_stats {
 	size_t entries;             /* addresses provisional now */

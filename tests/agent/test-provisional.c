@@ -16,7 +16,16 @@
  *     by the real one in the same transaction);
  *   - agentctl status and explain say the address is provisional, and why.
  * Without provisional verdicts x/n1 is open and x/n2 dropped until the IP
- * is reported (the test's first check fails). */
+ * is reported (the test's first check fails).
+ *   - an address a pod of node-2 holds, on a new interface of node-1: no
+ *     pod of node-1 owns it, denied both ways.
+ * With a fifth argument, the fake API server (tests/kube): the objects go
+ * through the API and the agent watches them (--source kube); the same
+ * checks (a twin then comes through a read of node-1's pods), and:
+ *   - the pod watch behind (the server withholds every watch event): a
+ *     new isolated pod x/strict the agent has not heard of gets its
+ *     interface while x/loose (admitted by x/a) waits for an address: the
+ *     address is denied both ways, never given x/loose's verdicts. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,10 +45,15 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
 
 #include "kcluster.h"
+#include "kube/yaml.h"
 
-static const char *script, *agent_bin, *agentctl_bin, *base_yaml;
+static const char *script, *agent_bin, *agentctl_bin, *base_yaml, *apiserver;
+static int api_port;
+static pid_t api_pid;
 static struct kcluster kc;
 static char dir[64];
 static pid_t agent_pid;
@@ -82,9 +96,48 @@ static int delay_ms(void)
 	return v && atoi(v) > 0 ? atoi(v) : 1000;
 }
 
+static void api_post(const char *path, json_t *body)
+{
+	char *url, *b = json_dumps(body, JSON_COMPACT);
+	assert_true(asprintf(&url, "http://127.0.0.1:%d/_ctl/%s", api_port, path) >= 0);
+	CURL *e = curl_easy_init();
+	FILE *devnull = fopen("/dev/null", "w");
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, b);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, devnull);
+	assert_int_equal(curl_easy_perform(e), CURLE_OK);
+	curl_easy_cleanup(e);
+	fclose(devnull);
+	free(url);
+	free(b);
+	json_decref(body);
+}
+
+/* Every object of a YAML text, applied through the API. */
+static void api_apply(const char *text)
+{
+	struct vec docs = { 0 };
+	char *err = NULL;
+	assert_int_equal(kube_yaml_parse(text, strlen(text), &docs, &err), 0);
+	for (size_t i = 0; i < docs.n; i++) {
+		json_t *o = docs.v[i];
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+		const char *res = !strcmp(kind, "Pod")		 ? "pods"
+				  : !strcmp(kind, "Namespace")	 ? "namespaces"
+				  : !strcmp(kind, "NetworkPolicy") ? "networkpolicies"
+								   : "accesspolicies";
+		api_post("apply", json_pack("{s:s, s:o}", "resource", res, "object", o));
+	}
+	vec_free(&docs);
+}
+
 static void put(const char *name, const char *text)
 {
 	char path[256], tmp[300];
+	if (apiserver) {
+		api_apply(text);
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
 	FILE *f = fopen(tmp, "w");
@@ -94,23 +147,33 @@ static void put(const char *name, const char *text)
 	assert_int_equal(rename(tmp, path), 0); /* whole, as kubectl apply would */
 }
 
-static void put_pod(const char *name, const char *v4, const char *v6)
+static void put_pod_as(const char *node, const char *name, const char *label, const char *v4, const char *v6)
 {
 	char text[1024], file[64];
 	snprintf(file, sizeof(file), "pod-x-%s.yaml", name);
 	if (v4)
 		snprintf(text, sizeof(text),
 			 "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: x, labels: {pod: %s}}\n"
-			 "spec: {nodeName: node-1, containers: [{name: s, ports: [{name: http, containerPort: 80}]}]}\n"
+			 "spec: {nodeName: %s, containers: [{name: s, ports: [{name: http, containerPort: 80}]}]}\n"
 			 "status: {phase: Running, podIPs: [{ip: '%s'}, {ip: '%s'}]}\n",
-			 name, name, v4, v6);
+			 name, label, node, v4, v6);
 	else
 		snprintf(text, sizeof(text),
 			 "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: x, labels: {pod: %s}}\n"
-			 "spec: {nodeName: node-1, containers: [{name: s, ports: [{name: http, containerPort: 80}]}]}\n"
+			 "spec: {nodeName: %s, containers: [{name: s, ports: [{name: http, containerPort: 80}]}]}\n"
 			 "status: {phase: Pending}\n",
-			 name, name);
+			 name, label, node);
 	put(file, text);
+}
+
+static void put_pod_on(const char *node, const char *name, const char *v4, const char *v6)
+{
+	put_pod_as(node, name, name, v4, v6);
+}
+
+static void put_pod(const char *name, const char *v4, const char *v6)
+{
+	put_pod_on("node-1", name, v4, v6);
 }
 
 static char *run(const char *fmt, ...)
@@ -249,14 +312,58 @@ static int drain(int fd)
 	return n;
 }
 
+/* The pod goes, and its interface with it (its addresses no longer
+ * unclaimed on the node: the next test's are the only new ones). */
+static void del_pod_ns(int k)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ip netns del %s-new%d", kc.prefix, k);
+	assert_int_equal(system(cmd), 0);
+}
+
 static int setup(void **state)
 {
 	char cmd[1024];
 	assert_int_equal(kc_up(&kc, script, "prv"), 0);
 	snprintf(dir, sizeof(dir), "/tmp/corral-prov-XXXXXX");
 	assert_non_null(mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd), "cp %s %s/base.yaml", base_yaml, dir);
-	assert_int_equal(system(cmd), 0);
+	char source[256];
+	if (apiserver) {
+		int p[2];
+		assert_int_equal(pipe(p), 0);
+		api_pid = fork();
+		if (api_pid == 0) {
+			dup2(p[1], 1);
+			close(p[0]);
+			execlp("python3", "python3", apiserver, "--token", "agent-token", (char *)NULL);
+			_exit(127);
+		}
+		close(p[1]);
+		FILE *f = fdopen(p[0], "r");
+		char line[64] = "";
+		assert_non_null(fgets(line, sizeof(line), f));
+		fclose(f);
+		assert_int_equal(sscanf(line, "listening %d", &api_port), 1);
+		snprintf(cmd, sizeof(cmd), "%s/kubeconfig", dir);
+		f = fopen(cmd, "w");
+		fprintf(f, "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters: [{name: c, cluster: {server: "
+			   "'http://127.0.0.1:%d'}}]\nusers: [{name: u, user: {token: agent-token}}]\n"
+			   "contexts: [{name: t, context: {cluster: c, user: u}}]\n", api_port);
+		fclose(f);
+		size_t len;
+		char *base = NULL;
+		f = fopen(base_yaml, "r");
+		assert_non_null(f);
+		assert_int_equal(getdelim(&base, &len, 0, f) > 0, 1);
+		fclose(f);
+		api_apply(base);
+		free(base);
+		snprintf(source, sizeof(source), "kube --kubeconfig %s/kubeconfig", dir);
+	} else {
+		snprintf(cmd, sizeof(cmd), "cp %s %s/base.yaml", base_yaml, dir);
+		assert_int_equal(system(cmd), 0);
+		snprintf(source, sizeof(source), "files:%s", dir);
+	}
 	put("policies.yaml",
 	    /* x/n1 may do nothing */
 	    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: iso, namespace: x}\n"
@@ -266,9 +373,9 @@ static int setup(void **state)
 	    "spec:\n  podSelector: {matchLabels: {pod: a}}\n  ingress:\n  - from:\n"
 	    "    - podSelector: {matchLabels: {pod: n2}}\n");
 	snprintf(cmd, sizeof(cmd),
-		 "exec %s --source files:%s --node-name node-1 --netns /run/netns/%s-n1 --socket %s/agent.sock "
+		 "exec %s --source %s --node-name node-1 --netns /run/netns/%s-n1 --socket %s/agent.sock "
 		 "--debounce-ms 5 --metrics-address '' >>%s/agent.log 2>&1",
-		 agent_bin, dir, kc.prefix, dir, dir);
+		 agent_bin, source, kc.prefix, dir, dir);
 	agent_pid = fork();
 	if (agent_pid == 0) {
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -286,7 +393,11 @@ static int teardown(void **state)
 		kill(agent_pid, SIGCONT); /* held by a failed check */
 		waitpid(agent_pid, NULL, 0);
 	}
-	for (int k = 1; k <= 2; k++) {
+	if (api_pid > 0) {
+		kill(api_pid, SIGTERM);
+		waitpid(api_pid, NULL, 0);
+	}
+	for (int k = 1; k <= 4; k++) {
 		snprintf(cmd, sizeof(cmd), "ip netns del %s-new%d 2>/dev/null", kc.prefix, k);
 		(void)!system(cmd);
 	}
@@ -435,12 +546,107 @@ static void allowed_first_packets_pass(void **state)
 	close(out), close(ns);
 }
 
+/* Only this node's pods own a local address (review of issue 14): x/away
+ * of node-2 holds 10.1.7.3 in the API (moved, or terminating there), and
+ * a new local interface has it with no pod of node-1 waiting: the address
+ * is denied both ways (denyUnexplainedAddresses), not taken as claimed
+ * (which would leave it in no map: open, x/c not being isolated). */
+static void address_of_another_node_denied(void **state)
+{
+	(void)state;
+	put_pod_on("node-2", "away", "10.1.7.3", "fd00::7:3");
+	usleep(300 * 1000);
+	int ns = new_pod(3);
+	int out = udp_in(ns, 0), in = udp_in(ns, 9);
+	int from_c = udp_in(kc.pod_ns[XC], 0);
+	assert_true(out >= 0 && in >= 0 && from_c >= 0);
+	char xc[64];
+	kc_pod_addr(XC, false, xc, sizeof(xc));
+	route_prepare();
+	double t0 = route_to(3);
+	int sent = 0, leaks = 0, late = 0;
+	double last_leak = 0;
+	while (now_ms() < t0 + 1000) {
+		udp_to(out, xc, 80);
+		udp_to(from_c, "10.1.7.3", 9);
+		kc_serve(&kc, 2);
+		sent++;
+		int got = drain(out) + drain(in);
+		if (got) {
+			leaks += got;
+			last_leak = now_ms() - t0;
+			late += now_ms() - t0 >= WINDOW_MS ? got : 0;
+		}
+	}
+	route_done();
+	printf("an address x/away of node-2 holds, on a new interface of node-1: %d datagrams each way, %d got "
+	       "through (%d after %d ms), the last %.1f ms after the route was asked for\n",
+	       sent, leaks, late, WINDOW_MS, last_leak);
+	assert_int_equal(late, 0);
+	assert_true(status_has("provisional 10.1.7.3"));
+	assert_true(status_has("no pod on this node waits for an address: denied both ways"));
+	close(out), close(in), close(from_c), close(ns);
+	del_pod_ns(3);
+}
+
+/* The pod watch behind (--source kube): the server withholds every watch
+ * event; x/strict (isolated as x/n1 is) is bound to node-1 and gets its
+ * interface, the agent has not heard of it, and x/loose (admitted by x/a
+ * as x/n2 is) waits for an address. Twinned with x/loose, the address
+ * would reach x/a and be reached by x/c; it must be denied both ways. */
+static void stale_watch_denied(void **state)
+{
+	(void)state;
+	if (!apiserver)
+		skip();
+	put_pod_as("node-1", "loose", "n2", NULL, NULL);
+	usleep(500 * 1000); /* the agent has x/loose, waiting */
+	api_post("fault", json_pack("{s:s, s:i, s:i}", "name", "idle", "count", 100000, "seconds", 60));
+	usleep(500 * 1000); /* every watch silent */
+	put_pod_as("node-1", "strict", "n1", NULL, NULL);
+	usleep(300 * 1000);
+	int ns = new_pod(4);
+	int out = udp_in(ns, 0), in = udp_in(ns, 9);
+	int from_c = udp_in(kc.pod_ns[XC], 0);
+	assert_true(out >= 0 && in >= 0 && from_c >= 0);
+	char xa[64];
+	kc_pod_addr(XA, false, xa, sizeof(xa));
+	route_prepare();
+	double t0 = route_to(4);
+	int sent = 0, leaks = 0, late = 0;
+	double last_leak = 0;
+	while (now_ms() < t0 + 1500) {
+		udp_to(out, xa, 80);
+		udp_to(from_c, "10.1.7.4", 9);
+		kc_serve(&kc, 2);
+		sent++;
+		int got = drain(out) + drain(in);
+		if (got) {
+			leaks += got;
+			last_leak = now_ms() - t0;
+			late += now_ms() - t0 >= WINDOW_MS ? got : 0;
+		}
+	}
+	route_done();
+	printf("pod watch behind, x/strict's new interface while x/loose waits: %d datagrams each way, %d got "
+	       "through (%d after %d ms), the last %.1f ms after the route was asked for\n",
+	       sent, leaks, late, WINDOW_MS, last_leak);
+	assert_int_equal(late, 0);
+	assert_true(status_has("provisional 10.1.7.4 on vnew4"));
+	assert_true(status_has("x/strict waits for an address in the API, not yet known to the pod watch"));
+	/* (the agent abandons a silent watch after 90 s: not waited for) */
+	api_post("fault", json_pack("{s:s, s:i}", "name", "idle", "count", 0));
+	close(out), close(in), close(from_c), close(ns);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: test-provisional CLUSTER-SCRIPT CORRAL-AGENT AGENTCTL BASE-YAML\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: test-provisional CLUSTER-SCRIPT CORRAL-AGENT AGENTCTL BASE-YAML "
+				"[FAKE-APISERVER.py]\n");
 		return 2;
 	}
+	apiserver = argc == 6 ? argv[5] : NULL;
 	script = argv[1];
 	agent_bin = argv[2];
 	agentctl_bin = argv[3];
@@ -452,6 +658,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(isolated_first_packets_never_allowed),
 		cmocka_unit_test(allowed_first_packets_pass),
+		cmocka_unit_test(address_of_another_node_denied),
+		cmocka_unit_test(stale_watch_denied),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

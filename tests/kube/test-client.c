@@ -495,6 +495,80 @@ static void silent_connection(void **st)
 	stop(&s);
 }
 
+/* A read of one node's pods (kube_client_node_pods, for provisional
+ * verdicts) while the pod watch is behind: the server withholds every
+ * watch event (idle), the read has the new pod all the same, and only
+ * this node's. */
+struct node_read {
+	int calls, rc;
+	struct pod_spec **pods;
+	size_t n;
+};
+
+static void on_node_pods(void *arg, int rc, struct pod_spec **pods, size_t n, const char *err)
+{
+	struct node_read *r = arg;
+	r->calls++;
+	r->rc = rc;
+	r->pods = pods;
+	r->n = n;
+	if (err)
+		printf("  read failed: %s\n", err);
+}
+
+static void apply_pod(struct server *s, const char *name, const char *node, const char *app)
+{
+	ctl(s, "apply",
+	    "{\"resource\": \"pods\", \"object\": {\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+	    "\"%s\", \"namespace\": \"a\", \"labels\": {\"app\": \"%s\"}}, \"spec\": {\"nodeName\": \"%s\"}, "
+	    "\"status\": {\"phase\": \"Pending\"}}}",
+	    name, app, node);
+}
+
+static void node_pods_past_a_stale_watch(void **st)
+{
+	struct server s = serve(0, NULL);
+	struct seen seen;
+	pod(&s, "a", "old", "web", "10.0.0.1"); /* on n1 */
+	apply_pod(&s, "cand", "n1", "web");
+	struct kube_client *c = client(&s, &seen, NULL, NULL);
+	run_until(c, seen.synced, 5);
+	ctl(&s, "fault", "{\"name\": \"idle\", \"count\": 1000, \"seconds\": 60}");
+	ctl(&s, "closeall", "{}");
+	run_for(c, 0.3);
+	apply_pod(&s, "late", "n1", "db");
+	apply_pod(&s, "elsewhere", "n2", "web");
+	run_for(c, 0.5);
+	assert_null(kube_client_get(c, KRES_PODS, "a", "late")); /* the watch is behind */
+	struct node_read r = { 0 };
+	assert_int_equal(kube_client_node_pods(c, "n1", on_node_pods, &r), 0);
+	assert_int_equal(kube_client_node_pods(c, "n1", on_node_pods, &r), -EBUSY);
+	run_until(c, r.calls == 1, 5);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.n, 3);
+	bool late = false;
+	for (size_t i = 0; i < r.n; i++) {
+		assert_string_equal(r.pods[i]->node, "n1");
+		if (!strcmp(r.pods[i]->name, "late")) {
+			late = true;
+			assert_int_equal(r.pods[i]->naddr, 0);
+			assert_string_equal(labelset_get(&r.pods[i]->labels, "app"), "db");
+		}
+		pod_spec_free(r.pods[i]);
+	}
+	free(r.pods);
+	assert_true(late);
+	assert_null(kube_client_get(c, KRES_PODS, "a", "late")); /* still behind */
+	/* a server that fails the read: rc < 0, no pods */
+	stop(&s);
+	r = (struct node_read){ 0 };
+	assert_int_equal(kube_client_node_pods(c, "n1", on_node_pods, &r), 0);
+	run_until(c, r.calls == 1, 15);
+	assert_true(r.rc < 0);
+	assert_int_equal(r.n, 0);
+	kube_client_free(c);
+}
+
 /* 5. Events split across chunks, several per chunk, a truncated last one. */
 static void chunking(void **st)
 {
@@ -792,6 +866,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(token_rotation),    cmocka_unit_test(server_restart),
 		cmocka_unit_test(initial_events),    cmocka_unit_test(tls),
 		cmocka_unit_test(kubeconfig),        cmocka_unit_test(nul_in_a_string),
+		cmocka_unit_test(node_pods_past_a_stale_watch),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	char *rm;
