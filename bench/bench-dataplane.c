@@ -41,7 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/dataplane/bridge.h"
 #include "agent/dataplane/dataplane.h"
+#include "agent/nl/link.h"
 #include "agent/nl/nft.h"
 #include "agent/dataplane/revoke.h"
 #include "kube/manifest.h"
@@ -405,6 +407,38 @@ static int sh(const char *fmt, ...)
 	return rc;
 }
 
+static int open_watch(void *arg)
+{
+	char *err = NULL;
+	struct link_watch **w = arg;
+	*w = link_watch_open(&err);
+	free(err);
+	return *w ? 0 : -1;
+}
+
+/* The bridged shape (CORRAL_CLUSTER_SHAPE=bridged): table bridge corral
+ * beside inet corral, its ports and addresses learned as the agent learns
+ * them. */
+static int bridge_table(struct kcluster *kc, struct engine *e, struct nft_sock *s, struct link_watch *lw)
+{
+	size_t n, no;
+	const struct link_port *lp = link_watch_ports(lw, &n);
+	const struct link_other *lo = link_watch_bridge_others(lw, &no);
+	struct dp_bind b;
+	struct dp_config dc = { 0 };
+	struct dp_bridge *br = dp_bridge_new(&dc);
+	char *err = NULL;
+	(void)kc;
+	dp_bind_ports(&b, e, lp, n, lo, no);
+	int rc = dp_bridge_sync(br, s, b.ports, b.n, NULL, &err);
+	if (rc < 0)
+		fprintf(stderr, "bench: bridge table: %s\n", err);
+	free(err);
+	dp_bind_free(&b);
+	dp_bridge_free(br); /* the table stays in the kernel */
+	return rc;
+}
+
 static int cmd_connrate(int argc, char **argv)
 {
 	int policies = 20000, conns = 10000, runs = 5;
@@ -442,10 +476,23 @@ static int cmd_connrate(int argc, char **argv)
 	if (kc_in_ns(&kc, kc.pod_ns[2], mklisten, &srv.fd) < 0)
 		return 1;
 	pthread_create(&th, NULL, serve, &srv);
-	enum { CASES = 5 };
+	/* bridged: a sixth case, inet corral and table bridge corral */
+	const char *shape = getenv("CORRAL_CLUSTER_SHAPE");
+	bool bridged = shape && !strcmp(shape, "bridged");
+	struct link_watch *lw = NULL;
+	if (bridged) {
+		if (kc_in_ns(&kc, kc.node_ns[0], open_watch, &lw) < 0)
+			return 1;
+		for (int i = 0; i < 20; i++) { /* the pods' addresses read from their namespaces */
+			link_watch_dispatch(lw);
+			usleep(50 * 1000);
+		}
+	}
+	enum { CASES = 6 };
+	int ncases = bridged ? CASES : CASES - 1;
 	double *rate[CASES], *node_rate[CASES];
 	static const char *const names[] = { "no_table", "corral_table", "naive_table", "conntrack_only",
-					     "corral_table_no_source_check" };
+					     "corral_table_no_source_check", "corral_and_bridge_tables" };
 	char ctonly[] = "/tmp/corral-ct-XXXXXX";
 	const char *ct = "table inet base {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n"
 			 "\t\tct state established,related accept\n\t}\n}\n";
@@ -459,16 +506,18 @@ static int cmd_connrate(int argc, char **argv)
 	}
 	double apply_ms = 0, kern_ms = 0, render_ms = 0;
 	for (int r = 0; r < runs; r++)
-		for (int k = 0; k < CASES; k++) { /* interleaved: each run measures every case once */
-			int c = (k + r) % CASES;  /* starting with a different case each run */
+		for (int k = 0; k < ncases; k++) { /* interleaved: each run measures every case once */
+			int c = (k + r) % ncases;  /* starting with a different case each run */
 			sh("ip netns exec %s-n1 nft flush ruleset", kc.prefix);
-			if (c == 1 || c == 4) {
+			if (c == 1 || c == 4 || c == 5) {
 				struct dp_stats st;
 				char *err = NULL;
-				if (dp_sync(c == 1 ? dp : dp_nocheck, e, s, true, &st, &err) < 0) {
+				if (dp_sync(c == 4 ? dp_nocheck : dp, e, s, true, &st, &err) < 0) {
 					fprintf(stderr, "bench: %s\n", err);
 					return 1;
 				}
+				if (c == 5 && bridge_table(&kc, e, s, lw) < 0)
+					return 1;
 				if (c == 1) {
 					apply_ms = st.apply_ms;
 					kern_ms = st.kernel_ms;
@@ -510,7 +559,9 @@ static int cmd_connrate(int argc, char **argv)
 	emit_paired("connrate", "corral_vs_conntrack_only_paired", rate[1], rate[3], runs);
 	emit_paired("connrate", "corral_vs_corral_no_source_check_paired", rate[1], rate[4], runs);
 	emit_paired("connrate", "node_to_pod_corral_vs_conntrack_only_paired", node_rate[1], node_rate[3], runs);
-	for (int c = 0; c < CASES; c++) {
+	if (bridged)
+		emit_paired("connrate", "corral_and_bridge_vs_corral_paired", rate[5], rate[1], runs);
+	for (int c = 0; c < ncases; c++) {
 		char metric[64];
 		snprintf(metric, sizeof(metric), "conn_per_s_%s", names[c]);
 		m[c] = emit_spread("connrate", metric, rate[c], runs, "conn/s");
@@ -531,6 +582,15 @@ static int cmd_connrate(int argc, char **argv)
 	emit("connrate", "naive_vs_no_table", m[2] / m[0], "ratio");
 	emit("connrate", "corral_vs_corral_no_source_check", m[1] / m[4], "ratio");
 	emit("connrate", "node_to_pod_corral_vs_conntrack_only", nm[1] / nm[3], "ratio");
+	if (bridged) {
+		emit("connrate", "corral_and_bridge_vs_corral", m[5] / m[1], "ratio");
+		emit("connrate", "corral_and_bridge_vs_conntrack_only", m[5] / m[3], "ratio");
+	}
+	for (int c = ncases; c < CASES; c++) {
+		free(rate[c]);
+		free(node_rate[c]);
+	}
+	link_watch_close(lw);
 	nft_sock_close(s);
 	dp_free(dp_nocheck);
 	dp_free(dp);

@@ -165,6 +165,10 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 	struct rs_rule *r = rule(ch, RR_BR_NOT_PORT, "a port the agent has not learned yet");
 	r->set = DP_BR_PORTS;
 	r->ports = DP_FORGED_CHAIN;
+	/* IPv4 first: most frames, and no special case comes before it */
+	r = rule(ch, RR_BR_BIND, "the pod's own IPv4 address");
+	r->family = 4;
+	r->set = DP_BR_SRC_V4;
 	r = rule(ch, RR_BR_ND_LONG, "neighbour discovery carrying data");
 	r->ports = DP_FORGED_CHAIN;
 	r = rule(ch, RR_BR_NA_TARGET, "neighbour advertisement for another address");
@@ -184,9 +188,6 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 	r = rule(ch, RR_BR_LL_ICMP, "link-local destination: neighbour discovery and MLD only");
 	r->ports = DP_FORGED_CHAIN;
 	rule(ch, RR_BR_ARP, "ARP for the pod's own IPv4 address")->set = DP_BR_SRC_V4;
-	r = rule(ch, RR_BR_BIND, "the pod's own IPv4 address");
-	r->family = 4;
-	r->set = DP_BR_SRC_V4;
 	r = rule(ch, RR_BR_BIND, "the pod's own IPv6 address");
 	r->family = 6;
 	r->set = DP_BR_SRC_V6;
@@ -233,6 +234,10 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 	r = rule(ch, RR_BR_IF, "a pod that admits everything");
 	r->set = DP_BR_OPEN;
 	r->oif = true;
+	r = rule(ch, RR_BR_BIND, "addressed to the pod (its ingress policy judges it in inet corral)");
+	r->family = 4;
+	r->set = DP_BR_SRC_V4;
+	r->oif = true;
 	rule(ch, RR_BR_ARP_ANY, "address resolution");
 	r = rule(ch, RR_BR_ND_LONG, "neighbour discovery carrying data");
 	r->ports = DP_BR_MISADDRESSED;
@@ -244,10 +249,6 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 		r->src = src;
 		r->ports = DP_BR_MISADDRESSED;
 	}
-	r = rule(ch, RR_BR_BIND, "addressed to the pod (its ingress policy judges it in inet corral)");
-	r->family = 4;
-	r->set = DP_BR_SRC_V4;
-	r->oif = true;
 	r = rule(ch, RR_BR_BIND, "addressed to the pod (its ingress policy judges it in inet corral)");
 	r->family = 6;
 	r->set = DP_BR_SRC_V6;
