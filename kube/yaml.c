@@ -791,6 +791,89 @@ static size_t json_value_end(const char *b, size_t i, size_t len)
 	return len;
 }
 
+/* managedFields: the server's record of which manager owns which field,
+ * about 40% of a real server's object (1.7 KB of a 4.5 KB pod), of which
+ * corral reads nothing. Cut out before jansson builds it: a member of an
+ * object whose key is exactly "managedFields" and whose value is an array
+ * (the scan follows strings, keys and nesting, so a label or annotation of
+ * that name, or the text inside a string, is kept). NULL when there is
+ * nothing to cut or the text does not scan well (then the original is
+ * parsed, and its errors reported, as it is). */
+char *kube_json_strip_managed(const char *b, size_t n, size_t *outlen)
+{
+	static const char key[] = "\"managedFields\"";
+	const size_t kl = sizeof(key) - 1;
+	if (!memmem(b, n, key, kl))
+		return NULL;
+	char stack[128];
+	int depth = 0;
+	bool want_key = false, cut = false;
+	char *o = xmalloc(n + 1);
+	size_t w = 0, from = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = b[i];
+		if (c == '"') {
+			size_t s = i;
+			for (i++; i < n && b[i] != '"'; i++)
+				if (b[i] == '\\')
+					i++;
+			if (i >= n)
+				goto give_up;
+			bool is_key = want_key && depth && stack[depth - 1] == '{';
+			want_key = false;
+			if (!is_key || i - s + 1 != kl || memcmp(b + s, key, kl))
+				continue;
+			size_t j = json_ws(b, i + 1, n);
+			if (j >= n || b[j] != ':')
+				goto give_up;
+			j = json_ws(b, j + 1, n);
+			if (j >= n || b[j] != '[')
+				continue; /* not the server's list: kept */
+			size_t e = json_value_end(b, j, n);
+			if (e >= n || e <= j || b[e - 1] != ']')
+				goto give_up;
+			size_t k = json_ws(b, e, n);
+			memcpy(o + w, b + from, s - from);
+			w += s - from;
+			if (k < n && b[k] == ',') { /* a member follows: the comma goes with it */
+				from = json_ws(b, k + 1, n);
+				want_key = true;
+			} else { /* the last member: the comma before it goes */
+				while (w && (o[w - 1] == ' ' || o[w - 1] == '\t' || o[w - 1] == '\n' || o[w - 1] == '\r'))
+					w--;
+				if (w && o[w - 1] == ',')
+					w--;
+				from = e;
+			}
+			i = from - 1;
+			cut = true;
+			continue;
+		}
+		if (c == '{' || c == '[') {
+			if (depth == (int)sizeof(stack))
+				goto give_up;
+			stack[depth++] = c;
+			want_key = c == '{';
+		} else if (c == '}' || c == ']') {
+			if (!depth)
+				goto give_up;
+			depth--;
+		} else if (c == ',') {
+			want_key = depth && stack[depth - 1] == '{';
+		}
+	}
+	if (!cut)
+		goto give_up;
+	memcpy(o + w, b + from, n - from);
+	w += n - from;
+	o[w] = 0;
+	*outlen = w;
+	return o;
+give_up:
+	free(o);
+	return NULL;
+}
+
 /* The span of the top-level object's "items" array, [*lo, *hi) holding the
  * brackets; false if there is none to be found. */
 static bool json_items_span(const char *b, size_t len, size_t *lo, size_t *hi)
@@ -863,7 +946,12 @@ static int read_json_list(const char *buf, size_t len, const struct kube_yaml_op
 		json_t *v = NULL;
 		for (; at < i; at++)
 			line += buf[at] == '\n';
-		if (json_load_bounded(buf + i, end - i, max, flags, line, &v, err) < 0)
+		size_t slen = 0;
+		char *stripped = kube_json_strip_managed(buf + i, end - i, &slen);
+		int lrc = json_load_bounded(stripped ? stripped : buf + i, stripped ? slen : end - i, max, flags, line,
+					    &v, err);
+		free(stripped);
+		if (lrc < 0)
 			return -EINVAL;
 		o->item(v, line, o->arg);
 		json_decref(v);

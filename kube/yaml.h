@@ -44,6 +44,11 @@ int kube_yaml_parse(const char *buf, size_t len, struct vec *docs, char **err);
  * (each parsed alone, so the page's whole tree is never built), then the
  * List itself with "items": []. flags: jansson's decoding flags. 0, or
  * -EINVAL with *err (items handed over before it are to be discarded). */
+/* A copy (malloc'd, *outlen bytes, NUL-terminated) of the JSON text b
+ * without its "managedFields" members whose value is an array (the
+ * server's field-ownership records, which corral never reads), or NULL
+ * when there are none or the text does not scan. */
+char *kube_json_strip_managed(const char *b, size_t n, size_t *outlen);
 int kube_json_list_each(const char *buf, size_t len, size_t flags, void (*item)(json_t *item, void *arg),
 			void (*doc)(json_t *list, void *arg), void *arg, char **err);
 

@@ -361,6 +361,51 @@ static void surprising_readings_warn(void **st)
 	sbuf_free(&w);
 }
 
+/* managedFields cut before parsing (kube_json_strip_managed): exactly the
+ * members of that name whose value is an array, at any depth; the same
+ * key with another value, or the text inside a string, is kept; what does
+ * not scan is left to the parser. */
+static void strip_managed_fields(void **st)
+{
+	(void)st;
+	static const struct {
+		const char *in, *want; /* want NULL: nothing cut */
+	} cases[] = {
+		{ "{\"metadata\":{\"name\":\"a\",\"managedFields\":[{\"manager\":\"x\",\"fieldsV1\":{\"f:a\":{\"]\":1}}}],"
+		  "\"labels\":{\"managedFields\":\"v\"}},\"spec\":{}}",
+		  "{\"metadata\":{\"name\":\"a\",\"labels\":{\"managedFields\":\"v\"}},\"spec\":{}}" },
+		{ "{\"metadata\":{\"name\":\"a\",\"managedFields\":[1,2]}}", "{\"metadata\":{\"name\":\"a\"}}" },
+		{ "{\"managedFields\":[]}", "{}" },
+		{ "{\n  \"metadata\": {\n    \"managedFields\" : [ {\"m\": \"a\\\"b]\"} ] ,\n    \"name\": \"a\"\n  }\n}",
+		  "{\"metadata\": {\"name\": \"a\"}}" },
+		{ "[{\"managedFields\":[1]},{\"managedFields\":[2],\"x\":1},{\"y\":[{\"managedFields\":[3]}]}]",
+		  "[{},{\"x\":1},{\"y\":[{}]}]" },
+		{ "{\"a\":\"\\\"managedFields\\\":[1]\",\"b\":1}", NULL },
+		{ "{\"a\":[\"managedFields\"],\"b\":\"managedFields\"}", NULL },
+		{ "{\"managedFields\":{\"x\":[1]}}", NULL },
+		{ "{\"managedFields\":\"[1]\"}", NULL },
+		{ "{\"managedFields\":[1,2", NULL },
+		{ "{\"x\":\"managedFields\",\"managedFields\":[1]", NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = 0;
+		char *out = kube_json_strip_managed(cases[i].in, strlen(cases[i].in), &n);
+		if (!cases[i].want) {
+			if (out)
+				fail_msg("case %zu: cut to %s", i, out);
+			continue;
+		}
+		assert_non_null(out);
+		assert_int_equal(strlen(out), n);
+		json_t *got = json_loads(out, 0, NULL), *want = json_loads(cases[i].want, 0, NULL);
+		if (!got || !want || !json_equal(got, want))
+			fail_msg("case %zu: %s", i, out);
+		json_decref(got);
+		json_decref(want);
+		free(out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +414,7 @@ int main(void)
 		cmocka_unit_test(unrepresentable_is_an_error),
 		cmocka_unit_test(file_never_shorter),
 		cmocka_unit_test(merge_keys),
+		cmocka_unit_test(strip_managed_fields),
 		cmocka_unit_test(anchors_per_document),
 		cmocka_unit_test(node_budget),
 		cmocka_unit_test(list_items_stream),
