@@ -324,7 +324,8 @@ static void del_pod_ns(int k)
 static int setup(void **state)
 {
 	char cmd[1024];
-	assert_int_equal(kc_up(&kc, script, "prv"), 0);
+	/* apart from the other mode's run (ctest runs both at once) */
+	assert_int_equal(kc_up(&kc, script, apiserver ? "prk" : "prv"), 0);
 	snprintf(dir, sizeof(dir), "/tmp/corral-prov-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	char source[256];
