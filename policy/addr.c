@@ -19,6 +19,18 @@ ip128 ip_from_v4(uint32_t v)
 	return (ip128){ 0, V4_MAPPED_LO | v };
 }
 
+ip128 ip_from_bytes(const uint8_t *b, bool v4)
+{
+	if (v4)
+		return ip_from_v4((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
+	ip128 r = { 0, 0 };
+	for (int i = 0; i < 8; i++) {
+		r.hi = r.hi << 8 | b[i];
+		r.lo = r.lo << 8 | b[8 + i];
+	}
+	return r;
+}
+
 uint32_t ip_v4(ip128 a)
 {
 	return (uint32_t)a.lo;
@@ -38,16 +50,6 @@ bool ip_eq(ip128 a, ip128 b)
 	return a.hi == b.hi && a.lo == b.lo;
 }
 
-static ip128 ip_from_bytes(const unsigned char *b)
-{
-	ip128 a = { 0, 0 };
-	for (int i = 0; i < 8; i++)
-		a.hi = a.hi << 8 | b[i];
-	for (int i = 8; i < 16; i++)
-		a.lo = a.lo << 8 | b[i];
-	return a;
-}
-
 int ip_parse(const char *s, ip128 *out)
 {
 	struct in_addr a4;
@@ -61,7 +63,7 @@ int ip_parse(const char *s, ip128 *out)
 		return 0;
 	}
 	if (inet_pton(AF_INET6, s, a6) == 1) {
-		*out = ip_from_bytes(a6);
+		*out = ip_from_bytes(a6, false);
 		return 0;
 	}
 	return -EINVAL;

@@ -14,6 +14,8 @@ typedef struct {
 
 bool ip_is_v4(ip128 a);
 ip128 ip_from_v4(uint32_t host_order);
+/* From network-order bytes: 4 of them (v4) or 16. */
+ip128 ip_from_bytes(const uint8_t *b, bool v4);
 uint32_t ip_v4(ip128 a); /* host order */
 int ip_cmp(ip128 a, ip128 b);
 bool ip_eq(ip128 a, ip128 b);

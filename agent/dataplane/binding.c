@@ -12,14 +12,7 @@
 
 static ip128 addr_ip(const struct dp_port_addr *a)
 {
-	if (a->family == 4)
-		return ip_from_v4((uint32_t)a->a[0] << 24 | (uint32_t)a->a[1] << 16 | (uint32_t)a->a[2] << 8 | a->a[3]);
-	ip128 r = { 0, 0 };
-	for (int i = 0; i < 8; i++) {
-		r.hi = r.hi << 8 | a->a[i];
-		r.lo = r.lo << 8 | a->a[8 + i];
-	}
-	return r;
+	return ip_from_bytes(a->a, a->family == 4);
 }
 
 static bool link_local(const struct dp_port_addr *a)

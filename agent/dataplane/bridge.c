@@ -112,6 +112,22 @@ static int chain_name_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/* A chain that logs (rate-limited NFLOG, prefix) and drops, counted. */
+static void drop_chain(const struct dp_bridge *b, struct ruleset *rs, const char *name, const char *comment,
+		       const char *prefix, const char *counter)
+{
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup(name);
+	ch->comment = xstrdup(comment);
+	vec_push(&rs->chains, ch);
+	struct rs_rule *r = rule(ch, RR_LOG_DROP, NULL);
+	r->prefix = xstrdup(prefix);
+	r->rate = b->cfg.log_rate;
+	r->burst = b->cfg.log_burst;
+	r->group = b->cfg.log_group;
+	rule(ch, RR_COUNTER_DROP, counter);
+}
+
 struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port *ports, size_t n)
 {
 	struct ruleset *rs = xcalloc(1, sizeof(*rs));
@@ -197,16 +213,8 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 	r->icmp = 143, r->hops = 1;
 	rule(ch, RR_GOTO, "anything else from a pod's port")->set = DP_FORGED_CHAIN;
 
-	ch = xcalloc(1, sizeof(*ch));
-	ch->name = xstrdup(DP_FORGED_CHAIN);
-	ch->comment = xstrdup("frames from a pod's port with an address that is not its pod's");
-	vec_push(&rs->chains, ch);
-	r = rule(ch, RR_LOG_DROP, NULL);
-	r->prefix = xstrdup("corral:e:s ");
-	r->rate = b->cfg.log_rate;
-	r->burst = b->cfg.log_burst;
-	r->group = b->cfg.log_group;
-	rule(ch, RR_COUNTER_DROP, "forged source address (bridge port)");
+	drop_chain(b, rs, DP_FORGED_CHAIN, "frames from a pod's port with an address that is not its pod's", "corral:e:s ",
+		   "forged source address (bridge port)");
 
 	/* frames leaving by a pod's port, bridged from another port (forward)
 	 * or sent by the node (output): inet corral judges a packet by its
@@ -258,16 +266,8 @@ struct ruleset *dp_bridge_render(const struct dp_bridge *b, const struct dp_port
 	rule(ch, RR_BR_MCAST6, "MLD report to a multicast group")->icmp = 143;
 	rule(ch, RR_GOTO, "broadcast, multicast or another address")->set = DP_BR_MISADDRESSED;
 
-	ch = xcalloc(1, sizeof(*ch));
-	ch->name = xstrdup(DP_BR_MISADDRESSED);
-	ch->comment = xstrdup("frames to an ingress-isolated pod not addressed to it");
-	vec_push(&rs->chains, ch);
-	r = rule(ch, RR_LOG_DROP, NULL);
-	r->prefix = xstrdup("corral:i:m ");
-	r->rate = b->cfg.log_rate;
-	r->burst = b->cfg.log_burst;
-	r->group = b->cfg.log_group;
-	rule(ch, RR_COUNTER_DROP, "not addressed to the pod (bridge port)");
+	drop_chain(b, rs, DP_BR_MISADDRESSED, "frames to an ingress-isolated pod not addressed to it", "corral:i:m ",
+		   "not addressed to the pod (bridge port)");
 	vec_sort(&rs->chains, chain_name_cmp);
 	return rs;
 }
