@@ -288,6 +288,10 @@ static void bridge_sync(struct agent *a)
 	for (size_t i = 0; i < bind.notes.n; i++)
 		sbuf_addf(&sb, "%s%s", i ? "; " : "", (const char *)bind.notes.v[i]);
 	char *notes = sbuf_steal(&sb);
+	if (notes && !*notes) {
+		free(notes);
+		notes = NULL;
+	}
 	if (notes && (!a->br_notes || strcmp(notes, a->br_notes)))
 		log_msg(LOG_WARN, "bridge", "%s", notes);
 	free(a->br_notes);
