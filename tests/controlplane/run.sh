@@ -91,6 +91,20 @@ ours() {
     echo "$pid"
 }
 
+# launched PIDFILE BIN: waits (5 s at most) until the process just started
+# in the background runs BIN: between fork and exec its command line is
+# still this shell's, and ours() would take it for gone (a server started
+# again beside the first, on a loaded machine: "port in use"); at once if
+# it ended
+launched() {
+    pid=$(cat "$1") i=0
+    while [ -d "/proc/$pid" ] && ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$2"; do
+        grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null && return 0
+        i=$((i + 1)); [ $i -lt 100 ] || return 0
+        sleep 0.05
+    done
+}
+
 # stop PIDFILE BIN: SIGTERM, up to 30 s to end, then SIGKILL
 stop() {
     if pid=$(ours "$1" "$2"); then
@@ -115,6 +129,7 @@ start_apiserver() {
     [ "${CORRAL_CP_WATCH_CACHE:-on}" = off ] && set -- --watch-cache=false "$@"
     setsid "$bin" apiserver "$dir" "$@" </dev/null >>"$dir/apiserver.log" 2>&1 &
     echo $! >"$dir/apiserver.pid"
+    launched "$dir/apiserver.pid" "$bin"
 }
 
 # start_ready DIR BIN: starts kube-apiserver and waits for /readyz; a
@@ -184,6 +199,7 @@ up)
     while :; do
         setsid "$bin" etcd "$dir" </dev/null >>"$dir/etcd.out" 2>&1 &
         echo $! >"$dir/etcd.pid"
+        launched "$dir/etcd.pid" "$bin"
         i=0
         while [ ! -s "$dir/etcd.url" ] && ours "$dir/etcd.pid" "$bin" >/dev/null; do
             i=$((i + 1)); [ $i -lt 600 ] || die "etcd not ready in 60 s"
@@ -206,6 +222,7 @@ up)
         [ "$ctl" = default ] && set -- || set -- "$ctl"
         setsid "$bin" controller-manager "$dir" "$@" </dev/null >>"$dir/controller-manager.log" 2>&1 &
         echo $! >"$dir/controller-manager.pid"
+        launched "$dir/controller-manager.pid" "$bin"
         # the namespaces made at start get their "default" ServiceAccount
         i=0
         until "$bin" kubectl --kubeconfig="$dir/admin.kubeconfig" -n default get serviceaccount default >/dev/null 2>&1; do
