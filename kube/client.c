@@ -35,12 +35,12 @@
 static const struct {
 	const char *name, *path, *kind, *api_version, *query;
 } resources[KRES_COUNT] = {
-	[KRES_NAMESPACES] = { "namespaces", "/api/v1/namespaces", "Namespace", "v1" },
-	[KRES_PODS] = { "pods", "/api/v1/pods", "Pod", "v1" },
+	[KRES_NAMESPACES] = { "namespaces", "/api/v1/namespaces", "Namespace", "v1", NULL },
+	[KRES_PODS] = { "pods", "/api/v1/pods", "Pod", "v1", NULL },
 	[KRES_NETPOLS] = { "networkpolicies", "/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy",
-			   "networking.k8s.io/v1" },
-	[KRES_ACCESS] = { "accesspolicies", "/apis/corral.dev/v1/accesspolicies", "AccessPolicy", "corral.dev/v1" },
-	[KRES_NODES] = { "nodes", "/api/v1/nodes", "Node", "v1" },
+			   "networking.k8s.io/v1", NULL },
+	[KRES_ACCESS] = { "accesspolicies", "/apis/corral.dev/v1/accesspolicies", "AccessPolicy", "corral.dev/v1", NULL },
+	[KRES_NODES] = { "nodes", "/api/v1/nodes", "Node", "v1", NULL },
 	[KRES_APISERVER] = { "endpointslices", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
 			     "EndpointSlice", "discovery.k8s.io/v1", "labelSelector=kubernetes.io%2Fservice-name%3Dkubernetes" },
 };
