@@ -1519,8 +1519,14 @@ void engine_node_upsert(struct engine *e, struct node_spec *spec)
 	struct htab *t = spec->apiserver ? &e->apislices : &e->nodes;
 	struct node_spec *old = htab_remove(t, h, node_eq, spec->name);
 	htab_insert(t, h, spec);
+	/* a Node's status is written again and again (conditions,
+	 * heartbeats) with its addresses and ranges unchanged: nothing to do */
+	bool same = old && old->naddr == spec->naddr && old->unreadable == spec->unreadable &&
+		    (!spec->naddr || !memcmp(old->addr, spec->addr, spec->naddr * sizeof(*spec->addr))) &&
+		    range_set_equal(&old->podcidrs, &spec->podcidrs);
 	node_spec_free(old);
-	entities_refresh(e);
+	if (!same)
+		entities_refresh(e);
 }
 
 void engine_node_delete(struct engine *e, const char *name)

@@ -41,6 +41,23 @@ static size_t port_pods(const struct engine *e, const struct link_port *p, const
 	return n;
 }
 
+/* Every bridged port's addresses with their port, sorted by address: the
+ * ports that carry one address are one run (no scan of every port for
+ * every address: this runs after each transaction). */
+struct carried {
+	struct link_addr a;
+	size_t port;
+};
+
+static int carried_cmp(const void *x, const void *y)
+{
+	const struct carried *p = x, *q = y;
+	if (p->a.family != q->a.family)
+		return p->a.family - q->a.family;
+	int c = memcmp(p->a.a, q->a.a, sizeof(p->a.a));
+	return c ? c : (p->port > q->port) - (p->port < q->port);
+}
+
 static void note(struct dp_bind *b, const char *port, const struct dp_port_addr *a, const char *why)
 {
 	char s[IP_STRLEN];
@@ -61,9 +78,18 @@ void dp_bind_ports(struct dp_bind *b, const struct engine *e, const struct link_
 	 * belong to in the API (none for a new pod the API has not placed) */
 	const struct pod **who = xcalloc(n + 1, sizeof(*who));
 	size_t *nwho = xcalloc(n + 1, sizeof(*nwho));
-	for (size_t i = 0; i < n; i++)
-		if (lp[i].kind == LINK_BRIDGED)
-			nwho[i] = port_pods(e, &lp[i], &who[i]);
+	struct carried *all = xcalloc(total + 1, sizeof(*all));
+	size_t nall = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (lp[i].kind != LINK_BRIDGED)
+			continue;
+		nwho[i] = port_pods(e, &lp[i], &who[i]);
+		for (size_t j = 0; j < lp[i].naddr; j++) {
+			all[nall].a = lp[i].addr[j];
+			all[nall++].port = i;
+		}
+	}
+	qsort(all, nall, sizeof(*all), carried_cmp);
 	size_t used = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct link_port *p = &lp[i];
@@ -88,15 +114,18 @@ void dp_bind_ports(struct dp_bind *b, const struct engine *e, const struct link_
 					local = pods[c];
 					remote = false;
 				}
-			for (size_t o = 0; o < n; o++) {
-				if (o == i || lp[o].kind != LINK_BRIDGED)
+			struct carried key = { p->addr[j], i };
+			const struct carried *at = bsearch(&key, all, nall, sizeof(*all), carried_cmp);
+			const struct carried *lo = at, *hi = at;
+			while (lo > all && lo[-1].a.family == a->family && !memcmp(lo[-1].a.a, a->a, sizeof(lo->a.a)))
+				lo--;
+			while (hi + 1 < all + nall && hi[1].a.family == a->family && !memcmp(hi[1].a.a, a->a, sizeof(hi->a.a)))
+				hi++;
+			for (const struct carried *c = lo; at && c <= hi; c++) {
+				if (c->port == i)
 					continue;
-				for (size_t q = 0; q < lp[o].naddr; q++)
-					if (lp[o].addr[q].family == a->family &&
-					    !memcmp(lp[o].addr[q].a, a->a, a->family == 4 ? 4 : 16)) {
-						carriers++;
-						owners += local && nwho[o] == 1 && who[o] == local;
-					}
+				carriers++;
+				owners += local && nwho[c->port] == 1 && who[c->port] == local;
 			}
 			const char *why = NULL;
 			if (remote)
@@ -127,6 +156,7 @@ void dp_bind_ports(struct dp_bind *b, const struct engine *e, const struct link_
 		d->name = other[i].name;
 		d->other = true;
 	}
+	free(all);
 	free(who);
 	free(nwho);
 }
