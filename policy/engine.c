@@ -110,7 +110,27 @@ struct view {
 	bool active;
 	istr ns;
 	const struct labelset *nsl, *pl;
+	const struct pod_meet *meet; /* a provisional pod: every candidate must match too */
 };
+
+/* The candidates of a provisional pod (engine_pod_upsert_meet): their
+ * specs as they were when it was made (references of ours), looked up in
+ * the engine's namespaces when matched. */
+struct pod_meet {
+	const struct engine *e;
+	uint32_t n;
+	struct pod_spec **cands;
+};
+
+static void meet_free(struct pod_meet *m)
+{
+	if (!m)
+		return;
+	for (uint32_t i = 0; i < m->n; i++)
+		pod_spec_free(m->cands[i]);
+	free(m->cands);
+	free(m);
+}
 
 static const struct labelset *ns_view_labels(const struct ns *n)
 {
@@ -203,23 +223,29 @@ static bool peerset_eq(const void *item, const void *key)
 	return !strcmp(((const struct ir_peerset *)item)->key, key);
 }
 
+/* A group is the policies isolating its pods (npol, pols), or for a meet
+ * group the groups it meets (nmeet, meet; npol 0). */
 struct groupkey {
 	enum dir dir;
 	uint32_t npol;
 	const struct policy **pols;
+	uint32_t nmeet;
+	struct ir_group *const *meet;
 };
 
 static uint64_t groupkey_hash(const struct groupkey *k)
 {
-	return hash_bytes(k->pols, k->npol * sizeof(*k->pols), k->dir + 1);
+	uint64_t h = hash_bytes(k->pols, k->npol * sizeof(*k->pols), k->dir + 1);
+	return k->nmeet ? hash_bytes(k->meet, k->nmeet * sizeof(*k->meet), h) : h;
 }
 
 static bool group_eq(const void *item, const void *key)
 {
 	const struct ir_group *g = item;
 	const struct groupkey *k = key;
-	return g->dir == k->dir && g->npol == k->npol &&
-	       !memcmp(g->pols, k->pols, k->npol * sizeof(*k->pols));
+	return g->dir == k->dir && g->npol == k->npol && g->nmeet == k->nmeet &&
+	       !memcmp(g->pols, k->pols, k->npol * sizeof(*k->pols)) &&
+	       (!k->nmeet || !memcmp(g->meet, k->meet, k->nmeet * sizeof(*k->meet)));
 }
 
 /* ---------- namespaces ---------- */
@@ -364,11 +390,30 @@ static void term_unanchor(struct engine *e, struct term *t)
 	}
 }
 
-static bool term_matches(const struct term *t, const struct view *v)
+static bool term_matches1(const struct term *t, const struct view *v)
 {
 	if (!v->pl || (t->ns ? t->ns != v->ns : !v->nsl || !selector_matches(&t->nssel, v->nsl)))
 		return false;
 	return selector_matches(&t->podsel, v->pl);
+}
+
+/* The view of a provisional pod's candidate c, as if it had an address. */
+static struct view cand_view(const struct engine *e, const struct pod_spec *c)
+{
+	const struct ns *n = engine_ns_find(e, c->ns);
+	return (struct view){ true, c->ns, n ? ns_view_labels(n) : NULL, pod_view_labels(c), NULL };
+}
+
+static bool term_matches(const struct term *t, const struct view *v)
+{
+	if (!term_matches1(t, v))
+		return false;
+	for (uint32_t i = 0; v->meet && i < v->meet->n; i++) { /* every candidate (engine.h) */
+		struct view cv = cand_view(v->meet->e, v->meet->cands[i]);
+		if (!term_matches1(t, &cv))
+			return false;
+	}
+	return true;
 }
 
 static bool term_match(struct engine *e, const struct term *t, const struct view *v)
@@ -578,7 +623,7 @@ static void fill_from_list(struct engine *e, struct ir_peerset *ps, struct term 
 		struct pod *p = off ? container_of(it, struct pod_lnode, node)->pod : container_of(it, struct pod, ns_node);
 		if (!p->active)
 			continue;
-		struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
+		struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec), p->meet };
 		if (term_match(e, t, &v))
 			ptrset_add(&ps->members, p);
 	}
@@ -675,7 +720,7 @@ bool ir_peerset_has_pod(const struct engine *e, const struct ir_peerset *ps, con
 	if (!p->active)
 		return false;
 	/* not kept: the same match the live passes make */
-	struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
+	struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec), p->meet };
 	for (size_t i = 0; i < ps->terms.n; i++)
 		if (term_matches(ps->terms.v[i], &v))
 			return true;
@@ -694,16 +739,26 @@ void engine_host_peersets(const struct engine *e, struct vec *v)
 	vec_sort(v, peerset_cmp);
 }
 
-int ir_port_resolve(const struct port_match *pm, const struct pod *dst)
+static int spec_port_resolve(const struct port_match *pm, const struct pod_spec *s)
 {
-	if (!dst)
-		return -1;
-	for (uint32_t i = 0; i < dst->spec->nports; i++) {
-		const struct cport *c = &dst->spec->ports[i];
+	for (uint32_t i = 0; i < s->nports; i++) {
+		const struct cport *c = &s->ports[i];
 		if (c->name == pm->name && c->proto == pm->proto)
 			return c->port;
 	}
 	return -1;
+}
+
+int ir_port_resolve(const struct port_match *pm, const struct pod *dst)
+{
+	if (!dst)
+		return -1;
+	int port = spec_port_resolve(pm, dst->spec);
+	/* a provisional pod: only a port every candidate names alike */
+	for (uint32_t i = 0; port >= 0 && dst->meet && i < dst->meet->n; i++)
+		if (spec_port_resolve(pm, dst->meet->cands[i]) != port)
+			port = -1;
+	return port;
 }
 
 /* ---------- groups ---------- */
@@ -719,17 +774,23 @@ static int policy_cmp(const void *a, const void *b)
 /* The policies that isolate pod p in direction d. A pod we could not read
  * has only the quarantine: we cannot know which policies select it, so
  * it is isolated and allowed nothing (fail closed). */
-static void pod_select_policies(const struct engine *e, const struct pod *p, enum dir d, struct vec *out)
+static void spec_select_policies(const struct engine *e, const struct ns *n, const struct pod_spec *s, enum dir d,
+				 struct vec *out)
 {
-	if (p->spec->unreadable) {
+	if (s->unreadable || !n) { /* (no namespace: a provisional pod's candidate gone since) */
 		vec_push(out, (void *)&e->quarantine);
 		return;
 	}
-	for (size_t i = 0; i < p->ns->policies.n; i++) {
-		struct policy *pol = p->ns->policies.v[i];
-		if (pol->spec->isolates[d] && policy_spec_selects(pol->spec, &p->spec->labels))
+	for (size_t i = 0; i < n->policies.n; i++) {
+		struct policy *pol = n->policies.v[i];
+		if (pol->spec->isolates[d] && policy_spec_selects(pol->spec, &s->labels))
 			vec_push(out, pol);
 	}
+}
+
+static void pod_select_policies(const struct engine *e, const struct pod *p, enum dir d, struct vec *out)
+{
+	spec_select_policies(e, p->ns, p->spec, d, out);
 }
 
 bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const struct pod *b)
@@ -754,8 +815,8 @@ bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const s
 	/* the same membership in every peer set, as if both had an address
 	 * (the live passes' match): the live ones, and those a policy the
 	 * twin's own group makes live would bring */
-	struct view va = { true, x->ns, ns_view_labels(a->ns), pod_view_labels(x) };
-	struct view vb = { true, y->ns, ns_view_labels(b->ns), pod_view_labels(y) };
+	struct view va = { true, x->ns, ns_view_labels(a->ns), pod_view_labels(x), NULL };
+	struct view vb = { true, y->ns, ns_view_labels(b->ns), pod_view_labels(y), NULL };
 	struct ir_peerset *ps;
 	htab_foreach(&e->peersets, ps) {
 		bool ma = false, mb = false;
@@ -830,12 +891,24 @@ static struct ir_group *group_get(struct engine *e, struct groupkey *k)
 	g->id = ++e->next_group;
 	g->dir = k->dir;
 	g->npol = k->npol;
-	g->pols = xmalloc(k->npol * sizeof(*g->pols));
-	memcpy(g->pols, k->pols, k->npol * sizeof(*g->pols));
+	g->pols = xmalloc((k->npol ? k->npol : 1) * sizeof(*g->pols));
+	if (k->npol)
+		memcpy(g->pols, k->pols, k->npol * sizeof(*g->pols));
 	for (uint32_t i = 0; i < g->npol; i++) {
 		struct policy *pol = (struct policy *)g->pols[i];
 		if (!pol->ngroups++)
 			policy_rules_live(e, pol, true);
+	}
+	/* a meet group holds the groups it meets (as their pods do) */
+	g->nmeet = k->nmeet;
+	if (k->nmeet) {
+		g->meet = xmalloc(k->nmeet * sizeof(*g->meet));
+		memcpy(g->meet, k->meet, k->nmeet * sizeof(*g->meet));
+	}
+	for (uint32_t i = 0; i < g->nmeet; i++) {
+		g->meet[i]->npods++;
+		g->meet[i]->meet_refs++;
+		mark_group(e, g->meet[i]); /* its return variant (dp) */
 	}
 	group_build_rules(e, g);
 	htab_insert(&e->groups, h, g);
@@ -847,7 +920,7 @@ static void group_leave(struct engine *e, struct ir_group *g)
 {
 	if (--g->npods)
 		return;
-	struct groupkey k = { g->dir, g->npol, g->pols };
+	struct groupkey k = { g->dir, g->npol, g->pols, g->nmeet, g->meet };
 	htab_remove(&e->groups, groupkey_hash(&k), group_eq, &k);
 	if (g->dirty)
 		vec_remove(&e->dirty_groups, g);
@@ -856,9 +929,62 @@ static void group_leave(struct engine *e, struct ir_group *g)
 		if (!--pol->ngroups)
 			policy_rules_live(e, pol, false);
 	}
+	for (uint32_t i = 0; i < g->nmeet; i++) {
+		g->meet[i]->meet_refs--;
+		mark_group(e, g->meet[i]);
+		group_leave(e, g->meet[i]);
+	}
 	vec_free(&g->rules);
+	free(g->meet);
 	free(g->pols);
 	free(g);
+}
+
+static int group_id_cmp(const void *a, const void *b)
+{
+	const struct ir_group *x = *(const struct ir_group *const *)a, *y = *(const struct ir_group *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The group of a provisional pod in direction d: each candidate's policies
+ * as if it had the address; the distinct non-empty sets of them are the
+ * groups every flow must pass (none: not isolated; one: that group). The
+ * returned group has no new reference (pod_regroup takes it). */
+static struct ir_group *meet_group(struct engine *e, const struct pod_meet *m, enum dir d)
+{
+	struct vec subs = { 0 };
+	for (uint32_t i = 0; i < m->n; i++) {
+		const struct pod_spec *c = m->cands[i];
+		struct vec pols = { 0 };
+		spec_select_policies(e, engine_ns_find(e, c->ns), c, d, &pols);
+		vec_sort(&pols, policy_cmp);
+		if (pols.n) {
+			struct groupkey k = { d, (uint32_t)pols.n, (const struct policy **)pols.v, 0, NULL };
+			struct ir_group *g = group_get(e, &k);
+			bool seen = false;
+			for (size_t j = 0; j < subs.n && !seen; j++)
+				seen = subs.v[j] == g;
+			if (!seen)
+				vec_push(&subs, g);
+		}
+		vec_free(&pols);
+	}
+	struct ir_group *g = subs.n == 1 ? subs.v[0] : NULL;
+	if (subs.n > 1) {
+		vec_sort(&subs, group_id_cmp);
+		struct groupkey k = { d, 0, NULL, (uint32_t)subs.n, (struct ir_group *const *)subs.v };
+		g = group_get(e, &k);
+	}
+	/* a group just made for a candidate and not kept (its pods: none) */
+	for (size_t j = 0; j < subs.n; j++) {
+		struct ir_group *s = subs.v[j];
+		if (s != g && !s->npods) {
+			s->npods = 1;
+			group_leave(e, s);
+		}
+	}
+	vec_free(&subs);
+	return g;
 }
 
 /* Pass 3 for one pod: the set of policies selecting it, per direction. */
@@ -883,8 +1009,10 @@ static void pod_regroup(struct engine *e, struct pod *p)
 				memcpy(sel, many.v, n * sizeof(*sel));
 		}
 		struct ir_group *g = NULL;
-		if (n) {
-			struct groupkey k = { (enum dir)d, n, pols };
+		if (want && p->meet) {
+			g = meet_group(e, p->meet, (enum dir)d);
+		} else if (n) {
+			struct groupkey k = { (enum dir)d, n, pols, 0, NULL };
 			g = group_get(e, &k);
 		}
 		if (g != p->group[d]) {
@@ -948,7 +1076,7 @@ bool engine_addr_quarantined(const struct engine *e, ip128 a)
  * the peer sets it belongs to must be rendered again. */
 static void claim_refresh(struct engine *e, struct pod *q)
 {
-	struct view v = { q->active, q->spec->ns, ns_view_labels(q->ns), pod_view_labels(q->spec) };
+	struct view v = { q->active, q->spec->ns, ns_view_labels(q->ns), pod_view_labels(q->spec), q->meet };
 	pod_reevaluate(e, q, &v, &v, true);
 }
 
@@ -1062,10 +1190,11 @@ static bool pod_is_local(const struct engine *e, const struct pod_spec *s)
 	return !e->cfg.node || (s->node && !strcmp(s->node, e->cfg.node));
 }
 
-void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
+static void pod_upsert(struct engine *e, struct pod_spec *spec, struct pod_meet *meet)
 {
 	struct pod *p = engine_pod_find(e, spec->ns, spec->name);
 	struct pod_spec *old = NULL;
+	struct pod_meet *old_meet = NULL;
 	struct view ov = { 0 }, nv;
 	bool addr_changed = true;
 	if (!p) {
@@ -1076,11 +1205,13 @@ void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
 		htab_insert(&e->pods, podkey_hash(spec->ns, spec->name), p);
 	} else {
 		old = p->spec;
-		ov = (struct view){ p->active, old->ns, ns_view_labels(p->ns), pod_view_labels(old) };
+		old_meet = p->meet;
+		ov = (struct view){ p->active, old->ns, ns_view_labels(p->ns), pod_view_labels(old), old_meet };
 		addr_changed = !addrs_equal(old, spec);
 		pod_unindex(e, p);
 		p->spec = spec;
 	}
+	p->meet = meet;
 	e->unread_pods += spec->unreadable;
 	e->unread_pods -= old && old->unreadable;
 	p->active = spec_active(spec);
@@ -1090,14 +1221,33 @@ void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
 	else
 		ptrset_del(&e->here, p);
 	pod_index(e, p);
-	nv = (struct view){ p->active, spec->ns, ns_view_labels(p->ns), pod_view_labels(spec) };
-	pod_reevaluate(e, p, &ov, &nv, addr_changed);
+	nv = (struct view){ p->active, spec->ns, ns_view_labels(p->ns), pod_view_labels(spec), meet };
+	pod_reevaluate(e, p, &ov, &nv, addr_changed || meet || old_meet);
 	pod_regroup(e, p);
-	if (addr_changed)
+	if (addr_changed || meet || old_meet)
 		for (int d = 0; d < DIR_COUNT; d++)
 			if (p->group[d])
 				mark_group(e, p->group[d]);
 	pod_spec_free(old);
+	meet_free(old_meet);
+}
+
+void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
+{
+	pod_upsert(e, spec, NULL);
+}
+
+void engine_pod_upsert_meet(struct engine *e, struct pod_spec *spec, struct pod_spec *const *cands, size_t n)
+{
+	struct pod_meet *m = xcalloc(1, sizeof(*m));
+	m->e = e;
+	m->n = (uint32_t)n;
+	m->cands = xcalloc(n ? n : 1, sizeof(*m->cands));
+	for (size_t i = 0; i < n; i++) {
+		m->cands[i] = cands[i];
+		cands[i]->refs++;
+	}
+	pod_upsert(e, spec, m);
 }
 
 void engine_pod_delete(struct engine *e, const char *ns, const char *name)
@@ -1105,8 +1255,8 @@ void engine_pod_delete(struct engine *e, const char *ns, const char *name)
 	struct pod *p = engine_pod_find(e, ns, name);
 	if (!p)
 		return;
-	struct view ov = { p->active, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
-	struct view nv = { false, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
+	struct view ov = { p->active, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec), p->meet };
+	struct view nv = { false, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec), p->meet };
 	e->unread_pods -= p->spec->unreadable;
 	pod_reevaluate(e, p, &ov, &nv, false);
 	p->active = false;
@@ -1118,6 +1268,7 @@ void engine_pod_delete(struct engine *e, const char *ns, const char *name)
 	list_del(&p->ns_node);
 	struct ns *n = p->ns;
 	pod_spec_free(p->spec);
+	meet_free(p->meet);
 	free(p);
 	ns_gc(e, n);
 }
@@ -1183,8 +1334,8 @@ void engine_ns_upsert(struct engine *e, struct ns_spec *spec)
 	struct list *it;
 	list_foreach(it, &n->pods) {
 		struct pod *p = container_of(it, struct pod, ns_node);
-		struct view ov = { p->active, n->name, old_unreadable ? NULL : &oldl, pod_view_labels(p->spec) };
-		struct view nv = { p->active, n->name, ns_view_labels(n), pod_view_labels(p->spec) };
+		struct view ov = { p->active, n->name, old_unreadable ? NULL : &oldl, pod_view_labels(p->spec), p->meet };
+		struct view nv = { p->active, n->name, ns_view_labels(n), pod_view_labels(p->spec), p->meet };
 		pod_reevaluate(e, p, &ov, &nv, false);
 	}
 	labelset_free(&oldl);
@@ -1203,8 +1354,9 @@ void engine_ns_delete(struct engine *e, const char *name)
 	n->spec = NULL;
 	list_foreach(it, &n->pods) {
 		struct pod *p = container_of(it, struct pod, ns_node);
-		struct view ov = { p->active, n->name, old->unreadable ? NULL : &old->labels, pod_view_labels(p->spec) };
-		struct view nv = { p->active, n->name, &n->implied, pod_view_labels(p->spec) };
+		struct view ov = { p->active, n->name, old->unreadable ? NULL : &old->labels, pod_view_labels(p->spec),
+				   p->meet };
+		struct view nv = { p->active, n->name, &n->implied, pod_view_labels(p->spec), p->meet };
 		pod_reevaluate(e, p, &ov, &nv, false);
 	}
 	ns_spec_free(old);

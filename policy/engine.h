@@ -47,6 +47,7 @@ struct engine_config {
 };
 
 struct ir_group;
+struct pod_meet;
 
 struct ns {
 	istr name;
@@ -65,6 +66,9 @@ struct pod {
 	bool active;              /* has an address, not finished, not hostNetwork */
 	bool local;
 	struct ir_group *group[DIR_COUNT];
+	/* provisional (engine_pod_upsert_meet): the waiting pods whose
+	 * verdicts this one's must all meet; NULL for every other pod */
+	struct pod_meet *meet;
 };
 
 struct ir_peerset {
@@ -111,8 +115,15 @@ struct ir_group {
 	uint32_t npol;
 	const struct policy **pols; /* sorted by kind, then name */
 	struct vec rules;           /* struct ir_rule* */
-	uint32_t npods;             /* local pods in the group */
+	uint32_t npods;             /* local pods in the group (and meet groups holding it) */
 	bool dirty;
+	/* A meet group (npol 0, no rules of its own): a flow is allowed only
+	 * if every group of meet allows it (two or more, sorted by id): the
+	 * verdict of a provisional address that may be any of several
+	 * waiting pods (engine_pod_upsert_meet). meet_refs: the meet groups
+	 * this one is part of. */
+	uint32_t nmeet, meet_refs;
+	struct ir_group **meet;
 };
 
 struct engine_stats {
@@ -146,6 +157,15 @@ bool engine_world_known(const struct engine *e, bool v6);
 void engine_ns_upsert(struct engine *e, struct ns_spec *spec);
 void engine_ns_delete(struct engine *e, const char *name);
 void engine_pod_upsert(struct engine *e, struct pod_spec *spec);
+/* A provisional pod (agent/daemon/provisional.h): spec, a twin of one of
+ * the waiting pods cands (with the new address), stands for an address
+ * that may be any of theirs, so it gets no more than every one of them
+ * would: in each direction, the meet of their groups (no group when none
+ * is isolated, the one group when only one kind is); a member of a peer
+ * set only if every candidate matches it; a named port resolved only
+ * where every candidate resolves it alike. Takes a reference on each
+ * candidate spec; a later engine_pod_upsert() of the pod ends it. */
+void engine_pod_upsert_meet(struct engine *e, struct pod_spec *spec, struct pod_spec *const *cands, size_t n);
 void engine_pod_delete(struct engine *e, const char *ns, const char *name);
 void engine_policy_upsert(struct engine *e, struct policy_spec *spec);
 void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *ns, const char *name);

@@ -437,18 +437,24 @@ static void drop_labels(struct agent *a, const struct dp_txn *t, struct vec *lab
 		engine_groups(a->e, &groups);
 	for (size_t i = 0; i < groups.n; i++) {
 		const struct ir_group *g = groups.v[i];
-		char chain[32];
+		if (g->nmeet)
+			continue; /* drops nothing itself: the groups it meets do */
+		char chain[40];
 		struct sbuf pols = { 0 };
 		dp_group_chain(g, chain, sizeof(chain));
 		for (uint32_t k = 0; k < g->npol; k++)
 			sbuf_addf(&pols, "%s%s/%s", k ? "," : "", policy_kind_name(g->pols[k]->spec->kind),
 				  g->pols[k]->spec->name);
-		struct dc_label *l = xcalloc(1, sizeof(*l));
-		char *c = xstrdup(chain), *p = sbuf_steal(&pols);
-		vec_push(strs, c);
+		char *p = sbuf_steal(&pols);
 		vec_push(strs, p);
-		*l = (struct dc_label){ c, dir_name(g->dir), "policy", g->npol ? g->pols[0]->spec->ns : "", p };
-		vec_push(labels, l);
+		/* and its return variant, where a provisional address meets it */
+		for (int r = 0; r < (g->dir == DIR_INGRESS && g->meet_refs ? 2 : 1); r++) {
+			struct dc_label *l = xcalloc(1, sizeof(*l));
+			char *c = r ? xasprintf("%s%s", chain, DP_RETURN_SUFFIX) : xstrdup(chain);
+			vec_push(strs, c);
+			*l = (struct dc_label){ c, dir_name(g->dir), "policy", g->npol ? g->pols[0]->spec->ns : "", p };
+			vec_push(labels, l);
+		}
 	}
 	vec_free(&groups);
 	if (t->bridge) { /* table bridge corral: its two dropping chains, while it exists */

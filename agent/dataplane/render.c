@@ -477,6 +477,18 @@ static void named_add(struct ebuf *b4, struct ebuf *b6, const struct engine *e, 
 	}
 }
 
+/* Whether a flow to or from a pod of group pg passes the chain of g: g
+ * itself, or a meet group that meets g. */
+static bool group_passes(const struct ir_group *pg, const struct ir_group *g)
+{
+	if (pg == g)
+		return true;
+	for (uint32_t i = 0; pg && i < pg->nmeet; i++)
+		if (pg->meet[i] == g)
+			return true;
+	return false;
+}
+
 /* Named ports resolve on the destination: the group's own pods for
  * ingress, the peers for egress (every pod when peers include ranges). */
 static void named_sets(struct rctx *c, const struct ir_group *g, const struct ir_rule *r, const char *chain,
@@ -489,7 +501,7 @@ static void named_sets(struct rctx *c, const struct ir_group *g, const struct ir
 	if (g->dir == DIR_INGRESS) {
 		for (size_t i = 0; i < c->locals.n; i++) {
 			struct pod *p = c->locals.v[i];
-			if (p->group[DIR_INGRESS] == g)
+			if (group_passes(p->group[DIR_INGRESS], g))
 				named_add(&b4, &b6, c->e, p, r, false);
 		}
 	} else if (r->peers && !r->peers->ranges.n && !r->peers->entities) {
@@ -593,10 +605,76 @@ static void group_chain_name(const struct ir_group *g, char *buf, size_t len)
 	snprintf(buf, len, "%s_g%u", g->dir == DIR_INGRESS ? "ing" : "eg", g->id);
 }
 
+static struct rs_chain *chain_named(struct rctx *c, const char *name)
+{
+	for (size_t i = 0; i < c->rs->chains.n; i++)
+		if (!strcmp(((struct rs_chain *)c->rs->chains.v[i])->name, name))
+			return c->rs->chains.v[i];
+	return NULL;
+}
+
+/* A meet group's chain (a provisional address that may be any of several
+ * waiting pods, engine.h): each group it meets must allow. Egress: a jump
+ * to each (each returns on allow, drops otherwise), then the end of the
+ * chain returns. Ingress: a jump to the return variant of each but the
+ * last (return_variant), then a goto to the last (accepts on allow). The
+ * chains it names are rendered first (dp_render_reuse). */
+static void meet_chain(struct rctx *c, const struct ir_group *g)
+{
+	char name[32];
+	struct sbuf what = { 0 };
+	group_chain_name(g, name, sizeof(name));
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup(name);
+	vec_push(&c->rs->chains, ch);
+	for (uint32_t i = 0; i < g->nmeet; i++) {
+		char sub[40];
+		bool last = i + 1 == g->nmeet;
+		group_chain_name(g->meet[i], sub, sizeof(sub));
+		if (g->dir == DIR_INGRESS && !last)
+			strcat(sub, DP_RETURN_SUFFIX);
+		const struct rs_chain *to = chain_named(c, sub);
+		if (!to) { /* by construction never (dp_render_reuse) */
+			fprintf(stderr, "corral: internal error: meet chain %s before %s\n", name, sub);
+			abort();
+		}
+		struct rs_rule *x = rule_new(ch, RR_GOTO);
+		x->set = to->name; /* the chain's own string: lives as long as the ruleset */
+		x->ret = g->dir == DIR_EGRESS || !last;
+		sbuf_addf(&what, "%s%s", i ? ", " : "", to->name);
+	}
+	char *w = sbuf_steal(&what);
+	ch->comment = clip(xasprintf("provisional address: allowed only what each of %s allows", w));
+	free(w);
+}
+
+/* An ingress group's chain again, as ing_gN_r: its rules return on allow
+ * (a meet chain then asks the next group) instead of accepting. */
+static void return_variant(struct rctx *c, const struct rs_chain *of)
+{
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xasprintf("%s%s", of->name, DP_RETURN_SUFFIX);
+	ch->comment = clip(xasprintf("%s returning on allow (met by a provisional address)", of->name));
+	for (size_t i = 0; i < of->rules.n; i++) {
+		const struct rs_rule *o = of->rules.v[i];
+		struct rs_rule *x = rule_new(ch, o->kind);
+		*x = *o;
+		x->prefix = o->prefix ? xstrdup(o->prefix) : NULL;
+		x->comment = o->comment ? xstrdup(o->comment) : NULL;
+		if (x->kind == RR_MATCH)
+			x->ret = true;
+	}
+	vec_push(&c->rs->chains, ch);
+}
+
 static void group_chain(struct rctx *c, const struct ir_group *g)
 {
 	char name[32];
 	struct sbuf pols = { 0 };
+	if (g->nmeet) {
+		meet_chain(c, g);
+		return;
+	}
 	group_chain_name(g, name, sizeof(name));
 	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
 	ch->name = xstrdup(name);
@@ -614,6 +692,8 @@ static void group_chain(struct rctx *c, const struct ir_group *g)
 	x->group = c->dp->cfg.log_group;
 	x = rule_new(ch, RR_COUNTER_DROP);
 	x->comment = xasprintf("default deny (%s)", dir_name(g->dir));
+	if (g->dir == DIR_INGRESS && g->meet_refs)
+		return_variant(c, ch);
 }
 
 struct mapent {
@@ -1068,8 +1148,10 @@ struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const str
 	base_chain(&c);
 	input_chain(&c);
 	output_chain(&c);
-	for (size_t i = 0; i < groups.n; i++)
-		group_chain(&c, groups.v[i]);
+	for (int meet = 0; meet < 2; meet++) /* meet chains name the others: last */
+		for (size_t i = 0; i < groups.n; i++)
+			if (!((const struct ir_group *)groups.v[i])->nmeet == !meet)
+				group_chain(&c, groups.v[i]);
 	quarantine_chains(&c);
 	dns_redirect(&c);
 	vec_sort(&c.rs->sets, set_cmp);
