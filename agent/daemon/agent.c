@@ -104,6 +104,7 @@ struct agent {
 	bool prov_reading;
 	struct timespec prov_asked;
 	double prov_retry_ms; /* after a failed read: not before this (mono_ms) */
+	unsigned prov_failures; /* reads failed in a row */
 	/* adaptive debounce: a change after a quiet debounceMs goes to the
 	 * kernel at once; changes within debounceMs of the last transaction
 	 * wait for its end and go together */
@@ -323,13 +324,24 @@ static void prov_read_in(void *arg, int rc, struct pod_spec **pods, size_t n, co
 	struct agent *a = arg;
 	a->prov_reading = false;
 	if (rc < 0) {
-		log_msg(LOG_WARN, "provisional", "reading this node's pods: %s; new addresses stay denied, "
-						 "read again in 1 s", err);
-		a->prov_retry_ms = mono_ms() + 1000;
-		arm(a->sync_timer, 1000);
+		/* again after 1 s, 2 s, 4 s ... 30 s; said the first time and
+		 * then about every 30 s */
+		unsigned fails = ++a->prov_failures;
+		int delay = fails >= 6 ? 30000 : 1000 << (fails - 1);
+		if (fails == 1 || delay == 30000)
+			log_msg(LOG_WARN, "provisional",
+				"reading this node's pods: %s; new addresses stay denied, read again in %d s "
+				"(%u failed in a row)",
+				err, delay / 1000, fails);
+		a->prov_retry_ms = mono_ms() + delay;
+		arm(a->sync_timer, delay);
 		a->sync_armed = true;
 		return;
 	}
+	if (a->prov_failures)
+		log_msg(LOG_INFO, "provisional", "reading this node's pods works again (after %u failures)",
+			a->prov_failures);
+	a->prov_failures = 0;
 	if (!a->prov) { /* stopping */
 		for (size_t i = 0; i < n; i++)
 			pod_spec_free(pods[i]);
