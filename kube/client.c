@@ -150,6 +150,7 @@ struct reflector {
 	double retry_after, next_at, started;
 	unsigned failures;
 	size_t events;     /* in this watch */
+	uint64_t changes;  /* ADDED, MODIFIED and DELETED events, every watch */
 	bool synced, gone, broken, initial_stream, no_initial, need_list;
 	bool error_event; /* the watch ended with an ERROR event other than 410 */
 	bool oversized;   /* the LIST page went past LIST_PAGE_MAX: asked again, smaller */
@@ -422,6 +423,7 @@ static int on_event(const struct kube_event *ev, void *arg)
 	json_t *o = ev->object;
 	c->stats.events++;
 	r->events++;
+	r->changes += ev->type == KEV_ADDED || ev->type == KEV_MODIFIED || ev->type == KEV_DELETED;
 	switch (ev->type) {
 	case KEV_ADDED:
 	case KEV_MODIFIED:
@@ -1083,6 +1085,11 @@ const struct kube_stats *kube_client_stats(const struct kube_client *c)
 size_t kube_client_count(const struct kube_client *c, enum kube_res r)
 {
 	return c->r[r].cache.n;
+}
+
+uint64_t kube_client_changes(const struct kube_client *c, enum kube_res r)
+{
+	return c->r[r].changes;
 }
 
 const void *kube_client_get(const struct kube_client *c, enum kube_res r, const char *ns, const char *name)

@@ -662,18 +662,20 @@ static int kube_start(struct agent *a, char **err)
 static json_t *kube_status(const struct agent *a)
 {
 	const struct kube_stats *st = kube_client_stats(a->kube);
-	json_t *errs = json_array(), *counts = json_object();
+	json_t *errs = json_array(), *counts = json_object(), *changes = json_object();
 	for (int r = 0; r < KRES_COUNT; r++) {
 		json_object_set_new(counts, kube_res_name((enum kube_res)r),
 				    json_integer((json_int_t)kube_client_count(a->kube, (enum kube_res)r)));
+		json_object_set_new(changes, kube_res_name((enum kube_res)r),
+				    json_integer((json_int_t)kube_client_changes(a->kube, (enum kube_res)r)));
 		const char *e = kube_client_error(a->kube, (enum kube_res)r);
 		if (e)
 			json_array_append_new(errs, json_sprintf("%s: %s", kube_res_name((enum kube_res)r), e));
 	}
-	return json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:o, s:o}", "source", "kube", "api_synced",
-			 kube_client_synced(a->kube), "cached", counts, "watches", (json_int_t)st->watches, "watch_restarts",
-			 (json_int_t)st->watch_restarts, "relists", (json_int_t)st->relists, "rejected",
-			 (json_int_t)st->rejected, "errors", errs, "drop_events",
+	return json_pack("{s:s, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "source", "kube", "api_synced",
+			 kube_client_synced(a->kube), "cached", counts, "watch_changes", changes, "watches", (json_int_t)st->watches, "watch_restarts",
+			 (json_int_t)st->watch_restarts, "relists", (json_int_t)st->relists, "events",
+			 (json_int_t)st->events, "rejected", (json_int_t)st->rejected, "errors", errs, "drop_events",
 			 a->cfg.drop_events ? drop_events_status(a->events) : json_false());
 }
 
