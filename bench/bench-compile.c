@@ -169,6 +169,33 @@ int main(int argc, char **argv)
 	emit(size, "pod_label_change_median_us", lat[events / 2] * 1e3, "us");
 	emit(size, "pod_label_change_p99_us", lat[events * 99 / 100] * 1e3, "us");
 	emit(size, "pod_label_change_term_evals", (double)(engine_stats(e)->term_evals - evals0) / events, "per event");
+	if (render) { /* what the agent's transaction after one pod event costs
+			 before the kernel: render (reusing what is not dirty)
+			 and the plan against the previous ruleset */
+		struct dp *dp = dp_new(NULL);
+		struct dp_stats st;
+		char *err = NULL;
+		dp_sync(dp, e, NULL, true, &st, &err);
+		free(err);
+		int n = events < 200 ? events : 200;
+		double *sl = xcalloc((size_t)(n > 0 ? n : 1), sizeof(double));
+		uint64_t added = 0;
+		for (int k = 0; k < n; k++) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			int i = (int)(r % (uint64_t)sz->pods);
+			engine_pod_upsert(e, gen_pod(sz, seed, i, (int)((r >> 20) % 8)));
+			dp_sync(dp, e, NULL, false, &st, &err);
+			free(err);
+			sl[k] = st.render_ms;
+			added += st.elems_added + st.elems_deleted;
+		}
+		qsort(sl, (size_t)n, sizeof(double), dbl_cmp);
+		emit(size, "sync_after_pod_event_median_ms", sl[n / 2], "ms");
+		emit(size, "sync_after_pod_event_p99_ms", sl[n * 99 / 100], "ms");
+		emit(size, "sync_after_pod_event_elements", (double)added / n, "per event");
+		free(sl);
+		dp_free(dp);
+	}
 
 	/* explain on the loaded cluster */
 	struct vec pods = { 0 };

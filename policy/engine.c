@@ -440,6 +440,49 @@ static void mark_ps(struct engine *e, struct ir_peerset *ps)
 	}
 }
 
+static void touched_clear(struct ir_peerset *ps)
+{
+	free(ps->touched);
+	ps->touched = NULL;
+	ps->ntouched = ps->ctouched = 0;
+}
+
+/* Anything about ps may have changed: to be listed again whole. */
+static void mark_ps_full(struct engine *e, struct ir_peerset *ps)
+{
+	mark_ps(e, ps);
+	ps->full = true;
+	touched_clear(ps);
+}
+
+/* The membership of the addresses of old and now (pod specs, either may
+ * be NULL) in ps may have changed. Past an eighth of its members, listing
+ * it again is as cheap: full. */
+static void mark_ps_touched(struct engine *e, struct ir_peerset *ps, const struct pod_spec *old,
+			    const struct pod_spec *now)
+{
+	mark_ps(e, ps);
+	if (ps->full)
+		return;
+	const struct pod_spec *sp[2] = { old, now };
+	for (int k = 0; k < 2; k++)
+		for (uint32_t i = 0; sp[k] && i < sp[k]->naddr; i++) {
+			if (ps->ntouched == ps->ctouched) {
+				ps->ctouched = ps->ctouched ? ps->ctouched * 2 : 4;
+				ps->touched = xrealloc(ps->touched, ps->ctouched * sizeof(*ps->touched));
+			}
+			ps->touched[ps->ntouched++] = sp[k]->addr[i];
+		}
+	if (ps->ntouched > 64 && ps->ntouched > ptrset_count(&ps->members) / 8)
+		mark_ps_full(e, ps);
+}
+
+void engine_peerset_rendered(struct ir_peerset *ps)
+{
+	ps->full = false;
+	touched_clear(ps);
+}
+
 static void mark_group(struct engine *e, struct ir_group *g)
 {
 	if (!g->dirty) {
@@ -489,8 +532,8 @@ static bool addrs_equal(const struct pod_spec *a, const struct pod_spec *b)
 
 /* Pass 2 for one pod: move it in or out of every peer set whose match
  * may differ between the old and the new view. */
-static void pod_reevaluate(struct engine *e, struct pod *p, const struct view *old, const struct view *new,
-			   bool addr_changed)
+static void pod_reevaluate(struct engine *e, struct pod *p, const struct pod_spec *old_spec, const struct view *old,
+			   const struct view *new, bool addr_changed)
 {
 	struct vec cand = { 0 };
 	e->epoch++;
@@ -513,7 +556,7 @@ static void pod_reevaluate(struct engine *e, struct pod *p, const struct view *o
 		else if (!was && now)
 			ptrset_add(&ps->members, p);
 		if (was != now || (now && addr_changed))
-			mark_ps(e, ps);
+			mark_ps_touched(e, ps, old_spec, p->spec);
 	}
 	vec_free(&cand);
 }
@@ -660,7 +703,7 @@ static void peerset_live(struct engine *e, struct ir_peerset *ps)
 		term_anchor(e, t);
 		peerset_fill(e, ps, t);
 	}
-	mark_ps(e, ps);
+	mark_ps_full(e, ps);
 }
 
 /* The last rule of a live policy using ps is gone: forget its members. */
@@ -694,6 +737,7 @@ static void peerset_put(struct engine *e, struct ir_peerset *ps)
 	if (ps->dirty)
 		vec_remove(&e->dirty_ps, ps);
 	ptrset_free(&ps->members);
+	touched_clear(ps);
 	range_set_free(&ps->ranges);
 	range_set_free(&ps->own);
 	fqdn_set_clear(&ps->learned);
@@ -1077,7 +1121,7 @@ bool engine_addr_quarantined(const struct engine *e, ip128 a)
 static void claim_refresh(struct engine *e, struct pod *q)
 {
 	struct view v = { q->active, q->spec->ns, ns_view_labels(q->ns), pod_view_labels(q->spec), q->meet };
-	pod_reevaluate(e, q, &v, &v, true);
+	pod_reevaluate(e, q, q->spec, &v, &v, true);
 }
 
 static void entities_refresh(struct engine *e);
@@ -1222,7 +1266,7 @@ static void pod_upsert(struct engine *e, struct pod_spec *spec, struct pod_meet 
 		ptrset_del(&e->here, p);
 	pod_index(e, p);
 	nv = (struct view){ p->active, spec->ns, ns_view_labels(p->ns), pod_view_labels(spec), meet };
-	pod_reevaluate(e, p, &ov, &nv, addr_changed || meet || old_meet);
+	pod_reevaluate(e, p, old, &ov, &nv, addr_changed || meet || old_meet);
 	pod_regroup(e, p);
 	if (addr_changed || meet || old_meet)
 		for (int d = 0; d < DIR_COUNT; d++)
@@ -1258,7 +1302,7 @@ void engine_pod_delete(struct engine *e, const char *ns, const char *name)
 	struct view ov = { p->active, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec), p->meet };
 	struct view nv = { false, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec), p->meet };
 	e->unread_pods -= p->spec->unreadable;
-	pod_reevaluate(e, p, &ov, &nv, false);
+	pod_reevaluate(e, p, p->spec, &ov, &nv, false);
 	p->active = false;
 	pod_regroup(e, p);
 	pod_unindex(e, p);
@@ -1336,7 +1380,7 @@ void engine_ns_upsert(struct engine *e, struct ns_spec *spec)
 		struct pod *p = container_of(it, struct pod, ns_node);
 		struct view ov = { p->active, n->name, old_unreadable ? NULL : &oldl, pod_view_labels(p->spec), p->meet };
 		struct view nv = { p->active, n->name, ns_view_labels(n), pod_view_labels(p->spec), p->meet };
-		pod_reevaluate(e, p, &ov, &nv, false);
+		pod_reevaluate(e, p, p->spec, &ov, &nv, false);
 	}
 	labelset_free(&oldl);
 	ns_spec_free(old);
@@ -1357,7 +1401,7 @@ void engine_ns_delete(struct engine *e, const char *name)
 		struct view ov = { p->active, n->name, old->unreadable ? NULL : &old->labels, pod_view_labels(p->spec),
 				   p->meet };
 		struct view nv = { p->active, n->name, &n->implied, pod_view_labels(p->spec), p->meet };
-		pod_reevaluate(e, p, &ov, &nv, false);
+		pod_reevaluate(e, p, p->spec, &ov, &nv, false);
 	}
 	ns_spec_free(old);
 	ns_gc(e, n);
@@ -1660,7 +1704,7 @@ static void entities_refresh(struct engine *e)
 			touch |= (ps->entities & (1u << b)) && changed[b];
 		if (touch) {
 			peerset_ranges(e, ps);
-			mark_ps(e, ps);
+			mark_ps_full(e, ps);
 		}
 	}
 }

@@ -85,6 +85,14 @@ struct ir_peerset {
 	struct vec terms;        /* struct term* (engine private) */
 	uint64_t epoch;
 	bool dirty;
+	/* What changed since the data plane last rendered it (it then calls
+	 * engine_peerset_rendered): the addresses whose membership may have
+	 * changed (touched, a pod's old and new ones), so that a set of many
+	 * members is edited rather than listed again; or, full, anything
+	 * (new, its ranges changed, or too many touched to be worth it). */
+	bool full;
+	uint32_t ntouched, ctouched;
+	ip128 *touched;
 	/* a host rule's peers (outbound.external[].host): the addresses DNS
 	 * answers gave pods for the pattern (fqdn.h), learned by the agent's
 	 * DNS proxy; never part of the engine's own passes */
@@ -225,6 +233,8 @@ void engine_group_transient_free(struct ir_group *g);
 
 /* Dirty objects since the last call; clears the marks. */
 void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *groups);
+/* The data plane has rendered ps as it is now: forgets what was touched. */
+void engine_peerset_rendered(struct ir_peerset *ps);
 
 /* Whether the rule's peers include address a. For a host rule: an address
  * learned for its pattern and not expired (the kernel admits new flows to

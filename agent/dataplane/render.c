@@ -372,6 +372,58 @@ static struct rs_set *host_set(struct rctx *c, const struct ir_peerset *ps, bool
 
 /* The sets of a peer set, built once per render; shared with the mirror
  * when the engine did not mark the peer set dirty. */
+/* Whether address a is an element of pod set ps: its owner is an active
+ * member (what peer_elems lists, asked of one address). */
+static bool member_addr(const struct engine *e, const struct ir_peerset *ps, ip128 a)
+{
+	struct pod *p = engine_pod_by_addr(e, a);
+	return p && p->active && ptrset_has(&ps->members, p);
+}
+
+/* A pod set (a hash: no ranges) edited rather than listed again: its
+ * previous elements (old, sorted keys) with each address touched since
+ * (engine.h) in or out as it is now. Linear in the old elements, with no
+ * look-up but the touched ones': a pod event at 150,000 pods no longer
+ * lists every member of the sets it is in. */
+static void peer_elems_delta(const struct engine *e, const struct ir_peerset *ps, const struct rs_set *old, bool v4,
+			     struct ebuf *out)
+{
+	size_t kl = v4 ? 4 : 16, nt = 0;
+	ip128 *t = xmalloc((ps->ntouched ? ps->ntouched : 1) * sizeof(*t));
+	for (uint32_t i = 0; i < ps->ntouched; i++)
+		if (ip_is_v4(ps->touched[i]) == v4)
+			t[nt++] = ps->touched[i];
+	qsort(t, nt, sizeof(*t), ip_cmp_q);
+	size_t i = 0, j = 0;
+	out->cap = old->n + nt;
+	out->k = xrealloc(out->k, (out->cap ? out->cap : 1) * 2 * kl);
+	while (i < old->n || j < nt) {
+		uint8_t key[16];
+		int c = -1;
+		if (j < nt) {
+			if (j && ip_eq(t[j], t[j - 1])) {
+				j++;
+				continue;
+			}
+			put_ip(key, t[j], v4);
+			c = i < old->n ? memcmp(old->keys + i * 2 * kl, key, kl) : 1;
+		}
+		if (c < 0) { /* untouched: kept */
+			memcpy(ebuf_push(out), old->keys + i * 2 * kl, 2 * kl);
+			i++;
+			continue;
+		}
+		if (member_addr(e, ps, t[j])) {
+			uint8_t *k = ebuf_push(out);
+			memcpy(k, key, kl);
+			memcpy(k + kl, key, kl);
+		}
+		i += c == 0;
+		j++;
+	}
+	free(t);
+}
+
 static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 {
 	struct pscache *pc = htab_find(&c->pscache, hash_ptr(ps), pscache_eq, ps);
@@ -410,7 +462,12 @@ static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 		return pc;
 	}
 	struct ebuf b4 = { .kl = 4 }, b6 = { .kl = 16 };
-	peer_elems(c->e, ps, interval, &b4, &b6);
+	if (o4 && o6 && !interval && !ps->full && !o4->interval && !o6->interval) {
+		peer_elems_delta(c->e, ps, o4, true, &b4);
+		peer_elems_delta(c->e, ps, o6, false, &b6);
+	} else {
+		peer_elems(c->e, ps, interval, &b4, &b6);
+	}
 	pc->s[0] = sized_set(c, base[0], RS_KEY_V4, interval, &b4);
 	pc->s[1] = sized_set(c, base[1], RS_KEY_V6, interval, &b6);
 	return pc;
