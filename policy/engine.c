@@ -49,6 +49,7 @@ struct engine {
 	struct htab conflicts;/* struct conflict, by address: claimed by several pods */
 	struct htab anchors;  /* struct anchor */
 	struct vec unanchored;/* struct term* */
+	struct vec idle;      /* label anchors no term uses, kept indexed a while (anchor_idle) */
 	struct htab policies; /* struct policy, by kind/ns/name */
 	struct htab peersets; /* struct ir_peerset, by key */
 	struct htab groups;   /* struct ir_group, by dir and policies */
@@ -301,8 +302,17 @@ static void anchor_index(struct engine *e, struct anchor *a)
 {
 	struct pod *p;
 	htab_foreach(&e->pods, p) {
-		if (p->indexed && labelset_get(&p->spec->labels, a->k) == a->v)
-			lnode_add(a, p);
+		if (!p->indexed)
+			continue;
+		/* keys and values are interned (istr): one pointer compare
+		 * each, no strcmp (this scan is most of a new policy's cost) */
+		const struct labelset *l = &p->spec->labels;
+		for (uint32_t i = 0; i < l->n; i++)
+			if (l->v[i].key == a->k) {
+				if (l->v[i].val == a->v)
+					lnode_add(a, p);
+				break;
+			}
 	}
 }
 
@@ -319,11 +329,55 @@ static void anchor_unindex(struct anchor *a)
 	}
 }
 
+static void anchor_free(struct engine *e, struct anchor *a)
+{
+	struct pairkey key = { a->type, a->k, a->v, a->ns };
+	htab_remove(&e->anchors, anchor_hash(a->type, a->k, a->v, a->ns), anchor_eq, &key);
+	anchor_unindex(a);
+	istr_put(a->k);
+	istr_put(a->v);
+	istr_put(a->ns);
+	vec_free(&a->terms);
+	free(a);
+}
+
+/* A label anchor whose last term went: indexing it again costs a scan of
+ * every pod (most of what a new policy costs at 150,000 pods), so the
+ * last ANCHOR_IDLE_MAX of them stay indexed while they are small
+ * (ANCHOR_IDLE_PODS): a policy deleted and created again, or another
+ * naming the same label, finds its pods at once. */
+#define ANCHOR_IDLE_MAX 32
+#define ANCHOR_IDLE_PODS 2048
+static void anchor_idle(struct engine *e, struct anchor *a)
+{
+	size_t n = 0;
+	struct list *it;
+	list_foreach(it, &a->pods) if (++n > ANCHOR_IDLE_PODS) break;
+	if (a->type != ANCHOR_POD_LABEL || n > ANCHOR_IDLE_PODS) {
+		anchor_free(e, a);
+		return;
+	}
+	vec_push(&e->idle, a);
+	if (e->idle.n > ANCHOR_IDLE_MAX) { /* the oldest goes */
+		anchor_free(e, e->idle.v[0]);
+		memmove(e->idle.v, e->idle.v + 1, (e->idle.n - 1) * sizeof(*e->idle.v));
+		e->idle.n--;
+	}
+}
+
 static struct anchor *anchor_get(struct engine *e, int type, istr k, istr v, istr ns)
 {
 	struct pairkey key = { type, k, v, ns };
 	uint64_t h = anchor_hash(type, k, v, ns);
 	struct anchor *a = htab_find(&e->anchors, h, anchor_eq, &key);
+	if (a && !a->terms.n) { /* idle: in use again, as indexed */
+		for (size_t i = 0; i < e->idle.n; i++)
+			if (e->idle.v[i] == a) {
+				memmove(e->idle.v + i, e->idle.v + i + 1, (e->idle.n - i - 1) * sizeof(*e->idle.v));
+				e->idle.n--;
+				break;
+			}
+	}
 	if (!a) {
 		a = xcalloc(1, sizeof(*a));
 		a->type = type;
@@ -378,16 +432,8 @@ static void term_unanchor(struct engine *e, struct term *t)
 	}
 	struct anchor *a = t->anchor;
 	vec_remove(&a->terms, t);
-	if (!a->terms.n) {
-		struct pairkey key = { a->type, a->k, a->v, a->ns };
-		htab_remove(&e->anchors, anchor_hash(a->type, a->k, a->v, a->ns), anchor_eq, &key);
-		anchor_unindex(a);
-		istr_put(a->k);
-		istr_put(a->v);
-		istr_put(a->ns);
-		vec_free(&a->terms);
-		free(a);
-	}
+	if (!a->terms.n)
+		anchor_idle(e, a);
 }
 
 static bool term_matches1(const struct term *t, const struct view *v)
@@ -1878,6 +1924,9 @@ void engine_free(struct engine *e)
 	htab_free(&e->pods);
 	htab_free(&e->addrs);
 	htab_free(&e->conflicts);
+	for (size_t i = 0; i < e->idle.n; i++)
+		anchor_free(e, e->idle.v[i]);
+	vec_free(&e->idle);
 	htab_free(&e->anchors);
 	htab_free(&e->policies);
 	htab_free(&e->peersets);
