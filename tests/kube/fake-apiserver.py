@@ -127,8 +127,8 @@ def bookmark_object(res, rv, annotations=None):
         obj.update({"spec": {"containers": None}, "status": {}})
     elif res in ("namespaces", "nodes"):  # nodes: not recorded from a real server (real-shapes/)
         obj.update({"spec": {}, "status": {}})
-    elif res == "endpointslices":  # addressType and endpoints are not omitempty (not recorded either)
-        obj.update({"addressType": "", "endpoints": None})
+    elif res == "endpointslices":  # real-shapes/watch-bookmark-endpointslices.json
+        obj.update({"addressType": "", "endpoints": None, "ports": None})
     elif res == "networkpolicies":
         obj["spec"] = {"podSelector": {}}  # NetworkPolicySpec.podSelector is not omitempty; no status
     return obj
