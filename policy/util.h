@@ -45,14 +45,15 @@ void sbuf_free(struct sbuf *b);
 /* Open-addressing hash table of items; each item carries its own key.
  * The caller supplies the hash with every call and an equality callback
  * that compares an item with a key. Deletion uses backward shift, so
- * there are no tombstones. */
-struct htab_ent {
-	uint64_t hash;
-	void *item;
-};
+ * there are no tombstones. A slot is 12 bytes: the item in one array and
+ * the low 32 bits of its hash in another, in one allocation (16 bytes as
+ * one {hash, item} array: at 150,000 pods the agent's five largest tables
+ * held 21 MB). The low bits find the home slot and reject most
+ * non-matches before the equality callback is called. */
 struct htab {
-	struct htab_ent *e;
-	size_t n, cap; /* cap is a power of two or 0 */
+	void **item;    /* cap slots, NULL when free */
+	uint32_t *hash; /* cap slots, after item in the same block */
+	size_t n, cap;  /* cap is a power of two or 0 */
 };
 typedef bool (*htab_eq_fn)(const void *item, const void *key);
 void *htab_find(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key);
@@ -61,7 +62,7 @@ void *htab_remove(struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key)
 void htab_free(struct htab *h);
 #define htab_foreach(h, it)                                                     \
 	for (size_t _i = 0; _i < (h)->cap; _i++)                                \
-		if (((it) = (h)->e[_i].item) != NULL)
+		if (((it) = (h)->item[_i]) != NULL)
 
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
 uint64_t hash_ptr(const void *p);
