@@ -1085,7 +1085,7 @@ static int dec_podlike(struct dctx *c, json_t *obj, bool workload, struct decode
 		pod->error = xstrdup(c->first ? c->first : "unreadable");
 	}
 	out->type = OBJ_POD;
-	out->pod = pod;
+	out->pod = pod_spec_pack(pod);
 	return 0;
 }
 

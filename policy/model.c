@@ -331,14 +331,44 @@ void pod_spec_free(struct pod_spec *p)
 	istr_put(p->ns);
 	istr_put(p->name);
 	istr_put(p->node);
-	labelset_free(&p->labels);
+	for (uint32_t i = 0; i < p->labels.n; i++) {
+		istr_put(p->labels.v[i].key);
+		istr_put(p->labels.v[i].val);
+	}
 	for (uint32_t i = 0; i < p->nports; i++)
 		istr_put(p->ports[i].name);
-	free(p->ports);
+	if (!p->packed) {
+		free(p->labels.v);
+		free(p->ports);
+	}
 	istr_put(p->source);
 	free(p->workload);
 	free(p->error);
 	free(p);
+}
+
+_Static_assert(sizeof(struct pod_spec) % _Alignof(struct label) == 0 &&
+		       sizeof(struct label) % _Alignof(struct cport) == 0,
+	       "labels and ports follow the spec in its block, aligned");
+
+struct pod_spec *pod_spec_pack(struct pod_spec *p)
+{
+	if (p->packed)
+		return p;
+	size_t nl = p->labels.n * sizeof(*p->labels.v), np = p->nports * sizeof(*p->ports);
+	struct pod_spec *q = xmalloc(sizeof(*q) + nl + np);
+	*q = *p; /* the references move to q */
+	q->labels.v = nl ? (struct label *)(q + 1) : NULL;
+	q->ports = np ? (struct cport *)((char *)(q + 1) + nl) : NULL;
+	if (nl)
+		memcpy(q->labels.v, p->labels.v, nl);
+	if (np)
+		memcpy(q->ports, p->ports, np);
+	q->packed = true;
+	free(p->labels.v);
+	free(p->ports);
+	free(p);
+	return q;
 }
 
 void ns_spec_free(struct ns_spec *n)

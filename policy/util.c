@@ -189,10 +189,15 @@ uint64_t hash_str(const char *s)
 	return hash_bytes(s, strlen(s), 0);
 }
 
+/* The low 32 bits of each slot's hash, after the items. */
+static inline uint32_t *htab_hashes(const struct htab *h)
+{
+	return (uint32_t *)(h->item + h->cap);
+}
+
 static void htab_alloc(struct htab *h, size_t cap)
 {
-	h->item = xcalloc(cap, sizeof(*h->item) + sizeof(*h->hash));
-	h->hash = (uint32_t *)(h->item + cap);
+	h->item = xcalloc(cap, sizeof(*h->item) + sizeof(uint32_t));
 	h->cap = cap;
 	h->n = 0;
 }
@@ -202,7 +207,7 @@ static void htab_put(struct htab *h, uint32_t hash, void *item)
 	size_t mask = h->cap - 1, i = hash & mask;
 	while (h->item[i])
 		i = (i + 1) & mask;
-	h->hash[i] = hash;
+	htab_hashes(h)[i] = hash;
 	h->item[i] = item;
 	h->n++;
 }
@@ -210,7 +215,7 @@ static void htab_put(struct htab *h, uint32_t hash, void *item)
 static void htab_grow(struct htab *h)
 {
 	void **old = h->item;
-	uint32_t *oldh = h->hash;
+	uint32_t *oldh = htab_hashes(h);
 	size_t ocap = h->cap;
 	htab_alloc(h, ocap ? ocap * 2 : 16);
 	for (size_t i = 0; i < ocap; i++)
@@ -225,11 +230,11 @@ static ptrdiff_t htab_slot(const struct htab *h, uint64_t hash, htab_eq_fn eq, c
 	if (!h->cap)
 		return -1;
 	size_t mask = h->cap - 1;
-	uint32_t h32 = (uint32_t)hash;
+	uint32_t h32 = (uint32_t)hash, *hs = htab_hashes(h);
 	for (size_t i = h32 & mask;; i = (i + 1) & mask) {
 		if (!h->item[i])
 			return -1;
-		if (h->hash[i] == h32 && eq(h->item[i], key))
+		if (hs[i] == h32 && eq(h->item[i], key))
 			return (ptrdiff_t)i;
 	}
 }
@@ -253,6 +258,7 @@ void *htab_remove(struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key)
 	if (found < 0)
 		return NULL;
 	size_t mask = h->cap - 1, i = (size_t)found;
+	uint32_t *hs = htab_hashes(h);
 	void *item = h->item[i];
 	/* Backward-shift deletion keeps every probe chain unbroken. */
 	size_t j = i;
@@ -262,13 +268,13 @@ void *htab_remove(struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key)
 			j = (j + 1) & mask;
 			if (!h->item[j])
 				goto done;
-			size_t home = h->hash[j] & mask;
+			size_t home = hs[j] & mask;
 			/* can the entry at j move to the hole at i? */
 			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
 				break;
 		}
 		h->item[i] = h->item[j];
-		h->hash[i] = h->hash[j];
+		hs[i] = hs[j];
 		i = j;
 	}
 done:
@@ -280,7 +286,6 @@ void htab_free(struct htab *h)
 {
 	free(h->item);
 	h->item = NULL;
-	h->hash = NULL;
 	h->n = h->cap = 0;
 }
 

@@ -51,9 +51,8 @@ void sbuf_free(struct sbuf *b);
  * held 21 MB). The low bits find the home slot and reject most
  * non-matches before the equality callback is called. */
 struct htab {
-	void **item;    /* cap slots, NULL when free */
-	uint32_t *hash; /* cap slots, after item in the same block */
-	size_t n, cap;  /* cap is a power of two or 0 */
+	void **item;   /* cap slots, NULL when free; the hashes follow them */
+	size_t n, cap; /* cap is a power of two or 0 */
 };
 typedef bool (*htab_eq_fn)(const void *item, const void *key);
 void *htab_find(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key);

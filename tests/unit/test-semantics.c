@@ -202,6 +202,7 @@ static struct pod_spec *pod_copy(struct engine *e, const char *ns, const char *n
 	struct pod *p = engine_pod_find(e, ns, name);
 	struct pod_spec *s = xcalloc(1, sizeof(*s));
 	*s = *p->spec;
+	s->packed = false; /* its labels and ports are copied below, each its own block */
 	s->ns = istr_ref(s->ns);
 	s->name = istr_ref(s->name);
 	s->node = istr_ref(s->node);
