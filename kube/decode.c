@@ -548,7 +548,7 @@ static void dec_np_rule(struct dctx *c, json_t *v, const char *path, enum dir d,
 	static const char *const in_fields[] = { "from", "ports", NULL };
 	static const char *const eg_fields[] = { "to", "ports", NULL };
 	const char *pk = d == DIR_INGRESS ? "from" : "to";
-	r->path = xstrdup(path);
+	r->path = istr_get(path);
 	if (!json_is_object(v)) {
 		derr(c, path, "must be an object, not %s", json_type_name(v));
 		return;
@@ -685,7 +685,7 @@ static void set_app_peers(struct dctx *c, struct rule *r, const char *app, istr 
 static void dec_ap_rule(struct dctx *c, json_t *v, const char *path, enum dir d, istr own_ns, struct rule *r)
 {
 	static const char *const fields[] = { "application", "namespace", "ports", NULL };
-	r->path = xstrdup(path);
+	r->path = istr_get(path);
 	(void)d;
 	if (!json_is_object(v)) {
 		derr(c, path, "must be an object, not %s", json_type_name(v));
@@ -722,7 +722,7 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, enum di
 {
 	static const char *const fields[] = { "host", "ipv4", "cidr", "entity", "ports", NULL };
 	static const char *const in_fields[] = { "ipv4", "cidr", "entity", "ports", NULL };
-	r->path = xstrdup(path);
+	r->path = istr_get(path);
 	if (!json_is_object(v)) {
 		derr(c, path, "must be an object, not %s", json_type_name(v));
 		return;

@@ -1617,7 +1617,7 @@ struct engine *engine_new(const struct engine_config *cfg)
 	r->ports = xcalloc(2, sizeof(*r->ports));
 	r->ports[0] = (struct port_match){ PROTO_UDP, 53, 53, NULL };
 	r->ports[1] = (struct port_match){ PROTO_TCP, 53, 53, NULL };
-	r->path = xstrdup("cluster default: DNS");
+	r->path = istr_get("cluster default: DNS");
 	e->dns_rule.dir = DIR_EGRESS;
 	e->dns_rule.spec = r;
 	e->dns_rule.what = "cluster default: DNS";

@@ -403,7 +403,7 @@ void rule_free(struct rule *r)
 	for (uint32_t i = 0; i < r->nports; i++)
 		istr_put(r->ports[i].name);
 	free(r->ports);
-	free(r->path);
+	istr_put(r->path);
 	istr_put(r->ap_app);
 	istr_put(r->ap_ns);
 	memset(r, 0, sizeof(*r));

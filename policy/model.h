@@ -150,7 +150,7 @@ struct rule {
 	bool any_port;
 	uint32_t nports;
 	struct port_match *ports;
-	char *path; /* where it was written, e.g. "spec.ingress[0]" */
+	istr path; /* where it was written, e.g. "spec.ingress[0]" (interned: the same few paths repeat in every policy) */
 	/* AccessPolicy: the application and namespace the rule names */
 	istr ap_app, ap_ns;
 };
