@@ -1074,9 +1074,12 @@ static int dec_policy(struct dctx *c, json_t *obj, enum policy_kind kind, struct
 static int dec_podlike(struct dctx *c, json_t *obj, bool workload, struct decoded *out)
 {
 	struct pod_spec *pod = xcalloc(1, sizeof(*pod));
+	istr name = NULL;
 	pod->source = istr_get(c->file);
-	if (dec_meta(c, obj, true, &pod->ns, &pod->name) < 0 ||
-	    (workload ? dec_workload(c, obj, pod) : dec_pod(c, obj, pod)) < 0) {
+	int rc = dec_meta(c, obj, true, &pod->ns, &name);
+	pod->name = name ? xstrdup(name) : NULL; /* a pod's name is not interned (model.h) */
+	istr_put(name);
+	if (rc < 0 || (workload ? dec_workload(c, obj, pod) : dec_pod(c, obj, pod)) < 0) {
 		pod_spec_free(pod);
 		return -EINVAL;
 	}

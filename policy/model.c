@@ -329,7 +329,6 @@ void pod_spec_free(struct pod_spec *p)
 		return;
 	}
 	istr_put(p->ns);
-	istr_put(p->name);
 	istr_put(p->node);
 	for (uint32_t i = 0; i < p->labels.n; i++) {
 		istr_put(p->labels.v[i].key);
@@ -340,6 +339,7 @@ void pod_spec_free(struct pod_spec *p)
 	if (!p->packed) {
 		free(p->labels.v);
 		free(p->ports);
+		free((char *)p->name);
 	}
 	istr_put(p->source);
 	free(p->workload);
@@ -356,7 +356,8 @@ struct pod_spec *pod_spec_pack(struct pod_spec *p)
 	if (p->packed)
 		return p;
 	size_t nl = p->labels.n * sizeof(*p->labels.v), np = p->nports * sizeof(*p->ports);
-	struct pod_spec *q = xmalloc(sizeof(*q) + nl + np);
+	size_t nn = strlen(p->name ? p->name : "") + 1;
+	struct pod_spec *q = xmalloc(sizeof(*q) + nl + np + nn);
 	*q = *p; /* the references move to q */
 	q->labels.v = nl ? (struct label *)(q + 1) : NULL;
 	q->ports = np ? (struct cport *)((char *)(q + 1) + nl) : NULL;
@@ -364,9 +365,13 @@ struct pod_spec *pod_spec_pack(struct pod_spec *p)
 		memcpy(q->labels.v, p->labels.v, nl);
 	if (np)
 		memcpy(q->ports, p->ports, np);
+	char *name = (char *)(q + 1) + nl + np;
+	memcpy(name, p->name ? p->name : "", nn);
+	q->name = name;
 	q->packed = true;
 	free(p->labels.v);
 	free(p->ports);
+	free((char *)p->name);
 	free(p);
 	return q;
 }

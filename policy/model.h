@@ -64,7 +64,12 @@ enum pod_phase { PHASE_PENDING, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_FAILED, PH
 struct pod_spec {
 	uint32_t refs;
 	uint32_t naddr;
-	istr ns, name, node;
+	istr ns, node;
+	/* Not interned (a pod's name is its own: 150,000 of them made the
+	 * intern table four times larger): in the spec's block when packed,
+	 * else an allocation of its own. Copy it with xstrdup or istr_get,
+	 * never istr_ref. */
+	const char *name;
 	struct labelset labels;
 	ip128 addr[2]; /* at most one of each family, as status.podIPs */
 	enum pod_phase phase;
@@ -80,14 +85,15 @@ struct pod_spec {
 	bool unreadable;
 	bool host_network;
 	bool synthetic_addr; /* offline: address made up for a pod without one */
-	/* labels.v and ports live in the spec's own block (pod_spec_pack):
-	 * they are read-only, and freed with it */
+	/* labels.v, ports and name live in the spec's own block
+	 * (pod_spec_pack): they are read-only, and freed with it */
 	bool packed;
 };
-/* The spec as one block: the struct, its labels and its container ports
- * (three allocations were 288 bytes of heap for a pod of four labels and
- * two ports, one is 240). p must have no other owner yet (refs 0); p is
- * consumed, the packed copy returned. */
+/* The spec as one block: the struct, its labels, its container ports and
+ * its name (four allocations were 320 bytes of heap and a slot of the
+ * intern table for a pod of four labels and two ports, one is 256). p must
+ * have no other owner yet (refs 0); p is consumed, the packed copy
+ * returned. */
 struct pod_spec *pod_spec_pack(struct pod_spec *p);
 void pod_spec_free(struct pod_spec *p);
 

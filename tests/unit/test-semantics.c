@@ -204,7 +204,7 @@ static struct pod_spec *pod_copy(struct engine *e, const char *ns, const char *n
 	*s = *p->spec;
 	s->packed = false; /* its labels and ports are copied below, each its own block */
 	s->ns = istr_ref(s->ns);
-	s->name = istr_ref(s->name);
+	s->name = xstrdup(s->name);
 	s->node = istr_ref(s->node);
 	labelset_copy(&s->labels, &p->spec->labels);
 	s->ports = xcalloc(s->nports ? s->nports : 1, sizeof(*s->ports));
