@@ -245,6 +245,12 @@ void *htab_find(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *
 	return i < 0 ? NULL : h->item[i];
 }
 
+void *const *htab_find_slot(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key)
+{
+	ptrdiff_t i = htab_slot(h, hash, eq, key);
+	return i < 0 ? NULL : &h->item[i];
+}
+
 void htab_insert(struct htab *h, uint64_t hash, void *item)
 {
 	if ((h->n + 1) * 4 > h->cap * 3)

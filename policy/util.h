@@ -56,6 +56,8 @@ struct htab {
 };
 typedef bool (*htab_eq_fn)(const void *item, const void *key);
 void *htab_find(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key);
+/* The slot holding the item equal to key (valid until the table changes), or NULL. */
+void *const *htab_find_slot(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key);
 void htab_insert(struct htab *h, uint64_t hash, void *item); /* no duplicate check */
 void *htab_remove(struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key);
 void htab_free(struct htab *h);
