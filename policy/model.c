@@ -231,8 +231,51 @@ static int istr_cmp(const void *a, const void *b)
 	return strcmp(*(const istr *)a, *(const istr *)b);
 }
 
+/* One block for req and the values (references move). */
+static void selector_pack(struct selector *s)
+{
+	if (s->packed || !s->n)
+		return;
+	size_t nv = 0;
+	for (uint32_t i = 0; i < s->n; i++)
+		nv += s->req[i].nvals;
+	struct sel_req *req = xmalloc(s->n * sizeof(*req) + nv * sizeof(istr));
+	istr *v = (istr *)(req + s->n);
+	for (uint32_t i = 0; i < s->n; i++) {
+		req[i] = s->req[i];
+		if (req[i].nvals)
+			memcpy(v, s->req[i].vals, req[i].nvals * sizeof(istr));
+		req[i].vals = req[i].nvals ? v : NULL;
+		v += req[i].nvals;
+		free(s->req[i].vals);
+	}
+	free(s->req);
+	s->req = req;
+	s->packed = true;
+}
+
+/* Each values array its own block again, for selector_add. */
+static void selector_unpack(struct selector *s)
+{
+	if (!s->packed)
+		return;
+	struct sel_req *req = xmalloc(s->n * sizeof(*req));
+	for (uint32_t i = 0; i < s->n; i++) {
+		req[i] = s->req[i];
+		req[i].vals = req[i].nvals ? xmalloc(req[i].nvals * sizeof(istr)) : NULL;
+		if (req[i].nvals)
+			memcpy(req[i].vals, s->req[i].vals, req[i].nvals * sizeof(istr));
+	}
+	free(s->req);
+	s->req = req;
+	s->packed = false;
+}
+
+_Static_assert(sizeof(struct sel_req) % _Alignof(istr) == 0, "values follow the requirements, aligned");
+
 void selector_add(struct selector *s, const char *key, enum sel_op op, const char **vals, uint32_t nvals)
 {
+	selector_unpack(s);
 	s->req = xrealloc(s->req, (s->n + 1) * sizeof(*s->req));
 	struct sel_req *r = &s->req[s->n++];
 	r->key = istr_get(key);
@@ -265,6 +308,7 @@ void selector_normalize(struct selector *s)
 {
 	if (s->n > 1)
 		qsort(s->req, s->n, sizeof(*s->req), req_cmp);
+	selector_pack(s);
 }
 
 void selector_free(struct selector *s)
@@ -273,11 +317,13 @@ void selector_free(struct selector *s)
 		istr_put(s->req[i].key);
 		for (uint32_t j = 0; j < s->req[i].nvals; j++)
 			istr_put(s->req[i].vals[j]);
-		free(s->req[i].vals);
+		if (!s->packed)
+			free(s->req[i].vals);
 	}
 	free(s->req);
 	s->req = NULL;
 	s->n = 0;
+	s->packed = false;
 }
 
 void selector_copy(struct selector *dst, const struct selector *src)
@@ -286,6 +332,7 @@ void selector_copy(struct selector *dst, const struct selector *src)
 	for (uint32_t i = 0; i < src->n; i++)
 		selector_add(dst, src->req[i].key, src->req[i].op, (const char **)src->req[i].vals,
 			     src->req[i].nvals);
+	selector_pack(dst);
 }
 
 void selector_format(const struct selector *s, struct sbuf *out)

@@ -40,11 +40,15 @@ struct sel_req {
  * sorted so that equal selectors print equally. */
 struct selector {
 	uint32_t n;
+	/* req and every req's vals in one block (selector_normalize and
+	 * selector_copy leave it so: a selector of two requirements was four
+	 * blocks); selector_add first takes it apart */
+	bool packed;
 	struct sel_req *req;
 };
 bool selector_matches(const struct selector *s, const struct labelset *l);
 void selector_add(struct selector *s, const char *key, enum sel_op op, const char **vals, uint32_t nvals);
-void selector_normalize(struct selector *s);
+void selector_normalize(struct selector *s); /* also packs it */
 void selector_free(struct selector *s);
 void selector_copy(struct selector *dst, const struct selector *src);
 /* Canonical text, e.g. "app in (a,b),!tier" or "{}" for everything. */
