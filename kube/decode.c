@@ -548,7 +548,7 @@ static void dec_np_rule(struct dctx *c, json_t *v, const char *path, enum dir d,
 	static const char *const in_fields[] = { "from", "ports", NULL };
 	static const char *const eg_fields[] = { "to", "ports", NULL };
 	const char *pk = d == DIR_INGRESS ? "from" : "to";
-	r->path = xstrdup(path);
+	r->path = istr_get(path);
 	if (!json_is_object(v)) {
 		derr(c, path, "must be an object, not %s", json_type_name(v));
 		return;
@@ -685,7 +685,7 @@ static void set_app_peers(struct dctx *c, struct rule *r, const char *app, istr 
 static void dec_ap_rule(struct dctx *c, json_t *v, const char *path, enum dir d, istr own_ns, struct rule *r)
 {
 	static const char *const fields[] = { "application", "namespace", "ports", NULL };
-	r->path = xstrdup(path);
+	r->path = istr_get(path);
 	(void)d;
 	if (!json_is_object(v)) {
 		derr(c, path, "must be an object, not %s", json_type_name(v));
@@ -722,7 +722,7 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, enum di
 {
 	static const char *const fields[] = { "host", "ipv4", "cidr", "entity", "ports", NULL };
 	static const char *const in_fields[] = { "ipv4", "cidr", "entity", "ports", NULL };
-	r->path = xstrdup(path);
+	r->path = istr_get(path);
 	if (!json_is_object(v)) {
 		derr(c, path, "must be an object, not %s", json_type_name(v));
 		return;
@@ -1074,9 +1074,12 @@ static int dec_policy(struct dctx *c, json_t *obj, enum policy_kind kind, struct
 static int dec_podlike(struct dctx *c, json_t *obj, bool workload, struct decoded *out)
 {
 	struct pod_spec *pod = xcalloc(1, sizeof(*pod));
+	istr name = NULL;
 	pod->source = istr_get(c->file);
-	if (dec_meta(c, obj, true, &pod->ns, &pod->name) < 0 ||
-	    (workload ? dec_workload(c, obj, pod) : dec_pod(c, obj, pod)) < 0) {
+	int rc = dec_meta(c, obj, true, &pod->ns, &name);
+	pod->name = name ? xstrdup(name) : NULL; /* a pod's name is not interned (model.h) */
+	istr_put(name);
+	if (rc < 0 || (workload ? dec_workload(c, obj, pod) : dec_pod(c, obj, pod)) < 0) {
 		pod_spec_free(pod);
 		return -EINVAL;
 	}
@@ -1085,7 +1088,7 @@ static int dec_podlike(struct dctx *c, json_t *obj, bool workload, struct decode
 		pod->error = xstrdup(c->first ? c->first : "unreadable");
 	}
 	out->type = OBJ_POD;
-	out->pod = pod;
+	out->pod = pod_spec_pack(pod);
 	return 0;
 }
 

@@ -45,8 +45,7 @@ struct engine {
 	struct engine_config cfg;
 	struct htab nss;      /* struct ns, by name */
 	struct htab pods;     /* struct pod, by ns/name */
-	struct htab addrs;    /* struct addrent, by address */
-	struct htab conflicts;/* struct conflict, by address: claimed by several pods */
+	struct htab addrs;    /* by address: its owner, or its claimants (addr_claim) */
 	struct htab anchors;  /* struct anchor */
 	struct vec unanchored;/* struct term* */
 	struct vec idle;      /* label anchors no term uses, kept indexed a while (anchor_idle) */
@@ -90,18 +89,40 @@ static int ent_idx(enum entity ent)
 	return ent == ENT_NODES ? 0 : ent == ENT_WORLD ? 1 : 2;
 }
 
-/* An address and the one live pod that lists it. While two or more do,
- * pod is NULL and the claimants are in e->conflicts: the address is
- * quarantined (engine.h). Kept at 24 bytes: one per pod address. */
-struct addrent {
-	ip128 a;
-	struct pod *pod;
-};
-
+/* The address index (e->addrs) holds, for an address one live pod lists,
+ * that pod (struct pod*, with bit i of its owns set for spec->addr[i]);
+ * while two or more list it, a struct conflict with the low bit of its
+ * pointer set: the address is quarantined (engine.h). No entry of its own
+ * (one of 24 bytes, 32 with malloc's header, per pod address at 150,000
+ * pods). */
 struct conflict {
 	ip128 a;
 	struct vec pods; /* struct pod*, two or more */
 };
+
+static bool is_conflict(const void *item)
+{
+	return (uintptr_t)item & 1;
+}
+
+static struct conflict *conflict_of(const void *item)
+{
+	return (struct conflict *)((uintptr_t)item & ~(uintptr_t)1);
+}
+
+static void *conflict_item(struct conflict *c)
+{
+	return (void *)((uintptr_t)c | 1);
+}
+
+/* Bit i of struct pod.owns for address a of p's spec (0: not listed). */
+static uint8_t addr_bit(const struct pod *p, ip128 a)
+{
+	for (uint32_t i = 0; i < p->spec->naddr; i++)
+		if (ip_eq(p->spec->addr[i], a))
+			return (uint8_t)(1u << i);
+	return 0;
+}
 
 /* A view of a pod for matching: enough to evaluate any selector term.
  * nsl NULL: the namespace could not be read, no namespace selector
@@ -171,12 +192,11 @@ static bool ns_eq(const void *item, const void *key)
 
 static bool addr_eq(const void *item, const void *key)
 {
-	return ip_eq(((const struct addrent *)item)->a, *(const ip128 *)key);
-}
-
-static bool conflict_eq(const void *item, const void *key)
-{
-	return ip_eq(((const struct conflict *)item)->a, *(const ip128 *)key);
+	ip128 a = *(const ip128 *)key;
+	if (is_conflict(item))
+		return ip_eq(conflict_of(item)->a, a);
+	const struct pod *p = item; /* owner of a only if its bit says so */
+	return (p->owns & addr_bit(p, a)) != 0;
 }
 
 static uint64_t addr_hash(ip128 a)
@@ -1144,17 +1164,17 @@ struct pod *engine_pod_find(const struct engine *e, const char *ns, const char *
 
 struct pod *engine_pod_by_addr(const struct engine *e, ip128 a)
 {
-	struct addrent *ae = htab_find(&e->addrs, addr_hash(a), addr_eq, &a);
-	return ae ? ae->pod : NULL;
+	void *it = htab_find(&e->addrs, addr_hash(a), addr_eq, &a);
+	return it && !is_conflict(it) ? it : NULL;
 }
 
 size_t engine_addr_claims(const struct engine *e, ip128 a, struct pod *const **pods)
 {
-	struct addrent *ae = htab_find(&e->addrs, addr_hash(a), addr_eq, &a);
-	struct conflict *c = ae && !ae->pod ? htab_find(&e->conflicts, addr_hash(a), conflict_eq, &a) : NULL;
-	if (pods)
-		*pods = c ? (struct pod *const *)c->pods.v : ae ? &ae->pod : NULL;
-	return c ? c->pods.n : ae ? 1 : 0;
+	void *const *slot = htab_find_slot(&e->addrs, addr_hash(a), addr_eq, &a);
+	struct conflict *c = slot && is_conflict(*slot) ? conflict_of(*slot) : NULL;
+	if (pods) /* the owner: the index's own slot (valid until the engine changes) */
+		*pods = c ? (struct pod *const *)c->pods.v : slot ? (struct pod *const *)slot : NULL;
+	return c ? c->pods.n : slot ? 1 : 0;
 }
 
 bool engine_addr_quarantined(const struct engine *e, ip128 a)
@@ -1195,25 +1215,37 @@ static void entities_fresh(const struct engine *ce)
 		entities_refresh(e);
 }
 
+/* Pod q owns address a in the index (no entry for a yet). */
+static void addr_own(struct engine *e, struct pod *q, ip128 a, uint64_t h)
+{
+	q->owns |= addr_bit(q, a);
+	htab_insert(&e->addrs, h, q);
+}
+
+/* q no longer owns a (its entry is removed while its bit still finds it). */
+static void addr_disown(struct engine *e, struct pod *q, ip128 a, uint64_t h)
+{
+	htab_remove(&e->addrs, h, addr_eq, &a);
+	q->owns &= (uint8_t)~addr_bit(q, a);
+}
+
 static void addr_claim(struct engine *e, struct pod *p, ip128 a)
 {
 	uint64_t h = addr_hash(a);
-	struct addrent *ae = htab_find(&e->addrs, h, addr_eq, &a);
-	if (!ae) {
-		ae = xmalloc(sizeof(*ae));
-		*ae = (struct addrent){ a, p };
-		htab_insert(&e->addrs, h, ae);
+	void *it = htab_find(&e->addrs, h, addr_eq, &a);
+	if (!it) {
+		addr_own(e, p, a, h);
 		stray_note(e, a, true);
 		return;
 	}
-	struct conflict *c = ae->pod ? NULL : htab_find(&e->conflicts, h, conflict_eq, &a);
+	struct conflict *c = is_conflict(it) ? conflict_of(it) : NULL;
 	if (!c) { /* the owner loses it to the quarantine */
+		struct pod *owner = it;
 		c = xcalloc(1, sizeof(*c));
 		c->a = a;
-		vec_push(&c->pods, ae->pod);
-		htab_insert(&e->conflicts, h, c);
-		struct pod *owner = ae->pod;
-		ae->pod = NULL;
+		vec_push(&c->pods, owner);
+		addr_disown(e, owner, a, h);
+		htab_insert(&e->addrs, h, conflict_item(c));
 		claim_refresh(e, owner);
 	}
 	vec_push(&c->pods, p);
@@ -1222,21 +1254,21 @@ static void addr_claim(struct engine *e, struct pod *p, ip128 a)
 static void addr_release(struct engine *e, struct pod *p, ip128 a)
 {
 	uint64_t h = addr_hash(a);
-	struct addrent *ae = htab_find(&e->addrs, h, addr_eq, &a);
-	if (ae && ae->pod == p) {
-		htab_remove(&e->addrs, h, addr_eq, &a);
-		free(ae);
+	void *it = htab_find(&e->addrs, h, addr_eq, &a);
+	if (it == p) {
+		addr_disown(e, p, a, h);
 		stray_note(e, a, false);
 		return;
 	}
-	struct conflict *c = ae && !ae->pod ? htab_find(&e->conflicts, h, conflict_eq, &a) : NULL;
+	struct conflict *c = it && is_conflict(it) ? conflict_of(it) : NULL;
 	if (!c || !vec_remove(&c->pods, p) || c->pods.n > 1)
 		return;
-	ae->pod = c->pods.v[0]; /* the one left owns it again */
-	htab_remove(&e->conflicts, h, conflict_eq, &a);
+	struct pod *q = c->pods.v[0]; /* the one left owns it again */
+	htab_remove(&e->addrs, h, addr_eq, &a);
 	vec_free(&c->pods);
 	free(c);
-	claim_refresh(e, ae->pod);
+	addr_own(e, q, a, h);
+	claim_refresh(e, q);
 }
 
 static bool spec_active(const struct pod_spec *s)
@@ -1711,10 +1743,18 @@ static void entities_refresh(struct engine *e)
 		range_set_free(&e->pod_ranges);
 		range_set_copy(&e->pod_ranges, &pods);
 		range_set_free(&e->strays);
-		struct addrent *ae;
-		htab_foreach(&e->addrs, ae) {
-			if (!range_set_contains(&pods, ae->a))
-				range_set_add(&e->strays, ae->a, ae->a);
+		void *it;
+		htab_foreach(&e->addrs, it) {
+			if (is_conflict(it)) {
+				ip128 a = conflict_of(it)->a;
+				if (!range_set_contains(&pods, a))
+					range_set_add(&e->strays, a, a);
+				continue;
+			}
+			const struct pod *q = it; /* once per address it owns: each added every time */
+			for (uint32_t i = 0; i < q->spec->naddr; i++)
+				if ((q->owns >> i & 1) && !range_set_contains(&pods, q->spec->addr[i]))
+					range_set_add(&e->strays, q->spec->addr[i], q->spec->addr[i]);
 		}
 	}
 	ip128 lo, hi;
@@ -1859,7 +1899,7 @@ struct engine *engine_new(const struct engine_config *cfg)
 	r->ports = xcalloc(2, sizeof(*r->ports));
 	r->ports[0] = (struct port_match){ PROTO_UDP, 53, 53, NULL };
 	r->ports[1] = (struct port_match){ PROTO_TCP, 53, 53, NULL };
-	r->path = xstrdup("cluster default: DNS");
+	r->path = istr_get("cluster default: DNS");
 	e->dns_rule.dir = DIR_EGRESS;
 	e->dns_rule.spec = r;
 	e->dns_rule.what = "cluster default: DNS";
@@ -1922,8 +1962,7 @@ void engine_free(struct engine *e)
 	}
 	htab_free(&e->nss);
 	htab_free(&e->pods);
-	htab_free(&e->addrs);
-	htab_free(&e->conflicts);
+	htab_free(&e->addrs); /* empty: every pod was deleted above */
 	for (size_t i = 0; i < e->idle.n; i++)
 		anchor_free(e, e->idle.v[i]);
 	vec_free(&e->idle);

@@ -65,6 +65,7 @@ struct pod {
 	bool indexed;             /* in the address and label indexes (active when indexed) */
 	bool active;              /* has an address, not finished, not hostNetwork */
 	bool local;
+	uint8_t owns;             /* bit i: the address index has it own spec->addr[i] (engine.c) */
 	struct ir_group *group[DIR_COUNT];
 	/* provisional (engine_pod_upsert_meet): the waiting pods whose
 	 * verdicts this one's must all meet; NULL for every other pod */

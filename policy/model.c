@@ -231,8 +231,51 @@ static int istr_cmp(const void *a, const void *b)
 	return strcmp(*(const istr *)a, *(const istr *)b);
 }
 
+/* One block for req and the values (references move). */
+static void selector_pack(struct selector *s)
+{
+	if (s->packed || !s->n)
+		return;
+	size_t nv = 0;
+	for (uint32_t i = 0; i < s->n; i++)
+		nv += s->req[i].nvals;
+	struct sel_req *req = xmalloc(s->n * sizeof(*req) + nv * sizeof(istr));
+	istr *v = (istr *)(req + s->n);
+	for (uint32_t i = 0; i < s->n; i++) {
+		req[i] = s->req[i];
+		if (req[i].nvals)
+			memcpy(v, s->req[i].vals, req[i].nvals * sizeof(istr));
+		req[i].vals = req[i].nvals ? v : NULL;
+		v += req[i].nvals;
+		free(s->req[i].vals);
+	}
+	free(s->req);
+	s->req = req;
+	s->packed = true;
+}
+
+/* Each values array its own block again, for selector_add. */
+static void selector_unpack(struct selector *s)
+{
+	if (!s->packed)
+		return;
+	struct sel_req *req = xmalloc(s->n * sizeof(*req));
+	for (uint32_t i = 0; i < s->n; i++) {
+		req[i] = s->req[i];
+		req[i].vals = req[i].nvals ? xmalloc(req[i].nvals * sizeof(istr)) : NULL;
+		if (req[i].nvals)
+			memcpy(req[i].vals, s->req[i].vals, req[i].nvals * sizeof(istr));
+	}
+	free(s->req);
+	s->req = req;
+	s->packed = false;
+}
+
+_Static_assert(sizeof(struct sel_req) % _Alignof(istr) == 0, "values follow the requirements, aligned");
+
 void selector_add(struct selector *s, const char *key, enum sel_op op, const char **vals, uint32_t nvals)
 {
+	selector_unpack(s);
 	s->req = xrealloc(s->req, (s->n + 1) * sizeof(*s->req));
 	struct sel_req *r = &s->req[s->n++];
 	r->key = istr_get(key);
@@ -265,6 +308,7 @@ void selector_normalize(struct selector *s)
 {
 	if (s->n > 1)
 		qsort(s->req, s->n, sizeof(*s->req), req_cmp);
+	selector_pack(s);
 }
 
 void selector_free(struct selector *s)
@@ -273,11 +317,13 @@ void selector_free(struct selector *s)
 		istr_put(s->req[i].key);
 		for (uint32_t j = 0; j < s->req[i].nvals; j++)
 			istr_put(s->req[i].vals[j]);
-		free(s->req[i].vals);
+		if (!s->packed)
+			free(s->req[i].vals);
 	}
 	free(s->req);
 	s->req = NULL;
 	s->n = 0;
+	s->packed = false;
 }
 
 void selector_copy(struct selector *dst, const struct selector *src)
@@ -286,6 +332,7 @@ void selector_copy(struct selector *dst, const struct selector *src)
 	for (uint32_t i = 0; i < src->n; i++)
 		selector_add(dst, src->req[i].key, src->req[i].op, (const char **)src->req[i].vals,
 			     src->req[i].nvals);
+	selector_pack(dst);
 }
 
 void selector_format(const struct selector *s, struct sbuf *out)
@@ -329,16 +376,51 @@ void pod_spec_free(struct pod_spec *p)
 		return;
 	}
 	istr_put(p->ns);
-	istr_put(p->name);
 	istr_put(p->node);
-	labelset_free(&p->labels);
+	for (uint32_t i = 0; i < p->labels.n; i++) {
+		istr_put(p->labels.v[i].key);
+		istr_put(p->labels.v[i].val);
+	}
 	for (uint32_t i = 0; i < p->nports; i++)
 		istr_put(p->ports[i].name);
-	free(p->ports);
+	if (!p->packed) {
+		free(p->labels.v);
+		free(p->ports);
+		free((char *)p->name);
+	}
 	istr_put(p->source);
 	free(p->workload);
 	free(p->error);
 	free(p);
+}
+
+_Static_assert(sizeof(struct pod_spec) % _Alignof(struct label) == 0 &&
+		       sizeof(struct label) % _Alignof(struct cport) == 0,
+	       "labels and ports follow the spec in its block, aligned");
+
+struct pod_spec *pod_spec_pack(struct pod_spec *p)
+{
+	if (p->packed)
+		return p;
+	size_t nl = p->labels.n * sizeof(*p->labels.v), np = p->nports * sizeof(*p->ports);
+	size_t nn = strlen(p->name ? p->name : "") + 1;
+	struct pod_spec *q = xmalloc(sizeof(*q) + nl + np + nn);
+	*q = *p; /* the references move to q */
+	q->labels.v = nl ? (struct label *)(q + 1) : NULL;
+	q->ports = np ? (struct cport *)((char *)(q + 1) + nl) : NULL;
+	if (nl)
+		memcpy(q->labels.v, p->labels.v, nl);
+	if (np)
+		memcpy(q->ports, p->ports, np);
+	char *name = (char *)(q + 1) + nl + np;
+	memcpy(name, p->name ? p->name : "", nn);
+	q->name = name;
+	q->packed = true;
+	free(p->labels.v);
+	free(p->ports);
+	free((char *)p->name);
+	free(p);
+	return q;
 }
 
 void ns_spec_free(struct ns_spec *n)
@@ -373,7 +455,7 @@ void rule_free(struct rule *r)
 	for (uint32_t i = 0; i < r->nports; i++)
 		istr_put(r->ports[i].name);
 	free(r->ports);
-	free(r->path);
+	istr_put(r->path);
 	istr_put(r->ap_app);
 	istr_put(r->ap_ns);
 	memset(r, 0, sizeof(*r));

@@ -40,11 +40,15 @@ struct sel_req {
  * sorted so that equal selectors print equally. */
 struct selector {
 	uint32_t n;
+	/* req and every req's vals in one block (selector_normalize and
+	 * selector_copy leave it so: a selector of two requirements was four
+	 * blocks); selector_add first takes it apart */
+	bool packed;
 	struct sel_req *req;
 };
 bool selector_matches(const struct selector *s, const struct labelset *l);
 void selector_add(struct selector *s, const char *key, enum sel_op op, const char **vals, uint32_t nvals);
-void selector_normalize(struct selector *s);
+void selector_normalize(struct selector *s); /* also packs it */
 void selector_free(struct selector *s);
 void selector_copy(struct selector *dst, const struct selector *src);
 /* Canonical text, e.g. "app in (a,b),!tier" or "{}" for everything. */
@@ -59,15 +63,19 @@ struct cport {
 enum pod_phase { PHASE_PENDING, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_FAILED, PHASE_UNKNOWN };
 
 /* Specs have one owner (the engine) unless refs says how many more share
- * them (the API client's cache does); *_spec_free drops one owner. */
+ * them (the API client's cache does); *_spec_free drops one owner. Fields
+ * ordered so that no padding is left (128 bytes). */
 struct pod_spec {
 	uint32_t refs;
-	istr ns, name, node;
-	struct labelset labels;
 	uint32_t naddr;
+	istr ns, node;
+	/* Not interned (a pod's name is its own: 150,000 of them made the
+	 * intern table four times larger): in the spec's block when packed,
+	 * else an allocation of its own. Copy it with xstrdup or istr_get,
+	 * never istr_ref. */
+	const char *name;
+	struct labelset labels;
 	ip128 addr[2]; /* at most one of each family, as status.podIPs */
-	bool host_network;
-	bool synthetic_addr; /* offline: address made up for a pod without one */
 	enum pod_phase phase;
 	uint32_t nports;
 	struct cport *ports;
@@ -77,9 +85,20 @@ struct pod_spec {
 	 * error). Fail closed: the pod is matched by no peer selector, and on
 	 * its node it is quarantined (isolated both ways, nothing allowed),
 	 * since which policies select it cannot be known for sure. */
-	bool unreadable;
 	char *error;
+	bool unreadable;
+	bool host_network;
+	bool synthetic_addr; /* offline: address made up for a pod without one */
+	/* labels.v, ports and name live in the spec's own block
+	 * (pod_spec_pack): they are read-only, and freed with it */
+	bool packed;
 };
+/* The spec as one block: the struct, its labels, its container ports and
+ * its name (four allocations were 320 bytes of heap and a slot of the
+ * intern table for a pod of four labels and two ports, one is 256). p must
+ * have no other owner yet (refs 0); p is consumed, the packed copy
+ * returned. */
+struct pod_spec *pod_spec_pack(struct pod_spec *p);
 void pod_spec_free(struct pod_spec *p);
 
 struct ns_spec {
@@ -141,7 +160,7 @@ struct rule {
 	bool any_port;
 	uint32_t nports;
 	struct port_match *ports;
-	char *path; /* where it was written, e.g. "spec.ingress[0]" */
+	istr path; /* where it was written, e.g. "spec.ingress[0]" (interned: the same few paths repeat in every policy) */
 	/* AccessPolicy: the application and namespace the rule names */
 	istr ap_app, ap_ns;
 };

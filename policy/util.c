@@ -132,7 +132,9 @@ void sbuf_addf(struct sbuf *b, const char *fmt, ...)
 
 char *sbuf_steal(struct sbuf *b)
 {
-	char *s = b->s ? b->s : xstrdup("");
+	/* the string is kept, its growth room is not (a capacity up to twice
+	 * the length: 2 MB over the peer sets' keys at 150,000 pods) */
+	char *s = b->s ? (b->cap > b->n + 1 ? xrealloc(b->s, b->n + 1) : b->s) : xstrdup("");
 	b->s = NULL;
 	b->n = b->cap = 0;
 	return s;
@@ -187,70 +189,98 @@ uint64_t hash_str(const char *s)
 	return hash_bytes(s, strlen(s), 0);
 }
 
+/* The low 32 bits of each slot's hash, after the items. */
+static inline uint32_t *htab_hashes(const struct htab *h)
+{
+	return (uint32_t *)(h->item + h->cap);
+}
+
+static void htab_alloc(struct htab *h, size_t cap)
+{
+	h->item = xcalloc(cap, sizeof(*h->item) + sizeof(uint32_t));
+	h->cap = cap;
+	h->n = 0;
+}
+
+static void htab_put(struct htab *h, uint32_t hash, void *item)
+{
+	size_t mask = h->cap - 1, i = hash & mask;
+	while (h->item[i])
+		i = (i + 1) & mask;
+	htab_hashes(h)[i] = hash;
+	h->item[i] = item;
+	h->n++;
+}
+
 static void htab_grow(struct htab *h)
 {
-	struct htab_ent *old = h->e;
+	void **old = h->item;
+	uint32_t *oldh = htab_hashes(h);
 	size_t ocap = h->cap;
-	h->cap = ocap ? ocap * 2 : 16;
-	h->e = xcalloc(h->cap, sizeof(*h->e));
-	h->n = 0;
+	htab_alloc(h, ocap ? ocap * 2 : 16);
 	for (size_t i = 0; i < ocap; i++)
-		if (old[i].item)
-			htab_insert(h, old[i].hash, old[i].item);
+		if (old[i])
+			htab_put(h, oldh[i], old[i]);
 	free(old);
+}
+
+/* The slot of the item equal to key, or -1. */
+static ptrdiff_t htab_slot(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key)
+{
+	if (!h->cap)
+		return -1;
+	size_t mask = h->cap - 1;
+	uint32_t h32 = (uint32_t)hash, *hs = htab_hashes(h);
+	for (size_t i = h32 & mask;; i = (i + 1) & mask) {
+		if (!h->item[i])
+			return -1;
+		if (hs[i] == h32 && eq(h->item[i], key))
+			return (ptrdiff_t)i;
+	}
 }
 
 void *htab_find(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key)
 {
-	if (!h->cap)
-		return NULL;
-	size_t mask = h->cap - 1;
-	for (size_t i = hash & mask;; i = (i + 1) & mask) {
-		if (!h->e[i].item)
-			return NULL;
-		if (h->e[i].hash == hash && eq(h->e[i].item, key))
-			return h->e[i].item;
-	}
+	ptrdiff_t i = htab_slot(h, hash, eq, key);
+	return i < 0 ? NULL : h->item[i];
+}
+
+void *const *htab_find_slot(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key)
+{
+	ptrdiff_t i = htab_slot(h, hash, eq, key);
+	return i < 0 ? NULL : &h->item[i];
 }
 
 void htab_insert(struct htab *h, uint64_t hash, void *item)
 {
 	if ((h->n + 1) * 4 > h->cap * 3)
 		htab_grow(h);
-	size_t mask = h->cap - 1, i = hash & mask;
-	while (h->e[i].item)
-		i = (i + 1) & mask;
-	h->e[i].hash = hash;
-	h->e[i].item = item;
-	h->n++;
+	htab_put(h, (uint32_t)hash, item);
 }
 
 void *htab_remove(struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key)
 {
-	if (!h->cap)
+	ptrdiff_t found = htab_slot(h, hash, eq, key);
+	if (found < 0)
 		return NULL;
-	size_t mask = h->cap - 1, i = hash & mask;
-	for (;; i = (i + 1) & mask) {
-		if (!h->e[i].item)
-			return NULL;
-		if (h->e[i].hash == hash && eq(h->e[i].item, key))
-			break;
-	}
-	void *item = h->e[i].item;
+	size_t mask = h->cap - 1, i = (size_t)found;
+	uint32_t *hs = htab_hashes(h);
+	void *item = h->item[i];
 	/* Backward-shift deletion keeps every probe chain unbroken. */
 	size_t j = i;
 	for (;;) {
-		h->e[i].item = NULL;
+		h->item[i] = NULL;
 		for (;;) {
 			j = (j + 1) & mask;
-			if (!h->e[j].item)
+			if (!h->item[j])
 				goto done;
-			size_t home = h->e[j].hash & mask;
+			size_t home = hs[j] & mask;
 			/* can the entry at j move to the hole at i? */
 			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
 				break;
 		}
-		h->e[i] = h->e[j];
+		h->item[i] = h->item[j];
+		hs[i] = hs[j];
 		i = j;
 	}
 done:
@@ -260,8 +290,8 @@ done:
 
 void htab_free(struct htab *h)
 {
-	free(h->e);
-	h->e = NULL;
+	free(h->item);
+	h->item = NULL;
 	h->n = h->cap = 0;
 }
 

@@ -45,23 +45,25 @@ void sbuf_free(struct sbuf *b);
 /* Open-addressing hash table of items; each item carries its own key.
  * The caller supplies the hash with every call and an equality callback
  * that compares an item with a key. Deletion uses backward shift, so
- * there are no tombstones. */
-struct htab_ent {
-	uint64_t hash;
-	void *item;
-};
+ * there are no tombstones. A slot is 12 bytes: the item in one array and
+ * the low 32 bits of its hash in another, in one allocation (16 bytes as
+ * one {hash, item} array: at 150,000 pods the agent's five largest tables
+ * held 21 MB). The low bits find the home slot and reject most
+ * non-matches before the equality callback is called. */
 struct htab {
-	struct htab_ent *e;
+	void **item;   /* cap slots, NULL when free; the hashes follow them */
 	size_t n, cap; /* cap is a power of two or 0 */
 };
 typedef bool (*htab_eq_fn)(const void *item, const void *key);
 void *htab_find(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key);
+/* The slot holding the item equal to key (valid until the table changes), or NULL. */
+void *const *htab_find_slot(const struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key);
 void htab_insert(struct htab *h, uint64_t hash, void *item); /* no duplicate check */
 void *htab_remove(struct htab *h, uint64_t hash, htab_eq_fn eq, const void *key);
 void htab_free(struct htab *h);
 #define htab_foreach(h, it)                                                     \
 	for (size_t _i = 0; _i < (h)->cap; _i++)                                \
-		if (((it) = (h)->e[_i].item) != NULL)
+		if (((it) = (h)->item[_i]) != NULL)
 
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
 uint64_t hash_ptr(const void *p);

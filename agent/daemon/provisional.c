@@ -113,7 +113,7 @@ static struct pod_spec *twin_of(const struct pod_spec *o, const ip128 *addr, siz
 {
 	struct pod_spec *s = xcalloc(1, sizeof(*s));
 	s->ns = istr_ref(o->ns);
-	s->name = istr_ref(o->name);
+	s->name = xstrdup(o->name); /* not interned (model.h) */
 	s->node = istr_ref(o->node);
 	labelset_copy(&s->labels, &o->labels);
 	s->naddr = (uint32_t)n;
@@ -335,7 +335,7 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 			 * meets every candidate (engine_pod_upsert_meet) */
 			struct pod *p = cands.v[used++];
 			en->ns = istr_ref(p->spec->ns);
-			en->name = istr_ref(p->spec->name);
+			en->name = istr_get(p->spec->name);
 			en->orig = p->spec;
 			en->orig->refs++; /* ours, while the engine holds the twin */
 			en->twin = twin_of(p->spec, a, n);

@@ -202,8 +202,9 @@ static struct pod_spec *pod_copy(struct engine *e, const char *ns, const char *n
 	struct pod *p = engine_pod_find(e, ns, name);
 	struct pod_spec *s = xcalloc(1, sizeof(*s));
 	*s = *p->spec;
+	s->packed = false; /* its labels and ports are copied below, each its own block */
 	s->ns = istr_ref(s->ns);
-	s->name = istr_ref(s->name);
+	s->name = xstrdup(s->name);
 	s->node = istr_ref(s->node);
 	labelset_copy(&s->labels, &p->spec->labels);
 	s->ports = xcalloc(s->nports ? s->nports : 1, sizeof(*s->ports));
@@ -587,6 +588,32 @@ static void address_claimed_twice(void **st)
 	assert_true(engine_pod_by_addr(e, a) == engine_pod_find(e, "x", "zz-new"));
 	assert_false(allowed(e, "10.0.5.50", "x/a", TCP, 80));
 	assert_true(allowed(e, "x/zz-new", "y/a", TCP, 80));
+	engine_free(e);
+	/* a dual-stack pod one of whose addresses another pod claims too: it
+	 * still owns the other (the index keeps which of a pod's addresses it
+	 * owns), and both again once the other claim goes */
+	e = LOAD("---\napiVersion: v1\nkind: Pod\nmetadata: {name: dual, namespace: x, labels: {app: api}}\n"
+		 "status: {podIPs: [{ip: 10.0.5.60}, {ip: 'fd00::60'}]}\n"
+		 "---\napiVersion: v1\nkind: Pod\nmetadata: {name: other, namespace: x, labels: {app: evil}}\n"
+		 "status: {podIPs: [{ip: 10.0.5.60}]}\n");
+	ip128 b;
+	ip_parse("fd00::60", &b);
+	ip_parse("10.0.5.60", &a);
+	struct pod *dual = engine_pod_find(e, "x", "dual");
+	struct pod *const *by;
+	assert_null(engine_pod_by_addr(e, a));
+	assert_int_equal(engine_addr_claims(e, a, &by), 2);
+	assert_true(engine_pod_by_addr(e, b) == dual);
+	assert_int_equal(engine_addr_claims(e, b, &by), 1);
+	assert_true(by[0] == dual);
+	engine_pod_delete(e, "x", "other");
+	assert_true(engine_pod_by_addr(e, a) == dual);
+	assert_true(engine_pod_by_addr(e, b) == dual);
+	assert_int_equal(engine_addr_claims(e, a, &by), 1);
+	assert_true(by[0] == dual);
+	engine_pod_delete(e, "x", "dual");
+	assert_null(engine_pod_by_addr(e, a));
+	assert_int_equal(engine_addr_claims(e, b, NULL), 0);
 	engine_free(e);
 }
 
