@@ -239,7 +239,7 @@ up() {
     # address of that node (its own namespace only), advertised at the
     # node's address (the "kubernetes" Service's endpoint, what pods reach
     # through kube-proxy), and with a client certificate towards the kubelets
-    CORRAL_CP_CONTROLLERS=serviceaccount-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,endpoints-controller,endpointslice-controller,endpointslice-mirroring-controller,replicaset-controller,deployment-controller,daemonset-controller,pod-garbage-collector-controller,node-lifecycle-controller \
+    CORRAL_CP_CONTROLLERS=serviceaccount-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,endpoints-controller,endpointslice-controller,endpointslice-mirroring-controller,replicaset-controller,deployment-controller,daemonset-controller,statefulset-controller,pod-garbage-collector-controller,node-lifecycle-controller \
         in_ns "$RUN_SH" up "$dir/cp" --bind-address=0.0.0.0 --advertise-address="$NODE_IP" \
         --endpoint-reconciler-type=lease --kubelet-preferred-address-types=InternalIP \
         --kubelet-client-certificate="$dir/cp/pki/admin.crt" --kubelet-client-key="$dir/cp/pki/admin.key" >/dev/null
