@@ -33,8 +33,12 @@ with open(path) as f, open(log, "w") as lf:
             result[name] = (ev["Action"], ev.get("Elapsed", 0))
         elif ev.get("Action") == "fail" and test == "TestConformance" and not result:
             # the set-up failed before any subtest ran
-            msg = [ln.strip() for ln in out.get(test, []) if re.search(r"\.go:\d+:", ln)]
-            print(f"FAILED  TestConformance set-up: {msg[0][:300] if msg else ''}")
+            lines = [ln.strip() for ln in out.get(test, [])]
+            msg = [f"{ln} {lines[i + 1] if i + 1 < len(lines) else ''}" for i, ln in enumerate(lines)
+                   if ln.startswith("Error:")]
+            msg += [ln for ln in lines if re.search(r"timed out|context deadline", ln)]
+            why = re.sub(r"\s+", " ", msg[0])[:300] if msg else ""
+            print(f"FAILED  TestConformance set-up: {why}")
 
 
 def first_message(name, action):
