@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Summarises a run of the network-policy-api conformance tests (the
-events of `go tool test2json`): every subtest of TestConformance with
-passed, FAILED (and its first message) or skipped (and why) and its time,
-then "N passed, N failed, N skipped". Writes the tests' whole output as
+events of `go tool test2json`): every test of the suite (a subtest of
+TestConformance) with passed, FAILED (its first failing case and message)
+or skipped (and why), its time and how many of its cases passed; then the
+cases' counts and "N passed, N failed, N skipped" of the tests. Writes the tests' whole output as
 text to LOG. Exits 1 only if the suite did not run (no subtest reported).
 
 usage: summary.py EVENTS.json SECONDS LOG
@@ -56,20 +57,34 @@ def first_message(name, action):
     return ""
 
 
-passed = failed = skipped = 0
+def count(names):
+    n = {"pass": 0, "fail": 0, "skip": 0}
+    for name in names:
+        n[result[name][0]] += 1
+    return n
+
+
+# the suite's tests (ShortName), each with the cases it runs as subtests
+tops = [n for n in order if "/" not in n]
 rows = []
-for name in order:
+for name in tops:
     action, t = result[name]
+    subs = [n for n in order if n.startswith(name + "/")]
+    sc = count(subs)
+    of = f"{sc['pass']} of {len(subs)} cases passed" if subs else ""
     if action == "pass":
-        passed += 1
-        rows.append(f"passed  {name} ({t:.0f}s)")
+        rows.append(f"passed  {name} ({t:.0f}s){': ' + of if of else ''}")
     elif action == "skip":
-        skipped += 1
         rows.append(f"skipped {name}: {first_message(name, action)}")
     else:
-        failed += 1
-        rows.append(f"FAILED  {name} ({t:.0f}s): {first_message(name, action)}")
+        bad = [n for n in subs if result[n][0] == "fail"]
+        why = first_message(bad[0], "fail") if bad else first_message(name, "fail")
+        where = f" (first failed case: {bad[0][len(name) + 1:]})" if bad else ""
+        rows.append(f"FAILED  {name} ({t:.0f}s): {of + '; ' if of else ''}{why}{where}")
 for r in rows:
     print(r)
-print(f"{passed} passed, {failed} failed, {skipped} skipped ({secs}s)")
+cases = count([n for n in order if "/" in n])
+print(f"cases: {cases['pass']} passed, {cases['fail']} failed, {cases['skip']} skipped")
+n = count(tops)
+print(f"{n['pass']} passed, {n['fail']} failed, {n['skip']} skipped ({secs}s)")
 sys.exit(0 if order else 1)
