@@ -13,13 +13,13 @@
 #                            DIR/kubectl (kubectl in node-1's namespace)
 #   cluster.sh down DIR      stop everything, remove what up made (the pods'
 #                            containers and namespaces, mounts, cgroups, the
-#                            network namespace, DIR); also after a failed up
+#                            nodes' network namespaces, DIR); also after a failed up
 #   cluster.sh kubectl DIR ARGS...   kubectl as cluster admin
 #   cluster.sh exec DIR [-n N] CMD...  CMD in node-N's network namespace
 #                            (default node-1)
 #   cluster.sh deploy DIR    corral as a user deploys it: deploy/Dockerfile
 #                            built (local bases, tests/deploy/base-images.sh),
-#                            imported into the node's containerd under the
+#                            imported into every node's containerd under the
 #                            DaemonSet's image name, then kubectl apply of
 #                            deploy/crd, deploy/rbac.yaml and
 #                            deploy/daemonset.yaml, unchanged; returns once
