@@ -43,7 +43,7 @@ cmake --build build-asan -j "$JOBS"
 # and of our C code only agentctl check, which the plain run covers)
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j "$JOBS" -LE 'controlplane|helm|docker')
 
-echo "== the upstream NetworkPolicy e2e suite (a subset, CI's time) on a real node with corral deployed from deploy/"
+echo "== the upstream NetworkPolicy e2e suite (a subset, CI's time) on two real nodes with corral deployed from deploy/"
 # tests/cluster/conformance.sh without --ci runs all of it (README "Conformance")
 conf_start=$(date +%s)
 CORRAL_E2E_PROCS=${CORRAL_E2E_PROCS:-4} tests/cluster/conformance.sh --ci
