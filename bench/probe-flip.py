@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Waits for "go" on stdin, then connects to HOST:PORT every 2 ms (20 ms
 timeout) until the outcome is WANT (open|closed); prints the milliseconds
-from "go" to the first probe that saw it. Run inside a pod's namespace."""
+from "go" to the first probe that saw it, or "timeout" after LIMIT seconds
+(10). Run inside a pod's namespace.
+usage: probe-flip.py HOST PORT open|closed [LIMIT]"""
 import socket, sys, time
 host, port, want = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+limit = float(sys.argv[4]) if len(sys.argv) > 4 else 10
 print("ready", flush=True)
 sys.stdin.readline()
 t0 = time.monotonic()
-while time.monotonic() - t0 < 10:
+while time.monotonic() - t0 < limit:
     start = time.monotonic()
     s = socket.socket()
     s.settimeout(0.02)
