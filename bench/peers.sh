@@ -74,6 +74,7 @@ stop_pid() { # stop_pid FILE: TERM, then KILL after 5 s
 node_clean() { # every rule and set a peer left in node-1's namespace
 	ip netns list | grep -q "^$P-n1 " || return 0
 	$N1 nft flush ruleset 2>/dev/null || true
+	ip netns del $P-q 2>/dev/null || true
 	! command -v ipset >/dev/null 2>&1 || { $N1 ipset flush 2>/dev/null; $N1 ipset destroy 2>/dev/null; } || true
 }
 cleanup() {
@@ -186,11 +187,14 @@ until_state() {
 	while :; do
 		if tcp "$1" "$2" "$3"; then got=0; else got=1; fi
 		[ $got = "$4" ] && break
-		[ $(( $(now_ms) - t0 )) -lt 60000 ] || { echo "peers: $1 -> $2:$3 not $4 after 60 s" >&2; exit 1; }
+		[ $(( $(now_ms) - t0 )) -lt 60000 ] || {
+			echo "peers: $1 -> $2:$3 not $4 after 60 s; node-1 holds:" >&2
+			$N1 nft list ruleset >&2; ip netns exec $P-x-c ss -tlnp >&2; exit 1; }
 	done
 }
 # flip FROM-POD HOST PORT WANT LIMIT-S COMMAND: ms from COMMAND to the
-# probe seeing WANT ("timeout" when it does not within LIMIT-S)
+# probe seeing WANT ("timeout" when it does not within LIMIT-S). It runs in
+# $(...): what COMMAND leaves running must not hold its standard output.
 flip() {
 	rm -f "$W/go" "$W/flip.out"; mkfifo "$W/go"
 	ip netns exec $P-$1 python3 "$ROOT/bench/probe-flip.py" "$2" "$3" "$4" "$5" < "$W/go" > "$W/flip.out" &
@@ -216,13 +220,13 @@ create_pod() {
 
 start_corral() {
 	"$B/corral-agent" --source kube --kubeconfig "$W/kubeconfig" --node-name node-1 --netns /run/netns/$P-n1 \
-		--socket "$W/a.sock" --log-level info --metrics-address "" 2>>"$W/corral.log" &
+		--socket "$W/a.sock" --log-level info --metrics-address "" >>"$W/corral.log" 2>&1 &
 	echo $! > "$W/peer.pid"
 }
 start_kube_router() {
 	$N1 "$KR" --kubeconfig "$W/peer.kubeconfig" --hostname-override node-1 \
 		--run-firewall=true --run-router=false --run-service-proxy=false \
-		--enable-ipv4=true --enable-ipv6=false --health-port=0 --metrics-port=0 2>>"$W/kube-router.log" &
+		--enable-ipv4=true --enable-ipv6=false --health-port=0 --metrics-port=0 >>"$W/kube-router.log" 2>&1 &
 	echo $! > "$W/peer.pid"
 }
 # save_rules NAME / load_rules NAME: the ruleset a peer left in node-1
@@ -268,6 +272,7 @@ measure() { # measure NAME START-FUNCTION
 		api DELETE /api/v1/namespaces/y/pods/b "$GONE"
 		api DELETE /apis/networking.k8s.io/v1/namespaces/x/networkpolicies/bench
 		while [ "$($CURL -o /dev/null -w '%{http_code}' "$URL/api/v1/namespaces/y/pods/b")" != 404 ]; do sleep 0.05; done
+		sleep 2 # the deletions reach the peer before the next round
 	done
 	emit "$name" policy_created_to_verdict_ms_median "$(grep -v timeout "$W/pol" | median)" ms
 	emit "$name" pod_created_to_admitted_ms_median "$(grep -v timeout "$W/pod" | median)" ms
@@ -327,14 +332,25 @@ if has kube-network-policies; then
 	$N1 nft list ruleset > "$W/knp.nft" 2>&1 || true
 	alive=$(kill -0 "$(cat "$W/knp.pid")" 2>/dev/null && echo yes || echo no)
 	stop_pid "$W/knp.pid"
-	err=$(grep -i -m1 -E 'error|fail' "$W/knp.log" | tr '"\\' "''" | cut -c1-400 || true)
+	grep -i -E 'error|nftables' "$W/knp.log" | grep -v "'flag'" | head -5 >&2 || true
+	err=$(grep -m1 'syncing nftables rules' "$W/knp.log" | sed 's/^[^]]*] //' | tr '"\\' "''" | cut -c1-300 || true)
 	if grep -q 'queue' "$W/knp.nft"; then
 		emit kube-network-policies runs '"yes"' ""
 	else
 		emit kube-network-policies runs "\"no: alive=$alive, no queue rule in node-1; its first error: ${err:-none}\"" ""
 	fi
 	# the kernel's answer to the statement it needs, alone
-	q=$($N1 sh -c 'nft add table inet peerq && nft add chain inet peerq c "{ type filter hook forward priority 0; }" && nft add rule inet peerq c queue num 100' 2>&1 | head -1 | tr '"\\' "''" || true)
+	ip netns add $P-q
+	q=$(ip netns exec $P-q nft -f - 2>&1 <<-EOF | grep -m1 Error | tr '"\\' "''" || true
+	table inet q {
+		chain c {
+			type filter hook forward priority 0;
+			queue num 100
+		}
+	}
+	EOF
+	)
+	ip netns del $P-q
 	emit kube-network-policies nft_queue_statement "\"${q:-accepted}\"" ""
 	node_clean
 fi
