@@ -72,7 +72,7 @@ stop_pid() { # stop_pid FILE: TERM, then KILL after 5 s
 	kill -9 "$pid" 2>/dev/null || true
 }
 node_clean() { # every rule and set a peer left in node-1's namespace
-	ip netns list | grep -q "^$P-n1 " || return 0
+	[ -e /run/netns/$P-n1 ] || return 0
 	$N1 nft flush ruleset 2>/dev/null || true
 	ip netns del $P-q 2>/dev/null || true
 	! command -v ipset >/dev/null 2>&1 || { $N1 ipset flush 2>/dev/null; $N1 ipset destroy 2>/dev/null; } || true
