@@ -152,8 +152,17 @@ emit corral api_pods "$($CURL "$URL/api/v1/pods?limit=1" | python3 -c 'import js
 emit corral api_policies "$($CURL "$URL/apis/networking.k8s.io/v1/networkpolicies?limit=1" | python3 -c 'import json,sys; m=json.load(sys.stdin)["metadata"]; print(m.get("remainingItemCount", 0) + 1)')" policies
 
 sh "$ROOT/tests/dataplane/cluster.sh" up $P
-ip netns exec $P-x-a python3 -m http.server 80 --bind 0.0.0.0 >/dev/null 2>&1 &
-echo $! > "$W/srv80.pid"
+# the probes' servers: an accept loop with a deep backlog, so that a server
+# starved of CPU (a peer's start takes both cores) still answers every SYN
+# from the kernel and a probe only fails when a rule dropped it
+serve() { # serve POD PORT PIDFILE
+	ip netns exec $P-$1 python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(4096)
+while True: s.accept()[0].close()' "$2" >/dev/null 2>&1 &
+	echo $! > "$3"
+}
+serve x-a 80 "$W/srv80.pid"
 
 # credentials: corral as the DaemonSet's ServiceAccount; the peers as a
 # ServiceAccount bound to cluster-admin (their own RBAC is not ours to write)
@@ -193,11 +202,12 @@ until_state() {
 	done
 }
 # flip FROM-POD HOST PORT WANT LIMIT-S COMMAND: ms from COMMAND to the
-# probe seeing WANT ("timeout" when it does not within LIMIT-S). It runs in
+# first of 3 probes in a row seeing WANT ("timeout" when they do not
+# within LIMIT-S). It runs in
 # $(...): what COMMAND leaves running must not hold its standard output.
 flip() {
 	rm -f "$W/go" "$W/flip.out"; mkfifo "$W/go"
-	ip netns exec $P-$1 python3 "$ROOT/bench/probe-flip.py" "$2" "$3" "$4" "$5" < "$W/go" > "$W/flip.out" &
+	ip netns exec $P-$1 python3 "$ROOT/bench/probe-flip.py" "$2" "$3" "$4" "$5" 3 < "$W/go" > "$W/flip.out" &
 	fp=$!
 	exec 3>"$W/go"
 	until grep -q ready "$W/flip.out" 2>/dev/null; do sleep 0.01; done
@@ -247,8 +257,7 @@ printf 'table inet base {\n\tchain forward {\n\t\ttype filter hook forward prior
 measure() { # measure NAME START-FUNCTION
 	name=$1
 	node_clean
-	ip netns exec $P-x-c python3 -m http.server 8080 --bind 0.0.0.0 >/dev/null 2>&1 &
-	echo $! > "$W/srv8080.pid"
+	serve x-c 8080 "$W/srv8080.pid"
 	until_state y-a 10.1.1.3 8080 0
 	until_state y-a 10.1.1.1 80 0
 	echo "peers: $name" >&2
@@ -333,7 +342,9 @@ if has kube-network-policies; then
 	alive=$(kill -0 "$(cat "$W/knp.pid")" 2>/dev/null && echo yes || echo no)
 	stop_pid "$W/knp.pid"
 	grep -i -E 'error|nftables' "$W/knp.log" | grep -v "'flag'" | head -5 >&2 || true
-	err=$(grep -m1 'syncing nftables rules' "$W/knp.log" | sed 's/^[^]]*] //' | tr '"\\' "''" | cut -c1-300 || true)
+	# its error (klog: "error=<", the lines, ">"), on one line
+	err=$(awk '/syncing nftables rules" error=</ {on = 1; next} on && /^[[:space:]]*>/ {exit} on {printf "%s ", $0}' "$W/knp.log" |
+		tr -s ' \t' '  ' | tr '"\\' "''" | cut -c1-300)
 	if grep -q 'queue' "$W/knp.nft"; then
 		emit kube-network-policies runs '"yes"' ""
 	else
