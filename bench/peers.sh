@@ -45,7 +45,8 @@
 #                           the ruleset the peer left in node-1 (saved while
 #                           it ran, then restored; the process stopped), a
 #                           table that only turns conntrack on, and none:
-#                           RUNS rounds, interleaved, each round starting
+#                           9 rounds (CORRAL_PEERS_CONN_RUNS), interleaved,
+#                           each round starting
 #                           with another case; medians, and the median of
 #                           each round's ratio with its spread.
 # CORRAL_PEERS: which to run (default "corral kube-router
@@ -58,6 +59,7 @@ RUN=$ROOT/tests/controlplane/run.sh
 P=${CORRAL_NETNS_TAG:-}crpeer
 PEERS=${CORRAL_PEERS:-corral kube-router kube-network-policies}
 CONNS=${CORRAL_PEERS_CONNS:-10000}
+CONN_RUNS=${CORRAL_PEERS_CONN_RUNS:-9}
 W=$(mktemp -d /tmp/corral-bench-peers-XXXXXX)
 CP=$W/cp; export CORRAL_CP_OWNER=$$
 CACHE=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/corral-peers
@@ -152,6 +154,7 @@ emit corral api_pods "$($CURL "$URL/api/v1/pods?limit=1" | python3 -c 'import js
 emit corral api_policies "$($CURL "$URL/apis/networking.k8s.io/v1/networkpolicies?limit=1" | python3 -c 'import json,sys; m=json.load(sys.stdin)["metadata"]; print(m.get("remainingItemCount", 0) + 1)')" policies
 
 sh "$ROOT/tests/dataplane/cluster.sh" up $P
+emit corral load_avg_start "\"$(cut -d' ' -f1-3 /proc/loadavg)\"" ""
 # the probes' servers: an accept loop with a deep backlog, so that a server
 # starved of CPU (a peer's start takes both cores) still answers every SYN
 # from the kernel and a probe only fails when a rule dropped it
@@ -297,7 +300,7 @@ measure() { # measure NAME START-FUNCTION
 	stop_pid "$W/peer.pid"
 	# connection rate: the saved ruleset, conntrack only, none; interleaved
 	: > "$W/rate.peer"; : > "$W/rate.ct"; : > "$W/rate.none"; : > "$W/ratio.ct"; : > "$W/ratio.none"
-	for r in $(seq "$RUNS"); do
+	for r in $(seq "$CONN_RUNS"); do
 		cases="peer ct none"
 		k=0; while [ $k -lt $(( (r - 1) % 3 )) ]; do cases="${cases#* } ${cases%% *}"; k=$((k+1)); done
 		for c in $cases; do
@@ -342,8 +345,8 @@ if has kube-network-policies; then
 	alive=$(kill -0 "$(cat "$W/knp.pid")" 2>/dev/null && echo yes || echo no)
 	stop_pid "$W/knp.pid"
 	grep -i -E 'error|nftables' "$W/knp.log" | grep -v "'flag'" | head -5 >&2 || true
-	# its error (klog: "error=<", the lines, ">"), on one line
-	err=$(awk '/syncing nftables rules" error=</ {on = 1; next} on && /^[[:space:]]*>/ {exit} on {printf "%s ", $0}' "$W/knp.log" |
+	# its error (klog: "error=<", then a line each)
+	err=$(awk '/syncing nftables rules" error=</ {on = 1; next} on {print; exit}' "$W/knp.log" |
 		tr -s ' \t' '  ' | tr '"\\' "''" | cut -c1-300)
 	if grep -q 'queue' "$W/knp.nft"; then
 		emit kube-network-policies runs '"yes"' ""
@@ -365,4 +368,4 @@ if has kube-network-policies; then
 	emit kube-network-policies nft_queue_statement "\"${q:-accepted}\"" ""
 	node_clean
 fi
-emit corral load_avg "\"$(cut -d' ' -f1-3 /proc/loadavg)\"" ""
+emit corral load_avg_end "\"$(cut -d' ' -f1-3 /proc/loadavg)\"" ""
