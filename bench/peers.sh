@@ -38,6 +38,7 @@
 #                           created, then its status -> its probe answered;
 #   rss_mb, vmhwm_mb, cpu_s resident memory once synced and the runs done,
 #                           its peak, CPU seconds used so far;
+#   load_avg_start/_end     the machine's load average (bench peer-corral);
 #   conn_per_s, conntrack_only_conn_per_s, no_table_conn_per_s and
 #   vs_conntrack_only_paired, vs_no_table_paired
 #                           new TCP connections/s from x/a to x/c:8080
@@ -46,9 +47,16 @@
 #                           it ran, then restored; the process stopped), a
 #                           table that only turns conntrack on, and none:
 #                           9 rounds (CORRAL_PEERS_CONN_RUNS), interleaved,
-#                           each round starting
-#                           with another case; medians, and the median of
-#                           each round's ratio with its spread.
+#                           each round starting with another case; medians,
+#                           and the median of each round's ratio with its
+#                           spread;
+#   node1_rules (rules in node-1's ruleset, iptables-nft's
+#                           included) and, for kube-router, node1_ipsets.
+# A verdict is 3 probes in a row (probe-flip.py HOLD) against an accept loop
+# with a deep backlog: a server starved of CPU by a starting peer must not
+# pass for a drop. Of the generated policies 3 in 5 are NetworkPolicies and
+# 2 in 5 AccessPolicies (corral's own kind): the peers enforce the former
+# only (small: 122 NetworkPolicies with connrate's two; corral 202).
 # CORRAL_PEERS: which to run (default "corral kube-router
 # kube-network-policies"). Needs root, Go, and installs the Debian
 # packages iptables, ipset and socat when missing (apt-get).
