@@ -301,11 +301,16 @@ measure() { # measure NAME START-FUNCTION
 	emit "$name" rss_mb "$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' /proc/$pid/status)" MB
 	emit "$name" vmhwm_mb "$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' /proc/$pid/status)" MB
 	emit "$name" cpu_s "$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$pid/stat)" s
-	save_rules "$name"
 	# rules in node-1 (tables, chains and sets open a block; rules do not)
 	emit "$name" node1_rules "$($N1 nft -a list ruleset | grep -E '# handle [0-9]+$' | grep -c -v '{ # handle' || true)" rules
 	[ "$name" != kube-router ] || emit "$name" node1_ipsets "$($N1 ipset list -n | wc -l)" sets
+	# the ruleset it leaves: corral's transactions are atomic, so saved while
+	# it runs; kube-router's full sync (iptables-restore, then stale ipsets
+	# destroyed) may still be going, so saved once it has stopped (it leaves
+	# its rules and sets in place)
+	[ "$name" = kube-router ] || save_rules "$name"
 	stop_pid "$W/peer.pid"
+	[ "$name" != kube-router ] || save_rules "$name"
 	# connection rate: the saved ruleset, conntrack only, none; interleaved
 	: > "$W/rate.peer"; : > "$W/rate.ct"; : > "$W/rate.none"; : > "$W/ratio.ct"; : > "$W/ratio.none"
 	for r in $(seq "$CONN_RUNS"); do
