@@ -311,6 +311,7 @@ measure() { # measure NAME START-FUNCTION
 	[ "$name" = kube-router ] || save_rules "$name"
 	stop_pid "$W/peer.pid"
 	[ "$name" != kube-router ] || save_rules "$name"
+	[ "$name" != kube-router ] || emit "$name" saved_rules "$(grep -c '^-A' "$W/rules.ipt")" rules
 	# connection rate: the saved ruleset, conntrack only, none; interleaved
 	: > "$W/rate.peer"; : > "$W/rate.ct"; : > "$W/rate.none"; : > "$W/ratio.ct"; : > "$W/ratio.none"
 	for r in $(seq "$CONN_RUNS"); do
