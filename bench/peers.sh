@@ -302,7 +302,7 @@ measure() { # measure NAME START-FUNCTION
 	emit "$name" vmhwm_mb "$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' /proc/$pid/status)" MB
 	emit "$name" cpu_s "$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$pid/stat)" s
 	# rules in node-1 (tables, chains and sets open a block; rules do not)
-	emit "$name" node1_rules "$($N1 nft -a list ruleset | grep -E '# handle [0-9]+$' | grep -c -v '{ # handle' || true)" rules
+	emit "$name" node1_rules "$($N1 nft -a list ruleset 2>/dev/null | grep -E '# handle [0-9]+$' | grep -c -v '{ # handle' || true)" rules
 	[ "$name" != kube-router ] || emit "$name" node1_ipsets "$($N1 ipset list -n | wc -l)" sets
 	# the ruleset it leaves: corral's transactions are atomic, so saved while
 	# it runs; kube-router's full sync (iptables-restore, then stale ipsets
