@@ -20,6 +20,12 @@
  *     to the server pod: they cross corral's output chain (the node's
  *     own packets, accepted by a fib lookup of their source) instead of
  *     forward.
+ *   corral-bench-dp connloop PREFIX [--conns N]
+ *     one run of connrate's measure on a namespace cluster that is already
+ *     up (cluster.sh up PREFIX) under whatever ruleset its node holds (a
+ *     peer's, bench/peers.sh): a server in PREFIX-x-c on port 8080, N/10
+ *     warm-up connections then N from PREFIX-x-a; prints the new TCP
+ *     connections per second. The caller swaps rulesets between runs.
  *   corral-bench-dp revoke CLUSTER-SCRIPT BASE-YAML [--flows N] [--runs R]
  *     N tracked UDP flows from x/a to x/c (one per destination port):
  *     the time of a revocation pass when the change leaves them allowed
@@ -707,14 +713,70 @@ static int cmd_revoke(int argc, char **argv)
 	return 0;
 }
 
+/* setns into /run/netns/NAME (this thread), run fn, come back to self */
+static int in_named_ns(const char *name, int self, int (*fn)(void *), void *arg)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "bench: %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	int r = fn(arg);
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort(); /* never go on in the wrong namespace */
+	return r;
+}
+
+static int cmd_connloop(int argc, char **argv)
+{
+	int conns = 10000;
+	if (argc < 2) {
+		fprintf(stderr, "usage: corral-bench-dp connloop PREFIX [--conns N]\n");
+		return 2;
+	}
+	for (int i = 2; i + 1 < argc; i += 2)
+		if (!strcmp(argv[i], "--conns"))
+			conns = atoi(argv[i + 1]);
+	char a[128], c[128];
+	snprintf(a, sizeof(a), "%s-x-a", argv[1]);
+	snprintf(c, sizeof(c), "%s-x-c", argv[1]);
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	struct server srv = { -1, 0 };
+	pthread_t th;
+	if (self < 0 || in_named_ns(c, self, mklisten, &srv.fd) < 0)
+		return 1;
+	pthread_create(&th, NULL, serve, &srv);
+	struct clientrun warm = { conns / 10, 0, 0 }, cr = { conns, 0, 0 };
+	if (in_named_ns(a, self, client_loop, &warm) < 0 || in_named_ns(a, self, client_loop, &cr) < 0)
+		return 1;
+	srv.stop = 1;
+	shutdown(srv.fd, SHUT_RDWR);
+	pthread_join(th, NULL);
+	close(srv.fd);
+	close(self);
+	if (cr.failed) {
+		fprintf(stderr, "bench: %d of %d connections failed\n", cr.failed, conns);
+		return 1;
+	}
+	printf("%.0f\n", conns / (cr.ms / 1e3));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "connloop"))
+		return cmd_connloop(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "apply"))
 		return cmd_apply(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "connrate"))
 		return cmd_connrate(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "revoke"))
 		return cmd_revoke(argc - 1, argv + 1);
-	fprintf(stderr, "usage: corral-bench-dp apply|connrate|revoke ...\n");
+	fprintf(stderr, "usage: corral-bench-dp apply|connrate|connloop|revoke ...\n");
 	return 2;
 }

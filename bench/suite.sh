@@ -7,6 +7,10 @@
 #   bench/suite.sh BUILD-DIR [OUT.md] [SIZE]
 # CORRAL_SUITE_REAL=1 adds bench-agent-real.sh (the real kube-apiserver:
 # about 30 more minutes at large to load it; CORRAL_BENCH_CP reuses a load).
+# CORRAL_SUITE_PEERS=1 adds bench/peers.sh: corral, kube-router and
+# kube-network-policies one after the other on one real kube-apiserver and
+# namespace cluster, at CORRAL_SUITE_PEERS_SIZE (small: about 10 minutes);
+# their figures fill the peer column, each beside corral's of the same run.
 set -eu
 B=$(cd "$1" && pwd); OUT=${2:-bench-suite.md}; SIZE=${3:-large}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,9 +25,11 @@ run "$B/corral-bench-dp" connrate "$ROOT/tests/dataplane/cluster.sh" "$ROOT/test
 run "$B/corral-bench-kube" --pods "$([ "$SIZE" = small ] && echo 1000 || echo 150000)"
 run sh "$ROOT/bench/bench-agent-kube.sh" "$B" 5 "$SIZE"
 [ "${CORRAL_SUITE_REAL:-0}" = 1 ] && run sh "$ROOT/bench/bench-agent-real.sh" "$B" 5 "$SIZE"
+[ "${CORRAL_SUITE_PEERS:-0}" = 1 ] && run sh "$ROOT/bench/peers.sh" "$B" 5 "${CORRAL_SUITE_PEERS_SIZE:-small}"
 python3 - "$J" "$OUT" "$SIZE" <<'PY'
 import datetime, json, os, platform, sys
 figs = {}
+peer_size = None
 for line in open(sys.argv[1]):
     line = line.strip()
     if line.startswith("{"):
@@ -32,6 +38,8 @@ for line in open(sys.argv[1]):
         except ValueError:
             continue
         figs[(o["bench"], o["metric"])] = (o["value"], o.get("unit", ""))
+        if o["bench"].startswith("peer-") and "size" in o:
+            peer_size = o["size"]
 def f(b, m, fmt="%.3g"):
     v = figs.get((b, m))
     if v is None or isinstance(v[0], str):
@@ -40,6 +48,25 @@ def f(b, m, fmt="%.3g"):
 def spread(b, m, fmt="%.3g"):
     lo, hi = figs.get((b, m + "_min")), figs.get((b, m + "_max"))
     return f(b, m, fmt) + ((" (" + fmt % lo[0] + "–" + fmt % hi[0] + ")") if lo and hi else "")
+# the peer column: kube-router's figure beside corral's from the same run
+# of bench/peers.sh (size in the cell), or why the peer has none
+def peer(m, fmt="%.3g", spreads=False):
+    g = spread if spreads else f
+    if ("peer-kube-router", m) not in figs:
+        return "not measured"
+    return "kube-router %s (corral %s, same run, %s)" % (g("peer-kube-router", m, fmt), g("peer-corral", m, fmt), peer_size)
+peers = {
+    "agent resident memory (real kube-apiserver)": peer("rss_mb"),
+    "agent peak memory (VmHWM, test API server)": peer("vmhwm_mb"),
+    "agent start → enforcing (real kube-apiserver)": peer("start_to_enforcing_ms"),
+    "policy created → verdict (real kube-apiserver)": peer("policy_created_to_verdict_ms_median"),
+    "pod created → admitted (real kube-apiserver)": peer("pod_created_to_admitted_ms_median"),
+    "new connections/s, corral vs conntrack-only table (paired runs)": peer("vs_conntrack_only_paired", spreads=True),
+    "new connections/s, corral vs no table (paired runs)": peer("vs_no_table_paired", spreads=True),
+    "CPU time, start through the latency rounds (bench/peers.sh)": peer("cpu_s"),
+    "rules in node-1's ruleset (bench/peers.sh)": peer("node1_rules", "%.0f"),
+}
+knp = figs.get(("peer-kube-network-policies", "runs"))
 # figure, target, now, peer: issue 16's targets
 rows = [
     ("agent resident memory, cluster loaded (test API server)", "≤ 120 MB (stretch 100)", f("agent-kube", "agent_rss_mb")),
@@ -69,6 +96,8 @@ rows = [
     ("instructions: full compile (callgrind)", "", f("callgrind", "compile_instructions")),
     ("instructions: one pod event (callgrind)", "", f("callgrind", "pod_event_instructions")),
     ("instructions: render (callgrind)", "", f("callgrind", "render_instructions")),
+    ("CPU time, start through the latency rounds (bench/peers.sh)", "", f("peer-corral", "cpu_s")),
+    ("rules in node-1's ruleset (bench/peers.sh)", "", f("peer-corral", "node1_rules", "%.0f")),
 ]
 try:
     model = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")][0]
@@ -81,6 +110,9 @@ with open(sys.argv[2], "w") as out:
         platform.release(), " ".join(load)))
     out.write("| figure | target | now | peer |\n|---|---|---|---|\n")
     for name, target, now in rows:
-        out.write("| %s | %s | %s | not measured |\n" % (name, target, now))
+        out.write("| %s | %s | %s | %s |\n" % (name, target, now, peers.get(name, "—")))
+    if knp:
+        q = figs.get(("peer-kube-network-policies", "nft_queue_statement"), ("", ""))[0]
+        out.write("\nkube-network-policies: %s. The nftables queue statement it needs, alone: %s\n" % (knp[0], q))
 print(open(sys.argv[2]).read())
 PY
