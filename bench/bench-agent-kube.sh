@@ -6,7 +6,11 @@
 #     from that pod connects);
 #   - agent resident memory once synced;
 #   - the agent's own latency of those changes (agentctl status: event in
-#     -> transaction acknowledged, p50/p99/max).
+#     -> transaction acknowledged, p50/p99/max);
+#   - agentctl explain asking the running agent (a live explain), wall time;
+#   - sustained pod churn, CORRAL_BENCH_CHURN_RATE events/s (default 2000)
+#     for CORRAL_BENCH_CHURN_SECONDS (10): whether the agent keeps up, and
+#     the queue depths (bench/churn.py).
 # One JSON line per figure, medians of RUNS.
 # usage: bench-agent-kube.sh BUILD-DIR [RUNS] [SIZE]   (SIZE: medium = 10,000 pods)
 set -eu
@@ -89,6 +93,17 @@ for r in $(seq "$RUNS"); do
 done
 emit policy_created_to_verdict_ms_median "$(median < "$W/pol")" ms
 emit pod_created_to_kernel_ms_median "$(median < "$W/pod")" ms
+# a live explain: agentctl (a new process, as a user runs it) asking the agent
+: > "$W/ex"
+for r in $(seq 11); do
+	t=$(now_ms)
+	"$B/agentctl" --socket "$W/a.sock" explain y/a x/a --port 80 > "$W/ex.out"
+	echo $(( $(now_ms) - t )) >> "$W/ex"
+done
+grep -q "ALLOWED\|DENIED" "$W/ex.out" || { cat "$W/ex.out"; exit 1; }
+emit explain_live_ms_median "$(median < "$W/ex")" ms
+python3 "$ROOT/bench/churn.py" "$PORT" "$W/a.sock" "${CORRAL_BENCH_CHURN_RATE:-2000}" \
+	"${CORRAL_BENCH_CHURN_SECONDS:-10}" "$SIZE" || echo "bench-agent-kube: the agent fell behind the churn" >&2
 # the agent's own histogram: event in -> transaction acknowledged
 "$B/agentctl" --socket "$W/a.sock" status -o json | python3 -c '
 import json, sys

@@ -169,6 +169,67 @@ int main(int argc, char **argv)
 	emit(size, "pod_label_change_median_us", lat[events / 2] * 1e3, "us");
 	emit(size, "pod_label_change_p99_us", lat[events * 99 / 100] * 1e3, "us");
 	emit(size, "pod_label_change_term_evals", (double)(engine_stats(e)->term_evals - evals0) / events, "per event");
+	if (render) { /* what the agent's transaction after one pod event costs
+			 before the kernel: render (reusing what is not dirty)
+			 and the plan against the previous ruleset */
+		struct dp *dp = dp_new(NULL);
+		struct dp_stats st;
+		char *err = NULL;
+		dp_sync(dp, e, NULL, true, &st, &err);
+		free(err);
+		int n = events < 200 ? events : 200;
+		double *sl = xcalloc((size_t)(n > 0 ? n : 1), sizeof(double));
+		uint64_t added = 0;
+		for (int k = 0; k < n; k++) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			int i = (int)(r % (uint64_t)sz->pods);
+			engine_pod_upsert(e, gen_pod(sz, seed, i, (int)((r >> 20) % 8)));
+			dp_sync(dp, e, NULL, false, &st, &err);
+			free(err);
+			sl[k] = st.render_ms;
+			added += st.elems_added + st.elems_deleted;
+		}
+		qsort(sl, (size_t)n, sizeof(double), dbl_cmp);
+		emit(size, "sync_after_pod_event_median_ms", sl[n / 2], "ms");
+		emit(size, "sync_after_pod_event_p99_ms", sl[n * 99 / 100], "ms");
+		emit(size, "sync_after_pod_event_elements", (double)added / n, "per event");
+		/* a policy created (as bench-agent-kube.sh's: this node's pods of
+		 * a team admit role=client from every namespace) and deleted:
+		 * the engine's work and the sync, timed together */
+		int np = getenv("CORRAL_BENCH_POLICY_EVENTS") ? atoi(getenv("CORRAL_BENCH_POLICY_EVENTS")) : 21;
+		np = np > 0 ? np : 1;
+		double *pl = xcalloc((size_t)np, sizeof(double));
+		for (int k = 0; k < np; k++) {
+			char *y = xasprintf("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+					    "metadata: {name: bench-%d, namespace: ns-0}\nspec:\n"
+					    "  podSelector: {matchLabels: {team: team-0}}\n  ingress:\n"
+					    "  - from: [{namespaceSelector: {}, podSelector: {matchLabels: {role: client}}}]\n",
+					    k);
+			struct manifest_set ps = { 0 };
+			struct decode_opts o = { DECODE_AGENT, false, "app", "default" };
+			manifest_load_buffer(&ps, "bench.yaml", y, strlen(y), &o);
+			double a = now_ms();
+			manifest_apply(&ps, e);
+			dp_sync(dp, e, NULL, false, &st, &err);
+			free(err);
+			pl[k] = now_ms() - a;
+			manifest_set_free(&ps);
+			char name[32];
+			snprintf(name, sizeof(name), "bench-%d", k);
+			engine_policy_delete(e, KIND_NETPOL, "ns-0", name);
+			dp_sync(dp, e, NULL, false, &st, &err);
+			free(err);
+			free(y);
+		}
+		/* the first names a label no policy used (role=client): every pod
+		 * is scanned for it; the others find it indexed (anchor_idle) */
+		emit(size, "policy_created_first_engine_and_sync_ms", pl[0], "ms");
+		qsort(pl, (size_t)np, sizeof(double), dbl_cmp);
+		emit(size, "policy_created_engine_and_sync_median_ms", pl[np / 2], "ms");
+		free(pl);
+		free(sl);
+		dp_free(dp);
+	}
 
 	/* explain on the loaded cluster */
 	struct vec pods = { 0 };

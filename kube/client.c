@@ -150,6 +150,7 @@ struct reflector {
 	double retry_after, next_at, started;
 	unsigned failures;
 	size_t events;     /* in this watch */
+	uint64_t changes;  /* ADDED, MODIFIED and DELETED events, every watch */
 	bool synced, gone, broken, initial_stream, no_initial, need_list;
 	bool error_event; /* the watch ended with an ERROR event other than 410 */
 	bool oversized;   /* the LIST page went past LIST_PAGE_MAX: asked again, smaller */
@@ -422,6 +423,7 @@ static int on_event(const struct kube_event *ev, void *arg)
 	json_t *o = ev->object;
 	c->stats.events++;
 	r->events++;
+	r->changes += ev->type == KEV_ADDED || ev->type == KEV_MODIFIED || ev->type == KEV_DELETED;
 	switch (ev->type) {
 	case KEV_ADDED:
 	case KEV_MODIFIED:
@@ -854,13 +856,18 @@ static void node_read_done(struct kube_client *c, CURLcode res)
 	if (nr->oversized) {
 		rc = -EFBIG;
 		err = xasprintf("the pods of this node are more than %u MiB", LIST_PAGE_MAX >> 20);
-	} else if (res != CURLE_OK || status != 200) {
+	} else if (res != CURLE_OK) {
 		rc = -EIO;
-		err = xasprintf("%s", res != CURLE_OK ? (*nr->errbuf ? nr->errbuf : curl_easy_strerror(res)) : "");
-		if (res == CURLE_OK) {
-			free(err);
-			err = xasprintf("HTTP %ld", status);
-		}
+		err = xasprintf("%s", *nr->errbuf ? nr->errbuf : curl_easy_strerror(res));
+	} else if (status != 200) {
+		/* the API server's Status says why (reason, message) */
+		rc = -EIO;
+		json_t *o = json_loadb(nr->body.s ? nr->body.s : "", nr->body.n, JSON_ALLOW_NUL, NULL);
+		const char *reason = json_string_value(json_object_get(o, "reason"));
+		const char *msg = json_string_value(json_object_get(o, "message"));
+		err = xasprintf("HTTP %ld%s%s%s%s", status, reason ? " " : "", reason ? reason : "", msg ? ": " : "",
+				msg ? msg : "");
+		json_decref(o);
 	} else {
 		json_error_t je;
 		json_t *o = json_loadb(nr->body.s ? nr->body.s : "", nr->body.n, JSON_ALLOW_NUL, &je);
@@ -875,15 +882,19 @@ static void node_read_done(struct kube_client *c, CURLcode res)
 			struct diags d = { 0 };
 			struct decoded dec;
 			int drc = kube_decode_listed(KRES_PODS, it, &c->dopts, &d, &dec);
-			diags_free(&d);
 			if (drc < 0 || dec.type != OBJ_POD || !dec.pod) {
 				/* a pod that cannot even be named: nothing about this
 				 * node's pods is known for sure */
+				char *why = d.v.n ? diag_format(d.v.v[0]) : NULL;
+				if (rc == 0)
+					err = xasprintf("items[%zu] of the list cannot be identified as a pod%s%s", i,
+							why ? ": " : "", why ? why : "");
 				rc = -EINVAL;
-				free(err);
-				err = xasprintf("a pod of the list cannot be identified");
+				free(why);
+				diags_free(&d);
 				continue;
 			}
+			diags_free(&d);
 			vec_push(&pods, dec.pod);
 		}
 		json_decref(o);
@@ -1074,6 +1085,11 @@ const struct kube_stats *kube_client_stats(const struct kube_client *c)
 size_t kube_client_count(const struct kube_client *c, enum kube_res r)
 {
 	return c->r[r].cache.n;
+}
+
+uint64_t kube_client_changes(const struct kube_client *c, enum kube_res r)
+{
+	return c->r[r].changes;
 }
 
 const void *kube_client_get(const struct kube_client *c, enum kube_res r, const char *ns, const char *name)

@@ -72,6 +72,8 @@ void kube_client_step(struct kube_client *c, int extra_fd, int max_ms);
 bool kube_client_synced(const struct kube_client *c);
 const struct kube_stats *kube_client_stats(const struct kube_client *c);
 size_t kube_client_count(const struct kube_client *c, enum kube_res r);
+/* Watch events that changed an object of r (added, modified, deleted), since the start. */
+uint64_t kube_client_changes(const struct kube_client *c, enum kube_res r);
 /* The cache's object for ns/name (ns NULL for namespaces), or NULL. */
 const void *kube_client_get(const struct kube_client *c, enum kube_res r, const char *ns, const char *name);
 /* The last error of a resource (NULL if healthy): TLS, HTTP, decoding. */

@@ -48,6 +48,7 @@ struct engine {
 	struct htab addrs;    /* by address: its owner, or its claimants (addr_claim) */
 	struct htab anchors;  /* struct anchor */
 	struct vec unanchored;/* struct term* */
+	struct vec idle;      /* label anchors no term uses, kept indexed a while (anchor_idle) */
 	struct htab policies; /* struct policy, by kind/ns/name */
 	struct htab peersets; /* struct ir_peerset, by key */
 	struct htab groups;   /* struct ir_group, by dir and policies */
@@ -131,7 +132,27 @@ struct view {
 	bool active;
 	istr ns;
 	const struct labelset *nsl, *pl;
+	const struct pod_meet *meet; /* a provisional pod: every candidate must match too */
 };
+
+/* The candidates of a provisional pod (engine_pod_upsert_meet): their
+ * specs as they were when it was made (references of ours), looked up in
+ * the engine's namespaces when matched. */
+struct pod_meet {
+	const struct engine *e;
+	uint32_t n;
+	struct pod_spec **cands;
+};
+
+static void meet_free(struct pod_meet *m)
+{
+	if (!m)
+		return;
+	for (uint32_t i = 0; i < m->n; i++)
+		pod_spec_free(m->cands[i]);
+	free(m->cands);
+	free(m);
+}
 
 static const struct labelset *ns_view_labels(const struct ns *n)
 {
@@ -223,23 +244,29 @@ static bool peerset_eq(const void *item, const void *key)
 	return !strcmp(((const struct ir_peerset *)item)->key, key);
 }
 
+/* A group is the policies isolating its pods (npol, pols), or for a meet
+ * group the groups it meets (nmeet, meet; npol 0). */
 struct groupkey {
 	enum dir dir;
 	uint32_t npol;
 	const struct policy **pols;
+	uint32_t nmeet;
+	struct ir_group *const *meet;
 };
 
 static uint64_t groupkey_hash(const struct groupkey *k)
 {
-	return hash_bytes(k->pols, k->npol * sizeof(*k->pols), k->dir + 1);
+	uint64_t h = hash_bytes(k->pols, k->npol * sizeof(*k->pols), k->dir + 1);
+	return k->nmeet ? hash_bytes(k->meet, k->nmeet * sizeof(*k->meet), h) : h;
 }
 
 static bool group_eq(const void *item, const void *key)
 {
 	const struct ir_group *g = item;
 	const struct groupkey *k = key;
-	return g->dir == k->dir && g->npol == k->npol &&
-	       !memcmp(g->pols, k->pols, k->npol * sizeof(*k->pols));
+	return g->dir == k->dir && g->npol == k->npol && g->nmeet == k->nmeet &&
+	       !memcmp(g->pols, k->pols, k->npol * sizeof(*k->pols)) &&
+	       (!k->nmeet || !memcmp(g->meet, k->meet, k->nmeet * sizeof(*k->meet)));
 }
 
 /* ---------- namespaces ---------- */
@@ -295,8 +322,17 @@ static void anchor_index(struct engine *e, struct anchor *a)
 {
 	struct pod *p;
 	htab_foreach(&e->pods, p) {
-		if (p->indexed && labelset_get(&p->spec->labels, a->k) == a->v)
-			lnode_add(a, p);
+		if (!p->indexed)
+			continue;
+		/* keys and values are interned (istr): one pointer compare
+		 * each, no strcmp (this scan is most of a new policy's cost) */
+		const struct labelset *l = &p->spec->labels;
+		for (uint32_t i = 0; i < l->n; i++)
+			if (l->v[i].key == a->k) {
+				if (l->v[i].val == a->v)
+					lnode_add(a, p);
+				break;
+			}
 	}
 }
 
@@ -313,11 +349,55 @@ static void anchor_unindex(struct anchor *a)
 	}
 }
 
+static void anchor_free(struct engine *e, struct anchor *a)
+{
+	struct pairkey key = { a->type, a->k, a->v, a->ns };
+	htab_remove(&e->anchors, anchor_hash(a->type, a->k, a->v, a->ns), anchor_eq, &key);
+	anchor_unindex(a);
+	istr_put(a->k);
+	istr_put(a->v);
+	istr_put(a->ns);
+	vec_free(&a->terms);
+	free(a);
+}
+
+/* A label anchor whose last term went: indexing it again costs a scan of
+ * every pod (most of what a new policy costs at 150,000 pods), so the
+ * last ANCHOR_IDLE_MAX of them stay indexed while they are small
+ * (ANCHOR_IDLE_PODS): a policy deleted and created again, or another
+ * naming the same label, finds its pods at once. */
+#define ANCHOR_IDLE_MAX 32
+#define ANCHOR_IDLE_PODS 2048
+static void anchor_idle(struct engine *e, struct anchor *a)
+{
+	size_t n = 0;
+	struct list *it;
+	list_foreach(it, &a->pods) if (++n > ANCHOR_IDLE_PODS) break;
+	if (a->type != ANCHOR_POD_LABEL || n > ANCHOR_IDLE_PODS) {
+		anchor_free(e, a);
+		return;
+	}
+	vec_push(&e->idle, a);
+	if (e->idle.n > ANCHOR_IDLE_MAX) { /* the oldest goes */
+		anchor_free(e, e->idle.v[0]);
+		memmove(e->idle.v, e->idle.v + 1, (e->idle.n - 1) * sizeof(*e->idle.v));
+		e->idle.n--;
+	}
+}
+
 static struct anchor *anchor_get(struct engine *e, int type, istr k, istr v, istr ns)
 {
 	struct pairkey key = { type, k, v, ns };
 	uint64_t h = anchor_hash(type, k, v, ns);
 	struct anchor *a = htab_find(&e->anchors, h, anchor_eq, &key);
+	if (a && !a->terms.n) { /* idle: in use again, as indexed */
+		for (size_t i = 0; i < e->idle.n; i++)
+			if (e->idle.v[i] == a) {
+				memmove(e->idle.v + i, e->idle.v + i + 1, (e->idle.n - i - 1) * sizeof(*e->idle.v));
+				e->idle.n--;
+				break;
+			}
+	}
 	if (!a) {
 		a = xcalloc(1, sizeof(*a));
 		a->type = type;
@@ -372,23 +452,34 @@ static void term_unanchor(struct engine *e, struct term *t)
 	}
 	struct anchor *a = t->anchor;
 	vec_remove(&a->terms, t);
-	if (!a->terms.n) {
-		struct pairkey key = { a->type, a->k, a->v, a->ns };
-		htab_remove(&e->anchors, anchor_hash(a->type, a->k, a->v, a->ns), anchor_eq, &key);
-		anchor_unindex(a);
-		istr_put(a->k);
-		istr_put(a->v);
-		istr_put(a->ns);
-		vec_free(&a->terms);
-		free(a);
-	}
+	if (!a->terms.n)
+		anchor_idle(e, a);
 }
 
-static bool term_matches(const struct term *t, const struct view *v)
+static bool term_matches1(const struct term *t, const struct view *v)
 {
 	if (!v->pl || (t->ns ? t->ns != v->ns : !v->nsl || !selector_matches(&t->nssel, v->nsl)))
 		return false;
 	return selector_matches(&t->podsel, v->pl);
+}
+
+/* The view of a provisional pod's candidate c, as if it had an address. */
+static struct view cand_view(const struct engine *e, const struct pod_spec *c)
+{
+	const struct ns *n = engine_ns_find(e, c->ns);
+	return (struct view){ true, c->ns, n ? ns_view_labels(n) : NULL, pod_view_labels(c), NULL };
+}
+
+static bool term_matches(const struct term *t, const struct view *v)
+{
+	if (!term_matches1(t, v))
+		return false;
+	for (uint32_t i = 0; v->meet && i < v->meet->n; i++) { /* every candidate (engine.h) */
+		struct view cv = cand_view(v->meet->e, v->meet->cands[i]);
+		if (!term_matches1(t, &cv))
+			return false;
+	}
+	return true;
 }
 
 static bool term_match(struct engine *e, const struct term *t, const struct view *v)
@@ -413,6 +504,49 @@ static void mark_ps(struct engine *e, struct ir_peerset *ps)
 		ps->dirty = true;
 		vec_push(&e->dirty_ps, ps);
 	}
+}
+
+static void touched_clear(struct ir_peerset *ps)
+{
+	free(ps->touched);
+	ps->touched = NULL;
+	ps->ntouched = ps->ctouched = 0;
+}
+
+/* Anything about ps may have changed: to be listed again whole. */
+static void mark_ps_full(struct engine *e, struct ir_peerset *ps)
+{
+	mark_ps(e, ps);
+	ps->full = true;
+	touched_clear(ps);
+}
+
+/* The membership of the addresses of old and now (pod specs, either may
+ * be NULL) in ps may have changed. Past an eighth of its members, listing
+ * it again is as cheap: full. */
+static void mark_ps_touched(struct engine *e, struct ir_peerset *ps, const struct pod_spec *old,
+			    const struct pod_spec *now)
+{
+	mark_ps(e, ps);
+	if (ps->full)
+		return;
+	const struct pod_spec *sp[2] = { old, now };
+	for (int k = 0; k < 2; k++)
+		for (uint32_t i = 0; sp[k] && i < sp[k]->naddr; i++) {
+			if (ps->ntouched == ps->ctouched) {
+				ps->ctouched = ps->ctouched ? ps->ctouched * 2 : 4;
+				ps->touched = xrealloc(ps->touched, ps->ctouched * sizeof(*ps->touched));
+			}
+			ps->touched[ps->ntouched++] = sp[k]->addr[i];
+		}
+	if (ps->ntouched > 64 && ps->ntouched > ptrset_count(&ps->members) / 8)
+		mark_ps_full(e, ps);
+}
+
+void engine_peerset_rendered(struct ir_peerset *ps)
+{
+	ps->full = false;
+	touched_clear(ps);
 }
 
 static void mark_group(struct engine *e, struct ir_group *g)
@@ -464,8 +598,8 @@ static bool addrs_equal(const struct pod_spec *a, const struct pod_spec *b)
 
 /* Pass 2 for one pod: move it in or out of every peer set whose match
  * may differ between the old and the new view. */
-static void pod_reevaluate(struct engine *e, struct pod *p, const struct view *old, const struct view *new,
-			   bool addr_changed)
+static void pod_reevaluate(struct engine *e, struct pod *p, const struct pod_spec *old_spec, const struct view *old,
+			   const struct view *new, bool addr_changed)
 {
 	struct vec cand = { 0 };
 	e->epoch++;
@@ -488,7 +622,7 @@ static void pod_reevaluate(struct engine *e, struct pod *p, const struct view *o
 		else if (!was && now)
 			ptrset_add(&ps->members, p);
 		if (was != now || (now && addr_changed))
-			mark_ps(e, ps);
+			mark_ps_touched(e, ps, old_spec, p->spec);
 	}
 	vec_free(&cand);
 }
@@ -598,7 +732,7 @@ static void fill_from_list(struct engine *e, struct ir_peerset *ps, struct term 
 		struct pod *p = off ? container_of(it, struct pod_lnode, node)->pod : container_of(it, struct pod, ns_node);
 		if (!p->active)
 			continue;
-		struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
+		struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec), p->meet };
 		if (term_match(e, t, &v))
 			ptrset_add(&ps->members, p);
 	}
@@ -635,7 +769,7 @@ static void peerset_live(struct engine *e, struct ir_peerset *ps)
 		term_anchor(e, t);
 		peerset_fill(e, ps, t);
 	}
-	mark_ps(e, ps);
+	mark_ps_full(e, ps);
 }
 
 /* The last rule of a live policy using ps is gone: forget its members. */
@@ -669,6 +803,7 @@ static void peerset_put(struct engine *e, struct ir_peerset *ps)
 	if (ps->dirty)
 		vec_remove(&e->dirty_ps, ps);
 	ptrset_free(&ps->members);
+	touched_clear(ps);
 	range_set_free(&ps->ranges);
 	range_set_free(&ps->own);
 	fqdn_set_clear(&ps->learned);
@@ -695,7 +830,7 @@ bool ir_peerset_has_pod(const struct engine *e, const struct ir_peerset *ps, con
 	if (!p->active)
 		return false;
 	/* not kept: the same match the live passes make */
-	struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
+	struct view v = { true, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec), p->meet };
 	for (size_t i = 0; i < ps->terms.n; i++)
 		if (term_matches(ps->terms.v[i], &v))
 			return true;
@@ -714,16 +849,26 @@ void engine_host_peersets(const struct engine *e, struct vec *v)
 	vec_sort(v, peerset_cmp);
 }
 
-int ir_port_resolve(const struct port_match *pm, const struct pod *dst)
+static int spec_port_resolve(const struct port_match *pm, const struct pod_spec *s)
 {
-	if (!dst)
-		return -1;
-	for (uint32_t i = 0; i < dst->spec->nports; i++) {
-		const struct cport *c = &dst->spec->ports[i];
+	for (uint32_t i = 0; i < s->nports; i++) {
+		const struct cport *c = &s->ports[i];
 		if (c->name == pm->name && c->proto == pm->proto)
 			return c->port;
 	}
 	return -1;
+}
+
+int ir_port_resolve(const struct port_match *pm, const struct pod *dst)
+{
+	if (!dst)
+		return -1;
+	int port = spec_port_resolve(pm, dst->spec);
+	/* a provisional pod: only a port every candidate names alike */
+	for (uint32_t i = 0; port >= 0 && dst->meet && i < dst->meet->n; i++)
+		if (spec_port_resolve(pm, dst->meet->cands[i]) != port)
+			port = -1;
+	return port;
 }
 
 /* ---------- groups ---------- */
@@ -739,17 +884,23 @@ static int policy_cmp(const void *a, const void *b)
 /* The policies that isolate pod p in direction d. A pod we could not read
  * has only the quarantine: we cannot know which policies select it, so
  * it is isolated and allowed nothing (fail closed). */
-static void pod_select_policies(const struct engine *e, const struct pod *p, enum dir d, struct vec *out)
+static void spec_select_policies(const struct engine *e, const struct ns *n, const struct pod_spec *s, enum dir d,
+				 struct vec *out)
 {
-	if (p->spec->unreadable) {
+	if (s->unreadable || !n) { /* (no namespace: a provisional pod's candidate gone since) */
 		vec_push(out, (void *)&e->quarantine);
 		return;
 	}
-	for (size_t i = 0; i < p->ns->policies.n; i++) {
-		struct policy *pol = p->ns->policies.v[i];
-		if (pol->spec->isolates[d] && policy_spec_selects(pol->spec, &p->spec->labels))
+	for (size_t i = 0; i < n->policies.n; i++) {
+		struct policy *pol = n->policies.v[i];
+		if (pol->spec->isolates[d] && policy_spec_selects(pol->spec, &s->labels))
 			vec_push(out, pol);
 	}
+}
+
+static void pod_select_policies(const struct engine *e, const struct pod *p, enum dir d, struct vec *out)
+{
+	spec_select_policies(e, p->ns, p->spec, d, out);
 }
 
 bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const struct pod *b)
@@ -774,8 +925,8 @@ bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const s
 	/* the same membership in every peer set, as if both had an address
 	 * (the live passes' match): the live ones, and those a policy the
 	 * twin's own group makes live would bring */
-	struct view va = { true, x->ns, ns_view_labels(a->ns), pod_view_labels(x) };
-	struct view vb = { true, y->ns, ns_view_labels(b->ns), pod_view_labels(y) };
+	struct view va = { true, x->ns, ns_view_labels(a->ns), pod_view_labels(x), NULL };
+	struct view vb = { true, y->ns, ns_view_labels(b->ns), pod_view_labels(y), NULL };
 	struct ir_peerset *ps;
 	htab_foreach(&e->peersets, ps) {
 		bool ma = false, mb = false;
@@ -850,12 +1001,24 @@ static struct ir_group *group_get(struct engine *e, struct groupkey *k)
 	g->id = ++e->next_group;
 	g->dir = k->dir;
 	g->npol = k->npol;
-	g->pols = xmalloc(k->npol * sizeof(*g->pols));
-	memcpy(g->pols, k->pols, k->npol * sizeof(*g->pols));
+	g->pols = xmalloc((k->npol ? k->npol : 1) * sizeof(*g->pols));
+	if (k->npol)
+		memcpy(g->pols, k->pols, k->npol * sizeof(*g->pols));
 	for (uint32_t i = 0; i < g->npol; i++) {
 		struct policy *pol = (struct policy *)g->pols[i];
 		if (!pol->ngroups++)
 			policy_rules_live(e, pol, true);
+	}
+	/* a meet group holds the groups it meets (as their pods do) */
+	g->nmeet = k->nmeet;
+	if (k->nmeet) {
+		g->meet = xmalloc(k->nmeet * sizeof(*g->meet));
+		memcpy(g->meet, k->meet, k->nmeet * sizeof(*g->meet));
+	}
+	for (uint32_t i = 0; i < g->nmeet; i++) {
+		g->meet[i]->npods++;
+		g->meet[i]->meet_refs++;
+		mark_group(e, g->meet[i]); /* its return variant (dp) */
 	}
 	group_build_rules(e, g);
 	htab_insert(&e->groups, h, g);
@@ -867,7 +1030,7 @@ static void group_leave(struct engine *e, struct ir_group *g)
 {
 	if (--g->npods)
 		return;
-	struct groupkey k = { g->dir, g->npol, g->pols };
+	struct groupkey k = { g->dir, g->npol, g->pols, g->nmeet, g->meet };
 	htab_remove(&e->groups, groupkey_hash(&k), group_eq, &k);
 	if (g->dirty)
 		vec_remove(&e->dirty_groups, g);
@@ -876,9 +1039,62 @@ static void group_leave(struct engine *e, struct ir_group *g)
 		if (!--pol->ngroups)
 			policy_rules_live(e, pol, false);
 	}
+	for (uint32_t i = 0; i < g->nmeet; i++) {
+		g->meet[i]->meet_refs--;
+		mark_group(e, g->meet[i]);
+		group_leave(e, g->meet[i]);
+	}
 	vec_free(&g->rules);
+	free(g->meet);
 	free(g->pols);
 	free(g);
+}
+
+static int group_id_cmp(const void *a, const void *b)
+{
+	const struct ir_group *x = *(const struct ir_group *const *)a, *y = *(const struct ir_group *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The group of a provisional pod in direction d: each candidate's policies
+ * as if it had the address; the distinct non-empty sets of them are the
+ * groups every flow must pass (none: not isolated; one: that group). The
+ * returned group has no new reference (pod_regroup takes it). */
+static struct ir_group *meet_group(struct engine *e, const struct pod_meet *m, enum dir d)
+{
+	struct vec subs = { 0 };
+	for (uint32_t i = 0; i < m->n; i++) {
+		const struct pod_spec *c = m->cands[i];
+		struct vec pols = { 0 };
+		spec_select_policies(e, engine_ns_find(e, c->ns), c, d, &pols);
+		vec_sort(&pols, policy_cmp);
+		if (pols.n) {
+			struct groupkey k = { d, (uint32_t)pols.n, (const struct policy **)pols.v, 0, NULL };
+			struct ir_group *g = group_get(e, &k);
+			bool seen = false;
+			for (size_t j = 0; j < subs.n && !seen; j++)
+				seen = subs.v[j] == g;
+			if (!seen)
+				vec_push(&subs, g);
+		}
+		vec_free(&pols);
+	}
+	struct ir_group *g = subs.n == 1 ? subs.v[0] : NULL;
+	if (subs.n > 1) {
+		vec_sort(&subs, group_id_cmp);
+		struct groupkey k = { d, 0, NULL, (uint32_t)subs.n, (struct ir_group *const *)subs.v };
+		g = group_get(e, &k);
+	}
+	/* a group just made for a candidate and not kept (its pods: none) */
+	for (size_t j = 0; j < subs.n; j++) {
+		struct ir_group *s = subs.v[j];
+		if (s != g && !s->npods) {
+			s->npods = 1;
+			group_leave(e, s);
+		}
+	}
+	vec_free(&subs);
+	return g;
 }
 
 /* Pass 3 for one pod: the set of policies selecting it, per direction. */
@@ -903,8 +1119,10 @@ static void pod_regroup(struct engine *e, struct pod *p)
 				memcpy(sel, many.v, n * sizeof(*sel));
 		}
 		struct ir_group *g = NULL;
-		if (n) {
-			struct groupkey k = { (enum dir)d, n, pols };
+		if (want && p->meet) {
+			g = meet_group(e, p->meet, (enum dir)d);
+		} else if (n) {
+			struct groupkey k = { (enum dir)d, n, pols, 0, NULL };
 			g = group_get(e, &k);
 		}
 		if (g != p->group[d]) {
@@ -968,8 +1186,8 @@ bool engine_addr_quarantined(const struct engine *e, ip128 a)
  * the peer sets it belongs to must be rendered again. */
 static void claim_refresh(struct engine *e, struct pod *q)
 {
-	struct view v = { q->active, q->spec->ns, ns_view_labels(q->ns), pod_view_labels(q->spec) };
-	pod_reevaluate(e, q, &v, &v, true);
+	struct view v = { q->active, q->spec->ns, ns_view_labels(q->ns), pod_view_labels(q->spec), q->meet };
+	pod_reevaluate(e, q, q->spec, &v, &v, true);
 }
 
 static void entities_refresh(struct engine *e);
@@ -1094,10 +1312,11 @@ static bool pod_is_local(const struct engine *e, const struct pod_spec *s)
 	return !e->cfg.node || (s->node && !strcmp(s->node, e->cfg.node));
 }
 
-void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
+static void pod_upsert(struct engine *e, struct pod_spec *spec, struct pod_meet *meet)
 {
 	struct pod *p = engine_pod_find(e, spec->ns, spec->name);
 	struct pod_spec *old = NULL;
+	struct pod_meet *old_meet = NULL;
 	struct view ov = { 0 }, nv;
 	bool addr_changed = true;
 	if (!p) {
@@ -1108,11 +1327,13 @@ void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
 		htab_insert(&e->pods, podkey_hash(spec->ns, spec->name), p);
 	} else {
 		old = p->spec;
-		ov = (struct view){ p->active, old->ns, ns_view_labels(p->ns), pod_view_labels(old) };
+		old_meet = p->meet;
+		ov = (struct view){ p->active, old->ns, ns_view_labels(p->ns), pod_view_labels(old), old_meet };
 		addr_changed = !addrs_equal(old, spec);
 		pod_unindex(e, p);
 		p->spec = spec;
 	}
+	p->meet = meet;
 	e->unread_pods += spec->unreadable;
 	e->unread_pods -= old && old->unreadable;
 	p->active = spec_active(spec);
@@ -1122,14 +1343,33 @@ void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
 	else
 		ptrset_del(&e->here, p);
 	pod_index(e, p);
-	nv = (struct view){ p->active, spec->ns, ns_view_labels(p->ns), pod_view_labels(spec) };
-	pod_reevaluate(e, p, &ov, &nv, addr_changed);
+	nv = (struct view){ p->active, spec->ns, ns_view_labels(p->ns), pod_view_labels(spec), meet };
+	pod_reevaluate(e, p, old, &ov, &nv, addr_changed || meet || old_meet);
 	pod_regroup(e, p);
-	if (addr_changed)
+	if (addr_changed || meet || old_meet)
 		for (int d = 0; d < DIR_COUNT; d++)
 			if (p->group[d])
 				mark_group(e, p->group[d]);
 	pod_spec_free(old);
+	meet_free(old_meet);
+}
+
+void engine_pod_upsert(struct engine *e, struct pod_spec *spec)
+{
+	pod_upsert(e, spec, NULL);
+}
+
+void engine_pod_upsert_meet(struct engine *e, struct pod_spec *spec, struct pod_spec *const *cands, size_t n)
+{
+	struct pod_meet *m = xcalloc(1, sizeof(*m));
+	m->e = e;
+	m->n = (uint32_t)n;
+	m->cands = xcalloc(n ? n : 1, sizeof(*m->cands));
+	for (size_t i = 0; i < n; i++) {
+		m->cands[i] = cands[i];
+		cands[i]->refs++;
+	}
+	pod_upsert(e, spec, m);
 }
 
 void engine_pod_delete(struct engine *e, const char *ns, const char *name)
@@ -1137,10 +1377,10 @@ void engine_pod_delete(struct engine *e, const char *ns, const char *name)
 	struct pod *p = engine_pod_find(e, ns, name);
 	if (!p)
 		return;
-	struct view ov = { p->active, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
-	struct view nv = { false, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec) };
+	struct view ov = { p->active, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec), p->meet };
+	struct view nv = { false, p->spec->ns, ns_view_labels(p->ns), pod_view_labels(p->spec), p->meet };
 	e->unread_pods -= p->spec->unreadable;
-	pod_reevaluate(e, p, &ov, &nv, false);
+	pod_reevaluate(e, p, p->spec, &ov, &nv, false);
 	p->active = false;
 	pod_regroup(e, p);
 	pod_unindex(e, p);
@@ -1150,6 +1390,7 @@ void engine_pod_delete(struct engine *e, const char *ns, const char *name)
 	list_del(&p->ns_node);
 	struct ns *n = p->ns;
 	pod_spec_free(p->spec);
+	meet_free(p->meet);
 	free(p);
 	ns_gc(e, n);
 }
@@ -1215,9 +1456,9 @@ void engine_ns_upsert(struct engine *e, struct ns_spec *spec)
 	struct list *it;
 	list_foreach(it, &n->pods) {
 		struct pod *p = container_of(it, struct pod, ns_node);
-		struct view ov = { p->active, n->name, old_unreadable ? NULL : &oldl, pod_view_labels(p->spec) };
-		struct view nv = { p->active, n->name, ns_view_labels(n), pod_view_labels(p->spec) };
-		pod_reevaluate(e, p, &ov, &nv, false);
+		struct view ov = { p->active, n->name, old_unreadable ? NULL : &oldl, pod_view_labels(p->spec), p->meet };
+		struct view nv = { p->active, n->name, ns_view_labels(n), pod_view_labels(p->spec), p->meet };
+		pod_reevaluate(e, p, p->spec, &ov, &nv, false);
 	}
 	labelset_free(&oldl);
 	ns_spec_free(old);
@@ -1235,9 +1476,10 @@ void engine_ns_delete(struct engine *e, const char *name)
 	n->spec = NULL;
 	list_foreach(it, &n->pods) {
 		struct pod *p = container_of(it, struct pod, ns_node);
-		struct view ov = { p->active, n->name, old->unreadable ? NULL : &old->labels, pod_view_labels(p->spec) };
-		struct view nv = { p->active, n->name, &n->implied, pod_view_labels(p->spec) };
-		pod_reevaluate(e, p, &ov, &nv, false);
+		struct view ov = { p->active, n->name, old->unreadable ? NULL : &old->labels, pod_view_labels(p->spec),
+				   p->meet };
+		struct view nv = { p->active, n->name, &n->implied, pod_view_labels(p->spec), p->meet };
+		pod_reevaluate(e, p, p->spec, &ov, &nv, false);
 	}
 	ns_spec_free(old);
 	ns_gc(e, n);
@@ -1548,7 +1790,7 @@ static void entities_refresh(struct engine *e)
 			touch |= (ps->entities & (1u << b)) && changed[b];
 		if (touch) {
 			peerset_ranges(e, ps);
-			mark_ps(e, ps);
+			mark_ps_full(e, ps);
 		}
 	}
 }
@@ -1721,6 +1963,9 @@ void engine_free(struct engine *e)
 	htab_free(&e->nss);
 	htab_free(&e->pods);
 	htab_free(&e->addrs); /* empty: every pod was deleted above */
+	for (size_t i = 0; i < e->idle.n; i++)
+		anchor_free(e, e->idle.v[i]);
+	vec_free(&e->idle);
 	htab_free(&e->anchors);
 	htab_free(&e->policies);
 	htab_free(&e->peersets);

@@ -47,6 +47,7 @@ struct engine_config {
 };
 
 struct ir_group;
+struct pod_meet;
 
 struct ns {
 	istr name;
@@ -66,6 +67,9 @@ struct pod {
 	bool local;
 	uint8_t owns;             /* bit i: the address index has it own spec->addr[i] (engine.c) */
 	struct ir_group *group[DIR_COUNT];
+	/* provisional (engine_pod_upsert_meet): the waiting pods whose
+	 * verdicts this one's must all meet; NULL for every other pod */
+	struct pod_meet *meet;
 };
 
 struct ir_peerset {
@@ -82,6 +86,14 @@ struct ir_peerset {
 	struct vec terms;        /* struct term* (engine private) */
 	uint64_t epoch;
 	bool dirty;
+	/* What changed since the data plane last rendered it (it then calls
+	 * engine_peerset_rendered): the addresses whose membership may have
+	 * changed (touched, a pod's old and new ones), so that a set of many
+	 * members is edited rather than listed again; or, full, anything
+	 * (new, its ranges changed, or too many touched to be worth it). */
+	bool full;
+	uint32_t ntouched, ctouched;
+	ip128 *touched;
 	/* a host rule's peers (outbound.external[].host): the addresses DNS
 	 * answers gave pods for the pattern (fqdn.h), learned by the agent's
 	 * DNS proxy; never part of the engine's own passes */
@@ -112,8 +124,15 @@ struct ir_group {
 	uint32_t npol;
 	const struct policy **pols; /* sorted by kind, then name */
 	struct vec rules;           /* struct ir_rule* */
-	uint32_t npods;             /* local pods in the group */
+	uint32_t npods;             /* local pods in the group (and meet groups holding it) */
 	bool dirty;
+	/* A meet group (npol 0, no rules of its own): a flow is allowed only
+	 * if every group of meet allows it (two or more, sorted by id): the
+	 * verdict of a provisional address that may be any of several
+	 * waiting pods (engine_pod_upsert_meet). meet_refs: the meet groups
+	 * this one is part of. */
+	uint32_t nmeet, meet_refs;
+	struct ir_group **meet;
 };
 
 struct engine_stats {
@@ -147,6 +166,15 @@ bool engine_world_known(const struct engine *e, bool v6);
 void engine_ns_upsert(struct engine *e, struct ns_spec *spec);
 void engine_ns_delete(struct engine *e, const char *name);
 void engine_pod_upsert(struct engine *e, struct pod_spec *spec);
+/* A provisional pod (agent/daemon/provisional.h): spec, a twin of one of
+ * the waiting pods cands (with the new address), stands for an address
+ * that may be any of theirs, so it gets no more than every one of them
+ * would: in each direction, the meet of their groups (no group when none
+ * is isolated, the one group when only one kind is); a member of a peer
+ * set only if every candidate matches it; a named port resolved only
+ * where every candidate resolves it alike. Takes a reference on each
+ * candidate spec; a later engine_pod_upsert() of the pod ends it. */
+void engine_pod_upsert_meet(struct engine *e, struct pod_spec *spec, struct pod_spec *const *cands, size_t n);
 void engine_pod_delete(struct engine *e, const char *ns, const char *name);
 void engine_policy_upsert(struct engine *e, struct policy_spec *spec);
 void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *ns, const char *name);
@@ -206,6 +234,8 @@ void engine_group_transient_free(struct ir_group *g);
 
 /* Dirty objects since the last call; clears the marks. */
 void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *groups);
+/* The data plane has rendered ps as it is now: forgets what was touched. */
+void engine_peerset_rendered(struct ir_peerset *ps);
 
 /* Whether the rule's peers include address a. For a host rule: an address
  * learned for its pattern and not expired (the kernel admits new flows to

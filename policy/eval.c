@@ -38,20 +38,30 @@ static void eval_side(const struct engine *e, const struct pod *self, ip128 self
 	const struct ir_group *g = v->remote ? v->own : v->enforced ? self->group[d] : NULL;
 	if (!g)
 		return;
-	v->group = g;
-	v->allowed = false;
-	v->nchecks = (uint32_t)g->rules.n;
-	v->checks = xcalloc(g->rules.n ? g->rules.n : 1, sizeof(*v->checks));
-	for (size_t i = 0; i < g->rules.n; i++) {
-		const struct ir_rule *r = g->rules.v[i];
-		struct rule_check *c = &v->checks[i];
-		c->rule = r;
-		c->peer_ok = !r->peers || (established ? ir_peerset_had(e, r->peers, peer) : ir_peerset_has(e, r->peers, peer));
-		c->port_ok = ir_rule_ports_ok(r, dst, proto, port);
-		if (c->peer_ok && c->port_ok && !v->allowed) {
-			v->allowed = true;
-			v->by = r;
+	/* a meet group (a provisional address): every group it meets must
+	 * allow; the first that does not is the one shown (else the last) */
+	for (uint32_t k = 0; k < (g->nmeet ? g->nmeet : 1); k++) {
+		const struct ir_group *s = g->nmeet ? g->meet[k] : g;
+		free(v->checks);
+		v->group = s;
+		v->allowed = false;
+		v->by = NULL;
+		v->nchecks = (uint32_t)s->rules.n;
+		v->checks = xcalloc(s->rules.n ? s->rules.n : 1, sizeof(*v->checks));
+		for (size_t i = 0; i < s->rules.n; i++) {
+			const struct ir_rule *r = s->rules.v[i];
+			struct rule_check *c = &v->checks[i];
+			c->rule = r;
+			c->peer_ok = !r->peers ||
+				     (established ? ir_peerset_had(e, r->peers, peer) : ir_peerset_has(e, r->peers, peer));
+			c->port_ok = ir_rule_ports_ok(r, dst, proto, port);
+			if (c->peer_ok && c->port_ok && !v->allowed) {
+				v->allowed = true;
+				v->by = r;
+			}
 		}
+		if (!v->allowed)
+			break;
 	}
 }
 

@@ -104,6 +104,7 @@ struct agent {
 	bool prov_reading;
 	struct timespec prov_asked;
 	double prov_retry_ms; /* after a failed read: not before this (mono_ms) */
+	unsigned prov_failures; /* reads failed in a row */
 	/* adaptive debounce: a change after a quiet debounceMs goes to the
 	 * kernel at once; changes within debounceMs of the last transaction
 	 * wait for its end and go together */
@@ -323,13 +324,24 @@ static void prov_read_in(void *arg, int rc, struct pod_spec **pods, size_t n, co
 	struct agent *a = arg;
 	a->prov_reading = false;
 	if (rc < 0) {
-		log_msg(LOG_WARN, "provisional", "reading this node's pods: %s; new addresses stay denied, "
-						 "read again in 1 s", err);
-		a->prov_retry_ms = mono_ms() + 1000;
-		arm(a->sync_timer, 1000);
+		/* again after 1 s, 2 s, 4 s ... 30 s; said the first time and
+		 * then about every 30 s */
+		unsigned fails = ++a->prov_failures;
+		int delay = fails >= 6 ? 30000 : 1000 << (fails - 1);
+		if (fails == 1 || delay == 30000)
+			log_msg(LOG_WARN, "provisional",
+				"reading this node's pods: %s; new addresses stay denied, read again in %d s "
+				"(%u failed in a row)",
+				err, delay / 1000, fails);
+		a->prov_retry_ms = mono_ms() + delay;
+		arm(a->sync_timer, delay);
 		a->sync_armed = true;
 		return;
 	}
+	if (a->prov_failures)
+		log_msg(LOG_INFO, "provisional", "reading this node's pods works again (after %u failures)",
+			a->prov_failures);
+	a->prov_failures = 0;
 	if (!a->prov) { /* stopping */
 		for (size_t i = 0; i < n; i++)
 			pod_spec_free(pods[i]);
@@ -437,18 +449,24 @@ static void drop_labels(struct agent *a, const struct dp_txn *t, struct vec *lab
 		engine_groups(a->e, &groups);
 	for (size_t i = 0; i < groups.n; i++) {
 		const struct ir_group *g = groups.v[i];
-		char chain[32];
+		if (g->nmeet)
+			continue; /* drops nothing itself: the groups it meets do */
+		char chain[40];
 		struct sbuf pols = { 0 };
 		dp_group_chain(g, chain, sizeof(chain));
 		for (uint32_t k = 0; k < g->npol; k++)
 			sbuf_addf(&pols, "%s%s/%s", k ? "," : "", policy_kind_name(g->pols[k]->spec->kind),
 				  g->pols[k]->spec->name);
-		struct dc_label *l = xcalloc(1, sizeof(*l));
-		char *c = xstrdup(chain), *p = sbuf_steal(&pols);
-		vec_push(strs, c);
+		char *p = sbuf_steal(&pols);
 		vec_push(strs, p);
-		*l = (struct dc_label){ c, dir_name(g->dir), "policy", g->npol ? g->pols[0]->spec->ns : "", p };
-		vec_push(labels, l);
+		/* and its return variant, where a provisional address meets it */
+		for (int r = 0; r < (g->dir == DIR_INGRESS && g->meet_refs ? 2 : 1); r++) {
+			struct dc_label *l = xcalloc(1, sizeof(*l));
+			char *c = r ? xasprintf("%s%s", chain, DP_RETURN_SUFFIX) : xstrdup(chain);
+			vec_push(strs, c);
+			*l = (struct dc_label){ c, dir_name(g->dir), "policy", g->npol ? g->pols[0]->spec->ns : "", p };
+			vec_push(labels, l);
+		}
 	}
 	vec_free(&groups);
 	if (t->bridge) { /* table bridge corral: its two dropping chains, while it exists */
@@ -644,18 +662,20 @@ static int kube_start(struct agent *a, char **err)
 static json_t *kube_status(const struct agent *a)
 {
 	const struct kube_stats *st = kube_client_stats(a->kube);
-	json_t *errs = json_array(), *counts = json_object();
+	json_t *errs = json_array(), *counts = json_object(), *changes = json_object();
 	for (int r = 0; r < KRES_COUNT; r++) {
 		json_object_set_new(counts, kube_res_name((enum kube_res)r),
 				    json_integer((json_int_t)kube_client_count(a->kube, (enum kube_res)r)));
+		json_object_set_new(changes, kube_res_name((enum kube_res)r),
+				    json_integer((json_int_t)kube_client_changes(a->kube, (enum kube_res)r)));
 		const char *e = kube_client_error(a->kube, (enum kube_res)r);
 		if (e)
 			json_array_append_new(errs, json_sprintf("%s: %s", kube_res_name((enum kube_res)r), e));
 	}
-	return json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:o, s:o}", "source", "kube", "api_synced",
-			 kube_client_synced(a->kube), "cached", counts, "watches", (json_int_t)st->watches, "watch_restarts",
-			 (json_int_t)st->watch_restarts, "relists", (json_int_t)st->relists, "rejected",
-			 (json_int_t)st->rejected, "errors", errs, "drop_events",
+	return json_pack("{s:s, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "source", "kube", "api_synced",
+			 kube_client_synced(a->kube), "cached", counts, "watch_changes", changes, "watches", (json_int_t)st->watches, "watch_restarts",
+			 (json_int_t)st->watch_restarts, "relists", (json_int_t)st->relists, "events",
+			 (json_int_t)st->events, "rejected", (json_int_t)st->rejected, "errors", errs, "drop_events",
 			 a->cfg.drop_events ? drop_events_status(a->events) : json_false());
 }
 

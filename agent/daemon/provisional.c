@@ -11,6 +11,7 @@ struct entry {
 	ip128 addr[2];
 	size_t naddr;
 	bool deny;
+	bool meet;                /* the twin meets every candidate (several kinds) */
 	istr ns, name;            /* twin: the pod standing for the address */
 	struct pod_spec *twin;    /* what the engine holds for it meanwhile, and
 				     a reference of ours: compared by address, it
@@ -301,7 +302,7 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 		istr_put(en->name);
 		free(en->why);
 		en->ns = en->name = NULL;
-		en->deny = false;
+		en->deny = en->meet = false;
 		if (!have_cands) { /* before any twin of this pass */
 			bad = candidates(pv, e, &cands);
 			have_cands = true;
@@ -324,17 +325,14 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 			en->why = xasprintf("no pod on this node waits for an address: %s",
 					    deny_unexplained ? "denied both ways (denyUnexplainedAddresses)"
 							     : "left alone (denyUnexplainedAddresses: false)");
-		} else if (!kinds) {
-			const struct pod_spec *x = ((struct pod *)cands.v[0])->spec;
-			en->deny = true;
-			en->why = xasprintf("%zu pods of different kinds wait for an address on this node (%s/%s, ...): "
-					    "denied both ways until the API reports it",
-					    cands.n, x->ns, x->name);
 		} else if (used == cands.n) {
 			en->deny = true;
 			en->why = xasprintf("more new interfaces than the %zu pods waiting for an address: denied both ways",
 					    cands.n);
 		} else {
+			/* the twin of one candidate (each interface its own: a
+			 * twin holds one pod's name); of several kinds, it also
+			 * meets every candidate (engine_pod_upsert_meet) */
 			struct pod *p = cands.v[used++];
 			en->ns = istr_ref(p->spec->ns);
 			en->name = istr_get(p->spec->name);
@@ -342,12 +340,31 @@ void prov_reconcile(struct prov *pv, struct engine *e, const struct link_port *p
 			en->orig->refs++; /* ours, while the engine holds the twin */
 			en->twin = twin_of(p->spec, a, n);
 			en->twin->refs++; /* ours, beside the engine's */
-			engine_pod_upsert(e, en->twin);
-			en->why = xasprintf("taken for %s/%s: %s", en->ns, en->name,
-					    cands.n == 1 ? "the only pod waiting for an address on this node"
-					    : kinds == 1 ? "every pod waiting for an address on this node is alike"
-							 : "every pod waiting for an address on this node gets the same "
-							   "verdicts here (the same policies, peer sets and ports)");
+			if (kinds) {
+				engine_pod_upsert(e, en->twin);
+				en->why = xasprintf("taken for %s/%s: %s", en->ns, en->name,
+						    cands.n == 1 ? "the only pod waiting for an address on this node"
+						    : kinds == 1 ? "every pod waiting for an address on this node is alike"
+								 : "every pod waiting for an address on this node gets the same "
+								   "verdicts here (the same policies, peer sets and ports)");
+			} else {
+				struct pod_spec **specs = xcalloc(cands.n, sizeof(*specs));
+				struct sbuf names = { 0 };
+				for (size_t k = 0; k < cands.n; k++) {
+					specs[k] = ((struct pod *)cands.v[k])->spec;
+					if (k < 4)
+						sbuf_addf(&names, "%s%s/%s", k ? ", " : "", specs[k]->ns, specs[k]->name);
+				}
+				engine_pod_upsert_meet(e, en->twin, specs, cands.n);
+				free(specs);
+				en->meet = true;
+				en->why = xasprintf("may be any of the %zu pods of different kinds waiting for an address on "
+						    "this node (%s%s): allowed only what every one of them is allowed (the "
+						    "intersection of their verdicts, held under the name %s/%s) until the API "
+						    "reports it",
+						    cands.n, names.s ? names.s : "", cands.n > 4 ? ", ..." : "", en->ns, en->name);
+				sbuf_free(&names);
+			}
 		}
 		if (en->deny) {
 			*denied = xrealloc(*denied, (*ndenied + n) * sizeof(**denied));
@@ -410,9 +427,9 @@ json_t *prov_status(const struct prov *pv, struct sbuf *text)
 		for (size_t j = 0; j < en->naddr; j++)
 			json_array_append_new(addrs, json_string(a[j]));
 		json_array_append_new(arr, json_pack("{s:s, s:o, s:s, s:s?, s:f, s:s}", "interface", en->port, "addresses",
-						     addrs, "verdict", en->deny ? "deny" : en->ns ? "twin" : "none",
+						     addrs, "verdict", en->deny ? "deny" : en->meet ? "intersection" : en->ns ? "twin" : "none",
 						     "pod", NULL, "seconds", since_s(&en->since, &now), "why", en->why));
-		if (en->ns)
+		if (en->ns) /* the twin's pod (for an intersection, the name it is held under) */
 			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "pod",
 					    json_sprintf("%s/%s", en->ns, en->name));
 		sbuf_addf(text, "  provisional %s%s%s on %s for %.1f s: %s\n", a[0], en->naddr > 1 ? ", " : "",

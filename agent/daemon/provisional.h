@@ -13,9 +13,13 @@
  *   - candidates that differ but would each get the same verdicts here
  *     (engine_pods_equivalent: the same policies isolating them, the
  *     same peer sets, the same ports): a twin of the first, as above;
- *   - candidates of several kinds otherwise (the intersection of what
- *     they allow is not computed): the address drops everything both ways
- *     (deny-all, through the quarantine chains) until the API reports it;
+ *   - candidates of several kinds otherwise: the intersection of their
+ *     verdicts. The twin of one of them (a name to hold the address
+ *     under) that also meets every candidate (engine_pod_upsert_meet): in
+ *     each direction the flow must pass the group of each kind isolated
+ *     there (a meet group; allowed both ways if none is), it is in a peer
+ *     set of this node only if every candidate would be, and a named port
+ *     counts only where every candidate names it alike;
  *   - no candidate (an address no pending pod explains: host-network
  *     tricks, a stale interface): deny-all both ways by default
  *     (denyUnexplainedAddresses: true), nothing with false.

@@ -100,6 +100,10 @@ bool dp_dns_redirecting(const struct dp *dp);
 
 /* The chain of a group ("ing_g7", "eg_g3"). */
 void dp_group_chain(const struct ir_group *g, char *buf, size_t len);
+/* An ingress group that a meet group (a provisional address, engine.h)
+ * passes on the way has a second chain, this suffix to its name, with
+ * the same rules returning on allow instead of accepting. */
+#define DP_RETURN_SUFFIX "_r"
 /* What was last applied, as nft text; NULL before the first transaction
  * or after a failed one. */
 char *dp_applied_text(const struct dp *dp);

@@ -191,16 +191,18 @@ static void diff_txn(const struct ruleset *old, const struct ruleset *new, struc
 	}
 	if (st->chains_written)
 		st->narrowed = true;
-	/* 5. chains, then sets, that are gone */
-	for (size_t i = 0; i < old->chains.n; i++) {
-		const struct rs_chain *ch = old->chains.v[i];
-		if (ruleset_chain(new, ch->name))
-			continue;
-		dp_txn_push(t, (struct dp_op){ .kind = OP_CHAIN_FLUSH, .chain = ch });
-		dp_txn_push(t, (struct dp_op){ .kind = OP_CHAIN_DEL, .chain = ch });
-		st->chains_deleted++;
-		st->narrowed = true;
-	}
+	/* 5. chains, then sets, that are gone: every one flushed before any
+	 * is deleted (a meet chain jumps to others: the kernel refuses to
+	 * delete a chain a rule still names) */
+	for (int del = 0; del < 2; del++)
+		for (size_t i = 0; i < old->chains.n; i++) {
+			const struct rs_chain *ch = old->chains.v[i];
+			if (ruleset_chain(new, ch->name))
+				continue;
+			dp_txn_push(t, (struct dp_op){ .kind = del ? OP_CHAIN_DEL : OP_CHAIN_FLUSH, .chain = ch });
+			st->chains_deleted += del;
+			st->narrowed = true;
+		}
 	for (size_t i = 0; i < old->sets.n; i++)
 		if (!ruleset_set(new, ((struct rs_set *)old->sets.v[i])->name)) {
 			dp_txn_push(t, (struct dp_op){ .kind = OP_SET_DEL, .set = old->sets.v[i] });

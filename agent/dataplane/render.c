@@ -372,6 +372,58 @@ static struct rs_set *host_set(struct rctx *c, const struct ir_peerset *ps, bool
 
 /* The sets of a peer set, built once per render; shared with the mirror
  * when the engine did not mark the peer set dirty. */
+/* Whether address a is an element of pod set ps: its owner is an active
+ * member (what peer_elems lists, asked of one address). */
+static bool member_addr(const struct engine *e, const struct ir_peerset *ps, ip128 a)
+{
+	struct pod *p = engine_pod_by_addr(e, a);
+	return p && p->active && ptrset_has(&ps->members, p);
+}
+
+/* A pod set (a hash: no ranges) edited rather than listed again: its
+ * previous elements (old, sorted keys) with each address touched since
+ * (engine.h) in or out as it is now. Linear in the old elements, with no
+ * look-up but the touched ones': a pod event at 150,000 pods no longer
+ * lists every member of the sets it is in. */
+static void peer_elems_delta(const struct engine *e, const struct ir_peerset *ps, const struct rs_set *old, bool v4,
+			     struct ebuf *out)
+{
+	size_t kl = v4 ? 4 : 16, nt = 0;
+	ip128 *t = xmalloc((ps->ntouched ? ps->ntouched : 1) * sizeof(*t));
+	for (uint32_t i = 0; i < ps->ntouched; i++)
+		if (ip_is_v4(ps->touched[i]) == v4)
+			t[nt++] = ps->touched[i];
+	qsort(t, nt, sizeof(*t), ip_cmp_q);
+	size_t i = 0, j = 0;
+	out->cap = old->n + nt;
+	out->k = xrealloc(out->k, (out->cap ? out->cap : 1) * 2 * kl);
+	while (i < old->n || j < nt) {
+		uint8_t key[16];
+		int c = -1;
+		if (j < nt) {
+			if (j && ip_eq(t[j], t[j - 1])) {
+				j++;
+				continue;
+			}
+			put_ip(key, t[j], v4);
+			c = i < old->n ? memcmp(old->keys + i * 2 * kl, key, kl) : 1;
+		}
+		if (c < 0) { /* untouched: kept */
+			memcpy(ebuf_push(out), old->keys + i * 2 * kl, 2 * kl);
+			i++;
+			continue;
+		}
+		if (member_addr(e, ps, t[j])) {
+			uint8_t *k = ebuf_push(out);
+			memcpy(k, key, kl);
+			memcpy(k + kl, key, kl);
+		}
+		i += c == 0;
+		j++;
+	}
+	free(t);
+}
+
 static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 {
 	struct pscache *pc = htab_find(&c->pscache, hash_ptr(ps), pscache_eq, ps);
@@ -410,7 +462,12 @@ static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 		return pc;
 	}
 	struct ebuf b4 = { .kl = 4 }, b6 = { .kl = 16 };
-	peer_elems(c->e, ps, interval, &b4, &b6);
+	if (o4 && o6 && !interval && !ps->full && !o4->interval && !o6->interval) {
+		peer_elems_delta(c->e, ps, o4, true, &b4);
+		peer_elems_delta(c->e, ps, o6, false, &b6);
+	} else {
+		peer_elems(c->e, ps, interval, &b4, &b6);
+	}
 	pc->s[0] = sized_set(c, base[0], RS_KEY_V4, interval, &b4);
 	pc->s[1] = sized_set(c, base[1], RS_KEY_V6, interval, &b6);
 	return pc;
@@ -477,6 +534,18 @@ static void named_add(struct ebuf *b4, struct ebuf *b6, const struct engine *e, 
 	}
 }
 
+/* Whether a flow to or from a pod of group pg passes the chain of g: g
+ * itself, or a meet group that meets g. */
+static bool group_passes(const struct ir_group *pg, const struct ir_group *g)
+{
+	if (pg == g)
+		return true;
+	for (uint32_t i = 0; pg && i < pg->nmeet; i++)
+		if (pg->meet[i] == g)
+			return true;
+	return false;
+}
+
 /* Named ports resolve on the destination: the group's own pods for
  * ingress, the peers for egress (every pod when peers include ranges). */
 static void named_sets(struct rctx *c, const struct ir_group *g, const struct ir_rule *r, const char *chain,
@@ -489,7 +558,7 @@ static void named_sets(struct rctx *c, const struct ir_group *g, const struct ir
 	if (g->dir == DIR_INGRESS) {
 		for (size_t i = 0; i < c->locals.n; i++) {
 			struct pod *p = c->locals.v[i];
-			if (p->group[DIR_INGRESS] == g)
+			if (group_passes(p->group[DIR_INGRESS], g))
 				named_add(&b4, &b6, c->e, p, r, false);
 		}
 	} else if (r->peers && !r->peers->ranges.n && !r->peers->entities) {
@@ -593,10 +662,76 @@ static void group_chain_name(const struct ir_group *g, char *buf, size_t len)
 	snprintf(buf, len, "%s_g%u", g->dir == DIR_INGRESS ? "ing" : "eg", g->id);
 }
 
+static struct rs_chain *chain_named(struct rctx *c, const char *name)
+{
+	for (size_t i = 0; i < c->rs->chains.n; i++)
+		if (!strcmp(((struct rs_chain *)c->rs->chains.v[i])->name, name))
+			return c->rs->chains.v[i];
+	return NULL;
+}
+
+/* A meet group's chain (a provisional address that may be any of several
+ * waiting pods, engine.h): each group it meets must allow. Egress: a jump
+ * to each (each returns on allow, drops otherwise), then the end of the
+ * chain returns. Ingress: a jump to the return variant of each but the
+ * last (return_variant), then a goto to the last (accepts on allow). The
+ * chains it names are rendered first (dp_render_reuse). */
+static void meet_chain(struct rctx *c, const struct ir_group *g)
+{
+	char name[32];
+	struct sbuf what = { 0 };
+	group_chain_name(g, name, sizeof(name));
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup(name);
+	vec_push(&c->rs->chains, ch);
+	for (uint32_t i = 0; i < g->nmeet; i++) {
+		char sub[40];
+		bool last = i + 1 == g->nmeet;
+		group_chain_name(g->meet[i], sub, sizeof(sub));
+		if (g->dir == DIR_INGRESS && !last)
+			strcat(sub, DP_RETURN_SUFFIX);
+		const struct rs_chain *to = chain_named(c, sub);
+		if (!to) { /* by construction never (dp_render_reuse) */
+			fprintf(stderr, "corral: internal error: meet chain %s before %s\n", name, sub);
+			abort();
+		}
+		struct rs_rule *x = rule_new(ch, RR_GOTO);
+		x->set = to->name; /* the chain's own string: lives as long as the ruleset */
+		x->ret = g->dir == DIR_EGRESS || !last;
+		sbuf_addf(&what, "%s%s", i ? ", " : "", to->name);
+	}
+	char *w = sbuf_steal(&what);
+	ch->comment = clip(xasprintf("provisional address: allowed only what each of %s allows", w));
+	free(w);
+}
+
+/* An ingress group's chain again, as ing_gN_r: its rules return on allow
+ * (a meet chain then asks the next group) instead of accepting. */
+static void return_variant(struct rctx *c, const struct rs_chain *of)
+{
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xasprintf("%s%s", of->name, DP_RETURN_SUFFIX);
+	ch->comment = clip(xasprintf("%s returning on allow (met by a provisional address)", of->name));
+	for (size_t i = 0; i < of->rules.n; i++) {
+		const struct rs_rule *o = of->rules.v[i];
+		struct rs_rule *x = rule_new(ch, o->kind);
+		*x = *o;
+		x->prefix = o->prefix ? xstrdup(o->prefix) : NULL;
+		x->comment = o->comment ? xstrdup(o->comment) : NULL;
+		if (x->kind == RR_MATCH)
+			x->ret = true;
+	}
+	vec_push(&c->rs->chains, ch);
+}
+
 static void group_chain(struct rctx *c, const struct ir_group *g)
 {
 	char name[32];
 	struct sbuf pols = { 0 };
+	if (g->nmeet) {
+		meet_chain(c, g);
+		return;
+	}
 	group_chain_name(g, name, sizeof(name));
 	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
 	ch->name = xstrdup(name);
@@ -614,6 +749,8 @@ static void group_chain(struct rctx *c, const struct ir_group *g)
 	x->group = c->dp->cfg.log_group;
 	x = rule_new(ch, RR_COUNTER_DROP);
 	x->comment = xasprintf("default deny (%s)", dir_name(g->dir));
+	if (g->dir == DIR_INGRESS && g->meet_refs)
+		return_variant(c, ch);
 }
 
 struct mapent {
@@ -1068,8 +1205,10 @@ struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const str
 	base_chain(&c);
 	input_chain(&c);
 	output_chain(&c);
-	for (size_t i = 0; i < groups.n; i++)
-		group_chain(&c, groups.v[i]);
+	for (int meet = 0; meet < 2; meet++) /* meet chains name the others: last */
+		for (size_t i = 0; i < groups.n; i++)
+			if (!((const struct ir_group *)groups.v[i])->nmeet == !meet)
+				group_chain(&c, groups.v[i]);
 	quarantine_chains(&c);
 	dns_redirect(&c);
 	vec_sort(&c.rs->sets, set_cmp);

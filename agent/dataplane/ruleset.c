@@ -289,7 +289,7 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 			  r->src ? "saddr" : "daddr", r->ports);
 		break;
 	case RR_GOTO:
-		sbuf_addf(out, "goto %s", r->set);
+		sbuf_addf(out, "%s %s", r->ret ? "jump" : "goto", r->set);
 		break;
 	case RR_IIF_SRC_CHECK:
 		sbuf_addf(out, "iifname != @%s fib saddr . iif oif missing goto %s", r->set, r->ports);

@@ -132,7 +132,7 @@ enum rs_rule_kind {
 	RR_BR_LL_PROTO,    /* ether type ip6 ip6 saddr|daddr fe80::/10 meta l4proto != ipv6-icmp goto <ports> */
 	RR_BR_LL_ICMP,     /* ether type ip6 ip6 saddr|daddr fe80::/10 icmpv6 type != 130-136
 			      icmpv6 type != 143 goto <ports> */
-	RR_GOTO,           /* goto <set> (a chain) */
+	RR_GOTO,           /* goto <set> (a chain); ret: jump <set> (it returns here) */
 	RR_BR_IF,          /* iifname @set accept; oif: oifname @set accept */
 	RR_BR_ND_LONG,     /* ether type ip6 icmpv6 type 135-136 ip6 length > DP_ND_MAX_LEN goto <ports> */
 	RR_BR_ND,          /* ether type ip6 icmpv6 type 135-136 ip6 hoplimit 255 accept */

@@ -141,14 +141,19 @@ static void e_verdict(struct nftnl_rule *r, int verdict)
 	add(r, e);
 }
 
-/* goto chain */
-static void e_goto(struct nftnl_rule *r, const char *chain)
+/* goto (or jump) chain */
+static void e_chain(struct nftnl_rule *r, int verdict, const char *chain)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
 	nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
 	add(r, e);
+}
+
+static void e_goto(struct nftnl_rule *r, const char *chain)
+{
+	e_chain(r, NFT_GOTO, chain);
 }
 
 /* ct state & mask != 0 */
@@ -427,7 +432,7 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		break;
 	}
 	case RR_GOTO: {
-		e_goto(r, x->set);
+		e_chain(r, x->ret ? NFT_JUMP : NFT_GOTO, x->set);
 		break;
 	}
 	case RR_IIF_SRC_CHECK: {

@@ -609,6 +609,12 @@ static int teardown(void **state)
 {
 	for (int k = 0; k < KC_NODES; k++)
 		stop_agent(k, SIGTERM);
+	char *del;
+	if (asprintf(&del, "ip netns del %s-w1 2>/dev/null", kc.prefix) >= 0) { /* provisional_reads_node_pods' */
+		if (system(del)) {
+		}
+		free(del);
+	}
 	kc_down(&kc);
 	if (cpdir[0]) {
 		char *cmd;
@@ -1594,6 +1600,56 @@ static void forged_source_reported(void **state)
 	stop_agent(0, SIGTERM);
 }
 
+/* A new pod's address before the API reports it (issue 14), through the
+ * API: x/wait1 is bound to node-1 and waits for an address; its
+ * interface, address and route appear on node-1; the agent reads node-1's
+ * pods (a consistent LIST with fieldSelector spec.nodeName=node-1, which
+ * with --real the real kube-apiserver answers) and takes the address for
+ * x/wait1. Without that read the address stays denied. */
+static void provisional_reads_node_pods(void **state)
+{
+	if (!apiserver)
+		skip();
+	char cmd[1024];
+	start_agent(0, NULL);
+	wait_synced(0);
+	put("waiting.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: wait1, namespace: x, labels: {pod: w}}\n"
+			    "spec: {nodeName: node-1, containers: [{name: s}]}\nstatus: {phase: Pending}\n");
+	usleep(300 * 1000);
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; ip netns add %1$s-w1; ip -n %1$s-n1 link add vw1 type veth peer name eth0 netns %1$s-w1; "
+		 "ip -n %1$s-w1 addr add 10.1.7.21/32 dev eth0; ip -n %1$s-w1 link set eth0 up; "
+		 "ip -n %1$s-n1 link set vw1 up; ip -n %1$s-n1 route add 10.1.7.21/32 dev vw1",
+		 kc.prefix);
+	assert_int_equal(system(cmd), 0);
+	double t0 = now_ms(), found = 0;
+	const char *verdict = NULL, *why = NULL;
+	json_t *d = NULL;
+	while (!found && now_ms() - t0 < 10000) {
+		json_decref(d);
+		d = status_of(0);
+		size_t i;
+		json_t *en;
+		json_array_foreach(json_object_get(d, "provisional"), i, en) {
+			verdict = json_string_value(json_object_get(en, "verdict"));
+			why = json_string_value(json_object_get(en, "why"));
+			if (verdict && !strcmp(verdict, "twin") &&
+			    !strcmp(json_string_value(json_object_get(en, "pod")) ?: "", "x/wait1"))
+				found = now_ms();
+		}
+		if (!found)
+			usleep(20 * 1000);
+	}
+	printf("  new interface of x/wait1: %s after %.0f ms: %s\n", verdict ? verdict : "(no entry)",
+	       (found ? found : now_ms()) - t0, why ? why : "");
+	assert_true(found > 0);
+	json_decref(d);
+	snprintf(cmd, sizeof(cmd), "ip netns del %s-w1", kc.prefix);
+	assert_int_equal(system(cmd), 0);
+	rm("waiting.yaml");
+	stop_agent(0, SIGTERM);
+}
+
 int main(int argc, char **argv)
 {
 	real = argc == 6 && !strcmp(argv[3], "--real");
@@ -1623,6 +1679,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(bad_config_refuses_to_start),
 		cmocka_unit_test(flows_revoked),
 		cmocka_unit_test(forged_source_reported),
+		cmocka_unit_test(provisional_reads_node_pods),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -19,6 +19,11 @@
  * is reported (the test's first check fails).
  *   - an address a pod of node-2 holds, on a new interface of node-1: no
  *     pod of node-1 owns it, denied both ways.
+ *   - two pods of different kinds wait (x/m1: egress to x/b and x/c,
+ *     ingress from x/c only; x/m2: egress to x/b only, ingress open): the
+ *     new address gets the intersection, to x/b yes, to x/c no, from x/c
+ *     yes, from x/b no (either one's verdict alone, or deny-all, fails a
+ *     check).
  * With a fifth argument, the fake API server (tests/kube): the objects go
  * through the API and the agent watches them (--source kube); the same
  * checks (a twin then comes through a read of node-1's pods), and:
@@ -398,7 +403,7 @@ static int teardown(void **state)
 		kill(api_pid, SIGTERM);
 		waitpid(api_pid, NULL, 0);
 	}
-	for (int k = 1; k <= 4; k++) {
+	for (int k = 1; k <= 5; k++) {
 		snprintf(cmd, sizeof(cmd), "ip netns del %s-new%d 2>/dev/null", kc.prefix, k);
 		(void)!system(cmd);
 	}
@@ -590,6 +595,90 @@ static void address_of_another_node_denied(void **state)
 	del_pod_ns(3);
 }
 
+/* Datagrams for ms: from new pod fd out to dst:80 (echoed back), and from
+ * src's fd to the new address 10.1.7.K port 9 (in); counts. */
+static void exchange(int out, const char *dst, int from, int k, int ms, int *echoes, int *arrived, int in)
+{
+	char to[32];
+	snprintf(to, sizeof(to), "10.1.7.%d", k);
+	double end = now_ms() + ms;
+	while (now_ms() < end) {
+		udp_to(out, dst, 80);
+		udp_to(from, to, 9);
+		kc_serve(&kc, 2);
+		*echoes += drain(out);
+		*arrived += drain(in);
+	}
+}
+
+/* Two pods of different kinds wait for an address on node-1 (x/m1, x/m2);
+ * the new interface's address may be either's: it gets what both allow. */
+static void intersection_of_kinds(void **state)
+{
+	(void)state;
+	put("meet.yaml",
+	    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: m1, namespace: x}\n"
+	    "spec:\n  podSelector: {matchLabels: {pod: m1}}\n  policyTypes: [Ingress, Egress]\n"
+	    "  ingress:\n  - from: [{podSelector: {matchLabels: {pod: c}}}]\n"
+	    "  egress:\n  - to: [{podSelector: {matchLabels: {pod: b}}}, {podSelector: {matchLabels: {pod: c}}}]\n---\n"
+	    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: m2, namespace: x}\n"
+	    "spec:\n  podSelector: {matchLabels: {pod: m2}}\n  policyTypes: [Egress]\n"
+	    "  egress:\n  - to: [{podSelector: {matchLabels: {pod: b}}}]\n");
+	put_pod("m1", NULL, NULL);
+	put_pod("m2", NULL, NULL);
+	usleep(500 * 1000); /* the agent has both, waiting */
+	int ns = new_pod(5);
+	int out = udp_in(ns, 0), in = udp_in(ns, 9);
+	int from_b = udp_in(kc.pod_ns[XB], 0), from_c = udp_in(kc.pod_ns[XC], 0);
+	assert_true(out >= 0 && in >= 0 && from_b >= 0 && from_c >= 0);
+	char xb[64], xc[64];
+	kc_pod_addr(XB, false, xb, sizeof(xb));
+	kc_pod_addr(XC, false, xc, sizeof(xc));
+	route_prepare();
+	double t0 = route_to(5), t_first = 0;
+	while (now_ms() - t0 < 3000 && !t_first) { /* allowed by both: x/b answers */
+		udp_to(out, xb, 80);
+		kc_serve(&kc, 1);
+		if (drain(out))
+			t_first = now_ms();
+	}
+	route_done();
+	if (!t_first)
+		status_has("may be any of the 2 pods");
+	assert_true(t_first > 0);
+	printf("two kinds waiting: first answer from x/b %.1f ms after the route was asked for\n", t_first - t0);
+	int to_b = 0, to_c = 0, in_c = 0, in_b = 0;
+	exchange(out, xb, from_c, 5, 300, &to_b, &in_c, in);
+	exchange(out, xc, from_b, 5, 300, &to_c, &in_b, in);
+	printf("provisional (intersection): to x/b %d answered, to x/c %d answered, from x/c %d arrived, "
+	       "from x/b %d arrived\n", to_b, to_c, in_c, in_b);
+	assert_true(to_b > 0);  /* both allow it */
+	assert_true(in_c > 0);  /* x/m1 admits x/c, x/m2 admits anyone */
+	assert_int_equal(to_c, 0);  /* x/m2 does not allow it */
+	assert_int_equal(in_b, 0);  /* x/m1 does not admit x/b */
+	assert_true(status_has("provisional 10.1.7.5 on vnew5"));
+	assert_true(status_has("may be any of the 2 pods of different kinds waiting for an address on this node "
+			       "(x/m1, x/m2)"));
+	char *ex = run("%s explain 10.1.7.5 x/c --port 80 --protocol UDP --socket %s/agent.sock 2>&1", agentctl_bin, dir);
+	printf("%s", ex);
+	assert_non_null(strstr(ex, "10.1.7.5 is provisional (the API has not reported it yet): may be any of"));
+	assert_non_null(strstr(ex, "DENIED"));
+	assert_non_null(strstr(ex, "NetworkPolicy x/m2"));
+	free(ex);
+	/* the API reports it as x/m1's: x/m1's own verdicts, x/c reachable */
+	put_pod("m1", "10.1.7.5", "fd00::7:5");
+	wait_status("provisional addresses: 0", 2000);
+	to_c = in_b = 0;
+	usleep(100 * 1000);
+	exchange(out, xc, from_b, 5, 300, &to_c, &in_b, in);
+	printf("reported as x/m1: to x/c %d answered, from x/b %d arrived\n", to_c, in_b);
+	assert_true(to_c > 0);
+	assert_int_equal(in_b, 0);
+	put_pod("m2", "10.1.7.9", "fd00::7:9"); /* waits no more (no interface: nothing of the later tests) */
+	close(out), close(in), close(from_b), close(from_c), close(ns);
+	del_pod_ns(5);
+}
+
 /* The pod watch behind (--source kube): the server withholds every watch
  * event; x/strict (isolated as x/n1 is) is bound to node-1 and gets its
  * interface, the agent has not heard of it, and x/loose (admitted by x/a
@@ -660,6 +749,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(isolated_first_packets_never_allowed),
 		cmocka_unit_test(allowed_first_packets_pass),
 		cmocka_unit_test(address_of_another_node_denied),
+		cmocka_unit_test(intersection_of_kinds),
 		cmocka_unit_test(stale_watch_denied),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,6 +1,7 @@
 #!/bin/sh
-# The upstream NetworkPolicy e2e suite against corral on a real node, in
-# one command: cluster.sh up, cluster.sh deploy (corral from deploy/),
+# The upstream NetworkPolicy e2e suite against corral on real nodes (two;
+# CORRAL_CLUSTER_NODES=1: one), in one command: cluster.sh up, cluster.sh
+# deploy (corral from deploy/),
 # e2e.sh, cluster.sh down (also on failure or interruption).
 #
 #   conformance.sh           every NetworkPolicy test (README "Conformance")
@@ -39,7 +40,7 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
 t=$(date +%s)
 "$HERE/cluster.sh" up "$dir"
-echo "conformance.sh: node up in $(( $(date +%s) - t ))s"
+echo "conformance.sh: cluster up in $(( $(date +%s) - t ))s"
 t=$(date +%s)
 "$HERE/cluster.sh" deploy "$dir"
 echo "conformance.sh: corral deployed in $(( $(date +%s) - t ))s"

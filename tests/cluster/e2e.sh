@@ -10,6 +10,8 @@
 # Skipped always (cannot run here, see README "Conformance"): the SCTP
 # tests, [Feature:SCTPConnectivity] (this
 # kernel has no SCTP sockets: agnhost's SCTP servers cannot listen).
+# While it runs, the suite's pods are sampled every 3 s (DIR/e2e/placement:
+# namespace, pod, node) and the closing lines say how many ran on each node.
 # Environment: CORRAL_E2E_PROCS=N runs N test processes at once through
 # the ginkgo CLI (built from the same module; default 1: the binary alone).
 # The JUnit report and the full log stay in DIR/e2e/.
@@ -32,6 +34,18 @@ set -- --kubeconfig="$dir/kubeconfig" --provider=local --kubectl-path="$rep/kube
     --report-dir="$rep" --ginkgo.junit-report="$rep/junit.xml" \
     --ginkgo.focus="$FOCUS" --ginkgo.skip="$SKIP" --ginkgo.no-color --ginkgo.timeout=6h \
     --allowed-not-ready-nodes=0 --minStartupPods=0
+# where the suite's pods run (the scheduler picks the node), sampled
+sample() {
+    while :; do
+        "$dir/kubectl" get pods -A --no-headers \
+            -o custom-columns=NS:.metadata.namespace,POD:.metadata.name,NODE:.spec.nodeName 2>/dev/null |
+            awk '$1 != "corral-system" && $3 != "<none>" { print $1, $2, $3 }' >>"$rep/placement.all"
+        sleep 3
+    done
+}
+sample &
+sampler=$!
+trap 'kill "$sampler" 2>/dev/null || true' EXIT
 start=$(date +%s)
 procs=${CORRAL_E2E_PROCS:-1}
 if [ "$procs" -gt 1 ]; then
@@ -44,6 +58,10 @@ else
     ( cd "$rep" && nsenter --net="/run/netns/$NS" "$out/e2e.test" "$@" ) >"$rep/e2e.log" 2>&1 && rc=0 || rc=$?
 fi
 secs=$(( $(date +%s) - start ))
+kill "$sampler" 2>/dev/null || true
+sort -u "$rep/placement.all" >"$rep/placement" 2>/dev/null || true
+rm -f "$rep/placement.all"
+awk '{ n[$3]++ } END { s = ""; for (k in n) s = s sprintf("%s%s %d", s == "" ? "" : ", ", k, n[k]); if (s != "") print "pods of the suite by node: " s }' "$rep/placement"
 [ -s "$rep/junit.xml" ] || { tail -n 50 "$rep/e2e.log" >&2; echo "e2e.sh: no report (exit $rc)" >&2; exit 1; }
 python3 "$HERE/junit.py" "$rep/junit.xml" "$secs" "$FOCUS" "$SKIP_ALWAYS" \
     "this kernel has no SCTP sockets (CONFIG_IP_SCTP unset): agnhost's SCTP servers cannot listen"

@@ -186,6 +186,9 @@ def main():
              exchange(cp, "GET", RES["pods"] + "?resourceVersion=0"))
         save("list-pods-label-selector", "LIST with a label selector",
              exchange(cp, "GET", RES["pods"] + "?labelSelector=" + urllib.parse.quote("app in (web,api)")))
+        save("list-pods-field-selector", "LIST of one node's pods (fieldSelector spec.nodeName=node-1, resourceVersion "
+             "unset: a consistent read, as the agent's read for provisional verdicts)",
+             exchange(cp, "GET", RES["pods"] + "?fieldSelector=" + urllib.parse.quote("spec.nodeName=node-1")))
         p1 = save("list-pods-page1", "paginated LIST, first page (limit=2)", exchange(cp, "GET", RES["pods"] + "?limit=2"))
         cont = p1["json"]["metadata"]["continue"]
         save("list-pods-page2", "paginated LIST, next page with the continue token",
@@ -240,6 +243,34 @@ def main():
             save(f"watch-bookmark-{res}", "a WATCH of a resource with no change, allowWatchBookmarks=true, "
                  "timeoutSeconds=5, from a resourceVersion older than the global one: one BOOKMARK 2 s before the deadline",
                  exchange(cp, "GET", f"{RES[res]}?watch=1&allowWatchBookmarks=true&timeoutSeconds=5&resourceVersion={rv}"))
+        # ---- the kubernetes Service's EndpointSlices (the kube-apiserver
+        # entity): list and watch in namespace default with the Service's
+        # label; this control plane runs --endpoint-reconciler-type=none, so
+        # the slice is written here, as the reconciler would
+        es = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+        sel = "labelSelector=" + urllib.parse.quote("kubernetes.io/service-name=kubernetes")
+        eslice = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                  "metadata": {"name": "kubernetes", "namespace": "default",
+                               "labels": {"kubernetes.io/service-name": "kubernetes"}},
+                  "addressType": "IPv4",
+                  "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": True}}],
+                  "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}
+        cp.kubectl("apply", "-f", "-", input=json.dumps(eslice))
+        save("list-endpointslices", "LIST of the kubernetes Service's EndpointSlices in default (label selector)",
+             exchange(cp, "GET", es + "?" + sel))
+        rv = rv_of(cp, es + "?" + sel)
+        j = watch_async(cp, f"{es}?watch=1&allowWatchBookmarks=true&timeoutSeconds=4&resourceVersion={rv}&{sel}")
+        eslice["endpoints"][0]["addresses"] = ["10.0.0.2"]
+        cp.kubectl("apply", "-f", "-", input=json.dumps(eslice))
+        cp.kubectl("-n", "default", "delete", "endpointslice", "kubernetes")
+        save("watch-endpointslices", "WATCH of the kubernetes Service's EndpointSlices in default (label selector): "
+             "its address changed, then deleted", j())
+        rv = rv_of(cp, es + "?" + sel)
+        cp.kubectl("-n", "team", "create", "configmap", "bump-es")
+        rv_of(cp, es + "?" + sel)
+        save("watch-bookmark-endpointslices", "a WATCH of EndpointSlices with no change, allowWatchBookmarks=true, "
+             "timeoutSeconds=5, from an older resourceVersion: one BOOKMARK 2 s before the deadline",
+             exchange(cp, "GET", f"{es}?watch=1&allowWatchBookmarks=true&timeoutSeconds=5&resourceVersion={rv}&{sel}"))
         save("watch-quiet-no-bookmark", "a WATCH from the current resourceVersion with nothing changing anywhere: "
              "no BOOKMARK (it would not move the client forward); the stream just ends at timeoutSeconds",
              exchange(cp, "GET", f"{RES['pods']}?watch=1&allowWatchBookmarks=true&timeoutSeconds=4&resourceVersion={rv_of(cp, RES['pods'])}"))

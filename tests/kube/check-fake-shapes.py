@@ -88,8 +88,13 @@ def list_shape(o):
 
 RES = {"pods": "/api/v1/pods", "namespaces": "/api/v1/namespaces",
        "networkpolicies": "/apis/networking.k8s.io/v1/networkpolicies",
-       "accesspolicies": "/apis/corral.dev/v1/accesspolicies"}
+       "accesspolicies": "/apis/corral.dev/v1/accesspolicies",
+       "endpointslices": "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"}
 OBJ = {
+    "endpointslices": {"metadata": {"name": "kubernetes", "namespace": "default",
+                                    "labels": {"kubernetes.io/service-name": "kubernetes"}},
+                       "addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": True}}],
+                       "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]},
     "namespaces": {"metadata": {"name": "shop", "labels": {"t": "1"}}},
     "pods": {"metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
              "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
@@ -114,6 +119,13 @@ try:
         want, got = list_shape(r["json"]), list_shape(json.loads(body))
         compare(name, "list shape", want, got)
         print("list %-16s items carry kind/apiVersion: %s" % (res, got["items_have_kind"]))
+    # one node's pods (the provisional read: fieldSelector spec.nodeName)
+    r = real("list-pods-field-selector")
+    st, ct, body = req("GET", RES["pods"] + "?fieldSelector=spec.nodeName%3Dn1")
+    compare("list-pods-field-selector", "status", status_code(r), st)
+    compare("list-pods-field-selector", "list shape", list_shape(r["json"]), list_shape(json.loads(body)))
+    compare("list-pods-field-selector", "only the node's pods", True,
+            all(i["spec"]["nodeName"] == "n1" for i in json.loads(body)["items"]) and len(json.loads(body)["items"]) > 0)
     r = real("list-pods-page1")
     st, ct, body = req("GET", RES["pods"] + "?limit=2")
     compare("list-pods-page1", "paginated list metadata", sorted(r["json"]["metadata"]), sorted(json.loads(body)["metadata"]))

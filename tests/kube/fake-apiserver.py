@@ -18,6 +18,9 @@ It prints "listening PORT" on stdout once ready. Tests drive it over
     POST /_ctl/fault   {"name": F, "count": N, ...}           inject a fault N times
     POST /_ctl/closeall {}                                    end every watch now
     POST /_ctl/config  {"absent": [R...], ...}                resources answered 404 (a CRD not installed)
+    POST /_ctl/churn   {"rate": R, "seconds": T, "alive": K}  pod churn: R events a second for T s, copies of
+                                                              stored pods created (ADDED) and deleted (DELETED)
+                                                              in turn, K of them alive at most; progress in stats
     GET  /_ctl/stats                                          requests seen
 Resources R: pods, namespaces, networkpolicies, accesspolicies, nodes, endpointslices (namespace default).
 
@@ -43,7 +46,11 @@ The "poison" fault serves one stored object with a field changed (a value
 the agent's decoder refuses), to test how the agent fails closed.
 """
 import base64
+import bisect
+import collections
+import copy
 import json
+import random
 import re
 import socket
 import ssl
@@ -120,8 +127,8 @@ def bookmark_object(res, rv, annotations=None):
         obj.update({"spec": {"containers": None}, "status": {}})
     elif res in ("namespaces", "nodes"):  # nodes: not recorded from a real server (real-shapes/)
         obj.update({"spec": {}, "status": {}})
-    elif res == "endpointslices":  # addressType and endpoints are not omitempty (not recorded either)
-        obj.update({"addressType": "", "endpoints": None})
+    elif res == "endpointslices":  # real-shapes/watch-bookmark-endpointslices.json
+        obj.update({"addressType": "", "endpoints": None, "ports": None})
     elif res == "networkpolicies":
         obj["spec"] = {"podSelector": {}}  # NetworkPolicySpec.podSelector is not omitempty; no status
     return obj
@@ -154,6 +161,48 @@ class State:
 
 
 S = None
+
+
+def churn(rate, seconds, alive):
+    """/_ctl/churn: copies of stored pods (same namespace, labels and
+    node), named churn-N with addresses in 10.250.0.0/16, created and,
+    once `alive` exist, the oldest deleted in turn: `rate` events a second
+    for `seconds`, paced against the clock."""
+    rng = random.Random(7)
+    with S.lock:
+        templates = [k for k in S.objects["pods"] if not k.split("/", 1)[1].startswith("churn-")]
+    live = collections.deque()
+    n = int(rate * seconds)
+    t0 = time.monotonic()
+    for i in range(n):
+        ahead = t0 + i / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+        with S.lock:
+            S.rv += 1
+            if len(live) >= alive:
+                obj = copy.deepcopy(S.objects["pods"].pop(live.popleft()))
+                obj["metadata"]["resourceVersion"] = str(S.rv)
+                S.history.append((S.rv, "pods", "DELETED", obj))
+            else:
+                src = S.objects["pods"].get(templates[rng.randrange(len(templates))])
+                obj = copy.deepcopy(src)
+                md = obj["metadata"]
+                md["name"] = "churn-%d" % i
+                md["uid"] = str(uuid.uuid4())
+                md["resourceVersion"] = str(S.rv)
+                obj.setdefault("status", {})["podIPs"] = [{"ip": "10.250.%d.%d" % (i // 256 % 256, i % 256)}]
+                obj["status"]["podIP"] = obj["status"]["podIPs"][0]["ip"]
+                obj["status"]["phase"] = "Running"
+                S.objects["pods"][key_of(obj)] = obj
+                live.append(key_of(obj))
+                S.history.append((S.rv, "pods", "ADDED", obj))
+            S.stats["churn"]["sent"] = i + 1
+            S.stats["churn"]["rv_last"] = S.rv
+            S.lock.notify_all()
+    with S.lock:
+        S.stats["churn"]["done"] = True
+        S.stats["churn"]["seconds"] = time.monotonic() - t0
 
 
 def key_of(obj):
@@ -278,6 +327,11 @@ class Handler(BaseHTTPRequestHandler):
                 S.faults[body["name"]] = body
             elif p == "/_ctl/closeall":
                 S.generation += 1
+            elif p == "/_ctl/churn":
+                S.stats["churn"] = {"sent": 0, "wanted": int(body["rate"] * body["seconds"]), "done": False,
+                                    "started": time.time(), "rv_first": S.rv + 1}
+                threading.Thread(target=churn, args=(body["rate"], body["seconds"], body.get("alive", 500)),
+                                 daemon=True).start()
             elif p == "/_ctl/config":
                 S.bookmark_interval = body.get("bookmark_interval", S.bookmark_interval)
                 S.initial_events = body.get("initial_events", S.initial_events)
@@ -506,8 +560,10 @@ class Handler(BaseHTTPRequestHandler):
                         # hold the connection open and say nothing
                         S.lock.wait(idle.get("seconds", 3600))
                         return
-                    for (erv, eres, etype, eobj) in S.history:
-                        if erv > sent and eres == res:
+                    # the history is in rv order: start past what was sent
+                    for (erv, eres, etype, eobj) in S.history[bisect.bisect_right(S.history, sent,
+                                                                                  key=lambda h: h[0]):]:
+                        if eres == res:
                             if selector_ok(eobj, q):
                                 pending.append({"type": etype, "object": served(res, eobj)})
                             sent = erv

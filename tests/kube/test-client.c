@@ -503,6 +503,7 @@ struct node_read {
 	int calls, rc;
 	struct pod_spec **pods;
 	size_t n;
+	char err[256];
 };
 
 static void on_node_pods(void *arg, int rc, struct pod_spec **pods, size_t n, const char *err)
@@ -512,8 +513,10 @@ static void on_node_pods(void *arg, int rc, struct pod_spec **pods, size_t n, co
 	r->rc = rc;
 	r->pods = pods;
 	r->n = n;
-	if (err)
+	if (err) {
 		printf("  read failed: %s\n", err);
+		snprintf(r->err, sizeof(r->err), "%s", err);
+	}
 }
 
 static void apply_pod(struct server *s, const char *name, const char *node, const char *app)
@@ -559,6 +562,13 @@ static void node_pods_past_a_stale_watch(void **st)
 	free(r.pods);
 	assert_true(late);
 	assert_null(kube_client_get(c, KRES_PODS, "a", "late")); /* still behind */
+	/* a read refused: the API server's Status (reason, message) is said */
+	ctl(&s, "fault", "{\"name\": \"status\", \"count\": 1, \"code\": 403}");
+	r = (struct node_read){ 0 };
+	assert_int_equal(kube_client_node_pods(c, "n1", on_node_pods, &r), 0);
+	run_until(c, r.calls == 1, 5);
+	assert_true(r.rc < 0);
+	assert_string_equal(r.err, "HTTP 403 Injected: injected fault");
 	/* a server that fails the read: rc < 0, no pods */
 	stop(&s);
 	r = (struct node_read){ 0 };

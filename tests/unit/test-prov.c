@@ -6,8 +6,10 @@
  *     which every waiting pod is as the watch has it; else deny;
  *   - an address a pod of another node holds is no local pod's: it gets a
  *     provisional verdict, it is not taken as claimed;
- *   - waiting pods of several kinds: a twin only when each would get the
- *     same verdicts here;
+ *   - waiting pods of several kinds: a plain twin only when each would get
+ *     the same verdicts here, else a twin that meets every one of them
+ *     (the intersection of their verdicts: engine_pod_upsert_meet), seen
+ *     through policy_eval, peer sets, named ports and the rendered chains;
  *   - `test-prov --bench large`: prov_reconcile's time with 150,000 pods
  *     (bench/gen.c) and one unclaimed address. */
 #define _GNU_SOURCE
@@ -15,6 +17,8 @@
 #include <time.h>
 
 #include "agent/daemon/provisional.h"
+#include "agent/dataplane/dataplane.h"
+#include "agent/dataplane/ruleset.h"
 #include "bench/gen.h"
 #include "harness.h"
 
@@ -239,9 +243,9 @@ static void equivalent_kinds_twin(void **state)
 		struct prov *pv = prov_new(false);
 		struct link_port lp = port("vnew1", 7, 1);
 		printf(" x/w2 {%s}, port %d: %s\n", cases[i].other, cases[i].port, cases[i].what);
-		bool d = denied(pv, e, &lp, 1, A(1));
-		assert_int_equal(d, !cases[i].twin);
-		assert_int_equal(twinned(e, "w1", A(1)), cases[i].twin);
+		assert_false(denied(pv, e, &lp, 1, A(1)));
+		assert_true(twinned(e, "w1", A(1)));
+		assert_int_equal(engine_pod_find(e, "x", "w1")->meet == NULL, cases[i].twin);
 		if (cases[i].twin)
 			assert_non_null(strstr(prov_why(pv, A(1)), "gets the same verdicts here"));
 		else
@@ -249,6 +253,132 @@ static void equivalent_kinds_twin(void **state)
 		prov_free(pv, e);
 		engine_free(e);
 	}
+}
+
+/* The verdicts of one side of a flow: egress at the source (src is the
+ * provisional address) or ingress at the destination (dst is). */
+static bool side(struct engine *e, const char *src, const char *dst, int port, enum dir d)
+{
+	struct endpoint s = { 0 }, t = { 0 };
+	const char *n[2] = { src, dst };
+	struct endpoint *ep[2] = { &s, &t };
+	for (int k = 0; k < 2; k++) {
+		if (!strncmp(n[k], "10.", 3)) {
+			assert_int_equal(ip_parse(n[k], &ep[k]->addr), 0);
+			ep[k]->pod = engine_pod_by_addr(e, ep[k]->addr);
+		} else {
+			ep[k]->pod = engine_pod_find(e, "x", n[k]);
+			assert_non_null(ep[k]->pod);
+			ep[k]->addr = ep[k]->pod->spec->addr[0];
+		}
+	}
+	struct verdict v;
+	policy_eval(e, &s, &t, PROTO_TCP, port, &v);
+	bool ok = v.side[d].allowed;
+	verdict_free(&v);
+	return ok;
+}
+
+static size_t meet_groups(struct engine *e)
+{
+	struct vec g = { 0 };
+	size_t n = 0;
+	engine_groups(e, &g);
+	for (size_t i = 0; i < g.n; i++)
+		n += ((struct ir_group *)g.v[i])->nmeet > 0;
+	vec_free(&g);
+	return n;
+}
+
+/* Two kinds wait: w1 {app: a, tier: web} (http 80) and w2 {app: b,
+ * tier: web} (http 8080). The new address gets what both would get. */
+static void intersection_of_kinds(void **state)
+{
+	(void)state;
+	static const char *objs =
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: iso-a, namespace: x}\n"
+		"spec:\n  podSelector: {matchLabels: {app: a}}\n  policyTypes: [Ingress, Egress]\n"
+		"  ingress:\n  - from: [{podSelector: {matchLabels: {role: front}}}]\n    ports: [{port: 80}, {port: 9090}, {port: 443}]\n"
+		"  egress:\n  - to: [{podSelector: {matchLabels: {app: db}}}]\n    ports: [{port: 5432}]\n"
+		"  - to: [{podSelector: {matchLabels: {app: cache}}}]\n    ports: [{port: 6379}]\n---\n"
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: iso-b, namespace: x}\n"
+		"spec:\n  podSelector: {matchLabels: {app: b}}\n  policyTypes: [Ingress, Egress]\n"
+		"  ingress:\n  - from: [{podSelector: {matchLabels: {role: front}}}]\n    ports: [{port: 443}]\n"
+		"  egress:\n  - to: [{podSelector: {matchLabels: {app: db}}}]\n    ports: [{port: 5432}]\n---\n"
+		/* selects both kinds: a named port each resolves otherwise */
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-in, namespace: x}\n"
+		"spec:\n  podSelector: {matchLabels: {tier: web}}\n"
+		"  ingress:\n  - from: [{podSelector: {matchLabels: {role: front}}}]\n    ports: [{port: http}]\n---\n"
+		/* x/front calls tier=web (both are) on 81, app=a (one is) on 82 */
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: front-out, namespace: x}\n"
+		"spec:\n  podSelector: {matchLabels: {role: front}}\n  policyTypes: [Egress]\n"
+		"  egress:\n  - to: [{podSelector: {matchLabels: {tier: web}}}]\n    ports: [{port: 81}]\n"
+		"  - to: [{podSelector: {matchLabels: {app: a}}}]\n    ports: [{port: 82}]\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: front, namespace: x, labels: {role: front}}\n"
+		"spec: {nodeName: node-1, containers: [{name: c}]}\nstatus: {phase: Running, podIPs: [{ip: 10.1.0.5}]}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: x, labels: {app: db}}\n"
+		"spec: {nodeName: node-2, containers: [{name: c}]}\nstatus: {phase: Running, podIPs: [{ip: 10.1.0.6}]}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: cache, namespace: x, labels: {app: cache}}\n"
+		"spec: {nodeName: node-2, containers: [{name: c}]}\nstatus: {phase: Running, podIPs: [{ip: 10.1.0.7}]}\n";
+	struct engine *e = engine_new(&CFG);
+	apply(e, objs);
+	waiting_pod(e, "w1", "app: a, tier: web", 80);
+	waiting_pod(e, "w2", "app: b, tier: web", 8080);
+	struct prov *pv = prov_new(false);
+	struct link_port lp = port("vnew1", 7, 1);
+	assert_false(denied(pv, e, &lp, 1, A(1)));
+	assert_non_null(strstr(prov_why(pv, A(1)), "may be any of the 2 pods of different kinds"));
+	assert_non_null(strstr(prov_why(pv, A(1)), "(x/w1, x/w2)"));
+	struct pod *p = engine_pod_find(e, "x", "w1");
+	assert_non_null(p->meet);
+	/* egress: each group passed; db:5432 both allow, cache:6379 only w1's */
+	assert_true(side(e, "10.1.7.1", "db", 5432, DIR_EGRESS));
+	assert_false(side(e, "10.1.7.1", "cache", 6379, DIR_EGRESS));
+	assert_int_equal(p->group[DIR_EGRESS]->nmeet, 2);
+	/* ingress: 443 both allow; 9090 w1's only; 8080 w2's only (its named
+	 * port http, through web-in); 80 w1's, and w2's only if its named
+	 * port were taken as the twin's (w1's http, 80): it is not */
+	assert_true(side(e, "front", "10.1.7.1", 443, DIR_INGRESS));
+	assert_false(side(e, "front", "10.1.7.1", 9090, DIR_INGRESS));
+	assert_false(side(e, "front", "10.1.7.1", 8080, DIR_INGRESS));
+	assert_false(side(e, "front", "10.1.7.1", 80, DIR_INGRESS));
+	assert_int_equal(p->group[DIR_INGRESS]->nmeet, 2);
+	/* as a peer: tier=web (both) yes, app=a (w1 only) no */
+	assert_true(side(e, "front", "10.1.7.1", 81, DIR_EGRESS));
+	assert_false(side(e, "front", "10.1.7.1", 82, DIR_EGRESS));
+	/* the chains: a meet chain per direction, the ingress return variant */
+	char *rs = NULL;
+	{
+		struct dp_config dc = { 0 };
+		struct dp *dp = dp_new(&dc);
+		struct ruleset *r = dp_render(dp, e);
+		rs = ruleset_format(r);
+		ruleset_free(r);
+		dp_free(dp);
+	}
+	char eg[32], ing[32], sub[48];
+	dp_group_chain(p->group[DIR_EGRESS], eg, sizeof(eg));
+	dp_group_chain(p->group[DIR_INGRESS], ing, sizeof(ing));
+	dp_group_chain(p->group[DIR_INGRESS]->meet[0], sub, sizeof(sub));
+	char *want[] = { xasprintf("chain %s {", eg), xasprintf("chain %s {", ing),
+			 xasprintf("chain %s%s {", sub, DP_RETURN_SUFFIX), xasprintf("jump %s%s", sub, DP_RETURN_SUFFIX) };
+	for (size_t i = 0; i < 4; i++) {
+		if (!strstr(rs, want[i]))
+			printf("no \"%s\" in:\n%s", want[i], rs);
+		assert_non_null(strstr(rs, want[i]));
+		free(want[i]);
+	}
+	/* and the named port: w1's address not in web-in's set (80 vs 8080) */
+	assert_null(strstr(rs, "10.1.7.1 . tcp . 80"));
+	assert_null(strstr(rs, "10.1.7.1 . tcp . 8080"));
+	free(rs);
+	assert_int_equal(meet_groups(e), 2);
+	/* the interface goes: every pod its own spec, no meet group left */
+	assert_false(denied(pv, e, NULL, 0, A(1)));
+	assert_null(engine_pod_find(e, "x", "w1")->meet);
+	assert_int_equal(meet_groups(e), 0);
+	prov_free(pv, e);
+	engine_free(e);
 }
 
 static double now_ms(void)
@@ -300,6 +430,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(fresh_read_twins),
 		cmocka_unit_test(other_node_owner_is_no_owner),
 		cmocka_unit_test(equivalent_kinds_twin),
+		cmocka_unit_test(intersection_of_kinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
