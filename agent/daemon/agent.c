@@ -105,6 +105,8 @@ struct agent {
 	struct timespec prov_asked;
 	double prov_retry_ms; /* after a failed read: not before this (mono_ms) */
 	unsigned prov_failures; /* reads failed in a row */
+	double last_revoke_ms;  /* the last revocation pass (mono_ms) */
+	bool revoke_pending;    /* a narrowing transaction since, its pass held back (REVOKE_INTERVAL_MS) */
 	/* adaptive debounce: a change after a quiet debounceMs goes to the
 	 * kernel at once; changes within debounceMs of the last transaction
 	 * wait for its end and go together */
@@ -235,6 +237,8 @@ static void on_revoked(const struct revoked *r, void *arg);
 
 /* After a transaction that may have removed an allow: the flows the new
  * ruleset would not admit lose their conntrack entries (revoke.h). */
+#define REVOKE_INTERVAL_MS 100
+
 static void do_revoke(struct agent *a)
 {
 	struct revoke_stats rs;
@@ -412,8 +416,23 @@ static void do_sync(struct agent *a, bool full)
 		bridge_sync(a);
 	a->last_txn_ms = mono_ms();
 	changes_done(a, a->last_txn_ms);
-	if (a->cfg.revoke_flows && a->ct && a->rt && revoke_needed(&st))
-		do_revoke(a);
+	if (a->cfg.revoke_flows && a->ct && a->rt && (revoke_needed(&st) || a->revoke_pending)) {
+		/* one pass reads the whole conntrack table: under a burst of
+		 * narrowing transactions (pod churn), one pass at most every
+		 * REVOKE_INTERVAL_MS, the last one's changes included */
+		double since = mono_ms() - a->last_revoke_ms;
+		if (since >= REVOKE_INTERVAL_MS) {
+			a->revoke_pending = false;
+			do_revoke(a);
+			a->last_revoke_ms = mono_ms();
+		} else {
+			a->revoke_pending = true;
+			if (!a->sync_armed) {
+				arm(a->sync_timer, (uint32_t)(REVOKE_INTERVAL_MS - since) + 1);
+				a->sync_armed = true;
+			}
+		}
+	}
 	if (st.msgs || st.full)
 		log_msg(st.full ? LOG_INFO : LOG_DEBUG, "sync",
 			"%s: %u messages, +%llu/-%llu elements, %u chains written, %llu elements in the table, %.2f ms",

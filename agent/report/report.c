@@ -348,13 +348,18 @@ void report_problems(const struct engine *e, json_t *arr)
 	struct engine_unreadable u;
 	struct vec v = { 0 };
 	engine_unreadable_counts(e, &u);
-	engine_policies(e, &v);
-	for (size_t i = 0; i < v.n; i++) {
-		const struct policy_spec *ps = ((const struct policy *)v.v[i])->spec;
-		if (!ps->valid)
-			push_owned(arr, report_policy_problem(ps));
+	size_t invalid = 0;
+	for (int k = 0; k < POLICY_KINDS; k++)
+		invalid += engine_policy_count(e, (enum policy_kind)k, false);
+	if (invalid) { /* (a sorted list of every policy: only when one is in question) */
+		engine_policies(e, &v);
+		for (size_t i = 0; i < v.n; i++) {
+			const struct policy_spec *ps = ((const struct policy *)v.v[i])->spec;
+			if (!ps->valid)
+				push_owned(arr, report_policy_problem(ps));
+		}
+		v.n = 0;
 	}
-	v.n = 0;
 	if (u.namespaces) {
 		engine_namespaces(e, &v);
 		for (size_t i = 0; i < v.n; i++) {
