@@ -442,14 +442,17 @@ void rule_free(struct rule *r)
 {
 	for (uint32_t i = 0; i < r->npeers; i++) {
 		struct peer *p = &r->peers[i];
-		istr_put(p->ns);
-		selector_free(&p->nssel);
-		selector_free(&p->podsel);
-		range_set_free(&p->ranges);
+		if (p->kind == PEER_PODS) {
+			istr_put(p->ns);
+			selector_free(&p->nssel);
+			selector_free(&p->podsel);
+		} else if (p->kind == PEER_CIDR) {
+			range_set_free(&p->ranges);
+			for (uint32_t j = 0; j < p->nexcept; j++)
+				free(p->except[j]);
+			free(p->except);
+		}
 		free(p->text);
-		for (uint32_t j = 0; j < p->nexcept; j++)
-			free(p->except[j]);
-		free(p->except);
 	}
 	free(r->peers);
 	for (uint32_t i = 0; i < r->nports; i++)

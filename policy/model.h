@@ -135,22 +135,30 @@ const char *entity_name(enum entity e); /* "nodes", "world", "kube-apiserver" */
 int entity_parse(const char *s);        /* ENT_* or -1 */
 
 enum peer_kind { PEER_PODS, PEER_CIDR, PEER_HOST, PEER_ENTITY };
+/* The fields of one kind share their place with the other kind's (56
+ * bytes, was 104: an AccessPolicy rule has a peer per application label
+ * key); read only those of the peer's kind. */
 struct peer {
 	enum peer_kind kind;
-	/* PEER_PODS: pods in ns (if set) or in namespaces matching nssel */
-	istr ns;
-	struct selector nssel;
-	struct selector podsel;
-	/* PEER_CIDR: the cidr with its excepts carved out */
-	struct range_set ranges;
-	/* PEER_CIDR / PEER_HOST: the text the user wrote (PEER_HOST: a
-	 * pattern of policy/fqdn.h, "api.example.com" or "*.example.com") */
-	char *text;
-	/* PEER_CIDR: the excepts as written (for explain) */
-	uint32_t nexcept;
-	char **except;
 	/* PEER_ENTITY: one ENT_* */
 	uint32_t entity;
+	/* PEER_CIDR / PEER_HOST / PEER_ENTITY: the text the user wrote
+	 * (PEER_HOST: a pattern of policy/fqdn.h, "api.example.com" or
+	 * "*.example.com") */
+	char *text;
+	union {
+		struct { /* PEER_PODS: pods in ns (if set) or in namespaces matching nssel */
+			istr ns;
+			struct selector nssel;
+			struct selector podsel;
+		};
+		struct { /* PEER_CIDR: the cidr with its excepts carved out */
+			struct range_set ranges;
+			/* the excepts as written (for explain) */
+			uint32_t nexcept;
+			char **except;
+		};
+	};
 };
 
 struct rule {

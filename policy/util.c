@@ -192,7 +192,7 @@ uint64_t hash_str(const char *s)
 /* The low 32 bits of each slot's hash, after the items. */
 static inline uint32_t *htab_hashes(const struct htab *h)
 {
-	return (uint32_t *)(h->item + h->cap);
+	return h->item ? (uint32_t *)(h->item + h->cap) : NULL; /* no offset from NULL (UBSan) */
 }
 
 static void htab_alloc(struct htab *h, size_t cap)
