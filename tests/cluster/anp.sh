@@ -33,21 +33,7 @@ case ${1:-} in
 -*) sed -n '2,/^set -eu/p' "$0" | sed '$d' >&2; exit 2 ;;
 "")
     dir=$(mktemp -d /tmp/corral-anp-XXXXXX)
-    cleanup() {
-        [ "${CORRAL_CLUSTER_KEEP:-0}" = 1 ] && { echo "anp.sh: cluster kept in $dir" >&2; return; }
-        t=$(date +%s)
-        "$HERE/cluster.sh" down "$dir"
-        echo "anp.sh: down in $(( $(date +%s) - t ))s"
-    }
-    trap cleanup EXIT
-    trap 'exit 143' TERM INT HUP
-    t=$(date +%s)
-    "$HERE/cluster.sh" up "$dir"
-    echo "anp.sh: cluster up in $(( $(date +%s) - t ))s"
-    t=$(date +%s)
-    "$HERE/cluster.sh" deploy "$dir"
-    echo "anp.sh: corral deployed in $(( $(date +%s) - t ))s"
-    "$0" "$dir"
+    exec "$HERE/cluster.sh" with "$dir" "$0"
     exit 0 ;;
 esac
 dir=$(cd "$1" && pwd)

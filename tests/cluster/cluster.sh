@@ -24,6 +24,9 @@
 #                            deploy/crd, deploy/rbac.yaml and
 #                            deploy/daemonset.yaml, unchanged; returns once
 #                            the agent's pod of every node is Ready
+#   cluster.sh with DIR CMD [ARGS...]
+#                            up, deploy, then CMD DIR ARGS..., and down
+#                            however it ends (CORRAL_CLUSTER_KEEP=1 keeps it)
 #   cluster.sh e2e DIR [FOCUS [SKIP]]
 #                            the upstream e2e binary against it (see e2e.sh)
 #
@@ -500,6 +503,24 @@ deploy) deploy ;;
 down) down ;;
 kubectl) exec "$dir/kubectl" "$@" ;;
 e2e) exec "$HERE/e2e.sh" "$dir" "$@" ;;
+with)
+    # up, deploy, CMD DIR ARGS..., and down however it ends
+    [ $# -ge 1 ] || die "with DIR CMD [ARGS...]"
+    with_down() {
+        [ "${CORRAL_CLUSTER_KEEP:-0}" = 1 ] && { log "cluster kept in $dir"; return; }
+        t=$(date +%s)
+        "$0" down "$dir"
+        echo "cluster.sh: down in $(( $(date +%s) - t ))s"
+    }
+    trap with_down EXIT
+    trap 'exit 143' TERM INT HUP
+    t=$(date +%s)
+    "$0" up "$dir"
+    echo "cluster.sh: cluster up in $(( $(date +%s) - t ))s"
+    "$0" deploy "$dir" # (says how long it took)
+    c=$1
+    shift
+    "$c" "$dir" "$@" ;;
 exec)
     if [ "${1:-}" = -n ]; then node "$2"; shift 2; fi
     exec nsenter --net="/run/netns/$NS" "$@" ;;

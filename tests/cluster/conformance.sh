@@ -30,18 +30,4 @@ while [ $# -gt 0 ]; do
     shift
 done
 dir=${CORRAL_CLUSTER_DIR:-$(mktemp -d /tmp/corral-conformance-XXXXXX)}
-cleanup() {
-    [ "${CORRAL_CLUSTER_KEEP:-0}" = 1 ] && { echo "conformance.sh: cluster kept in $dir" >&2; return; }
-    t=$(date +%s)
-    "$HERE/cluster.sh" down "$dir"
-    echo "conformance.sh: down in $(( $(date +%s) - t ))s"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT HUP
-t=$(date +%s)
-"$HERE/cluster.sh" up "$dir"
-echo "conformance.sh: cluster up in $(( $(date +%s) - t ))s"
-t=$(date +%s)
-"$HERE/cluster.sh" deploy "$dir"
-echo "conformance.sh: corral deployed in $(( $(date +%s) - t ))s"
-"$HERE/e2e.sh" "$dir" "$focus" "$skip"
+exec "$HERE/cluster.sh" with "$dir" "$HERE/e2e.sh" "$focus" "$skip"
