@@ -86,7 +86,12 @@ bool policy_selects_nothing(const struct engine *e, const struct policy *pol)
 	(void)e;
 	list_foreach(it, &pol->ns->pods) {
 		const struct pod *p = container_of(it, struct pod, ns_node);
-		if (pod_selected(p, pol->spec))
+		/* a pod still waiting for its address counts: the policy is
+		 * meant for it (a new pod's provisional verdict uses it) */
+		bool waiting = !p->spec->naddr && !p->spec->host_network && p->spec->phase != PHASE_SUCCEEDED &&
+			       p->spec->phase != PHASE_FAILED && !p->spec->unreadable &&
+			       policy_spec_selects(pol->spec, &p->spec->labels);
+		if (waiting || pod_selected(p, pol->spec))
 			return false;
 	}
 	return true;

@@ -664,6 +664,7 @@ static void intersection_of_kinds(void **state)
 	assert_non_null(strstr(ex, "10.1.7.5 is provisional (the API has not reported it yet): may be any of"));
 	assert_non_null(strstr(ex, "DENIED"));
 	assert_non_null(strstr(ex, "NetworkPolicy x/m2"));
+	assert_null(strstr(ex, "x/m2 in this namespace selects no pod")); /* it selects x/m2, waiting */
 	free(ex);
 	/* the API reports it as x/m1's: x/m1's own verdicts, x/c reachable */
 	put_pod("m1", "10.1.7.5", "fd00::7:5");
