@@ -1115,6 +1115,29 @@ static int dec_namespace(struct dctx *c, json_t *obj, struct decoded *out)
 	return 0;
 }
 
+/* One address of a Node or of the API server's EndpointSlice (room for it
+ * was made), or an error naming where it is and what it says. */
+static void node_addr(struct dctx *c, struct node_spec *n, const char *path, const char *a)
+{
+	ip128 ip;
+	if (!a || ip_parse(a, &ip) < 0)
+		derr(c, path, "\"%s\" is not an IP address", a ? a : "(not a string)");
+	else
+		n->addr[n->naddr++] = ip;
+}
+
+/* A decoded node_spec: unreadable (fail closed) if anything was not. */
+static int node_done(struct dctx *c, struct node_spec *n, struct decoded *out)
+{
+	if (c->invalid) {
+		n->unreadable = true;
+		n->error = xstrdup(c->first ? c->first : "unreadable");
+	}
+	out->type = OBJ_NODE;
+	out->node = n;
+	return 0;
+}
+
 /* A Node: status.addresses of type InternalIP and ExternalIP (the
  * addresses its host-network pods and its kubelet send from), and
  * spec.podCIDRs (or the older spec.podCIDR). */
@@ -1156,20 +1179,10 @@ static int dec_node(struct dctx *c, json_t *obj, struct decoded *out)
 		if (!type || (strcmp(type, "InternalIP") && strcmp(type, "ExternalIP")))
 			continue; /* Hostname, InternalDNS, ExternalDNS: names */
 		char *p = xasprintf("status.addresses[%zu].address", i);
-		ip128 ip;
-		if (!a || ip_parse(a, &ip) < 0)
-			derr(c, p, "\"%s\" is not an IP address", a ? a : "(not a string)");
-		else
-			n->addr[n->naddr++] = ip;
+		node_addr(c, n, p, a);
 		free(p);
 	}
-	if (c->invalid) {
-		n->unreadable = true;
-		n->error = xstrdup(c->first ? c->first : "unreadable");
-	}
-	out->type = OBJ_NODE;
-	out->node = n;
-	return 0;
+	return node_done(c, n, out);
 }
 
 /* The EndpointSlice of the Service default/kubernetes (label
@@ -1210,21 +1223,11 @@ static int dec_apiserver_slice(struct dctx *c, json_t *obj, struct decoded *out)
 		size_t k;
 		json_array_foreach(addrs, k, x) {
 			char *p = xasprintf("endpoints[%zu].addresses[%zu]", i, k);
-			ip128 ip;
-			if (!sval(x) || ip_parse(sval(x), &ip) < 0)
-				derr(c, p, "\"%s\" is not an IP address", sval(x) ? sval(x) : "(not a string)");
-			else
-				n->addr[n->naddr++] = ip;
+			node_addr(c, n, p, sval(x));
 			free(p);
 		}
 	}
-	if (c->invalid) {
-		n->unreadable = true;
-		n->error = xstrdup(c->first ? c->first : "unreadable");
-	}
-	out->type = OBJ_NODE;
-	out->node = n;
-	return 0;
+	return node_done(c, n, out);
 }
 
 int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, struct diags *d, struct decoded *out)

@@ -176,12 +176,20 @@ static char *candidates(struct prov *pv, struct engine *e, struct vec *cands)
 {
 	if (!pv->api) { /* the folder: the agent's view is the source itself */
 		struct vec here = { 0 };
+		char *why = NULL;
 		engine_node_pods(e, &here);
-		for (size_t k = 0; k < here.n; k++)
-			if (candidate(here.v[k]))
+		for (size_t k = 0; k < here.n && !why; k++) {
+			const struct pod *p = here.v[k];
+			if (candidate(p))
 				vec_push(cands, here.v[k]);
+			else if (p->local && waiting(p->spec) && p->spec->unreadable)
+				/* the address may be its, and what it may do is not
+				 * known (it is quarantined once it has one) */
+				why = xasprintf("%s/%s waits for an address here and could not be read: denied both ways",
+						p->spec->ns, p->spec->name);
+		}
 		vec_free(&here);
-		return NULL;
+		return why;
 	}
 	for (size_t i = 0; i < pv->nread; i++) {
 		const struct pod_spec *r = pv->read[i];

@@ -156,6 +156,19 @@ static void e_goto(struct nftnl_rule *r, const char *chain)
 	e_chain(r, NFT_GOTO, chain);
 }
 
+/* fib saddr . iif oif missing: no route back to the packet's source
+ * through the interface it came in on */
+static void e_no_route_back(struct nftnl_rule *r)
+{
+	uint32_t none = 0;
+	struct nftnl_expr *e = nftnl_expr_alloc("fib");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF | NFTA_FIB_F_PRESENT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_OIF);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+	add(r, e);
+	e_cmp(r, NFT_CMP_EQ, &none, 4);
+}
+
 /* ct state & mask != 0 */
 static void e_ct_state(struct nftnl_rule *r, uint32_t mask)
 {
@@ -220,13 +233,7 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		/* fib saddr . iif oif missing: no route back to the source
 		 * through the interface the packet came in on (nf_tables'
 		 * fib allows an oif result in forward only with F_IIF) */
-		uint32_t none = 0;
-		struct nftnl_expr *e = nftnl_expr_alloc("fib");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF | NFTA_FIB_F_PRESENT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_OIF);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-		add(r, e);
-		e_cmp(r, NFT_CMP_EQ, &none, 4);
+		e_no_route_back(r);
 		e_goto(r, x->set);
 		break;
 	}
@@ -438,15 +445,9 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 	case RR_IIF_SRC_CHECK: {
 		/* iifname != @set, then the check of RR_SRC_CHECK (nf_tables'
 		 * fib takes an oif result in the input hook with F_IIF too) */
-		uint32_t none = 0;
 		e_meta(r, NFT_META_IIFNAME, NFT_REG_1);
 		e_lookup_inv(r, x->set);
-		struct nftnl_expr *e = nftnl_expr_alloc("fib");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF | NFTA_FIB_F_PRESENT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_OIF);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-		add(r, e);
-		e_cmp(r, NFT_CMP_EQ, &none, 4);
+		e_no_route_back(r);
 		e_goto(r, x->ports);
 		break;
 	}

@@ -381,6 +381,25 @@ static void intersection_of_kinds(void **state)
 	engine_free(e);
 }
 
+/* A waiting pod that could not be read (folder source): the new address
+ * may be its, and it would be quarantined, so the address is denied both
+ * ways, not given the readable candidate's verdict. */
+static void unreadable_candidate_denies(void **state)
+{
+	(void)state;
+	struct engine *e = engine_new(&CFG);
+	waiting_pod(e, "w1", "app: web", 80);
+	struct pod_spec *bad = pod("w0", "web", "node-1", NULL);
+	bad->unreadable = true;
+	engine_pod_upsert(e, bad);
+	struct prov *pv = prov_new(false);
+	struct link_port lp = port("vnew1", 7, 1);
+	assert_true(denied(pv, e, &lp, 1, A(1)));
+	assert_non_null(strstr(prov_why(pv, A(1)), "x/w0 waits for an address here and could not be read"));
+	prov_free(pv, e);
+	engine_free(e);
+}
+
 static double now_ms(void)
 {
 	struct timespec t;
@@ -431,6 +450,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(other_node_owner_is_no_owner),
 		cmocka_unit_test(equivalent_kinds_twin),
 		cmocka_unit_test(intersection_of_kinds),
+		cmocka_unit_test(unreadable_candidate_denies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
