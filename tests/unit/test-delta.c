@@ -107,10 +107,60 @@ static void delta_equals_full(void **state)
 	engine_free(e);
 }
 
+static void apply(struct engine *e, const char *yaml)
+{
+	struct manifest_set set = { 0 };
+	struct decode_opts o = { DECODE_AGENT, true, "app", "default" };
+	assert_int_equal(manifest_load_buffer(&set, "t.yaml", yaml, strlen(yaml), &o), 0);
+	for (size_t i = 0; i < set.diags.v.n; i++) {
+		char *m = diag_format(set.diags.v.v[i]);
+		printf("  %s\n", m);
+		free(m);
+	}
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+}
+
+/* A label index no policy uses any more stays kept (engine.c
+ * anchor_idle) and must follow the pods meanwhile: a policy created
+ * again finds exactly the pods labelled now. */
+static void idle_label_index_follows_pods(void **state)
+{
+	(void)state;
+	static const char *pol =
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+		"spec:\n  podSelector: {matchLabels: {app: a}}\n  ingress:\n"
+		"  - from: [{namespaceSelector: {}, podSelector: {matchLabels: {role: client}}}]\n";
+	struct engine *e = LOAD("apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: 'y', labels: {role: client}}\n"
+				"spec: {containers: [{name: c}]}\nstatus: {podIPs: [{ip: 10.0.2.2}]}\n");
+	apply(e, pol);
+	assert_true(allowed(e, "y/b", "x/a", PROTO_TCP, 80));
+	assert_false(allowed(e, "y/a", "x/a", PROTO_TCP, 80));
+	engine_policy_delete(e, KIND_NETPOL, "x", "p"); /* its label index goes idle */
+	/* meanwhile: y/b loses the label, y/a gains it, a new pod has it */
+	apply(e, "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: 'y', labels: {role: other}}\n"
+		 "spec: {containers: [{name: c}]}\nstatus: {podIPs: [{ip: 10.0.2.2}]}\n---\n"
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: 'y', labels: {app: a, role: client}}\n"
+		 "spec: {containers: [{name: c}]}\nstatus: {podIPs: [{ip: 10.0.2.1}]}\n---\n"
+		 "apiVersion: v1\nkind: Pod\nmetadata: {name: new, namespace: x, labels: {role: client}}\n"
+		 "spec: {containers: [{name: c}]}\nstatus: {podIPs: [{ip: 10.0.1.9}]}\n");
+	apply(e, pol);
+	assert_false(allowed(e, "y/b", "x/a", PROTO_TCP, 80));
+	assert_true(allowed(e, "y/a", "x/a", PROTO_TCP, 80));
+	assert_true(allowed(e, "x/new", "x/a", PROTO_TCP, 80));
+	/* and a pod deleted while idle is gone from it */
+	engine_policy_delete(e, KIND_NETPOL, "x", "p");
+	engine_pod_delete(e, "x", "new");
+	apply(e, pol);
+	assert_false(allowed(e, "10.0.1.9", "x/a", PROTO_TCP, 80));
+	engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(delta_equals_full),
+		cmocka_unit_test(idle_label_index_follows_pods),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
