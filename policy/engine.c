@@ -1229,24 +1229,17 @@ static void pod_regroup(struct engine *e, struct pod *p)
 	else
 		ptrset_del(&e->local, p);
 	for (int d = 0; d < DIR_COUNT; d++) {
-		const struct policy *sel[64], **pols = sel;
-		struct vec many = { 0 };
-		uint32_t n = 0;
-		if (want) {
-			e->stats.group_evals++;
-			pod_select_policies(e, p, (enum dir)d, &many);
-			vec_sort(&many, policy_cmp);
-			n = (uint32_t)many.n;
-			pols = n <= ARRAY_SIZE(sel) ? sel : (const struct policy **)many.v;
-			if (pols == sel && n)
-				memcpy(sel, many.v, n * sizeof(*sel));
-		}
+		struct vec pols = { 0 };
 		struct ir_group *g = NULL;
-		if (want && p->meet) {
+		if (want && p->meet) { /* a provisional pod: the meet of its candidates' groups */
 			g = meet_group(e, p->meet, (enum dir)d);
-		} else if (n) {
-			struct groupkey k = { (enum dir)d, n, pols, 0, NULL };
-			g = group_get(e, &k);
+		} else if (want) {
+			e->stats.group_evals++;
+			pod_select_policies(e, p, (enum dir)d, &pols);
+			vec_sort(&pols, policy_cmp);
+			struct groupkey k = { (enum dir)d, (uint32_t)pols.n, (const struct policy **)pols.v, 0, NULL };
+			if (pols.n)
+				g = group_get(e, &k);
 		}
 		if (g != p->group[d]) {
 			if (g) {
@@ -1259,7 +1252,7 @@ static void pod_regroup(struct engine *e, struct pod *p)
 			}
 			p->group[d] = g;
 		}
-		vec_free(&many);
+		vec_free(&pols);
 	}
 }
 
