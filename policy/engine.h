@@ -114,7 +114,9 @@ struct ir_rule {
 struct policy {
 	struct policy_spec *spec;
 	struct ns *ns;
-	uint32_t ngroups; /* groups it is part of; > 0: live, it has rules (none otherwise) */
+	uint32_t ngroups; /* groups it is part of; > 0: live, it has rules (none otherwise,
+			     once the transaction it went idle in ends: engine_take_dirty) */
+	bool idle;        /* no group holds it, its rules are kept until then */
 	uint32_t nrules[DIR_COUNT];
 	struct ir_rule *rules[DIR_COUNT];
 };

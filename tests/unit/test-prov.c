@@ -400,6 +400,61 @@ static void unreadable_candidate_denies(void **state)
 	engine_free(e);
 }
 
+/* The host rule's set of x/w1's group: an address the DNS proxy learned
+ * for it (agent/daemon/dns.c learn()) must outlive the next transaction
+ * while the address is still provisional: prov_reconcile gives every pod
+ * its own spec back and then twins again, and x/out, live only through
+ * the twin, must not lose its peer sets meanwhile (a new set of a new id,
+ * with nothing learned: the pod's connections to the host dropped, the
+ * established ones revoked). */
+static struct ir_peerset *host_set_of(struct engine *e, const char *name)
+{
+	const struct ir_group *g = engine_pod_find(e, "x", name)->group[DIR_EGRESS];
+	assert_non_null(g);
+	for (size_t i = 0; i < g->rules.n; i++) {
+		const struct ir_rule *r = g->rules.v[i];
+		if (r->peers && r->peers->host)
+			return r->peers;
+	}
+	fail_msg("no host rule");
+	return NULL;
+}
+
+static void twin_keeps_learned_hosts(void **state)
+{
+	(void)state;
+	struct engine *e = engine_new(&CFG);
+	apply(e, "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: out, namespace: x}\n"
+		 "spec: {application: web, outbound: {external: [{host: api.example.com}]}}\n");
+	waiting_pod(e, "w1", "app: web", 80);
+	struct prov *pv = prov_new(false);
+	struct link_port lp = port("vnew1", 7, 1);
+	assert_false(denied(pv, e, &lp, 1, A(1)));
+	assert_true(twinned(e, "w1", A(1)));
+	struct ir_peerset *ps = host_set_of(e, "w1");
+	uint32_t id = ps->id;
+	ip128 api = ip_from_v4(203u << 24 | 113u << 8 | 10);
+	assert_int_equal(fqdn_set_learn(&ps->learned, api, "api.example.com", fqdn_now_ms(), 60000, 16), FQDN_NEW);
+	struct endpoint src = { engine_pod_find(e, "x", "w1"), A(1) }, dst = { NULL, api };
+	struct verdict v;
+	policy_eval(e, &src, &dst, PROTO_TCP, 443, &v);
+	assert_true(v.allowed);
+	verdict_free(&v);
+	engine_take_dirty(e, NULL, NULL); /* rendered */
+	/* the next transaction (any event), the address still provisional */
+	assert_false(denied(pv, e, &lp, 1, A(1)));
+	assert_true(twinned(e, "w1", A(1)));
+	ps = host_set_of(e, "w1");
+	assert_int_equal(ps->id, id); /* the same set (the same kernel set h<id>) */
+	assert_true(ir_peerset_has(e, ps, api));
+	src.pod = engine_pod_find(e, "x", "w1");
+	policy_eval(e, &src, &dst, PROTO_TCP, 443, &v);
+	assert_true(v.allowed);
+	verdict_free(&v);
+	prov_free(pv, e);
+	engine_free(e);
+}
+
 static double now_ms(void)
 {
 	struct timespec t;
@@ -451,6 +506,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(equivalent_kinds_twin),
 		cmocka_unit_test(intersection_of_kinds),
 		cmocka_unit_test(unreadable_candidate_denies),
+		cmocka_unit_test(twin_keeps_learned_hosts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

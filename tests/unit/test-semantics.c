@@ -668,6 +668,9 @@ static void peer_sets_only_where_used(void **st)
 	labelset_set(&s->labels, "app", "other");
 	engine_pod_upsert(e, s);
 	assert_int_equal(lp->ngroups, 0);
+	assert_true(lp->idle); /* kept until the transaction ends (a group may take it back) */
+	engine_take_dirty(e, NULL, NULL);
+	assert_false(lp->idle);
 	assert_null(lp->rules[DIR_INGRESS]);
 	engine_peersets(e, &v);
 	assert_int_equal(v.n, 0);
