@@ -58,6 +58,7 @@ struct engine {
 	struct vec idle_pols; /* struct policy* no group holds, rules kept until the transaction ends */
 	struct ptrset local;  /* active pods on this node */
 	struct ptrset here;   /* every pod of this node, active or not */
+	struct ptrset meets;  /* provisional pods (struct pod.meet) */
 	size_t npol[POLICY_KINDS][2]; /* policies by kind and validity */
 	struct engine_stats stats;
 	/* cluster default: egress to cluster DNS for AccessPolicy pods */
@@ -1296,6 +1297,16 @@ static void ns_regroup_targets(struct engine *e, struct ns *n, const struct poli
 	}
 }
 
+/* Pass 3 for a policy change, for the provisional pods: a meet group's
+ * groups are those of its candidates, whose labels and namespaces may
+ * be other than the pod's own (ns_regroup_targets does not see them);
+ * a policy gone must leave no group holding it. They are few. */
+static void meets_regroup(struct engine *e)
+{
+	struct pod *p;
+	htab_foreach(&e->meets.h, p) pod_regroup(e, p);
+}
+
 /* ---------- pods ---------- */
 
 struct pod *engine_pod_find(const struct engine *e, const char *ns, const char *name)
@@ -1476,6 +1487,10 @@ static void pod_upsert(struct engine *e, struct pod_spec *spec, struct pod_meet 
 		p->spec = spec;
 	}
 	p->meet = meet;
+	if (meet)
+		ptrset_add(&e->meets, p);
+	else
+		ptrset_del(&e->meets, p);
 	e->unread_pods += spec->unreadable;
 	e->unread_pods -= old && old->unreadable;
 	p->active = spec_active(spec);
@@ -1527,6 +1542,7 @@ void engine_pod_delete(struct engine *e, const char *ns, const char *name)
 	pod_regroup(e, p);
 	pod_unindex(e, p);
 	ptrset_del(&e->here, p);
+	ptrset_del(&e->meets, p);
 	struct podkey k = { ns, name };
 	htab_remove(&e->pods, podkey_hash(ns, name), pod_eq, &k);
 	list_del(&p->ns_node);
@@ -1678,10 +1694,12 @@ void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
 		}
 		policy_groups_refresh(e, pol);
 		ns_regroup_targets(e, pol->ns, old, spec);
+		meets_regroup(e);
 		policy_spec_free(old);
 		return;
 	}
 	ns_regroup_targets(e, pol->ns, spec, NULL);
+	meets_regroup(e);
 }
 
 void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *ns, const char *name)
@@ -1694,6 +1712,7 @@ void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *n
 	e->unread_pol[pol->spec->kind] -= pol->spec->unreadable;
 	vec_remove(&n->policies, pol);
 	ns_regroup_targets(e, n, pol->spec, NULL); /* no group refers to pol after this */
+	meets_regroup(e);
 	struct polkey k = { kind, ns, name };
 	htab_remove(&e->policies, polkey_hash(kind, ns, name), policy_eq, &k);
 	policy_rules_drop(e, pol); /* idle ones: no group holds it */
@@ -2077,6 +2096,7 @@ void engine_free(struct engine *e)
 	vec_free(&e->dirty_groups);
 	ptrset_free(&e->local);
 	ptrset_free(&e->here);
+	ptrset_free(&e->meets);
 	struct node_spec *nd;
 	htab_foreach(&e->nodes, nd) node_spec_free(nd);
 	htab_free(&e->nodes);

@@ -455,6 +455,50 @@ static void twin_keeps_learned_hosts(void **state)
 	engine_free(e);
 }
 
+/* A policy that selects only a candidate other than the twin's own pod
+ * (x/w2, app=b, while the twin is x/w1's) is held by the meet group's
+ * group of that kind: deleted, or changed to select other pods, the meet
+ * follows at once (no group keeps a policy that is gone). */
+static void meet_follows_policy_delete(void **state)
+{
+	(void)state;
+	static const char *objs =
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: iso-a, namespace: x}\n"
+		"spec: {podSelector: {matchLabels: {app: a}}, policyTypes: [Ingress, Egress]}\n---\n"
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: iso-b, namespace: x}\n"
+		"spec:\n  podSelector: {matchLabels: {app: b}}\n  policyTypes: [Ingress]\n"
+		"  ingress:\n  - from: [{podSelector: {matchLabels: {role: front}}}]\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: front, namespace: x, labels: {role: front}}\n"
+		"spec: {nodeName: node-2, containers: [{name: c}]}\nstatus: {phase: Running, podIPs: [{ip: 10.1.0.5}]}\n";
+	struct engine *e = engine_new(&CFG);
+	apply(e, objs);
+	waiting_pod(e, "w1", "app: a", 80);
+	waiting_pod(e, "w2", "app: b", 80);
+	struct prov *pv = prov_new(false);
+	struct link_port lp = port("vnew1", 7, 1);
+	assert_false(denied(pv, e, &lp, 1, A(1)));
+	struct pod *p = engine_pod_find(e, "x", "w1");
+	assert_non_null(p->meet);
+	assert_int_equal(p->group[DIR_INGRESS]->nmeet, 2);
+	assert_false(side(e, "front", "10.1.7.1", 80, DIR_INGRESS));
+	/* iso-b goes: the twin (app=a) is not one of its targets */
+	engine_policy_delete(e, KIND_NETPOL, "x", "iso-b");
+	assert_int_equal(meet_groups(e), 0);
+	for (int d = 0; d < DIR_COUNT; d++)
+		for (uint32_t k = 0; k < p->group[d]->npol; k++)
+			assert_string_equal(p->group[d]->pols[k]->spec->name, "iso-a");
+	assert_false(side(e, "front", "10.1.7.1", 80, DIR_INGRESS)); /* iso-a: nothing in */
+	struct dp_config dc = { 0 };
+	struct dp *dp = dp_new(&dc);
+	ruleset_free(dp_render(dp, e));
+	dp_free(dp);
+	/* the next transaction: the same */
+	assert_false(denied(pv, e, &lp, 1, A(1)));
+	assert_int_equal(meet_groups(e), 0);
+	prov_free(pv, e);
+	engine_free(e);
+}
+
 static double now_ms(void)
 {
 	struct timespec t;
@@ -507,6 +551,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(intersection_of_kinds),
 		cmocka_unit_test(unreadable_candidate_denies),
 		cmocka_unit_test(twin_keeps_learned_hosts),
+		cmocka_unit_test(meet_follows_policy_delete),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
