@@ -1774,11 +1774,27 @@ void engine_groups(const struct engine *e, struct vec *v)
 	vec_sort(v, group_cmp);
 }
 
+/* The rules of idle policies (few, usually none) that use ps. */
+static uint32_t idle_uses(const struct engine *e, const struct ir_peerset *ps)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < e->idle_pols.n; i++) {
+		const struct policy *pol = e->idle_pols.v[i];
+		for (int d = 0; d < DIR_COUNT; d++)
+			for (uint32_t j = 0; j < pol->nrules[d]; j++)
+				n += pol->rules[d][j].peers == ps;
+	}
+	return n;
+}
+
+/* Those only idle policies use are left out: they go when the
+ * transaction ends, and an IR kept incrementally is the IR a fresh
+ * compile makes (ir_dump.c). */
 void engine_peersets(const struct engine *e, struct vec *v)
 {
 	struct ir_peerset *ps;
 	entities_fresh(e);
-	htab_foreach(&e->peersets, ps) vec_push(v, ps);
+	htab_foreach(&e->peersets, ps) if (!e->idle_pols.n || idle_uses(e, ps) < ps->live) vec_push(v, ps);
 	vec_sort(v, peerset_cmp);
 }
 
