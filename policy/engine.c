@@ -55,8 +55,10 @@ struct engine {
 	uint32_t next_group, next_peerset;
 	uint64_t epoch;
 	struct vec dirty_ps, dirty_groups;
+	struct vec idle_pols; /* struct policy* no group holds, rules kept until the transaction ends */
 	struct ptrset local;  /* active pods on this node */
 	struct ptrset here;   /* every pod of this node, active or not */
+	struct ptrset meets;  /* provisional pods (struct pod.meet) */
 	size_t npol[POLICY_KINDS][2]; /* policies by kind and validity */
 	struct engine_stats stats;
 	/* cluster default: egress to cluster DNS for AccessPolicy pods */
@@ -983,7 +985,7 @@ bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const s
 	const struct policy *pol;
 	htab_foreach(&e->policies, pol) {
 		const struct policy_spec *s = pol->spec;
-		if (pol->ngroups || !s->valid) /* live: its sets are above; invalid: no rules */
+		if (pol->ngroups || pol->idle || !s->valid) /* rules: its sets are above; invalid: none */
 			continue;
 		for (int d = 0; d < DIR_COUNT; d++)
 			for (uint32_t i = 0; i < s->nrules[d]; i++)
@@ -1019,7 +1021,7 @@ static void group_build_rules(const struct engine *e, struct ir_group *g, struct
 	g->rules.n = 0;
 	for (uint32_t i = 0; i < g->npol; i++) {
 		const struct policy *pol = g->pols[i];
-		if (owned && !pol->ngroups)
+		if (owned && !pol->ngroups && !pol->idle)
 			policy_rules_transient(e, pol, g->dir, &g->rules, owned);
 		for (uint32_t j = 0; j < pol->nrules[g->dir]; j++)
 			vec_push(&g->rules, &pol->rules[g->dir][j]);
@@ -1105,8 +1107,25 @@ static void rules_release(struct engine *e, struct ir_rule *rules, uint32_t n)
 	free(rules);
 }
 
+static void policy_rules_drop(struct engine *e, struct policy *pol);
+
+/* The rules of the policies no group took back since they went idle:
+ * a group that leaves and another that takes the policy again within
+ * one transaction (prov_reconcile gives every pod its own spec back, then
+ * twins again; a policy's last pod replaced) keep its peer sets, their
+ * ids (the kernel's set names) and what the DNS proxy learned for them. */
+static void policies_idle_drop(struct engine *e)
+{
+	while (e->idle_pols.n)
+		policy_rules_drop(e, e->idle_pols.v[e->idle_pols.n - 1]);
+}
+
 static void policy_rules_drop(struct engine *e, struct policy *pol)
 {
+	if (pol->idle) {
+		pol->idle = false;
+		vec_remove(&e->idle_pols, pol);
+	}
 	for (int d = 0; d < DIR_COUNT; d++) {
 		rules_release(e, pol->rules[d], pol->nrules[d]);
 		pol->rules[d] = NULL;
@@ -1129,8 +1148,14 @@ static struct ir_group *group_get(struct engine *e, struct groupkey *k)
 		memcpy(g->pols, k->pols, k->npol * sizeof(*g->pols));
 	for (uint32_t i = 0; i < g->npol; i++) {
 		struct policy *pol = (struct policy *)g->pols[i];
-		if (!pol->ngroups++)
+		if (pol->ngroups++)
+			continue;
+		if (pol->idle) { /* left earlier in this transaction: its rules kept */
+			pol->idle = false;
+			vec_remove(&e->idle_pols, pol);
+		} else {
 			policy_rules_make(e, pol);
+		}
 	}
 	/* a meet group holds the groups it meets (as their pods do) */
 	g->nmeet = k->nmeet;
@@ -1159,8 +1184,10 @@ static void group_leave(struct engine *e, struct ir_group *g)
 		vec_remove(&e->dirty_groups, g);
 	for (uint32_t i = 0; i < g->npol; i++) {
 		struct policy *pol = (struct policy *)g->pols[i];
-		if (!--pol->ngroups)
-			policy_rules_drop(e, pol);
+		if (!--pol->ngroups && !pol->idle) { /* dropped when the transaction ends (policies_idle_drop) */
+			pol->idle = true;
+			vec_push(&e->idle_pols, pol);
+		}
 	}
 	for (uint32_t i = 0; i < g->nmeet; i++) {
 		g->meet[i]->meet_refs--;
@@ -1268,6 +1295,16 @@ static void ns_regroup_targets(struct engine *e, struct ns *n, const struct poli
 				 (b && policy_spec_selects(b, &p->spec->labels))))
 			pod_regroup(e, p);
 	}
+}
+
+/* Pass 3 for a policy change, for the provisional pods: a meet group's
+ * groups are those of its candidates, whose labels and namespaces may
+ * be other than the pod's own (ns_regroup_targets does not see them);
+ * a policy gone must leave no group holding it. They are few. */
+static void meets_regroup(struct engine *e)
+{
+	struct pod *p;
+	htab_foreach(&e->meets.h, p) pod_regroup(e, p);
 }
 
 /* ---------- pods ---------- */
@@ -1450,6 +1487,10 @@ static void pod_upsert(struct engine *e, struct pod_spec *spec, struct pod_meet 
 		p->spec = spec;
 	}
 	p->meet = meet;
+	if (meet)
+		ptrset_add(&e->meets, p);
+	else
+		ptrset_del(&e->meets, p);
 	e->unread_pods += spec->unreadable;
 	e->unread_pods -= old && old->unreadable;
 	p->active = spec_active(spec);
@@ -1501,6 +1542,7 @@ void engine_pod_delete(struct engine *e, const char *ns, const char *name)
 	pod_regroup(e, p);
 	pod_unindex(e, p);
 	ptrset_del(&e->here, p);
+	ptrset_del(&e->meets, p);
 	struct podkey k = { ns, name };
 	htab_remove(&e->pods, podkey_hash(ns, name), pod_eq, &k);
 	list_del(&p->ns_node);
@@ -1643,7 +1685,7 @@ void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
 		struct ir_rule *oldrules[DIR_COUNT] = { pol->rules[0], pol->rules[1] };
 		uint32_t oldn[DIR_COUNT] = { pol->nrules[0], pol->nrules[1] };
 		pol->spec = spec;
-		if (pol->ngroups) {
+		if (pol->ngroups || pol->idle) {
 			/* the new rules before the old ones are released, so that
 			 * peer sets the two share are kept, not rebuilt */
 			policy_rules_make(e, pol);
@@ -1652,10 +1694,12 @@ void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
 		}
 		policy_groups_refresh(e, pol);
 		ns_regroup_targets(e, pol->ns, old, spec);
+		meets_regroup(e);
 		policy_spec_free(old);
 		return;
 	}
 	ns_regroup_targets(e, pol->ns, spec, NULL);
+	meets_regroup(e);
 }
 
 void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *ns, const char *name)
@@ -1668,9 +1712,10 @@ void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *n
 	e->unread_pol[pol->spec->kind] -= pol->spec->unreadable;
 	vec_remove(&n->policies, pol);
 	ns_regroup_targets(e, n, pol->spec, NULL); /* no group refers to pol after this */
+	meets_regroup(e);
 	struct polkey k = { kind, ns, name };
 	htab_remove(&e->policies, polkey_hash(kind, ns, name), policy_eq, &k);
-	policy_rules_drop(e, pol); /* none: no group holds it */
+	policy_rules_drop(e, pol); /* idle ones: no group holds it */
 	policy_spec_free(pol->spec);
 	free(pol);
 	ns_gc(e, n);
@@ -1729,16 +1774,33 @@ void engine_groups(const struct engine *e, struct vec *v)
 	vec_sort(v, group_cmp);
 }
 
+/* The rules of idle policies (few, usually none) that use ps. */
+static uint32_t idle_uses(const struct engine *e, const struct ir_peerset *ps)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < e->idle_pols.n; i++) {
+		const struct policy *pol = e->idle_pols.v[i];
+		for (int d = 0; d < DIR_COUNT; d++)
+			for (uint32_t j = 0; j < pol->nrules[d]; j++)
+				n += pol->rules[d][j].peers == ps;
+	}
+	return n;
+}
+
+/* Those only idle policies use are left out: they go when the
+ * transaction ends, and an IR kept incrementally is the IR a fresh
+ * compile makes (ir_dump.c). */
 void engine_peersets(const struct engine *e, struct vec *v)
 {
 	struct ir_peerset *ps;
 	entities_fresh(e);
-	htab_foreach(&e->peersets, ps) vec_push(v, ps);
+	htab_foreach(&e->peersets, ps) if (!e->idle_pols.n || idle_uses(e, ps) < ps->live) vec_push(v, ps);
 	vec_sort(v, peerset_cmp);
 }
 
 void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *groups)
 {
+	policies_idle_drop(e);
 	entities_fresh(e);
 	for (size_t i = 0; i < e->dirty_ps.n; i++) {
 		((struct ir_peerset *)e->dirty_ps.v[i])->dirty = false;
@@ -2019,6 +2081,8 @@ void engine_free(struct engine *e)
 		engine_pod_delete(e, p->spec->ns, p->spec->name);
 	}
 	vec_free(&v);
+	policies_idle_drop(e); /* the quarantine's */
+	vec_free(&e->idle_pols);
 	peerset_unlive(e, e->dns_rule.peers);
 	peerset_put(e, e->dns_rule.peers);
 	rule_free(&e->dns_rule_spec);
@@ -2048,6 +2112,7 @@ void engine_free(struct engine *e)
 	vec_free(&e->dirty_groups);
 	ptrset_free(&e->local);
 	ptrset_free(&e->here);
+	ptrset_free(&e->meets);
 	struct node_spec *nd;
 	htab_foreach(&e->nodes, nd) node_spec_free(nd);
 	htab_free(&e->nodes);

@@ -16,7 +16,10 @@
  *     policies (those in at least one group of this node) have IR rules
  *     and peer sets, kept filled as pods change; a node holds the few
  *     hundred sets its groups use, not one for every peer of every policy
- *     in the cluster. The remote side of a flow (explain, matrix) gets a
+ *     in the cluster. A policy no group holds any more keeps them until
+ *     the transaction ends (engine_take_dirty): a group that takes it
+ *     back meanwhile keeps the same sets (ids, learned addresses). The
+ *     remote side of a flow (explain, matrix) gets a
  *     transient group whose rules of policies that are not live have peer
  *     sets of their own, not filled: ir_peerset_has() answers for them by
  *     matching the pod that owns the address.
@@ -114,7 +117,9 @@ struct ir_rule {
 struct policy {
 	struct policy_spec *spec;
 	struct ns *ns;
-	uint32_t ngroups; /* groups it is part of; > 0: live, it has rules (none otherwise) */
+	uint32_t ngroups; /* groups it is part of; > 0: live, it has rules (none otherwise,
+			     once the transaction it went idle in ends: engine_take_dirty) */
+	bool idle;        /* no group holds it, its rules are kept until then */
 	uint32_t nrules[DIR_COUNT];
 	struct ir_rule *rules[DIR_COUNT];
 };

@@ -369,7 +369,6 @@ static void do_sync(struct agent *a, bool full)
 	update_gauges(a);
 	struct dp_stats st;
 	char *err = NULL;
-	dns_restore(a->dns); /* once, before the first replace: what a previous agent learned */
 	if (a->lw && a->prov) {
 		/* new local addresses the API has not reported: in this same
 		 * transaction as everything else (provisional.h) */
@@ -388,6 +387,10 @@ static void do_sync(struct agent *a, bool full)
 		a->metrics.prov_seconds = ps.resolved_seconds;
 		pthread_mutex_unlock(&a->metrics.mu);
 	}
+	/* once, before the first replace: what a previous agent learned, into
+	 * the host sets of this node's groups, the twins' included (only the
+	 * policies of groups have peer sets) */
+	dns_restore(a->dns);
 	if (a->lw) {
 		/* the node's own interfaces: the others are checked as pods'
 		 * (dataplane.h), in this same transaction */

@@ -400,6 +400,105 @@ static void unreadable_candidate_denies(void **state)
 	engine_free(e);
 }
 
+/* The host rule's set of x/w1's group: an address the DNS proxy learned
+ * for it (agent/daemon/dns.c learn()) must outlive the next transaction
+ * while the address is still provisional: prov_reconcile gives every pod
+ * its own spec back and then twins again, and x/out, live only through
+ * the twin, must not lose its peer sets meanwhile (a new set of a new id,
+ * with nothing learned: the pod's connections to the host dropped, the
+ * established ones revoked). */
+static struct ir_peerset *host_set_of(struct engine *e, const char *name)
+{
+	const struct ir_group *g = engine_pod_find(e, "x", name)->group[DIR_EGRESS];
+	assert_non_null(g);
+	for (size_t i = 0; i < g->rules.n; i++) {
+		const struct ir_rule *r = g->rules.v[i];
+		if (r->peers && r->peers->host)
+			return r->peers;
+	}
+	fail_msg("no host rule");
+	return NULL;
+}
+
+static void twin_keeps_learned_hosts(void **state)
+{
+	(void)state;
+	struct engine *e = engine_new(&CFG);
+	apply(e, "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: out, namespace: x}\n"
+		 "spec: {application: web, outbound: {external: [{host: api.example.com}]}}\n");
+	waiting_pod(e, "w1", "app: web", 80);
+	struct prov *pv = prov_new(false);
+	struct link_port lp = port("vnew1", 7, 1);
+	assert_false(denied(pv, e, &lp, 1, A(1)));
+	assert_true(twinned(e, "w1", A(1)));
+	struct ir_peerset *ps = host_set_of(e, "w1");
+	uint32_t id = ps->id;
+	ip128 api = ip_from_v4(203u << 24 | 113u << 8 | 10);
+	assert_int_equal(fqdn_set_learn(&ps->learned, api, "api.example.com", fqdn_now_ms(), 60000, 16), FQDN_NEW);
+	struct endpoint src = { engine_pod_find(e, "x", "w1"), A(1) }, dst = { NULL, api };
+	struct verdict v;
+	policy_eval(e, &src, &dst, PROTO_TCP, 443, &v);
+	assert_true(v.allowed);
+	verdict_free(&v);
+	engine_take_dirty(e, NULL, NULL); /* rendered */
+	/* the next transaction (any event), the address still provisional */
+	assert_false(denied(pv, e, &lp, 1, A(1)));
+	assert_true(twinned(e, "w1", A(1)));
+	ps = host_set_of(e, "w1");
+	assert_int_equal(ps->id, id); /* the same set (the same kernel set h<id>) */
+	assert_true(ir_peerset_has(e, ps, api));
+	src.pod = engine_pod_find(e, "x", "w1");
+	policy_eval(e, &src, &dst, PROTO_TCP, 443, &v);
+	assert_true(v.allowed);
+	verdict_free(&v);
+	prov_free(pv, e);
+	engine_free(e);
+}
+
+/* A policy that selects only a candidate other than the twin's own pod
+ * (x/w2, app=b, while the twin is x/w1's) is held by the meet group's
+ * group of that kind: deleted, or changed to select other pods, the meet
+ * follows at once (no group keeps a policy that is gone). */
+static void meet_follows_policy_delete(void **state)
+{
+	(void)state;
+	static const char *objs =
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: iso-a, namespace: x}\n"
+		"spec: {podSelector: {matchLabels: {app: a}}, policyTypes: [Ingress, Egress]}\n---\n"
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: iso-b, namespace: x}\n"
+		"spec:\n  podSelector: {matchLabels: {app: b}}\n  policyTypes: [Ingress]\n"
+		"  ingress:\n  - from: [{podSelector: {matchLabels: {role: front}}}]\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: front, namespace: x, labels: {role: front}}\n"
+		"spec: {nodeName: node-2, containers: [{name: c}]}\nstatus: {phase: Running, podIPs: [{ip: 10.1.0.5}]}\n";
+	struct engine *e = engine_new(&CFG);
+	apply(e, objs);
+	waiting_pod(e, "w1", "app: a", 80);
+	waiting_pod(e, "w2", "app: b", 80);
+	struct prov *pv = prov_new(false);
+	struct link_port lp = port("vnew1", 7, 1);
+	assert_false(denied(pv, e, &lp, 1, A(1)));
+	struct pod *p = engine_pod_find(e, "x", "w1");
+	assert_non_null(p->meet);
+	assert_int_equal(p->group[DIR_INGRESS]->nmeet, 2);
+	assert_false(side(e, "front", "10.1.7.1", 80, DIR_INGRESS));
+	/* iso-b goes: the twin (app=a) is not one of its targets */
+	engine_policy_delete(e, KIND_NETPOL, "x", "iso-b");
+	assert_int_equal(meet_groups(e), 0);
+	for (int d = 0; d < DIR_COUNT; d++)
+		for (uint32_t k = 0; k < p->group[d]->npol; k++)
+			assert_string_equal(p->group[d]->pols[k]->spec->name, "iso-a");
+	assert_false(side(e, "front", "10.1.7.1", 80, DIR_INGRESS)); /* iso-a: nothing in */
+	struct dp_config dc = { 0 };
+	struct dp *dp = dp_new(&dc);
+	ruleset_free(dp_render(dp, e));
+	dp_free(dp);
+	/* the next transaction: the same */
+	assert_false(denied(pv, e, &lp, 1, A(1)));
+	assert_int_equal(meet_groups(e), 0);
+	prov_free(pv, e);
+	engine_free(e);
+}
+
 static double now_ms(void)
 {
 	struct timespec t;
@@ -451,6 +550,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(equivalent_kinds_twin),
 		cmocka_unit_test(intersection_of_kinds),
 		cmocka_unit_test(unreadable_candidate_denies),
+		cmocka_unit_test(twin_keeps_learned_hosts),
+		cmocka_unit_test(meet_follows_policy_delete),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -617,6 +617,37 @@ static void address_claimed_twice(void **st)
 	engine_free(e);
 }
 
+/* A fresh engine of cfg holding e's objects (shared specs). */
+static struct engine *load_cfg_copy(struct engine *e, const struct engine_config *cfg)
+{
+	struct engine *f = engine_new(cfg);
+	struct vec v = { 0 };
+	engine_namespaces(e, &v);
+	for (size_t i = 0; i < v.n; i++) {
+		struct ns *n = v.v[i];
+		if (n->spec) {
+			n->spec->refs++;
+			engine_ns_upsert(f, n->spec);
+		}
+	}
+	v.n = 0;
+	engine_pods(e, &v);
+	for (size_t i = 0; i < v.n; i++) {
+		struct pod *p = v.v[i];
+		p->spec->refs++;
+		engine_pod_upsert(f, p->spec);
+	}
+	v.n = 0;
+	engine_policies(e, &v);
+	for (size_t i = 0; i < v.n; i++) {
+		struct policy *p = v.v[i];
+		p->spec->refs++;
+		engine_policy_upsert(f, p->spec);
+	}
+	vec_free(&v);
+	return f;
+}
+
 /* A node keeps the members of the peer sets its own groups use, and no
  * others: a policy selecting no pod of this node holds an empty peer set
  * that still answers explain (the remote side of a flow) by matching. A
@@ -668,6 +699,18 @@ static void peer_sets_only_where_used(void **st)
 	labelset_set(&s->labels, "app", "other");
 	engine_pod_upsert(e, s);
 	assert_int_equal(lp->ngroups, 0);
+	assert_true(lp->idle); /* kept until the transaction ends (a group may take it back) */
+	char *inc = engine_ir_dump(e), *fresh = NULL;
+	{ /* meanwhile the IR is a fresh compile's: no set of an idle policy */
+		struct engine *f = load_cfg_copy(e, &n1);
+		fresh = engine_ir_dump(f);
+		engine_free(f);
+	}
+	assert_string_equal(inc, fresh);
+	free(inc);
+	free(fresh);
+	engine_take_dirty(e, NULL, NULL);
+	assert_false(lp->idle);
 	assert_null(lp->rules[DIR_INGRESS]);
 	engine_peersets(e, &v);
 	assert_int_equal(v.n, 0);
