@@ -117,6 +117,13 @@ struct agent {
 		double *t;
 		size_t n, cap;
 	} changes[METRICS_CHANGE_KINDS];
+	/* the first pending change's way in (CLOCK_MONOTONIC ms), logged at
+	 * debug level with the transaction that carries it: where a change's
+	 * latency goes, from the socket to the kernel's acknowledgement */
+	struct change_trace {
+		bool set;
+		double woke, read, decoded, engine;
+	} trace;
 	uint64_t generation;
 	/* last transaction */
 	struct dp_stats last;
@@ -365,8 +372,25 @@ static void prov_read_start(struct agent *a)
 		a->prov_reading = true;
 }
 
+/* The debug line of a transaction carrying a change: each stage's end,
+ * CLOCK_MONOTONIC seconds (bench/flip.py lines them up with the API
+ * server's and the probe's). */
+static void trace_log(struct agent *a, double start, double dp0, const struct dp_stats *st, double done)
+{
+	if (!a->trace.set)
+		return;
+	const struct change_trace *t = &a->trace;
+	double rendered = dp0 + st->render_ms, sent = rendered + st->before_ms + st->encode_ms;
+	log_msg(LOG_DEBUG, "latency",
+		"woke=%.6f read=%.6f decoded=%.6f engine=%.6f sync=%.6f rendered=%.6f sent=%.6f acked=%.6f done=%.6f",
+		t->woke / 1e3, t->read / 1e3, t->decoded / 1e3, t->engine / 1e3, start / 1e3, rendered / 1e3, sent / 1e3,
+		(sent + st->kernel_ms) / 1e3, done / 1e3);
+	a->trace.set = false;
+}
+
 static void do_sync(struct agent *a, bool full)
 {
+	double start = mono_ms();
 	update_gauges(a);
 	struct dp_stats st;
 	char *err = NULL;
@@ -396,6 +420,7 @@ static void do_sync(struct agent *a, bool full)
 		const char *const *names = link_watch_node_ifaces(a->lw, &ni);
 		dp_set_node_ifaces(a->dp, names, ni, a->cfg.deny_unexplained);
 	}
+	double dp0 = mono_ms();
 	int rc = dp_sync(a->dp, a->e, a->nft, full, &st, &err);
 	double secs = (st.render_ms + st.apply_ms) / 1e3;
 	metrics_observe_sync(&a->metrics, secs, rc == 0, st.full);
@@ -416,6 +441,7 @@ static void do_sync(struct agent *a, bool full)
 		bridge_sync(a);
 	a->last_txn_ms = mono_ms();
 	changes_done(a, a->last_txn_ms);
+	trace_log(a, start, dp0, &st, a->last_txn_ms);
 	if (a->cfg.revoke_flows && a->ct && a->rt && (revoke_needed(&st) || a->revoke_pending)) {
 		/* one pass reads the whole conntrack table: under a burst of
 		 * narrowing transactions (pod churn), one pass at most every
@@ -610,7 +636,13 @@ static struct src_files *files_open(struct agent *a, char **err)
 static void kube_changed(void *arg, enum kube_res r, const void *old, void *new)
 {
 	struct agent *a = arg;
-	change_in(a, r == KRES_NAMESPACES ? 0 : r == KRES_PODS ? 1 : 2, mono_ms());
+	double t = mono_ms();
+	change_in(a, r == KRES_NAMESPACES ? 0 : r == KRES_PODS ? 1 : 2, t);
+	bool first = a->synced && !a->trace.set;
+	if (first) {
+		const struct kube_stats *ks = kube_client_stats(a->kube);
+		a->trace = (struct change_trace){ true, ks->woke_s * 1e3, ks->read_s * 1e3, t, 0 };
+	}
 	if (new) {
 		kube_obj_ref(r, new);
 		if (r == KRES_NAMESPACES)
@@ -634,6 +666,8 @@ static void kube_changed(void *arg, enum kube_res r, const void *old, void *new)
 		const struct policy_spec *p = old;
 		engine_policy_delete(a->e, p->kind, p->ns, p->name);
 	}
+	if (first)
+		a->trace.engine = mono_ms();
 	want_sync(a); /* policies are counted once per transaction, not per event */
 }
 

@@ -22,6 +22,10 @@ It prints "listening PORT" on stdout once ready. Tests drive it over
                                                               stored pods created (ADDED) and deleted (DELETED)
                                                               in turn, K of them alive at most; progress in stats
     GET  /_ctl/stats                                          requests seen
+With CORRAL_FAKE_TRACE=FILE it appends a line to FILE for each object
+stored by /_ctl/apply or /_ctl/delete and each watch event written, with
+the time (CLOCK_MONOTONIC seconds, as bench/flip.py reads the agent's and
+the probe's): "T stored|written RESOURCE TYPE NS/NAME".
 Resources R: pods, namespaces, networkpolicies, accesspolicies, nodes, endpointslices (namespace default).
 
 Beside lists and watches it serves what the agent's Event recorder uses:
@@ -50,6 +54,7 @@ import bisect
 import collections
 import copy
 import json
+import os
 import random
 import re
 import socket
@@ -161,6 +166,15 @@ class State:
 
 
 S = None
+TRACE = None
+
+
+def trace(what, res, etype, obj):
+    if TRACE:
+        md = obj.get("metadata", {})
+        TRACE.write("%.6f %s %s %s %s/%s\n" % (time.monotonic(), what, res, etype, md.get("namespace", ""),
+                                              md.get("name", "")))
+        TRACE.flush()
 
 
 def churn(rate, seconds, alive):
@@ -298,6 +312,7 @@ class Handler(BaseHTTPRequestHandler):
                 t = "MODIFIED" if old else "ADDED"
                 S.objects[res][key_of(obj)] = obj
                 S.history.append((S.rv, res, t, obj))
+                trace("stored", res, t, obj)
             elif p == "/_ctl/delete" or p == "/_ctl/wipe":
                 res = body["resource"]
                 k = (body.get("namespace") or "") + "/" + body["name"]
@@ -307,6 +322,7 @@ class Handler(BaseHTTPRequestHandler):
                     obj = json.loads(json.dumps(obj))
                     obj["metadata"]["resourceVersion"] = str(S.rv)
                     S.history.append((S.rv, res, "DELETED", obj))
+                    trace("stored", res, "DELETED", obj)
             elif p == "/_ctl/load":
                 # a List manifest (corral-bench --write): every item, no events
                 kinds = {k: r for r, k, _ in PATHS.values()}
@@ -612,8 +628,10 @@ class Handler(BaseHTTPRequestHandler):
             self.chunk(data[:len(data) // 2])
             self.connection.shutdown(socket.SHUT_RDWR)
         else:
-            for line in lines:
+            for e, line in zip(events, lines):
                 self.chunk(line)
+                if e["type"] != "BOOKMARK":
+                    trace("written", e["object"].get("kind", ""), e["type"], e["object"])
 
 
 def main():
@@ -631,6 +649,9 @@ def main():
         elif a == "--port":
             port = int(args.pop(0))
     S = State(token)
+    global TRACE
+    if os.environ.get("CORRAL_FAKE_TRACE"):
+        TRACE = open(os.environ["CORRAL_FAKE_TRACE"], "a")
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
     if cert:

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Where the time of a verdict change goes, stage by stage: lines up each
+flip (bench/flip.py's JSON lines) with the agent's debug "latency" line of
+the transaction that carried it and, when given, the test API server's
+trace (CORRAL_FAKE_TRACE) of the object. Every time is CLOCK_MONOTONIC.
+Prints one JSON line per stage: median, min and max over the flips, in ms.
+
+usage: stages.py BENCH SIZE WHAT FLIPS AGENT-LOG [FAKE-TRACE NAME]
+  WHAT: the metric prefix (policy, pod); NAME: the object's ns/name in the trace"""
+import json
+import re
+import statistics
+import sys
+
+bench, size, what, flips_f, log_f = sys.argv[1:6]
+trace_f, name = (sys.argv[6], sys.argv[7]) if len(sys.argv) > 7 else (None, None)
+flips = [json.loads(line) for line in open(flips_f) if line.startswith("{")]
+agent = []
+for line in open(log_f):
+    m = re.search(r"latency: (.*)$", line)
+    if m:
+        agent.append({k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())})
+server = []
+if trace_f:
+    for line in open(trace_f):
+        t, kind, res, etype, obj = line.split()
+        if obj == name and etype != "DELETED":
+            server.append((float(t), kind))
+
+ORDER = ["api_received_stored", "server_stored_to_written", "written_to_agent_woke", "call_to_agent_woke",
+         "woke_to_read", "read_to_decoded", "decoded_to_engine_done", "engine_to_sync_start",
+         "sync_start_to_rendered", "rendered_to_sent", "sent_to_acked", "acked_to_probe_flip", "call_to_flip",
+         "call_returned"]
+rows = {k: [] for k in ORDER}
+for f in flips:
+    if "flip" not in f:
+        continue
+    c = f["call"]
+    a = next((x for x in agent if x["decoded"] >= c), None)
+    if not a:
+        continue
+    st = [t for t, k in server if k == "stored" and t >= c]
+    wr = [t for t, k in server if k == "written" and t >= c]
+    if st and wr:
+        rows["api_received_stored"].append(st[0] - c)
+        rows["server_stored_to_written"].append(wr[0] - st[0])
+        rows["written_to_agent_woke"].append(a["woke"] - wr[0])
+    rows["call_to_agent_woke"].append(a["woke"] - c)
+    rows["woke_to_read"].append(a["read"] - a["woke"])
+    rows["read_to_decoded"].append(a["decoded"] - a["read"])
+    rows["decoded_to_engine_done"].append(a["engine"] - a["decoded"])
+    rows["engine_to_sync_start"].append(a["sync"] - a["engine"])
+    rows["sync_start_to_rendered"].append(a["rendered"] - a["sync"])
+    rows["rendered_to_sent"].append(a["sent"] - a["rendered"])
+    rows["sent_to_acked"].append(a["acked"] - a["sent"])
+    rows["acked_to_probe_flip"].append(f["flip"] - a["acked"])
+    rows["call_to_flip"].append(f["flip"] - c)
+    rows["call_returned"].append(f["returned"] - c)
+for k in ORDER:
+    v = [x * 1e3 for x in rows[k]]
+    if v:
+        print(json.dumps({"bench": bench, "size": size, "metric": "%s_%s_ms" % (what, k),
+                          "value": round(statistics.median(v), 3), "min": round(min(v), 3),
+                          "max": round(max(v), 3), "n": len(v), "unit": "ms"}))
