@@ -6,7 +6,14 @@ trace (CORRAL_FAKE_TRACE) of the object. Every time is CLOCK_MONOTONIC.
 Prints one JSON line per stage: median, min and max over the flips, in ms.
 
 usage: stages.py BENCH SIZE WHAT FLIPS AGENT-LOG [FAKE-TRACE NAME]
-  WHAT: the metric prefix (policy, pod); NAME: the object's ns/name in the trace"""
+  WHAT: the metric prefix (policy, pod); NAME: the object's ns/name in the trace
+Stages: the API call to the object stored and its watch event written
+(test server), the agent's loop woken, the bytes read, decoded, the
+engine done, the sync started (debounce), the data plane's sync entered
+(provisional addresses, node interfaces), rendered and planned, the drop
+counters read (commit hook), encoded and sent, acknowledged; then the
+first probe that saw the verdict (it may precede the acknowledgement:
+the kernel applies the batch before it answers)."""
 import json
 import re
 import statistics
@@ -29,7 +36,7 @@ if trace_f:
 
 ORDER = ["api_received_stored", "server_stored_to_written", "written_to_agent_woke", "call_to_agent_woke",
          "woke_to_read", "read_to_decoded", "decoded_to_engine_done", "engine_to_sync_start",
-         "sync_start_to_rendered", "rendered_to_sent", "sent_to_acked", "acked_to_probe_flip", "call_to_flip",
+         "sync_start_to_dp", "dp_to_rendered", "rendered_to_hook_done", "hook_to_sent", "sent_to_acked", "acked_to_probe_flip", "done_after_acked", "call_to_flip",
          "call_returned"]
 rows = {k: [] for k in ORDER}
 for f in flips:
@@ -46,12 +53,15 @@ for f in flips:
         rows["server_stored_to_written"].append(wr[0] - st[0])
         rows["written_to_agent_woke"].append(a["woke"] - wr[0])
     rows["call_to_agent_woke"].append(a["woke"] - c)
+    rows["done_after_acked"].append(a["done"] - a["acked"])
     rows["woke_to_read"].append(a["read"] - a["woke"])
     rows["read_to_decoded"].append(a["decoded"] - a["read"])
     rows["decoded_to_engine_done"].append(a["engine"] - a["decoded"])
     rows["engine_to_sync_start"].append(a["sync"] - a["engine"])
-    rows["sync_start_to_rendered"].append(a["rendered"] - a["sync"])
-    rows["rendered_to_sent"].append(a["sent"] - a["rendered"])
+    rows["sync_start_to_dp"].append(a["dp"] - a["sync"])
+    rows["dp_to_rendered"].append(a["rendered"] - a["dp"])
+    rows["rendered_to_hook_done"].append(a["hook"] - a["rendered"])
+    rows["hook_to_sent"].append(a["sent"] - a["hook"])
     rows["sent_to_acked"].append(a["acked"] - a["sent"])
     rows["acked_to_probe_flip"].append(f["flip"] - a["acked"])
     rows["call_to_flip"].append(f["flip"] - c)
@@ -61,4 +71,5 @@ for k in ORDER:
     if v:
         print(json.dumps({"bench": bench, "size": size, "metric": "%s_%s_ms" % (what, k),
                           "value": round(statistics.median(v), 3), "min": round(min(v), 3),
-                          "max": round(max(v), 3), "n": len(v), "unit": "ms"}))
+                          "max": round(max(v), 3), "n": len(v), "unit": "ms",
+                          "all": [round(x, 2) for x in v]}))

@@ -382,9 +382,10 @@ static void trace_log(struct agent *a, double start, double dp0, const struct dp
 	const struct change_trace *t = &a->trace;
 	double rendered = dp0 + st->render_ms, sent = rendered + st->before_ms + st->encode_ms;
 	log_msg(LOG_DEBUG, "latency",
-		"woke=%.6f read=%.6f decoded=%.6f engine=%.6f sync=%.6f rendered=%.6f sent=%.6f acked=%.6f done=%.6f",
-		t->woke / 1e3, t->read / 1e3, t->decoded / 1e3, t->engine / 1e3, start / 1e3, rendered / 1e3, sent / 1e3,
-		(sent + st->kernel_ms) / 1e3, done / 1e3);
+		"woke=%.6f read=%.6f decoded=%.6f engine=%.6f sync=%.6f dp=%.6f rendered=%.6f hook=%.6f sent=%.6f "
+		"acked=%.6f done=%.6f",
+		t->woke / 1e3, t->read / 1e3, t->decoded / 1e3, t->engine / 1e3, start / 1e3, dp0 / 1e3, rendered / 1e3,
+		(rendered + st->before_ms) / 1e3, sent / 1e3, (sent + st->kernel_ms) / 1e3, done / 1e3);
 	a->trace.set = false;
 }
 
