@@ -49,4 +49,10 @@ struct dp {
 struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const struct ruleset *reuse,
 				const struct ptrset *dirty, uint64_t *elems);
 
+/* Tests: the plan also compares every set it wrote from the render's
+ * edit (ruleset.h rs_set.base) element by element, and aborts when the
+ * two differ; counts the sets it checked. */
+extern bool dp_plan_verify;
+extern unsigned long dp_plan_verified;
+
 #endif

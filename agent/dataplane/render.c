@@ -380,13 +380,44 @@ static bool member_addr(const struct engine *e, const struct ir_peerset *ps, ip1
 	return p && p->active && ptrset_has(&ps->members, p);
 }
 
+/* The first element of keys[from, n) whose start is not below key. */
+static size_t key_lower_bound(const uint8_t *keys, size_t from, size_t n, size_t kl, const uint8_t *key)
+{
+	size_t lo = from, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (memcmp(keys + mid * 2 * kl, key, kl) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Appends n elements of k from the at-th on (k may be NULL when n is 0:
+ * no offset is taken from it). */
+static void ebuf_append(struct ebuf *b, const uint8_t *k, size_t at, size_t n)
+{
+	if (!n)
+		return;
+	k += at * 2 * b->kl;
+	if (b->n + n > b->cap) {
+		b->cap = b->n + n > 2 * b->cap ? b->n + n : 2 * b->cap;
+		b->k = xrealloc(b->k, b->cap * 2 * b->kl);
+	}
+	memcpy(b->k + b->n * 2 * b->kl, k, n * 2 * b->kl);
+	b->n += n;
+}
+
 /* A pod set (a hash: no ranges) edited rather than listed again: its
  * previous elements (old, sorted keys) with each address touched since
- * (engine.h) in or out as it is now. Linear in the old elements, with no
- * look-up but the touched ones': a pod event at 150,000 pods no longer
- * lists every member of the sets it is in. */
+ * (engine.h) in or out as it is now; what changed also goes to add and
+ * del, for the plan. Each touched address is found by binary search and
+ * the untouched runs between them are copied whole: a pod event at
+ * 150,000 pods neither lists every member of the sets it is in nor
+ * visits their elements one by one. */
 static void peer_elems_delta(const struct engine *e, const struct ir_peerset *ps, const struct rs_set *old, bool v4,
-			     struct ebuf *out)
+			     struct ebuf *out, struct ebuf *add, struct ebuf *del)
 {
 	size_t kl = v4 ? 4 : 16, nt = 0;
 	ip128 *t = xmalloc((ps->ntouched ? ps->ntouched : 1) * sizeof(*t));
@@ -394,34 +425,43 @@ static void peer_elems_delta(const struct engine *e, const struct ir_peerset *ps
 		if (ip_is_v4(ps->touched[i]) == v4)
 			t[nt++] = ps->touched[i];
 	qsort(t, nt, sizeof(*t), ip_cmp_q);
-	size_t i = 0, j = 0;
 	out->cap = old->n + nt;
 	out->k = xrealloc(out->k, (out->cap ? out->cap : 1) * 2 * kl);
-	while (i < old->n || j < nt) {
-		uint8_t key[16];
-		int c = -1;
-		if (j < nt) {
-			if (j && ip_eq(t[j], t[j - 1])) {
-				j++;
-				continue;
-			}
-			put_ip(key, t[j], v4);
-			c = i < old->n ? memcmp(old->keys + i * 2 * kl, key, kl) : 1;
-		}
-		if (c < 0) { /* untouched: kept */
-			memcpy(ebuf_push(out), old->keys + i * 2 * kl, 2 * kl);
-			i++;
+	size_t i = 0;
+	for (size_t j = 0; j < nt; j++) {
+		if (j && ip_eq(t[j], t[j - 1]))
 			continue;
-		}
-		if (member_addr(e, ps, t[j])) {
-			uint8_t *k = ebuf_push(out);
-			memcpy(k, key, kl);
-			memcpy(k + kl, key, kl);
-		}
-		i += c == 0;
-		j++;
+		uint8_t key[32] = { 0 };
+		put_ip(key, t[j], v4);
+		memcpy(key + kl, key, kl);
+		size_t at = old->n ? key_lower_bound(old->keys, i, old->n, kl, key) : 0;
+		ebuf_append(out, old->keys, i, at - i); /* untouched: kept */
+		i = at;
+		bool was = i < old->n && !memcmp(old->keys + i * 2 * kl, key, kl), is = member_addr(e, ps, t[j]);
+		if (was)
+			i++;
+		if (is)
+			ebuf_append(out, key, 0, 1);
+		if (is && !was)
+			ebuf_append(add, key, 0, 1);
+		else if (was && !is)
+			ebuf_append(del, key, 0, 1);
 	}
+	ebuf_append(out, old->keys, i, old->n - i);
 	free(t);
+}
+
+/* The set s was edited from base: the plan writes add and del alone. */
+static void set_delta(struct rs_set *s, const struct rs_set *base, struct ebuf *add, struct ebuf *del)
+{
+	if (strcmp(s->name, base->name)) { /* resized: a new set, added whole */
+		free(add->k);
+		free(del->k);
+		return;
+	}
+	s->base = base;
+	s->dadd = add->k, s->nadd = add->n;
+	s->ddel = del->k, s->ndel = del->n;
 }
 
 static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
@@ -462,14 +502,20 @@ static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 		return pc;
 	}
 	struct ebuf b4 = { .kl = 4 }, b6 = { .kl = 16 };
-	if (o4 && o6 && !interval && !ps->full && !o4->interval && !o6->interval) {
-		peer_elems_delta(c->e, ps, o4, true, &b4);
-		peer_elems_delta(c->e, ps, o6, false, &b6);
+	struct ebuf a4 = { .kl = 4 }, a6 = { .kl = 16 }, d4 = { .kl = 4 }, d6 = { .kl = 16 };
+	bool edit = o4 && o6 && !interval && !ps->full && !o4->interval && !o6->interval;
+	if (edit) {
+		peer_elems_delta(c->e, ps, o4, true, &b4, &a4, &d4);
+		peer_elems_delta(c->e, ps, o6, false, &b6, &a6, &d6);
 	} else {
 		peer_elems(c->e, ps, interval, &b4, &b6);
 	}
 	pc->s[0] = sized_set(c, base[0], RS_KEY_V4, interval, &b4);
 	pc->s[1] = sized_set(c, base[1], RS_KEY_V6, interval, &b6);
+	if (edit) {
+		set_delta(pc->s[0], o4, &a4, &d4);
+		set_delta(pc->s[1], o6, &a6, &d6);
+	}
 	return pc;
 }
 
