@@ -6,7 +6,9 @@ namespace, and prints one JSON object:
 T are CLOCK_MONOTONIC seconds (time.monotonic(), the clock the agent's
 debug "latency" lines and the test API server's CORRAL_FAKE_TRACE use):
 call when the first request was sent, returned when the last answered,
-flip the send time of the first probe that saw WANT (HOLD in a row); MS is
+flip the send time of the first probe that saw WANT (HOLD in a row),
+before the send time of the probe before it (the verdict changed in
+between: a gap wider than STEP is this process kept from running); MS is
 flip - call. The verdict changed between the probe before it and it: a
 probe is sent every STEP ms (default 1), each on its own socket without
 waiting for the previous one, so the resolution is one step, not a
@@ -93,7 +95,7 @@ def main():
     t_next = time.monotonic()
     limit = t_next + 10
     th.start()
-    flip, done, run = None, 0, 0
+    flip, done, run, before = None, 0, 0, None
     while flip is None and time.monotonic() < limit:
         now = time.monotonic()
         if now >= t_next:
@@ -127,6 +129,7 @@ def main():
                 run += 1
                 if run == hold:
                     flip = sent[done - hold + 1]
+                    before = sent[done - hold] if done >= hold else None
             else:
                 run = 0
             done += 1
@@ -134,7 +137,7 @@ def main():
     if flip is None:
         print(json.dumps({"error": "timeout", **out}), flush=True)
         sys.exit(1)
-    print(json.dumps({"call": out["call"], "returned": out["returned"], "flip": flip,
+    print(json.dumps({"call": out["call"], "returned": out["returned"], "flip": flip, "before": before,
                       "ms": round((flip - out["call"]) * 1e3, 2), "probes": len(sent), "step_ms": o["step"],
                       "status": out.get("status")}), flush=True)
 

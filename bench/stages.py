@@ -37,21 +37,25 @@ if trace_f:
 ORDER = ["api_received_stored", "server_stored_to_written", "written_to_agent_woke", "call_to_agent_woke",
          "woke_to_read", "read_to_decoded", "decoded_to_engine_done", "engine_to_sync_start",
          "sync_start_to_dp", "dp_to_rendered", "rendered_to_hook_done", "hook_to_sent", "sent_to_acked", "acked_to_probe_flip", "done_after_acked", "call_to_flip",
-         "call_returned"]
+         "call_returned", "probe_gap_before_flip"]
 rows = {k: [] for k in ORDER}
 for f in flips:
     if "flip" not in f:
         continue
     c = f["call"]
-    a = next((x for x in agent if x["decoded"] >= c), None)
+    # the transaction that changed the verdict: the last one whose change
+    # came in after the call and before the probe saw it (a pod created
+    # then given its address makes two), else the first after the call
+    during = [x for x in agent if c <= x["decoded"] <= f["flip"]]
+    a = during[-1] if during else next((x for x in agent if x["decoded"] >= c), None)
     if not a:
         continue
-    st = [t for t, k in server if k == "stored" and t >= c]
-    wr = [t for t, k in server if k == "written" and t >= c]
+    st = [t for t, k in server if k == "stored" and c <= t <= a["woke"]]
+    wr = [t for t, k in server if k == "written" and c <= t <= a["woke"]]
     if st and wr:
-        rows["api_received_stored"].append(st[0] - c)
-        rows["server_stored_to_written"].append(wr[0] - st[0])
-        rows["written_to_agent_woke"].append(a["woke"] - wr[0])
+        rows["api_received_stored"].append(st[-1] - c)
+        rows["server_stored_to_written"].append(wr[-1] - st[-1])
+        rows["written_to_agent_woke"].append(a["woke"] - wr[-1])
     rows["call_to_agent_woke"].append(a["woke"] - c)
     rows["done_after_acked"].append(a["done"] - a["acked"])
     rows["woke_to_read"].append(a["read"] - a["woke"])
@@ -65,6 +69,8 @@ for f in flips:
     rows["sent_to_acked"].append(a["acked"] - a["sent"])
     rows["acked_to_probe_flip"].append(f["flip"] - a["acked"])
     rows["call_to_flip"].append(f["flip"] - c)
+    if f.get("before") is not None:
+        rows["probe_gap_before_flip"].append(f["flip"] - f["before"])
     rows["call_returned"].append(f["returned"] - c)
 for k in ORDER:
     v = [x * 1e3 for x in rows[k]]
