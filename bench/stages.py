@@ -13,7 +13,10 @@ engine done, the sync started (debounce), the data plane's sync entered
 (provisional addresses, node interfaces), rendered and planned, the drop
 counters read (commit hook), encoded and sent, acknowledged; then the
 first probe that saw the verdict (it may precede the acknowledgement:
-the kernel applies the batch before it answers)."""
+the kernel applies the batch before it answers); call_to_acked is the
+change in force as the agent knows it, free of the probe's own delays
+(probe_gap_before_flip: on a loaded machine the probe itself waits for a
+core)."""
 import json
 import re
 import statistics
@@ -36,7 +39,7 @@ if trace_f:
 
 ORDER = ["api_received_stored", "server_stored_to_written", "written_to_agent_woke", "call_to_agent_woke",
          "woke_to_read", "read_to_decoded", "decoded_to_engine_done", "engine_to_sync_start",
-         "sync_start_to_dp", "dp_to_rendered", "rendered_to_hook_done", "hook_to_sent", "sent_to_acked", "acked_to_probe_flip", "done_after_acked", "call_to_flip",
+         "sync_start_to_dp", "dp_to_rendered", "rendered_to_hook_done", "hook_to_sent", "sent_to_acked", "acked_to_probe_flip", "done_after_acked", "call_to_acked", "call_to_flip",
          "call_returned", "probe_gap_before_flip"]
 rows = {k: [] for k in ORDER}
 for f in flips:
@@ -69,6 +72,7 @@ for f in flips:
     rows["sent_to_acked"].append(a["acked"] - a["sent"])
     rows["acked_to_probe_flip"].append(f["flip"] - a["acked"])
     rows["call_to_flip"].append(f["flip"] - c)
+    rows["call_to_acked"].append(a["acked"] - c)
     if f.get("before") is not None:
         rows["probe_gap_before_flip"].append(f["flip"] - f["before"])
     rows["call_returned"].append(f["returned"] - c)

@@ -110,7 +110,7 @@ struct agent {
 	/* adaptive debounce: a change after a quiet debounceMs goes to the
 	 * kernel at once; changes within debounceMs of the last transaction
 	 * wait for its end and go together */
-	double last_txn_ms;     /* monotonic, when the last transaction was acknowledged */
+	double last_txn_ms;     /* monotonic, when the last transaction that sent something was acknowledged */
 	/* changes since the last transaction: when each came in (monotonic
 	 * ms), by kind (metrics_change_kinds), for the latency histogram */
 	struct changes {
@@ -440,9 +440,14 @@ static void do_sync(struct agent *a, bool full)
 	a->retry_ms = 0;
 	if (a->br)
 		bridge_sync(a);
-	a->last_txn_ms = mono_ms();
-	changes_done(a, a->last_txn_ms);
-	trace_log(a, start, dp0, &st, a->last_txn_ms);
+	double now = mono_ms();
+	/* only a transaction that wrote something holds the next change back
+	 * (want_sync): a pod created before its address (an empty one) held
+	 * the address that came 10 ms later for the rest of debounceMs */
+	if (st.msgs || st.full)
+		a->last_txn_ms = now;
+	changes_done(a, now);
+	trace_log(a, start, dp0, &st, now);
 	if (a->cfg.revoke_flows && a->ct && a->rt && (revoke_needed(&st) || a->revoke_pending)) {
 		/* one pass reads the whole conntrack table: under a burst of
 		 * narrowing transactions (pod churn), one pass at most every
