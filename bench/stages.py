@@ -53,8 +53,8 @@ for f in flips:
     a = during[-1] if during else next((x for x in agent if x["decoded"] >= c), None)
     if not a:
         continue
-    st = [t for t, k in server if k == "stored" and c <= t <= a["woke"]]
-    wr = [t for t, k in server if k == "written" and c <= t <= a["woke"]]
+    st = [t for t, k in server if k == "stored" and c <= t <= a["acked"]]
+    wr = [t for t, k in server if k == "written" and c <= t <= a["acked"]]  # its trace line may follow the agent waking
     if st and wr:
         rows["api_received_stored"].append(st[-1] - c)
         rows["server_stored_to_written"].append(wr[-1] - st[-1])
