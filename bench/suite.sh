@@ -11,6 +11,9 @@
 # kube-network-policies one after the other on one real kube-apiserver and
 # namespace cluster, at CORRAL_SUITE_PEERS_SIZE (small: about 10 minutes);
 # their figures fill the peer column, each beside corral's of the same run.
+# CORRAL_SUITE_README=1 also puts the table in README.md, between the lines
+# "<!-- bench/suite.sh: begin -->" and "<!-- bench/suite.sh: end -->"
+# (README's "Performance", measured figures with the machine they came from).
 set -eu
 B=$(cd "$1" && pwd); OUT=${2:-bench-suite.md}; SIZE=${3:-large}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -116,3 +119,16 @@ with open(sys.argv[2], "w") as out:
         out.write("\nkube-network-policies: %s. The nftables queue statement it needs, alone: %s\n" % (knp[0], q))
 print(open(sys.argv[2]).read())
 PY
+if [ "${CORRAL_SUITE_README:-0}" = 1 ]; then
+	python3 - "$OUT" "$ROOT/README.md" <<'PY'
+import sys
+table = open(sys.argv[1]).read()
+readme = open(sys.argv[2]).read()
+begin, end = "<!-- bench/suite.sh: begin -->\n", "<!-- bench/suite.sh: end -->\n"
+a, b = readme.find(begin), readme.find(end)
+if a < 0 or b < a:
+    sys.exit("suite: README.md has no %s ... %s block" % (begin.strip(), end.strip()))
+open(sys.argv[2], "w").write(readme[:a + len(begin)] + table + readme[b:])
+print("suite: README.md's table written", file=sys.stderr)
+PY
+fi

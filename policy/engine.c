@@ -456,11 +456,27 @@ static void term_unanchor(struct engine *e, struct term *t)
 		anchor_idle(e, a);
 }
 
+/* Pods of namespace ns (NULL: of namespaces matching nssel) matching
+ * podsel: a term, or a pod peer of a policy (struct peer). */
+static bool pods_match(istr ns, const struct selector *nssel, const struct selector *podsel, const struct view *v)
+{
+	if (!v->pl || (ns ? ns != v->ns : !v->nsl || !selector_matches(nssel, v->nsl)))
+		return false;
+	return selector_matches(podsel, v->pl);
+}
+
 static bool term_matches1(const struct term *t, const struct view *v)
 {
-	if (!v->pl || (t->ns ? t->ns != v->ns : !v->nsl || !selector_matches(&t->nssel, v->nsl)))
-		return false;
-	return selector_matches(&t->podsel, v->pl);
+	return pods_match(t->ns, &t->nssel, &t->podsel, v);
+}
+
+/* Whether rule r's pod peers match v (the membership of its peer set). */
+static bool rule_pods_match(const struct rule *r, const struct view *v)
+{
+	for (uint32_t i = 0; i < r->npeers; i++)
+		if (r->peers[i].kind == PEER_PODS && pods_match(r->peers[i].ns, &r->peers[i].nssel, &r->peers[i].podsel, v))
+			return true;
+	return false;
 }
 
 /* The view of a provisional pod's candidate c, as if it had an address. */
@@ -682,26 +698,24 @@ static void peerset_ranges(const struct engine *e, struct ir_peerset *ps)
 
 static void peerset_fill(struct engine *e, struct ir_peerset *ps, struct term *t);
 
-static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
+/* The canonical key of rule r's peers (peer_key). */
+static char *rule_peers_key(const struct rule *r)
 {
 	struct sbuf key = { 0 };
 	for (uint32_t i = 0; i < r->npeers; i++)
 		peer_key(&r->peers[i], &key);
 	if (!key.s)
 		sbuf_add(&key, "none; ");
-	uint64_t h = hash_str(key.s);
-	struct ir_peerset *ps = htab_find(&e->peersets, h, peerset_eq, key.s);
-	if (ps) {
-		sbuf_free(&key);
-		ps->refs++;
-		return ps;
-	}
-	ps = xcalloc(1, sizeof(*ps));
-	ps->id = ++e->next_peerset;
-	ps->key = sbuf_steal(&key);
+	return sbuf_steal(&key);
+}
+
+/* A peer set of rule r's peers, in no table and not live (its terms
+ * unanchored, no members: ir_peerset_has_pod matches them); takes key. */
+static struct ir_peerset *peerset_make(const struct engine *e, const struct rule *r, char *key)
+{
+	struct ir_peerset *ps = xcalloc(1, sizeof(*ps));
+	ps->key = key;
 	ps->refs = 1;
-	htab_insert(&e->peersets, h, ps);
-	e->stats.peerset_builds++;
 	for (uint32_t i = 0; i < r->npeers; i++) {
 		const struct peer *pe = &r->peers[i];
 		if (pe->kind == PEER_CIDR) {
@@ -721,6 +735,49 @@ static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
 		}
 	}
 	peerset_ranges(e, ps); /* marked when it becomes live */
+	return ps;
+}
+
+/* Frees a peer set that is in no table (its terms unanchored). */
+static void peerset_destroy(struct ir_peerset *ps)
+{
+	if (!ps)
+		return;
+	for (size_t i = 0; i < ps->terms.n; i++) {
+		struct term *t = ps->terms.v[i];
+		istr_put(t->ns);
+		selector_free(&t->nssel);
+		selector_free(&t->podsel);
+		free(t);
+	}
+	vec_free(&ps->terms);
+	ptrset_free(&ps->members);
+	touched_clear(ps);
+	range_set_free(&ps->ranges);
+	range_set_free(&ps->own);
+	fqdn_set_clear(&ps->learned);
+	istr_put(ps->host);
+	free(ps->key);
+	free(ps);
+}
+
+/* The shared peer set of rule r's peers (a reference): only rules of live
+ * policies have them (policy_rules_make), so a node holds the few hundred
+ * its groups use, not one for every peer of every policy in the cluster. */
+static struct ir_peerset *peerset_get(struct engine *e, const struct rule *r)
+{
+	char *key = rule_peers_key(r);
+	uint64_t h = hash_str(key);
+	struct ir_peerset *ps = htab_find(&e->peersets, h, peerset_eq, key);
+	if (ps) {
+		free(key);
+		ps->refs++;
+		return ps;
+	}
+	ps = peerset_make(e, r, key);
+	ps->id = ++e->next_peerset;
+	htab_insert(&e->peersets, h, ps);
+	e->stats.peerset_builds++;
 	return ps;
 }
 
@@ -790,26 +847,11 @@ static void peerset_put(struct engine *e, struct ir_peerset *ps)
 	if (!ps || --ps->refs)
 		return;
 	htab_remove(&e->peersets, hash_str(ps->key), peerset_eq, ps->key);
-	for (size_t i = 0; i < ps->terms.n; i++) {
-		struct term *t = ps->terms.v[i];
-		if (ps->live)
-			term_unanchor(e, t);
-		istr_put(t->ns);
-		selector_free(&t->nssel);
-		selector_free(&t->podsel);
-		free(t);
-	}
-	vec_free(&ps->terms);
+	for (size_t i = 0; ps->live && i < ps->terms.n; i++)
+		term_unanchor(e, ps->terms.v[i]);
 	if (ps->dirty)
 		vec_remove(&e->dirty_ps, ps);
-	ptrset_free(&ps->members);
-	touched_clear(ps);
-	range_set_free(&ps->ranges);
-	range_set_free(&ps->own);
-	fqdn_set_clear(&ps->learned);
-	istr_put(ps->host);
-	free(ps->key);
-	free(ps);
+	peerset_destroy(ps);
 }
 
 bool ir_peerset_has(const struct engine *e, const struct ir_peerset *ps, ip128 a)
@@ -923,8 +965,9 @@ bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const s
 			return false;
 	}
 	/* the same membership in every peer set, as if both had an address
-	 * (the live passes' match): the live ones, and those a policy the
-	 * twin's own group makes live would bring */
+	 * (the live passes' match): the live ones, and those of the rules of
+	 * every other policy (the twin's own group may make one live, and its
+	 * peer sets are made then) */
 	struct view va = { true, x->ns, ns_view_labels(a->ns), pod_view_labels(x), NULL };
 	struct view vb = { true, y->ns, ns_view_labels(b->ns), pod_view_labels(y), NULL };
 	struct ir_peerset *ps;
@@ -937,15 +980,47 @@ bool engine_pods_equivalent(const struct engine *e, const struct pod *a, const s
 		if (ma != mb)
 			return false;
 	}
+	const struct policy *pol;
+	htab_foreach(&e->policies, pol) {
+		const struct policy_spec *s = pol->spec;
+		if (pol->ngroups || !s->valid) /* live: its sets are above; invalid: no rules */
+			continue;
+		for (int d = 0; d < DIR_COUNT; d++)
+			for (uint32_t i = 0; i < s->nrules[d]; i++)
+				if (rule_pods_match(&s->rules[d][i], &va) != rule_pods_match(&s->rules[d][i], &vb))
+					return false;
+	}
 	return true;
 }
 
-static void group_build_rules(const struct engine *e, struct ir_group *g)
+/* The rules of a policy no group of this node holds, in direction d, each
+ * with a peer set of its own (not shared, not live), for a transient
+ * group: pushed to rules and to owned (engine_group_transient_free). */
+static void policy_rules_transient(const struct engine *e, const struct policy *pol, enum dir d, struct vec *rules,
+				   struct vec *owned)
+{
+	const struct policy_spec *s = pol->spec;
+	for (uint32_t i = 0; s->valid && i < s->nrules[d]; i++) {
+		struct ir_rule *r = xcalloc(1, sizeof(*r));
+		r->pol = pol;
+		r->dir = d;
+		r->index = i;
+		r->spec = &s->rules[d][i];
+		r->peers = r->spec->any_peer ? NULL : peerset_make(e, r->spec, rule_peers_key(r->spec));
+		vec_push(rules, r);
+		vec_push(owned, r);
+	}
+}
+
+/* owned NULL: every policy of g is live (has its rules). */
+static void group_build_rules(const struct engine *e, struct ir_group *g, struct vec *owned)
 {
 	bool access = false;
 	g->rules.n = 0;
 	for (uint32_t i = 0; i < g->npol; i++) {
 		const struct policy *pol = g->pols[i];
+		if (owned && !pol->ngroups)
+			policy_rules_transient(e, pol, g->dir, &g->rules, owned);
 		for (uint32_t j = 0; j < pol->nrules[g->dir]; j++)
 			vec_push(&g->rules, &pol->rules[g->dir][j]);
 		access |= pol->spec->kind == KIND_ACCESS;
@@ -953,6 +1028,12 @@ static void group_build_rules(const struct engine *e, struct ir_group *g)
 	if (g->dir == DIR_EGRESS && access && e->cfg.dns_default)
 		vec_push(&g->rules, (void *)&e->dns_rule);
 }
+
+/* A transient group owns the rules it made for policies that are not live. */
+struct transient {
+	struct ir_group g;
+	struct vec owned; /* struct ir_rule* */
+};
 
 struct ir_group *engine_group_transient(const struct engine *e, const struct pod *p, enum dir d)
 {
@@ -965,30 +1046,72 @@ struct ir_group *engine_group_transient(const struct engine *e, const struct pod
 		return NULL;
 	}
 	vec_sort(&pols, policy_cmp);
-	struct ir_group *g = xcalloc(1, sizeof(*g));
-	g->dir = d;
-	g->npol = (uint32_t)pols.n;
-	g->pols = (const struct policy **)pols.v;
-	group_build_rules(e, g);
-	return g;
+	struct transient *t = xcalloc(1, sizeof(*t));
+	t->g.dir = d;
+	t->g.npol = (uint32_t)pols.n;
+	t->g.pols = (const struct policy **)pols.v;
+	group_build_rules(e, &t->g, &t->owned);
+	return &t->g;
 }
 
 void engine_group_transient_free(struct ir_group *g)
 {
 	if (!g)
 		return;
+	struct transient *t = container_of(g, struct transient, g);
+	for (size_t i = 0; i < t->owned.n; i++) {
+		struct ir_rule *r = t->owned.v[i];
+		peerset_destroy(r->peers);
+		free(r);
+	}
+	vec_free(&t->owned);
 	vec_free(&g->rules);
 	free(g->pols);
-	free(g);
+	free(t);
 }
 
-/* A policy is live while a group of this node holds it: its rules' peer
- * sets are kept filled. */
-static void policy_rules_live(struct engine *e, struct policy *pol, bool live)
+/* A policy is live while a group of this node holds it: only then has it
+ * rules, their peer sets shared and kept filled (peerset_live). */
+static void policy_rules_make(struct engine *e, struct policy *pol)
 {
-	for (int d = 0; d < DIR_COUNT; d++)
-		for (uint32_t i = 0; i < pol->nrules[d]; i++)
-			(live ? peerset_live : peerset_unlive)(e, pol->rules[d][i].peers);
+	const struct policy_spec *s = pol->spec;
+	for (int d = 0; d < DIR_COUNT; d++) {
+		pol->rules[d] = NULL;
+		pol->nrules[d] = 0;
+	}
+	if (!s->valid) /* an invalid policy isolates, and allows nothing */
+		return;
+	for (int d = 0; d < DIR_COUNT; d++) {
+		pol->nrules[d] = s->nrules[d];
+		pol->rules[d] = s->nrules[d] ? xcalloc(s->nrules[d], sizeof(struct ir_rule)) : NULL;
+		for (uint32_t i = 0; i < s->nrules[d]; i++) {
+			struct ir_rule *r = &pol->rules[d][i];
+			r->pol = pol;
+			r->dir = (enum dir)d;
+			r->index = i;
+			r->spec = &s->rules[d][i];
+			r->peers = r->spec->any_peer ? NULL : peerset_get(e, r->spec);
+			peerset_live(e, r->peers);
+		}
+	}
+}
+
+static void rules_release(struct engine *e, struct ir_rule *rules, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		peerset_unlive(e, rules[i].peers);
+		peerset_put(e, rules[i].peers);
+	}
+	free(rules);
+}
+
+static void policy_rules_drop(struct engine *e, struct policy *pol)
+{
+	for (int d = 0; d < DIR_COUNT; d++) {
+		rules_release(e, pol->rules[d], pol->nrules[d]);
+		pol->rules[d] = NULL;
+		pol->nrules[d] = 0;
+	}
 }
 
 static struct ir_group *group_get(struct engine *e, struct groupkey *k)
@@ -1007,7 +1130,7 @@ static struct ir_group *group_get(struct engine *e, struct groupkey *k)
 	for (uint32_t i = 0; i < g->npol; i++) {
 		struct policy *pol = (struct policy *)g->pols[i];
 		if (!pol->ngroups++)
-			policy_rules_live(e, pol, true);
+			policy_rules_make(e, pol);
 	}
 	/* a meet group holds the groups it meets (as their pods do) */
 	g->nmeet = k->nmeet;
@@ -1020,7 +1143,7 @@ static struct ir_group *group_get(struct engine *e, struct groupkey *k)
 		g->meet[i]->meet_refs++;
 		mark_group(e, g->meet[i]); /* its return variant (dp) */
 	}
-	group_build_rules(e, g);
+	group_build_rules(e, g, NULL);
 	htab_insert(&e->groups, h, g);
 	mark_group(e, g);
 	return g;
@@ -1037,7 +1160,7 @@ static void group_leave(struct engine *e, struct ir_group *g)
 	for (uint32_t i = 0; i < g->npol; i++) {
 		struct policy *pol = (struct policy *)g->pols[i];
 		if (!--pol->ngroups)
-			policy_rules_live(e, pol, false);
+			policy_rules_drop(e, pol);
 	}
 	for (uint32_t i = 0; i < g->nmeet; i++) {
 		g->meet[i]->meet_refs--;
@@ -1106,24 +1229,17 @@ static void pod_regroup(struct engine *e, struct pod *p)
 	else
 		ptrset_del(&e->local, p);
 	for (int d = 0; d < DIR_COUNT; d++) {
-		const struct policy *sel[64], **pols = sel;
-		struct vec many = { 0 };
-		uint32_t n = 0;
-		if (want) {
-			e->stats.group_evals++;
-			pod_select_policies(e, p, (enum dir)d, &many);
-			vec_sort(&many, policy_cmp);
-			n = (uint32_t)many.n;
-			pols = n <= ARRAY_SIZE(sel) ? sel : (const struct policy **)many.v;
-			if (pols == sel && n)
-				memcpy(sel, many.v, n * sizeof(*sel));
-		}
+		struct vec pols = { 0 };
 		struct ir_group *g = NULL;
-		if (want && p->meet) {
+		if (want && p->meet) { /* a provisional pod: the meet of its candidates' groups */
 			g = meet_group(e, p->meet, (enum dir)d);
-		} else if (n) {
-			struct groupkey k = { (enum dir)d, n, pols, 0, NULL };
-			g = group_get(e, &k);
+		} else if (want) {
+			e->stats.group_evals++;
+			pod_select_policies(e, p, (enum dir)d, &pols);
+			vec_sort(&pols, policy_cmp);
+			struct groupkey k = { (enum dir)d, (uint32_t)pols.n, (const struct policy **)pols.v, 0, NULL };
+			if (pols.n)
+				g = group_get(e, &k);
 		}
 		if (g != p->group[d]) {
 			if (g) {
@@ -1136,7 +1252,7 @@ static void pod_regroup(struct engine *e, struct pod *p)
 			}
 			p->group[d] = g;
 		}
-		vec_free(&many);
+		vec_free(&pols);
 	}
 }
 
@@ -1494,49 +1610,13 @@ struct policy *engine_policy_find(const struct engine *e, enum policy_kind kind,
 	return htab_find(&e->policies, polkey_hash(kind, ns, name), policy_eq, &k);
 }
 
-static void policy_drop_rules(struct engine *e, struct policy *pol)
-{
-	if (pol->ngroups) /* not expected: every group lost it first */
-		policy_rules_live(e, pol, false);
-	for (int d = 0; d < DIR_COUNT; d++) {
-		for (uint32_t i = 0; i < pol->nrules[d]; i++)
-			peerset_put(e, pol->rules[d][i].peers);
-		free(pol->rules[d]);
-		pol->rules[d] = NULL;
-		pol->nrules[d] = 0;
-	}
-}
-
-static void policy_build_rules(struct engine *e, struct policy *pol)
-{
-	const struct policy_spec *s = pol->spec;
-	for (int d = 0; d < DIR_COUNT; d++) {
-		pol->rules[d] = NULL;
-		pol->nrules[d] = 0;
-	}
-	if (!s->valid) /* an invalid policy isolates, and allows nothing */
-		return;
-	for (int d = 0; d < DIR_COUNT; d++) {
-		pol->nrules[d] = s->nrules[d];
-		pol->rules[d] = xcalloc(s->nrules[d], sizeof(struct ir_rule));
-		for (uint32_t i = 0; i < s->nrules[d]; i++) {
-			struct ir_rule *r = &pol->rules[d][i];
-			r->pol = pol;
-			r->dir = (enum dir)d;
-			r->index = i;
-			r->spec = &s->rules[d][i];
-			r->peers = r->spec->any_peer ? NULL : peerset_get(e, r->spec);
-		}
-	}
-}
-
 static void policy_groups_refresh(struct engine *e, struct policy *pol)
 {
 	struct ir_group *g;
 	htab_foreach(&e->groups, g) {
 		for (uint32_t i = 0; i < g->npol; i++)
 			if (g->pols[i] == pol) {
-				group_build_rules(e, g);
+				group_build_rules(e, g, NULL);
 				mark_group(e, g);
 				break;
 			}
@@ -1558,24 +1638,17 @@ void engine_policy_upsert(struct engine *e, struct policy_spec *spec)
 		pol->ns = ns_get(e, spec->ns);
 		vec_push(&pol->ns->policies, pol);
 		htab_insert(&e->policies, polkey_hash(spec->kind, spec->ns, spec->name), pol);
-		policy_build_rules(e, pol);
 	} else {
 		struct policy_spec *old = pol->spec;
 		struct ir_rule *oldrules[DIR_COUNT] = { pol->rules[0], pol->rules[1] };
 		uint32_t oldn[DIR_COUNT] = { pol->nrules[0], pol->nrules[1] };
-		/* Build the new rules before the old peer sets are released, so
-		 * that peer sets the two share are kept, not rebuilt. */
 		pol->spec = spec;
-		policy_build_rules(e, pol);
-		if (pol->ngroups)
-			policy_rules_live(e, pol, true);
-		for (int d = 0; d < DIR_COUNT; d++) {
-			for (uint32_t i = 0; i < oldn[d]; i++) {
-				if (pol->ngroups)
-					peerset_unlive(e, oldrules[d][i].peers);
-				peerset_put(e, oldrules[d][i].peers);
-			}
-			free(oldrules[d]);
+		if (pol->ngroups) {
+			/* the new rules before the old ones are released, so that
+			 * peer sets the two share are kept, not rebuilt */
+			policy_rules_make(e, pol);
+			for (int d = 0; d < DIR_COUNT; d++)
+				rules_release(e, oldrules[d], oldn[d]);
 		}
 		policy_groups_refresh(e, pol);
 		ns_regroup_targets(e, pol->ns, old, spec);
@@ -1597,7 +1670,7 @@ void engine_policy_delete(struct engine *e, enum policy_kind kind, const char *n
 	ns_regroup_targets(e, n, pol->spec, NULL); /* no group refers to pol after this */
 	struct polkey k = { kind, ns, name };
 	htab_remove(&e->policies, polkey_hash(kind, ns, name), policy_eq, &k);
-	policy_drop_rules(e, pol);
+	policy_rules_drop(e, pol); /* none: no group holds it */
 	policy_spec_free(pol->spec);
 	free(pol);
 	ns_gc(e, n);

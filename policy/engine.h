@@ -12,13 +12,14 @@
  *     destination pod;
  *   - peer sets: shared by rules with identical peers; the union of the
  *     pods matching the peer selectors cluster-wide (their addresses) and
- *     the ipBlock ranges with excepts carved out, kept disjoint. Only the
- *     peer sets of live policies (those in at least one group of this
- *     node) keep their member pods and follow pod changes; the others
- *     answer ir_peerset_has() by matching the pod that owns the address
- *     (explain asks about the remote side of a flow), so a node holds
- *     members for the few hundred peer sets its groups use, not for every
- *     peer of every policy in the cluster.
+ *     the ipBlock ranges with excepts carved out, kept disjoint. Only live
+ *     policies (those in at least one group of this node) have IR rules
+ *     and peer sets, kept filled as pods change; a node holds the few
+ *     hundred sets its groups use, not one for every peer of every policy
+ *     in the cluster. The remote side of a flow (explain, matrix) gets a
+ *     transient group whose rules of policies that are not live have peer
+ *     sets of their own, not filled: ir_peerset_has() answers for them by
+ *     matching the pod that owns the address.
  * Passes, for each change:
  *   1. index the object (namespace -> pods, label -> pods, address -> pod);
  *   2. re-evaluate only the peer sets whose selectors may match the old or
@@ -113,7 +114,7 @@ struct ir_rule {
 struct policy {
 	struct policy_spec *spec;
 	struct ns *ns;
-	uint32_t ngroups; /* groups it is part of; > 0: live, its rules' peer sets are filled */
+	uint32_t ngroups; /* groups it is part of; > 0: live, it has rules (none otherwise) */
 	uint32_t nrules[DIR_COUNT];
 	struct ir_rule *rules[DIR_COUNT];
 };

@@ -106,7 +106,7 @@ struct agent {
 	double prov_retry_ms; /* after a failed read: not before this (mono_ms) */
 	unsigned prov_failures; /* reads failed in a row */
 	double last_revoke_ms;  /* the last revocation pass (mono_ms) */
-	bool revoke_pending;    /* a narrowing transaction since, its pass held back (REVOKE_INTERVAL_MS) */
+	bool revoke_pending;    /* a narrowing transaction since, its pass held back (revokeIntervalMs) */
 	/* adaptive debounce: a change after a quiet debounceMs goes to the
 	 * kernel at once; changes within debounceMs of the last transaction
 	 * wait for its end and go together */
@@ -131,7 +131,7 @@ struct agent {
 	char *last_error;
 	uint32_t retry_ms;
 	/* revocation */
-	uint64_t revoked, revocations;
+	uint64_t revoked, revocations, revocations_held;
 	struct revoke_stats last_revoke;
 	struct timespec last_revoke_time;
 	char *revoke_error;
@@ -244,7 +244,6 @@ static void on_revoked(const struct revoked *r, void *arg);
 
 /* After a transaction that may have removed an allow: the flows the new
  * ruleset would not admit lose their conntrack entries (revoke.h). */
-#define REVOKE_INTERVAL_MS 100
 
 static void do_revoke(struct agent *a)
 {
@@ -451,16 +450,18 @@ static void do_sync(struct agent *a, bool full)
 	if (a->cfg.revoke_flows && a->ct && a->rt && (revoke_needed(&st) || a->revoke_pending)) {
 		/* one pass reads the whole conntrack table: under a burst of
 		 * narrowing transactions (pod churn), one pass at most every
-		 * REVOKE_INTERVAL_MS, the last one's changes included */
+		 * revokeIntervalMs, the last one's changes included; a pass
+		 * held back runs when the interval is over, change or not */
 		double since = mono_ms() - a->last_revoke_ms;
-		if (since >= REVOKE_INTERVAL_MS) {
+		if (since >= a->cfg.revoke_interval_ms) {
 			a->revoke_pending = false;
 			do_revoke(a);
 			a->last_revoke_ms = mono_ms();
 		} else {
+			a->revocations_held += !a->revoke_pending;
 			a->revoke_pending = true;
 			if (!a->sync_armed) {
-				arm(a->sync_timer, (uint32_t)(REVOKE_INTERVAL_MS - since) + 1);
+				arm(a->sync_timer, (uint32_t)(a->cfg.revoke_interval_ms - since) + 1);
 				a->sync_armed = true;
 			}
 		}
@@ -1068,9 +1069,10 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 static json_t *revoke_status(const struct agent *a)
 {
 	const struct revoke_stats *r = &a->last_revoke;
-	return json_pack("{s:b, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:f}, s:s?}", "enabled",
+	return json_pack("{s:b, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I, s:f}, s:s?}", "enabled",
 			 a->cfg.revoke_flows && a->ct && a->rt, "revoked_total", (json_int_t)a->revoked, "passes",
-			 (json_int_t)a->revocations, "last", "tracked", (json_int_t)r->tracked, "considered",
+			 (json_int_t)a->revocations, "passes_held_back", (json_int_t)a->revocations_held, "pending",
+			 a->revoke_pending, "last", "tracked", (json_int_t)r->tracked, "considered",
 			 (json_int_t)r->considered, "revoked", (json_int_t)r->revoked, "gone", (json_int_t)r->gone,
 			 "duration_ms", r->ms, "error", a->revoke_error);
 }

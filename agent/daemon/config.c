@@ -32,6 +32,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->source_check = true;
 	c->deny_unexplained = true;
 	c->revoke_flows = true;
+	c->revoke_interval_ms = 100;
 	c->dns_proxy_port = 15053;
 	c->dns_proxy_addresses = xstrdup("auto");
 	c->dns_upstreams = xstrdup("");
@@ -221,6 +222,7 @@ static const struct csetting settings[] = {
 	{ "sourceCheck", NULL, C_BOOL, F(source_check), 0, 0, 0, NULL },
 	{ "denyUnexplainedAddresses", NULL, C_BOOL, F(deny_unexplained), 0, 0, 0, NULL },
 	{ "revokeFlows", "--revoke-flows", C_BOOL, F(revoke_flows), 0, 0, 0, NULL },
+	{ "revokeIntervalMs", "--revoke-interval-ms", C_UINT, F(revoke_interval_ms), 10, 60000, 4, NULL },
 	{ "filesMaxFileBytes", NULL, C_UINT, F(files_max_file_bytes), 1024, 1u << 30, 4, NULL },
 	{ "filesMaxTotalBytes", NULL, C_UINT, F(files_max_total_bytes), 1024, 0xffffffffu, 4, NULL },
 	{ "filesMaxFiles", NULL, C_UINT, F(files_max_files), 1, 1000000, 4, NULL },

@@ -25,6 +25,8 @@ struct agent_config {
 	bool deny_unexplained; /* denyUnexplainedAddresses: a new local address no pending pod explains drops
 				  everything until a pod claims it (true) */
 	bool revoke_flows;     /* revokeFlows: delete conntrack entries a change stops allowing (true) */
+	uint32_t revoke_interval_ms; /* revokeIntervalMs: least time between two revocation passes, each
+					reads the whole conntrack table; a pass due sooner waits (100) */
 	/* DNS-aware egress (agent/daemon/dns.c) */
 	uint16_t dns_proxy_port;     /* dnsProxyPort: the DNS proxy's port on the node (15053; 0: off) */
 	char *dns_proxy_addresses;   /* dnsProxyAddresses: "auto" (the node's first global address per

@@ -634,37 +634,58 @@ static void peer_sets_only_where_used(void **st)
 		NP("y", "remote") "spec: {podSelector: {matchLabels: {app: a}}, ingress: [{from: [{namespaceSelector: {}, "
 		"podSelector: {matchLabels: {app: b}}}]}]}\n",
 		&n1, DECODE_AGENT, NULL);
-	const struct ir_peerset *loc = engine_policy_find(e, KIND_NETPOL, "x", "local")->rules[DIR_INGRESS][0].peers;
-	const struct ir_peerset *rem = engine_policy_find(e, KIND_NETPOL, "y", "remote")->rules[DIR_INGRESS][0].peers;
+	const struct policy *lp = engine_policy_find(e, KIND_NETPOL, "x", "local");
+	const struct policy *rp = engine_policy_find(e, KIND_NETPOL, "y", "remote");
+	const struct ir_peerset *loc = lp->rules[DIR_INGRESS][0].peers;
 	assert_true(loc->live > 0);
 	assert_int_equal(ptrset_count(&loc->members), 2); /* x/a, y/c */
+	/* the remote policy (y/a is on another node) has no rules and no peer
+	 * set here: the node holds only the sets its groups use */
+	assert_int_equal(rp->ngroups, 0);
+	assert_null(rp->rules[DIR_INGRESS]);
+	struct vec v = { 0 };
+	engine_peersets(e, &v);
+	assert_int_equal(v.n, 1);
+	assert_ptr_equal(v.v[0], loc);
+	vec_free(&v);
+	/* explain's remote side: a transient group, with a set of its own */
+	struct ir_group *g = engine_group_transient(e, engine_pod_find(e, "y", "a"), DIR_INGRESS);
+	assert_non_null(g);
+	assert_int_equal(g->rules.n, 1);
+	const struct ir_peerset *rem = ((const struct ir_rule *)g->rules.v[0])->peers;
 	assert_int_equal(rem->live, 0);
-	assert_int_equal(ptrset_count(&rem->members), 0); /* y/a is on another node */
+	assert_int_equal(ptrset_count(&rem->members), 0);
 	assert_true(ir_peerset_has(e, rem, engine_pod_find(e, "x", "b")->spec->addr[0]));
 	assert_false(ir_peerset_has(e, rem, engine_pod_find(e, "x", "a")->spec->addr[0]));
+	engine_group_transient_free(g);
 	assert_true(allowed(e, "x/b", "y/a", TCP, 80)); /* explained on y/a's side */
 	assert_false(allowed(e, "x/a", "y/a", TCP, 80));
 	assert_true(allowed(e, "x/a", "x/l", TCP, 80));
 	assert_false(allowed(e, "x/b", "x/l", TCP, 80));
-	/* x/l is no longer targeted: no group holds "local", its set empties */
+	/* x/l is no longer targeted: no group holds "local", its rules and
+	 * their peer set are gone */
 	struct pod_spec *s = pod_copy(e, "x", "l");
 	labelset_set(&s->labels, "app", "other");
 	engine_pod_upsert(e, s);
-	assert_int_equal(loc->live, 0);
-	assert_int_equal(ptrset_count(&loc->members), 0);
+	assert_int_equal(lp->ngroups, 0);
+	assert_null(lp->rules[DIR_INGRESS]);
+	engine_peersets(e, &v);
+	assert_int_equal(v.n, 0);
+	vec_free(&v);
 	/* a peer that comes meanwhile, then x/l targeted again: filled */
 	s = pod_copy(e, "y", "c");
 	labelset_set(&s->labels, "app", "a");
 	engine_pod_upsert(e, s);
-	assert_true(ir_peerset_has(e, loc, engine_pod_find(e, "y", "c")->spec->addr[0])); /* tier: db, matched */
 	s = pod_copy(e, "x", "b");
 	labelset_set(&s->labels, "app", "a");
 	engine_pod_upsert(e, s);
 	s = pod_copy(e, "x", "l");
 	labelset_set(&s->labels, "app", "l");
 	engine_pod_upsert(e, s);
+	loc = lp->rules[DIR_INGRESS][0].peers;
 	assert_true(loc->live > 0);
 	assert_int_equal(ptrset_count(&loc->members), 3); /* x/a, x/b, y/c */
+	assert_true(ir_peerset_has(e, loc, engine_pod_find(e, "y", "c")->spec->addr[0])); /* tier: db, matched */
 	assert_true(allowed(e, "x/b", "x/l", TCP, 80));
 	assert_false(allowed(e, "y/a", "x/l", TCP, 80));
 	s = pod_copy(e, "y", "a"); /* labelled tier: db while the pair is indexed */
