@@ -39,7 +39,7 @@ if trace_f:
 
 ORDER = ["api_received_stored", "server_stored_to_written", "written_to_agent_woke", "call_to_agent_woke",
          "woke_to_read", "read_to_decoded", "decoded_to_engine_done", "engine_to_sync_start",
-         "sync_start_to_dp", "dp_to_rendered", "rendered_to_hook_done", "hook_to_sent", "sent_to_acked", "acked_to_probe_flip", "done_after_acked", "call_to_acked", "call_to_flip",
+         "sync_start_to_dp", "dp_to_rendered", "rendered_to_hook_done", "hook_to_sent", "sent_to_acked", "acked_to_probe_flip", "done_after_acked", "decoded_to_acked", "call_to_acked", "call_to_flip",
          "call_returned", "probe_gap_before_flip"]
 rows = {k: [] for k in ORDER}
 for f in flips:
@@ -73,6 +73,7 @@ for f in flips:
     rows["acked_to_probe_flip"].append(f["flip"] - a["acked"])
     rows["call_to_flip"].append(f["flip"] - c)
     rows["call_to_acked"].append(a["acked"] - c)
+    rows["decoded_to_acked"].append(a["acked"] - a["decoded"])
     if f.get("before") is not None:
         rows["probe_gap_before_flip"].append(f["flip"] - f["before"])
     rows["call_returned"].append(f["returned"] - c)
