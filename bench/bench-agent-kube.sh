@@ -11,6 +11,12 @@
 #   - sustained pod churn, CORRAL_BENCH_CHURN_RATE events/s (default 2000)
 #     for CORRAL_BENCH_CHURN_SECONDS (10): whether the agent keeps up, and
 #     the queue depths (bench/churn.py).
+# Each verdict change is timed by bench/flip.py from the API request to the
+# first probe that sees it (a probe sent every millisecond from the pod's
+# namespace, each on its own socket), and broken down by stage with the
+# test server's trace (CORRAL_FAKE_TRACE) and the agent's debug "latency"
+# lines (bench/stages.py: server stored, written, agent woke, read,
+# decoded, engine done, rendered, sent, acked, probe).
 # One JSON line per figure, medians of RUNS.
 # usage: bench-agent-kube.sh BUILD-DIR [RUNS] [SIZE]   (SIZE: medium = 10,000 pods)
 set -eu
@@ -40,9 +46,14 @@ until_state() {
 api() { curl -s -o /dev/null -X POST "http://127.0.0.1:$PORT/_ctl/$1" -d "$2"; }
 
 sh "$ROOT/tests/dataplane/cluster.sh" up $P
-ip netns exec $P-x-a python3 -m http.server 80 --bind 0.0.0.0 >/dev/null 2>&1 &
+# the probes' server: an accept loop with a deep backlog, so that a server
+# short of CPU still answers every SYN and a probe fails only when dropped
+ip netns exec $P-x-a python3 -c 'import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 80)); s.listen(4096)
+while True: s.accept()[0].close()' >/dev/null 2>&1 &
 echo $! > "$W/srv.pid"
-python3 "$ROOT/tests/kube/fake-apiserver.py" > "$W/api.out" &
+CORRAL_FAKE_TRACE=$W/fake.trace python3 "$ROOT/tests/kube/fake-apiserver.py" > "$W/api.out" &
 echo $! > "$W/api.pid"
 until grep -q listening "$W/api.out" 2>/dev/null; do sleep 0.05; done
 PORT=$(awk '{print $2}' "$W/api.out")
@@ -61,7 +72,7 @@ PY
 printf 'apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:%s"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: t, context: {cluster: c, user: u}}]\n' "$PORT" > "$W/kubeconfig"
 t0=$(now_ms)
 "$B/corral-agent" --source kube --kubeconfig "$W/kubeconfig" --node-name node-1 --netns /run/netns/$P-n1 \
-	--socket "$W/a.sock" --log-level warn --metrics-address "" 2>>"$W/agent.log" &
+	--socket "$W/a.sock" --log-level debug --metrics-address "" 2>>"$W/agent.log" &
 echo $! > "$W/agent.pid"
 i=0; until "$B/agentctl" --socket "$W/a.sock" status -o json 2>/dev/null | grep -q '"synced": true'; do
 	i=$((i+1)); [ $i -lt 600 ] || { cat "$W/agent.log"; exit 1; }; sleep 0.05; done
@@ -72,27 +83,24 @@ emit agent_cpu_to_sync_s "$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14
 POLICY='{"resource": "networkpolicies", "object": {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "bench", "namespace": "x"}, "spec": {"podSelector": {"matchLabels": {"pod": "a"}}, "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"role": "client"}}}]}]}}}'
 PODB='{"resource": "pods", "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "y", "labels": {"pod": "b", "role": "client"}}, "spec": {"nodeName": "node-1"}, "status": {"phase": "Running", "podIPs": [{"ip": "10.1.2.2"}]}}}'
 : > "$W/pol"; : > "$W/pod"
-# flip FROM-POD WANT API-ENDPOINT BODY: ms from the API call to the probe seeing WANT
+# flip FROM-POD WANT BODY: the API call and the probe (bench/flip.py), one JSON line
 flip() {
-	rm -f "$W/go" "$W/flip.out"; mkfifo "$W/go"
-	ip netns exec $P-$1 python3 "$ROOT/bench/probe-flip.py" 10.1.1.1 80 "$2" < "$W/go" > "$W/flip.out" &
-	exec 3>"$W/go"
-	until grep -q ready "$W/flip.out" 2>/dev/null; do sleep 0.01; done
-	echo go >&3
-	api "$3" "$4"
-	wait $!
-	exec 3>&-
-	tail -1 "$W/flip.out"
+	python3 "$ROOT/bench/flip.py" $P-$1 10.1.1.1:80 "$2" "http://127.0.0.1:$PORT" -- POST /_ctl/apply "$3"
 }
+ms() { python3 -c 'import json, sys; [print(json.loads(l)["ms"]) for l in sys.stdin]'; }
 for r in $(seq "$RUNS"); do
 	until_state y-a 10.1.1.1 0 >/dev/null
-	flip y-a closed apply "$POLICY" >> "$W/pol"
-	flip y-b open apply "$PODB" >> "$W/pod"
+	flip y-a closed "$POLICY" >> "$W/pol"
+	flip y-b open "$PODB" >> "$W/pod"
 	api delete '{"resource": "pods", "namespace": "y", "name": "b"}'
 	api delete '{"resource": "networkpolicies", "namespace": "x", "name": "bench"}'
 done
-emit policy_created_to_verdict_ms_median "$(median < "$W/pol")" ms
-emit pod_created_to_kernel_ms_median "$(median < "$W/pod")" ms
+emit policy_created_to_verdict_ms_median "$(ms < "$W/pol" | median)" ms
+emit pod_created_to_kernel_ms_median "$(ms < "$W/pod" | median)" ms
+emit policy_created_to_verdict_ms_all "\"$(ms < "$W/pol" | tr '\n' ' ')\"" ms
+emit pod_created_to_kernel_ms_all "\"$(ms < "$W/pod" | tr '\n' ' ')\"" ms
+python3 "$ROOT/bench/stages.py" agent-kube "$SIZE" policy "$W/pol" "$W/agent.log" "$W/fake.trace" x/bench
+python3 "$ROOT/bench/stages.py" agent-kube "$SIZE" pod "$W/pod" "$W/agent.log" "$W/fake.trace" y/b
 # a live explain: agentctl (a new process, as a user runs it) asking the agent
 : > "$W/ex"
 for r in $(seq 11); do

@@ -83,7 +83,11 @@ sh "$RUN" load "$CP" "$W/base.json" 8 >/dev/null 2>>"$W/load.log"
 fi
 emit api_pods "$($CURL "$URL/api/v1/pods?limit=1" | python3 -c 'import json,sys; m=json.load(sys.stdin)["metadata"]; print(m.get("remainingItemCount", 0) + 1)')" pods
 sh "$ROOT/tests/dataplane/cluster.sh" up $P
-ip netns exec $P-x-a python3 -m http.server 80 --bind 0.0.0.0 >/dev/null 2>&1 &
+# the probes' server: an accept loop with a deep backlog (bench-agent-kube.sh)
+ip netns exec $P-x-a python3 -c 'import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 80)); s.listen(4096)
+while True: s.accept()[0].close()' >/dev/null 2>&1 &
 echo $! > "$W/srv.pid"
 
 # the agent's credentials, as a pod of the DaemonSet gets them
@@ -97,7 +101,7 @@ list_bytes() { $CURL "$URL/metrics" | awk '/^apiserver_response_sizes_sum\{/ && 
 b0=$(list_bytes)
 t0=$(now_ms)
 "$B/corral-agent" --source kube --kubeconfig "$W/kubeconfig" --node-name node-1 --netns /run/netns/$P-n1 \
-	--socket "$W/a.sock" --log-level info --metrics-address "" 2>>"$W/agent.log" &
+	--socket "$W/a.sock" --log-level debug --metrics-address "" 2>>"$W/agent.log" &
 APID=$!
 echo $APID > "$W/agent.pid"
 i=0; until "$B/agentctl" --socket "$W/a.sock" status -o json 2>/dev/null | grep -q '"synced": true'; do
@@ -151,35 +155,30 @@ PY
 POLICY='{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "bench", "namespace": "x"}, "spec": {"podSelector": {"matchLabels": {"pod": "a"}}, "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"role": "client"}}}]}]}}'
 PODB='{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "y", "labels": {"pod": "b", "role": "client"}}, "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "registry.example.com/app:1"}]}}'
 PODB_STATUS='{"status": {"phase": "Running", "podIP": "10.1.2.2", "podIPs": [{"ip": "10.1.2.2"}]}}'
-create_policy() { api POST /apis/networking.k8s.io/v1/namespaces/x/networkpolicies "$POLICY"; }
-create_pod() {
-	api POST /api/v1/namespaces/y/pods "$PODB"
-	api PATCH /api/v1/namespaces/y/pods/b/status "$PODB_STATUS" application/strategic-merge-patch+json
-}
-: > "$W/pol"; : > "$W/pod"
-# flip FROM-POD WANT COMMAND: ms from the API call to the probe seeing WANT
+# flip FROM-POD WANT REQUEST...: the API requests (as cluster admin, one
+# connection) and the probe (bench/flip.py), one JSON line
 flip() {
-	rm -f "$W/go" "$W/flip.out"; mkfifo "$W/go"
-	ip netns exec $P-$1 python3 "$ROOT/bench/probe-flip.py" 10.1.1.1 80 "$2" < "$W/go" > "$W/flip.out" &
-	exec 3>"$W/go"
-	until grep -q ready "$W/flip.out" 2>/dev/null; do sleep 0.01; done
-	echo go >&3
-	$3
-	wait $!
-	exec 3>&-
-	tail -1 "$W/flip.out"
+	pod=$1 want=$2; shift 2
+	python3 "$ROOT/bench/flip.py" $P-$pod 10.1.1.1:80 "$want" "$URL" --cacert "$CP/ca.crt" \
+		--cert "$CP/pki/admin.crt" --key "$CP/pki/admin.key" "$@"
 }
+ms() { python3 -c 'import json, sys; [print(json.loads(l)["ms"]) for l in sys.stdin]'; }
+: > "$W/pol"; : > "$W/pod"
 GONE='{"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0}'
 for r in $(seq "$RUNS"); do
 	until_state y-a 10.1.1.1 0
-	flip y-a closed create_policy >> "$W/pol"
-	flip y-b open create_pod >> "$W/pod"
+	flip y-a closed -- POST /apis/networking.k8s.io/v1/namespaces/x/networkpolicies "$POLICY" >> "$W/pol"
+	flip y-b open -- POST /api/v1/namespaces/y/pods "$PODB" \
+		-- PATCH /api/v1/namespaces/y/pods/b/status "$PODB_STATUS" application/strategic-merge-patch+json >> "$W/pod"
 	api DELETE /api/v1/namespaces/y/pods/b "$GONE"
 	api DELETE /apis/networking.k8s.io/v1/namespaces/x/networkpolicies/bench
 	while [ "$($CURL -o /dev/null -w '%{http_code}' "$URL/api/v1/namespaces/y/pods/b")" != 404 ]; do sleep 0.05; done
 done
-emit policy_created_to_verdict_ms_median "$(median < "$W/pol")" ms
-emit pod_created_to_kernel_ms_median "$(median < "$W/pod")" ms
-emit policy_created_to_verdict_ms_all "\"$(tr '\n' ' ' < "$W/pol")\"" ms
-emit pod_created_to_kernel_ms_all "\"$(tr '\n' ' ' < "$W/pod")\"" ms
+emit policy_created_to_verdict_ms_median "$(ms < "$W/pol" | median)" ms
+emit pod_created_to_kernel_ms_median "$(ms < "$W/pod" | median)" ms
+emit policy_created_to_verdict_ms_all "\"$(ms < "$W/pol" | tr '\n' ' ')\"" ms
+emit pod_created_to_kernel_ms_all "\"$(ms < "$W/pod" | tr '\n' ' ')\"" ms
+# by stage (bench/stages.py), without the server's own: the API call to the agent woken
+python3 "$ROOT/bench/stages.py" agent-real "$SIZE" policy "$W/pol" "$W/agent.log"
+python3 "$ROOT/bench/stages.py" agent-real "$SIZE" pod "$W/pod" "$W/agent.log"
 emit apiserver_rss_mb "$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' /proc/"$(cat "$CP/apiserver.pid")"/status)" MB

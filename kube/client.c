@@ -485,6 +485,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	if (r->st == R_WATCH && r->status == 200) {
 		char *err = NULL;
+		r->c->stats.read_s = now_s();
 		int rc = kube_stream_feed(&r->stream, data, len, on_event, r, &err);
 		if (rc < 0) {
 			trouble(r, "%s; dropping the stream", err);
@@ -966,6 +967,7 @@ void kube_client_step(struct kube_client *c, int extra_fd, int max_ms)
 	struct curl_waitfd w = { extra_fd, CURL_WAIT_POLLIN, 0 };
 	int running;
 	curl_multi_poll(c->multi, extra_fd >= 0 ? &w : NULL, extra_fd >= 0 ? 1 : 0, wait, NULL);
+	c->stats.woke_s = now_s();
 	curl_multi_perform(c->multi, &running);
 	CURLMsg *m;
 	int left;

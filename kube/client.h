@@ -57,6 +57,9 @@ struct kube_client_opts {
 struct kube_stats {
 	uint64_t lists, relists, watches, watch_restarts, events, errors, unauthorized;
 	uint64_t rejected; /* objects that could not even be identified (no name or namespace) */
+	/* CLOCK_MONOTONIC seconds: when the loop last woke with data to read,
+	 * and when watch bytes last came in: where a change's latency starts */
+	double woke_s, read_s;
 };
 
 struct kube_client;

@@ -110,13 +110,20 @@ struct agent {
 	/* adaptive debounce: a change after a quiet debounceMs goes to the
 	 * kernel at once; changes within debounceMs of the last transaction
 	 * wait for its end and go together */
-	double last_txn_ms;     /* monotonic, when the last transaction was acknowledged */
+	double last_txn_ms;     /* monotonic, when the last transaction that sent something was acknowledged */
 	/* changes since the last transaction: when each came in (monotonic
 	 * ms), by kind (metrics_change_kinds), for the latency histogram */
 	struct changes {
 		double *t;
 		size_t n, cap;
 	} changes[METRICS_CHANGE_KINDS];
+	/* the first pending change's way in (CLOCK_MONOTONIC ms), logged at
+	 * debug level with the transaction that carries it: where a change's
+	 * latency goes, from the socket to the kernel's acknowledgement */
+	struct change_trace {
+		bool set;
+		double woke, read, decoded, engine;
+	} trace;
 	uint64_t generation;
 	/* last transaction */
 	struct dp_stats last;
@@ -364,8 +371,26 @@ static void prov_read_start(struct agent *a)
 		a->prov_reading = true;
 }
 
+/* The debug line of a transaction carrying a change: each stage's end,
+ * CLOCK_MONOTONIC seconds (bench/flip.py lines them up with the API
+ * server's and the probe's). */
+static void trace_log(struct agent *a, double start, double dp0, const struct dp_stats *st, double done)
+{
+	if (!a->trace.set)
+		return;
+	const struct change_trace *t = &a->trace;
+	double rendered = dp0 + st->render_ms, sent = rendered + st->before_ms + st->encode_ms;
+	log_msg(LOG_DEBUG, "latency",
+		"woke=%.6f read=%.6f decoded=%.6f engine=%.6f sync=%.6f dp=%.6f rendered=%.6f hook=%.6f sent=%.6f "
+		"acked=%.6f done=%.6f",
+		t->woke / 1e3, t->read / 1e3, t->decoded / 1e3, t->engine / 1e3, start / 1e3, dp0 / 1e3, rendered / 1e3,
+		(rendered + st->before_ms) / 1e3, sent / 1e3, (sent + st->kernel_ms) / 1e3, done / 1e3);
+	a->trace.set = false;
+}
+
 static void do_sync(struct agent *a, bool full)
 {
+	double start = mono_ms();
 	update_gauges(a);
 	struct dp_stats st;
 	char *err = NULL;
@@ -398,6 +423,7 @@ static void do_sync(struct agent *a, bool full)
 		const char *const *names = link_watch_node_ifaces(a->lw, &ni);
 		dp_set_node_ifaces(a->dp, names, ni, a->cfg.deny_unexplained);
 	}
+	double dp0 = mono_ms();
 	int rc = dp_sync(a->dp, a->e, a->nft, full, &st, &err);
 	double secs = (st.render_ms + st.apply_ms) / 1e3;
 	metrics_observe_sync(&a->metrics, secs, rc == 0, st.full);
@@ -416,8 +442,14 @@ static void do_sync(struct agent *a, bool full)
 	a->retry_ms = 0;
 	if (a->br)
 		bridge_sync(a);
-	a->last_txn_ms = mono_ms();
-	changes_done(a, a->last_txn_ms);
+	double now = mono_ms();
+	/* only a transaction that wrote something holds the next change back
+	 * (want_sync): a pod created before its address (an empty one) held
+	 * the address that came 10 ms later for the rest of debounceMs */
+	if (st.msgs || st.full)
+		a->last_txn_ms = now;
+	changes_done(a, now);
+	trace_log(a, start, dp0, &st, now);
 	if (a->cfg.revoke_flows && a->ct && a->rt && (revoke_needed(&st) || a->revoke_pending)) {
 		/* one pass reads the whole conntrack table: under a burst of
 		 * narrowing transactions (pod churn), one pass at most every
@@ -614,7 +646,13 @@ static struct src_files *files_open(struct agent *a, char **err)
 static void kube_changed(void *arg, enum kube_res r, const void *old, void *new)
 {
 	struct agent *a = arg;
-	change_in(a, r == KRES_NAMESPACES ? 0 : r == KRES_PODS ? 1 : 2, mono_ms());
+	double t = mono_ms();
+	change_in(a, r == KRES_NAMESPACES ? 0 : r == KRES_PODS ? 1 : 2, t);
+	bool first = a->synced && !a->trace.set;
+	if (first) {
+		const struct kube_stats *ks = kube_client_stats(a->kube);
+		a->trace = (struct change_trace){ true, ks->woke_s * 1e3, ks->read_s * 1e3, t, 0 };
+	}
 	if (new) {
 		kube_obj_ref(r, new);
 		if (r == KRES_NAMESPACES)
@@ -638,6 +676,8 @@ static void kube_changed(void *arg, enum kube_res r, const void *old, void *new)
 		const struct policy_spec *p = old;
 		engine_policy_delete(a->e, p->kind, p->ns, p->name);
 	}
+	if (first)
+		a->trace.engine = mono_ms();
 	want_sync(a); /* policies are counted once per transaction, not per event */
 }
 

@@ -158,9 +158,13 @@ static int sync_passes(struct dp *dp, struct engine *e, struct nft_sock *sock, b
 	bool send = t.n && sock;
 	if (send && dp->hook.before)
 		dp->hook.before(&t, dp->hook.arg);
+	double t2 = now_ms();
 	int rc = send ? nft_txn_commit(sock, &t, &info, err) : 0;
+	double t3 = now_ms();
 	if (send && dp->hook.after)
 		dp->hook.after(&t, rc, dp->hook.arg);
+	st->before_ms = t2 - t1;
+	st->after_ms = now_ms() - t3;
 	if (rc < 0 && !*err) /* refused: word it by the operation, as nftables does by seqnum */
 		*err = refused_text(&t, &info, rc);
 	st->msgs = info.msgs;

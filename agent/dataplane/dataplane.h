@@ -51,6 +51,7 @@ struct dp_stats {
 	uint64_t elems_total;   /* elements in the table afterwards */
 	double render_ms, apply_ms;   /* apply = encode + kernel */
 	double encode_ms, kernel_ms;
+	double before_ms, after_ms;   /* the commit hook's (dp_set_commit_hook), in apply */
 	size_t bytes;
 };
 

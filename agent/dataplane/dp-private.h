@@ -49,4 +49,15 @@ struct dp {
 struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const struct ruleset *reuse,
 				const struct ptrset *dirty, uint64_t *elems);
 
+/* Tests: the plan also compares every set it wrote from the render's
+ * edit (ruleset.h rs_set.base) element by element, and aborts when the
+ * two differ; counts the sets it checked. */
+extern bool dp_plan_verify;
+extern unsigned long dp_plan_verified;
+/* Peer set listings of at least this many addresses are radix-sorted
+ * (render.c ranges_sort); tests set it out of reach to compare with qsort. */
+extern size_t dp_radix_min;
+/* Sorts ranges by their start (render.c). */
+void dp_ranges_sort(struct ip_range *r, size_t n);
+
 #endif

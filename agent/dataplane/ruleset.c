@@ -35,6 +35,8 @@ void rs_set_put(struct rs_set *s)
 		free(s->comments[i]);
 	free(s->comments);
 	free(s->timeouts);
+	free(s->dadd);
+	free(s->ddel);
 	free(s->keys);
 	free(s->name);
 	free(s->origin);

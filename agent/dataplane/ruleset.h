@@ -98,6 +98,13 @@ struct rs_set {
 	uint64_t *timeouts; /* timeout: n per-element timeouts in ms, or NULL */
 	char **comments;    /* n per-element comments (or NULL entries), or NULL */
 	char *comment;      /* the set's comment, or NULL */
+	/* a pod set the render edited from base (the mirror's set of the same
+	 * name, render.c peer_elems_delta): the keys it added and removed,
+	 * sorted (2 * key_len bytes each), so that the plan writes them
+	 * without comparing every element of two sets of up to 150,000 */
+	const struct rs_set *base;
+	uint8_t *dadd, *ddel;
+	size_t nadd, ndel;
 };
 
 /* The longest neighbour solicitation or advertisement accepted without a

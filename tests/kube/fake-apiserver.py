@@ -22,6 +22,10 @@ It prints "listening PORT" on stdout once ready. Tests drive it over
                                                               stored pods created (ADDED) and deleted (DELETED)
                                                               in turn, K of them alive at most; progress in stats
     GET  /_ctl/stats                                          requests seen
+With CORRAL_FAKE_TRACE=FILE it appends a line to FILE for each object
+stored by /_ctl/apply or /_ctl/delete and each watch event written, with
+the time (CLOCK_MONOTONIC seconds, as bench/flip.py reads the agent's and
+the probe's): "T stored|written RESOURCE TYPE NS/NAME".
 Resources R: pods, namespaces, networkpolicies, accesspolicies, nodes, endpointslices (namespace default).
 
 Beside lists and watches it serves what the agent's Event recorder uses:
@@ -49,7 +53,9 @@ import base64
 import bisect
 import collections
 import copy
+import gc
 import json
+import os
 import random
 import re
 import socket
@@ -134,11 +140,45 @@ def bookmark_object(res, rv, annotations=None):
     return obj
 
 
+class PodStore(dict):
+    """The pods by namespace/name, indexed by spec.nodeName as the real
+    server's watch cache is: an agent's read of its node's pods
+    (fieldSelector spec.nodeName=N) filtered all 150,000 pods in Python,
+    about half a second holding the lock (no request answered, no event
+    written meanwhile)."""
+    def __init__(self):
+        super().__init__()
+        self.by_node = collections.defaultdict(set)
+
+    @staticmethod
+    def node_of(obj):
+        return (obj.get("spec") or {}).get("nodeName") or ""
+
+    def __setitem__(self, k, obj):
+        old = dict.get(self, k)
+        if old is not None:
+            self.by_node[self.node_of(old)].discard(k)
+        dict.__setitem__(self, k, obj)
+        self.by_node[self.node_of(obj)].add(k)
+
+    def __delitem__(self, k):
+        self.pop(k)
+
+    def pop(self, k, *default):
+        obj = dict.pop(self, k, None)
+        if obj is None:
+            if default:
+                return default[0]
+            raise KeyError(k)
+        self.by_node[self.node_of(obj)].discard(k)
+        return obj
+
+
 class State:
     def __init__(self, token):
         self.lock = threading.Condition()
         self.rv = 100
-        self.objects = {r: {} for r, _, _ in PATHS.values()}
+        self.objects = {r: PodStore() if r == "pods" else {} for r, _, _ in PATHS.values()}
         self.history = []  # (rv, resource, type, object)
         self.compacted = 0  # events at or below this rv are gone
         self.token = token
@@ -161,6 +201,15 @@ class State:
 
 
 S = None
+TRACE = None
+
+
+def trace(what, res, etype, obj):
+    if TRACE:
+        md = obj.get("metadata", {})
+        TRACE.write("%.6f %s %s %s %s/%s\n" % (time.monotonic(), what, res, etype, md.get("namespace", ""),
+                                              md.get("name", "")))
+        TRACE.flush()
 
 
 def churn(rate, seconds, alive):
@@ -298,6 +347,7 @@ class Handler(BaseHTTPRequestHandler):
                 t = "MODIFIED" if old else "ADDED"
                 S.objects[res][key_of(obj)] = obj
                 S.history.append((S.rv, res, t, obj))
+                trace("stored", res, t, obj)
             elif p == "/_ctl/delete" or p == "/_ctl/wipe":
                 res = body["resource"]
                 k = (body.get("namespace") or "") + "/" + body["name"]
@@ -307,6 +357,7 @@ class Handler(BaseHTTPRequestHandler):
                     obj = json.loads(json.dumps(obj))
                     obj["metadata"]["resourceVersion"] = str(S.rv)
                     S.history.append((S.rv, res, "DELETED", obj))
+                    trace("stored", res, "DELETED", obj)
             elif p == "/_ctl/load":
                 # a List manifest (corral-bench --write): every item, no events
                 kinds = {k: r for r, k, _ in PATHS.values()}
@@ -317,6 +368,12 @@ class Handler(BaseHTTPRequestHandler):
                         S.rv += 1
                         obj.setdefault("metadata", {})["resourceVersion"] = str(S.rv)
                         S.objects[res][key_of(obj)] = obj
+                # a loaded cluster is kept for the run: out of the cyclic
+                # collector's reach (at 150,000 pods a full collection
+                # walked tens of millions of objects, 0.5 s in which no
+                # request was answered and no event written)
+                gc.collect()
+                gc.freeze()
             elif p == "/_ctl/compact":
                 S.rv += 1
                 S.compacted = S.rv
@@ -480,7 +537,11 @@ class Handler(BaseHTTPRequestHandler):
                 items = S.snapshots.get(tok["id"], [])
             else:
                 rv, offset = S.rv, 0
-                items = sorted(k for k, o in S.objects[res].items() if selector_ok(o, q))
+                store = S.objects[res]
+                node = re.fullmatch(r"spec\.nodeName=([^,!]*)", q.get("fieldSelector", [""])[0])
+                cands = ((k, store[k]) for k in store.by_node.get(node.group(1), ())) if node and res == "pods" \
+                    else store.items()
+                items = sorted(k for k, o in cands if selector_ok(o, q))
             page = items[offset:offset + limit] if limit else items[offset:]
             objs = [list_item(res, S.objects[res][k]) for k in page if k in S.objects[res]]
             md = {"resourceVersion": str(rv)}
@@ -612,8 +673,10 @@ class Handler(BaseHTTPRequestHandler):
             self.chunk(data[:len(data) // 2])
             self.connection.shutdown(socket.SHUT_RDWR)
         else:
-            for line in lines:
+            for e, line in zip(events, lines):
                 self.chunk(line)
+                if e["type"] != "BOOKMARK":
+                    trace("written", e["object"].get("kind", ""), e["type"], e["object"])
 
 
 def main():
@@ -631,6 +694,9 @@ def main():
         elif a == "--port":
             port = int(args.pop(0))
     S = State(token)
+    global TRACE
+    if os.environ.get("CORRAL_FAKE_TRACE"):
+        TRACE = open(os.environ["CORRAL_FAKE_TRACE"], "a")
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
     if cert:

@@ -8,7 +8,7 @@
  * same either way. */
 #include <stdio.h>
 
-#include "agent/dataplane/dataplane.h"
+#include "agent/dataplane/dp-private.h"
 #include "bench/gen.h"
 #include "harness.h"
 
@@ -39,6 +39,10 @@ static void delta_equals_full(void **state)
 	struct dp_stats st;
 	char *err = NULL;
 	assert_int_equal(dp_sync(dp, e, NULL, true, &st, &err), 0);
+	/* the plan writes an edited set's changes as the render found them:
+	 * each checked against comparing the two sets (aborts if not equal) */
+	dp_plan_verify = true;
+	dp_plan_verified = 0;
 	uint64_t r = 99;
 	int dups = 0, news = 0, kinds[7] = { 0 };
 	for (int round = 0; round < 300; round++) {
@@ -101,9 +105,76 @@ static void delta_equals_full(void **state)
 		free(whole);
 	}
 	printf("300 batches: %d label changes, %d new addresses, %d deletions, %d finished, %d double claims, "
-	       "%d given back, %d new pods: edited sets equal listed ones\n",
-	       kinds[0], kinds[1], kinds[2], kinds[3], kinds[4], kinds[5], kinds[6]);
+	       "%d given back, %d new pods: edited sets equal listed ones; %lu sets written from the edit, each "
+	       "the difference\n",
+	       kinds[0], kinds[1], kinds[2], kinds[3], kinds[4], kinds[5], kinds[6], dp_plan_verified);
+	assert_true(dp_plan_verified > 300);
+	dp_plan_verify = false;
 	dp_free(dp);
+	engine_free(e);
+}
+
+static int start_cmp(const void *a, const void *b)
+{
+	return ip_cmp(((const struct ip_range *)a)->lo, ((const struct ip_range *)b)->lo);
+}
+
+/* The radix sort orders by the whole 128-bit start, like qsort: starts
+ * that differ in any byte (IPv4-mapped and IPv6, equal low halves under
+ * different high halves, duplicates), 5,000 of them. */
+static void radix_sort_orders_starts(void **state)
+{
+	(void)state;
+	size_t n = 5000;
+	struct ip_range *a = xcalloc(n, sizeof(*a)), *b = xcalloc(n, sizeof(*b));
+	uint64_t r = 7;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t x = rng(&r);
+		a[i].lo.hi = x % 3 == 0 ? 0 : x % 3 == 1 ? 0xfd00000000000000ull | (rng(&r) & 0xff) : rng(&r);
+		a[i].lo.lo = i % 7 == 0 ? 42 : x % 5 == 0 ? 0xffff0a000000ull | (rng(&r) & 0xffff) : rng(&r);
+		a[i].hi = (ip128){ a[i].lo.hi, a[i].lo.lo + (uint64_t)i };
+	}
+	memcpy(b, a, n * sizeof(*a));
+	dp_ranges_sort(a, n);
+	qsort(b, n, sizeof(*b), start_cmp);
+	for (size_t i = 0; i < n; i++) /* the same starts in the same order (ends: any order among equal starts) */
+		assert_true(ip_eq(a[i].lo, b[i].lo));
+	free(a);
+	free(b);
+}
+
+/* Peer sets listed whole sort their addresses and ranges with a radix
+ * sort beyond dp_radix_min: the ruleset of a generated cluster (pods,
+ * ipBlocks with excepts, both families) is the same with qsort. */
+static void radix_sort_equals_qsort(void **state)
+{
+	(void)state;
+	const struct gen_size *sz = gen_size_find("medium");
+	struct manifest_set set = { 0 };
+	gen_cluster(sz, 5, &set);
+	struct engine_config cfg = { "node-0", "app", true, NULL, NULL };
+	struct engine *e = engine_new(&cfg);
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+	char *text[2];
+	size_t largest = 0;
+	for (int q = 0; q < 2; q++) {
+		dp_radix_min = q ? (size_t)-1 : 2; /* every listing of two or more */
+		struct dp *dp = dp_new(NULL);
+		struct ruleset *rs = dp_render(dp, e);
+		text[q] = ruleset_format(rs);
+		for (size_t i = 0; i < rs->sets.n; i++)
+			if (((struct rs_set *)rs->sets.v[i])->n > largest)
+				largest = ((struct rs_set *)rs->sets.v[i])->n;
+		ruleset_free(rs);
+		dp_free(dp);
+	}
+	dp_radix_min = 64;
+	printf("radix and qsort: the same ruleset (%zu bytes, largest set %zu elements)\n", strlen(text[0]), largest);
+	assert_true(largest >= 1000);
+	assert_string_equal(text[0], text[1]);
+	free(text[0]);
+	free(text[1]);
 	engine_free(e);
 }
 
@@ -161,6 +232,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(delta_equals_full),
 		cmocka_unit_test(idle_label_index_follows_pods),
+		cmocka_unit_test(radix_sort_orders_starts),
+		cmocka_unit_test(radix_sort_equals_qsort),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
