@@ -1,0 +1,26 @@
+/* libFuzzer target (differential): a pod read from its text by the scan
+ * (kube/podscan.c) is the pod jansson and kube_decode read, as a LIST
+ * item and as a watch event's object: the same fields, the same
+ * resourceVersion, and a scan only of what the reference reads without a
+ * problem. Inputs the scan leaves to the reference prove nothing here and
+ * are fine. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kube/podscan.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	for (int watch = 0; watch < 2; watch++) {
+		char *why = NULL;
+		if (kube_pod_scan_check((const char *)data, size, watch, &why) < 0) {
+			fprintf(stderr, "fuzz-podscan (%s): %s\n", watch ? "watch" : "list", why);
+			abort();
+		}
+		free(why);
+	}
+	return 0;
+}
