@@ -676,14 +676,14 @@ static void list_item(json_t *item, void *arg)
 
 /* A pod of a LIST page read from its text when the scan is sure of it;
  * else jansson reads it (list_item). */
-static bool list_raw(const char *b, size_t n, void *arg)
+static size_t list_raw(const char *b, size_t n, void *arg)
 {
 	struct reflector *r = arg;
 	struct pod_scan s;
-	if (!kube_pod_scan(b, n, &r->c->dopts, &s))
-		return false;
-	upsert_scanned(r, &s);
-	return true;
+	size_t used = kube_pod_scan_prefix(b, n, &r->c->dopts, &s);
+	if (used)
+		upsert_scanned(r, &s);
+	return used;
 }
 
 static void list_meta(json_t *list, void *arg)

@@ -580,7 +580,8 @@ static struct pod_spec *pod_build(const struct scan *s, const struct decode_opts
 	return pod_spec_pack(pod);
 }
 
-bool kube_pod_scan(const char *b, size_t n, const struct decode_opts *o, struct pod_scan *out)
+static bool scan_pod(const char *b, size_t n, bool prefix, const struct decode_opts *o, struct pod_scan *out,
+		     size_t *used)
 {
 	struct scan *s = xmalloc(sizeof(*s));
 	bool ok = o->mode == DECODE_API;
@@ -591,8 +592,10 @@ bool kube_pod_scan(const char *b, size_t n, const struct decode_opts *o, struct 
 	out->rv = NULL;
 	ws(s);
 	ok = ok && at(s) == '{' && obj_each(s, top_member);
-	ws(s);
-	ok = ok && s->p == s->end && s->meta && s->has_name;
+	*used = (size_t)(s->p - b);
+	if (!prefix)
+		ws(s);
+	ok = ok && (prefix || s->p == s->end) && s->meta && s->has_name;
 	if (ok)
 		out->pod = pod_build(s, o);
 	if (out->pod && s->has_rv) {
@@ -602,6 +605,18 @@ bool kube_pod_scan(const char *b, size_t n, const struct decode_opts *o, struct 
 	}
 	free(s);
 	return out->pod != NULL;
+}
+
+bool kube_pod_scan(const char *b, size_t n, const struct decode_opts *o, struct pod_scan *out)
+{
+	size_t used;
+	return scan_pod(b, n, false, o, out, &used);
+}
+
+size_t kube_pod_scan_prefix(const char *b, size_t n, const struct decode_opts *o, struct pod_scan *out)
+{
+	size_t used;
+	return scan_pod(b, n, true, o, out, &used) ? used : 0;
 }
 
 /* ---------- the reference, for tests ---------- */
@@ -678,4 +693,79 @@ int kube_pod_scan_check(const char *b, size_t n, bool watch, char **why)
 	diags_free(&d);
 	json_decref(o);
 	return diff ? -1 : 1;
+}
+
+struct page_got {
+	struct vec pods; /* struct pod_spec*, a NULL for an item the reference could not decode */
+	json_t *list;
+	bool scan;
+};
+
+static void page_item(json_t *item, void *arg)
+{
+	struct page_got *g = arg;
+	struct decode_opts opts = { DECODE_API, false, APP_LABELS_DEFAULT, "default" };
+	struct diags d = { 0 };
+	struct decoded dec = { 0 };
+	if (json_is_object(item) && kube_decode_listed(KRES_PODS, item, &opts, &d, &dec) == 0 && dec.type == OBJ_POD)
+		vec_push(&g->pods, dec.pod);
+	else
+		vec_push(&g->pods, NULL);
+	diags_free(&d);
+}
+
+static size_t page_raw(const char *b, size_t n, void *arg)
+{
+	struct page_got *g = arg;
+	struct decode_opts opts = { DECODE_API, false, APP_LABELS_DEFAULT, "default" };
+	struct pod_scan sc;
+	size_t used = g->scan ? kube_pod_scan_prefix(b, n, &opts, &sc) : 0;
+	if (used) {
+		vec_push(&g->pods, sc.pod);
+		free(sc.rv);
+	}
+	return used;
+}
+
+static void page_list(json_t *list, void *arg)
+{
+	struct page_got *g = arg;
+	json_decref(g->list);
+	g->list = json_incref(list);
+}
+
+static const char *page_diff(const struct page_got *a, const struct page_got *b)
+{
+	if (a->pods.n != b->pods.n)
+		return "item count";
+	for (size_t i = 0; i < a->pods.n; i++) {
+		const struct pod_spec *x = a->pods.v[i], *y = b->pods.v[i];
+		if (!x != !y)
+			return "an item read by one only";
+		if (x && (x->unreadable != y->unreadable || (!x->unreadable && pod_diff(x, y))))
+			return "an item";
+	}
+	return !a->list != !b->list || (a->list && !json_equal(a->list, b->list)) ? "the List" : NULL;
+}
+
+int kube_pod_scan_check_page(const char *b, size_t n, char **why)
+{
+	struct page_got g[2] = { { .scan = false }, { .scan = true } };
+	char *err[2] = { NULL, NULL };
+	int rc[2];
+	for (int k = 0; k < 2; k++)
+		rc[k] = kube_json_list_each_raw(b, n, JSON_ALLOW_NUL, page_raw, page_item, page_list, &g[k], &err[k]);
+	const char *diff = rc[0] != rc[1] || !err[0] != !err[1] || (err[0] && strcmp(err[0], err[1])) ? "the verdict"
+			   : rc[0] == 0 ? page_diff(&g[0], &g[1]) : NULL;
+	*why = diff ? xasprintf("page read with and without the scan differs (%s): %s / %s", diff,
+				err[0] ? err[0] : "ok", err[1] ? err[1] : "ok")
+		    : NULL;
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < g[k].pods.n; i++)
+			pod_spec_free(g[k].pods.v[i]);
+		vec_free(&g[k].pods);
+		json_decref(g[k].list);
+		free(err[k]);
+	}
+	return diff ? -1 : 0;
 }

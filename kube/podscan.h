@@ -29,6 +29,11 @@ struct pod_scan {
  * "api" would: true with *out set (both to be freed by the caller), or
  * false when not sure (nothing to free: use the reference path). */
 bool kube_pod_scan(const char *b, size_t n, const struct decode_opts *opts, struct pod_scan *out);
+/* The same for the pod at the start of b[0..n) (a LIST item: what follows
+ * it is the caller's to read): its length, or 0 when not sure. Where the
+ * scan is sure, the text is JSON, so the object ends where
+ * kube/yaml.c's json_value_end says it does. */
+size_t kube_pod_scan_prefix(const char *b, size_t n, const struct decode_opts *opts, struct pod_scan *out);
 
 /* Tests and the fuzz target: scans b and also decodes it the reference
  * way (jansson, as a LIST item is read, or a watch event's object when
@@ -37,5 +42,9 @@ bool kube_pod_scan(const char *b, size_t n, const struct decode_opts *opts, stru
  * scanned (left to the reference); -1: they differ, *why (to free) says
  * how. */
 int kube_pod_scan_check(const char *b, size_t n, bool watch, char **why);
+/* The same for a LIST page of pods (b[0..n)), read item by item with and
+ * without the scan: the same verdict, error, items and List. 0, or -1
+ * with *why (to free). */
+int kube_pod_scan_check_page(const char *b, size_t n, char **why);
 
 #endif

@@ -957,9 +957,10 @@ static int read_json_list(const char *buf, size_t len, const struct kube_yaml_op
 		return -EINVAL;
 	}
 	for (size_t i = json_ws(buf, lo + 1, hi); i < hi - 1;) {
-		size_t end = json_value_end(buf, i, hi - 1);
+		size_t used = o->raw ? o->raw(buf + i, hi - 1 - i, o->arg) : 0;
+		size_t end = used ? i + used : json_value_end(buf, i, hi - 1);
 		json_t *v = NULL;
-		if (!o->raw || !o->raw(buf + i, end - i, o->arg)) {
+		if (!used) {
 			for (; at < i; at++) /* lines counted only for the items jansson reads */
 				line += buf[at] == '\n';
 			if (json_item_load(buf + i, end - i, max, flags, line, &v, err) < 0)
@@ -1079,7 +1080,7 @@ int kube_yaml_parse(const char *buf, size_t len, struct vec *docs, char **err)
 struct api_list {
 	void (*item)(json_t *item, void *arg);
 	void (*doc)(json_t *list, void *arg);
-	bool (*raw)(const char *b, size_t n, void *arg);
+	size_t (*raw)(const char *b, size_t n, void *arg);
 	void *arg;
 };
 
@@ -1097,7 +1098,7 @@ static void api_doc(json_t *v, size_t line, void *arg)
 	a->doc(v, a->arg);
 }
 
-static bool api_raw(const char *b, size_t n, void *arg)
+static size_t api_raw(const char *b, size_t n, void *arg)
 {
 	struct api_list *a = arg;
 	return a->raw(b, n, a->arg);
@@ -1109,7 +1110,7 @@ int kube_json_list_each(const char *buf, size_t len, size_t flags, void (*item)(
 	return kube_json_list_each_raw(buf, len, flags, NULL, item, doc, arg, err);
 }
 
-int kube_json_list_each_raw(const char *buf, size_t len, size_t flags, bool (*raw)(const char *b, size_t n, void *arg),
+int kube_json_list_each_raw(const char *buf, size_t len, size_t flags, size_t (*raw)(const char *b, size_t n, void *arg),
 			    void (*item)(json_t *item, void *arg), void (*doc)(json_t *list, void *arg), void *arg,
 			    char **err)
 {

@@ -28,9 +28,11 @@ struct kube_yaml_opts {
 	void (*warn)(const char *msg, void *arg);
 	void *arg;
 	/* If set, each item of a List read item by item comes here first, as
-	 * its text (b[0..n), one JSON value, not checked yet); true: it was
-	 * read there, item is not called for it. */
-	bool (*raw)(const char *b, size_t n, void *arg);
+	 * the text it starts (b[0..n): the item, maybe more items after it,
+	 * not checked yet). It returns the item's length when it read it
+	 * there (item is not called for it; the length must be the one
+	 * json_value_end finds), or 0. */
+	size_t (*raw)(const char *b, size_t n, void *arg);
 };
 
 /* Reads buf (YAML documents, or one JSON value) document by document, so
@@ -57,7 +59,7 @@ int kube_json_list_each(const char *buf, size_t len, size_t flags, void (*item)(
 			void (*doc)(json_t *list, void *arg), void *arg, char **err);
 /* The same; raw (if set) sees each item's text first, as kube_yaml_opts'
  * raw does (a LIST item read without jansson, kube/podscan.h). */
-int kube_json_list_each_raw(const char *buf, size_t len, size_t flags, bool (*raw)(const char *b, size_t n, void *arg),
+int kube_json_list_each_raw(const char *buf, size_t len, size_t flags, size_t (*raw)(const char *b, size_t n, void *arg),
 			    void (*item)(json_t *item, void *arg), void (*doc)(json_t *list, void *arg), void *arg,
 			    char **err);
 /* One item of a List's text as the functions above read it: its

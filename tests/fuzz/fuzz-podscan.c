@@ -3,7 +3,9 @@
  * item and as a watch event's object: the same fields, the same
  * resourceVersion, and a scan only of what the reference reads without a
  * problem. Inputs the scan leaves to the reference prove nothing here and
- * are fine. */
+ * are fine. The same bytes read as a LIST page give the same items,
+ * verdict and error with and without the scan (where a scanned item
+ * ends). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 		free(why);
+	}
+	/* the same bytes as a LIST page (item lengths found by the scan) */
+	char *why = NULL;
+	if (kube_pod_scan_check_page((const char *)data, size, &why) < 0) {
+		fprintf(stderr, "fuzz-podscan (page): %s\n", why);
+		abort();
 	}
 	return 0;
 }

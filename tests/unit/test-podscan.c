@@ -79,6 +79,7 @@ static void any_order(void **st)
 		      "\\\"10.0.0.1\\\"}\":{}}}}]", "", ""), 1 },
 		{ POD(",\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{\\\"a\\\":\\n\\t"
 		      "\\\"\\u00e9\\u2028\\ud83d\\ude00\\/\\b\\f\\r\\\\\"}", "", ""), 1 },
+		{ POD(",\"annotations\":{\"a\\\"b\":\"1\",\"a\\\\b\":\"2\",\"a\\nb\":\"3\"}", "", ""), 1 },
 		{ POD(",\"annotations\":{\"note\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}", "", ""), 1 },
 		{ POD(",\"x\":[1,-2,0,3.5,-0.25e-12,1E+99,12345678901234567,true,false,null,{},[],\"\"]", "", ""), 1 },
 		{ POD(",\"x\":[[[[[[[[[[{\"a\":[[[[1]]]]}]]]]]]]]]]", "", ""), 1 },
@@ -129,6 +130,11 @@ static void left_to_reference(void **st)
 		{ "{\"metadata\":{\"name\":\"p\"},\"metadata\":{\"name\":\"q\"}}", 0 },
 		{ POD(",\"annotations\":{\"a\":\"1\",\"a\":\"2\"}", "", ""), 0 },
 		{ "{\"metadata\":{\"name\":\"p\",\"labels\":{\"app\":\"a\",\"app\":\"b\"}}}", 0 },
+		/* keys compare raw only when no escape can write another's text */
+		{ POD(",\"annotations\":{\"a\\\"b\":\"1\",\"a\\\"b\":\"2\"}", "", ""), 0 },
+		{ POD(",\"annotations\":{\"a/b\":\"1\",\"a\\/b\":\"2\"}", "", ""), 0 },
+		{ POD(",\"annotations\":{\"ab\":\"1\",\"a\\u0062\":\"2\"}", "", ""), 0 },
+		{ "{\"metadata\":{\"name\":\"p\",\"labels\":{\"a\\\"b\":\"x\"}}}", 0 },
 		/* numbers: too big for jansson, or not sure */
 		{ POD(",\"x\":123456789012345678901234567890", "", ""), 0 },
 		{ POD(",\"x\":1e400", "", ""), 0 },
@@ -214,6 +220,36 @@ static void unreadable_still_unreadable(void **st)
 	pod_spec_free(s.pod);
 }
 
+/* A LIST page: where a scanned item ends is where the reference's item
+ * ends, whatever its strings hold; items it steps aside for, and the
+ * page's own errors, read as before. */
+static void pages(void **st)
+{
+	(void)st;
+	static const char *const pg[] = {
+		"{\"metadata\":{\"resourceVersion\":\"9\"},\"items\":[" POD(",\"annotations\":{\"a\":\"}]},\\\"\"}", "", "")
+		"," POD("", "", "") ", {\"metadata\":{\"name\":5}},\n" POD("", "", "") "]}",
+		"{\"items\":[" POD("", "", "") "," POD("", "", "") ",],\"metadata\":{}}",
+		"{\"items\":[" POD("", "", "") " " POD("", "", "") "],\"metadata\":{}}",
+		"{\"items\":[" POD("", "", "") "},\"metadata\":{}}",
+		"{\"items\":[" POD("", "", "") "x],\"metadata\":{}}",
+		"{\"items\":[{\"metadata\":{\"name\":\"p\"}}]",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(pg); i++) {
+		char *why = NULL;
+		if (kube_pod_scan_check_page(pg[i], strlen(pg[i]), &why) < 0)
+			fail_msg("page %zu: %s\n%s", i, why, pg[i]);
+	}
+	/* the scan reads a pod to its end inside a page, and no further */
+	const char *two = POD(",\"a\":\"}\"", "", "") "," POD("", "", "");
+	struct pod_scan s;
+	size_t used = kube_pod_scan_prefix(two, strlen(two), &API, &s);
+	assert_int_equal(used, strlen(POD(",\"a\":\"}\"", "", "")));
+	pod_spec_free(s.pod);
+	free(s.rv);
+	assert_false(kube_pod_scan(two, strlen(two), &API, &s));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +257,7 @@ int main(void)
 		cmocka_unit_test(any_order),
 		cmocka_unit_test(left_to_reference),
 		cmocka_unit_test(unreadable_still_unreadable),
+		cmocka_unit_test(pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
