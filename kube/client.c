@@ -403,7 +403,6 @@ static void upsert_scanned(struct reflector *r, struct pod_scan *s)
 	} else {
 		cache_put(r, e, s->pod, s->rv);
 	}
-	free(s->rv);
 }
 
 static void delete_obj(struct reflector *r, json_t *o)
@@ -486,6 +485,25 @@ static int on_event(const struct kube_event *ev, void *arg)
 	if (rv && *rv)
 		set_str(&r->rv, rv);
 	return 0;
+}
+
+/* A pod's ADDED or MODIFIED event scanned from its line (kube/stream.h's
+ * raw), as on_event would have read it; false leaves it to on_event. */
+static bool watch_raw(const char *line, size_t len, void *arg)
+{
+	struct reflector *r = arg;
+	struct kube_client *c = r->c;
+	struct pod_scan s;
+	if (!kube_pod_scan_event(line, len, &c->dopts, &s))
+		return false;
+	c->stats.events++;
+	r->events++;
+	r->changes++;
+	upsert_scanned(r, &s);
+	if (s.rv && *s.rv)
+		set_str(&r->rv, s.rv);
+	free(s.rv);
+	return true;
 }
 
 int kube_client_feed(struct kube_client *c, enum kube_res res, const char *data, size_t len)
@@ -681,8 +699,10 @@ static size_t list_raw(const char *b, size_t n, void *arg)
 	struct reflector *r = arg;
 	struct pod_scan s;
 	size_t used = kube_pod_scan_prefix(b, n, &r->c->dopts, &s);
-	if (used)
+	if (used) {
 		upsert_scanned(r, &s);
+		free(s.rv);
+	}
 	return used;
 }
 
@@ -1070,6 +1090,8 @@ struct kube_client *kube_client_new(struct kube_auth *auth, const struct kube_cl
 		struct reflector *r = &c->r[i];
 		r->c = c;
 		r->res = (enum kube_res)i;
+		if (r->res == KRES_PODS && !c->o.jansson_only)
+			r->stream.raw = watch_raw;
 		r->need_list = true;
 		wait_then(r, 0);
 	}

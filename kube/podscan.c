@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "kube/client.h"
+#include "kube/stream.h"
 #include "kube/yaml.h"
 
 #define SCAN_DEPTH 32 /* objects and arrays nested deeper: not sure (jansson: 2048) */
@@ -56,6 +57,8 @@ struct scan {
 	struct span ips[SCAN_IPS];
 	int which; /* the container list being read: 0 or 1 */
 	struct sport *port;
+	int type; /* a watch event's: 1 ADDED, 2 MODIFIED, 0 none */
+	bool object;
 };
 
 /* ---------- 1. the scan ---------- */
@@ -471,6 +474,22 @@ static bool top_member(struct scan *s, struct span key)
 	return value_skip(s); /* kind and apiVersion included: the resource says them */
 }
 
+/* A watch event: {"type": "ADDED" or "MODIFIED", "object": the pod}. */
+static bool event_member(struct scan *s, struct span key)
+{
+	if (key_is(key, "object")) {
+		s->object = true;
+		return at(s) == '{' && obj_each(s, top_member);
+	}
+	if (!key_is(key, "type"))
+		return value_skip(s);
+	struct span t;
+	if (!str_read(s, &t))
+		return false;
+	s->type = key_is(t, "ADDED") ? 1 : key_is(t, "MODIFIED") ? 2 : 0;
+	return s->type != 0; /* the others are not a pod to read */
+}
+
 /* ---------- 2. the pod ---------- */
 
 struct arena {
@@ -557,7 +576,7 @@ static bool pod_status(const struct scan *s, struct arena *a, struct pod_spec *p
 
 static struct pod_spec *pod_build(const struct scan *s, const struct decode_opts *o)
 {
-	struct arena *a = xmalloc(sizeof(*a));
+	struct arena arena, *a = &arena; /* on the stack: a malloc of its size is not in malloc's fast bins */
 	struct pod_spec *pod = xcalloc(1, sizeof(*pod));
 	a->n = 0;
 	const char *name = arena_str(a, s->name);
@@ -572,7 +591,6 @@ static struct pod_spec *pod_build(const struct scan *s, const struct decode_opts
 		pod->host_network = s->host;
 		ok = pod_labels(s, a, pod) && pod_ports(s, a, pod) && pod_status(s, a, pod);
 	}
-	free(a);
 	if (!ok) {
 		pod_spec_free(pod);
 		return NULL;
@@ -580,18 +598,22 @@ static struct pod_spec *pod_build(const struct scan *s, const struct decode_opts
 	return pod_spec_pack(pod);
 }
 
-static bool scan_pod(const char *b, size_t n, bool prefix, const struct decode_opts *o, struct pod_scan *out,
-		     size_t *used)
+static bool scan_pod(const char *b, size_t n, bool prefix, bool event, const struct decode_opts *o,
+		     struct pod_scan *out, size_t *used)
 {
-	struct scan *s = xmalloc(sizeof(*s));
+	struct scan scan, *s = &scan; /* 7 KB, and obj_each's keys 1 KB a level: the stack */
 	bool ok = o->mode == DECODE_API;
 	memset(s, 0, offsetof(struct scan, lkey));
+	s->type = 0;
+	s->object = false;
 	s->p = b;
 	s->end = b + n;
 	out->pod = NULL;
 	out->rv = NULL;
 	ws(s);
-	ok = ok && at(s) == '{' && obj_each(s, top_member);
+	ok = ok && at(s) == '{' && obj_each(s, event ? event_member : top_member);
+	ok = ok && (!event || (s->type && s->object));
+	out->type = s->type;
 	*used = (size_t)(s->p - b);
 	if (!prefix)
 		ws(s);
@@ -603,20 +625,25 @@ static bool scan_pod(const char *b, size_t n, bool prefix, const struct decode_o
 		memcpy(out->rv, s->rv.s, s->rv.n);
 		out->rv[s->rv.n] = 0;
 	}
-	free(s);
 	return out->pod != NULL;
 }
 
 bool kube_pod_scan(const char *b, size_t n, const struct decode_opts *o, struct pod_scan *out)
 {
 	size_t used;
-	return scan_pod(b, n, false, o, out, &used);
+	return scan_pod(b, n, false, false, o, out, &used);
+}
+
+bool kube_pod_scan_event(const char *b, size_t n, const struct decode_opts *o, struct pod_scan *out)
+{
+	size_t used;
+	return scan_pod(b, n, false, true, o, out, &used);
 }
 
 size_t kube_pod_scan_prefix(const char *b, size_t n, const struct decode_opts *o, struct pod_scan *out)
 {
 	size_t used;
-	return scan_pod(b, n, true, o, out, &used) ? used : 0;
+	return scan_pod(b, n, true, false, o, out, &used) ? used : 0;
 }
 
 /* ---------- the reference, for tests ---------- */
@@ -664,6 +691,33 @@ static json_t *reference_load(const char *b, size_t n, bool watch)
 	return o;
 }
 
+/* sc against the reference's object o (borrowed, NULL when it did not
+ * parse): -1 with *why when they differ, else 1. Frees sc. */
+static int compare(struct pod_scan *sc, json_t *o, char **why)
+{
+	struct decode_opts opts = { DECODE_API, false, APP_LABELS_DEFAULT, "default" };
+	struct diags d = { 0 };
+	struct decoded dec = { 0 };
+	const char *rv = json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
+	char *rvc = rv ? xstrdup(rv) : NULL; /* kube_decode_listed changes the object */
+	int rc = o ? kube_decode_listed(KRES_PODS, o, &opts, &d, &dec) : -EINVAL;
+	const char *diff = !o ? "the reference cannot parse it" : rc < 0 || dec.type != OBJ_POD ? "the reference refuses it"
+			 : d.v.n ? "the reference has a problem with it" : pod_diff(sc->pod, dec.pod);
+	if (!diff && (!rvc != !sc->rv || (rvc && strcmp(rvc, sc->rv))))
+		diff = "resourceVersion";
+	if (diff) {
+		char *m = d.v.n ? diag_format(d.v.v[0]) : NULL;
+		*why = xasprintf("scanned and reference differ (%s)%s%s", diff, m ? ": " : "", m ? m : "");
+		free(m);
+	}
+	pod_spec_free(dec.pod);
+	pod_spec_free(sc->pod);
+	free(sc->rv);
+	free(rvc);
+	diags_free(&d);
+	return diff ? -1 : 1;
+}
+
 int kube_pod_scan_check(const char *b, size_t n, bool watch, char **why)
 {
 	struct decode_opts opts = { DECODE_API, false, APP_LABELS_DEFAULT, "default" };
@@ -672,27 +726,51 @@ int kube_pod_scan_check(const char *b, size_t n, bool watch, char **why)
 	if (!kube_pod_scan(b, n, &opts, &sc))
 		return 0;
 	json_t *o = reference_load(b, n, watch);
-	struct diags d = { 0 };
-	struct decoded dec = { 0 };
-	const char *rv = json_string_value(json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
-	char *rvc = rv ? xstrdup(rv) : NULL; /* kube_decode_listed changes the object */
-	int rc = o ? kube_decode_listed(KRES_PODS, o, &opts, &d, &dec) : -EINVAL;
-	const char *diff = !o ? "the reference cannot parse it" : rc < 0 || dec.type != OBJ_POD ? "the reference refuses it"
-			 : d.v.n ? "the reference has a problem with it" : pod_diff(sc.pod, dec.pod);
-	if (!diff && (!rvc != !sc.rv || (rvc && strcmp(rvc, sc.rv))))
-		diff = "resourceVersion";
-	if (diff) {
-		char *m = d.v.n ? diag_format(d.v.v[0]) : NULL;
-		*why = xasprintf("scanned and reference differ (%s)%s%s", diff, m ? ": " : "", m ? m : "");
-		free(m);
-	}
-	pod_spec_free(dec.pod);
-	pod_spec_free(sc.pod);
-	free(sc.rv);
-	free(rvc);
-	diags_free(&d);
+	int rc = compare(&sc, o, why);
 	json_decref(o);
-	return diff ? -1 : 1;
+	return rc;
+}
+
+struct event_got {
+	enum kube_ev type;
+	json_t *object;
+};
+
+static int event_got(const struct kube_event *ev, void *arg)
+{
+	struct event_got *g = arg;
+	g->type = ev->type;
+	json_decref(g->object);
+	g->object = json_incref(ev->object);
+	return 0;
+}
+
+int kube_pod_scan_check_event(const char *b, size_t n, char **why)
+{
+	struct decode_opts opts = { DECODE_API, false, APP_LABELS_DEFAULT, "default" };
+	struct pod_scan sc;
+	*why = NULL;
+	if (memchr(b, '\n', n) || !kube_pod_scan_event(b, n, &opts, &sc))
+		return 0; /* one line: the stream cuts lines before anything reads them */
+	/* the reference: the stream's own reading of the line (kube/stream.c) */
+	struct kube_stream st = { 0 };
+	struct event_got g = { KEV_ERROR, NULL };
+	char *err = NULL;
+	int rc = kube_stream_feed(&st, b, n, event_got, &g, &err);
+	if (rc == 0)
+		rc = kube_stream_feed(&st, "\n", 1, event_got, &g, &err);
+	kube_stream_reset(&st);
+	free(err);
+	if (rc == 0 && g.object && g.type != (sc.type == 1 ? KEV_ADDED : KEV_MODIFIED)) {
+		*why = xstrdup("scanned and reference differ (the event type)");
+		pod_spec_free(sc.pod);
+		free(sc.rv);
+		rc = -1;
+	} else {
+		rc = compare(&sc, rc == 0 ? g.object : NULL, why);
+	}
+	json_decref(g.object);
+	return rc;
 }
 
 struct page_got {

@@ -22,6 +22,7 @@
 struct pod_scan {
 	struct pod_spec *pod; /* packed (pod_spec_pack), as kube_decode makes it */
 	char *rv;             /* metadata.resourceVersion when a string, else NULL */
+	int type;             /* kube_pod_scan_event: 1 ADDED, 2 MODIFIED */
 };
 
 /* The Pod in b[0..n) (one JSON object, nothing after it), decoded as
@@ -34,6 +35,14 @@ bool kube_pod_scan(const char *b, size_t n, const struct decode_opts *opts, stru
  * scan is sure, the text is JSON, so the object ends where
  * kube/yaml.c's json_value_end says it does. */
 size_t kube_pod_scan_prefix(const char *b, size_t n, const struct decode_opts *opts, struct pod_scan *out);
+/* A watch event's line (b[0..n)) whose type is ADDED or MODIFIED and
+ * whose object is a pod the scan is sure of, read as kube/stream.c and
+ * kube_decode_listed read it (out->type says which); false when not sure
+ * or another type (kube/stream.c reads it with jansson). */
+bool kube_pod_scan_event(const char *b, size_t n, const struct decode_opts *opts, struct pod_scan *out);
+/* kube_pod_scan_check for a watch event's line: the reference is
+ * kube/stream.c's reading of it (type, object) and kube_decode_listed. */
+int kube_pod_scan_check_event(const char *b, size_t n, char **why);
 
 /* Tests and the fuzz target: scans b and also decodes it the reference
  * way (jansson, as a LIST item is read, or a watch event's object when

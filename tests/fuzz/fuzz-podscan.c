@@ -2,8 +2,9 @@
  * (kube/podscan.c) is the pod jansson and kube_decode read, as a LIST
  * item and as a watch event's object: the same fields, the same
  * resourceVersion, and a scan only of what the reference reads without a
- * problem. Inputs the scan leaves to the reference prove nothing here and
- * are fine. The same bytes read as a LIST page give the same items,
+ * problem; as a watch event's line, the same pod and event type as the
+ * stream reads. Inputs the scan leaves to the reference prove nothing
+ * here and are fine. The same bytes read as a LIST page give the same items,
  * verdict and error with and without the scan (where a scanned item
  * ends). */
 #include <stdint.h>
@@ -24,8 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(why);
 	}
-	/* the same bytes as a LIST page (item lengths found by the scan) */
+	/* the same bytes as a watch event's line */
 	char *why = NULL;
+	if (kube_pod_scan_check_event((const char *)data, size, &why) < 0) {
+		fprintf(stderr, "fuzz-podscan (event): %s\n", why);
+		abort();
+	}
+	free(why);
+	/* the same bytes as a LIST page (item lengths found by the scan) */
 	if (kube_pod_scan_check_page((const char *)data, size, &why) < 0) {
 		fprintf(stderr, "fuzz-podscan (page): %s\n", why);
 		abort();

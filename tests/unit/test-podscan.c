@@ -250,6 +250,42 @@ static void pages(void **st)
 	assert_false(kube_pod_scan(two, strlen(two), &API, &s));
 }
 
+/* A watch event's line: ADDED and MODIFIED pods are scanned, the rest
+ * (other types, an object that is not a pod the scan is sure of, what
+ * the stream refuses) is read by the stream as before. */
+static void events(void **st)
+{
+	(void)st;
+	static const struct sc c[] = {
+		{ "{\"type\":\"ADDED\",\"object\":" POD("", "", "") "}", 1 },
+		{ "{\"object\":" POD("", "", "") ",\"type\":\"MODIFIED\"} \r", 1 },
+		{ "{\"type\":\"DELETED\",\"object\":" POD("", "", "") "}", 0 },
+		{ "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"name\":\"p\"}}}", 0 },
+		{ "{\"type\":\"ADDED\"}", 0 },
+		{ "{\"object\":" POD("", "", "") "}", 0 },
+		{ "{\"type\":\"ADD\\u0045D\",\"object\":" POD("", "", "") "}", 0 },
+		{ "{\"type\":\"ADDED\",\"type\":\"ADDED\",\"object\":" POD("", "", "") "}", 0 },
+		{ "{\"type\":\"ADDED\",\"object\":" POD("", "", "") ",\"object\":{}}", 0 },
+		{ "{\"type\":\"ADDED\",\"object\":" POD("", "", "") "}x", 0 },
+		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"labels\":{\"app\":1}}}}", 0 },
+		{ "{\"type\":\"ADDED\",\"object\":" POD(",\"managedFields\":[{\"k:{\\\"a\\\":1}\":{}}]", "", "") "}", 1 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+		char *why = NULL;
+		int rc = kube_pod_scan_check_event(c[i].json, strlen(c[i].json), &why);
+		if (rc != c[i].want)
+			fail_msg("event %zu: %d, wanted %d%s%s\n%s", i, rc, c[i].want, why ? ": " : "", why ? why : "", c[i].json);
+		free(why);
+	}
+	struct pod_scan s;
+	const char *m = c[1].json;
+	assert_true(kube_pod_scan_event(m, strlen(m), &API, &s));
+	assert_int_equal(s.type, 2);
+	assert_string_equal(s.rv, "1042");
+	pod_spec_free(s.pod);
+	free(s.rv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +294,7 @@ int main(void)
 		cmocka_unit_test(left_to_reference),
 		cmocka_unit_test(unreadable_still_unreadable),
 		cmocka_unit_test(pages),
+		cmocka_unit_test(events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
