@@ -33,7 +33,7 @@
 #define SCAN_LABELS 64
 #define SCAN_PORTS 64
 #define SCAN_IPS 8
-#define SCAN_ARENA 4096 /* bytes of the strings read, NUL-terminated */
+#define SCAN_ARENA 4096 /* bytes of the strings read, NUL-terminated: more is not sure */
 
 struct span {
 	const char *s;
@@ -525,32 +525,39 @@ static bool pod_addr(struct pod_spec *pod, struct arena *a, struct span x)
 	return true;
 }
 
-static bool pod_labels(const struct scan *s, struct arena *a, struct pod_spec *pod)
+/* Label keys and values (checked, as arena strings), sorted by key as
+ * labelset_set keeps them; the keys are unique (a duplicate was refused). */
+static bool pod_labels(const struct scan *s, struct arena *a, const char **k, const char **v)
 {
 	for (uint32_t i = 0; i < s->nlabels; i++) {
-		const char *k = arena_str(a, s->lkey[i]), *v = arena_str(a, s->lval[i]);
-		if (!k || !v || !k8s_label_key_ok(k) || !k8s_label_value_ok(v))
+		const char *key = arena_str(a, s->lkey[i]), *val = arena_str(a, s->lval[i]);
+		if (!key || !val || !k8s_label_key_ok(key) || !k8s_label_value_ok(val))
 			return false;
-		labelset_set(&pod->labels, k, v);
+		uint32_t j = i;
+		for (; j > 0 && strcmp(k[j - 1], key) > 0; j--) {
+			k[j] = k[j - 1];
+			v[j] = v[j - 1];
+		}
+		k[j] = key;
+		v[j] = val;
 	}
 	return true;
 }
 
-static bool pod_ports(const struct scan *s, struct arena *a, struct pod_spec *pod)
+/* Container ports, then init containers' (decode.c's order); names as
+ * arena strings, interned once everything is known to be good. */
+static bool pod_ports(const struct scan *s, struct arena *a, struct cport *ports, const char **names)
 {
-	uint32_t n = s->nports[0] + s->nports[1];
-	if (!n)
-		return true;
-	pod->ports = xcalloc(n, sizeof(*pod->ports));
+	uint32_t n = 0;
 	for (int w = 0; w < 2; w++)
-		for (uint32_t i = 0; i < s->nports[w]; i++) {
+		for (uint32_t i = 0; i < s->nports[w]; i++, n++) {
 			const struct sport *p = &s->ports[w][i];
 			const char *proto = p->has_proto ? arena_str(a, p->proto) : "TCP";
 			int pr = proto ? proto_parse(proto) : -1;
-			const char *name = p->has_name ? arena_str(a, p->name) : NULL;
-			if (pr < 0 || (p->has_name && !name))
+			names[n] = p->has_name ? arena_str(a, p->name) : NULL;
+			if (pr < 0 || (p->has_name && !names[n]))
 				return false;
-			pod->ports[pod->nports++] = (struct cport){ name ? istr_get(name) : NULL, (uint8_t)pr, p->port };
+			ports[n] = (struct cport){ NULL, (uint8_t)pr, p->port };
 		}
 	return true;
 }
@@ -574,28 +581,37 @@ static bool pod_status(const struct scan *s, struct arena *a, struct pod_spec *p
 	return !s->has_podip || pod->naddr || pod_addr(pod, a, s->podip);
 }
 
+/* What was read, checked as decode.c checks it, into one block
+ * (pod_spec_packed_copy) built from the stack: nothing is interned before
+ * everything is known to be good, so a pod the scan gives up on leaves
+ * nothing to undo. */
 static struct pod_spec *pod_build(const struct scan *s, const struct decode_opts *o)
 {
-	struct arena arena, *a = &arena; /* on the stack: a malloc of its size is not in malloc's fast bins */
-	struct pod_spec *pod = xcalloc(1, sizeof(*pod));
-	a->n = 0;
-	const char *name = arena_str(a, s->name);
-	const char *ns = s->has_ns ? arena_str(a, s->ns) : o->default_ns ? o->default_ns : "default";
-	const char *node = s->has_node ? arena_str(a, s->node) : NULL;
-	pod->source = istr_get("api");
-	bool ok = name && *name && ns && k8s_dns_label_ok(ns) && (!s->has_node || node);
-	if (ok) {
-		pod->ns = istr_get(ns);
-		pod->name = xstrdup(name);
-		pod->node = node ? istr_get(node) : NULL;
-		pod->host_network = s->host;
-		ok = pod_labels(s, a, pod) && pod_ports(s, a, pod) && pod_status(s, a, pod);
-	}
-	if (!ok) {
-		pod_spec_free(pod);
+	struct arena a = { .n = 0 };
+	const char *lk[SCAN_LABELS], *lv[SCAN_LABELS], *pn[2 * SCAN_PORTS];
+	struct label labels[SCAN_LABELS];
+	struct cport ports[2 * SCAN_PORTS];
+	struct pod_spec pod = { .labels = { s->nlabels, labels }, .nports = s->nports[0] + s->nports[1], .ports = ports };
+	const char *name = arena_str(&a, s->name);
+	const char *ns = s->has_ns ? arena_str(&a, s->ns) : o->default_ns ? o->default_ns : "default";
+	const char *node = s->has_node ? arena_str(&a, s->node) : NULL;
+	if (!name || !*name || !ns || !k8s_dns_label_ok(ns) || (s->has_node && !node) || !pod_labels(s, &a, lk, lv) ||
+	    !pod_ports(s, &a, ports, pn) || !pod_status(s, &a, &pod))
 		return NULL;
-	}
-	return pod_spec_pack(pod);
+	pod.source = istr_get("api");
+	pod.ns = istr_get(ns);
+	pod.node = node ? istr_get(node) : NULL;
+	pod.name = name; /* copied into the block */
+	pod.host_network = s->host;
+	for (uint32_t i = 0; i < s->nlabels; i++)
+		labels[i] = (struct label){ istr_get(lk[i]), istr_get(lv[i]) };
+	for (uint32_t i = 0; i < pod.nports; i++)
+		ports[i].name = pn[i] ? istr_get(pn[i]) : NULL;
+	if (!pod.nports)
+		pod.ports = NULL;
+	if (!pod.labels.n)
+		pod.labels.v = NULL;
+	return pod_spec_packed_copy(&pod);
 }
 
 static bool scan_pod(const char *b, size_t n, bool prefix, bool event, const struct decode_opts *o,
