@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kube/podscan.h"
 
@@ -32,6 +33,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	free(why);
+	/* and as the object of an event, so that every pod the mutations make
+	 * is tried as a watch event too */
+	char *line = malloc(size + 40);
+	int k = sprintf(line, "{\"type\":\"%s\",\"object\":", size % 2 ? "ADDED" : "MODIFIED");
+	memcpy(line + k, data, size);
+	line[k + size] = '}';
+	if (kube_pod_scan_check_event(line, k + size + 1, &why) < 0) {
+		fprintf(stderr, "fuzz-podscan (event object): %s\n", why);
+		abort();
+	}
+	free(why);
+	free(line);
 	/* the same bytes as a LIST page (item lengths found by the scan) */
 	if (kube_pod_scan_check_page((const char *)data, size, &why) < 0) {
 		fprintf(stderr, "fuzz-podscan (page): %s\n", why);
