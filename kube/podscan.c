@@ -147,6 +147,10 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 
 enum { ESC = 1, ESC_ALIAS = 2 };
 
+/* The bytes a string holds as they are: ASCII, not a control character,
+ * not '"' (0x22) or '\\' (0x5c). One load a byte in the loop below. */
+static const unsigned char str_plain[256] = { [0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1 };
+
 /* A string at s->p ('"'): its raw text (between the quotes) into *out;
  * *esc: ESC when it holds an escape, ESC_ALIAS too when one of them is
  * \u or \/ (the only escapes that write what another text writes: with
@@ -156,7 +160,7 @@ static bool str_scan(struct scan *s, struct span *out, int *esc)
 	const unsigned char *p = (const unsigned char *)s->p + 1, *end = (const unsigned char *)s->end;
 	*esc = 0;
 	for (;;) {
-		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+		while (p < end && str_plain[*p])
 			p++;
 		if (p >= end || *p < 0x20)
 			return false; /* unterminated, or a control character */
