@@ -2,11 +2,13 @@
  * shape (5 labels, 2 container ports, one IPv4) arrive as ADDED events on
  * one watch stream (fed in 64 KiB pieces, no network), are parsed, decoded
  * and kept in the informer cache.
- *   corral-bench-kube [--pods N] [--engine] [--server-shape]
+ *   corral-bench-kube [--pods N] [--engine] [--server-shape] [--jansson]
  *   (--engine: pods also go to the engine, as in the agent; --server-shape:
  *   each pod also carries what a real API server adds, about 2.4 KB more:
  *   managedFields of three managers, the kubelet's conditions and
- *   container status, the ServiceAccount volume) */
+ *   container status, the ServiceAccount volume; --jansson: pods decoded
+ *   with jansson and kube_decode only, as before kube/podscan.c, the
+ *   reference to compare with) */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,12 +58,15 @@ int main(int argc, char **argv)
 {
 	int n = 150000;
 	bool server = false;
+	struct kube_client_opts co = { 0 };
 	struct engine *e = NULL;
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--pods") && i + 1 < argc)
 			n = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--server-shape"))
 			server = true;
+		else if (!strcmp(argv[i], "--jansson"))
+			co.jansson_only = true;
 		else if (!strcmp(argv[i], "--engine")) {
 			struct engine_config cfg = { "node-1", "app", true, NULL, NULL };
 			e = engine_new(&cfg);
@@ -116,7 +121,7 @@ int main(int argc, char **argv)
 	struct kube_auth a = { 0 };
 	a.server = strdup("http://127.0.0.1:1");
 	struct kube_handlers h = { .changed = changed, .arg = e };
-	struct kube_client *c = kube_client_new(&a, NULL, &h);
+	struct kube_client *c = kube_client_new(&a, co.jansson_only ? &co : NULL, &h);
 	double t0 = now_s();
 	for (size_t off = 0; off < s.n; off += 65536) {
 		size_t len = s.n - off < 65536 ? s.n - off : 65536;

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "kube/decode.h"
+#include "kube/podscan.h"
 #include "kube/http.h"
 #include "kube/stream.h"
 #include "kube/yaml.h"
@@ -334,6 +335,28 @@ static void report_diags(struct reflector *r, const struct diags *d)
 	}
 }
 
+/* obj (decoded) into the cache, in e's place if there is one, and to the
+ * handler. */
+static void cache_put(struct reflector *r, struct centry *e, void *obj, const char *rv)
+{
+	struct kube_client *c = r->c;
+	void *old = e ? e->obj : NULL;
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		e->obj = obj;
+		struct ckey k = { r->res, NULL, NULL }; /* the decoded names, as centry_eq reads them */
+		obj_names(r->res, obj, &k.ns, &k.name);
+		htab_insert(&r->cache, ckey_hash(&k), e);
+	}
+	e->obj = obj;
+	rv_store(e, rv);
+	e->mark = (uint32_t)r->mark;
+	if (c->h.changed)
+		c->h.changed(c->h.arg, r->res, old, obj);
+	if (old)
+		obj_free(r->res, old);
+}
+
 /* An object as the API sent it: decoded, cached, handed to the handler.
  * The API server accepted it, so what the decoder cannot read fails
  * closed (see kube_decode): never dropped, never read as gone. Only an
@@ -364,21 +387,22 @@ static void upsert(struct reflector *r, json_t *o)
 			e->mark = (uint32_t)r->mark;
 		return;
 	}
-	void *old = e ? e->obj : NULL;
-	if (!e) {
-		e = xcalloc(1, sizeof(*e));
-		e->obj = obj;
-		struct ckey k = { r->res, NULL, NULL }; /* the decoded names, as centry_eq reads them */
-		obj_names(r->res, obj, &k.ns, &k.name);
-		htab_insert(&r->cache, ckey_hash(&k), e);
+	cache_put(r, e, obj, rv);
+}
+
+/* A pod read straight from its text (kube/podscan.h), as upsert would
+ * have decoded it: the key is its decoded names, which upsert's obj_key
+ * reads the same when the scan is sure of them. */
+static void upsert_scanned(struct reflector *r, struct pod_scan *s)
+{
+	struct ckey key = { r->res, s->pod->ns, s->pod->name };
+	struct centry *e = cache_find(r, &key);
+	if (e && rv_same(e, s->rv)) {
+		e->mark = (uint32_t)r->mark;
+		pod_spec_free(s->pod);
+	} else {
+		cache_put(r, e, s->pod, s->rv);
 	}
-	e->obj = obj;
-	rv_store(e, rv);
-	e->mark = (uint32_t)r->mark;
-	if (c->h.changed)
-		c->h.changed(c->h.arg, r->res, old, obj);
-	if (old)
-		obj_free(r->res, old);
 }
 
 static void delete_obj(struct reflector *r, json_t *o)
@@ -461,6 +485,25 @@ static int on_event(const struct kube_event *ev, void *arg)
 	if (rv && *rv)
 		set_str(&r->rv, rv);
 	return 0;
+}
+
+/* A pod's ADDED or MODIFIED event scanned from its line (kube/stream.h's
+ * raw), as on_event would have read it; false leaves it to on_event. */
+static bool watch_raw(const char *line, size_t len, void *arg)
+{
+	struct reflector *r = arg;
+	struct kube_client *c = r->c;
+	struct pod_scan s;
+	if (!kube_pod_scan_event(line, len, &c->dopts, &s))
+		return false;
+	c->stats.events++;
+	r->events++;
+	r->changes++;
+	upsert_scanned(r, &s);
+	if (s.rv && *s.rv)
+		set_str(&r->rv, s.rv);
+	free(s.rv);
+	return true;
 }
 
 int kube_client_feed(struct kube_client *c, enum kube_res res, const char *data, size_t len)
@@ -650,6 +693,20 @@ static void list_item(json_t *item, void *arg)
 	upsert(arg, item);
 }
 
+/* A pod of a LIST page read from its text when the scan is sure of it;
+ * else jansson reads it (list_item). */
+static size_t list_raw(const char *b, size_t n, void *arg)
+{
+	struct reflector *r = arg;
+	struct pod_scan s;
+	size_t used = kube_pod_scan_prefix(b, n, &r->c->dopts, &s);
+	if (used) {
+		upsert_scanned(r, &s);
+		free(s.rv);
+	}
+	return used;
+}
+
 static void list_meta(json_t *list, void *arg)
 {
 	struct reflector *r = arg;
@@ -662,8 +719,8 @@ static void list_meta(json_t *list, void *arg)
 static void list_done(struct reflector *r)
 {
 	char *err = NULL;
-	int rc = kube_json_list_each(r->body.s ? r->body.s : "", r->body.n, JSON_ALLOW_NUL /* see stream.c */,
-				     list_item, list_meta, r, &err);
+	int rc = kube_json_list_each_raw(r->body.s ? r->body.s : "", r->body.n, JSON_ALLOW_NUL /* see stream.c */,
+					 r->res == KRES_PODS && !r->c->o.jansson_only ? list_raw : NULL, list_item, list_meta, r, &err);
 	json_t *o = r->list;
 	r->list = NULL;
 	json_t *items = json_object_get(o, "items");
@@ -1035,6 +1092,8 @@ struct kube_client *kube_client_new(struct kube_auth *auth, const struct kube_cl
 		struct reflector *r = &c->r[i];
 		r->c = c;
 		r->res = (enum kube_res)i;
+		if (r->res == KRES_PODS && !c->o.jansson_only)
+			r->stream.raw = watch_raw;
 		r->need_list = true;
 		wait_then(r, 0);
 	}

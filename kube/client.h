@@ -52,6 +52,8 @@ struct kube_client_opts {
 	unsigned token_reload;            /* re-read a token file this often: 60 */
 	bool initial_events;              /* try sendInitialEvents (falls back to LIST) */
 	const char *app_label;            /* decoding: the application label keys; copied */
+	bool jansson_only;                /* pods decoded with jansson only, never scanned
+					     (kube/podscan.h): the reference, for benchmarks */
 };
 
 struct kube_stats {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kube/http.h"
+#include "kube/podscan.h"
 
 static void take(struct manifest_set *out, const struct decoded *d)
 {
@@ -51,6 +52,21 @@ static void page_item(json_t *x, void *arg)
 		take(p->out, &d);
 }
 
+/* A pod read from its text when the scan is sure of it (kube/podscan.h),
+ * as page_item would have decoded it. */
+static size_t page_raw(const char *b, size_t n, void *arg)
+{
+	struct page_ctx *p = arg;
+	struct pod_scan s;
+	size_t used = kube_pod_scan_prefix(b, n, p->o, &s);
+	if (used) {
+		p->i++;
+		free(s.rv);
+		take(p->out, &(struct decoded){ .type = OBJ_POD, .pod = s.pod });
+	}
+	return used;
+}
+
 static void page_list(json_t *list, void *arg)
 {
 	struct page_ctx *p = arg;
@@ -66,7 +82,8 @@ int kube_list_page(enum kube_res r, const char *body, size_t len, const struct d
 {
 	struct page_ctx p = { r, o, out, NULL, 0 };
 	char *perr = NULL;
-	int rc = kube_json_list_each(body, len, JSON_ALLOW_NUL, page_item, page_list, &p, &perr);
+	int rc = kube_json_list_each_raw(body, len, JSON_ALLOW_NUL, r == KRES_PODS ? page_raw : NULL, page_item, page_list,
+					 &p, &perr);
 	json_t *items = json_object_get(p.list, "items"), *md = json_object_get(p.list, "metadata");
 	*cont = NULL;
 	if (rc < 0 || !json_is_array(items) || !json_is_object(md)) {

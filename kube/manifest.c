@@ -205,7 +205,7 @@ int manifest_read_buffer(struct manifest_set *set, const char *name, const char 
 			 const struct decode_opts *o, char **err)
 {
 	struct file_load fl = { .name = name, .o = o };
-	struct kube_yaml_opts yo = { set->lim.max_doc_nodes, file_doc, file_item, file_warn, &fl };
+	struct kube_yaml_opts yo = { set->lim.max_doc_nodes, file_doc, file_item, file_warn, &fl, NULL };
 	set->files++;
 	set->dups_resolved = false;
 	int rc = kube_yaml_each(buf, len, &yo, err);

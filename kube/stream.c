@@ -19,6 +19,10 @@ static int one(struct kube_stream *s, const char *line, size_t len, kube_event_c
 		len--;
 	if (!len)
 		return 0; /* blank line between events */
+	if (s->raw && s->raw(line, len, arg)) {
+		s->events++;
+		return 0;
+	}
 	/* JSON_ALLOW_NUL: the API server stores "\u0000" in any free text (an
 	 * annotation); refusing it dropped the stream at that event and resumed
 	 * before it, for ever. The decoder refuses a NUL where it reads. */

@@ -19,6 +19,10 @@ struct kube_stream {
 	struct sbuf buf;   /* bytes of the event being received */
 	size_t max_event;  /* larger events are an error (default 16 MiB) */
 	size_t events;
+	/* If set, each event's line (without its newline) comes here first,
+	 * with the callback's arg; true: it was read there (a pod scanned,
+	 * kube/podscan.h), the callback is not called for it. */
+	bool (*raw)(const char *line, size_t len, void *arg);
 };
 
 /* Returns 0 to go on, non-zero to stop the stream (passed back). */

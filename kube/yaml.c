@@ -927,6 +927,21 @@ static int json_load_bounded(const char *buf, size_t len, size_t max, size_t fla
 	return 0;
 }
 
+static int json_item_load(const char *b, size_t n, size_t max, size_t flags, size_t line, json_t **out, char **err)
+{
+	size_t slen = 0;
+	char *stripped = kube_json_strip_managed(b, n, &slen);
+	int rc = json_load_bounded(stripped ? stripped : b, stripped ? slen : n, max, flags, line, out, err);
+	free(stripped);
+	return rc;
+}
+
+int kube_json_item_load(const char *b, size_t n, size_t flags, json_t **out, char **err)
+{
+	*out = NULL;
+	return json_item_load(b, n, SIZE_MAX, flags, 1, out, err);
+}
+
 /* A JSON List too large for one budget (`kubectl get -A -o json`): each
  * item is read on its own budget and handed over as it is read, then the
  * List itself with "items": [], as the YAML reader does (on an error the
@@ -942,19 +957,17 @@ static int read_json_list(const char *buf, size_t len, const struct kube_yaml_op
 		return -EINVAL;
 	}
 	for (size_t i = json_ws(buf, lo + 1, hi); i < hi - 1;) {
-		size_t end = json_value_end(buf, i, hi - 1);
+		size_t used = o->raw ? o->raw(buf + i, hi - 1 - i, o->arg) : 0;
+		size_t end = used ? i + used : json_value_end(buf, i, hi - 1);
 		json_t *v = NULL;
-		for (; at < i; at++)
-			line += buf[at] == '\n';
-		size_t slen = 0;
-		char *stripped = kube_json_strip_managed(buf + i, end - i, &slen);
-		int lrc = json_load_bounded(stripped ? stripped : buf + i, stripped ? slen : end - i, max, flags, line,
-					    &v, err);
-		free(stripped);
-		if (lrc < 0)
-			return -EINVAL;
-		o->item(v, line, o->arg);
-		json_decref(v);
+		if (!used) {
+			for (; at < i; at++) /* lines counted only for the items jansson reads */
+				line += buf[at] == '\n';
+			if (json_item_load(buf + i, end - i, max, flags, line, &v, err) < 0)
+				return -EINVAL;
+			o->item(v, line, o->arg);
+			json_decref(v);
+		}
 		i = json_ws(buf, end, hi - 1);
 		if (i == hi - 1)
 			break; /* the last item */
@@ -1067,6 +1080,7 @@ int kube_yaml_parse(const char *buf, size_t len, struct vec *docs, char **err)
 struct api_list {
 	void (*item)(json_t *item, void *arg);
 	void (*doc)(json_t *list, void *arg);
+	size_t (*raw)(const char *b, size_t n, void *arg);
 	void *arg;
 };
 
@@ -1084,11 +1098,24 @@ static void api_doc(json_t *v, size_t line, void *arg)
 	a->doc(v, a->arg);
 }
 
+static size_t api_raw(const char *b, size_t n, void *arg)
+{
+	struct api_list *a = arg;
+	return a->raw(b, n, a->arg);
+}
+
 int kube_json_list_each(const char *buf, size_t len, size_t flags, void (*item)(json_t *item, void *arg),
 			void (*doc)(json_t *list, void *arg), void *arg, char **err)
 {
-	struct api_list a = { item, doc, arg };
-	struct kube_yaml_opts o = { .item = api_item, .doc = api_doc, .arg = &a };
+	return kube_json_list_each_raw(buf, len, flags, NULL, item, doc, arg, err);
+}
+
+int kube_json_list_each_raw(const char *buf, size_t len, size_t flags, size_t (*raw)(const char *b, size_t n, void *arg),
+			    void (*item)(json_t *item, void *arg), void (*doc)(json_t *list, void *arg), void *arg,
+			    char **err)
+{
+	struct api_list a = { item, doc, raw, arg };
+	struct kube_yaml_opts o = { .item = api_item, .doc = api_doc, .arg = &a, .raw = raw ? api_raw : NULL };
 	size_t lo, hi;
 	*err = NULL;
 	if (json_items_span(buf, len, &lo, &hi))

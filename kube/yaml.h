@@ -27,6 +27,12 @@ struct kube_yaml_opts {
 	 * octal): "line L column C: field: ..."; may be NULL. */
 	void (*warn)(const char *msg, void *arg);
 	void *arg;
+	/* If set, each item of a List read item by item comes here first, as
+	 * the text it starts (b[0..n): the item, maybe more items after it,
+	 * not checked yet). It returns the item's length when it read it
+	 * there (item is not called for it; the length must be the one
+	 * json_value_end finds), or 0. */
+	size_t (*raw)(const char *b, size_t n, void *arg);
 };
 
 /* Reads buf (YAML documents, or one JSON value) document by document, so
@@ -51,5 +57,14 @@ int kube_yaml_parse(const char *buf, size_t len, struct vec *docs, char **err);
 char *kube_json_strip_managed(const char *b, size_t n, size_t *outlen);
 int kube_json_list_each(const char *buf, size_t len, size_t flags, void (*item)(json_t *item, void *arg),
 			void (*doc)(json_t *list, void *arg), void *arg, char **err);
+/* The same; raw (if set) sees each item's text first, as kube_yaml_opts'
+ * raw does (a LIST item read without jansson, kube/podscan.h). */
+int kube_json_list_each_raw(const char *buf, size_t len, size_t flags, size_t (*raw)(const char *b, size_t n, void *arg),
+			    void (*item)(json_t *item, void *arg), void (*doc)(json_t *list, void *arg), void *arg,
+			    char **err);
+/* One item of a List's text as the functions above read it: its
+ * managedFields cut, parsed with flags, integral reals made integers. 0,
+ * or -EINVAL with *err (to free). */
+int kube_json_item_load(const char *b, size_t n, size_t flags, json_t **out, char **err);
 
 #endif

@@ -402,6 +402,16 @@ struct pod_spec *pod_spec_pack(struct pod_spec *p)
 {
 	if (p->packed)
 		return p;
+	struct pod_spec *q = pod_spec_packed_copy(p);
+	free(p->labels.v);
+	free(p->ports);
+	free((char *)p->name);
+	free(p);
+	return q;
+}
+
+struct pod_spec *pod_spec_packed_copy(const struct pod_spec *p)
+{
 	size_t nl = p->labels.n * sizeof(*p->labels.v), np = p->nports * sizeof(*p->ports);
 	size_t nn = strlen(p->name ? p->name : "") + 1;
 	struct pod_spec *q = xmalloc(sizeof(*q) + nl + np + nn);
@@ -416,10 +426,6 @@ struct pod_spec *pod_spec_pack(struct pod_spec *p)
 	memcpy(name, p->name ? p->name : "", nn);
 	q->name = name;
 	q->packed = true;
-	free(p->labels.v);
-	free(p->ports);
-	free((char *)p->name);
-	free(p);
 	return q;
 }
 

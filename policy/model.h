@@ -99,6 +99,9 @@ struct pod_spec {
  * have no other owner yet (refs 0); p is consumed, the packed copy
  * returned. */
 struct pod_spec *pod_spec_pack(struct pod_spec *p);
+/* The same block made from p, whose references move to it; p's arrays
+ * and name stay the caller's (they may live on its stack). */
+struct pod_spec *pod_spec_packed_copy(const struct pod_spec *p);
 void pod_spec_free(struct pod_spec *p);
 
 struct ns_spec {

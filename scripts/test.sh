@@ -72,9 +72,9 @@ run_fuzz() {
     rm -rf "$corpus"
 }
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
-    echo "== fuzz every parser of untrusted bytes (manifests, watch stream, NFLOG, configuration, kubeconfig, DNS messages, LIST pages), ${FUZZ_SECONDS}s each"
+    echo "== fuzz every parser of untrusted bytes (manifests, watch stream, NFLOG, configuration, kubeconfig, DNS messages, LIST pages, pods scanned against jansson), ${FUZZ_SECONDS}s each"
     CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCORRAL_FUZZ=ON >/dev/null
-    cmake --build build-fuzz -j "$JOBS" --target fuzz-manifest fuzz-watch fuzz-nflog fuzz-config fuzz-kubeconfig fuzz-dns fuzz-list
+    cmake --build build-fuzz -j "$JOBS" --target fuzz-manifest fuzz-watch fuzz-nflog fuzz-config fuzz-kubeconfig fuzz-dns fuzz-list fuzz-podscan
     run_fuzz fuzz-manifest tests/cases/*.yaml deploy/examples/*/*.yaml tests/golden/entities.yaml
     run_fuzz fuzz-watch tests/fuzz/watch-corpus/*
     run_fuzz fuzz-nflog tests/fuzz/nflog-corpus/*
@@ -82,6 +82,7 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
     run_fuzz fuzz-kubeconfig tests/fuzz/kubeconfig-corpus/*
     run_fuzz fuzz-dns tests/fuzz/dns-corpus/*
     run_fuzz fuzz-list tests/fuzz/list-corpus/*
+    run_fuzz fuzz-podscan tests/fuzz/podscan-corpus/*
 fi
 
 echo "== benchmark (small cluster)"

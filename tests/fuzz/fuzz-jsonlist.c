@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!size || data[0] != '{')
 		return 0;
 	struct got s = { json_array(), NULL }, w = { json_array(), NULL };
-	struct kube_yaml_opts so = { 8, on_doc, on_item, NULL, &s }, wo = { 0, on_doc, on_item, NULL, &w };
+	struct kube_yaml_opts so = { 8, on_doc, on_item, NULL, &s, NULL }, wo = { 0, on_doc, on_item, NULL, &w, NULL };
 	char *e1 = NULL, *e2 = NULL;
 	int rs = kube_yaml_each((const char *)data, size, &so, &e1);
 	int rw = kube_yaml_each((const char *)data, size, &wo, &e2);
