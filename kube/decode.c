@@ -935,13 +935,6 @@ static void pod_add_addr(struct dctx *c, struct pod_spec *pod, const char *s, co
 
 static int dec_pod(struct dctx *c, json_t *obj, struct pod_spec *pod)
 {
-	static const struct {
-		const char *phase;
-		enum pod_phase v;
-	} phases[] = {
-		{ "Pending", PHASE_PENDING }, { "Running", PHASE_RUNNING }, { "Succeeded", PHASE_SUCCEEDED },
-		{ "Failed", PHASE_FAILED },   { "Unknown", PHASE_UNKNOWN },
-	};
 	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
 	json_t *status = get_typed(c, obj, "status", "", JSON_OBJECT);
 	dec_pod_template(c, json_object_get(obj, "metadata"), spec, "", pod);
@@ -949,9 +942,8 @@ static int dec_pod(struct dctx *c, json_t *obj, struct pod_spec *pod)
 	if (!status)
 		return 0;
 	const char *ph = get_str(c, status, "phase", "status");
-	for (size_t i = 0; ph && i < ARRAY_SIZE(phases); i++)
-		if (!strcmp(ph, phases[i].phase))
-			pod->phase = phases[i].v;
+	if (ph)
+		pod->phase = pod_phase_parse(ph, strlen(ph));
 	json_t *ips = get_typed(c, status, "podIPs", "status", JSON_ARRAY), *x;
 	size_t i;
 	if (ips)

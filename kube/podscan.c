@@ -568,17 +568,7 @@ static bool pod_ports(const struct scan *s, struct arena *a, struct cport *ports
 
 static bool pod_status(const struct scan *s, struct arena *a, struct pod_spec *pod)
 {
-	static const struct {
-		const char *phase;
-		enum pod_phase v;
-	} phases[] = {
-		{ "Pending", PHASE_PENDING }, { "Running", PHASE_RUNNING }, { "Succeeded", PHASE_SUCCEEDED },
-		{ "Failed", PHASE_FAILED },   { "Unknown", PHASE_UNKNOWN },
-	};
-	pod->phase = PHASE_RUNNING;
-	for (size_t i = 0; s->has_phase && i < ARRAY_SIZE(phases); i++)
-		if (key_is(s->phase, phases[i].phase))
-			pod->phase = phases[i].v;
+	pod->phase = s->has_phase ? pod_phase_parse(s->phase.s, s->phase.n) : PHASE_RUNNING;
 	for (uint32_t i = 0; i < s->nips; i++)
 		if (pod->naddr < 2 && !pod_addr(pod, a, s->ips[i]))
 			return false;

@@ -494,3 +494,18 @@ void policy_spec_free(struct policy_spec *p)
 	istr_put(p->source);
 	free(p);
 }
+
+enum pod_phase pod_phase_parse(const char *s, size_t n)
+{
+	static const struct {
+		const char *name;
+		enum pod_phase v;
+	} phases[] = {
+		{ "Pending", PHASE_PENDING }, { "Running", PHASE_RUNNING }, { "Succeeded", PHASE_SUCCEEDED },
+		{ "Failed", PHASE_FAILED },   { "Unknown", PHASE_UNKNOWN },
+	};
+	for (size_t i = 0; i < sizeof(phases) / sizeof(*phases); i++)
+		if (strlen(phases[i].name) == n && !memcmp(s, phases[i].name, n))
+			return phases[i].v;
+	return PHASE_RUNNING;
+}

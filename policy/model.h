@@ -61,6 +61,9 @@ struct cport {
 };
 
 enum pod_phase { PHASE_PENDING, PHASE_RUNNING, PHASE_SUCCEEDED, PHASE_FAILED, PHASE_UNKNOWN };
+/* The phase status.phase names (its n bytes); a name we do not know reads
+ * as running, as an absent phase does. */
+enum pod_phase pod_phase_parse(const char *s, size_t n);
 
 /* Specs have one owner (the engine) unless refs says how many more share
  * them (the API client's cache does); *_spec_free drops one owner. Fields
