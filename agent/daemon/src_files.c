@@ -57,7 +57,8 @@ struct ffile {
 	char *path;
 	struct stat st;          /* when last read */
 	long long read_ns;       /* CLOCK_REALTIME of that read */
-	uint64_t hash;           /* of the bytes last parsed */
+	char *bytes;             /* the bytes last read (equality, not a hash, says it is unchanged) */
+	size_t nbytes;
 	bool seen, have, refused;
 	uint32_t order;          /* in this scan's walk: duplicates' "first file" */
 	struct vec defs;         /* struct fdef* */
@@ -483,11 +484,12 @@ static void file_read(struct src_files *s, struct ffile *f, const struct manifes
 		file_error(s, f, err);
 		return;
 	}
-	uint64_t h = hash_bytes(buf, len, 7);
-	if (h != f->hash || f->error || !f->defs.n)
+	bool same = f->bytes && f->nbytes == len && !memcmp(f->bytes, buf, len);
+	if (!same || f->error || !f->defs.n)
 		file_parse(s, f, buf, len);
-	f->hash = h;
-	free(buf);
+	free(f->bytes);
+	f->bytes = buf;
+	f->nbytes = len;
 }
 
 static struct ffile *file_get(struct src_files *s, const char *path)
@@ -506,6 +508,7 @@ static void file_free(struct src_files *s, struct ffile *f)
 	file_drop_defs(s, f);
 	vec_free(&f->defs);
 	free(f->error);
+	free(f->bytes);
 	free(f->path);
 	free(f);
 }
