@@ -102,23 +102,32 @@ struct cbctx {
 	void *arg;
 };
 
+struct attrs {
+	const struct nlattr *tb[NFULA_MAX + 1];
+	const char *end; /* the message's last byte + 1 (nlmsg_len) */
+};
+
+/* libmnl lets an attribute run to the message's aligned end, up to 3
+ * bytes past nlmsg_len and so past the bytes read (found by fuzz-nflog):
+ * such an attribute is taken as absent. */
 static int attr_cb(const struct nlattr *a, void *data)
 {
-	const struct nlattr **tb = data;
+	struct attrs *at = data;
 	int type = mnl_attr_get_type(a);
-	if (type <= NFULA_MAX)
-		tb[type] = a;
+	if (type <= NFULA_MAX && (const char *)a + a->nla_len <= at->end)
+		at->tb[type] = a;
 	return MNL_CB_OK;
 }
 
 static int msg_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct cbctx *c = data;
-	const struct nlattr *tb[NFULA_MAX + 1] = { 0 };
+	struct attrs at = { .end = (const char *)nlh + nlh->nlmsg_len };
+	const struct nlattr **tb = at.tb;
 	if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET)
 		return MNL_CB_OK;
 	const struct nfgenmsg *g = mnl_nlmsg_get_payload(nlh);
-	mnl_attr_parse(nlh, sizeof(*g), attr_cb, tb);
+	mnl_attr_parse(nlh, sizeof(*g), attr_cb, &at);
 	if (!tb[NFULA_PAYLOAD])
 		return MNL_CB_OK;
 	struct nflog_pkt p = { 0 };
@@ -152,7 +161,8 @@ static bool msgs_well_formed(const uint8_t *p, size_t len)
 	while (len >= sizeof(struct nlmsghdr)) {
 		uint32_t n;
 		memcpy(&n, p, sizeof(n));
-		if (n < sizeof(struct nlmsghdr) || n > len)
+		/* libmnl reads attributes up to the aligned end: it must be read too */
+		if (n < sizeof(struct nlmsghdr) || MNL_ALIGN(n) > len)
 			return false;
 		size_t step = MNL_ALIGN(n) < len ? MNL_ALIGN(n) : len;
 		p += step;
