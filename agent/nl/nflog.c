@@ -3,6 +3,7 @@
  * Binding a group needs CAP_NET_ADMIN; one listener per group and network
  * namespace (linux net/netfilter/nfnetlink_log.c). */
 #include "agent/nl/nflog.h"
+#include "policy/util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -156,28 +157,41 @@ int nflog_read(struct nflog *l, nflog_cb cb, void *arg)
  * compares nlmsg_len as an int, so a length above 2^31 passes it and the
  * walk runs off the buffer (found by fuzz-nflog); the kernel never sends
  * one, but nothing read is trusted to be well formed. */
-static bool msgs_well_formed(const uint8_t *p, size_t len)
+/* 1: every message fits; 0: the last one fits but its aligned end does
+ * not (libmnl reads attributes up to the aligned end, so it is read from a
+ * zero-padded copy); -1: a length does not fit. */
+static int msgs_well_formed(const uint8_t *p, size_t len)
 {
 	while (len >= sizeof(struct nlmsghdr)) {
 		uint32_t n;
 		memcpy(&n, p, sizeof(n));
-		/* libmnl reads attributes up to the aligned end: it must be read too */
-		if (n < sizeof(struct nlmsghdr) || MNL_ALIGN(n) > len)
-			return false;
-		size_t step = MNL_ALIGN(n) < len ? MNL_ALIGN(n) : len;
-		p += step;
-		len -= step;
+		if (n < sizeof(struct nlmsghdr) || n > len)
+			return -1;
+		if (MNL_ALIGN(n) > len)
+			return 0;
+		p += MNL_ALIGN(n);
+		len -= MNL_ALIGN(n);
 	}
-	return true;
+	return 1;
 }
 
 int nflog_parse_msgs(const void *buf, size_t len, nflog_cb cb, void *arg)
 {
 	struct cbctx c = { cb, arg };
-	if (!msgs_well_formed(buf, len))
+	int wf = msgs_well_formed(buf, len);
+	if (wf < 0)
 		return -EBADMSG;
+	uint8_t *copy = NULL;
+	if (wf == 0) {
+		copy = xcalloc(1, MNL_ALIGN(len));
+		memcpy(copy, buf, len);
+		buf = copy;
+		len = MNL_ALIGN(len);
+	}
 	int rc = mnl_cb_run(buf, len, 0, 0, msg_cb, &c);
-	return rc < 0 ? -errno : 0;
+	int err = errno;
+	free(copy);
+	return rc < 0 ? -err : 0;
 }
 
 int nflog_parse(const uint8_t *pkt, size_t len, struct nflog_pkt *out)
