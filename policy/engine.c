@@ -567,6 +567,12 @@ void engine_peerset_rendered(struct ir_peerset *ps)
 	touched_clear(ps);
 }
 
+void engine_peersets_rendered(struct engine *e)
+{
+	struct ir_peerset *ps;
+	htab_foreach(&e->peersets, ps) engine_peerset_rendered(ps);
+}
+
 static void mark_group(struct engine *e, struct ir_group *g)
 {
 	if (!g->dirty) {

@@ -242,6 +242,11 @@ void engine_group_transient_free(struct ir_group *g);
 void engine_take_dirty(struct engine *e, struct vec *peersets, struct vec *groups);
 /* The data plane has rendered ps as it is now: forgets what was touched. */
 void engine_peerset_rendered(struct ir_peerset *ps);
+/* The data plane has rendered every peer set as it is now (a render with
+ * nothing to reuse lists each one whole): forgets what was touched of
+ * each, the ones whose dirty marks were taken and dropped too, so that
+ * their next change is an edit rather than a listing again. */
+void engine_peersets_rendered(struct engine *e);
 
 /* Whether the rule's peers include address a. For a host rule: an address
  * learned for its pattern and not expired (the kernel admits new flows to

@@ -141,8 +141,11 @@ static int sync_passes(struct dp *dp, struct engine *e, struct nft_sock *sock, b
 	}
 	/* 2. */
 	struct ruleset *rs = dp_render_reuse(dp, e, dp->mirror, &dset, &st->elems_total);
-	for (size_t i = 0; i < dirty.n; i++) /* what was touched is in rs now */
-		engine_peerset_rendered(dirty.v[i]);
+	if (!dp->mirror) /* nothing reused: every peer set was listed as it is now */
+		engine_peersets_rendered(e);
+	else /* what was touched is in rs now */
+		for (size_t i = 0; i < dirty.n; i++)
+			engine_peerset_rendered(dirty.v[i]);
 	/* 3. */
 	dp_plan(dp->mirror, rs, &t, &owned, st);
 	if (dp->inject) {

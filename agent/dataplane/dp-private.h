@@ -54,6 +54,10 @@ struct ruleset *dp_render_reuse(struct dp *dp, const struct engine *e, const str
  * two differ; counts the sets it checked. */
 extern bool dp_plan_verify;
 extern unsigned long dp_plan_verified;
+/* Pod sets (no ranges) the render listed whole again although the mirror
+ * held them: each could have been an edit but for a change the engine
+ * marked full (tests; render.c peer_sets). */
+extern unsigned long dp_render_relisted;
 /* Peer set listings of at least this many addresses are radix-sorted
  * (render.c ranges_sort); tests set it out of reach to compare with qsort. */
 extern size_t dp_radix_min;

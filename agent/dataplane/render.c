@@ -507,6 +507,8 @@ static void set_delta(struct rs_set *s, const struct rs_set *base, struct ebuf *
 	s->ddel = del->k, s->ndel = del->n;
 }
 
+unsigned long dp_render_relisted;
+
 static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 {
 	struct pscache *pc = htab_find(&c->pscache, hash_ptr(ps), pscache_eq, ps);
@@ -551,6 +553,7 @@ static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 		peer_elems_delta(c->e, ps, o4, true, &b4, &a4, &d4);
 		peer_elems_delta(c->e, ps, o6, false, &b6, &a6, &d6);
 	} else {
+		dp_render_relisted += o4 && o6 && !interval;
 		peer_elems(c->e, ps, interval, &b4, &b6);
 	}
 	pc->s[0] = sized_set(c, base[0], RS_KEY_V4, interval, &b4);
