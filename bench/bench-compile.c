@@ -4,7 +4,13 @@
  *     (--render 1: the ruleset of the compiled IR rendered once, timed; with
  *     bench/callgrind.sh, the instructions of compile, render and events)
  *   corral-bench --size S [--seed N] --write FILE   (the cluster as a manifest)
- *   corral-bench --excepts N   (one ipBlock with N excepts: decode and compile) */
+ *   corral-bench --excepts N   (one ipBlock with N excepts: decode and compile)
+ * CORRAL_BENCH_TRACE=1 (with --render 1): a line on stderr for each pod
+ * event's sync: its time, the peer sets it made dirty (members, ranges,
+ * whether marked full, addresses touched) and the elements it wrote;
+ * first a count of the live peer sets that are interval sets, and of
+ * those that mix pods with ranges. CORRAL_BENCH_SYNC_EVENTS=N: N pod
+ * events timed with their sync (default the smaller of --events and 200). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +48,39 @@ static void emit(const char *size, const char *metric, double v, const char *uni
 	printf("{\"bench\": \"compile\", \"size\": \"%s\", \"metric\": \"%s\", \"value\": %.4g, \"unit\": \"%s\"}\n",
 	       size, metric, v, unit);
 	fflush(stdout);
+}
+
+/* CORRAL_BENCH_TRACE: the live peer sets, as the render will see them */
+static void trace_peersets(const struct engine *e)
+{
+	struct vec all = { 0 };
+	size_t interval = 0, mixed = 0, full = 0;
+	engine_peersets(e, &all);
+	for (size_t i = 0; i < all.n; i++) {
+		const struct ir_peerset *ps = all.v[i];
+		bool iv = ps->ranges.n || ps->entities;
+		interval += iv;
+		mixed += iv && ptrset_count(&ps->members);
+		full += ps->full;
+	}
+	fprintf(stderr, "peer sets %zu: interval sets %zu, of which with member pods %zu; marked full %zu\n", all.n,
+		interval, mixed, full);
+	vec_free(&all);
+}
+
+/* CORRAL_BENCH_TRACE: the dirty peer sets of one event, before its sync */
+static void trace_dirty(const struct engine *e, int k)
+{
+	struct vec all = { 0 };
+	engine_peersets(e, &all);
+	fprintf(stderr, "event %d:", k);
+	for (size_t i = 0; i < all.n; i++) {
+		const struct ir_peerset *ps = all.v[i];
+		if (ps->dirty)
+			fprintf(stderr, " p%u[members %zu ranges %zu%s touched %u]", ps->id, ptrset_count(&ps->members),
+				ps->ranges.n, ps->full ? " full" : "", ps->ntouched);
+	}
+	vec_free(&all);
 }
 
 static int dbl_cmp(const void *a, const void *b)
@@ -175,18 +214,28 @@ int main(int argc, char **argv)
 		struct dp *dp = dp_new(NULL);
 		struct dp_stats st;
 		char *err = NULL;
+		bool trace = getenv("CORRAL_BENCH_TRACE") && atoi(getenv("CORRAL_BENCH_TRACE"));
+		if (trace)
+			trace_peersets(e);
 		dp_sync(dp, e, NULL, true, &st, &err);
 		free(err);
 		int n = events < 200 ? events : 200;
+		if (getenv("CORRAL_BENCH_SYNC_EVENTS"))
+			n = atoi(getenv("CORRAL_BENCH_SYNC_EVENTS"));
 		double *sl = xcalloc((size_t)(n > 0 ? n : 1), sizeof(double));
 		uint64_t added = 0;
 		for (int k = 0; k < n; k++) {
 			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
 			int i = (int)(r % (uint64_t)sz->pods);
 			engine_pod_upsert(e, gen_pod(sz, seed, i, (int)((r >> 20) % 8)));
+			if (trace)
+				trace_dirty(e, k);
 			dp_sync(dp, e, NULL, false, &st, &err);
 			free(err);
 			sl[k] = st.render_ms;
+			if (trace)
+				fprintf(stderr, " => %.3f ms, elements +%lu -%lu\n", st.render_ms,
+					(unsigned long)st.elems_added, (unsigned long)st.elems_deleted);
 			added += st.elems_added + st.elems_deleted;
 		}
 		qsort(sl, (size_t)n, sizeof(double), dbl_cmp);
