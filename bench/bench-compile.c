@@ -10,7 +10,11 @@
  * whether marked full, addresses touched) and the elements it wrote;
  * first a count of the live peer sets that are interval sets, and of
  * those that mix pods with ranges. CORRAL_BENCH_SYNC_EVENTS=N: N pod
- * events timed with their sync (default the smaller of --events and 200). */
+ * events timed with their sync (default the smaller of --events and 200).
+ * CORRAL_BENCH_MIXED=1: before those events, a NetworkPolicy of ns-0 (a
+ * namespace with a pod on node-0) admitting an ipBlock with an except and
+ * app=app-3 from every namespace: one peer set mixing ranges with about
+ * an eighth of the pods, as a cluster that writes both in one rule has. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +218,23 @@ int main(int argc, char **argv)
 		struct dp *dp = dp_new(NULL);
 		struct dp_stats st;
 		char *err = NULL;
+		if (getenv("CORRAL_BENCH_MIXED") && atoi(getenv("CORRAL_BENCH_MIXED"))) {
+			static const char y[] = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+						"metadata: {name: bench-mixed, namespace: ns-0}\nspec:\n"
+						"  podSelector: {}\n  ingress:\n"
+						"  - from:\n"
+						"    - ipBlock: {cidr: 192.168.0.0/16, except: [192.168.1.0/24]}\n"
+						"    - {namespaceSelector: {}, podSelector: {matchLabels: {app: app-3}}}\n";
+			struct manifest_set ms = { 0 };
+			struct decode_opts o = { DECODE_AGENT, false, "app", "default" };
+			manifest_load_buffer(&ms, "bench-mixed.yaml", y, strlen(y), &o);
+			if (ms.diags.errors) {
+				fprintf(stderr, "corral-bench: the mixed policy did not decode\n");
+				return 1;
+			}
+			manifest_apply(&ms, e);
+			manifest_set_free(&ms);
+		}
 		bool trace = getenv("CORRAL_BENCH_TRACE") && atoi(getenv("CORRAL_BENCH_TRACE"));
 		if (trace)
 			trace_peersets(e);
