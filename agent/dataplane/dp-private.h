@@ -58,6 +58,10 @@ extern unsigned long dp_plan_verified;
  * held them: each could have been an edit but for a change the engine
  * marked full (tests; render.c peer_sets). */
 extern unsigned long dp_render_relisted;
+/* A rule whose peers have both ranges and pods matches two sets, the
+ * ranges' and the pods' (render.c peer_sets); tests set it false to
+ * render one interval set merging both, as before, and compare. */
+extern bool dp_split_mixed;
 /* Peer set listings of at least this many addresses are radix-sorted
  * (render.c ranges_sort); tests set it out of reach to compare with qsort. */
 extern size_t dp_radix_min;

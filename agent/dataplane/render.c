@@ -285,24 +285,28 @@ void dp_ranges_sort(struct ip_range *r, size_t n)
 	free(count);
 }
 
-/* Peer set elements: member pods' addresses and the ranges, merged into
- * disjoint ranges (the kernel does not merge), split by family. Without
- * ranges (interval false) the addresses stay single keys for a hash. */
-static void peer_elems(const struct engine *e, const struct ir_peerset *ps, bool interval, struct ebuf *v4,
-		       struct ebuf *v6)
+/* Peer set elements: member pods' addresses (members) and the ranges
+ * (interval), merged into disjoint ranges (the kernel does not merge),
+ * split by family. Without ranges (interval false) the addresses stay
+ * single keys for a hash. A peer set with both is two pairs of sets
+ * (peer_sets): its ranges alone, its pods alone. */
+static void peer_elems(const struct engine *e, const struct ir_peerset *ps, bool members, bool interval,
+		       struct ebuf *v4, struct ebuf *v6)
 {
-	size_t na = 0, cap = ptrset_count(&ps->members) * 2 + ps->ranges.n * 2;
+	size_t na = 0, cap = (members ? ptrset_count(&ps->members) * 2 : 0) + (interval ? ps->ranges.n * 2 : 0);
 	struct ip_range *r = xmalloc((cap ? cap : 1) * sizeof(*r));
 	struct pod *p;
-	htab_foreach(&ps->members.h, p) {
-		if (!p->active)
-			continue;
-		/* only addresses the pod owns: not one quarantined (engine.h) */
-		for (uint32_t i = 0; i < p->spec->naddr; i++)
-			if (engine_pod_by_addr(e, p->spec->addr[i]) == p)
-				r[na].lo = r[na].hi = p->spec->addr[i], na++;
+	if (members) {
+		htab_foreach(&ps->members.h, p) {
+			if (!p->active)
+				continue;
+			/* only addresses the pod owns: not one quarantined (engine.h) */
+			for (uint32_t i = 0; i < p->spec->naddr; i++)
+				if (engine_pod_by_addr(e, p->spec->addr[i]) == p)
+					r[na].lo = r[na].hi = p->spec->addr[i], na++;
+		}
 	}
-	for (size_t i = 0; i < ps->ranges.n; i++)
+	for (size_t i = 0; interval && i < ps->ranges.n; i++)
 		r[na++] = ps->ranges.r[i];
 	dp_ranges_sort(r, na);
 	size_t out = 0;
@@ -364,9 +368,13 @@ static struct rs_set *sized_set(struct rctx *c, const char *base, enum rs_key ke
 	return s;
 }
 
+/* The sets a rule's peers match, by family: s the pods' (a hash) or,
+ * for peers with ranges only, the ranges' (an interval set); r, for
+ * peers with both, the ranges', a rule for each (peer_sets). */
 struct pscache {
 	const struct ir_peerset *ps;
 	struct rs_set *s[2]; /* IPv4, IPv6 */
+	struct rs_set *r[2]; /* IPv4, IPv6; or NULL */
 };
 
 static bool pscache_eq(const void *item, const void *key)
@@ -509,6 +517,79 @@ static void set_delta(struct rs_set *s, const struct rs_set *base, struct ebuf *
 
 unsigned long dp_render_relisted;
 
+/* The interval sets of a peer set's ranges (ipBlocks with their excepts
+ * carved, entities), with its member pods when members, named p<id>_4/_6:
+ * shared with the mirror when the peer set is not dirty, else listed
+ * (without members: only its ranges, a few). */
+static void range_sets(struct rctx *c, const struct ir_peerset *ps, bool members, struct rs_set *out[2])
+{
+	char name[2][32];
+	for (int f = 0; f < 2; f++)
+		snprintf(name[f], sizeof(name[f]), "p%u_%d", ps->id, f ? 6 : 4);
+	struct rs_set *o4 = c->reuse ? ruleset_set(c->reuse, name[0]) : NULL;
+	struct rs_set *o6 = c->reuse ? ruleset_set(c->reuse, name[1]) : NULL;
+	if (o4 && o6 && !ptrset_has(c->dirty, ps)) {
+		o4->refs++, o6->refs++;
+		rc_add(c, o4);
+		rc_add(c, o6);
+		out[0] = o4, out[1] = o6;
+		return;
+	}
+	struct ebuf b4 = { .kl = 4 }, b6 = { .kl = 16 };
+	peer_elems(c->e, ps, members, true, &b4, &b6);
+	out[0] = sized_set(c, name[0], RS_KEY_V4, true, &b4);
+	out[1] = sized_set(c, name[1], RS_KEY_V6, true, &b6);
+}
+
+/* The hash sets of a peer set's pods, named p<id>_4/_6_c<capacity>:
+ * shared with the mirror when not dirty, edited from it when only some
+ * addresses were touched, else listed from every member. */
+static void pod_sets(struct rctx *c, const struct ir_peerset *ps, struct rs_set *out[2])
+{
+	char base[2][32], name[2][96];
+	for (int f = 0; f < 2; f++) {
+		snprintf(base[f], sizeof(base[f]), "p%u_%d", ps->id, f ? 6 : 4);
+		snprintf(name[f], sizeof(name[f]), "%s_c%u", base[f], dp_capacity(c->dp, base[f], 0, true));
+	}
+	struct rs_set *o4 = c->reuse ? ruleset_set(c->reuse, name[0]) : NULL;
+	struct rs_set *o6 = c->reuse ? ruleset_set(c->reuse, name[1]) : NULL;
+	if (o4 && o6 && !ptrset_has(c->dirty, ps)) {
+		o4->refs++, o6->refs++;
+		rc_add(c, o4);
+		rc_add(c, o6);
+		dp_capacity_touch(c->dp, base[0]);
+		dp_capacity_touch(c->dp, base[1]);
+		out[0] = o4, out[1] = o6;
+		return;
+	}
+	struct ebuf b4 = { .kl = 4 }, b6 = { .kl = 16 };
+	struct ebuf a4 = { .kl = 4 }, a6 = { .kl = 16 }, d4 = { .kl = 4 }, d6 = { .kl = 16 };
+	bool edit = o4 && o6 && !ps->full && !o4->interval && !o6->interval;
+	if (edit) {
+		peer_elems_delta(c->e, ps, o4, true, &b4, &a4, &d4);
+		peer_elems_delta(c->e, ps, o6, false, &b6, &a6, &d6);
+	} else {
+		dp_render_relisted += o4 && o6;
+		peer_elems(c->e, ps, true, false, &b4, &b6);
+	}
+	out[0] = sized_set(c, base[0], RS_KEY_V4, false, &b4);
+	out[1] = sized_set(c, base[1], RS_KEY_V6, false, &b6);
+	if (edit) {
+		set_delta(out[0], o4, &a4, &d4);
+		set_delta(out[1], o6, &a6, &d6);
+	}
+}
+
+bool dp_split_mixed = true;
+
+/* The sets of a peer set, built once per render. Pods' addresses change
+ * with every pod event and ranges only with the policy (or the nodes,
+ * for entities): a rule whose peers have both matches two sets, the
+ * ranges' and the pods' (NetworkPolicy's peers are a union: a selected
+ * pod inside an except is admitted, as one merged set admitted it), so
+ * that a pod event edits the pods' set instead of listing the pods and
+ * ranges again merged into one interval set (issue 16: tens of ms with
+ * 18,000 member pods). */
 static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 {
 	struct pscache *pc = htab_find(&c->pscache, hash_ptr(ps), pscache_eq, ps);
@@ -525,42 +606,14 @@ static struct pscache *peer_sets(struct rctx *c, const struct ir_peerset *ps)
 	}
 	/* an entity's ranges come and go with the nodes: its set stays an
 	 * interval set (same name) even while they are empty */
-	bool interval = ps->ranges.n > 0 || ps->entities;
-	char base[2][32], name[2][96];
-	for (int f = 0; f < 2; f++) {
-		snprintf(base[f], sizeof(base[f]), "p%u_%d", ps->id, f ? 6 : 4);
-		uint32_t cap = interval ? 0 : dp_capacity(c->dp, base[f], 0, true);
-		if (interval)
-			snprintf(name[f], sizeof(name[f]), "%s", base[f]);
-		else
-			snprintf(name[f], sizeof(name[f]), "%s_c%u", base[f], cap);
-	}
-	struct rs_set *o4 = c->reuse ? ruleset_set(c->reuse, name[0]) : NULL;
-	struct rs_set *o6 = c->reuse ? ruleset_set(c->reuse, name[1]) : NULL;
-	if (o4 && o6 && !ptrset_has(c->dirty, ps)) {
-		o4->refs++, o6->refs++;
-		rc_add(c, o4);
-		rc_add(c, o6);
-		dp_capacity_touch(c->dp, base[0]);
-		dp_capacity_touch(c->dp, base[1]);
-		pc->s[0] = o4, pc->s[1] = o6;
-		return pc;
-	}
-	struct ebuf b4 = { .kl = 4 }, b6 = { .kl = 16 };
-	struct ebuf a4 = { .kl = 4 }, a6 = { .kl = 16 }, d4 = { .kl = 4 }, d6 = { .kl = 16 };
-	bool edit = o4 && o6 && !interval && !ps->full && !o4->interval && !o6->interval;
-	if (edit) {
-		peer_elems_delta(c->e, ps, o4, true, &b4, &a4, &d4);
-		peer_elems_delta(c->e, ps, o6, false, &b6, &a6, &d6);
+	bool ranges = ps->ranges.n > 0 || ps->entities, pods = ps->terms.n > 0;
+	if (ranges && pods && dp_split_mixed) {
+		range_sets(c, ps, false, pc->r);
+		pod_sets(c, ps, pc->s);
+	} else if (ranges) {
+		range_sets(c, ps, pods, pc->s); /* with its member pods merged in (tests: dp_split_mixed) */
 	} else {
-		dp_render_relisted += o4 && o6 && !interval;
-		peer_elems(c->e, ps, interval, &b4, &b6);
-	}
-	pc->s[0] = sized_set(c, base[0], RS_KEY_V4, interval, &b4);
-	pc->s[1] = sized_set(c, base[1], RS_KEY_V6, interval, &b6);
-	if (edit) {
-		set_delta(pc->s[0], o4, &a4, &d4);
-		set_delta(pc->s[1], o6, &a6, &d6);
+		pod_sets(c, ps, pc->s);
 	}
 	return pc;
 }
@@ -722,30 +775,39 @@ static void group_rule(struct rctx *c, struct rs_chain *ch, const struct ir_grou
 		named_sets(c, g, r, ch->name, k, nm);
 	/* formatted once: every chain is rendered again at each sync */
 	char *origin = rule_origin(r);
-	set_origin(c, pc ? pc->s[0]->name : NULL, "peers", origin);
-	set_origin(c, pc ? pc->s[1]->name : NULL, "peers", origin);
+	for (int f = 0; pc && f < 2; f++) {
+		set_origin(c, pc->r[f] ? pc->r[f]->name : NULL, "peer ranges", origin);
+		set_origin(c, pc->s[f]->name, pc->r[f] ? "peer pods" : "peers", origin);
+	}
 	set_origin(c, pt, "ports", origin);
 	set_origin(c, nm[0], "named ports", origin);
 	set_origin(c, nm[1], "named ports", origin);
 	for (int fam = 4; fam <= 6; fam += 2) {
-		const char *peer = pc ? pc->s[fam == 6]->name : NULL;
-		if (plain && (peer || fam == 4)) {
-			struct rs_rule *x = rule_new(ch, RR_MATCH);
-			x->family = peer ? (uint8_t)fam : 0;
-			x->src = g->dir == DIR_INGRESS;
-			x->set = peer;
-			x->ports = pt;
-			x->ret = g->dir == DIR_EGRESS;
-			x->comment = xstrdup(origin);
-		}
-		if (named) {
-			struct rs_rule *x = rule_new(ch, RR_MATCH);
-			x->family = (uint8_t)fam;
-			x->src = g->dir == DIR_INGRESS;
-			x->set = peer;
-			x->named = nm[fam == 6];
-			x->ret = g->dir == DIR_EGRESS;
-			x->comment = xstrdup(origin);
+		/* peers with ranges and pods: a rule for each set, ranges first;
+		 * every rule here allows, so the chain allows their union */
+		const struct rs_set *sets[2] = { pc ? pc->r[fam == 6] : NULL, pc ? pc->s[fam == 6] : NULL };
+		for (int w = 0; w < 2; w++) {
+			const char *peer = sets[w] ? sets[w]->name : NULL;
+			if (!peer && (w == 0 || pc))
+				continue;
+			if (plain && (peer || fam == 4)) {
+				struct rs_rule *x = rule_new(ch, RR_MATCH);
+				x->family = peer ? (uint8_t)fam : 0;
+				x->src = g->dir == DIR_INGRESS;
+				x->set = peer;
+				x->ports = pt;
+				x->ret = g->dir == DIR_EGRESS;
+				x->comment = xstrdup(origin);
+			}
+			if (named) {
+				struct rs_rule *x = rule_new(ch, RR_MATCH);
+				x->family = (uint8_t)fam;
+				x->src = g->dir == DIR_INGRESS;
+				x->set = peer;
+				x->named = nm[fam == 6];
+				x->ret = g->dir == DIR_EGRESS;
+				x->comment = xstrdup(origin);
+			}
 		}
 	}
 	free(origin);

@@ -37,9 +37,11 @@
  *     (IR rule, family, port kind); then a rate-limited NFLOG log and a
  *     counted drop whose prefix names the direction and the group;
  *   sets: p<id>_4 / p<id>_6 peer sets: pod addresses in a hash sized
- *     ahead (name suffix _c<capacity>), or, when the peers include
- *     ipBlocks, an interval set with pods and CIDRs merged into disjoint
- *     ranges; pt_<n> port sets (inet_proto . inet_service, intervals
+ *     ahead (name suffix _c<capacity>), and, when the peers include
+ *     ipBlocks or entities, an interval set of their disjoint ranges
+ *     (excepts carved), without suffix; peers with both match through two
+ *     rules, one a set (pods change with every pod event, ranges with the
+ *     policy or the nodes); pt_<n> port sets (inet_proto . inet_service, intervals
  *     for endPort), one per distinct content, n interned by content;
  *     np_<chain>_<k>_4/_6 named-port sets keyed by destination address
  *     (ip daddr . meta l4proto . th dport); h<id>_4/_6 the addresses

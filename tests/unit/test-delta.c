@@ -25,6 +25,18 @@ static struct pod_spec *renamed(struct pod_spec *p, const char *name)
 	return p;
 }
 
+static void apply(struct engine *e, const char *yaml);
+
+/* One rule admitting ipBlocks (with excepts, over the generated pods'
+ * addresses) and app=app-3 pods from every namespace: a peer set mixing
+ * ranges with pods, rendered as two sets (render.c peer_sets). */
+static const char mixed_policy[] =
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: mixed, namespace: ns-0}\n"
+	"spec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+	"    - ipBlock: {cidr: 10.64.0.0/16, except: [10.64.1.0/24, 10.64.7.0/25]}\n"
+	"    - ipBlock: {cidr: 'fd00::/112', except: ['fd00::100/120']}\n"
+	"    - {namespaceSelector: {}, podSelector: {matchLabels: {app: app-3}}}\n";
+
 static void delta_equals_full(void **state)
 {
 	(void)state;
@@ -35,6 +47,7 @@ static void delta_equals_full(void **state)
 	struct engine *e = engine_new(&cfg);
 	manifest_apply(&set, e);
 	manifest_set_free(&set);
+	apply(e, mixed_policy);
 	struct dp *dp = dp_new(NULL);
 	struct dp_stats st;
 	char *err = NULL;
@@ -150,6 +163,139 @@ static void full_sync_then_edits(void **state)
 	       (unsigned long)changed, dp_plan_verified, dp_render_relisted);
 	assert_true(changed >= 10);
 	assert_true(dp_plan_verified >= 10);
+	assert_int_equal(dp_render_relisted, 0);
+	dp_plan_verify = false;
+	dp_free(dp);
+	engine_free(e);
+}
+
+/* Whether set s (interval or hash, sorted keys) holds address a. */
+static bool set_holds(const struct rs_set *s, ip128 a)
+{
+	size_t kl = rs_key_len(s->key);
+	uint8_t k[16] = { 0 };
+	if (kl == 4) {
+		uint32_t v = ip_v4(a);
+		k[0] = (uint8_t)(v >> 24), k[1] = (uint8_t)(v >> 16), k[2] = (uint8_t)(v >> 8), k[3] = (uint8_t)v;
+	} else {
+		for (int i = 0; i < 8; i++)
+			k[i] = (uint8_t)(a.hi >> (56 - 8 * i)), k[8 + i] = (uint8_t)(a.lo >> (56 - 8 * i));
+	}
+	for (size_t i = 0; i < s->n; i++)
+		if (memcmp(s->keys + i * 2 * kl, k, kl) <= 0 && memcmp(k, s->keys + i * 2 * kl + kl, kl) <= 0)
+			return true;
+	return false;
+}
+
+/* The peer set of the rule of mixed_policy: its ranges' sets and its
+ * pods' (p<id>_4/_6 and p<id>_4/_6_c<capacity>) in rs; pods NULL when
+ * merged into the ranges' sets. */
+static void mixed_sets(const struct ruleset *rs, const struct rs_set *ranges[2], const struct rs_set *pods[2])
+{
+	ranges[0] = ranges[1] = pods[0] = pods[1] = NULL;
+	for (size_t i = 0; i < rs->sets.n; i++) {
+		const struct rs_set *x = rs->sets.v[i];
+		if (!x->origin || !strstr(x->origin, "NetworkPolicy ns-0/mixed "))
+			continue;
+		int f = x->key == RS_KEY_V6;
+		if (x->interval)
+			ranges[f] = x;
+		else
+			pods[f] = x;
+	}
+}
+
+/* A rule whose peers have ipBlocks and pods matches two sets, its ranges'
+ * (an interval set, written only when the policy or the nodes change)
+ * and its pods' (a hash edited at each pod event), where it matched one
+ * interval set merging both: every address is admitted by one of the
+ * two exactly when the merged set holds it (pods inside an except
+ * included: peers are a union), and 100 pod events later the pods' set
+ * was edited, never listed again, and the ranges' set wrote nothing. */
+static void mixed_peers_split(void **state)
+{
+	(void)state;
+	const struct gen_size *sz = gen_size_find("medium");
+	struct manifest_set set = { 0 };
+	gen_cluster(sz, 11, &set);
+	struct engine_config cfg = { "node-0", "app", true, NULL, NULL };
+	struct engine *e = engine_new(&cfg);
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+	apply(e, mixed_policy);
+	struct dp *dp = dp_new(NULL);
+	dp_split_mixed = false;
+	struct ruleset *merged = dp_render(dp, e);
+	dp_split_mixed = true;
+	struct ruleset *split = dp_render(dp, e);
+	const struct rs_set *mr[2], *mp[2], *sr[2], *sp[2];
+	mixed_sets(merged, mr, mp);
+	mixed_sets(split, sr, sp);
+	assert_non_null(mr[0]);
+	assert_non_null(mr[1]);
+	assert_null(mp[0]);
+	assert_non_null(sr[0]);
+	assert_non_null(sr[1]);
+	assert_non_null(sp[0]);
+	assert_non_null(sp[1]);
+	/* every pod's addresses, and addresses at the edges of the ranges and excepts */
+	struct vec pods = { 0 };
+	engine_pods(e, &pods);
+	size_t held = 0, in_except = 0, checked = 0;
+	static const char *const edges[] = { "10.64.0.0", "10.64.0.255", "10.64.1.0", "10.64.1.255", "10.64.2.0",
+					     "10.64.7.127", "10.64.7.128", "10.64.255.255", "10.65.0.0", "10.63.255.255",
+					     "fd00::", "fd00::ff", "fd00::100", "fd00::1ff", "fd00::200", "fd00::ffff",
+					     "fd00::1:0", "fcff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" };
+	for (size_t i = 0; i < pods.n + ARRAY_SIZE(edges); i++) {
+		const struct pod *p = i < pods.n ? pods.v[i] : NULL;
+		for (uint32_t j = 0; j < (p ? p->spec->naddr : 1); j++) {
+			ip128 a;
+			if (p)
+				a = p->spec->addr[j];
+			else
+				assert_int_equal(ip_parse(edges[i - pods.n], &a), 0);
+			int f = !ip_is_v4(a);
+			bool want = set_holds(mr[f], a), got = set_holds(sr[f], a) || set_holds(sp[f], a);
+			if (want != got)
+				printf("address %zu/%u: merged %d, split %d\n", i, j, want, got);
+			assert_true(want == got);
+			held += want;
+			in_except += want && !set_holds(sr[f], a);
+			checked++;
+		}
+	}
+	printf("%zu addresses: %zu admitted either way (%zu of them pods inside an except or outside the ranges); "
+	       "ranges %zu + %zu, pods %zu + %zu elements; merged %zu + %zu\n",
+	       checked, held, in_except, sr[0]->n, sr[1]->n, sp[0]->n, sp[1]->n, mr[0]->n, mr[1]->n);
+	assert_true(in_except > 0);
+	assert_true(held > in_except);
+	vec_free(&pods);
+	ruleset_free(merged);
+	ruleset_free(split);
+
+	/* pod events: the pods' set edited, the ranges' set unchanged */
+	struct dp_stats st;
+	char *err = NULL;
+	assert_int_equal(dp_sync(dp, e, NULL, true, &st, &err), 0);
+	dp_plan_verify = true;
+	dp_plan_verified = 0;
+	dp_render_relisted = 0;
+	uint64_t r = 17;
+	size_t mixed_changed = 0;
+	for (int k = 0; k < 100; k++) {
+		int i = (int)(rng(&r) % (uint64_t)sz->pods);
+		engine_pod_upsert(e, gen_pod(sz, 11, i, (int)(rng(&r) % 8)));
+		struct sbuf plan = { 0 };
+		dp_sync_dry(dp, e, false, &plan);
+		char *t = sbuf_steal(&plan);
+		assert_null(strstr(t, "(peer ranges of NetworkPolicy ns-0/mixed ")); /* nothing written to them */
+		mixed_changed += strstr(t, "(peer pods of NetworkPolicy ns-0/mixed ") != NULL;
+		free(t);
+	}
+	printf("100 pod events: %zu changed the mixed rule's pods, %lu pod sets written from the edit, %lu listed "
+	       "whole again\n",
+	       mixed_changed, dp_plan_verified, dp_render_relisted);
+	assert_true(mixed_changed >= 5);
 	assert_int_equal(dp_render_relisted, 0);
 	dp_plan_verify = false;
 	dp_free(dp);
@@ -274,6 +420,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(delta_equals_full),
 		cmocka_unit_test(full_sync_then_edits),
+		cmocka_unit_test(mixed_peers_split),
 		cmocka_unit_test(idle_label_index_follows_pods),
 		cmocka_unit_test(radix_sort_orders_starts),
 		cmocka_unit_test(radix_sort_equals_qsort),
