@@ -14,7 +14,10 @@
  * CORRAL_BENCH_MIXED=1: before those events, a NetworkPolicy of ns-0 (a
  * namespace with a pod on node-0) admitting an ipBlock with an except and
  * app=app-3 from every namespace: one peer set mixing ranges with about
- * an eighth of the pods, as a cluster that writes both in one rule has. */
+ * an eighth of the pods, as a cluster that writes both in one rule has.
+ * CORRAL_BENCH_MERGED=1: such a peer set rendered as one interval set
+ * merging pods and ranges, as before they were two sets (dp_split_mixed),
+ * to compare in one build. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +25,7 @@
 #include <time.h>
 
 #include "gen.h"
-#include "agent/dataplane/dataplane.h"
+#include "agent/dataplane/dp-private.h"
 #include "kube/decode.h"
 #include "policy/eval.h"
 
@@ -218,6 +221,8 @@ int main(int argc, char **argv)
 		struct dp *dp = dp_new(NULL);
 		struct dp_stats st;
 		char *err = NULL;
+		if (getenv("CORRAL_BENCH_MERGED") && atoi(getenv("CORRAL_BENCH_MERGED")))
+			dp_split_mixed = false;
 		if (getenv("CORRAL_BENCH_MIXED") && atoi(getenv("CORRAL_BENCH_MIXED"))) {
 			static const char y[] = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
 						"metadata: {name: bench-mixed, namespace: ns-0}\nspec:\n"
