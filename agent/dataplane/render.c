@@ -519,8 +519,9 @@ unsigned long dp_render_relisted;
 
 /* The interval sets of a peer set's ranges (ipBlocks with their excepts
  * carved, entities), with its member pods when members, named p<id>_4/_6:
- * shared with the mirror when the peer set is not dirty, else listed
- * (without members: only its ranges, a few). */
+ * shared with the mirror when the peer set is not dirty or, without
+ * members, when only pods were touched (its ranges change only with a
+ * mark full: engine.h), else listed. */
 static void range_sets(struct rctx *c, const struct ir_peerset *ps, bool members, struct rs_set *out[2])
 {
 	char name[2][32];
@@ -528,7 +529,7 @@ static void range_sets(struct rctx *c, const struct ir_peerset *ps, bool members
 		snprintf(name[f], sizeof(name[f]), "p%u_%d", ps->id, f ? 6 : 4);
 	struct rs_set *o4 = c->reuse ? ruleset_set(c->reuse, name[0]) : NULL;
 	struct rs_set *o6 = c->reuse ? ruleset_set(c->reuse, name[1]) : NULL;
-	if (o4 && o6 && !ptrset_has(c->dirty, ps)) {
+	if (o4 && o6 && o4->interval && o6->interval && (!ptrset_has(c->dirty, ps) || (!members && !ps->full))) {
 		o4->refs++, o6->refs++;
 		rc_add(c, o4);
 		rc_add(c, o6);
