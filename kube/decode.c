@@ -601,6 +601,28 @@ static void dec_np_rule(struct dctx *c, json_t *v, const char *rpath, enum dir d
 	}
 }
 
+/* "prefix.key[i]", a rule's path (kept by the rule), in buf: prefix and
+ * key are this file's own words, so it always fits (a vasprintf per rule
+ * was 1,500 instructions). */
+static const char *rule_path(char (*buf)[64], const char *prefix, const char *key, size_t i)
+{
+	size_t pl = strlen(prefix), kl = strlen(key), at = sizeof(*buf);
+	char num[24], *w = *buf;
+	size_t nl = 0;
+	do
+		num[sizeof(num) - ++nl] = (char)('0' + i % 10);
+	while ((i /= 10) && nl < sizeof(num));
+	if (pl + 1 + kl + 1 + nl + 2 > at)
+		abort(); /* a caller passed a longer prefix or key */
+	memcpy(w, prefix, pl);
+	w[pl] = '.';
+	memcpy(w + pl + 1, key, kl);
+	w[pl + 1 + kl] = '[';
+	memcpy(w + pl + kl + 2, num + sizeof(num) - nl, nl);
+	memcpy(w + pl + kl + 2 + nl, "]", 2);
+	return w;
+}
+
 static void dec_rules(struct dctx *c, json_t *spec, const char *prefix, const char *key, enum dir d,
 		      struct policy_spec *pol,
 		      void (*one)(struct dctx *, json_t *, const char *, enum dir, istr, struct rule *))
@@ -611,9 +633,8 @@ static void dec_rules(struct dctx *c, json_t *spec, const char *prefix, const ch
 		return;
 	pol->rules[d] = xcalloc(json_array_size(arr) ? json_array_size(arr) : 1, sizeof(struct rule));
 	json_array_foreach(arr, i, x) {
-		char *p = xasprintf("%s.%s[%zu]", prefix, key, i); /* the rule's path: kept */
-		one(c, x, p, d, pol->ns, &pol->rules[d][pol->nrules[d]++]);
-		free(p);
+		char buf[64];
+		one(c, x, rule_path(&buf, prefix, key, i), d, pol->ns, &pol->rules[d][pol->nrules[d]++]);
 	}
 }
 
@@ -838,9 +859,8 @@ static void dec_ap_externals(struct dctx *c, json_t *parent, const char *prefix,
 	json_array_foreach(ext, i, x) {
 		struct rule *r = &pol->rules[d][pol->nrules[d]++];
 		memset(r, 0, sizeof(*r));
-		char *p = xasprintf("%s.external[%zu]", prefix, i);
-		dec_ap_external(c, x, p, d, pol, r);
-		free(p);
+		char buf[64];
+		dec_ap_external(c, x, rule_path(&buf, prefix, "external", i), d, pol, r);
 	}
 }
 
