@@ -16,7 +16,9 @@ struct dctx {
 	struct diags *d;
 	const char *file;
 	const char *kind;
-	char *obj;      /* "ns/name" */
+	/* the object, "ns/name" or "name" in messages (written out only for
+	 * one): pointers into the object being decoded or its options */
+	const char *obj_ns, *obj_name;
 	bool invalid;   /* an error that makes the policy allow nothing */
 	bool target_unknown; /* the policy's targets could not be read */
 	char *first;    /* first error message */
@@ -90,9 +92,13 @@ static char *fpath_text(const struct fpath *p)
 static void dmsg(struct dctx *c, bool warning, const struct fpath *fp, const char *fmt, va_list ap)
 {
 	char *m, *path = fpath_text(fp);
+	char *obj = !c->obj_name ? NULL
+		    : c->obj_ns ? xasprintf("%s/%s", c->obj_ns, c->obj_name)
+				: xstrdup(c->obj_name);
 	if (vasprintf(&m, fmt, ap) < 0)
 		abort();
-	diags_add(c->d, warning, c->file, c->kind, c->obj, path, "%s", m);
+	diags_add(c->d, warning, c->file, c->kind, obj, path, "%s", m);
+	free(obj);
 	if (!warning) {
 		c->invalid = true;
 		if (!c->first) { /* quoted by status and logs: clipped */
@@ -1052,8 +1058,8 @@ static int dec_meta(struct dctx *c, json_t *obj, bool namespaced, istr *ns, istr
 	const char *s = meta ? get_str(c, meta, "namespace", FP("metadata")) : NULL;
 	if (!s && namespaced)
 		s = c->o->default_ns ? c->o->default_ns : "default";
-	free(c->obj);
-	c->obj = n ? (namespaced ? xasprintf("%s/%s", s, n) : xstrdup(n)) : NULL;
+	c->obj_name = n;
+	c->obj_ns = n && namespaced ? s : NULL;
 	if (!n || !*n) {
 		derr(c, FP("metadata.name"), "required");
 		return -EINVAL;
@@ -1275,7 +1281,6 @@ int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, stru
 	if (!strcmp(kind, "EndpointSlice") && !strcmp(api, "discovery.k8s.io/v1")) {
 		/* read only the kubernetes Service's (the kube-apiserver entity) */
 		ret = dec_apiserver_slice(&c, obj, out);
-		free(c.obj);
 		free(c.first);
 		return ret;
 	}
@@ -1301,7 +1306,6 @@ int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, stru
 			  "unknown kind \"%s\" for apiVersion \"%s\"", kind, api);
 		ret = -EINVAL;
 	}
-	free(c.obj);
 	free(c.first);
 	return ret;
 }
