@@ -809,17 +809,15 @@ static size_t json_value_end(const char *b, size_t i, size_t len)
 {
 	size_t depth = 0;
 	for (; i < len; i++) {
-		if (b[i] == '"') { /* most of what is not in a string opens one */
+		switch (jv_class[(unsigned char)b[i]]) {
+		case JV_NONE:
+			break;
+		case JV_QUOTE:
 			i = json_str_close(b, i + 1, len);
 			if (i >= len)
 				return len;
 			if (!depth)
 				return i + 1;
-			continue;
-		}
-		switch (jv_class[(unsigned char)b[i]]) {
-		case JV_NONE:
-		case JV_QUOTE:
 			break;
 		case JV_OPEN:
 			depth++;
