@@ -16,18 +16,89 @@ struct dctx {
 	struct diags *d;
 	const char *file;
 	const char *kind;
-	char *obj;      /* "ns/name" */
+	/* the object, "ns/name" or "name" in messages (written out only for
+	 * one): pointers into the object being decoded or its options */
+	const char *obj_ns, *obj_name;
 	bool invalid;   /* an error that makes the policy allow nothing */
 	bool target_unknown; /* the policy's targets could not be read */
 	char *first;    /* first error message */
 };
 
-static void dmsg(struct dctx *c, bool warning, const char *path, const char *fmt, va_list ap)
+/* A field path ("spec.ingress[3].from[0].podSelector"), written out only
+ * when a message names it: each level of the walk adds a segment on its
+ * own stack, and a field read without a problem costs no text at all
+ * (formatting every path up front was 0.5 G instructions of the agent's
+ * start at 150,000 pods). Every message reads as it did when the walk
+ * built the text itself. */
+enum fseg {
+	FP_TEXT,  /* s as it is ("", "spec.podSelector", a rule's path) */
+	FP_FIELD, /* ".s", or s alone after an empty path */
+	FP_DOT,   /* ".s", whatever comes before */
+	FP_INDEX, /* "[i]" */
+	FP_KEY,   /* "[s]" (a label key) */
+};
+struct fpath {
+	const struct fpath *up;
+	enum fseg seg;
+	const char *s;
+	size_t i;
+};
+/* Segments live until the end of the enclosing block (compound literals). */
+#define FP(text) (&(const struct fpath){ NULL, FP_TEXT, (text), 0 })
+#define FP_FIELD(up, name) (&(const struct fpath){ (up), FP_FIELD, (name), 0 })
+#define FP_DOT(up, name) (&(const struct fpath){ (up), FP_DOT, (name), 0 })
+#define FP_INDEX(up, idx) (&(const struct fpath){ (up), FP_INDEX, NULL, (idx) })
+#define FP_KEY(up, key) (&(const struct fpath){ (up), FP_KEY, (key), 0 })
+
+static void fpath_put(struct sbuf *b, const struct fpath *p)
 {
-	char *m;
+	if (!p)
+		return;
+	fpath_put(b, p->up);
+	switch (p->seg) {
+	case FP_TEXT:
+		sbuf_add(b, p->s);
+		break;
+	case FP_FIELD:
+		if (b->n)
+			sbuf_add(b, ".");
+		sbuf_add(b, p->s);
+		break;
+	case FP_DOT:
+		sbuf_add(b, ".");
+		sbuf_add(b, p->s);
+		break;
+	case FP_INDEX:
+		sbuf_addf(b, "[%zu]", p->i);
+		break;
+	case FP_KEY:
+		sbuf_add(b, "[");
+		sbuf_add(b, p->s);
+		sbuf_add(b, "]");
+		break;
+	}
+}
+
+/* The path's text (malloc'd), or NULL for no path. */
+static char *fpath_text(const struct fpath *p)
+{
+	struct sbuf b = { 0 };
+	if (!p)
+		return NULL;
+	fpath_put(&b, p);
+	return sbuf_steal(&b);
+}
+
+static void dmsg(struct dctx *c, bool warning, const struct fpath *fp, const char *fmt, va_list ap)
+{
+	char *m, *path = fpath_text(fp);
+	char *obj = !c->obj_name ? NULL
+		    : c->obj_ns ? xasprintf("%s/%s", c->obj_ns, c->obj_name)
+				: xstrdup(c->obj_name);
 	if (vasprintf(&m, fmt, ap) < 0)
 		abort();
-	diags_add(c->d, warning, c->file, c->kind, c->obj, path, "%s", m);
+	diags_add(c->d, warning, c->file, c->kind, obj, path, "%s", m);
+	free(obj);
 	if (!warning) {
 		c->invalid = true;
 		if (!c->first) { /* quoted by status and logs: clipped */
@@ -37,9 +108,10 @@ static void dmsg(struct dctx *c, bool warning, const char *path, const char *fmt
 		}
 	}
 	free(m);
+	free(path);
 }
 
-static void __attribute__((format(printf, 3, 4))) derr(struct dctx *c, const char *path, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4))) derr(struct dctx *c, const struct fpath *path, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -47,7 +119,7 @@ static void __attribute__((format(printf, 3, 4))) derr(struct dctx *c, const cha
 	va_end(ap);
 }
 
-static void __attribute__((format(printf, 3, 4))) dwarn(struct dctx *c, const char *path, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4))) dwarn(struct dctx *c, const struct fpath *path, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -162,7 +234,8 @@ bool k8s_port_name_ok(const char *s)
 
 /* Reports every key of obj not in allowed. fatal: an error, else a
  * warning in agent mode. */
-static void check_fields(struct dctx *c, json_t *obj, const char *path, const char *const *allowed, bool fatal)
+static void check_fields(struct dctx *c, json_t *obj, const struct fpath *path, const char *const *allowed,
+			 bool fatal)
 {
 	const char *k;
 	json_t *v;
@@ -173,12 +246,10 @@ static void check_fields(struct dctx *c, json_t *obj, const char *path, const ch
 				ok = true;
 		if (ok || (!fatal && c->o->mode == DECODE_API))
 			continue;
-		char *p = *path ? xasprintf("%s.%s", path, k) : xstrdup(k);
 		if (fatal || c->o->mode == DECODE_STRICT)
-			derr(c, p, "unknown field");
+			derr(c, FP_FIELD(path, k), "unknown field");
 		else
-			dwarn(c, p, "unknown field, ignored");
-		free(p);
+			dwarn(c, FP_FIELD(path, k), "unknown field, ignored");
 	}
 }
 
@@ -193,28 +264,24 @@ static const char *sval(const json_t *v)
 }
 
 /* NULL if absent or null; reports a wrong type. */
-static json_t *get_typed(struct dctx *c, json_t *obj, const char *key, const char *path, json_type t)
+static json_t *get_typed(struct dctx *c, json_t *obj, const char *key, const struct fpath *path, json_type t)
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v || json_is_null(v))
 		return NULL;
 	if (json_typeof(v) != t) {
-		char *p = *path ? xasprintf("%s.%s", path, key) : xstrdup(key);
 		const char *want = t == JSON_OBJECT ? "an object" : t == JSON_ARRAY ? "a list" : "a string";
-		derr(c, p, "must be %s, not %s", want, json_type_name(v));
-		free(p);
+		derr(c, FP_FIELD(path, key), "must be %s, not %s", want, json_type_name(v));
 		return NULL;
 	}
 	return v;
 }
 
-static const char *get_str(struct dctx *c, json_t *obj, const char *key, const char *path)
+static const char *get_str(struct dctx *c, json_t *obj, const char *key, const struct fpath *path)
 {
 	json_t *v = get_typed(c, obj, key, path, JSON_STRING);
 	if (v && !sval(v)) {
-		char *p = *path ? xasprintf("%s.%s", path, key) : xstrdup(key);
-		derr(c, p, "holds a NUL character");
-		free(p);
+		derr(c, FP_FIELD(path, key), "holds a NUL character");
 		return NULL;
 	}
 	return v ? json_string_value(v) : NULL;
@@ -222,14 +289,14 @@ static const char *get_str(struct dctx *c, json_t *obj, const char *key, const c
 
 /* ---------- labels and selectors ---------- */
 
-static void dec_labels(struct dctx *c, json_t *v, const char *path, struct labelset *out)
+static void dec_labels(struct dctx *c, json_t *v, const struct fpath *path, struct labelset *out)
 {
 	const char *k;
 	json_t *x;
 	if (!v)
 		return;
 	json_object_foreach(v, k, x) {
-		char *p = xasprintf("%s[%s]", path, k);
+		const struct fpath *p = FP_KEY(path, k);
 		if (!json_is_string(x))
 			derr(c, p, "label value must be a string, not %s", json_type_name(x));
 		else if (!sval(x))
@@ -240,14 +307,13 @@ static void dec_labels(struct dctx *c, json_t *v, const char *path, struct label
 			derr(c, p, "invalid label value \"%s\"", json_string_value(x));
 		else
 			labelset_set(out, k, json_string_value(x));
-		free(p);
 	}
 }
 
 static const char *const sel_fields[] = { "matchLabels", "matchExpressions", NULL };
 static const char *const expr_fields[] = { "key", "operator", "values", NULL };
 
-static int dec_expr(struct dctx *c, json_t *e, const char *path, struct selector *out)
+static int dec_expr(struct dctx *c, json_t *e, const struct fpath *path, struct selector *out)
 {
 	static const struct {
 		const char *name;
@@ -267,11 +333,8 @@ static int dec_expr(struct dctx *c, json_t *e, const char *path, struct selector
 	check_fields(c, e, path, expr_fields, true);
 	const char *key = get_str(c, e, "key", path), *op = get_str(c, e, "operator", path);
 	json_t *vals = get_typed(c, e, "values", path, JSON_ARRAY);
-	char *p;
 	if (!key || !k8s_label_key_ok(key)) {
-		p = xasprintf("%s.key", path);
-		derr(c, p, key ? "invalid label key \"%s\"" : "required%s", key ? key : "");
-		free(p);
+		derr(c, FP_DOT(path, "key"), key ? "invalid label key \"%s\"" : "required%s", key ? key : "");
 		return -EINVAL;
 	}
 	size_t i;
@@ -279,14 +342,12 @@ static int dec_expr(struct dctx *c, json_t *e, const char *path, struct selector
 		if (op && !strcmp(op, ops[i].name))
 			break;
 	if (i == ARRAY_SIZE(ops)) {
-		p = xasprintf("%s.operator", path);
-		derr(c, p, "must be In, NotIn, Exists or DoesNotExist%s%s%s", op ? ", not \"" : "",
+		derr(c, FP_DOT(path, "operator"), "must be In, NotIn, Exists or DoesNotExist%s%s%s", op ? ", not \"" : "",
 		     op ? op : "", op ? "\"" : "");
-		free(p);
 		return -EINVAL;
 	}
 	size_t n = vals ? json_array_size(vals) : 0;
-	p = xasprintf("%s.values", path);
+	const struct fpath *p = FP_DOT(path, "values");
 	if (ops[i].values && n == 0)
 		derr(c, p, "operator %s needs at least one value", op);
 	else if (!ops[i].values && n)
@@ -299,7 +360,6 @@ static int dec_expr(struct dctx *c, json_t *e, const char *path, struct selector
 		else
 			sv[j] = json_string_value(x);
 	}
-	free(p);
 	if ((int)c->d->errors == before)
 		selector_add(out, key, ops[i].op, sv, (uint32_t)n);
 	free(sv);
@@ -307,7 +367,7 @@ static int dec_expr(struct dctx *c, json_t *e, const char *path, struct selector
 }
 
 /* v: the selector object or NULL (absent: everything). */
-static int dec_selector(struct dctx *c, json_t *v, const char *path, struct selector *out)
+static int dec_selector(struct dctx *c, json_t *v, const struct fpath *path, struct selector *out)
 {
 	int before = c->d->errors;
 	memset(out, 0, sizeof(*out));
@@ -318,13 +378,13 @@ static int dec_selector(struct dctx *c, json_t *v, const char *path, struct sele
 		return -EINVAL;
 	}
 	check_fields(c, v, path, sel_fields, true);
-	char *p = xasprintf("%s.matchLabels", path);
+	const struct fpath *p = FP_DOT(path, "matchLabels");
 	json_t *ml = get_typed(c, v, "matchLabels", path, JSON_OBJECT);
 	const char *k;
 	json_t *x;
 	if (ml)
 		json_object_foreach(ml, k, x) {
-			char *q = xasprintf("%s[%s]", p, k);
+			const struct fpath *q = FP_KEY(p, k);
 			if (!k8s_label_key_ok(k))
 				derr(c, q, "invalid label key \"%s\"", k);
 			else if (!json_is_string(x))
@@ -337,16 +397,12 @@ static int dec_selector(struct dctx *c, json_t *v, const char *path, struct sele
 				const char *val = json_string_value(x);
 				selector_add(out, k, SEL_IN, &val, 1);
 			}
-			free(q);
 		}
-	free(p);
 	json_t *me = get_typed(c, v, "matchExpressions", path, JSON_ARRAY);
 	size_t i;
 	if (me)
 		json_array_foreach(me, i, x) {
-			p = xasprintf("%s.matchExpressions[%zu]", path, i);
-			dec_expr(c, x, p, out);
-			free(p);
+			dec_expr(c, x, FP_INDEX(FP_DOT(path, "matchExpressions"), i), out);
 		}
 	selector_normalize(out);
 	if ((int)c->d->errors != before) {
@@ -358,7 +414,7 @@ static int dec_selector(struct dctx *c, json_t *v, const char *path, struct sele
 
 /* ---------- ports ---------- */
 
-static int dec_port_num(struct dctx *c, json_t *v, const char *path, uint16_t *out)
+static int dec_port_num(struct dctx *c, json_t *v, const struct fpath *path, uint16_t *out)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535) {
 		if (json_is_integer(v))
@@ -371,23 +427,21 @@ static int dec_port_num(struct dctx *c, json_t *v, const char *path, uint16_t *o
 	return 0;
 }
 
-static int dec_protocol(struct dctx *c, json_t *e, const char *path)
+static int dec_protocol(struct dctx *c, json_t *e, const struct fpath *path)
 {
 	json_t *v = json_object_get(e, "protocol");
-	char *p = xasprintf("%s.protocol", path);
 	int proto = PROTO_TCP; /* absent: TCP */
 	if (v && !json_is_null(v)) {
 		proto = sval(v) ? proto_parse(json_string_value(v)) : -1;
 		if (proto < 0)
-			derr(c, p, "must be TCP, UDP or SCTP%s%s%s", json_is_string(v) ? ", not \"" : "",
+			derr(c, FP_DOT(path, "protocol"), "must be TCP, UDP or SCTP%s%s%s", json_is_string(v) ? ", not \"" : "",
 			     json_is_string(v) ? json_string_value(v) : "", json_is_string(v) ? "\"" : "");
 	}
-	free(p);
 	return proto;
 }
 
 /* One entry of ports[]; named ports allowed when named is true. */
-static int dec_port_entry(struct dctx *c, json_t *e, const char *path, bool named, bool need_port,
+static int dec_port_entry(struct dctx *c, json_t *e, const struct fpath *path, bool named, bool need_port,
 			  struct port_match *pm)
 {
 	static const char *const fields[] = { "protocol", "port", "endPort", NULL };
@@ -400,7 +454,7 @@ static int dec_port_entry(struct dctx *c, json_t *e, const char *path, bool name
 	check_fields(c, e, path, fields, true);
 	int proto = dec_protocol(c, e, path);
 	json_t *port = json_object_get(e, "port"), *end = json_object_get(e, "endPort");
-	char *pp = xasprintf("%s.port", path), *ep = xasprintf("%s.endPort", path);
+	const struct fpath *pp = FP_DOT(path, "port"), *ep = FP_DOT(path, "endPort");
 	pm->proto = (uint8_t)(proto < 0 ? 0 : proto);
 	if (port && json_is_null(port))
 		port = NULL;
@@ -427,13 +481,11 @@ static int dec_port_entry(struct dctx *c, json_t *e, const char *path, bool name
 	} else if (end) {
 		derr(c, ep, "needs port to be set");
 	}
-	free(pp);
-	free(ep);
 	return (int)c->d->errors == before ? 0 : -EINVAL;
 }
 
 /* ports: NULL or [] means every port of every protocol. */
-static void dec_ports(struct dctx *c, json_t *obj, const char *path, bool named, bool need_port,
+static void dec_ports(struct dctx *c, json_t *obj, const struct fpath *path, bool named, bool need_port,
 		      struct rule *r)
 {
 	json_t *ports = get_typed(c, obj, "ports", path, JSON_ARRAY), *e;
@@ -443,18 +495,16 @@ static void dec_ports(struct dctx *c, json_t *obj, const char *path, bool named,
 		return;
 	r->ports = xcalloc(json_array_size(ports), sizeof(*r->ports));
 	json_array_foreach(ports, i, e) {
-		char *p = xasprintf("%s.ports[%zu]", path, i);
-		if (dec_port_entry(c, e, p, named, need_port, &r->ports[r->nports]) == 0)
+		if (dec_port_entry(c, e, FP_INDEX(FP_DOT(path, "ports"), i), named, need_port, &r->ports[r->nports]) == 0)
 			r->nports++;
 		else
 			istr_put(r->ports[r->nports].name);
-		free(p);
 	}
 }
 
 /* ---------- NetworkPolicy ---------- */
 
-static int dec_ipblock(struct dctx *c, json_t *v, const char *path, struct peer *pe)
+static int dec_ipblock(struct dctx *c, json_t *v, const struct fpath *path, struct peer *pe)
 {
 	static const char *const fields[] = { "cidr", "except", NULL };
 	int before = c->d->errors;
@@ -462,19 +512,16 @@ static int dec_ipblock(struct dctx *c, json_t *v, const char *path, struct peer 
 	bool hb;
 	check_fields(c, v, path, fields, true);
 	const char *cidr = get_str(c, v, "cidr", path);
-	char *p = xasprintf("%s.cidr", path);
+	const struct fpath *p = FP_DOT(path, "cidr");
 	pe->kind = PEER_CIDR;
 	if (!cidr) {
 		derr(c, p, "required");
-		free(p);
 		return -EINVAL;
 	}
 	if (cidr_parse(cidr, &lo, &hi, &hb) < 0) {
 		derr(c, p, "\"%s\" is not a valid CIDR", cidr);
-		free(p);
 		return -EINVAL;
 	}
-	free(p);
 	pe->text = xstrdup(cidr);
 	range_set_add_cidr(&pe->ranges, cidr, lo, hi);
 	json_t *ex = get_typed(c, v, "except", path, JSON_ARRAY), *x;
@@ -486,12 +533,11 @@ static int dec_ipblock(struct dctx *c, json_t *v, const char *path, struct peer 
 		const char *s = sval(x);
 		bool parsed = s && cidr_parse(s, &cut[m].lo, &cut[m].hi, &hb) == 0;
 		if (!parsed || ip_cmp(cut[m].lo, lo) < 0 || ip_cmp(cut[m].hi, hi) > 0) {
-			p = xasprintf("%s.except[%zu]", path, i);
+			const struct fpath *q = FP_INDEX(FP_DOT(path, "except"), i);
 			if (parsed)
-				derr(c, p, "%s is not inside cidr %s", s, cidr);
+				derr(c, q, "%s is not inside cidr %s", s, cidr);
 			else
-				derr(c, p, "\"%s\" is not a valid CIDR", s ? s : json_type_name(x));
-			free(p);
+				derr(c, q, "\"%s\" is not a valid CIDR", s ? s : json_type_name(x));
 			continue;
 		}
 		pe->except[pe->nexcept++] = xstrdup(s);
@@ -502,7 +548,7 @@ static int dec_ipblock(struct dctx *c, json_t *v, const char *path, struct peer 
 	return (int)c->d->errors == before ? 0 : -EINVAL;
 }
 
-static void dec_np_peer(struct dctx *c, json_t *v, const char *path, istr own_ns, struct peer *pe)
+static void dec_np_peer(struct dctx *c, json_t *v, const struct fpath *path, istr own_ns, struct peer *pe)
 {
 	static const char *const fields[] = { "podSelector", "namespaceSelector", "ipBlock", NULL };
 	if (!json_is_object(v)) {
@@ -521,9 +567,7 @@ static void dec_np_peer(struct dctx *c, json_t *v, const char *path, istr own_ns
 		return;
 	}
 	if (ib) {
-		char *p = xasprintf("%s.ipBlock", path);
-		dec_ipblock(c, ib, p, pe);
-		free(p);
+		dec_ipblock(c, ib, FP_DOT(path, "ipBlock"), pe);
 		return;
 	}
 	if (!ps && !ns) {
@@ -531,24 +575,21 @@ static void dec_np_peer(struct dctx *c, json_t *v, const char *path, istr own_ns
 		return;
 	}
 	pe->kind = PEER_PODS;
-	char *p = xasprintf("%s.podSelector", path);
-	dec_selector(c, ps, p, &pe->podsel);
-	free(p);
-	if (ns) {
-		p = xasprintf("%s.namespaceSelector", path);
-		dec_selector(c, ns, p, &pe->nssel);
-		free(p);
-	} else {
+	dec_selector(c, ps, FP_DOT(path, "podSelector"), &pe->podsel);
+	if (ns)
+		dec_selector(c, ns, FP_DOT(path, "namespaceSelector"), &pe->nssel);
+	else {
 		pe->ns = istr_ref(own_ns); /* podSelector alone: own namespace */
 	}
 }
 
-static void dec_np_rule(struct dctx *c, json_t *v, const char *path, enum dir d, istr own_ns, struct rule *r)
+static void dec_np_rule(struct dctx *c, json_t *v, const char *rpath, enum dir d, istr own_ns, struct rule *r)
 {
 	static const char *const in_fields[] = { "from", "ports", NULL };
 	static const char *const eg_fields[] = { "to", "ports", NULL };
 	const char *pk = d == DIR_INGRESS ? "from" : "to";
-	r->path = istr_get(path);
+	const struct fpath *path = FP(rpath);
+	r->path = istr_get(rpath);
 	if (!json_is_object(v)) {
 		derr(c, path, "must be an object, not %s", json_type_name(v));
 		return;
@@ -562,48 +603,67 @@ static void dec_np_rule(struct dctx *c, json_t *v, const char *path, enum dir d,
 		return;
 	r->peers = xcalloc(json_array_size(peers), sizeof(*r->peers));
 	json_array_foreach(peers, i, x) {
-		char *p = xasprintf("%s.%s[%zu]", path, pk, i);
-		dec_np_peer(c, x, p, own_ns, &r->peers[r->npeers++]);
-		free(p);
+		dec_np_peer(c, x, FP_INDEX(FP_DOT(path, pk), i), own_ns, &r->peers[r->npeers++]);
 	}
+}
+
+/* "prefix.key[i]", a rule's path (kept by the rule), in buf: prefix and
+ * key are this file's own words, so it always fits (a vasprintf per rule
+ * was 1,500 instructions). */
+static const char *rule_path(char (*buf)[64], const char *prefix, const char *key, size_t i)
+{
+	size_t pl = strlen(prefix), kl = strlen(key), at = sizeof(*buf);
+	char num[24], *w = *buf;
+	size_t nl = 0;
+	do
+		num[sizeof(num) - ++nl] = (char)('0' + i % 10);
+	while ((i /= 10) && nl < sizeof(num));
+	if (pl + 1 + kl + 1 + nl + 2 > at)
+		abort(); /* a caller passed a longer prefix or key */
+	memcpy(w, prefix, pl);
+	w[pl] = '.';
+	memcpy(w + pl + 1, key, kl);
+	w[pl + 1 + kl] = '[';
+	memcpy(w + pl + kl + 2, num + sizeof(num) - nl, nl);
+	memcpy(w + pl + kl + 2 + nl, "]", 2);
+	return w;
 }
 
 static void dec_rules(struct dctx *c, json_t *spec, const char *prefix, const char *key, enum dir d,
 		      struct policy_spec *pol,
 		      void (*one)(struct dctx *, json_t *, const char *, enum dir, istr, struct rule *))
 {
-	json_t *arr = get_typed(c, spec, key, prefix, JSON_ARRAY), *x;
+	json_t *arr = get_typed(c, spec, key, FP(prefix), JSON_ARRAY), *x;
 	size_t i;
 	if (!arr)
 		return;
 	pol->rules[d] = xcalloc(json_array_size(arr) ? json_array_size(arr) : 1, sizeof(struct rule));
 	json_array_foreach(arr, i, x) {
-		char *p = xasprintf("%s.%s[%zu]", prefix, key, i);
-		one(c, x, p, d, pol->ns, &pol->rules[d][pol->nrules[d]++]);
-		free(p);
+		char buf[64];
+		one(c, x, rule_path(&buf, prefix, key, i), d, pol->ns, &pol->rules[d][pol->nrules[d]++]);
 	}
 }
 
 static void dec_netpol(struct dctx *c, json_t *obj, struct policy_spec *pol)
 {
 	static const char *const fields[] = { "podSelector", "policyTypes", "ingress", "egress", NULL };
-	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
+	json_t *spec = get_typed(c, obj, "spec", FP(""), JSON_OBJECT);
 	if (!spec) {
 		if (!json_object_get(obj, "spec"))
-			derr(c, "spec", "required");
+			derr(c, FP("spec"), "required");
 		c->target_unknown = true;
 		pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
 		return;
 	}
-	check_fields(c, spec, "spec", fields, false);
+	check_fields(c, spec, FP("spec"), fields, false);
 	json_t *ps = json_object_get(spec, "podSelector");
 	/* Absent, the API server reads it as {} (LabelSelector is a value in
 	 * NetworkPolicySpec, not a pointer): every pod of the namespace. */
 	if (!ps && c->o->mode == DECODE_STRICT)
-		dwarn(c, "spec.podSelector", "absent: read as {} (every pod of the namespace), as the API server does");
-	if (dec_selector(c, ps, "spec.podSelector", &pol->target) < 0)
+		dwarn(c, FP("spec.podSelector"), "absent: read as {} (every pod of the namespace), as the API server does");
+	if (dec_selector(c, ps, FP("spec.podSelector"), &pol->target) < 0)
 		c->target_unknown = true; /* fail closed: every pod of the namespace */
-	json_t *types = get_typed(c, spec, "policyTypes", "spec", JSON_ARRAY), *x;
+	json_t *types = get_typed(c, spec, "policyTypes", FP("spec"), JSON_ARRAY), *x;
 	json_t *egress = json_object_get(spec, "egress");
 	size_t i;
 	if (!types) {
@@ -620,14 +680,13 @@ static void dec_netpol(struct dctx *c, json_t *obj, struct policy_spec *pol)
 			else if (!strcmp(t, "Egress"))
 				pol->isolates[DIR_EGRESS] = true;
 			else {
-				char *p = xasprintf("spec.policyTypes[%zu]", i);
-				derr(c, p, "must be Ingress or Egress, not \"%s\"", json_is_string(x) ? t : json_type_name(x));
-				free(p);
+				derr(c, FP_INDEX(FP("spec.policyTypes"), i), "must be Ingress or Egress, not \"%s\"",
+				     json_is_string(x) ? t : json_type_name(x));
 				pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
 			}
 		}
 		if (!json_array_size(types)) {
-			derr(c, "spec.policyTypes", "must list Ingress, Egress or both");
+			derr(c, FP("spec.policyTypes"), "must list Ingress, Egress or both");
 			pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
 		}
 	}
@@ -682,10 +741,11 @@ static void set_app_peers(struct dctx *c, struct rule *r, const char *app, istr 
 	}
 }
 
-static void dec_ap_rule(struct dctx *c, json_t *v, const char *path, enum dir d, istr own_ns, struct rule *r)
+static void dec_ap_rule(struct dctx *c, json_t *v, const char *rpath, enum dir d, istr own_ns, struct rule *r)
 {
 	static const char *const fields[] = { "application", "namespace", "ports", NULL };
-	r->path = istr_get(path);
+	const struct fpath *path = FP(rpath);
+	r->path = istr_get(rpath);
 	(void)d;
 	if (!json_is_object(v)) {
 		derr(c, path, "must be an object, not %s", json_type_name(v));
@@ -693,17 +753,15 @@ static void dec_ap_rule(struct dctx *c, json_t *v, const char *path, enum dir d,
 	}
 	check_fields(c, v, path, fields, true);
 	const char *app = get_str(c, v, "application", path), *ns = get_str(c, v, "namespace", path);
-	char *p = xasprintf("%s.application", path);
+	const struct fpath *p = FP_DOT(path, "application");
 	if (!app)
 		derr(c, p, "required (an application name, or \"*\" for any)");
 	else if (strcmp(app, "*") && (!*app || !k8s_label_value_ok(app)))
 		derr(c, p, "\"%s\" is not a valid application name (a label value: at most 63 characters, "
 			   "alphanumeric at both ends, '-', '_' or '.' inside) nor \"*\"", app);
-	free(p);
-	p = xasprintf("%s.namespace", path);
 	if (ns && strcmp(ns, "*") && !k8s_dns_label_ok(ns))
-		derr(c, p, "\"%s\" is not a valid namespace name (a DNS-1123 label) nor \"*\"", ns);
-	free(p);
+		derr(c, FP_DOT(path, "namespace"), "\"%s\" is not a valid namespace name (a DNS-1123 label) nor \"*\"",
+		     ns);
 	dec_ports(c, v, path, false, true, r);
 	if (!app)
 		return;
@@ -717,21 +775,20 @@ static void dec_ap_rule(struct dctx *c, json_t *v, const char *path, enum dir d,
 /* One external entry: outbound (d DIR_EGRESS) it may name a host, an
  * address, a range or an entity; inbound an address, a range or an
  * entity (a DNS name says nothing about where a packet comes from). */
-static void dec_ap_external(struct dctx *c, json_t *v, const char *path, enum dir d, struct policy_spec *pol,
+static void dec_ap_external(struct dctx *c, json_t *v, const char *rpath, enum dir d, struct policy_spec *pol,
 			    struct rule *r)
 {
 	static const char *const fields[] = { "host", "ipv4", "cidr", "entity", "ports", NULL };
 	static const char *const in_fields[] = { "ipv4", "cidr", "entity", "ports", NULL };
-	r->path = istr_get(path);
+	const struct fpath *path = FP(rpath);
+	r->path = istr_get(rpath);
 	if (!json_is_object(v)) {
 		derr(c, path, "must be an object, not %s", json_type_name(v));
 		return;
 	}
 	if (d == DIR_INGRESS && json_object_get(v, "host")) {
-		char *p = xasprintf("%s.host", path);
-		derr(c, p, "inbound entries name where traffic comes from: an ipv4, a cidr or an entity, not a "
+		derr(c, FP_DOT(path, "host"), "inbound entries name where traffic comes from: an ipv4, a cidr or an entity, not a "
 			   "DNS name");
-		free(p);
 		return;
 	}
 	check_fields(c, v, path, d == DIR_INGRESS ? in_fields : fields, true);
@@ -749,26 +806,21 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, enum di
 	struct peer *pe = &r->peers[0];
 	ip128 lo, hi;
 	bool hb;
-	char *p;
 	if (ent) {
 		int e = entity_parse(ent);
 		pe->kind = PEER_ENTITY;
 		pe->text = xstrdup(ent);
 		if (e < 0) {
-			p = xasprintf("%s.entity", path);
-			derr(c, p, "\"%s\" is not an entity (nodes, world or kube-apiserver)", ent);
-			free(p);
+			derr(c, FP_DOT(path, "entity"), "\"%s\" is not an entity (nodes, world or kube-apiserver)", ent);
 		} else {
 			pe->entity = (uint32_t)e;
 		}
 		return;
 	}
 	if (host) {
-		p = xasprintf("%s.host", path);
 		if (!fqdn_pattern_ok(host))
-			derr(c, p, "\"%s\" is not a lower-case DNS name of two labels or more, optionally after \"*.\" "
+			derr(c, FP_DOT(path, "host"), "\"%s\" is not a lower-case DNS name of two labels or more, optionally after \"*.\" "
 				   "(no scheme, port or path)", host);
-		free(p);
 		pe->kind = PEER_HOST;
 		pe->text = xstrdup(host);
 		pol->nhosts++;
@@ -782,14 +834,14 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, enum di
 	}
 	pe->kind = PEER_CIDR;
 	if (ipv4) {
-		p = xasprintf("%s.ipv4", path);
+		const struct fpath *p = FP_DOT(path, "ipv4");
 		if (ip_parse(ipv4, &lo) < 0 || !ip_is_v4(lo) || strchr(ipv4, ':'))
 			derr(c, p, "\"%s\" is not a dotted-quad IPv4 address", ipv4);
 		else
 			range_set_add(&pe->ranges, lo, lo);
 		pe->text = xstrdup(ipv4);
 	} else {
-		p = xasprintf("%s.cidr", path);
+		const struct fpath *p = FP_DOT(path, "cidr");
 		if (cidr_parse(cidr, &lo, &hi, &hb) < 0)
 			derr(c, p, "\"%s\" is not a valid CIDR", cidr);
 		else if (hb)
@@ -798,7 +850,6 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, enum di
 			range_set_add_cidr(&pe->ranges, cidr, lo, hi);
 		pe->text = xstrdup(cidr);
 	}
-	free(p);
 }
 
 /* spec.inbound.external or spec.outbound.external: rules after the
@@ -806,7 +857,7 @@ static void dec_ap_external(struct dctx *c, json_t *v, const char *path, enum di
 static void dec_ap_externals(struct dctx *c, json_t *parent, const char *prefix, enum dir d,
 			     struct policy_spec *pol)
 {
-	json_t *ext = get_typed(c, parent, "external", prefix, JSON_ARRAY), *x;
+	json_t *ext = get_typed(c, parent, "external", FP(prefix), JSON_ARRAY), *x;
 	size_t i, base = pol->nrules[d];
 	if (!ext)
 		return;
@@ -814,9 +865,8 @@ static void dec_ap_externals(struct dctx *c, json_t *parent, const char *prefix,
 	json_array_foreach(ext, i, x) {
 		struct rule *r = &pol->rules[d][pol->nrules[d]++];
 		memset(r, 0, sizeof(*r));
-		char *p = xasprintf("%s.external[%zu]", prefix, i);
-		dec_ap_external(c, x, p, d, pol, r);
-		free(p);
+		char buf[64];
+		dec_ap_external(c, x, rule_path(&buf, prefix, "external", i), d, pol, r);
 	}
 }
 
@@ -826,40 +876,40 @@ static void dec_access(struct dctx *c, json_t *obj, struct policy_spec *pol)
 	static const char *const in_fields[] = { "rules", "external", NULL };
 	static const char *const out_fields[] = { "rules", "external", NULL };
 	pol->isolates[DIR_INGRESS] = pol->isolates[DIR_EGRESS] = true;
-	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
+	json_t *spec = get_typed(c, obj, "spec", FP(""), JSON_OBJECT);
 	if (!spec) {
 		if (!json_object_get(obj, "spec"))
-			derr(c, "spec", "required");
+			derr(c, FP("spec"), "required");
 		c->target_unknown = true;
 		return;
 	}
-	check_fields(c, spec, "spec", fields, false);
-	const char *app = get_str(c, spec, "application", "spec");
+	check_fields(c, spec, FP("spec"), fields, false);
+	const char *app = get_str(c, spec, "application", FP("spec"));
 	if (!app && !json_object_get(spec, "application")) {
 		char *k0 = app_key0(c);
-		derr(c, "spec.application", "required: the application (pods labelled %s=NAME) this policy is for",
+		derr(c, FP("spec.application"), "required: the application (pods labelled %s=NAME) this policy is for",
 		     k0);
 		free(k0);
 		c->target_unknown = true;
 	} else if (!app) {
 		c->target_unknown = true; /* a wrong type, reported by get_str */
 	} else if (!*app || !k8s_label_value_ok(app)) {
-		derr(c, "spec.application", "\"%s\" is not a valid application name (a label value: at most 63 "
+		derr(c, FP("spec.application"), "\"%s\" is not a valid application name (a label value: at most 63 "
 					    "characters, alphanumeric at both ends, '-', '_' or '.' inside)", app);
 		c->target_unknown = true;
 	} else {
 		pol->app = istr_get(app);
 		set_app_target(c, pol, app);
 	}
-	json_t *in = get_typed(c, spec, "inbound", "spec", JSON_OBJECT);
-	json_t *out = get_typed(c, spec, "outbound", "spec", JSON_OBJECT);
+	json_t *in = get_typed(c, spec, "inbound", FP("spec"), JSON_OBJECT);
+	json_t *out = get_typed(c, spec, "outbound", FP("spec"), JSON_OBJECT);
 	if (in) {
-		check_fields(c, in, "spec.inbound", in_fields, false);
+		check_fields(c, in, FP("spec.inbound"), in_fields, false);
 		dec_rules(c, in, "spec.inbound", "rules", DIR_INGRESS, pol, dec_ap_rule);
 		dec_ap_externals(c, in, "spec.inbound", DIR_INGRESS, pol);
 	}
 	if (out) {
-		check_fields(c, out, "spec.outbound", out_fields, false);
+		check_fields(c, out, FP("spec.outbound"), out_fields, false);
 		dec_rules(c, out, "spec.outbound", "rules", DIR_EGRESS, pol, dec_ap_rule);
 		dec_ap_externals(c, out, "spec.outbound", DIR_EGRESS, pol);
 	}
@@ -867,7 +917,7 @@ static void dec_access(struct dctx *c, json_t *obj, struct policy_spec *pol)
 
 /* ---------- Pods and workloads ---------- */
 
-static void dec_container_ports(struct dctx *c, json_t *conts, const char *path, struct pod_spec *pod)
+static void dec_container_ports(struct dctx *c, json_t *conts, const struct fpath *path, struct pod_spec *pod)
 {
 	json_t *ct, *pt;
 	size_t i, j;
@@ -878,44 +928,36 @@ static void dec_container_ports(struct dctx *c, json_t *conts, const char *path,
 		if (!json_is_array(ports))
 			continue;
 		json_array_foreach(ports, j, pt) {
-			char *p = xasprintf("%s[%zu].ports[%zu]", path, i, j);
+			const struct fpath *p = FP_INDEX(FP_DOT(FP_INDEX(path, i), "ports"), j);
 			json_t *num = json_object_get(pt, "containerPort");
 			json_t *name = json_object_get(pt, "name");
 			int proto = dec_protocol(c, pt, p);
 			struct cport cp = { NULL, (uint8_t)(proto < 0 ? 0 : proto), 0 };
-			char *np = xasprintf("%s.containerPort", p);
-			if (proto >= 0 && dec_port_num(c, num, np, &cp.port) == 0) {
+			if (proto >= 0 && dec_port_num(c, num, FP_DOT(p, "containerPort"), &cp.port) == 0) {
 				if (sval(name)) /* else no name: a named port that does not resolve */
 					cp.name = istr_get(json_string_value(name));
 				pod->ports = xrealloc(pod->ports, (pod->nports + 1) * sizeof(*pod->ports));
 				pod->ports[pod->nports++] = cp;
 			}
-			free(np);
-			free(p);
 		}
 	}
 }
 
-static void dec_pod_template(struct dctx *c, json_t *meta, json_t *spec, const char *path, struct pod_spec *pod)
+static void dec_pod_template(struct dctx *c, json_t *meta, json_t *spec, const struct fpath *path,
+			     struct pod_spec *pod)
 {
-	char *p = xasprintf("%s.metadata.labels", path);
-	dec_labels(c, get_typed(c, meta, "labels", path, JSON_OBJECT), p, &pod->labels);
-	free(p);
+	dec_labels(c, get_typed(c, meta, "labels", path, JSON_OBJECT), FP_DOT(path, "metadata.labels"), &pod->labels);
 	if (!spec)
 		return;
 	const char *node = get_str(c, spec, "nodeName", path);
 	if (node)
 		pod->node = istr_get(node);
 	pod->host_network = json_is_true(json_object_get(spec, "hostNetwork"));
-	p = xasprintf("%s.spec.containers", path);
-	dec_container_ports(c, json_object_get(spec, "containers"), p, pod);
-	free(p);
-	p = xasprintf("%s.spec.initContainers", path);
-	dec_container_ports(c, json_object_get(spec, "initContainers"), p, pod);
-	free(p);
+	dec_container_ports(c, json_object_get(spec, "containers"), FP_DOT(path, "spec.containers"), pod);
+	dec_container_ports(c, json_object_get(spec, "initContainers"), FP_DOT(path, "spec.initContainers"), pod);
 }
 
-static void pod_add_addr(struct dctx *c, struct pod_spec *pod, const char *s, const char *path)
+static void pod_add_addr(struct dctx *c, struct pod_spec *pod, const char *s, const struct fpath *path)
 {
 	ip128 a;
 	if (ip_parse(s, &a) < 0) {
@@ -935,30 +977,29 @@ static void pod_add_addr(struct dctx *c, struct pod_spec *pod, const char *s, co
 
 static int dec_pod(struct dctx *c, json_t *obj, struct pod_spec *pod)
 {
-	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
-	json_t *status = get_typed(c, obj, "status", "", JSON_OBJECT);
-	dec_pod_template(c, json_object_get(obj, "metadata"), spec, "", pod);
+	json_t *spec = get_typed(c, obj, "spec", FP(""), JSON_OBJECT);
+	json_t *status = get_typed(c, obj, "status", FP(""), JSON_OBJECT);
+	dec_pod_template(c, json_object_get(obj, "metadata"), spec, FP(""), pod);
 	pod->phase = PHASE_RUNNING;
 	if (!status)
 		return 0;
-	const char *ph = get_str(c, status, "phase", "status");
+	const char *ph = get_str(c, status, "phase", FP("status"));
 	if (ph)
 		pod->phase = pod_phase_parse(ph, strlen(ph));
-	json_t *ips = get_typed(c, status, "podIPs", "status", JSON_ARRAY), *x;
+	json_t *ips = get_typed(c, status, "podIPs", FP("status"), JSON_ARRAY), *x;
 	size_t i;
 	if (ips)
 		json_array_foreach(ips, i, x) {
-			char *p = xasprintf("status.podIPs[%zu].ip", i);
+			const struct fpath *p = FP_DOT(FP_INDEX(FP("status.podIPs"), i), "ip");
 			json_t *ip = json_is_object(x) ? json_object_get(x, "ip") : NULL;
 			if (!sval(ip))
 				derr(c, p, "required string");
 			else if (pod->naddr < 2)
 				pod_add_addr(c, pod, json_string_value(ip), p);
-			free(p);
 		}
-	const char *ip = get_str(c, status, "podIP", "status");
+	const char *ip = get_str(c, status, "podIP", FP("status"));
 	if (ip && !pod->naddr)
-		pod_add_addr(c, pod, ip, "status.podIP");
+		pod_add_addr(c, pod, ip, FP("status.podIP"));
 	return 0;
 }
 
@@ -972,10 +1013,10 @@ static int dec_workload(struct dctx *c, json_t *obj, struct pod_spec *pod)
 	}
 	json_t *tmpl = json_object_get(spec, "template");
 	if (!json_is_object(tmpl)) {
-		derr(c, path, "required: the pod template");
+		derr(c, FP(path), "required: the pod template");
 		return -EINVAL;
 	}
-	dec_pod_template(c, json_object_get(tmpl, "metadata"), json_object_get(tmpl, "spec"), path, pod);
+	dec_pod_template(c, json_object_get(tmpl, "metadata"), json_object_get(tmpl, "spec"), FP(path), pod);
 	pod->phase = PHASE_RUNNING;
 	pod->workload = xstrdup(c->kind);
 	return 0;
@@ -1012,19 +1053,19 @@ static bool group_known(const char *api)
 
 static int dec_meta(struct dctx *c, json_t *obj, bool namespaced, istr *ns, istr *name)
 {
-	json_t *meta = get_typed(c, obj, "metadata", "", JSON_OBJECT);
-	const char *n = meta ? get_str(c, meta, "name", "metadata") : NULL;
-	const char *s = meta ? get_str(c, meta, "namespace", "metadata") : NULL;
+	json_t *meta = get_typed(c, obj, "metadata", FP(""), JSON_OBJECT);
+	const char *n = meta ? get_str(c, meta, "name", FP("metadata")) : NULL;
+	const char *s = meta ? get_str(c, meta, "namespace", FP("metadata")) : NULL;
 	if (!s && namespaced)
 		s = c->o->default_ns ? c->o->default_ns : "default";
-	free(c->obj);
-	c->obj = n ? (namespaced ? xasprintf("%s/%s", s, n) : xstrdup(n)) : NULL;
+	c->obj_name = n;
+	c->obj_ns = n && namespaced ? s : NULL;
 	if (!n || !*n) {
-		derr(c, "metadata.name", "required");
+		derr(c, FP("metadata.name"), "required");
 		return -EINVAL;
 	}
 	if (namespaced && !k8s_dns_label_ok(s)) {
-		derr(c, "metadata.namespace", "\"%s\" is not a valid namespace name", s);
+		derr(c, FP("metadata.namespace"), "\"%s\" is not a valid namespace name", s);
 		return -EINVAL;
 	}
 	*name = istr_get(n);
@@ -1094,9 +1135,9 @@ static int dec_namespace(struct dctx *c, json_t *obj, struct decoded *out)
 		return -EINVAL;
 	}
 	if (!k8s_dns_label_ok(ns->name))
-		derr(c, "metadata.name", "\"%s\" is not a valid namespace name", ns->name);
+		derr(c, FP("metadata.name"), "\"%s\" is not a valid namespace name", ns->name);
 	json_t *meta = json_object_get(obj, "metadata");
-	dec_labels(c, get_typed(c, meta, "labels", "metadata", JSON_OBJECT), "metadata.labels", &ns->labels);
+	dec_labels(c, get_typed(c, meta, "labels", FP("metadata"), JSON_OBJECT), FP("metadata.labels"), &ns->labels);
 	labelset_set(&ns->labels, "kubernetes.io/metadata.name", ns->name);
 	if (c->invalid) { /* fail closed: matches no namespace selector */
 		ns->unreadable = true;
@@ -1109,7 +1150,7 @@ static int dec_namespace(struct dctx *c, json_t *obj, struct decoded *out)
 
 /* One address of a Node or of the API server's EndpointSlice (room for it
  * was made), or an error naming where it is and what it says. */
-static void node_addr(struct dctx *c, struct node_spec *n, const char *path, const char *a)
+static void node_addr(struct dctx *c, struct node_spec *n, const struct fpath *path, const char *a)
 {
 	ip128 ip;
 	if (!a || ip_parse(a, &ip) < 0)
@@ -1144,14 +1185,14 @@ static int dec_node(struct dctx *c, json_t *obj, struct decoded *out)
 		node_spec_free(n);
 		return -EINVAL;
 	}
-	json_t *spec = get_typed(c, obj, "spec", "", JSON_OBJECT);
-	json_t *status = get_typed(c, obj, "status", "", JSON_OBJECT);
-	json_t *cidrs = spec ? get_typed(c, spec, "podCIDRs", "spec", JSON_ARRAY) : NULL;
-	const char *one = spec && !cidrs ? get_str(c, spec, "podCIDR", "spec") : NULL;
-	json_t *addrs = status ? get_typed(c, status, "addresses", "status", JSON_ARRAY) : NULL;
+	json_t *spec = get_typed(c, obj, "spec", FP(""), JSON_OBJECT);
+	json_t *status = get_typed(c, obj, "status", FP(""), JSON_OBJECT);
+	json_t *cidrs = spec ? get_typed(c, spec, "podCIDRs", FP("spec"), JSON_ARRAY) : NULL;
+	const char *one = spec && !cidrs ? get_str(c, spec, "podCIDR", FP("spec")) : NULL;
+	json_t *addrs = status ? get_typed(c, status, "addresses", FP("status"), JSON_ARRAY) : NULL;
 	for (i = 0; i < (cidrs ? json_array_size(cidrs) : !!one); i++) {
 		const char *s = cidrs ? sval(json_array_get(cidrs, i)) : one;
-		char *p = cidrs ? xasprintf("spec.podCIDRs[%zu]", i) : xstrdup("spec.podCIDR");
+		const struct fpath *p = cidrs ? FP_INDEX(FP("spec.podCIDRs"), i) : FP("spec.podCIDR");
 		ip128 lo, hi;
 		bool hb;
 		if (!s || cidr_parse(s, &lo, &hi, &hb) < 0)
@@ -1163,16 +1204,13 @@ static int dec_node(struct dctx *c, json_t *obj, struct decoded *out)
 			range_set_union(&n->podcidrs, &part);
 			range_set_free(&part);
 		}
-		free(p);
 	}
 	n->addr = xcalloc(json_array_size(addrs) + 1, sizeof(*n->addr));
 	json_array_foreach(addrs, i, x) {
 		const char *type = sval(json_object_get(x, "type")), *a = sval(json_object_get(x, "address"));
 		if (!type || (strcmp(type, "InternalIP") && strcmp(type, "ExternalIP")))
 			continue; /* Hostname, InternalDNS, ExternalDNS: names */
-		char *p = xasprintf("status.addresses[%zu].address", i);
-		node_addr(c, n, p, a);
-		free(p);
+		node_addr(c, n, FP_DOT(FP_INDEX(FP("status.addresses"), i), "address"), a);
 	}
 	return node_done(c, n, out);
 }
@@ -1198,7 +1236,7 @@ static int dec_apiserver_slice(struct dctx *c, json_t *obj, struct decoded *out)
 		return -EINVAL;
 	}
 	istr_put(sns);
-	const char *type = get_str(c, obj, "addressType", "");
+	const char *type = get_str(c, obj, "addressType", FP(""));
 	json_t *eps = json_object_get(obj, "endpoints"), *ep;
 	size_t i, total = 0;
 	json_array_foreach(eps, i, ep) total += json_array_size(json_object_get(ep, "addresses"));
@@ -1214,9 +1252,7 @@ static int dec_apiserver_slice(struct dctx *c, json_t *obj, struct decoded *out)
 		json_t *addrs = json_object_get(ep, "addresses"), *x;
 		size_t k;
 		json_array_foreach(addrs, k, x) {
-			char *p = xasprintf("endpoints[%zu].addresses[%zu]", i, k);
-			node_addr(c, n, p, sval(x));
-			free(p);
+			node_addr(c, n, FP_INDEX(FP_DOT(FP_INDEX(FP("endpoints"), i), "addresses"), k), sval(x));
 		}
 	}
 	return node_done(c, n, out);
@@ -1245,7 +1281,6 @@ int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, stru
 	if (!strcmp(kind, "EndpointSlice") && !strcmp(api, "discovery.k8s.io/v1")) {
 		/* read only the kubernetes Service's (the kube-apiserver entity) */
 		ret = dec_apiserver_slice(&c, obj, out);
-		free(c.obj);
 		free(c.first);
 		return ret;
 	}
@@ -1271,7 +1306,6 @@ int kube_decode(json_t *obj, const char *file, const struct decode_opts *o, stru
 			  "unknown kind \"%s\" for apiVersion \"%s\"", kind, api);
 		ret = -EINVAL;
 	}
-	free(c.obj);
 	free(c.first);
 	return ret;
 }

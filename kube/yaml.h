@@ -67,4 +67,9 @@ int kube_json_list_each_raw(const char *buf, size_t len, size_t flags, size_t (*
  * or -EINVAL with *err (to free). */
 int kube_json_item_load(const char *b, size_t n, size_t flags, json_t **out, char **err);
 
+/* Where the JSON value starting at b[i] ends (one past it), or len when it
+ * does not end well: strings and nesting followed, nothing built, nothing
+ * checked (a List's items are found with it). For the tests. */
+size_t kube_json_value_end(const char *b, size_t i, size_t len);
+
 #endif

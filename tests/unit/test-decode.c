@@ -41,6 +41,31 @@ static void bad_inputs(void **st)
 		  "Pod x/p: status.podIPs[0].ip: \"10.0.0.300\" is not an IP address" },
 		{ "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: p}\nspec: {application: a, outbound: {external: [{host: a.example.com, cidr: 10.0.0.0/8}]}}\n",
 		  "exactly one of host, ipv4, cidr or entity" },
+		/* paths of every depth, written out only for the message (each
+		 * as the walk wrote them when it formatted every path) */
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {}, ingress: [{from: [{podSelector: {}}, {namespaceSelector: {matchExpressions: [{key: a, operator: In, values: [a]}, {key: a, operator: Bad}]}}]}]}\n",
+		  "NetworkPolicy x/p: spec.ingress[0].from[1].namespaceSelector.matchExpressions[1].operator: must be In, NotIn, Exists or DoesNotExist, not \"Bad\"\n" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {}, egress: [{}, {to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16, bogus]}}]}]}\n",
+		  "NetworkPolicy x/p: spec.egress[1].to[0].ipBlock.except[1]: \"bogus\" is not a valid CIDR\n" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {matchLabels: {\"bad key!\": a}}}\n",
+		  "NetworkPolicy x/p: spec.podSelector.matchLabels[bad key!]: invalid label key \"bad key!\"\n" },
+		{ "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {}, ingress: [{ports: [{port: 80}, {port: 90, endPort: 80}, {protocol: ICMP}]}]}\n",
+		  "NetworkPolicy x/p: spec.ingress[0].ports[1].endPort: 80 is less than port 90\n"
+		  "bad.yaml: NetworkPolicy x/p: spec.ingress[0].ports[2].protocol: must be TCP, UDP or SCTP, not \"ICMP\"\n" },
+		{ "apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: p, namespace: x}\nspec: {application: a, inbound: {rules: [{application: b}, {application: c, namespace: Bad_NS}], external: [{cidr: 10.0.0.0/8}, {ipv4: 1.2.3}]}, outbound: {external: [{host: a.example.com, ports: [{port: 0}]}]}}\n",
+		  "AccessPolicy x/p: spec.inbound.rules[1].namespace: \"Bad_NS\" is not a valid namespace name (a DNS-1123 label) nor \"*\"\n"
+		  "bad.yaml: AccessPolicy x/p: spec.inbound.external[1].ipv4: \"1.2.3\" is not a dotted-quad IPv4 address\n"
+		  "bad.yaml: AccessPolicy x/p: spec.outbound.external[0].ports[0].port: port 0 out of range 1-65535\n" },
+		{ "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: x}\nspec: {template: {metadata: {labels: {\"a!\": b}}, spec: {containers: [{}, {ports: [{containerPort: 80}, {containerPort: 0}]}]}}}\n",
+		  "Deployment x/d: spec.template.metadata.labels[a!]: invalid label key \"a!\"\n"
+		  "bad.yaml: Deployment x/d: spec.template.spec.containers[1].ports[1].containerPort: port 0 out of range 1-65535\n" },
+		{ "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns1, labels: {a: \"!!\"}}\n",
+		  "Namespace ns1: metadata.labels[a]: invalid label value \"!!\"\n" },
+		{ "apiVersion: v1\nkind: Node\nmetadata: {name: node1}\nspec: {podCIDRs: [10.0.0.0/24, bogus]}\nstatus: {addresses: [{type: Hostname, address: h}, {type: InternalIP, address: 1.2.3}]}\n",
+		  "Node node1: spec.podCIDRs[1]: \"bogus\" is not a valid CIDR\n"
+		  "bad.yaml: Node node1: status.addresses[1].address: \"1.2.3\" is not an IP address\n" },
+		{ "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: kubernetes, namespace: default, labels: {kubernetes.io/service-name: kubernetes}}\naddressType: IPv4\nendpoints: [{addresses: [1.2.3.4]}, {addresses: [10.0.0.1, bogus]}]\n",
+		  "EndpointSlice default/kubernetes: endpoints[1].addresses[1]: \"bogus\" is not an IP address\n" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		size_t errs;

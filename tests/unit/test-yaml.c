@@ -406,6 +406,73 @@ static void strip_managed_fields(void **st)
 	}
 }
 
+/* The definition of kube_json_value_end, a byte at a time (as it was
+ * written before it read eight bytes a step). */
+static size_t value_end_ref(const char *b, size_t i, size_t len)
+{
+	size_t depth = 0;
+	for (; i < len; i++) {
+		char ch = b[i];
+		if (ch == '"') {
+			for (i++; i < len && b[i] != '"'; i++)
+				if (b[i] == '\\')
+					i++;
+			if (i >= len)
+				return len;
+			if (!depth)
+				return i + 1;
+		} else if (ch == '{' || ch == '[') {
+			depth++;
+		} else if (ch == '}' || ch == ']') {
+			if (!depth)
+				return i;
+			if (!--depth)
+				return i + 1;
+		} else if (!depth && (ch == ',' || ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')) {
+			return i;
+		}
+	}
+	return len;
+}
+
+/* Where a value ends, eight bytes a step, is where the byte-at-a-time
+ * reading says: crafted strings (escapes at every offset of a word, a
+ * backslash as the last byte, quotes at word edges) and random text of
+ * the bytes that matter, from every start and with every length. */
+static void value_end_as_byte_at_a_time(void **st)
+{
+	static const char *const crafted[] = {
+		"\"abcdefgh\"", "\"abcdefg\\\"hijklmnop\"", "\"\\\\\\\\\\\\\\\\\\\"x\"",
+		"\"1234567\\", "\"12345678\\", "\"123456789\\\"", "{\"a\": [1, 2, {\"b\\\"}\": \"]\"}]}",
+		"[\"\\\\\", 1]", "{\"k\":\"\\u0000\\\\\\\"\\n\"}, {}", "\"\xff\x80\x22", "123, 4", "true]", "\"\"",
+	};
+	static const char alphabet[] = "\"\\{}[],: \n\r\tab1\x80\xff";
+	char buf[96];
+	uint64_t x = 88172645463325252ULL;
+	for (size_t k = 0; k < ARRAY_SIZE(crafted) + 3000; k++) {
+		size_t n;
+		if (k < ARRAY_SIZE(crafted)) {
+			n = strlen(crafted[k]);
+			memcpy(buf, crafted[k], n);
+		} else {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			n = 1 + x % (sizeof(buf) - 1);
+			for (size_t j = 0; j < n; j++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				/* mostly letters: strings of every length */
+				buf[j] = x % 4 ? (char)('a' + x % 7) : alphabet[(x >> 8) % (sizeof(alphabet) - 1)];
+			}
+		}
+		for (size_t i = 0; i < n; i++)
+			for (size_t len = i; len <= n; len++) {
+				size_t got = kube_json_value_end(buf, i, len), want = value_end_ref(buf, i, len);
+				if (got != want)
+					fail_msg("case %zu, from %zu in %zu bytes \"%.*s\": %zu, not %zu", k, i, len, (int)n,
+						 buf, got, want);
+			}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +488,7 @@ int main(void)
 		cmocka_unit_test(json_list_items_stream),
 		cmocka_unit_test(json_list_stream_reads_as_whole),
 		cmocka_unit_test(surprising_readings_warn),
+		cmocka_unit_test(value_end_as_byte_at_a_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
