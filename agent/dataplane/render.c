@@ -1394,7 +1394,7 @@ void dp_group_chain(const struct ir_group *g, char *buf, size_t len)
 	group_chain_name(g, buf, len);
 }
 
-char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct ir_rule *r)
+char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct ir_rule *r, int family)
 {
 	char name[32];
 	if (!dp->mirror || !r)
@@ -1402,16 +1402,23 @@ char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct i
 	group_chain_name(g, name, sizeof(name));
 	const struct rs_chain *ch = ruleset_chain(dp->mirror, name);
 	char *want = rule_origin(r);
-	char *out = NULL;
-	for (size_t i = 0; ch && i < ch->rules.n && !out; i++) {
+	struct sbuf b = { 0 };
+	size_t n = 0;
+	/* every rule carrying it: a rule whose peers mix ranges with pods is
+	 * two, one per set, and the flow may be admitted by either */
+	for (size_t i = 0; ch && i < ch->rules.n; i++) {
 		const struct rs_rule *x = ch->rules.v[i];
-		if (x->comment && !strcmp(x->comment, want)) {
-			struct sbuf b = { 0 };
+		if (x->comment && !strcmp(x->comment, want) && (!family || !x->family || x->family == family)) {
+			sbuf_add(&b, n++ ? " or `" : "`");
 			rs_rule_format(x, &b);
-			out = sbuf_steal(&b);
+			sbuf_add(&b, "`");
 		}
 	}
 	free(want);
-	return out;
+	if (!n) {
+		free(sbuf_steal(&b));
+		return NULL;
+	}
+	return sbuf_steal(&b);
 }
 

@@ -11,6 +11,7 @@
 #include "agent/dataplane/dp-private.h"
 #include "bench/gen.h"
 #include "harness.h"
+#include "policy/eval.h"
 
 static uint64_t rng(uint64_t *r)
 {
@@ -269,7 +270,6 @@ static void mixed_peers_split(void **state)
 	       checked, held, in_except, sr[0]->n, sr[1]->n, sp[0]->n, sp[1]->n, mr[0]->n, mr[1]->n);
 	assert_true(in_except > 0);
 	assert_true(held > in_except);
-	vec_free(&pods);
 	ruleset_free(merged);
 	ruleset_free(split);
 
@@ -277,6 +277,32 @@ static void mixed_peers_split(void **state)
 	struct dp_stats st;
 	char *err = NULL;
 	assert_int_equal(dp_sync(dp, e, NULL, true, &st, &err), 0);
+	/* explain names both rules of the split: an app-3 pod elsewhere to a
+	 * pod of ns-0 on this node is admitted by the pods' one */
+	const struct pod *from = NULL, *to = NULL;
+	for (size_t i = 0; i < pods.n && (!from || !to); i++) {
+		const struct pod *p = pods.v[i];
+		istr app = labelset_get(&p->spec->labels, "app");
+		if (!to && !strcmp(p->spec->ns, "ns-0") && !strcmp(p->spec->node, "node-0") && p->spec->naddr)
+			to = p;
+		else if (!from && app && !strcmp(app, "app-3") && strcmp(p->spec->node, "node-0") && p->spec->naddr)
+			from = p;
+	}
+	assert_non_null(from);
+	assert_non_null(to);
+	struct endpoint src = { (struct pod *)from, from->spec->addr[0] }, dst = { (struct pod *)to, to->spec->addr[0] };
+	struct verdict v;
+	policy_eval(e, &src, &dst, PROTO_TCP, 80, &v);
+	assert_true(v.side[DIR_INGRESS].allowed);
+	char *rt = dp_rule_text(dp, v.side[DIR_INGRESS].group, v.side[DIR_INGRESS].by, ip_is_v4(dst.addr) ? 4 : 6);
+	assert_non_null(rt);
+	printf("explain's rules: %s\n", rt);
+	assert_non_null(strstr(rt, "` or `")); /* both: the ranges' set and the pods' */
+	assert_non_null(strstr(rt, "_c"));
+	assert_null(strstr(rt, ip_is_v4(dst.addr) ? "ip6 " : "ip ")); /* only the flow's family */
+	free(rt);
+	verdict_free(&v);
+	vec_free(&pods);
 	dp_plan_verify = true;
 	dp_plan_verified = 0;
 	dp_render_relisted = 0;
