@@ -302,6 +302,123 @@ static void mixed_peers_split(void **state)
 	engine_free(e);
 }
 
+/* The ranges of peer sets change with the policy (an ipBlock edited in
+ * place, or the rule going pods-only and back), the Nodes (the entities
+ * nodes and world, world also with pod addresses outside the pod ranges)
+ * and the API server's addresses: after each change, the ruleset edited
+ * from the mirror (ranges' sets shared unless marked full: render.c
+ * range_sets) must equal the one listed whole. */
+static void ranges_follow_changes(void **state)
+{
+	(void)state;
+	const struct gen_size *sz = gen_size_find("medium");
+	struct manifest_set set = { 0 };
+	gen_cluster(sz, 11, &set);
+	struct engine_config cfg = { "node-0", "app", true, NULL, NULL };
+	struct engine *e = engine_new(&cfg);
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+	apply(e, mixed_policy);
+	static const char ents[] =
+		"apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: ents, namespace: ns-0}\n"
+		"spec: {application: app-1, inbound: {external: [{entity: nodes}, {entity: world}, "
+		"{entity: kube-apiserver}, {cidr: 192.168.0.0/16}]}, outbound: {external: [{entity: world}, "
+		"{entity: kube-apiserver, ports: [{port: 443}]}]}}\n";
+	engine_pod_upsert(e, gen_pod(sz, 11, 0, 1)); /* ns-0/pod-0, on node-0: app-1 */
+	apply(e, ents);
+	struct dp *dp = dp_new(NULL);
+	struct dp_stats st;
+	char *err = NULL;
+	assert_int_equal(dp_sync(dp, e, NULL, true, &st, &err), 0);
+	char *first = dp_applied_text(dp);
+	if (!strstr(first, "ns-0/mixed")) puts(first);
+	assert_non_null(strstr(first, "ns-0/mixed"));
+	if (!strstr(first, "ns-0/ents")) { FILE *f = fopen("/tmp/rv-first.nft", "w"); fputs(first, f); fclose(f); }
+	assert_non_null(strstr(first, "ns-0/ents"));
+	free(first);
+	uint64_t r = 4242;
+	int kinds[7] = { 0 }, strays = 0;
+	for (int round = 0; round < 200; round++) {
+		int k = (int)(rng(&r) % 7);
+		kinds[k]++;
+		char *y = NULL;
+		switch (k) {
+		case 0: { /* a pod event (not pod-0's) */
+			int i = 1 + (int)(rng(&r) % (uint64_t)(sz->pods - 1));
+			engine_pod_upsert(e, gen_pod(sz, 11, i, (int)(rng(&r) % 8)));
+			break;
+		}
+		case 1: /* the ipBlock edited in place */
+			y = xasprintf("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: mixed, "
+				      "namespace: ns-0}\nspec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+				      "    - ipBlock: {cidr: 10.64.0.0/16, except: [10.64.%d.0/24]}\n"
+				      "    - ipBlock: {cidr: 'fd00::/112', except: ['fd00::%x00/120']}\n"
+				      "    - {namespaceSelector: {}, podSelector: {matchLabels: {app: app-3}}}\n",
+				      (int)(rng(&r) % 8), (int)(rng(&r) % 8));
+			break;
+		case 2: /* ... or pods only */
+			y = xasprintf("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: mixed, "
+				      "namespace: ns-0}\nspec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+				      "    - {namespaceSelector: {}, podSelector: {matchLabels: {app: app-3}}}\n");
+			break;
+		case 3: { /* a Node comes or changes: its address and pod range */
+			int n = (int)(rng(&r) % 3);
+			y = xasprintf("apiVersion: v1\nkind: Node\nmetadata: {name: extra-%d}\nspec: {podCIDRs: "
+				      "['10.%d.0.0/16']}\nstatus: {addresses: [{type: InternalIP, address: '172.20.0.%d'}]}\n",
+				      n, 64 + (int)(rng(&r) % 3), (int)(rng(&r) % 8));
+			break;
+		}
+		case 4: { /* a Node goes */
+			char name[32];
+			snprintf(name, sizeof(name), "extra-%d", (int)(rng(&r) % 3));
+			engine_node_delete(e, name);
+			break;
+		}
+		case 5: { /* the API server moves */
+			struct range_set api = { 0 };
+			ip128 a = ip_from_v4(172u << 24 | 21u << 16 | (uint32_t)(rng(&r) % 4));
+			range_set_add(&api, a, a);
+			engine_apiserver_set(e, &api);
+			range_set_free(&api);
+			break;
+		}
+		default: { /* a pod outside the pod ranges (a stray: world leaves it out) */
+			int i = 1 + (int)(rng(&r) % (uint64_t)(sz->pods - 1));
+			struct pod_spec *p = gen_pod(sz, 11, i, (int)(rng(&r) % 8));
+			p->addr[0] = ip_from_v4(198u << 24 | 51u << 16 | 100u << 8 | (uint32_t)(strays++ % 200));
+			engine_pod_upsert(e, p);
+			break;
+		}
+		}
+		if (y) {
+			apply(e, y);
+			free(y);
+		}
+		assert_int_equal(dp_sync(dp, e, NULL, false, &st, &err), 0);
+		char *edited = dp_applied_text(dp);
+		assert_int_equal(dp_sync(dp, e, NULL, true, &st, &err), 0); /* listed whole */
+		char *whole = dp_applied_text(dp);
+		if (strcmp(edited, whole)) {
+			printf("round %d (change %d): the edited ruleset differs from the one listed whole\n", round, k);
+			FILE *a = fopen("/tmp/corral-ranges-edited.nft", "w"), *w = fopen("/tmp/corral-ranges-whole.nft", "w");
+			if (a && w)
+				fputs(edited, a), fputs(whole, w);
+			if (a)
+				fclose(a);
+			if (w)
+				fclose(w);
+		}
+		assert_string_equal(edited, whole);
+		free(edited);
+		free(whole);
+	}
+	printf("200 changes: %d pod events, %d ipBlock edits, %d to pods only, %d node upserts, %d node deletions, "
+	       "%d API server moves, %d stray pods: edited rulesets equal listed ones\n",
+	       kinds[0], kinds[1], kinds[2], kinds[3], kinds[4], kinds[5], kinds[6]);
+	dp_free(dp);
+	engine_free(e);
+}
+
 static int start_cmp(const void *a, const void *b)
 {
 	return ip_cmp(((const struct ip_range *)a)->lo, ((const struct ip_range *)b)->lo);
@@ -421,6 +538,7 @@ int main(void)
 		cmocka_unit_test(delta_equals_full),
 		cmocka_unit_test(full_sync_then_edits),
 		cmocka_unit_test(mixed_peers_split),
+		cmocka_unit_test(ranges_follow_changes),
 		cmocka_unit_test(idle_label_index_follows_pods),
 		cmocka_unit_test(radix_sort_orders_starts),
 		cmocka_unit_test(radix_sort_equals_qsort),
