@@ -10,6 +10,7 @@
 
 #include "agent/dataplane/dp-private.h"
 #include "bench/gen.h"
+#include "policy/eval.h"
 #include "harness.h"
 
 static uint64_t rng(uint64_t *r)
@@ -417,6 +418,48 @@ static void ranges_follow_changes(void **state)
 	engine_free(e);
 }
 
+/* explain, live (agent.c side_where) names the applied rule that admitted
+ * a flow (dp_rule_text). A mixed rule is now two rules per family with
+ * the same comment, its ranges' set's first: a pod admitted through the
+ * pods' set (here z/b -> w/t, z/b inside the except) must not be explained by the
+ * rule matching the ranges' set, which does not hold it. */
+static void explain_names_the_pods_rule(void **state)
+{
+	(void)state;
+	struct engine *e = LOAD(
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: t, namespace: w, labels: {pod: t}}\n"
+		"spec: {containers: [{name: c}]}\nstatus: {podIPs: [{ip: 10.1.1.1}]}\n---\n"
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: z, labels: {pod: b}}\n"
+		"spec: {containers: [{name: c}]}\nstatus: {podIPs: [{ip: 10.1.3.5}]}\n---\n"
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: mixed, namespace: w}\n"
+		"spec:\n  podSelector: {matchLabels: {pod: t}}\n  ingress:\n  - from:\n"
+		"    - ipBlock: {cidr: 10.1.0.0/16, except: [10.1.3.0/24]}\n"
+		"    - {namespaceSelector: {}, podSelector: {matchLabels: {pod: b}}}\n");
+	struct dp *dp = dp_new(NULL);
+	struct dp_stats st;
+	char *err = NULL;
+	assert_int_equal(dp_sync(dp, e, NULL, true, &st, &err), 0);
+	ip128 sa, da;
+	assert_int_equal(ip_parse("10.1.3.5", &sa), 0);
+	assert_int_equal(ip_parse("10.1.1.1", &da), 0);
+	struct endpoint src = { engine_pod_by_addr(e, sa), sa }, dst = { engine_pod_by_addr(e, da), da };
+	assert_non_null(src.pod);
+	assert_non_null(dst.pod);
+	struct verdict v;
+	policy_eval(e, &src, &dst, PROTO_TCP, 80, &v);
+	assert_true(v.allowed);
+	const struct dir_verdict *in = &v.side[DIR_INGRESS];
+	char *rule = dp_rule_text(dp, in->group, in->by);
+	printf("z/b -> w/t explained by `%s`\n", rule ? rule : "(none)");
+	assert_non_null(rule);
+	/* the set the rule matches holds z/b: the pods' set (p<id>_4_c<cap>) */
+	assert_non_null(strstr(rule, "_c"));
+	free(rule);
+	verdict_free(&v);
+	dp_free(dp);
+	engine_free(e);
+}
+
 static int start_cmp(const void *a, const void *b)
 {
 	return ip_cmp(((const struct ip_range *)a)->lo, ((const struct ip_range *)b)->lo);
@@ -537,6 +580,7 @@ int main(void)
 		cmocka_unit_test(full_sync_then_edits),
 		cmocka_unit_test(mixed_peers_split),
 		cmocka_unit_test(ranges_follow_changes),
+		cmocka_unit_test(explain_names_the_pods_rule),
 		cmocka_unit_test(idle_label_index_follows_pods),
 		cmocka_unit_test(radix_sort_orders_starts),
 		cmocka_unit_test(radix_sort_equals_qsort),
