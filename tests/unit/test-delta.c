@@ -449,11 +449,23 @@ static void explain_names_the_pods_rule(void **state)
 	policy_eval(e, &src, &dst, PROTO_TCP, 80, &v);
 	assert_true(v.allowed);
 	const struct dir_verdict *in = &v.side[DIR_INGRESS];
-	char *rule = dp_rule_text(dp, in->group, in->by);
+	char *rule = dp_rule_text(dp, in->group, in->by, &sa);
 	printf("z/b -> w/t explained by `%s`\n", rule ? rule : "(none)");
 	assert_non_null(rule);
 	/* the set the rule matches holds z/b: the pods' set (p<id>_4_c<cap>) */
 	assert_non_null(strstr(rule, "_c"));
+	free(rule);
+	verdict_free(&v);
+	/* ... and an address of the ranges by the ranges' set's */
+	assert_int_equal(ip_parse("10.1.5.5", &sa), 0);
+	src = (struct endpoint){ NULL, sa };
+	policy_eval(e, &src, &dst, PROTO_TCP, 80, &v);
+	assert_true(v.allowed);
+	rule = dp_rule_text(dp, v.side[DIR_INGRESS].group, v.side[DIR_INGRESS].by, &sa);
+	printf("10.1.5.5 -> w/t explained by `%s`\n", rule ? rule : "(none)");
+	assert_non_null(rule);
+	assert_non_null(strstr(rule, "@p"));
+	assert_null(strstr(rule, "_c"));
 	free(rule);
 	verdict_free(&v);
 	dp_free(dp);
