@@ -929,7 +929,7 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 
 /* ---------- explain, live ---------- */
 
-static char *side_where(struct agent *a, const struct verdict *v, enum dir d, int family)
+static char *side_where(struct agent *a, const struct verdict *v, enum dir d, const ip128 *peer)
 {
 	const struct dir_verdict *s = &v->side[d];
 	if (!s->enforced || s->remote || !s->group)
@@ -938,11 +938,10 @@ static char *side_where(struct agent *a, const struct verdict *v, enum dir d, in
 	uint64_t pk = 0, by = 0;
 	dp_group_chain(s->group, chain, sizeof(chain));
 	bool have = nft_chain_counters(a->nft, dp_table(a->dp), chain, &pk, &by) == 0;
-	char *rule = s->allowed ? dp_rule_text(a->dp, s->group, s->by, family) : NULL;
+	char *rule = s->allowed ? dp_rule_text(a->dp, s->group, s->by, peer) : NULL;
 	char *out;
 	if (rule)
-		out = xasprintf("chain %s of table inet %s, %s %s", chain, dp_table(a->dp),
-				strstr(rule, "` or `") ? "rules" : "rule", rule);
+		out = xasprintf("chain %s of table inet %s, rule `%s`", chain, dp_table(a->dp), rule);
 	else if (have)
 		out = xasprintf("chain %s of table inet %s, default drop (counter: %llu packets, %llu bytes so far)", chain,
 				dp_table(a->dp), (unsigned long long)pk, (unsigned long long)by);
@@ -989,8 +988,7 @@ static json_t *explain(struct agent *a, const char *srcs, const char *dsts, int 
 		proto = PROTO_TCP;
 	struct verdict v;
 	policy_eval(a->e, &src, &dst, proto, port, &v);
-	int family = ip_is_v4(dst.addr) ? 4 : 6;
-	char *where[DIR_COUNT] = { side_where(a, &v, DIR_INGRESS, family), side_where(a, &v, DIR_EGRESS, family) };
+	char *where[DIR_COUNT] = { side_where(a, &v, DIR_INGRESS, &src.addr), side_where(a, &v, DIR_EGRESS, &dst.addr) };
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);

@@ -108,10 +108,11 @@ void dp_group_chain(const struct ir_group *g, char *buf, size_t len);
 /* What was last applied, as nft text; NULL before the first transaction
  * or after a failed one. */
 char *dp_applied_text(const struct dp *dp);
-/* The applied rules (nft text, each in backquotes, joined by " or ") that
- * carry IR rule r in g's chain for a flow of family 4 or 6 (0: either),
- * or NULL when none does. */
-char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct ir_rule *r, int family);
+/* The applied rule (nft text) that carries IR rule r in g's chain, or NULL;
+ * peer (the flow's other side, or NULL): of the several applied rules
+ * carrying r (a family each, a set each for peers mixing ranges and
+ * pods), the one whose family and peer set admit it. */
+char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct ir_rule *r, const ip128 *peer);
 const char *dp_table(const struct dp *dp);
 
 /* Called around each commit that sends something: before with the

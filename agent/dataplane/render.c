@@ -1394,7 +1394,30 @@ void dp_group_chain(const struct ir_group *g, char *buf, size_t len)
 	group_chain_name(g, buf, len);
 }
 
-char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct ir_rule *r, int family)
+/* Whether rule x can admit peer: its family, and its peer set (if any)
+ * holds it in the mirror. */
+static bool rule_admits(const struct ruleset *rs, const struct rs_rule *x, ip128 peer)
+{
+	bool v4 = ip_is_v4(peer);
+	if (x->family && x->family != (v4 ? 4 : 6))
+		return false;
+	if (!x->set)
+		return true;
+	const struct rs_set *s = ruleset_set(rs, x->set);
+	if (!s)
+		return false;
+	size_t kl = rs_key_len(s->key);
+	if (kl != (v4 ? 4u : 16u))
+		return false;
+	uint8_t k[16];
+	put_ip(k, peer, v4);
+	for (size_t i = 0; i < s->n; i++)
+		if (memcmp(s->keys + i * 2 * kl, k, kl) <= 0 && memcmp(k, s->keys + i * 2 * kl + kl, kl) <= 0)
+			return true;
+	return false;
+}
+
+char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct ir_rule *r, const ip128 *peer)
 {
 	char name[32];
 	if (!dp->mirror || !r)
@@ -1402,23 +1425,24 @@ char *dp_rule_text(const struct dp *dp, const struct ir_group *g, const struct i
 	group_chain_name(g, name, sizeof(name));
 	const struct rs_chain *ch = ruleset_chain(dp->mirror, name);
 	char *want = rule_origin(r);
-	struct sbuf b = { 0 };
-	size_t n = 0;
-	/* every rule carrying it: a rule whose peers mix ranges with pods is
-	 * two, one per set, and the flow may be admitted by either */
-	for (size_t i = 0; ch && i < ch->rules.n; i++) {
+	const struct rs_rule *first = NULL, *hit = NULL;
+	/* an IR rule is several applied rules (a family each, and for peers
+	 * mixing ranges and pods a set each): the one whose set holds peer */
+	for (size_t i = 0; ch && i < ch->rules.n && !hit; i++) {
 		const struct rs_rule *x = ch->rules.v[i];
-		if (x->comment && !strcmp(x->comment, want) && (!family || !x->family || x->family == family)) {
-			sbuf_add(&b, n++ ? " or `" : "`");
-			rs_rule_format(x, &b);
-			sbuf_add(&b, "`");
-		}
+		if (!x->comment || strcmp(x->comment, want))
+			continue;
+		if (!first)
+			first = x;
+		if (!peer || rule_admits(dp->mirror, x, *peer))
+			hit = x;
 	}
 	free(want);
-	if (!n) {
-		free(sbuf_steal(&b));
+	if (!hit)
+		hit = first;
+	if (!hit)
 		return NULL;
-	}
+	struct sbuf b = { 0 };
+	rs_rule_format(hit, &b);
 	return sbuf_steal(&b);
 }
-
