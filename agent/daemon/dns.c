@@ -569,10 +569,14 @@ static void learn(struct dns_proxy *d, ip128 podaddr, const struct dns_msg *m)
 	if (!matched)
 		observe(d, podaddr, m, now);
 	char *err = NULL;
-	if (n && dp_host_add(*d->ctx.dp, *d->ctx.nft, el, n, &err) < 0) {
+	size_t skipped = 0;
+	if (n && dp_host_add(*d->ctx.dp, *d->ctx.nft, el, n, &skipped, &err) < 0) {
 		atomic_fetch_add(&d->c.kernel_errors, 1);
 		log_msg(LOG_ERROR, "dns", "learning %zu addresses for %s: %s (the next sync writes them)", n, m->names[0],
 			err);
+	} else if (n) {
+		log_msg(LOG_DEBUG, "dns", "learned %zu addresses for %s in %zu host rules; %zu of them in sets not in "
+			"the kernel yet (the next sync writes them)", n, m->names[0], matched, skipped);
 	}
 	free(err);
 	free(el);

@@ -236,6 +236,7 @@ static int commit_elems(struct dp *dp, struct nft_sock *sock, struct vec *sets, 
 		*err = refused_text(&t, &info, rc);
 	for (size_t i = 0; i < sets->n; i++)
 		rs_set_put(sets->v[i]);
+	vec_free(sets);
 	free(t.ops);
 	return rc;
 }
@@ -254,16 +255,20 @@ static struct rs_set *elem_set(struct vec *sets, const char *name, enum rs_key k
 	return s;
 }
 
-int dp_host_add(struct dp *dp, struct nft_sock *sock, const struct dp_host_elem *el, size_t n, char **err)
+int dp_host_add(struct dp *dp, struct nft_sock *sock, const struct dp_host_elem *el, size_t n, size_t *skipped,
+		char **err)
 {
 	struct vec sets = { 0 };
 	*err = NULL;
+	*skipped = 0;
 	for (size_t i = 0; i < n; i++) {
 		char name[32];
 		bool v4 = ip_is_v4(el[i].addr);
 		dp_host_set_name(el[i].ps, !v4, name, sizeof(name));
-		if (!dp->mirror || !ruleset_set(dp->mirror, name))
+		if (!dp->mirror || !ruleset_set(dp->mirror, name)) {
+			(*skipped)++;
 			continue; /* not in the kernel yet: the next sync writes it whole */
+		}
 		struct rs_set *s = elem_set(&sets, name, v4 ? RS_KEY_V4 : RS_KEY_V6, n);
 		size_t kl = rs_key_len(s->key);
 		put_key(s->keys + s->n * 2 * kl, el[i].addr, v4);

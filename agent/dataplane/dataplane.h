@@ -90,9 +90,10 @@ struct dp_host_elem {
 /* Adds (or refreshes the timeout of) learned addresses in the kernel, in
  * one transaction, and waits for the kernel's acknowledgement: when it
  * returns 0 the addresses are admitted. Sets not in the applied ruleset
- * are skipped (the next sync writes them with their learned addresses).
- * 0 or a negative errno with *err. */
-int dp_host_add(struct dp *dp, struct nft_sock *sock, const struct dp_host_elem *el, size_t n, char **err);
+ * are skipped (the next sync writes them with their learned addresses),
+ * counted in *skipped. 0 or a negative errno with *err. */
+int dp_host_add(struct dp *dp, struct nft_sock *sock, const struct dp_host_elem *el, size_t n, size_t *skipped,
+		char **err);
 /* Refreshes the DNS proxy's liveness elements (dns_alive) for alive_ms,
  * if the applied ruleset has the redirect. 0, or a negative errno. */
 int dp_dns_alive(struct dp *dp, struct nft_sock *sock, char **err);

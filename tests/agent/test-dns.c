@@ -69,8 +69,10 @@ static void start_agent(int node)
 	char *cmd;
 	assert_true(asprintf(&cmd, "exec %s --source files:%s/objects --config %s/config.yaml --node-name node-%d "
 				   "--netns /run/netns/%s-n%d --socket %s --debounce-ms 5 --metrics-address 127.0.0.1:9464 "
+				   "--log-level debug %s "
 				   ">>%s/agent%d.log 2>&1",
-			     agent_bin, dir, dir, node + 1, kc.prefix, node + 1, sock_path(node), dir, node + 1) >= 0);
+			     agent_bin, dir, dir, node + 1, kc.prefix, node + 1, sock_path(node),
+			     getenv("CORRAL_TEST_AGENT_ARGS") ? getenv("CORRAL_TEST_AGENT_ARGS") : "", dir, node + 1) >= 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -526,8 +528,10 @@ static int teardown(void **state)
 	stop_agent(1, SIGTERM);
 	bed_down();
 	char cmd[256];
-	/* the agents' logs, for whoever reads a failure */
-	snprintf(cmd, sizeof(cmd), "tail -n 40 %s/agent*.log >&2", dir);
+	/* the agents' logs, for whoever reads a failure (debug level: each
+	 * learn and each transaction's stages; CORRAL_TEST_AGENT_ARGS adds
+	 * options) */
+	snprintf(cmd, sizeof(cmd), "tail -n 80 %s/agent*.log >&2", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "test-dns: no agent log in %s\n", dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
