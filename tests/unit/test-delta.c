@@ -13,6 +13,18 @@
 #include "policy/eval.h"
 #include "harness.h"
 
+/* The engine of node-0 holding a generated cluster of size sz. */
+static struct engine *gen_engine(const struct gen_size *sz, int seed)
+{
+	struct manifest_set set = { 0 };
+	gen_cluster(sz, seed, &set);
+	struct engine_config cfg = { "node-0", "app", true, NULL, NULL };
+	struct engine *e = engine_new(&cfg);
+	manifest_apply(&set, e);
+	manifest_set_free(&set);
+	return e;
+}
+
 static uint64_t rng(uint64_t *r)
 {
 	*r ^= *r << 13, *r ^= *r >> 7, *r ^= *r << 17;
@@ -42,12 +54,7 @@ static void delta_equals_full(void **state)
 {
 	(void)state;
 	const struct gen_size *sz = gen_size_find("medium");
-	struct manifest_set set = { 0 };
-	gen_cluster(sz, 11, &set);
-	struct engine_config cfg = { "node-0", "app", true, NULL, NULL };
-	struct engine *e = engine_new(&cfg);
-	manifest_apply(&set, e);
-	manifest_set_free(&set);
+	struct engine *e = gen_engine(sz, 11);
 	apply(e, mixed_policy);
 	struct dp *dp = dp_new(NULL);
 	struct dp_stats st;
@@ -138,12 +145,7 @@ static void full_sync_then_edits(void **state)
 {
 	(void)state;
 	const struct gen_size *sz = gen_size_find("medium");
-	struct manifest_set set = { 0 };
-	gen_cluster(sz, 11, &set);
-	struct engine_config cfg = { "node-0", "app", true, NULL, NULL };
-	struct engine *e = engine_new(&cfg);
-	manifest_apply(&set, e);
-	manifest_set_free(&set);
+	struct engine *e = gen_engine(sz, 11);
 	engine_take_dirty(e, NULL, NULL); /* marks dropped, nothing rendered */
 	struct dp *dp = dp_new(NULL);
 	struct dp_stats st;
@@ -217,12 +219,7 @@ static void mixed_peers_split(void **state)
 {
 	(void)state;
 	const struct gen_size *sz = gen_size_find("medium");
-	struct manifest_set set = { 0 };
-	gen_cluster(sz, 11, &set);
-	struct engine_config cfg = { "node-0", "app", true, NULL, NULL };
-	struct engine *e = engine_new(&cfg);
-	manifest_apply(&set, e);
-	manifest_set_free(&set);
+	struct engine *e = gen_engine(sz, 11);
 	apply(e, mixed_policy);
 	struct dp *dp = dp_new(NULL);
 	dp_split_mixed = false;
@@ -313,12 +310,7 @@ static void ranges_follow_changes(void **state)
 {
 	(void)state;
 	const struct gen_size *sz = gen_size_find("medium");
-	struct manifest_set set = { 0 };
-	gen_cluster(sz, 11, &set);
-	struct engine_config cfg = { "node-0", "app", true, NULL, NULL };
-	struct engine *e = engine_new(&cfg);
-	manifest_apply(&set, e);
-	manifest_set_free(&set);
+	struct engine *e = gen_engine(sz, 11);
 	apply(e, mixed_policy);
 	static const char ents[] =
 		"apiVersion: corral.dev/v1\nkind: AccessPolicy\nmetadata: {name: ents, namespace: ns-0}\n"
@@ -508,12 +500,7 @@ static void radix_sort_equals_qsort(void **state)
 {
 	(void)state;
 	const struct gen_size *sz = gen_size_find("medium");
-	struct manifest_set set = { 0 };
-	gen_cluster(sz, 5, &set);
-	struct engine_config cfg = { "node-0", "app", true, NULL, NULL };
-	struct engine *e = engine_new(&cfg);
-	manifest_apply(&set, e);
-	manifest_set_free(&set);
+	struct engine *e = gen_engine(sz, 5);
 	char *text[2];
 	size_t largest = 0;
 	for (int q = 0; q < 2; q++) {
