@@ -153,13 +153,13 @@ int nflog_read(struct nflog *l, nflog_cb cb, void *arg)
 	return nflog_parse_msgs(buf, (size_t)n, cb, arg);
 }
 
-/* Every message's length fits the buffer. libmnl 1.0.4's mnl_nlmsg_ok()
- * compares nlmsg_len as an int, so a length above 2^31 passes it and the
- * walk runs off the buffer (found by fuzz-nflog); the kernel never sends
- * one, but nothing read is trusted to be well formed. */
-/* 1: every message fits; 0: the last one fits but its aligned end does
- * not (libmnl reads attributes up to the aligned end, so it is read from a
- * zero-padded copy); -1: a length does not fit. */
+/* Whether every message's length fits the buffer: 1 yes; 0 yes, but the
+ * last one's aligned end does not (libmnl reads attributes up to the
+ * aligned end, so it is read from a zero-padded copy); -1 a length does
+ * not fit. libmnl 1.0.4's mnl_nlmsg_ok() compares nlmsg_len as an int, so
+ * a length above 2^31 passes it and the walk runs off the buffer (found by
+ * fuzz-nflog); the kernel never sends one, but nothing read is trusted to
+ * be well formed. */
 static int msgs_well_formed(const uint8_t *p, size_t len)
 {
 	while (len >= sizeof(struct nlmsghdr)) {
