@@ -107,6 +107,9 @@ struct agent {
 	unsigned prov_failures; /* reads failed in a row */
 	double last_revoke_ms;  /* the last revocation pass (mono_ms) */
 	bool revoke_pending;    /* a narrowing transaction since, its pass held back (revokeIntervalMs) */
+	uint32_t revoke_retry_ms; /* after a failed pass: the wait before the next (1 s, doubling to 30 s) */
+	size_t revoked_live;    /* entries the last pass left marked revoked: while any, every transaction
+				   that changed something has a pass (one may allow their flows again) */
 	/* adaptive debounce: a change after a quiet debounceMs goes to the
 	 * kernel at once; changes within debounceMs of the last transaction
 	 * wait for its end and go together */
@@ -243,17 +246,21 @@ static void update_gauges(struct agent *a)
 static void on_revoked(const struct revoked *r, void *arg);
 
 /* After a transaction that may have removed an allow: the flows the new
- * ruleset would not admit lose their conntrack entries (revoke.h). */
+ * ruleset would not admit have their conntrack entries marked, and dropped (revoke.h). */
 
-static void do_revoke(struct agent *a)
+static int do_revoke(struct agent *a)
 {
 	struct revoke_stats rs;
 	a->revoke_listed = 0;
-	int rc = revoke_flows(a->e, a->ct, a->rt, on_revoked, a, &rs);
+	int rc = revoke_flows(a->e, a->ct, a->rt, a->cfg.revoke_mark, on_revoked, a, &rs);
 	clock_gettime(CLOCK_REALTIME, &a->last_revoke_time);
 	a->last_revoke = rs;
 	a->revocations++;
 	a->revoked += rs.revoked;
+	if (rc == 0)
+		a->revoked_live = rs.marked_before + rs.revoked - rs.restored;
+	else
+		a->revoked_live += rs.revoked;
 	free(a->revoke_error);
 	a->revoke_error = rc < 0 ? xasprintf("revoking flows: %s", strerror(-rc)) : NULL;
 	pthread_mutex_lock(&a->metrics.mu);
@@ -261,14 +268,21 @@ static void do_revoke(struct agent *a)
 	a->metrics.revoke_errors += rc < 0;
 	pthread_mutex_unlock(&a->metrics.mu);
 	if (rc < 0)
-		log_msg(LOG_ERROR, "revoke", "%s; flows the policies stopped allowing may go on", a->revoke_error);
+		log_msg(LOG_ERROR, "revoke", "%s; flows the policies stopped allowing may go on until a pass works (tried again "
+			"after 1 s, 2 s ... 30 s)",
+			a->revoke_error);
 	else if (rs.revoked || rs.gone)
 		log_msg(LOG_INFO, "revoke",
-			"revoked %zu flows no longer allowed (%zu tracked, %zu touching local pods, %zu ended meanwhile), %.2f ms",
-			rs.revoked, rs.tracked, rs.considered, rs.gone, rs.ms);
-	else
+			"revoked %zu flows no longer allowed (%zu tracked, %zu touching local pods, %zu ended meanwhile), "
+			"%zu revoked flows tracked, %.2f ms",
+			rs.revoked, rs.tracked, rs.considered, rs.gone, a->revoked_live, rs.ms);
+	if (rc == 0 && rs.restored)
+		log_msg(LOG_INFO, "revoke", "%zu revoked flows allowed again: they carry data again (%zu still revoked)",
+			rs.restored, a->revoked_live);
+	else if (!rs.restored)
 		log_msg(LOG_DEBUG, "revoke", "no flow to revoke (%zu tracked, %zu touching local pods), %.2f ms", rs.tracked,
 			rs.considered, rs.ms);
+	return rc;
 }
 
 /* The bridge table from the pod interfaces the node has now (bridge.h):
@@ -450,21 +464,40 @@ static void do_sync(struct agent *a, bool full)
 		a->last_txn_ms = now;
 	changes_done(a, now);
 	trace_log(a, start, dp0, &st, now);
-	if (a->cfg.revoke_flows && a->ct && a->rt && (revoke_needed(&st) || a->revoke_pending)) {
+	if (a->cfg.revoke_flows && a->ct && a->rt &&
+	    (revoke_needed(&st) || a->revoke_pending || (a->revoked_live && (st.msgs || st.full)))) {
 		/* one pass reads the whole conntrack table: under a burst of
 		 * narrowing transactions (pod churn), one pass at most every
 		 * revokeIntervalMs, the last one's changes included; a pass
 		 * held back runs when the interval is over, change or not */
 		double since = mono_ms() - a->last_revoke_ms;
-		if (since >= a->cfg.revoke_interval_ms) {
+		uint32_t wait = a->revoke_retry_ms > a->cfg.revoke_interval_ms ? a->revoke_retry_ms
+									       : a->cfg.revoke_interval_ms;
+		if (since >= wait) {
 			a->revoke_pending = false;
-			do_revoke(a);
+			if (do_revoke(a) < 0) {
+				/* (the kernel refused, or a dump lost entries):
+				 * flows it should have stopped may go on, so
+				 * again after 1 s, 2 s ... 30 s, change or not */
+				a->revoke_retry_ms = a->revoke_retry_ms ? a->revoke_retry_ms * 2 : 1000;
+				if (a->revoke_retry_ms > 30000)
+					a->revoke_retry_ms = 30000;
+				if (a->revoke_retry_ms < a->cfg.revoke_interval_ms)
+					a->revoke_retry_ms = a->cfg.revoke_interval_ms;
+				a->revoke_pending = true;
+				if (!a->sync_armed) {
+					arm(a->sync_timer, a->revoke_retry_ms);
+					a->sync_armed = true;
+				}
+			} else {
+				a->revoke_retry_ms = 0;
+			}
 			a->last_revoke_ms = mono_ms();
 		} else {
 			a->revocations_held += !a->revoke_pending;
 			a->revoke_pending = true;
 			if (!a->sync_armed) {
-				arm(a->sync_timer, (uint32_t)(a->cfg.revoke_interval_ms - since) + 1);
+				arm(a->sync_timer, (uint32_t)(wait - since) + 1);
 				a->sync_armed = true;
 			}
 		}
@@ -591,7 +624,7 @@ static void drops_metrics(struct sbuf *out, void *arg)
 static struct dp *make_dp(struct agent *a)
 {
 	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check,
-				dns_dp_config(a->dns) };
+				dns_dp_config(a->dns), a->cfg.revoke_mark };
 	struct dp *dp = dp_new(&dc);
 	dp_set_commit_hook(dp, &(struct dp_commit_hook){ commit_before, commit_after, a });
 	return dp;
@@ -599,7 +632,8 @@ static struct dp *make_dp(struct agent *a)
 
 static struct dp_bridge *make_bridge(struct agent *a)
 {
-	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check, NULL };
+	struct dp_config dc = { NULL, a->cfg.nflog_group, a->cfg.log_rate, a->cfg.log_burst, !a->cfg.source_check, NULL,
+				a->cfg.revoke_mark };
 	struct dp_bridge *b = dp_bridge_new(&dc);
 	dp_bridge_set_commit_hook(b, &(struct dp_commit_hook){ commit_before, commit_after, a });
 	return b;
@@ -852,7 +886,7 @@ static void ip_bytes(ip128 a, uint8_t *out, uint8_t *fam)
 	}
 }
 
-/* A flow whose conntrack entry was deleted: listed with the drops (the
+/* A flow whose conntrack entry was marked revoked: listed with the drops (the
  * first REVOKE_LISTED of a pass, so that one big change does not push
  * every drop out of the ring; the metric and status count them all). */
 #define REVOKE_LISTED 256
@@ -1072,11 +1106,12 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 static json_t *revoke_status(const struct agent *a)
 {
 	const struct revoke_stats *r = &a->last_revoke;
-	return json_pack("{s:b, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I, s:f}, s:s?}", "enabled",
+	return json_pack("{s:b, s:I, s:I, s:I, s:b, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:f}, s:s?}", "enabled",
 			 a->cfg.revoke_flows && a->ct && a->rt, "revoked_total", (json_int_t)a->revoked, "passes",
 			 (json_int_t)a->revocations, "passes_held_back", (json_int_t)a->revocations_held, "pending",
-			 a->revoke_pending, "last", "tracked", (json_int_t)r->tracked, "considered",
-			 (json_int_t)r->considered, "revoked", (json_int_t)r->revoked, "gone", (json_int_t)r->gone,
+			 a->revoke_pending, "still_revoked", (json_int_t)a->revoked_live, "last", "tracked",
+			 (json_int_t)r->tracked, "considered", (json_int_t)r->considered, "revoked", (json_int_t)r->revoked,
+			 "restored", (json_int_t)r->restored, "gone", (json_int_t)r->gone,
 			 "duration_ms", r->ms, "error", a->revoke_error);
 }
 
@@ -1500,6 +1535,12 @@ static void reload(struct agent *a, int argc, char **argv)
 		drop_events_set_rate(a->events, a->cfg.drop_events_per_minute);
 	if (strcmp(old.metrics_address, a->cfg.metrics_address))
 		log_msg(LOG_WARN, "config", "metricsAddress changes take effect at the next start");
+	if (old.revoke_mark != a->cfg.revoke_mark) {
+		/* the flows revoked so far carry the old bits: the ruleset keeps
+		 * dropping those while this agent runs */
+		log_msg(LOG_WARN, "config", "revokeMark changes take effect at the next start");
+		a->cfg.revoke_mark = old.revoke_mark;
+	}
 	log_msg(LOG_INFO, "config", "reloaded%s", rebuild ? " (objects re-read)" : "");
 	agent_config_free(&old);
 }

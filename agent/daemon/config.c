@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/daemon/log.h"
+#include "agent/dataplane/dataplane.h"
 #include "kube/decode.h"
 #include "kube/manifest.h"
 #include "policy/addr.h"
@@ -33,6 +34,7 @@ void agent_config_defaults(struct agent_config *c)
 	c->deny_unexplained = true;
 	c->revoke_flows = true;
 	c->revoke_interval_ms = 100;
+	c->revoke_mark = DP_REVOKED_MARK;
 	c->dns_proxy_port = 15053;
 	c->dns_proxy_addresses = xstrdup("auto");
 	c->dns_upstreams = xstrdup("");
@@ -223,6 +225,7 @@ static const struct csetting settings[] = {
 	{ "denyUnexplainedAddresses", NULL, C_BOOL, F(deny_unexplained), 0, 0, 0, NULL },
 	{ "revokeFlows", "--revoke-flows", C_BOOL, F(revoke_flows), 0, 0, 0, NULL },
 	{ "revokeIntervalMs", "--revoke-interval-ms", C_UINT, F(revoke_interval_ms), 10, 60000, 4, NULL },
+	{ "revokeMark", NULL, C_UINT, F(revoke_mark), 1, 0xffffffffu, 4, NULL },
 	{ "filesMaxFileBytes", NULL, C_UINT, F(files_max_file_bytes), 1024, 1u << 30, 4, NULL },
 	{ "filesMaxTotalBytes", NULL, C_UINT, F(files_max_total_bytes), 1024, 0xffffffffu, 4, NULL },
 	{ "filesMaxFiles", NULL, C_UINT, F(files_max_files), 1, 1000000, 4, NULL },

@@ -24,7 +24,11 @@ struct agent_config {
 	bool source_check;     /* sourceCheck: drop sources that do not route back via their interface (true) */
 	bool deny_unexplained; /* denyUnexplainedAddresses: a new local address no pending pod explains drops
 				  everything until a pod claims it (true) */
-	bool revoke_flows;     /* revokeFlows: delete conntrack entries a change stops allowing (true) */
+	bool revoke_flows;     /* revokeFlows: mark the conntrack entries of flows a change stops allowing,
+				  whose packets the ruleset then drops (true) */
+	uint32_t revoke_mark;  /* revokeMark: the conntrack mark bits of a revoked flow, set by the agent and
+				  matched by its ruleset; bits no other software on the node uses
+				  (DP_REVOKED_MARK, 0x00800000); taken at start only */
 	uint32_t revoke_interval_ms; /* revokeIntervalMs: least time between two revocation passes, each
 					reads the whole conntrack table; a pass due sooner waits (100) */
 	/* DNS-aware egress (agent/daemon/dns.c) */

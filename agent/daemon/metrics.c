@@ -151,7 +151,7 @@ char *metrics_format(struct metrics *m)
 		      "logBurst) received, by direction; exact counts are corral_dropped_packets_total.\n"
 		      "# TYPE corral_drop_logs_total counter\ncorral_drop_logs_total{direction=\"ingress\"} %llu\n"
 		      "corral_drop_logs_total{direction=\"egress\"} %llu\n"
-		      "# HELP corral_flows_revoked_total Tracked flows deleted because the policies stopped allowing them.\n"
+		      "# HELP corral_flows_revoked_total Tracked flows revoked (their packets dropped) because the policies stopped allowing them.\n"
 		      "# TYPE corral_flows_revoked_total counter\ncorral_flows_revoked_total %llu\n"
 		      "# HELP corral_flow_revocation_errors_total Revocation passes that failed (flows may go on).\n"
 		      "# TYPE corral_flow_revocation_errors_total counter\ncorral_flow_revocation_errors_total %llu\n"

@@ -28,7 +28,7 @@ struct metrics {
 	uint64_t elements;
 	uint64_t policies[2][2]; /* [kind][valid]: NetworkPolicy, AccessPolicy */
 	uint64_t drop_logs[2];   /* NFLOG messages (rate-limited): [ingress, egress] */
-	uint64_t revoked;        /* conntrack entries deleted: flows no longer allowed */
+	uint64_t revoked;        /* conntrack entries marked revoked: flows no longer allowed */
 	uint64_t revoke_errors;  /* revocation passes that failed */
 	uint64_t watch_restarts, relists, source_errors;
 	/* objects the source holds that could not be read, enforced

@@ -34,6 +34,8 @@ struct dp *dp_new(const struct dp_config *cfg)
 		dp->cfg.log_rate = 10;
 	if (!dp->cfg.log_burst)
 		dp->cfg.log_burst = 20;
+	if (!dp->cfg.revoked_mark)
+		dp->cfg.revoked_mark = DP_REVOKED_MARK;
 	return dp;
 }
 

@@ -30,7 +30,13 @@ struct dp_config {
 	uint32_t log_burst; /* default 20 */
 	bool no_source_check; /* leave out the forged-source check (benchmarks; asymmetric routing) */
 	const struct dp_dns *dns; /* NULL: no DNS proxy (host sets are rendered, nothing redirected) */
+	uint32_t revoked_mark; /* conntrack mark bits of a revoked flow (revoke.h), default DP_REVOKED_MARK */
 };
+
+/* The conntrack mark bits a revocation pass sets on the entries of the
+ * flows it stops (revoke.h); every packet of such an entry is dropped
+ * ahead of the established accept, in both directions. */
+#define DP_REVOKED_MARK 0x00800000u
 
 /* The chain that drops (and logs, prefix "corral:e:s ") packets whose
  * source address does not route back through their input interface. */

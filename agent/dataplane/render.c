@@ -1141,6 +1141,18 @@ static void dispatch_rules(struct rctx *c, struct rs_chain *ch)
 	}
 }
 
+/* A flow a revocation pass stopped keeps its conntrack entry, marked
+ * (revoke.h): its packets are dropped in both directions, before the
+ * established accept would let them through. (A deleted entry let the
+ * next packet start a new one, and a packet from the responder then
+ * started it reversed, as a flow the policies allow.) */
+static void revoked_rule(struct rctx *c, struct rs_chain *ch)
+{
+	struct rs_rule *r = rule_new(ch, RR_CT_REVOKED);
+	r->mark = c->dp->cfg.revoked_mark;
+	r->comment = xstrdup("flows a policy change revoked");
+}
+
 static void base_chain(struct rctx *c)
 {
 	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
@@ -1152,6 +1164,7 @@ static void base_chain(struct rctx *c)
 		r->comment = xstrdup("source address bound to its interface");
 		forged_chain(c);
 	}
+	revoked_rule(c, ch);
 	rule_new(ch, RR_CT_ESTABLISHED);
 	rule_new(ch, RR_CT_INVALID);
 	rule_new(ch, RR_ND)->comment = xstrdup("neighbour discovery between bridged pods");
@@ -1183,6 +1196,7 @@ static void input_chain(struct rctx *c)
 		r->comment = xstrdup("a pod's source address bound to its interface");
 	}
 	if (unclassified) {
+		revoked_rule(c, ch);
 		rule_new(ch, RR_CT_ESTABLISHED);
 		unclassified_rules(c, ch, true, false);
 	}
@@ -1206,6 +1220,7 @@ static void output_chain(struct rctx *c)
 	ch->base = true;
 	ch->hook = RS_HOOK_OUTPUT;
 	ch->comment = xstrdup("packets the node sends: its own, and pods' sent again by IPVS (kube-proxy ipvs mode)");
+	revoked_rule(c, ch);
 	rule_new(ch, RR_CT_ESTABLISHED);
 	rule_new(ch, RR_LOCAL_SRC)->comment = xstrdup("the node's own packets: a pod's node may always reach it");
 	unclassified_rules(c, ch, false, true);

@@ -49,19 +49,21 @@ static bool on_node(const struct engine *e, ip128 a)
 static bool doomed(const struct ct_flow *f, void *arg)
 {
 	struct rctx *c = arg;
+	/* (an entry revoked before stays so where there is nothing to judge:
+	 * its pod left the node) */
 	if (node_own(c, f->family, f->src) || node_own(c, f->family, f->dst))
-		return false; /* input or output path: never filtered */
+		return f->revoked; /* input or output path: never filtered */
 	ip128 s = flow_ip(f->src, f->family), d = flow_ip(f->dst, f->family);
 	bool ls = on_node(c->e, s), ld = on_node(c->e, d);
 	if (!ls && !ld)
-		return false; /* routed through this node only: not ours to judge */
+		return f->revoked; /* routed through this node only: not ours to judge */
 	c->considered++;
 	struct endpoint se = { engine_pod_by_addr(c->e, s), s }, de = { engine_pod_by_addr(c->e, d), d };
 	struct verdict v;
 	policy_eval_established(c->e, &se, &de, f->proto, f->dport, &v);
 	bool eg = !ls || v.side[DIR_EGRESS].allowed, in = !ld || v.side[DIR_INGRESS].allowed;
 	bool admit = v.loopback || (eg && in);
-	if (!admit && c->each) {
+	if (!admit && !f->revoked && c->each) {
 		enum dir dir = eg ? DIR_INGRESS : DIR_EGRESS;
 		struct revoked r = { s, d, f->proto, f->dport, dir, v.side[dir].quarantined ? NULL : v.side[dir].group };
 		c->each(&r, c->arg);
@@ -77,7 +79,7 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-int revoke_flows(const struct engine *e, struct ct_sock *ct, struct route_sock *rt,
+int revoke_flows(const struct engine *e, struct ct_sock *ct, struct route_sock *rt, uint32_t mark,
 		 void (*each)(const struct revoked *r, void *arg), void *arg, struct revoke_stats *st)
 {
 	struct route_addr *own = NULL;
@@ -90,14 +92,16 @@ int revoke_flows(const struct engine *e, struct ct_sock *ct, struct route_sock *
 	if (rc < 0)
 		return rc;
 	struct rctx c = { e, own, nown, each, arg, 0 };
-	struct ct_prune_stats ps;
-	rc = ct_prune(ct, doomed, &c, &ps);
+	struct ct_revoke_stats ps;
+	rc = ct_revoke(ct, mark, doomed, &c, &ps);
 	st->tracked = ps.tracked;
 	st->considered = c.considered;
-	st->revoked = ps.deleted;
+	st->revoked = ps.revoked;
+	st->marked_before = ps.marked_before;
+	st->restored = ps.restored;
 	st->gone = ps.gone;
 	st->dump_ms = ps.dump_ms;
-	st->delete_ms = ps.delete_ms;
+	st->mark_ms = ps.mark_ms;
 	st->ms = now_ms() - t0;
 	free(own);
 	return rc;

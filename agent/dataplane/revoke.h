@@ -1,8 +1,11 @@
 /* Revocation: after a transaction that may have removed an allow, the
  * conntrack entries of flows the new ruleset would no longer admit are
- * deleted. Their next packet is then a new flow and meets the policy (a
- * TCP connection is picked up mid-stream as new, with conntrack's default
- * nf_conntrack_tcp_loose, and dropped if no longer allowed).
+ * marked (conntrack.h ct_revoke), and the ruleset drops every packet of a
+ * marked entry, both ways. They are not deleted: the next packet would
+ * then start a new entry, and when the responder sent it (an echo, an
+ * ACK, a server push) the flow came back reversed, from the responder, as
+ * a flow the policies allow (seen 2026-11-30: agent.e2e failed in CI on
+ * it, and conntrack showed the revoked flows reversed and established).
  *
  * "Would the new ruleset admit it" is asked of the engine's evaluator
  * (policy/eval.c, which explain uses and which walks the IR the renderer
@@ -31,14 +34,17 @@ struct revoked {
 struct revoke_stats {
 	size_t tracked;    /* conntrack entries read */
 	size_t considered; /* of them, forwarded flows touching a local pod */
-	size_t revoked;    /* deleted */
-	size_t gone;       /* chosen, but ended before they could be deleted */
-	double ms, dump_ms, delete_ms;
+	size_t marked_before; /* revoked by an earlier pass (judged again) */
+	size_t restored;   /* of those, allowed again: the mark cleared */
+	size_t revoked;    /* marked */
+	size_t gone;       /* chosen, but ended before they could be marked */
+	double ms, dump_ms, mark_ms;
 };
 
 /* each (may be NULL) sees every flow chosen, while the engine's state it
- * points into is valid. 0 or a negative errno. */
-int revoke_flows(const struct engine *e, struct ct_sock *ct, struct route_sock *rt,
+ * points into is valid; mark: the ruleset's (dp_config revoked_mark). 0
+ * or a negative errno. */
+int revoke_flows(const struct engine *e, struct ct_sock *ct, struct route_sock *rt, uint32_t mark,
 		 void (*each)(const struct revoked *r, void *arg), void *arg, struct revoke_stats *st);
 
 /* Whether the transaction described by st may have removed an allow. */

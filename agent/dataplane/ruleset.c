@@ -234,6 +234,9 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 	case RR_CT_INVALID:
 		sbuf_add(out, "ct state invalid drop");
 		break;
+	case RR_CT_REVOKED:
+		sbuf_addf(out, "ct mark & 0x%08x == 0x%08x drop", r->mark, r->mark);
+		break;
 	case RR_SRC_CHECK:
 		sbuf_addf(out, "fib saddr . iif oif missing goto %s", r->set);
 		break;

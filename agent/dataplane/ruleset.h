@@ -118,6 +118,7 @@ struct rs_set {
 enum rs_rule_kind {
 	RR_CT_ESTABLISHED, /* ct state established,related accept */
 	RR_CT_INVALID,     /* ct state invalid drop */
+	RR_CT_REVOKED,     /* ct mark & <mark> == <mark> drop (a flow revoked, revoke.h) */
 	RR_SRC_CHECK,      /* fib saddr . iif oif missing goto <set> (the chain) */
 	RR_ND,             /* icmpv6 type 135-136 ip6 hoplimit 255 ip6 length <= DP_ND_MAX_LEN accept */
 	RR_VMAP,           /* ip[6] saddr|daddr vmap @set */
@@ -173,6 +174,7 @@ struct rs_rule {
 	uint16_t nat_port;
 	uint8_t icmp, hops;  /* RR_BR_UNSPEC6, RR_BR_MCAST6 */
 	bool oif;            /* RR_BR_BIND, RR_BR_IF: the output port and the destination */
+	uint32_t mark;       /* RR_CT_REVOKED: the conntrack mark bits of a revoked flow */
 };
 
 /* The hook of a filter base chain (all at priority filter). */

@@ -1,15 +1,19 @@
 /* ctnetlink, with libmnl: the conntrack table read in one dump and the
- * entries a caller chooses deleted, many requests per sendmsg().
+ * entries a caller chooses marked revoked, many requests per sendmsg().
  *
  * Facts relied on (linux net/netfilter/nf_conntrack_netlink.c):
  *   - IPCTNL_MSG_CT_GET with NLM_F_DUMP and nfgen_family AF_UNSPEC dumps
  *     the entries of every layer-3 family; each carries CTA_TUPLE_ORIG and
  *     CTA_TUPLE_REPLY (nested CTA_TUPLE_IP, CTA_TUPLE_PROTO), CTA_ID and,
  *     when not the default zone, CTA_ZONE;
- *   - IPCTNL_MSG_CT_DELETE with CTA_TUPLE_ORIG reads the tuple in the
- *     family of the message's nfgen_family and the zone of CTA_ZONE; with
- *     CTA_ID it deletes only the entry of that id (else ENOENT), so a new
- *     flow reusing the tuple since the dump is left alone;
+ *   - IPCTNL_MSG_CT_NEW without NLM_F_CREATE changes the existing entry
+ *     of CTA_TUPLE_ORIG (read in the family of the message's nfgen_family
+ *     and the zone of CTA_ZONE), else ENOENT: CTA_MARK under CTA_MARK_MASK
+ *     sets only the mask's bits, CTA_TIMEOUT (seconds) the time left, and
+ *     CTA_PROTOINFO_TCP_STATE a TCP entry's state; it does not read CTA_ID;
+ *   - a TCP entry in TIME_WAIT stays there on further ACKs and data, and
+ *     each refreshes it to nf_conntrack_tcp_timeout_time_wait (120 s), not
+ *     to the established timeout (5 days; kube-proxy sets 24 hours);
  *   - the forward hook sees the original direction's source (SNAT comes
  *     after it, in postrouting) and the destination after DNAT (before it,
  *     in prerouting), which is the reply direction's source.
@@ -19,6 +23,7 @@
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
@@ -75,18 +80,19 @@ static double now_ms(void)
 
 /* ---------- reading entries ---------- */
 
-/* The attributes of a doomed entry that name it for deletion, copied as
- * they came (CTA_TUPLE_ORIG, CTA_ZONE, CTA_ID), after its family. */
+/* The attributes of a doomed entry that name it (CTA_TUPLE_ORIG,
+ * CTA_ZONE), copied as they came, after its family and protocol. */
 struct doomed {
-	uint8_t *buf; /* records: family (1), length (2, host order), attributes */
+	uint8_t *buf; /* records: family (1), protocol (1), length (2, host order), attributes */
 	size_t len, cap, n;
 };
 
 struct dump_ctx {
 	bool (*doomed)(const struct ct_flow *f, void *arg);
 	void *arg;
-	struct doomed *out;
-	size_t tracked;
+	struct doomed *out, *back; /* to mark; marked, to clear */
+	uint32_t mark;
+	size_t tracked, marked;
 };
 
 static int attr_index(const struct nlattr *a, void *data)
@@ -120,27 +126,30 @@ static bool tuple_read(const struct nlattr *t, uint8_t family, uint8_t *src, uin
 	return true;
 }
 
-static void doomed_put(struct doomed *d, uint8_t family, const struct nlattr *const *attrs, size_t n)
+#define REC_HDR 4
+
+static void doomed_put(struct doomed *d, uint8_t family, uint8_t proto, const struct nlattr *const *attrs, size_t n)
 {
 	size_t len = 0;
 	for (size_t i = 0; i < n; i++)
 		if (attrs[i])
 			len += MNL_ALIGN(attrs[i]->nla_len);
-	if (d->len + 3 + len > d->cap) {
-		d->cap = (d->len + 3 + len) * 2 + 4096;
+	if (d->len + REC_HDR + len > d->cap) {
+		d->cap = (d->len + REC_HDR + len) * 2 + 4096;
 		d->buf = xrealloc(d->buf, d->cap);
 	}
 	uint8_t *p = d->buf + d->len;
 	p[0] = family;
-	memcpy(p + 1, &(uint16_t){ (uint16_t)len }, 2);
-	p += 3;
+	p[1] = proto;
+	memcpy(p + 2, &(uint16_t){ (uint16_t)len }, 2);
+	p += REC_HDR;
 	for (size_t i = 0; i < n; i++)
 		if (attrs[i]) {
 			memset(p, 0, MNL_ALIGN(attrs[i]->nla_len));
 			memcpy(p, attrs[i], attrs[i]->nla_len);
 			p += MNL_ALIGN(attrs[i]->nla_len);
 		}
-	d->len += 3 + len;
+	d->len += REC_HDR + len;
 	d->n++;
 }
 
@@ -164,10 +173,12 @@ static int entry_cb(const struct nlmsghdr *nlh, void *data)
 	if (f.proto != IPPROTO_TCP && f.proto != IPPROTO_UDP && f.proto != IPPROTO_SCTP &&
 	    f.proto != IPPROTO_UDPLITE && f.proto != IPPROTO_DCCP)
 		f.sport = f.dport = 0; /* ICMP ids are not ports */
-	if (c->doomed(&f, c->arg)) {
-		const struct nlattr *keep[] = { tb[CTA_TUPLE_ORIG], tb[CTA_ZONE], tb[CTA_ID] };
-		doomed_put(c->out, f.family, keep, 3);
-	}
+	f.revoked = tb[CTA_MARK] && mnl_attr_get_payload_len(tb[CTA_MARK]) == 4 &&
+		    (ntohl(mnl_attr_get_u32(tb[CTA_MARK])) & c->mark) == c->mark;
+	c->marked += f.revoked;
+	const struct nlattr *keep[] = { tb[CTA_TUPLE_ORIG], tb[CTA_ZONE] };
+	if (c->doomed(&f, c->arg) != f.revoked) /* to revoke, or revoked and allowed again */
+		doomed_put(f.revoked ? c->back : c->out, f.family, f.proto, keep, 2);
 	return MNL_CB_OK;
 }
 
@@ -193,7 +204,7 @@ static int dump(struct ct_sock *s, struct dump_ctx *c)
 	return ret < 0 ? -errno : 0;
 }
 
-/* ---------- deleting ---------- */
+/* ---------- marking ---------- */
 
 struct acks {
 	uint32_t first, last;
@@ -230,8 +241,17 @@ static int read_acks(struct ct_sock *s, struct acks *a, size_t want)
 	return 0;
 }
 
-/* Sends the doomed records in batches of requests, each acknowledged. */
-static int delete_all(struct ct_sock *s, const struct doomed *d, struct ct_prune_stats *st)
+/* What a revoked entry gets besides the mark: its time left, and a TCP
+ * entry the TIME_WAIT state, so that the packets its ends still send
+ * keep it (and the drop) alive only that long after the last of them.
+ * One allowed again gets the mark's bits cleared and a TCP entry the
+ * ESTABLISHED state back (its next packet gives it that state's time). */
+#define REVOKED_TIMEOUT_S 120
+#define MARK_ATTRS_MAX 64 /* CTA_MARK, CTA_MARK_MASK, CTA_TIMEOUT, CTA_PROTOINFO nest */
+
+/* Sends the records in batches of requests, each acknowledged: sets the
+ * mark's bits (back: clears them). */
+static int mark_all(struct ct_sock *s, const struct doomed *d, uint32_t mark, bool back, size_t *ok, size_t *gone)
 {
 	static uint8_t buf[32 * 1024];
 	size_t off = 0;
@@ -241,52 +261,73 @@ static int delete_all(struct ct_sock *s, const struct doomed *d, struct ct_prune
 		struct acks a = { .first = s->seq + 1 };
 		while (off < d->len) {
 			uint16_t len;
-			memcpy(&len, d->buf + off + 1, 2);
-			size_t need = MNL_ALIGN(sizeof(struct nlmsghdr)) + MNL_ALIGN(sizeof(struct nfgenmsg)) + len;
+			memcpy(&len, d->buf + off + 2, 2);
+			size_t need = MNL_ALIGN(sizeof(struct nlmsghdr)) + MNL_ALIGN(sizeof(struct nfgenmsg)) + len +
+				      MARK_ATTRS_MAX;
 			if (used + need > sizeof(buf))
 				break;
 			struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf + used);
-			nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
-			nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+			nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+			nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK; /* no NLM_F_CREATE: only an existing entry */
 			nlh->nlmsg_seq = ++s->seq;
 			struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
 			nfg->nfgen_family = d->buf[off] == 4 ? AF_INET : AF_INET6;
 			nfg->version = NFNETLINK_V0;
-			memcpy((uint8_t *)nlh + nlh->nlmsg_len, d->buf + off + 3, len);
+			memcpy((uint8_t *)nlh + nlh->nlmsg_len, d->buf + off + REC_HDR, len);
 			nlh->nlmsg_len += len;
+			mnl_attr_put_u32(nlh, CTA_MARK, back ? 0 : htonl(mark));
+			mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mark));
+			if (!back)
+				mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(REVOKED_TIMEOUT_S));
+			if (d->buf[off + 1] == IPPROTO_TCP) {
+				struct nlattr *pi = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+				struct nlattr *tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
+				mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE,
+						back ? TCP_CONNTRACK_ESTABLISHED : TCP_CONNTRACK_TIME_WAIT);
+				mnl_attr_nest_end(nlh, tcp);
+				mnl_attr_nest_end(nlh, pi);
+			}
 			used += nlh->nlmsg_len;
-			off += 3 + len;
+			off += REC_HDR + len;
 			nmsg++;
 		}
 		a.last = s->seq;
 		if (mnl_socket_sendto(s->nl, buf, used) < 0)
 			return -errno;
 		rc = read_acks(s, &a, nmsg);
-		st->deleted += a.ok;
-		st->gone += a.gone;
+		*ok += a.ok;
+		*gone += a.gone;
 		if (!rc && a.err)
 			rc = a.err;
 	}
 	return rc;
 }
 
-int ct_prune(struct ct_sock *s, bool (*doomed)(const struct ct_flow *f, void *arg), void *arg,
-	     struct ct_prune_stats *st)
+int ct_revoke(struct ct_sock *s, uint32_t mark, bool (*doomed)(const struct ct_flow *f, void *arg), void *arg,
+	      struct ct_revoke_stats *st)
 {
-	struct doomed d = { 0 };
-	struct dump_ctx c = { doomed, arg, &d, 0 };
+	struct doomed d = { 0 }, b = { 0 };
+	struct dump_ctx c = { doomed, arg, &d, &b, mark, 0, 0 };
 	memset(st, 0, sizeof(*st));
 	double t0 = now_ms();
 	int rc = dump(s, &c);
 	st->tracked = c.tracked;
+	st->marked_before = c.marked;
 	double t1 = now_ms();
 	st->dump_ms = t1 - t0;
+	size_t gone = 0;
 	if (d.n) {
-		int r = delete_all(s, &d, st);
+		int r = mark_all(s, &d, mark, false, &st->revoked, &st->gone);
 		if (!rc)
 			rc = r;
 	}
-	st->delete_ms = now_ms() - t1;
+	if (b.n) {
+		int r = mark_all(s, &b, mark, true, &st->restored, &gone);
+		if (!rc)
+			rc = r;
+	}
+	st->mark_ms = now_ms() - t1;
 	free(d.buf);
+	free(b.buf);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* The one place that talks ctnetlink (libmnl): the conntrack table of the
- * agent's network namespace, read and pruned. */
+ * agent's network namespace, read, and the entries of revoked flows
+ * marked. */
 #ifndef CORRAL_NL_CONNTRACK_H
 #define CORRAL_NL_CONNTRACK_H
 
@@ -23,20 +24,31 @@ struct ct_flow {
 	uint8_t proto;  /* IPPROTO_* */
 	uint8_t src[16], dst[16];
 	uint16_t sport, dport; /* 0 for protocols without ports */
+	bool revoked;          /* its entry carries the mark's bits (ct_revoke) */
 };
 
-struct ct_prune_stats {
-	size_t tracked; /* entries read */
-	size_t deleted; /* entries the callback chose and the kernel deleted */
-	size_t gone;    /* chosen, but ended before they could be deleted */
-	double dump_ms, delete_ms;
+struct ct_revoke_stats {
+	size_t tracked;       /* entries read */
+	size_t marked_before; /* of them, marked already */
+	size_t revoked;       /* entries the callback chose and the kernel marked */
+	size_t restored;      /* marked entries the callback no longer chose: cleared */
+	size_t gone;          /* chosen, but ended before they could be marked */
+	double dump_ms, mark_ms;
 };
 
-/* Reads every entry of both families, asks doomed() of each, then
- * deletes the chosen ones (each exactly that entry: by its original
- * tuple, zone and id, so a new flow with the same addresses is left).
- * 0 or a negative errno (then some chosen entries may remain). */
-int ct_prune(struct ct_sock *s, bool (*doomed)(const struct ct_flow *f, void *arg), void *arg,
-	     struct ct_prune_stats *st);
+/* Reads every entry of both families, asks doomed() of each (f->revoked
+ * tells whether it carries the mark already), then sets mark's bits on
+ * the chosen ones not marked yet (by original tuple and zone), with 120 s
+ * to live and a TCP entry in TIME_WAIT, and clears them on the marked ones
+ * not chosen (a change allowed them again: a TCP entry back in
+ * ESTABLISHED). The entry
+ * is kept rather than deleted: deleted, the next packet of the flow would
+ * start a new entry, and one from the responder would start it reversed,
+ * as a flow the policies may well allow; kept and marked, the ruleset
+ * drops its packets both ways (dataplane.h DP_REVOKED_MARK) until its ends
+ * give up. 0 or a negative errno (then some chosen entries may remain
+ * unmarked). */
+int ct_revoke(struct ct_sock *s, uint32_t mark, bool (*doomed)(const struct ct_flow *f, void *arg), void *arg,
+	      struct ct_revoke_stats *st);
 
 #endif

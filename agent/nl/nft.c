@@ -187,6 +187,24 @@ static void e_ct_state(struct nftnl_rule *r, uint32_t mask)
 	e_cmp(r, NFT_CMP_NEQ, &zero, 4);
 }
 
+/* ct mark & bits == bits */
+static void e_ct_mark(struct nftnl_rule *r, uint32_t bits)
+{
+	uint32_t zero = 0;
+	struct nftnl_expr *e = nftnl_expr_alloc("ct");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	add(r, e);
+	e = nftnl_expr_alloc("bitwise");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &bits, 4);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
+	add(r, e);
+	e_cmp(r, NFT_CMP_EQ, &bits, 4);
+}
+
 static void e_family(struct nftnl_rule *r, uint8_t family)
 {
 	uint8_t nfproto = family == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
@@ -227,6 +245,10 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		break;
 	case RR_CT_INVALID:
 		e_ct_state(r, NF_CT_STATE_INVALID_BIT);
+		e_verdict(r, NF_DROP);
+		break;
+	case RR_CT_REVOKED:
+		e_ct_mark(r, x->mark);
 		e_verdict(r, NF_DROP);
 		break;
 	case RR_SRC_CHECK: {

@@ -7,9 +7,11 @@
  * deploy/rbac.yaml with a TokenRequest token, as in a pod.
  *   test-agent CLUSTER-SCRIPT AGENT [FAKE-APISERVER.py | --real RUN.SH REPO] */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1452,8 +1454,8 @@ static void bad_config_refuses_to_start(void **state)
 	assert_non_null(strstr(out, "logRate"));
 }
 
-/* Revocation (issue 20, item 3): a change that removes an allow deletes
- * the conntrack entries of the flows it stops, on the node that enforces
+/* Revocation (issue 20, item 3): a change that removes an allow marks
+ * the conntrack entries of the flows it stops (their packets dropped), on the node that enforces
  * the side that stopped them, and nothing else. Long-lived TCP
  * connections and UDP flows, IPv4 and IPv6, ingress (y/b's) and egress
  * (z/c's) sides, same node and across nodes. First with --revoke-flows
@@ -1665,6 +1667,148 @@ static void revocation_held_back(void **state)
 	stop_agent(0, SIGTERM);
 }
 
+/* A revoked flow stays revoked whichever end sends next. Its conntrack
+ * entry once was deleted, and a packet from the responder (an echo, an
+ * ACK, a server push) then started the flow again reversed, y/b -> x/c,
+ * which nothing isolates: established both ways again (agent.e2e failed
+ * in CI on it, 2026-11-30). Here the responder sends first, over TCP and
+ * UDP, after the pass that revoked both flows. */
+struct sock_req {
+	int type;
+	uint16_t port; /* bind to it (a server), else a client */
+};
+
+static int sock_in_ns(void *arg)
+{
+	const struct sock_req *r = arg;
+	int fd = socket(AF_INET, r->type | SOCK_CLOEXEC, 0);
+	if (fd < 0 || !r->port)
+		return fd;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(r->port) };
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || (r->type == SOCK_STREAM && listen(fd, 4) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Whether fd has something to read within ms (what it read is dropped). */
+static bool got_within(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char buf[64];
+	return poll(&p, 1, ms) == 1 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0;
+}
+
+static void revoked_flow_stays_dead(void **state)
+{
+	put("hb.yaml", hb_policy, hb_from_a, hb_from_c);
+	start_agent(0, NULL); /* y/b and x/c are node-1's */
+	wait_synced(0);
+	char yb[64];
+	kc_pod_addr(YB, false, yb, sizeof(yb));
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	inet_pton(AF_INET, yb, &to.sin_addr);
+	int lst = kc_in_ns(&kc, kc.pod_ns[YB], sock_in_ns, &(struct sock_req){ SOCK_STREAM, 8081 });
+	int usrv = kc_in_ns(&kc, kc.pod_ns[YB], sock_in_ns, &(struct sock_req){ SOCK_DGRAM, 8082 });
+	int tcl = kc_in_ns(&kc, kc.pod_ns[XC], sock_in_ns, &(struct sock_req){ SOCK_STREAM, 0 });
+	int ucl = kc_in_ns(&kc, kc.pod_ns[XC], sock_in_ns, &(struct sock_req){ SOCK_DGRAM, 0 });
+	assert_true(lst >= 0 && usrv >= 0 && tcl >= 0 && ucl >= 0);
+	to.sin_port = htons(8081);
+	assert_int_equal(connect(tcl, (struct sockaddr *)&to, sizeof(to)), 0);
+	int tsrv = accept(lst, NULL, NULL);
+	assert_true(tsrv >= 0);
+	to.sin_port = htons(8082);
+	assert_int_equal(connect(ucl, (struct sockaddr *)&to, sizeof(to)), 0);
+	assert_int_equal(send(ucl, "hi", 2, 0), 2);
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+	char buf[16];
+	struct pollfd p = { usrv, POLLIN, 0 };
+	assert_int_equal(poll(&p, 1, 1000), 1);
+	assert_int_equal(recvfrom(usrv, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl), 2);
+	assert_int_equal(connect(usrv, (struct sockaddr *)&from, fl), 0);
+	/* both flows work both ways, the responder's packets as replies */
+	assert_int_equal(send(tsrv, "a", 1, 0), 1);
+	assert_true(got_within(tcl, 1000));
+	assert_int_equal(send(tcl, "b", 1, 0), 1);
+	assert_true(got_within(tsrv, 1000));
+	assert_int_equal(send(usrv, "a", 1, 0), 1);
+	assert_true(got_within(ucl, 1000));
+	json_t *rv = revocation(0);
+	json_int_t passes = json_integer_value(json_object_get(rv, "passes"));
+	json_decref(rv);
+	put("hb.yaml", hb_policy, hb_from_a, ""); /* x/c no longer admitted */
+	double t0 = now_ms();
+	for (;;) {
+		rv = revocation(0);
+		bool done = json_integer_value(json_object_get(rv, "passes")) > passes &&
+			    !json_is_true(json_object_get(rv, "pending"));
+		json_decref(rv);
+		if (done)
+			break;
+		if (now_ms() - t0 > 3000)
+			fail_msg("no revocation pass 3 s after the change");
+		usleep(20000);
+	}
+	/* the responder first: nothing reaches x/c, then nothing from it
+	 * reaches y/b either (the flows did not come back reversed) */
+	assert_int_equal(send(tsrv, "push", 4, 0), 4);
+	assert_int_equal(send(usrv, "push", 4, 0), 4);
+	bool t_back = got_within(tcl, 600), u_back = got_within(ucl, 200);
+	printf("  after the pass, y/b -> x/c: TCP push %s, UDP datagram %s\n", t_back ? "DELIVERED" : "dropped",
+	       u_back ? "DELIVERED" : "dropped");
+	assert_int_equal(send(tcl, "more", 4, MSG_NOSIGNAL), 4);
+	assert_int_equal(send(ucl, "more", 4, 0), 4);
+	bool t_fwd = got_within(tsrv, 600), u_fwd = got_within(usrv, 200);
+	printf("  then x/c -> y/b: TCP data %s, UDP datagram %s\n", t_fwd ? "DELIVERED" : "dropped",
+	       u_fwd ? "DELIVERED" : "dropped");
+	assert_false(t_back || u_back || t_fwd || u_fwd);
+	/* a new connection from x/c is refused by policy as before */
+	assert_false(reach(XC, YB, 300));
+	/* (earlier tests' revoked flows may still be tracked too) */
+	rv = revocation(0);
+	assert_true(json_integer_value(json_object_get(rv, "still_revoked")) >= 2);
+	passes = json_integer_value(json_object_get(rv, "passes"));
+	json_decref(rv);
+	/* allowed again (a policy deleted and created again, say): the same
+	 * flows carry data again, both ways (their marks cleared by the pass
+	 * that follows the change) */
+	put("hb.yaml", hb_policy, hb_from_a, hb_from_c);
+	t0 = now_ms();
+	for (;;) {
+		rv = revocation(0);
+		bool done = json_integer_value(json_object_get(rv, "passes")) > passes &&
+			    json_integer_value(json_object_get(json_object_get(rv, "last"), "restored")) >= 2;
+		json_decref(rv);
+		if (done)
+			break;
+		if (now_ms() - t0 > 3000)
+			fail_msg("no pass cleared the revoked flows' marks 3 s after they were allowed again");
+		usleep(20000);
+	}
+	assert_int_equal(send(usrv, "back", 4, 0), 4);
+	assert_true(got_within(ucl, 1000));
+	assert_int_equal(send(ucl, "back", 4, 0), 4);
+	assert_true(got_within(usrv, 1000));
+	/* TCP: what was dropped comes again at the next retransmission */
+	assert_true(got_within(tcl, 5000));
+	assert_true(got_within(tsrv, 5000));
+	assert_int_equal(send(tsrv, "back", 4, 0), 4);
+	assert_true(got_within(tcl, 1000));
+	printf("  allowed again: the same TCP and UDP flows carry data both ways, %.0f ms after the change\n",
+	       now_ms() - t0);
+	close(tsrv);
+	close(lst);
+	close(tcl);
+	close(usrv);
+	close(ucl);
+	rm("hb.yaml");
+	stop_agent(0, SIGTERM);
+}
+
 /* A forged source (issue 20, item 1) is dropped by the agent's table and
  * reported by `drops` as such, naming whose address was used. */
 static void forged_source_reported(void **state)
@@ -1776,6 +1920,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(bad_config_refuses_to_start),
 		cmocka_unit_test(flows_revoked),
 		cmocka_unit_test(revocation_held_back),
+		cmocka_unit_test(revoked_flow_stays_dead),
 		cmocka_unit_test(forged_source_reported),
 		cmocka_unit_test(provisional_reads_node_pods),
 	};
