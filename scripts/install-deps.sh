@@ -6,13 +6,14 @@ set -eu
 # prometheus: its promtool checks and unit-tests the alerts
 # (tests/deploy/test-monitoring.py); qemu-user-static runs the arm64 build
 # of the agent (tests/deploy/test-arm64.py); iptables (iptables-nft) writes
-# kube-proxy's iptables-mode rules in tests/dataplane/test-proxy.c; valgrind
+# kube-proxy's iptables-mode rules in tests/dataplane/test-proxy.c; conntrack
+# deletes a revoked flow's entry in agent.e2e (an entry that expired); valgrind
 # counts instructions (bench/callgrind.sh) and heaptrack profiles the heap
 # (README, "Sizing")
 PKGS="build-essential cmake pkg-config clang llvm libclang-rt-14-dev valgrind heaptrack \
       libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev \
       libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev \
-      libmicrohttpd-dev libldns-dev nftables iptables iproute2 iputils-ping python3 python3-yaml curl \
+      libmicrohttpd-dev libldns-dev nftables iptables iproute2 iputils-ping conntrack python3 python3-yaml curl \
       libcap2-bin util-linux openssl debootstrap graphviz groff-base prometheus qemu-user-static \
       containerd runc containernetworking-plugins"
 

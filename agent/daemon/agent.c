@@ -65,7 +65,8 @@ struct drop {
 	uint32_t group;
 	char kind; /* 'g' a group's default drop, 'q' quarantined, 's' forged source, 'r' revoked flow,
 		      'm' not addressed to the pod behind a bridge port,
-		      'u' an address of a pod's interface the agent has not classified */
+		      'u' an address of a pod's interface the agent has not classified,
+		      't' a TCP segment of no tracked connection that is no SYN */
 	char policies[512];
 };
 
@@ -167,6 +168,19 @@ static double mono_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* A transaction in ms at the latest: an armed sync is moved earlier,
+ * never later (a held revocation pass or a debounced change must not
+ * wait for a retry's back-off). */
+static void arm_sync_by(struct agent *a, uint32_t ms)
+{
+	struct itimerspec cur;
+	if (a->sync_armed && timerfd_gettime(a->sync_timer, &cur) == 0 &&
+	    (uint64_t)cur.it_value.tv_sec * 1000 + (uint64_t)cur.it_value.tv_nsec / 1000000 <= ms)
+		return;
+	arm(a->sync_timer, ms);
+	a->sync_armed = true;
+}
+
 /* Idle (no transaction in the last debounceMs): at once, once the events
  * already read are in the engine. Under load: debounceMs after the last
  * transaction, gathering what comes meanwhile. */
@@ -257,8 +271,9 @@ static int do_revoke(struct agent *a)
 	a->last_revoke = rs;
 	a->revocations++;
 	a->revoked += rs.revoked;
+	/* (only those this node judges: a pass may allow them again) */
 	if (rc == 0)
-		a->revoked_live = rs.marked_before + rs.revoked - rs.restored;
+		a->revoked_live = rs.kept + rs.revoked;
 	else
 		a->revoked_live += rs.revoked;
 	free(a->revoke_error);
@@ -276,12 +291,12 @@ static int do_revoke(struct agent *a)
 			"revoked %zu flows no longer allowed (%zu tracked, %zu touching local pods, %zu ended meanwhile), "
 			"%zu revoked flows tracked, %.2f ms",
 			rs.revoked, rs.tracked, rs.considered, rs.gone, a->revoked_live, rs.ms);
-	if (rc == 0 && rs.restored)
-		log_msg(LOG_INFO, "revoke", "%zu revoked flows allowed again: they carry data again (%zu still revoked)",
-			rs.restored, a->revoked_live);
 	else if (!rs.restored)
 		log_msg(LOG_DEBUG, "revoke", "no flow to revoke (%zu tracked, %zu touching local pods), %.2f ms", rs.tracked,
 			rs.considered, rs.ms);
+	if (rc == 0 && rs.restored)
+		log_msg(LOG_INFO, "revoke", "%zu revoked flows allowed again: they carry data again (%zu still revoked)",
+			rs.restored, a->revoked_live);
 	return rc;
 }
 
@@ -358,8 +373,7 @@ static void prov_read_in(void *arg, int rc, struct pod_spec **pods, size_t n, co
 				"(%u failed in a row)",
 				err, delay / 1000, fails);
 		a->prov_retry_ms = mono_ms() + delay;
-		arm(a->sync_timer, delay);
-		a->sync_armed = true;
+		arm_sync_by(a, (uint32_t)delay);
 		return;
 	}
 	if (a->prov_failures)
@@ -470,9 +484,12 @@ static void do_sync(struct agent *a, bool full)
 		 * narrowing transactions (pod churn), one pass at most every
 		 * revokeIntervalMs, the last one's changes included; a pass
 		 * held back runs when the interval is over, change or not */
+		/* a pass only to retry a failed one waits its back-off; one a
+		 * change needs, the interval */
 		double since = mono_ms() - a->last_revoke_ms;
-		uint32_t wait = a->revoke_retry_ms > a->cfg.revoke_interval_ms ? a->revoke_retry_ms
-									       : a->cfg.revoke_interval_ms;
+		uint32_t wait = !revoke_needed(&st) && a->revoke_retry_ms > a->cfg.revoke_interval_ms
+					? a->revoke_retry_ms
+					: a->cfg.revoke_interval_ms;
 		if (since >= wait) {
 			a->revoke_pending = false;
 			if (do_revoke(a) < 0) {
@@ -581,6 +598,9 @@ static void drop_labels(struct agent *a, const struct dp_txn *t, struct vec *lab
 		*l = (struct dc_label){ DP_FORGED_CHAIN, "egress", "forged-source", "", "" };
 		vec_push(labels, l);
 	}
+	struct dc_label *u = xcalloc(1, sizeof(*u));
+	*u = (struct dc_label){ DP_UNTRACKED_CHAIN, "egress", "untracked", "", "" };
+	vec_push(labels, u);
 	for (int d = 0; a->lw && a->cfg.deny_unexplained && d < DIR_COUNT; d++) {
 		struct dc_label *l = xcalloc(1, sizeof(*l));
 		*l = (struct dc_label){ dp_unclassified_chain[d], dir_name((enum dir)d), "unclassified", "", "" };
@@ -921,9 +941,10 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 	 * "corral:e:s ": a forged source address; "corral:i:m ": a frame to an
 	 * ingress-isolated pod's bridge port not addressed to the pod;
 	 * "corral:e:u ", "corral:i:u ": a pod's interface, an address the agent
-	 * has not classified */
+	 * has not classified; "corral:e:t ": a TCP segment of no tracked
+	 * connection that is no SYN */
 	if (sscanf(p->prefix, "corral:%c:%c%u", &dc, &kind, &gid) < 2 ||
-	    (kind != 'g' && kind != 'q' && kind != 's' && kind != 'm' && kind != 'u'))
+	    (kind != 'g' && kind != 'q' && kind != 's' && kind != 'm' && kind != 'u' && kind != 't'))
 		return;
 	struct drop *d = drop_next(a);
 	d->dir = dc == 'e' ? DIR_EGRESS : DIR_INGRESS;
@@ -943,6 +964,10 @@ static void on_drop(const struct nflog_pkt *p, void *arg)
 		snprintf(d->policies, sizeof(d->policies),
 			 "none: not addressed to the pod (broadcast, multicast or another address), which is isolated for "
 			 "ingress");
+	if (kind == 't')
+		snprintf(d->policies, sizeof(d->policies),
+			 "none: a TCP segment of no tracked connection that is not a SYN (a flow a policy change revoked, or "
+			 "a connection conntrack no longer holds)");
 	if (kind == 'u')
 		snprintf(d->policies, sizeof(d->policies),
 			 "none: unclassified address, the %s of a pod's interface that no pod the agent knows has yet",
@@ -1071,6 +1096,11 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 				    "multicast or another address) while it is isolated for ingress",
 				    ts, d->src_pod[0] ? d->src_pod : d->src, d->dst, pn, d->dport,
 				    d->dst_pod[0] ? d->dst_pod : "the pod");
+	else if (d->kind == 't')
+		summary = xasprintf("%s %s -> %s %s/%u dropped: a TCP segment of no tracked connection that is not a SYN "
+				    "(a flow a policy change revoked, or a connection conntrack no longer holds); a new "
+				    "connection meets the policies",
+				    ts, d->src_pod[0] ? d->src_pod : d->src, dst, pn, d->dport);
 	else if (d->kind == 'u')
 		summary = xasprintf("%s unclassified address: %s -> %s %s/%u dropped: the %s address of a pod's interface "
 				    "that the agent has not classified yet (a new pod before its transaction)", ts,
@@ -1082,14 +1112,15 @@ static json_t *drop_json(struct agent *a, const struct drop *d, bool with_explai
 				    d->kind == 'r' ? "flow revoked" : "dropped", dir_name(d->dir),
 				    d->policies[0] ? d->policies : "a group no longer present");
 	static const char *const kinds[] = { ['g'] = "policy", ['q'] = "quarantine", ['s'] = "forged-source",
-					     ['r'] = "revoked", ['m'] = "misaddressed", ['u'] = "unclassified" };
+					     ['r'] = "revoked", ['m'] = "misaddressed", ['u'] = "unclassified",
+					     ['t'] = "untracked" };
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "time", ts, "kind",
 			      kinds[(unsigned char)d->kind] ? kinds[(unsigned char)d->kind] : "policy", "direction",
 			      dir_name(d->dir), "source", d->src, "destination", d->dst, "source_pod", d->src_pod,
 			      "destination_pod", d->dst_pod, "protocol", pn, "port", d->dport, "policies", d->policies,
 			      "text", summary);
 	free(summary);
-	if (with_explain && d->kind != 's' && d->kind != 'm' && d->kind != 'u' &&
+	if (with_explain && d->kind != 's' && d->kind != 'm' && d->kind != 'u' && d->kind != 't' &&
 	    (d->proto == PROTO_TCP || d->proto == PROTO_UDP || d->proto == PROTO_SCTP)) {
 		char *text = NULL;
 		json_t *x = explain(a, d->src_pod[0] ? d->src_pod : d->src, d->dst_pod[0] ? d->dst_pod : d->dst,

@@ -111,6 +111,7 @@ struct dns_proxy {
 	size_t nobs;
 	struct counters c;
 	uint64_t last_alive_err;
+	uint64_t last_alive;   /* the last liveness refresh that worked (now_ms) */
 	bool restored;
 };
 
@@ -872,10 +873,18 @@ static void tick(struct dns_proxy *d)
 {
 	uint64_t now = now_ms(), expired = 0;
 	char *err = NULL;
-	if (dp_dns_alive(*d->ctx.dp, *d->ctx.nft, &err) < 0 && now - d->last_alive_err > 60000) {
-		log_msg(LOG_ERROR, "dns", "refreshing the DNS redirect: %s (pods' DNS goes direct, unlearned, until it works)",
-			err);
-		d->last_alive_err = now;
+	if (d->last_alive && now - d->last_alive >= d->dpc.alive_ms)
+		log_msg(LOG_WARN, "dns", "the DNS redirect's liveness was refreshed %llu ms after the last time, its "
+			"elements last %u ms: meanwhile pods' DNS went direct, unlearned (the agent was held up)",
+			(unsigned long long)(now - d->last_alive), d->dpc.alive_ms);
+	if (dp_dns_alive(*d->ctx.dp, *d->ctx.nft, &err) < 0) {
+		if (now - d->last_alive_err > 60000) {
+			log_msg(LOG_ERROR, "dns",
+				"refreshing the DNS redirect: %s (pods' DNS goes direct, unlearned, until it works)", err);
+			d->last_alive_err = now;
+		}
+	} else {
+		d->last_alive = now;
 	}
 	free(err);
 	struct vec v = { 0 };

@@ -320,7 +320,7 @@ void drop_counters_format(struct drop_counters *dc, struct sbuf *out)
 	expire(dc);
 	vec_sort(&dc->series, series_cmp);
 	sbuf_add(out, "# HELP corral_dropped_packets_total Packets the node's table dropped, from the kernel's counters "
-		      "(exact, not rate-limited), by direction, reason (policy, quarantine, forged-source, misaddressed, unclassified), namespace "
+		      "(exact, not rate-limited), by direction, reason (policy, quarantine, forged-source, misaddressed, unclassified, untracked), namespace "
 		      "and the policies isolating the pod (Kind/name, comma-separated).\n"
 		      "# TYPE corral_dropped_packets_total counter\n");
 	for (size_t i = 0; i < dc->series.n; i++) {

@@ -41,6 +41,13 @@ struct dp_config {
 /* The chain that drops (and logs, prefix "corral:e:s ") packets whose
  * source address does not route back through their input interface. */
 #define DP_FORGED_CHAIN "forged_source"
+/* The chain that drops (and logs, prefix "corral:e:t ") a TCP segment of
+ * no tracked connection that is not a connection's first (a SYN): with
+ * conntrack's default nf_conntrack_tcp_loose, it would start a tracked
+ * flow in mid-stream, and a revoked flow's responder would so start it
+ * again reversed, from its own side, once the flow's entry is gone
+ * (revoke.h). */
+#define DP_UNTRACKED_CHAIN "untracked_tcp"
 /* The chains that drop addresses claimed by several live pods, by
  * direction (in the table only while such an address exists). */
 extern const char *const dp_quarantine_chain[DIR_COUNT];

@@ -204,6 +204,7 @@ struct rctx {
 	struct vec locals;           /* struct pod* on this node */
 	struct vec all;              /* every pod, filled on demand */
 	bool quarantine[DIR_COUNT];  /* some local address is quarantined */
+	bool untracked;              /* the untracked_tcp chain is made */
 	uint64_t elems;
 };
 
@@ -1153,6 +1154,30 @@ static void revoked_rule(struct rctx *c, struct rs_chain *ch)
 	r->comment = xstrdup("flows a policy change revoked");
 }
 
+/* A TCP segment that starts a tracked flow but is no SYN (dataplane.h
+ * DP_UNTRACKED_CHAIN): dropped and logged, in a chain of its own made
+ * with the first rule that goes there. */
+static void untracked_rule(struct rctx *c, struct rs_chain *ch)
+{
+	struct rs_rule *r = rule_new(ch, RR_TCP_UNTRACKED);
+	r->set = DP_UNTRACKED_CHAIN;
+	r->comment = xstrdup("TCP in mid-stream with no tracked connection: a revoked flow, or one conntrack lost");
+	if (c->untracked)
+		return;
+	c->untracked = true;
+	struct rs_chain *u = xcalloc(1, sizeof(*u));
+	u->name = xstrdup(DP_UNTRACKED_CHAIN);
+	u->comment = xstrdup("TCP segments that are no connection's first and belong to no tracked connection");
+	vec_push(&c->rs->chains, u);
+	struct rs_rule *x = rule_new(u, RR_LOG_DROP);
+	x->prefix = xstrdup("corral:e:t ");
+	x->rate = c->dp->cfg.log_rate;
+	x->burst = c->dp->cfg.log_burst;
+	x->group = c->dp->cfg.log_group;
+	x = rule_new(u, RR_COUNTER_DROP);
+	x->comment = xstrdup("TCP segment of no tracked connection");
+}
+
 static void base_chain(struct rctx *c)
 {
 	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
@@ -1167,6 +1192,7 @@ static void base_chain(struct rctx *c)
 	revoked_rule(c, ch);
 	rule_new(ch, RR_CT_ESTABLISHED);
 	rule_new(ch, RR_CT_INVALID);
+	untracked_rule(c, ch);
 	rule_new(ch, RR_ND)->comment = xstrdup("neighbour discovery between bridged pods");
 	unclassified_rules(c, ch, true, true);
 	dispatch_rules(c, ch);
@@ -1223,6 +1249,7 @@ static void output_chain(struct rctx *c)
 	revoked_rule(c, ch);
 	rule_new(ch, RR_CT_ESTABLISHED);
 	rule_new(ch, RR_LOCAL_SRC)->comment = xstrdup("the node's own packets: a pod's node may always reach it");
+	untracked_rule(c, ch);
 	unclassified_rules(c, ch, false, true);
 	dispatch_rules(c, ch);
 	vec_push(&c->rs->chains, ch);

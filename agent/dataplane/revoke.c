@@ -11,7 +11,7 @@ struct rctx {
 	size_t nown;
 	void (*each)(const struct revoked *r, void *arg);
 	void *arg;
-	size_t considered;
+	size_t considered, kept;
 };
 
 static ip128 flow_ip(const uint8_t *a, uint8_t family)
@@ -63,6 +63,7 @@ static bool doomed(const struct ct_flow *f, void *arg)
 	policy_eval_established(c->e, &se, &de, f->proto, f->dport, &v);
 	bool eg = !ls || v.side[DIR_EGRESS].allowed, in = !ld || v.side[DIR_INGRESS].allowed;
 	bool admit = v.loopback || (eg && in);
+	c->kept += !admit && f->revoked;
 	if (!admit && !f->revoked && c->each) {
 		enum dir dir = eg ? DIR_INGRESS : DIR_EGRESS;
 		struct revoked r = { s, d, f->proto, f->dport, dir, v.side[dir].quarantined ? NULL : v.side[dir].group };
@@ -91,7 +92,7 @@ int revoke_flows(const struct engine *e, struct ct_sock *ct, struct route_sock *
 	int rc = route_addrs_local(rt, &own, &nown);
 	if (rc < 0)
 		return rc;
-	struct rctx c = { e, own, nown, each, arg, 0 };
+	struct rctx c = { e, own, nown, each, arg, 0, 0 };
 	struct ct_revoke_stats ps;
 	rc = ct_revoke(ct, mark, doomed, &c, &ps);
 	st->tracked = ps.tracked;
@@ -99,6 +100,7 @@ int revoke_flows(const struct engine *e, struct ct_sock *ct, struct route_sock *
 	st->revoked = ps.revoked;
 	st->marked_before = ps.marked_before;
 	st->restored = ps.restored;
+	st->kept = c.kept;
 	st->gone = ps.gone;
 	st->dump_ms = ps.dump_ms;
 	st->mark_ms = ps.mark_ms;

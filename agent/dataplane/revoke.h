@@ -36,6 +36,7 @@ struct revoke_stats {
 	size_t considered; /* of them, forwarded flows touching a local pod */
 	size_t marked_before; /* revoked by an earlier pass (judged again) */
 	size_t restored;   /* of those, allowed again: the mark cleared */
+	size_t kept;       /* of those, judged and still not allowed (the others: not this node's to judge) */
 	size_t revoked;    /* marked */
 	size_t gone;       /* chosen, but ended before they could be marked */
 	double ms, dump_ms, mark_ms;

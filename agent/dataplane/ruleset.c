@@ -234,6 +234,9 @@ void rs_rule_format(const struct rs_rule *r, struct sbuf *out)
 	case RR_CT_INVALID:
 		sbuf_add(out, "ct state invalid drop");
 		break;
+	case RR_TCP_UNTRACKED:
+		sbuf_addf(out, "ct state new tcp flags & (fin | syn | rst | ack) != syn goto %s", r->set);
+		break;
 	case RR_CT_REVOKED:
 		sbuf_addf(out, "ct mark & 0x%08x == 0x%08x drop", r->mark, r->mark);
 		break;

@@ -119,6 +119,7 @@ enum rs_rule_kind {
 	RR_CT_ESTABLISHED, /* ct state established,related accept */
 	RR_CT_INVALID,     /* ct state invalid drop */
 	RR_CT_REVOKED,     /* ct mark & <mark> == <mark> drop (a flow revoked, revoke.h) */
+	RR_TCP_UNTRACKED,  /* ct state new tcp flags & (fin | syn | rst | ack) != syn goto <set> (the chain) */
 	RR_SRC_CHECK,      /* fib saddr . iif oif missing goto <set> (the chain) */
 	RR_ND,             /* icmpv6 type 135-136 ip6 hoplimit 255 ip6 length <= DP_ND_MAX_LEN accept */
 	RR_VMAP,           /* ip[6] saddr|daddr vmap @set */

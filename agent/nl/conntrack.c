@@ -7,9 +7,11 @@
  *     CTA_TUPLE_REPLY (nested CTA_TUPLE_IP, CTA_TUPLE_PROTO), CTA_ID and,
  *     when not the default zone, CTA_ZONE;
  *   - IPCTNL_MSG_CT_NEW without NLM_F_CREATE changes the existing entry
- *     of CTA_TUPLE_ORIG (read in the family of the message's nfgen_family
- *     and the zone of CTA_ZONE), else ENOENT: CTA_MARK under CTA_MARK_MASK
- *     sets only the mask's bits, CTA_TIMEOUT (seconds) the time left, and
+ *     of CTA_TUPLE_ORIG, or without it of CTA_TUPLE_REPLY (read in the
+ *     family of the message's nfgen_family and the zone of CTA_ZONE), else
+ *     ENOENT: CTA_MARK under CTA_MARK_MASK sets only the mask's bits,
+ *     CTA_TIMEOUT (seconds) the time left (EPERM for an entry with a fixed
+ *     timeout, ETIME for a dying one: then nothing else changes), and
  *     CTA_PROTOINFO_TCP_STATE a TCP entry's state; it does not read CTA_ID;
  *   - a TCP entry in TIME_WAIT stays there on further ACKs and data, and
  *     each refreshes it to nf_conntrack_tcp_timeout_time_wait (120 s), not
@@ -83,9 +85,11 @@ static double now_ms(void)
 /* The attributes of a doomed entry that name it (CTA_TUPLE_ORIG,
  * CTA_ZONE), copied as they came, after its family and protocol. */
 struct doomed {
-	uint8_t *buf; /* records: family (1), protocol (1), length (2, host order), attributes */
+	uint8_t *buf; /* records: family (1), flags (1, REC_*), length (2, host order), attributes */
 	size_t len, cap, n;
 };
+#define REC_TCP 1       /* a TCP entry */
+#define REC_TIME_WAIT 2 /* in TIME_WAIT when read */
 
 struct dump_ctx {
 	bool (*doomed)(const struct ct_flow *f, void *arg);
@@ -128,7 +132,7 @@ static bool tuple_read(const struct nlattr *t, uint8_t family, uint8_t *src, uin
 
 #define REC_HDR 4
 
-static void doomed_put(struct doomed *d, uint8_t family, uint8_t proto, const struct nlattr *const *attrs, size_t n)
+static void doomed_put(struct doomed *d, uint8_t family, uint8_t flags, const struct nlattr *const *attrs, size_t n)
 {
 	size_t len = 0;
 	for (size_t i = 0; i < n; i++)
@@ -140,7 +144,7 @@ static void doomed_put(struct doomed *d, uint8_t family, uint8_t proto, const st
 	}
 	uint8_t *p = d->buf + d->len;
 	p[0] = family;
-	p[1] = proto;
+	p[1] = flags;
 	memcpy(p + 2, &(uint16_t){ (uint16_t)len }, 2);
 	p += REC_HDR;
 	for (size_t i = 0; i < n; i++)
@@ -151,6 +155,16 @@ static void doomed_put(struct doomed *d, uint8_t family, uint8_t proto, const st
 		}
 	d->len += REC_HDR + len;
 	d->n++;
+}
+
+/* Whether a TCP entry's CTA_PROTOINFO says TIME_WAIT. */
+static bool tcp_time_wait(const struct nlattr *pi)
+{
+	const struct nlattr *tb[CTA_MAX + 1] = { 0 }, *tcp[CTA_MAX + 1] = { 0 };
+	return pi && mnl_attr_parse_nested(pi, attr_index, tb) >= 0 && tb[CTA_PROTOINFO_TCP] &&
+	       mnl_attr_parse_nested(tb[CTA_PROTOINFO_TCP], attr_index, tcp) >= 0 && tcp[CTA_PROTOINFO_TCP_STATE] &&
+	       mnl_attr_get_payload_len(tcp[CTA_PROTOINFO_TCP_STATE]) == 1 &&
+	       mnl_attr_get_u8(tcp[CTA_PROTOINFO_TCP_STATE]) == TCP_CONNTRACK_TIME_WAIT;
 }
 
 static int entry_cb(const struct nlmsghdr *nlh, void *data)
@@ -176,9 +190,13 @@ static int entry_cb(const struct nlmsghdr *nlh, void *data)
 	f.revoked = tb[CTA_MARK] && mnl_attr_get_payload_len(tb[CTA_MARK]) == 4 &&
 		    (ntohl(mnl_attr_get_u32(tb[CTA_MARK])) & c->mark) == c->mark;
 	c->marked += f.revoked;
-	const struct nlattr *keep[] = { tb[CTA_TUPLE_ORIG], tb[CTA_ZONE] };
+	/* named by the reply tuple, which holds the destination judged (after
+	 * DNAT): a flow since to another backend is another entry */
+	const struct nlattr *keep[] = { tb[CTA_TUPLE_REPLY], tb[CTA_ZONE] };
 	if (c->doomed(&f, c->arg) != f.revoked) /* to revoke, or revoked and allowed again */
-		doomed_put(f.revoked ? c->back : c->out, f.family, f.proto, keep, 2);
+		doomed_put(f.revoked ? c->back : c->out, f.family,
+			   (uint8_t)((f.proto == IPPROTO_TCP ? REC_TCP : 0) | (tcp_time_wait(tb[CTA_PROTOINFO]) ? REC_TIME_WAIT : 0)),
+			   keep, 2);
 	return MNL_CB_OK;
 }
 
@@ -232,8 +250,8 @@ static int read_acks(struct ct_sock *s, struct acks *a, size_t want)
 			a->got++;
 			if (!e->error)
 				a->ok++;
-			else if (e->error == -ENOENT)
-				a->gone++; /* ended (or replaced) since the dump */
+			else if (e->error == -ENOENT || e->error == -ETIME)
+				a->gone++; /* ended (or dying) since the dump */
 			else if (!a->err)
 				a->err = e->error;
 		}
@@ -243,20 +261,28 @@ static int read_acks(struct ct_sock *s, struct acks *a, size_t want)
 
 /* What a revoked entry gets besides the mark: its time left, and a TCP
  * entry the TIME_WAIT state, so that the packets its ends still send
- * keep it (and the drop) alive only that long after the last of them.
- * One allowed again gets the mark's bits cleared and a TCP entry the
- * ESTABLISHED state back (its next packet gives it that state's time). */
+ * keep it (and the drop) only that long after the last of them; the
+ * ruleset drops a TCP segment that would start a flow in mid-stream once
+ * the entry is gone (dataplane.h DP_UNTRACKED_CHAIN). One allowed again
+ * gets the mark's bits cleared and, still in TIME_WAIT, ESTABLISHED back
+ * (its next packet gives it that state's time). The time is set by a
+ * message of its own, after the mark: the kernel applies CTA_TIMEOUT
+ * first and refuses the whole change for an entry with a fixed timeout
+ * (EPERM) or a dying one (ETIME), which must not cost the mark. */
 #define REVOKED_TIMEOUT_S 120
-#define MARK_ATTRS_MAX 64 /* CTA_MARK, CTA_MARK_MASK, CTA_TIMEOUT, CTA_PROTOINFO nest */
+#define MARK_ATTRS_MAX 64 /* CTA_MARK, CTA_MARK_MASK, CTA_PROTOINFO nest */
 
-/* Sends the records in batches of requests, each acknowledged: sets the
- * mark's bits (back: clears them). */
-static int mark_all(struct ct_sock *s, const struct doomed *d, uint32_t mark, bool back, size_t *ok, size_t *gone)
+enum op { OP_MARK, OP_CLEAR, OP_TIME };
+
+/* Sends the records in batches of requests, each acknowledged, all of
+ * them even when some fail; ok and gone (ENOENT, ETIME: ended since the
+ * dump) counted, the first other error returned (OP_TIME: none). */
+static int send_all(struct ct_sock *s, const struct doomed *d, uint32_t mark, enum op op, size_t *ok, size_t *gone)
 {
 	static uint8_t buf[32 * 1024];
 	size_t off = 0;
 	int rc = 0;
-	while (off < d->len && !rc) {
+	while (off < d->len) {
 		size_t used = 0, nmsg = 0;
 		struct acks a = { .first = s->seq + 1 };
 		while (off < d->len) {
@@ -275,17 +301,21 @@ static int mark_all(struct ct_sock *s, const struct doomed *d, uint32_t mark, bo
 			nfg->version = NFNETLINK_V0;
 			memcpy((uint8_t *)nlh + nlh->nlmsg_len, d->buf + off + REC_HDR, len);
 			nlh->nlmsg_len += len;
-			mnl_attr_put_u32(nlh, CTA_MARK, back ? 0 : htonl(mark));
-			mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mark));
-			if (!back)
+			uint8_t flags = d->buf[off + 1];
+			if (op == OP_TIME) {
 				mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(REVOKED_TIMEOUT_S));
-			if (d->buf[off + 1] == IPPROTO_TCP) {
-				struct nlattr *pi = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
-				struct nlattr *tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
-				mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE,
-						back ? TCP_CONNTRACK_ESTABLISHED : TCP_CONNTRACK_TIME_WAIT);
-				mnl_attr_nest_end(nlh, tcp);
-				mnl_attr_nest_end(nlh, pi);
+			} else {
+				mnl_attr_put_u32(nlh, CTA_MARK, op == OP_CLEAR ? 0 : htonl(mark));
+				mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mark));
+				/* TCP to TIME_WAIT; back to ESTABLISHED only from it */
+				if ((flags & REC_TCP) && (op == OP_MARK || (flags & REC_TIME_WAIT))) {
+					struct nlattr *pi = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
+					struct nlattr *tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
+					mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE,
+							op == OP_CLEAR ? TCP_CONNTRACK_ESTABLISHED : TCP_CONNTRACK_TIME_WAIT);
+					mnl_attr_nest_end(nlh, tcp);
+					mnl_attr_nest_end(nlh, pi);
+				}
 			}
 			used += nlh->nlmsg_len;
 			off += REC_HDR + len;
@@ -294,10 +324,12 @@ static int mark_all(struct ct_sock *s, const struct doomed *d, uint32_t mark, bo
 		a.last = s->seq;
 		if (mnl_socket_sendto(s->nl, buf, used) < 0)
 			return -errno;
-		rc = read_acks(s, &a, nmsg);
+		int r = read_acks(s, &a, nmsg);
 		*ok += a.ok;
 		*gone += a.gone;
-		if (!rc && a.err)
+		if (r < 0)
+			return r; /* the socket, not an entry: the rest would fare no better */
+		if (!rc && a.err && op != OP_TIME)
 			rc = a.err;
 	}
 	return rc;
@@ -315,14 +347,17 @@ int ct_revoke(struct ct_sock *s, uint32_t mark, bool (*doomed)(const struct ct_f
 	st->marked_before = c.marked;
 	double t1 = now_ms();
 	st->dump_ms = t1 - t0;
-	size_t gone = 0;
+	size_t gone = 0, timed = 0;
 	if (d.n) {
-		int r = mark_all(s, &d, mark, false, &st->revoked, &st->gone);
+		int r = send_all(s, &d, mark, OP_MARK, &st->revoked, &st->gone);
 		if (!rc)
+			rc = r;
+		r = send_all(s, &d, mark, OP_TIME, &timed, &gone);
+		if (!rc && r < 0)
 			rc = r;
 	}
 	if (b.n) {
-		int r = mark_all(s, &b, mark, true, &st->restored, &gone);
+		int r = send_all(s, &b, mark, OP_CLEAR, &st->restored, &gone);
 		if (!rc)
 			rc = r;
 	}

@@ -45,8 +45,9 @@ struct ct_revoke_stats {
  * is kept rather than deleted: deleted, the next packet of the flow would
  * start a new entry, and one from the responder would start it reversed,
  * as a flow the policies may well allow; kept and marked, the ruleset
- * drops its packets both ways (dataplane.h DP_REVOKED_MARK) until its ends
- * give up. 0 or a negative errno (then some chosen entries may remain
+ * drops its packets both ways (dataplane.h DP_REVOKED_MARK) while the
+ * entry lives, and a TCP segment that would start a flow in mid-stream
+ * after that (DP_UNTRACKED_CHAIN). 0 or a negative errno (then some chosen entries may remain
  * unmarked). */
 int ct_revoke(struct ct_sock *s, uint32_t mark, bool (*doomed)(const struct ct_flow *f, void *arg), void *arg,
 	      struct ct_revoke_stats *st);

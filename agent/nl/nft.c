@@ -247,6 +247,24 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		e_ct_state(r, NF_CT_STATE_INVALID_BIT);
 		e_verdict(r, NF_DROP);
 		break;
+	case RR_TCP_UNTRACKED: {
+		/* ct state new, meta l4proto tcp, tcp flags & 0x17 != 0x02 */
+		uint8_t tcp = IPPROTO_TCP, mask = 0x17, syn = 0x02, zero = 0;
+		e_ct_state(r, NF_CT_STATE_BIT(IP_CT_NEW));
+		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
+		e_cmp(r, NFT_CMP_EQ, &tcp, 1);
+		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1);
+		struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 1);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 1);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 1);
+		add(r, e);
+		e_cmp(r, NFT_CMP_NEQ, &syn, 1);
+		e_goto(r, x->set);
+		break;
+	}
 	case RR_CT_REVOKED:
 		e_ct_mark(r, x->mark);
 		e_verdict(r, NF_DROP);

@@ -1713,6 +1713,9 @@ static void revoked_flow_stays_dead(void **state)
 	inet_pton(AF_INET, yb, &to.sin_addr);
 	int lst = kc_in_ns(&kc, kc.pod_ns[YB], sock_in_ns, &(struct sock_req){ SOCK_STREAM, 8081 });
 	int usrv = kc_in_ns(&kc, kc.pod_ns[YB], sock_in_ns, &(struct sock_req){ SOCK_DGRAM, 8082 });
+	int lst2 = kc_in_ns(&kc, kc.pod_ns[YB], sock_in_ns, &(struct sock_req){ SOCK_STREAM, 8083 });
+	int tcl2 = kc_in_ns(&kc, kc.pod_ns[XC], sock_in_ns, &(struct sock_req){ SOCK_STREAM, 0 });
+	assert_true(lst2 >= 0 && tcl2 >= 0);
 	int tcl = kc_in_ns(&kc, kc.pod_ns[XC], sock_in_ns, &(struct sock_req){ SOCK_STREAM, 0 });
 	int ucl = kc_in_ns(&kc, kc.pod_ns[XC], sock_in_ns, &(struct sock_req){ SOCK_DGRAM, 0 });
 	assert_true(lst >= 0 && usrv >= 0 && tcl >= 0 && ucl >= 0);
@@ -1720,6 +1723,10 @@ static void revoked_flow_stays_dead(void **state)
 	assert_int_equal(connect(tcl, (struct sockaddr *)&to, sizeof(to)), 0);
 	int tsrv = accept(lst, NULL, NULL);
 	assert_true(tsrv >= 0);
+	to.sin_port = htons(8083);
+	assert_int_equal(connect(tcl2, (struct sockaddr *)&to, sizeof(to)), 0);
+	int tsrv2 = accept(lst2, NULL, NULL);
+	assert_true(tsrv2 >= 0);
 	to.sin_port = htons(8082);
 	assert_int_equal(connect(ucl, (struct sockaddr *)&to, sizeof(to)), 0);
 	assert_int_equal(send(ucl, "hi", 2, 0), 2);
@@ -1768,6 +1775,35 @@ static void revoked_flow_stays_dead(void **state)
 	assert_false(t_back || u_back || t_fwd || u_fwd);
 	/* a new connection from x/c is refused by policy as before */
 	assert_false(reach(XC, YB, 300));
+	/* the second TCP flow's entry gone (expired: 120 s after the last
+	 * packet; or evicted from a full table), its responder pushes: a TCP
+	 * segment that is no SYN and starts no tracked flow, dropped, so the
+	 * flow does not come back reversed */
+	char *cmd;
+	assert_true(asprintf(&cmd, "ip netns exec %s-n1 conntrack -D -p tcp --orig-port-dst 8083 >/dev/null 2>&1",
+			     kc.prefix) >= 0);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	assert_int_equal(send(tsrv2, "push", 4, 0), 4);
+	bool t2_back = got_within(tcl2, 1500);
+	assert_int_equal(send(tcl2, "more", 4, MSG_NOSIGNAL), 4);
+	bool t2_fwd = got_within(tsrv2, 1500);
+	printf("  its entry deleted: y/b -> x/c TCP push %s, then x/c -> y/b %s\n", t2_back ? "DELIVERED" : "dropped",
+	       t2_fwd ? "DELIVERED" : "dropped");
+	assert_false(t2_back || t2_fwd);
+	json_t *dr = ask(0, json_pack("{s:s, s:b, s:b}", "cmd", "drops", "follow", 0, "explain", 0));
+	bool untracked = false;
+	size_t di;
+	json_t *dd;
+	json_array_foreach(dr, di, dd) {
+		const char *kind = json_string_value(json_object_get(dd, "kind"));
+		if (kind && !strcmp(kind, "untracked") && !untracked) {
+			untracked = true;
+			printf("  %s\n", json_string_value(json_object_get(dd, "text")));
+		}
+	}
+	json_decref(dr);
+	assert_true(untracked);
 	/* (earlier tests' revoked flows may still be tracked too) */
 	rv = revocation(0);
 	assert_true(json_integer_value(json_object_get(rv, "still_revoked")) >= 2);
@@ -1803,6 +1839,9 @@ static void revoked_flow_stays_dead(void **state)
 	close(tsrv);
 	close(lst);
 	close(tcl);
+	close(tsrv2);
+	close(lst2);
+	close(tcl2);
 	close(usrv);
 	close(ucl);
 	rm("hb.yaml");

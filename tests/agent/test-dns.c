@@ -244,6 +244,32 @@ static void write_objects_pending(bool xa_pending)
 
 /* ---------- helpers ---------- */
 
+/* bed_connect that, when it fails, shows what the node had: the proxy's
+ * liveness elements, the DNS flows conntrack holds and what the agent
+ * learned (a first connection dropped right after a resolve, seen under
+ * load, 2026-11-29 and 30). */
+static bool connect_or_dump(struct kcluster *k, int pod, ip128 a, int port, int timeout_ms)
+{
+	if (bed_connect(k, pod, a, port, timeout_ms))
+		return true;
+	char *cmd;
+	int node = kc_pod_node(pod);
+	if (asprintf(&cmd,
+		     "n=%s-n%d; echo \"== after a failed connect: node $n\"; ip netns exec $n nft list set inet corral dns_alive; "
+		     "ip netns exec $n nft list chain inet corral dns_redirect; "
+		     "if command -v conntrack >/dev/null; then ip netns exec $n conntrack -L -p udp --dport 53 2>&1 | tail -20; "
+		     "ip netns exec $n conntrack -L -p tcp --dport 53 2>&1 | tail -20; fi",
+		     kc.prefix, node + 1) >= 0) {
+		if (system(cmd) != 0)
+			printf("(the commands above failed)\n");
+		free(cmd);
+	}
+	char *t = ask_text(node, json_pack("{s:s}", "cmd", "dns"));
+	printf("%s\n", t ? t : "(no answer)");
+	free(t);
+	return false;
+}
+
 /* Resolves name from pod and returns its first address. */
 static ip128 resolve1(int pod, const char *name, int qtype)
 {
@@ -269,7 +295,7 @@ static void allowed_host_on_its_ports_only(void **state)
 	zone("api.example.com", 30, "A 203.0.113.10");
 	zone("other.example.org", 30, "A 203.0.113.20");
 	ip128 a = resolve1(XA, "api.example.com", 1);
-	assert_true(bed_connect(&kc, XA, a, 443, 1000));
+	assert_true(connect_or_dump(&kc, XA, a, 443, 1000));
 	assert_false(bed_connect(&kc, XA, a, 80, 300));
 	assert_false(bed_connect(&kc, XA, ip("203.0.113.11"), 443, 300)); /* a raw address */
 	ip128 o = resolve1(XA, "other.example.org", 1);
@@ -278,11 +304,11 @@ static void allowed_host_on_its_ports_only(void **state)
 	assert_true(ip_eq(resolve1(XC, "api.example.com", 1), a));
 	assert_false(bed_connect(&kc, XC, a, 443, 300));
 	ip128 oc = resolve1(XC, "other.example.org", 1);
-	assert_true(bed_connect(&kc, XC, oc, 443, 1000));
+	assert_true(connect_or_dump(&kc, XC, oc, 443, 1000));
 	assert_false(bed_connect(&kc, XC, oc, 8443, 300));
 	/* a pod with no policy is not isolated; one whose NetworkPolicy
 	 * allows only DNS resolves (not through the proxy) and is dropped */
-	assert_true(bed_connect(&kc, XB, a, 443, 1000));
+	assert_true(connect_or_dump(&kc, XB, a, 443, 1000));
 	assert_true(ip_eq(resolve1(YB, "api.example.com", 1), a));
 	assert_false(bed_connect(&kc, YB, a, 443, 300));
 }
@@ -296,7 +322,7 @@ static void changing_answers(void **state)
 		zone("rotate.example.com", 30, rec);
 		ip128 a = resolve1(XA, "rotate.example.com", 1);
 		assert_true(ip_eq(a, ip_from_v4(0xcb00711eu + (uint32_t)i)));
-		assert_true(bed_connect(&kc, XA, a, 443, 1000));
+		assert_true(connect_or_dump(&kc, XA, a, 443, 1000));
 	}
 }
 
@@ -305,11 +331,11 @@ static void ttl_expiry(void **state)
 {
 	zone("ttl.example.com", 1, "A 203.0.113.45");
 	ip128 a = resolve1(XA, "ttl.example.com", 1);
-	assert_true(bed_connect(&kc, XA, a, 443, 1000));
+	assert_true(connect_or_dump(&kc, XA, a, 443, 1000));
 	usleep(2600 * 1000);
 	assert_false(bed_connect(&kc, XA, a, 443, 300));
 	assert_true(ip_eq(resolve1(XA, "ttl.example.com", 1), a));
-	assert_true(bed_connect(&kc, XA, a, 443, 1000));
+	assert_true(connect_or_dump(&kc, XA, a, 443, 1000));
 }
 
 /* CNAME chain (two hops to another zone), AAAA, and a wildcard. */
@@ -320,17 +346,17 @@ static void cname_aaaa_wildcard(void **state)
 	zone("e7.edge.cdnprovider.net", 30, "A 203.0.113.40");
 	ip128 a = resolve1(XA, "cname.example.com", 1);
 	assert_true(ip_eq(a, ip("203.0.113.40")));
-	assert_true(bed_connect(&kc, XA, a, 443, 1000));
+	assert_true(connect_or_dump(&kc, XA, a, 443, 1000));
 	zone("v6.example.com", 30, "AAAA 2001:db8::50");
 	ip128 b = resolve1(XA, "v6.example.com", 28);
 	assert_true(ip_eq(b, ip("2001:db8::50")));
-	assert_true(bed_connect(&kc, XA, b, 443, 1000));
+	assert_true(connect_or_dump(&kc, XA, b, 443, 1000));
 	assert_false(bed_connect(&kc, XA, ip("2001:db8::51"), 443, 300));
 	zone("img.cdn.example.net", 30, "A 203.0.113.60");
 	zone("cdn.example.net", 30, "A 203.0.113.61");
 	zone("a.b.cdn.example.net", 30, "A 203.0.113.62");
 	ip128 w = resolve1(XA, "img.cdn.example.net", 1);
-	assert_true(bed_connect(&kc, XA, w, 8443, 1000));
+	assert_true(connect_or_dump(&kc, XA, w, 8443, 1000));
 	assert_false(bed_connect(&kc, XA, w, 443, 300)); /* the wildcard's ports only */
 	assert_false(bed_connect(&kc, XA, resolve1(XA, "cdn.example.net", 1), 8443, 300));
 	assert_false(bed_connect(&kc, XA, resolve1(XA, "a.b.cdn.example.net", 1), 8443, 300));
@@ -341,9 +367,9 @@ static void cname_aaaa_wildcard(void **state)
 static void accesspolicy_and_networkpolicy(void **state)
 {
 	ip128 a = resolve1(YA, "api.example.com", 1);
-	assert_true(bed_connect(&kc, YA, a, 443, 1000));
+	assert_true(connect_or_dump(&kc, YA, a, 443, 1000));
 	assert_false(bed_connect(&kc, YA, a, 80, 300));
-	assert_true(bed_connect(&kc, YA, ip("203.0.113.99"), 80, 1000)); /* the NetworkPolicy's ipBlock */
+	assert_true(connect_or_dump(&kc, YA, ip("203.0.113.99"), 80, 1000)); /* the NetworkPolicy's ipBlock */
 	assert_false(bed_connect(&kc, YA, ip("203.0.113.99"), 443, 300));
 	ip128 o = resolve1(YA, "other.example.org", 1);
 	assert_false(bed_connect(&kc, YA, o, 443, 300));
@@ -376,7 +402,7 @@ static void large_answers_and_floods(void **state)
 	struct bed_addrs x;
 	assert_int_equal(bed_resolve(&kc, XA, "big.example.com", 1, false, 3000, &x, NULL), 0);
 	assert_int_equal(x.n, 60);
-	assert_true(bed_connect(&kc, XA, x.a[59], 443, 1000));
+	assert_true(connect_or_dump(&kc, XA, x.a[59], 443, 1000));
 	double over0 = metric(0, "corral_dns_addresses_refused_total{reason=\"answer too long\"}");
 	double full0 = metric(0, "corral_dns_addresses_refused_total{reason=\"name full\"}");
 	bed_zone_many("flood.example.com", 30, 3000);
@@ -398,10 +424,10 @@ static void agent_restarted_between_resolve_and_connect(void **state)
 	zone("restart.example.com", 60, "A 203.0.113.70");
 	ip128 a = resolve1(XA, "restart.example.com", 1);
 	stop_agent(0, SIGTERM);
-	assert_true(bed_connect(&kc, XA, a, 443, 1000)); /* the kernel keeps it, agent or not */
+	assert_true(connect_or_dump(&kc, XA, a, 443, 1000)); /* the kernel keeps it, agent or not */
 	start_agent(0);
 	wait_synced(0);
-	assert_true(bed_connect(&kc, XA, a, 443, 1000)); /* read back before the table was replaced */
+	assert_true(connect_or_dump(&kc, XA, a, 443, 1000)); /* read back before the table was replaced */
 	char *t = ask_text(0, json_pack("{s:s, s:s, s:s, s:i}", "cmd", "explain", "src", "x/a", "dst", "203.0.113.70",
 					"port", 443));
 	assert_non_null(strstr(t, "ALLOWED"));
@@ -414,11 +440,11 @@ static void agent_restarted_between_resolve_and_connect(void **state)
 	ip128 b = resolve1(XA, "restart.example.com", 1);
 	assert_true(ip_eq(b, ip("203.0.113.71")));
 	assert_false(bed_connect(&kc, XA, b, 443, 300)); /* not learned: fail closed */
-	assert_true(bed_connect(&kc, XA, a, 443, 1000)); /* learned before: still admitted */
+	assert_true(connect_or_dump(&kc, XA, a, 443, 1000)); /* learned before: still admitted */
 	start_agent(0);
 	wait_synced(0);
 	b = resolve1(XA, "restart.example.com", 1);
-	assert_true(bed_connect(&kc, XA, b, 443, 1000));
+	assert_true(connect_or_dump(&kc, XA, b, 443, 1000));
 }
 
 /* The agent restarted while x/a's address is still provisional (the API
@@ -442,7 +468,7 @@ static void provisional_pod_learned_across_restart(void **state)
 		fail_msg("x/a's address not provisional:\n%s", t);
 	free(t);
 	ip128 a = resolve1(XA, "prov.example.com", 1);
-	assert_true(bed_connect(&kc, XA, a, 443, 1000));
+	assert_true(connect_or_dump(&kc, XA, a, 443, 1000));
 	stop_agent(0, SIGTERM);
 	start_agent(0);
 	wait_synced(0);
@@ -450,7 +476,7 @@ static void provisional_pod_learned_across_restart(void **state)
 	printf("%s", t);
 	assert_non_null(strstr(t, "taken for x/a"));
 	free(t);
-	assert_true(bed_connect(&kc, XA, a, 443, 1000)); /* read back before the table was replaced */
+	assert_true(connect_or_dump(&kc, XA, a, 443, 1000)); /* read back before the table was replaced */
 	write_objects_pending(false);
 }
 
