@@ -697,8 +697,15 @@ static void set_elems(struct nftnl_set *o, const struct rs_set *s, size_t i, siz
 		} else if (s->interval && key_concat(s->key)) {
 			elem_key(e, NFTNL_SET_ELEM_KEY_END, hi, kl);
 		}
-		if (s->timeouts) /* ms (nf_tables_api.c: NFTA_SET_ELEM_TIMEOUT in ms on the wire) */
+		if (s->timeouts) { /* ms (nf_tables_api.c: NFTA_SET_ELEM_TIMEOUT in ms on the wire) */
 			nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, s->timeouts[i]);
+			/* and the expiration: added again, an element keeps its
+			 * old expiry unless the message carries one (kernels with
+			 * element timeout update, 6.10 on; seen on 6.18: the DNS
+			 * redirect's liveness lapsed for up to a second every 3 s,
+			 * and a re-resolved address expired with its first answer) */
+			nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_EXPIRATION, s->timeouts[i]);
+		}
 		if (s->comments && s->comments[i]) {
 			struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
 			nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_ELEM_COMMENT, s->comments[i]);

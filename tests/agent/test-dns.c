@@ -186,6 +186,7 @@ static const char *policies =
 	"      - host: v6.example.com\n"
 	"      - host: rotate.example.com\n"
 	"      - host: ttl.example.com\n"
+	"      - host: again.example.com\n"
 	"      - host: restart.example.com\n"
 	"      - host: big.example.com\n"
 	"      - host: flood.example.com\n"
@@ -256,7 +257,7 @@ static bool connect_or_dump(struct kcluster *k, int pod, ip128 a, int port, int 
 	int node = kc_pod_node(pod);
 	if (asprintf(&cmd,
 		     "n=%s-n%d; echo \"== after a failed connect: node $n\"; ip netns exec $n nft list set inet corral dns_alive; "
-		     "ip netns exec $n nft list chain inet corral dns_redirect; "
+		     "ip netns exec $n nft list chain inet corral dns_redirect; ip netns exec $n nft list set inet corral dns_clients_v4; ip netns exec $n nft list set inet corral dns_servers_v4; "
 		     "if command -v conntrack >/dev/null; then ip netns exec $n conntrack -L -p udp --dport 53 2>&1 | tail -20; "
 		     "ip netns exec $n conntrack -L -p tcp --dport 53 2>&1 | tail -20; fi",
 		     kc.prefix, node + 1) >= 0) {
@@ -336,6 +337,26 @@ static void ttl_expiry(void **state)
 	assert_false(bed_connect(&kc, XA, a, 443, 300));
 	assert_true(ip_eq(resolve1(XA, "ttl.example.com", 1), a));
 	assert_true(connect_or_dump(&kc, XA, a, 443, 1000));
+}
+
+/* An answer that gives an address again extends its time in the kernel:
+ * TTL 2 s (+ 1 s grace), answered again 1.5 s later, still admitted 3.5 s
+ * after the first answer (added again, an element once kept its first
+ * expiry: a pod that resolved again before the TTL ran out lost access
+ * at the first answer's end). */
+static void answer_again_extends(void **state)
+{
+	zone("again.example.com", 2, "A 203.0.113.46");
+	double t0 = now_ms();
+	ip128 a = resolve1(XA, "again.example.com", 1);
+	usleep(1500 * 1000);
+	assert_true(ip_eq(resolve1(XA, "again.example.com", 1), a));
+	double wait = 3500 - (now_ms() - t0);
+	if (wait > 0)
+		usleep((useconds_t)(wait * 1000));
+	assert_true(connect_or_dump(&kc, XA, a, 443, 1000));
+	printf("  admitted %.0f ms after the first answer (its TTL and grace: 3000 ms; the second's end: about 4500 ms)\n",
+	       now_ms() - t0);
 }
 
 /* CNAME chain (two hops to another zone), AAAA, and a wildcard. */
@@ -493,6 +514,67 @@ static void dns_server_silent(void **state)
 	assert_true(ms < 3900);
 }
 
+/* nft's "2s676ms", "952ms", "3s" or "1m2s" in ms; -1 if none. */
+static double nft_ms(const char *p)
+{
+	double total = 0;
+	bool any = false;
+	while (*p >= '0' && *p <= '9') {
+		char *end;
+		double v = strtod(p, &end);
+		if (!strncmp(end, "ms", 2)) {
+			total += v;
+			p = end + 2;
+		} else if (*end == 's') {
+			total += v * 1000;
+			p = end + 1;
+		} else if (*end == 'm') {
+			total += v * 60000;
+			p = end + 1;
+		} else if (*end == 'h') {
+			total += v * 3600000;
+			p = end + 1;
+		} else {
+			break;
+		}
+		any = true;
+	}
+	return any ? total : -1;
+}
+
+/* The redirect's liveness elements are refreshed each second, so they
+ * never run out while the agent runs: added again without an expiration,
+ * an element kept its first expiry, lapsed every 3 s for up to a second,
+ * and pods' DNS went direct and unlearned meanwhile (agent.dns failed on
+ * it under load). Sampled every 250 ms for 5 s: never under 1 s left. */
+static void liveness_never_lapses(void **state)
+{
+	char *cmd;
+	assert_true(asprintf(&cmd, "ip netns exec %s-n1 nft list set inet corral dns_alive", kc.prefix) >= 0);
+	double least = 1e9;
+	for (int k = 0; k < 20; k++) {
+		FILE *f = popen(cmd, "r");
+		assert_non_null(f);
+		char line[256];
+		double left = -1;
+		while (fgets(line, sizeof(line), f)) {
+			const char *e = strstr(line, "expires ");
+			if (!e)
+				continue;
+			left = nft_ms(e + 8);
+			break;
+		}
+		pclose(f);
+		if (left < least)
+			least = left;
+		usleep(250 * 1000);
+	}
+	free(cmd);
+	printf("  least time left of the liveness elements over 5 s: %.0f ms (elements last 3000 ms, refreshed each second)\n",
+	       least);
+	assert_true(least >= 1000);
+}
+
 /* What people see: explain by address and by name, the dns command,
  * metrics (answers, learned, expired, drops to names not allowed). */
 static void visible(void **state)
@@ -578,10 +660,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test(allowed_host_on_its_ports_only),
 		cmocka_unit_test(changing_answers),
 		cmocka_unit_test(ttl_expiry),
+		cmocka_unit_test(answer_again_extends),
 		cmocka_unit_test(cname_aaaa_wildcard),
 		cmocka_unit_test(accesspolicy_and_networkpolicy),
 		cmocka_unit_test(forbidden_answers),
 		cmocka_unit_test(large_answers_and_floods),
+		cmocka_unit_test(liveness_never_lapses),
 		cmocka_unit_test(dns_server_silent),
 		cmocka_unit_test(visible),
 		cmocka_unit_test(agent_restarted_between_resolve_and_connect),
