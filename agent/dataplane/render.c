@@ -1019,6 +1019,24 @@ static void dispatch_maps(struct rctx *c, enum dir d, const char *n4, const char
 	free(m);
 }
 
+/* A chain that logs (rate-limited) and drops everything that comes to it,
+ * counted. */
+static void log_drop_chain(struct rctx *c, const char *name, const char *comment, const char *prefix,
+			   const char *drop_comment)
+{
+	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
+	ch->name = xstrdup(name);
+	ch->comment = xstrdup(comment);
+	vec_push(&c->rs->chains, ch);
+	struct rs_rule *x = rule_new(ch, RR_LOG_DROP);
+	x->prefix = xstrdup(prefix);
+	x->rate = c->dp->cfg.log_rate;
+	x->burst = c->dp->cfg.log_burst;
+	x->group = c->dp->cfg.log_group;
+	x = rule_new(ch, RR_COUNTER_DROP);
+	x->comment = xstrdup(drop_comment);
+}
+
 /* Packets whose source address does not route back through the interface
  * they came in on: a pod using another pod's address (on this node or
  * another), an address outside the cluster, or a local pod's address
@@ -1027,17 +1045,8 @@ static void dispatch_maps(struct rctx *c, enum dir d, const char *n4, const char
  * policy verdict ever sees a forged source. */
 static void forged_chain(struct rctx *c)
 {
-	struct rs_chain *ch = xcalloc(1, sizeof(*ch));
-	ch->name = xstrdup(DP_FORGED_CHAIN);
-	ch->comment = xstrdup("source address does not route back through the interface it came from");
-	vec_push(&c->rs->chains, ch);
-	struct rs_rule *x = rule_new(ch, RR_LOG_DROP);
-	x->prefix = xstrdup("corral:e:s ");
-	x->rate = c->dp->cfg.log_rate;
-	x->burst = c->dp->cfg.log_burst;
-	x->group = c->dp->cfg.log_group;
-	x = rule_new(ch, RR_COUNTER_DROP);
-	x->comment = xstrdup("forged source address");
+	log_drop_chain(c, DP_FORGED_CHAIN, "source address does not route back through the interface it came from",
+		       "corral:e:s ", "forged source address");
 }
 
 static void addr_set(struct rctx *c, const char *name, bool v6, const ip128 *a, size_t n);
@@ -1165,17 +1174,9 @@ static void untracked_rule(struct rctx *c, struct rs_chain *ch)
 	if (c->untracked)
 		return;
 	c->untracked = true;
-	struct rs_chain *u = xcalloc(1, sizeof(*u));
-	u->name = xstrdup(DP_UNTRACKED_CHAIN);
-	u->comment = xstrdup("TCP segments that are no connection's first and belong to no tracked connection");
-	vec_push(&c->rs->chains, u);
-	struct rs_rule *x = rule_new(u, RR_LOG_DROP);
-	x->prefix = xstrdup("corral:e:t ");
-	x->rate = c->dp->cfg.log_rate;
-	x->burst = c->dp->cfg.log_burst;
-	x->group = c->dp->cfg.log_group;
-	x = rule_new(u, RR_COUNTER_DROP);
-	x->comment = xstrdup("TCP segment of no tracked connection");
+	log_drop_chain(c, DP_UNTRACKED_CHAIN,
+		       "TCP segments that are no connection's first and belong to no tracked connection", "corral:e:t ",
+		       "TCP segment of no tracked connection");
 }
 
 static void base_chain(struct rctx *c)

@@ -169,39 +169,41 @@ static void e_no_route_back(struct nftnl_rule *r)
 	e_cmp(r, NFT_CMP_EQ, &none, 4);
 }
 
+/* NFT_REG_1 &= mask (len bytes) */
+static void e_and(struct nftnl_rule *r, const void *mask, uint32_t len)
+{
+	static const uint8_t zero[4];
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+	add(r, e);
+}
+
+/* ct <key> into NFT_REG_1, & mask */
+static void e_ct_masked(struct nftnl_rule *r, uint32_t key, uint32_t mask)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("ct");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	add(r, e);
+	e_and(r, &mask, 4);
+}
+
 /* ct state & mask != 0 */
 static void e_ct_state(struct nftnl_rule *r, uint32_t mask)
 {
 	uint32_t zero = 0;
-	struct nftnl_expr *e = nftnl_expr_alloc("ct");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-	add(r, e);
-	e = nftnl_expr_alloc("bitwise");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
-	add(r, e);
+	e_ct_masked(r, NFT_CT_STATE, mask);
 	e_cmp(r, NFT_CMP_NEQ, &zero, 4);
 }
 
 /* ct mark & bits == bits */
 static void e_ct_mark(struct nftnl_rule *r, uint32_t bits)
 {
-	uint32_t zero = 0;
-	struct nftnl_expr *e = nftnl_expr_alloc("ct");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-	add(r, e);
-	e = nftnl_expr_alloc("bitwise");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &bits, 4);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
-	add(r, e);
+	e_ct_masked(r, NFT_CT_MARK, bits);
 	e_cmp(r, NFT_CMP_EQ, &bits, 4);
 }
 
@@ -249,18 +251,12 @@ static void rule_exprs(struct nftnl_rule *r, const struct rs_rule *x)
 		break;
 	case RR_TCP_UNTRACKED: {
 		/* ct state new, meta l4proto tcp, tcp flags & 0x17 != 0x02 */
-		uint8_t tcp = IPPROTO_TCP, mask = 0x17, syn = 0x02, zero = 0;
+		uint8_t tcp = IPPROTO_TCP, mask = 0x17, syn = 0x02;
 		e_ct_state(r, NF_CT_STATE_BIT(IP_CT_NEW));
 		e_meta(r, NFT_META_L4PROTO, NFT_REG_1);
 		e_cmp(r, NFT_CMP_EQ, &tcp, 1);
 		e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1);
-		struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 1);
-		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 1);
-		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 1);
-		add(r, e);
+		e_and(r, &mask, 1);
 		e_cmp(r, NFT_CMP_NEQ, &syn, 1);
 		e_goto(r, x->set);
 		break;
