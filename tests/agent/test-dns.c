@@ -485,8 +485,12 @@ static void provisional_pod_learned_across_restart(void **state)
 			break;
 		usleep(50000);
 	}
-	if (!strstr(t, "taken for x/a"))
-		fail_msg("x/a's address not provisional:\n%s", t);
+	if (!strstr(t, "taken for x/a")) {
+		char shown[4096]; /* fail_msg does not return: t freed first */
+		snprintf(shown, sizeof(shown), "%s", t);
+		free(t);
+		fail_msg("x/a's address not provisional:\n%s", shown);
+	}
 	free(t);
 	ip128 a = resolve1(XA, "prov.example.com", 1);
 	assert_true(connect_or_dump(&kc, XA, a, 443, 1000));
