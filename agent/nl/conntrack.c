@@ -88,8 +88,9 @@ struct doomed {
 	uint8_t *buf; /* records: family (1), flags (1, REC_*), length (2, host order), attributes */
 	size_t len, cap, n;
 };
-#define REC_TCP 1       /* a TCP entry */
-#define REC_TIME_WAIT 2 /* in TIME_WAIT when read */
+#define REC_TCP 1         /* a TCP entry */
+#define REC_TIME_WAIT 2   /* in TIME_WAIT when read */
+#define REC_ESTABLISHED 4 /* ESTABLISHED when read */
 
 struct dump_ctx {
 	bool (*doomed)(const struct ct_flow *f, void *arg);
@@ -157,14 +158,15 @@ static void doomed_put(struct doomed *d, uint8_t family, uint8_t flags, const st
 	d->n++;
 }
 
-/* Whether a TCP entry's CTA_PROTOINFO says TIME_WAIT. */
-static bool tcp_time_wait(const struct nlattr *pi)
+/* A TCP entry's state (CTA_PROTOINFO), or TCP_CONNTRACK_NONE. */
+static uint8_t tcp_state(const struct nlattr *pi)
 {
 	const struct nlattr *tb[CTA_MAX + 1] = { 0 }, *tcp[CTA_MAX + 1] = { 0 };
-	return pi && mnl_attr_parse_nested(pi, attr_index, tb) >= 0 && tb[CTA_PROTOINFO_TCP] &&
-	       mnl_attr_parse_nested(tb[CTA_PROTOINFO_TCP], attr_index, tcp) >= 0 && tcp[CTA_PROTOINFO_TCP_STATE] &&
-	       mnl_attr_get_payload_len(tcp[CTA_PROTOINFO_TCP_STATE]) == 1 &&
-	       mnl_attr_get_u8(tcp[CTA_PROTOINFO_TCP_STATE]) == TCP_CONNTRACK_TIME_WAIT;
+	if (pi && mnl_attr_parse_nested(pi, attr_index, tb) >= 0 && tb[CTA_PROTOINFO_TCP] &&
+	    mnl_attr_parse_nested(tb[CTA_PROTOINFO_TCP], attr_index, tcp) >= 0 && tcp[CTA_PROTOINFO_TCP_STATE] &&
+	    mnl_attr_get_payload_len(tcp[CTA_PROTOINFO_TCP_STATE]) == 1)
+		return mnl_attr_get_u8(tcp[CTA_PROTOINFO_TCP_STATE]);
+	return TCP_CONNTRACK_NONE;
 }
 
 static int entry_cb(const struct nlmsghdr *nlh, void *data)
@@ -190,12 +192,18 @@ static int entry_cb(const struct nlmsghdr *nlh, void *data)
 	f.revoked = tb[CTA_MARK] && mnl_attr_get_payload_len(tb[CTA_MARK]) == 4 &&
 		    (ntohl(mnl_attr_get_u32(tb[CTA_MARK])) & c->mark) == c->mark;
 	c->marked += f.revoked;
+	uint8_t st = f.proto == IPPROTO_TCP ? tcp_state(tb[CTA_PROTOINFO]) : TCP_CONNTRACK_NONE;
+	if (!f.revoked && (st == TCP_CONNTRACK_TIME_WAIT || st == TCP_CONNTRACK_CLOSE))
+		return MNL_CB_OK; /* a closed connection: nothing left to stop (and marked, a
+				     TIME_WAIT entry could not be told from one the pass put there) */
 	/* named by the reply tuple, which holds the destination judged (after
 	 * DNAT): a flow since to another backend is another entry */
 	const struct nlattr *keep[] = { tb[CTA_TUPLE_REPLY], tb[CTA_ZONE] };
 	if (c->doomed(&f, c->arg) != f.revoked) /* to revoke, or revoked and allowed again */
 		doomed_put(f.revoked ? c->back : c->out, f.family,
-			   (uint8_t)((f.proto == IPPROTO_TCP ? REC_TCP : 0) | (tcp_time_wait(tb[CTA_PROTOINFO]) ? REC_TIME_WAIT : 0)),
+			   (uint8_t)((f.proto == IPPROTO_TCP ? REC_TCP : 0) |
+				     (st == TCP_CONNTRACK_TIME_WAIT ? REC_TIME_WAIT : 0) |
+				     (st == TCP_CONNTRACK_ESTABLISHED ? REC_ESTABLISHED : 0)),
 			   keep, 2);
 	return MNL_CB_OK;
 }
@@ -307,8 +315,14 @@ static int send_all(struct ct_sock *s, const struct doomed *d, uint32_t mark, en
 			} else {
 				mnl_attr_put_u32(nlh, CTA_MARK, op == OP_CLEAR ? 0 : htonl(mark));
 				mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mark));
-				/* TCP to TIME_WAIT; back to ESTABLISHED only from it */
-				if ((flags & REC_TCP) && (op == OP_MARK || (flags & REC_TIME_WAIT))) {
+				/* an ESTABLISHED TCP entry to TIME_WAIT (another, half
+				 * closed or opening, keeps its state); back to
+				 * ESTABLISHED only from TIME_WAIT. (A half-closed one
+				 * that reached TIME_WAIT while marked is put back in
+				 * ESTABLISHED too: it then lives at most its time left,
+				 * unless a packet comes.) */
+				if ((flags & REC_TCP) &&
+				    (op == OP_MARK ? (flags & REC_ESTABLISHED) : (flags & REC_TIME_WAIT))) {
 					struct nlattr *pi = mnl_attr_nest_start(nlh, CTA_PROTOINFO);
 					struct nlattr *tcp = mnl_attr_nest_start(nlh, CTA_PROTOINFO_TCP);
 					mnl_attr_put_u8(nlh, CTA_PROTOINFO_TCP_STATE,

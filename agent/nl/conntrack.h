@@ -36,12 +36,13 @@ struct ct_revoke_stats {
 	double dump_ms, mark_ms;
 };
 
-/* Reads every entry of both families, asks doomed() of each (f->revoked
- * tells whether it carries the mark already), then sets mark's bits on
- * the chosen ones not marked yet (by original tuple and zone), with 120 s
- * to live and a TCP entry in TIME_WAIT, and clears them on the marked ones
- * not chosen (a change allowed them again: a TCP entry back in
- * ESTABLISHED). The entry
+/* Reads every entry of both families, asks doomed() of each but closed
+ * TCP ones (TIME_WAIT, CLOSE, unmarked) (f->revoked tells whether it
+ * carries the mark already), then sets mark's bits on the chosen ones not
+ * marked yet (by reply tuple and zone), with 120 s to live and an
+ * ESTABLISHED TCP entry in TIME_WAIT, and clears them on the marked ones
+ * not chosen (a change allowed them again: a TCP entry in TIME_WAIT back
+ * in ESTABLISHED). The entry
  * is kept rather than deleted: deleted, the next packet of the flow would
  * start a new entry, and one from the responder would start it reversed,
  * as a flow the policies may well allow; kept and marked, the ruleset
