@@ -168,17 +168,23 @@ static double mono_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* A transaction in ms at the latest: an armed sync is moved earlier,
- * never later (a held revocation pass or a debounced change must not
- * wait for a retry's back-off). */
-static void arm_sync_by(struct agent *a, uint32_t ms)
+/* Timer fd to fire in ms at the latest: an armed one is moved earlier,
+ * never later. */
+static void arm_by(int fd, bool *armed, uint32_t ms)
 {
 	struct itimerspec cur;
-	if (a->sync_armed && timerfd_gettime(a->sync_timer, &cur) == 0 &&
+	if (*armed && timerfd_gettime(fd, &cur) == 0 &&
 	    (uint64_t)cur.it_value.tv_sec * 1000 + (uint64_t)cur.it_value.tv_nsec / 1000000 <= ms)
 		return;
-	arm(a->sync_timer, ms);
-	a->sync_armed = true;
+	arm(fd, ms);
+	*armed = true;
+}
+
+/* A transaction in ms at the latest (a held revocation pass or a
+ * debounced change must not wait for a retry's back-off). */
+static void arm_sync_by(struct agent *a, uint32_t ms)
+{
+	arm_by(a->sync_timer, &a->sync_armed, ms);
 }
 
 /* Idle (no transaction in the last debounceMs): at once, once the events
@@ -663,12 +669,7 @@ static struct dp_bridge *make_bridge(struct agent *a)
  * (a stream of events must not postpone the scan for ever). */
 static void arm_scan(struct agent *a, uint32_t ms)
 {
-	struct itimerspec cur;
-	if (a->scan_armed && timerfd_gettime(a->scan_timer, &cur) == 0 &&
-	    (uint64_t)cur.it_value.tv_sec * 1000 + (uint64_t)cur.it_value.tv_nsec / 1000000 <= ms)
-		return;
-	arm(a->scan_timer, ms);
-	a->scan_armed = true;
+	arm_by(a->scan_timer, &a->scan_armed, ms);
 }
 
 static void scan(struct agent *a)
