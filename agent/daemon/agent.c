@@ -508,10 +508,7 @@ static void do_sync(struct agent *a, bool full)
 				if (a->revoke_retry_ms < a->cfg.revoke_interval_ms)
 					a->revoke_retry_ms = a->cfg.revoke_interval_ms;
 				a->revoke_pending = true;
-				if (!a->sync_armed) {
-					arm(a->sync_timer, a->revoke_retry_ms);
-					a->sync_armed = true;
-				}
+				arm_sync_by(a, a->revoke_retry_ms);
 			} else {
 				a->revoke_retry_ms = 0;
 			}
@@ -519,10 +516,7 @@ static void do_sync(struct agent *a, bool full)
 		} else {
 			a->revocations_held += !a->revoke_pending;
 			a->revoke_pending = true;
-			if (!a->sync_armed) {
-				arm(a->sync_timer, (uint32_t)(wait - since) + 1);
-				a->sync_armed = true;
-			}
+			arm_sync_by(a, (uint32_t)(wait - since) + 1);
 		}
 	}
 	if (st.msgs || st.full)

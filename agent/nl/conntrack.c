@@ -82,8 +82,8 @@ static double now_ms(void)
 
 /* ---------- reading entries ---------- */
 
-/* The attributes of a doomed entry that name it (CTA_TUPLE_ORIG,
- * CTA_ZONE), copied as they came, after its family and protocol. */
+/* The attributes of a doomed entry that name it (CTA_TUPLE_REPLY,
+ * CTA_ZONE), copied as they came, after its family and flags. */
 struct doomed {
 	uint8_t *buf; /* records: family (1), flags (1, REC_*), length (2, host order), attributes */
 	size_t len, cap, n;
@@ -95,7 +95,7 @@ struct doomed {
 struct dump_ctx {
 	bool (*doomed)(const struct ct_flow *f, void *arg);
 	void *arg;
-	struct doomed *out, *back; /* to mark; marked, to clear */
+	struct doomed *out, *back, *del; /* to mark; marked, to clear; closed, to delete */
 	uint32_t mark;
 	size_t tracked, marked;
 };
@@ -193,14 +193,17 @@ static int entry_cb(const struct nlmsghdr *nlh, void *data)
 		    (ntohl(mnl_attr_get_u32(tb[CTA_MARK])) & c->mark) == c->mark;
 	c->marked += f.revoked;
 	uint8_t st = f.proto == IPPROTO_TCP ? tcp_state(tb[CTA_PROTOINFO]) : TCP_CONNTRACK_NONE;
-	if (!f.revoked && (st == TCP_CONNTRACK_TIME_WAIT || st == TCP_CONNTRACK_CLOSE))
-		return MNL_CB_OK; /* a closed connection: nothing left to stop (and marked, a
-				     TIME_WAIT entry could not be told from one the pass put there) */
+	bool closed = !f.revoked && (st == TCP_CONNTRACK_TIME_WAIT || st == TCP_CONNTRACK_CLOSE);
 	/* named by the reply tuple, which holds the destination judged (after
 	 * DNAT): a flow since to another backend is another entry */
 	const struct nlattr *keep[] = { tb[CTA_TUPLE_REPLY], tb[CTA_ZONE] };
 	if (c->doomed(&f, c->arg) != f.revoked) /* to revoke, or revoked and allowed again */
-		doomed_put(f.revoked ? c->back : c->out, f.family,
+		/* a closed connection's entry is deleted, not marked: a TIME_WAIT
+		 * entry marked could not be told from one the pass put there, and
+		 * restored to ESTABLISHED it trapped a new connection reusing its
+		 * ports; deleted, its segments start nothing (DP_UNTRACKED_CHAIN)
+		 * and a SYN meets the policies */
+		doomed_put(closed ? c->del : f.revoked ? c->back : c->out, f.family,
 			   (uint8_t)((f.proto == IPPROTO_TCP ? REC_TCP : 0) |
 				     (st == TCP_CONNTRACK_TIME_WAIT ? REC_TIME_WAIT : 0) |
 				     (st == TCP_CONNTRACK_ESTABLISHED ? REC_ESTABLISHED : 0)),
@@ -267,8 +270,8 @@ static int read_acks(struct ct_sock *s, struct acks *a, size_t want)
 	return 0;
 }
 
-/* What a revoked entry gets besides the mark: its time left, and a TCP
- * entry the TIME_WAIT state, so that the packets its ends still send
+/* What a revoked entry gets besides the mark: its time left, and an
+ * ESTABLISHED TCP entry the TIME_WAIT state, so that the packets its ends still send
  * keep it (and the drop) only that long after the last of them; the
  * ruleset drops a TCP segment that would start a flow in mid-stream once
  * the entry is gone (dataplane.h DP_UNTRACKED_CHAIN). One allowed again
@@ -280,7 +283,7 @@ static int read_acks(struct ct_sock *s, struct acks *a, size_t want)
 #define REVOKED_TIMEOUT_S 120
 #define MARK_ATTRS_MAX 64 /* CTA_MARK, CTA_MARK_MASK, CTA_PROTOINFO nest */
 
-enum op { OP_MARK, OP_CLEAR, OP_TIME };
+enum op { OP_MARK, OP_CLEAR, OP_TIME, OP_DELETE };
 
 /* Sends the records in batches of requests, each acknowledged, all of
  * them even when some fail; ok and gone (ENOENT, ETIME: ended since the
@@ -301,7 +304,8 @@ static int send_all(struct ct_sock *s, const struct doomed *d, uint32_t mark, en
 			if (used + need > sizeof(buf))
 				break;
 			struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf + used);
-			nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
+			nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) |
+					  (op == OP_DELETE ? IPCTNL_MSG_CT_DELETE : IPCTNL_MSG_CT_NEW);
 			nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK; /* no NLM_F_CREATE: only an existing entry */
 			nlh->nlmsg_seq = ++s->seq;
 			struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
@@ -312,7 +316,7 @@ static int send_all(struct ct_sock *s, const struct doomed *d, uint32_t mark, en
 			uint8_t flags = d->buf[off + 1];
 			if (op == OP_TIME) {
 				mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(REVOKED_TIMEOUT_S));
-			} else {
+			} else if (op != OP_DELETE) {
 				mnl_attr_put_u32(nlh, CTA_MARK, op == OP_CLEAR ? 0 : htonl(mark));
 				mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mark));
 				/* an ESTABLISHED TCP entry to TIME_WAIT (another, half
@@ -352,8 +356,8 @@ static int send_all(struct ct_sock *s, const struct doomed *d, uint32_t mark, en
 int ct_revoke(struct ct_sock *s, uint32_t mark, bool (*doomed)(const struct ct_flow *f, void *arg), void *arg,
 	      struct ct_revoke_stats *st)
 {
-	struct doomed d = { 0 }, b = { 0 };
-	struct dump_ctx c = { doomed, arg, &d, &b, mark, 0, 0 };
+	struct doomed d = { 0 }, b = { 0 }, x = { 0 };
+	struct dump_ctx c = { doomed, arg, &d, &b, &x, mark, 0, 0 };
 	memset(st, 0, sizeof(*st));
 	double t0 = now_ms();
 	int rc = dump(s, &c);
@@ -368,6 +372,11 @@ int ct_revoke(struct ct_sock *s, uint32_t mark, bool (*doomed)(const struct ct_f
 			rc = r;
 		r = send_all(s, &d, mark, OP_TIME, &timed, &gone);
 		if (!rc && r < 0)
+			rc = r;
+	}
+	if (x.n) {
+		int r = send_all(s, &x, mark, OP_DELETE, &st->revoked, &st->gone);
+		if (!rc)
 			rc = r;
 	}
 	if (b.n) {

@@ -30,16 +30,16 @@ struct ct_flow {
 struct ct_revoke_stats {
 	size_t tracked;       /* entries read */
 	size_t marked_before; /* of them, marked already */
-	size_t revoked;       /* entries the callback chose and the kernel marked */
+	size_t revoked;       /* entries the callback chose and the kernel marked (closed TCP: deleted) */
 	size_t restored;      /* marked entries the callback no longer chose: cleared */
 	size_t gone;          /* chosen, but ended before they could be marked */
 	double dump_ms, mark_ms;
 };
 
-/* Reads every entry of both families, asks doomed() of each but closed
- * TCP ones (TIME_WAIT, CLOSE, unmarked) (f->revoked tells whether it
- * carries the mark already), then sets mark's bits on the chosen ones not
- * marked yet (by reply tuple and zone), with 120 s to live and an
+/* Reads every entry of both families, asks doomed() of each (f->revoked
+ * tells whether it carries the mark already), deletes the chosen closed
+ * TCP ones (TIME_WAIT, CLOSE), then sets mark's bits on the other chosen
+ * ones not marked yet (by reply tuple and zone), with 120 s to live and an
  * ESTABLISHED TCP entry in TIME_WAIT, and clears them on the marked ones
  * not chosen (a change allowed them again: a TCP entry in TIME_WAIT back
  * in ESTABLISHED). The entry

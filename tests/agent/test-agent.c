@@ -1747,6 +1747,26 @@ static void revoked_flow_stays_dead(void **state)
 	json_t *rv = revocation(0);
 	json_int_t passes = json_integer_value(json_object_get(rv, "passes"));
 	json_decref(rv);
+	/* a third TCP flow, closed: its entry in TIME_WAIT */
+	int lst3 = kc_in_ns(&kc, kc.pod_ns[YB], sock_in_ns, &(struct sock_req){ SOCK_STREAM, 8085 });
+	int tcl3 = kc_in_ns(&kc, kc.pod_ns[XC], sock_in_ns, &(struct sock_req){ SOCK_STREAM, 0 });
+	assert_true(lst3 >= 0 && tcl3 >= 0);
+	to.sin_port = htons(8085);
+	assert_int_equal(connect(tcl3, (struct sockaddr *)&to, sizeof(to)), 0);
+	int tsrv3 = accept(lst3, NULL, NULL);
+	assert_true(tsrv3 >= 0);
+	close(tcl3);
+	usleep(50000);
+	close(tsrv3);
+	close(lst3);
+	usleep(100000);
+	char *tw;
+	assert_true(asprintf(&tw, "ip netns exec %s-n1 conntrack -L -p tcp --orig-port-dst 8085 2>/dev/null | grep -c TIME_WAIT",
+			     kc.prefix) >= 0);
+	FILE *twf = popen(tw, "r");
+	int tw_before = -1, tw_after = -1;
+	assert_true(twf && fscanf(twf, "%d", &tw_before) == 1);
+	pclose(twf);
 	put("hb.yaml", hb_policy, hb_from_a, ""); /* x/c no longer admitted */
 	double t0 = now_ms();
 	for (;;) {
@@ -1775,6 +1795,16 @@ static void revoked_flow_stays_dead(void **state)
 	assert_false(t_back || u_back || t_fwd || u_fwd);
 	/* a new connection from x/c is refused by policy as before */
 	assert_false(reach(XC, YB, 300));
+	/* the closed flow's entry deleted, not marked: marked, its TIME_WAIT
+	 * could not be told from one a pass put there, and was once restored
+	 * to ESTABLISHED (a trap for a connection reusing its ports) */
+	twf = popen(tw, "r");
+	assert_true(twf && fscanf(twf, "%d", &tw_after) == 1);
+	pclose(twf);
+	free(tw);
+	printf("  a closed TCP flow of x/c: %d entry in TIME_WAIT before the pass, %d after\n", tw_before, tw_after);
+	assert_int_equal(tw_before, 1);
+	assert_int_equal(tw_after, 0);
 	/* the second TCP flow's entry gone (expired: 120 s after the last
 	 * packet; or evicted from a full table), its responder pushes: a TCP
 	 * segment that is no SYN and starts no tracked flow, dropped, so the
