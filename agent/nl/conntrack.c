@@ -193,16 +193,17 @@ static int entry_cb(const struct nlmsghdr *nlh, void *data)
 		    (ntohl(mnl_attr_get_u32(tb[CTA_MARK])) & c->mark) == c->mark;
 	c->marked += f.revoked;
 	uint8_t st = f.proto == IPPROTO_TCP ? tcp_state(tb[CTA_PROTOINFO]) : TCP_CONNTRACK_NONE;
-	bool closed = !f.revoked && (st == TCP_CONNTRACK_TIME_WAIT || st == TCP_CONNTRACK_CLOSE);
+	/* every TCP entry but an ESTABLISHED one (closing, closed, opening) */
+	bool closed = !f.revoked && f.proto == IPPROTO_TCP && st != TCP_CONNTRACK_ESTABLISHED;
 	/* named by the reply tuple, which holds the destination judged (after
 	 * DNAT): a flow since to another backend is another entry */
 	const struct nlattr *keep[] = { tb[CTA_TUPLE_REPLY], tb[CTA_ZONE] };
 	if (c->doomed(&f, c->arg) != f.revoked) /* to revoke, or revoked and allowed again */
-		/* a closed connection's entry is deleted, not marked: a TIME_WAIT
-		 * entry marked could not be told from one the pass put there, and
-		 * restored to ESTABLISHED it trapped a new connection reusing its
-		 * ports; deleted, its segments start nothing (DP_UNTRACKED_CHAIN)
-		 * and a SYN meets the policies */
+		/* a TCP entry not ESTABLISHED is deleted, not marked: marked, it
+		 * went on through FIN states to TIME_WAIT, could not be told from
+		 * one the pass put there, and restored to ESTABLISHED it trapped a
+		 * new connection reusing its ports; deleted, its segments start
+		 * nothing (DP_UNTRACKED_CHAIN) and a SYN meets the policies */
 		doomed_put(closed ? c->del : f.revoked ? c->back : c->out, f.family,
 			   (uint8_t)((f.proto == IPPROTO_TCP ? REC_TCP : 0) |
 				     (st == TCP_CONNTRACK_TIME_WAIT ? REC_TIME_WAIT : 0) |
