@@ -30,15 +30,15 @@ struct ct_flow {
 struct ct_revoke_stats {
 	size_t tracked;       /* entries read */
 	size_t marked_before; /* of them, marked already */
-	size_t revoked;       /* entries the callback chose and the kernel marked (closed TCP: deleted) */
+	size_t revoked;       /* entries the callback chose and the kernel marked (TCP not ESTABLISHED: deleted) */
 	size_t restored;      /* marked entries the callback no longer chose: cleared */
 	size_t gone;          /* chosen, but ended before they could be marked */
 	double dump_ms, mark_ms;
 };
 
 /* Reads every entry of both families, asks doomed() of each (f->revoked
- * tells whether it carries the mark already), deletes the chosen closed
- * TCP ones (TIME_WAIT, CLOSE), then sets mark's bits on the other chosen
+ * tells whether it carries the mark already), deletes the chosen TCP
+ * ones that are not ESTABLISHED, then sets mark's bits on the other chosen
  * ones not marked yet (by reply tuple and zone), with 120 s to live and an
  * ESTABLISHED TCP entry in TIME_WAIT, and clears them on the marked ones
  * not chosen (a change allowed them again: a TCP entry in TIME_WAIT back
