@@ -115,6 +115,7 @@ struct agent {
 	 * kernel at once; changes within debounceMs of the last transaction
 	 * wait for its end and go together */
 	double last_txn_ms;     /* monotonic, when the last transaction that sent something was acknowledged */
+	double held_until;      /* monotonic: the pending changes' debounce hold ends (0: not held) */
 	/* changes since the last transaction: when each came in (monotonic
 	 * ms), by kind (metrics_change_kinds), for the latency histogram */
 	struct changes {
@@ -194,11 +195,12 @@ static void want_sync(struct agent *a)
 {
 	if (a->sync_armed || !a->synced)
 		return;
-	double since = mono_ms() - a->last_txn_ms;
+	double now = mono_ms(), since = now - a->last_txn_ms;
 	uint32_t wait = since >= a->cfg.debounce_ms ? 0 : (uint32_t)(a->cfg.debounce_ms - since) + 1;
 	arm(a->sync_timer, wait);
 	a->sync_armed = true;
 	if (wait) {
+		a->held_until = now + wait;
 		pthread_mutex_lock(&a->metrics.mu);
 		a->metrics.batches_held++;
 		pthread_mutex_unlock(&a->metrics.mu);
@@ -219,15 +221,21 @@ static void change_in(struct agent *a, int kind, double t)
 	c->t[c->n++] = t;
 }
 
-/* The transaction carrying the pending changes was acknowledged at now. */
-static void changes_done(struct agent *a, double now)
+/* The transaction carrying the pending changes started at start (monotonic
+ * ms) and was acknowledged at now. A change that came in before the
+ * debounce's hold ended was held back until then, or until start if that
+ * came first. */
+static void changes_done(struct agent *a, double start, double now)
 {
 	uint64_t n = 0;
+	double hold_end = a->held_until < start ? a->held_until : start;
+	a->held_until = 0;
 	pthread_mutex_lock(&a->metrics.mu);
 	for (int k = 0; k < METRICS_CHANGE_KINDS; k++) {
 		struct changes *c = &a->changes[k];
 		for (size_t i = 0; i < c->n; i++)
-			metrics_observe_change_locked(&a->metrics, k, (now - c->t[i]) / 1e3);
+			metrics_observe_change_locked(&a->metrics, k, (now - c->t[i]) / 1e3,
+						      hold_end > c->t[i] ? (hold_end - c->t[i]) / 1e3 : 0);
 		n += c->n;
 		c->n = 0;
 	}
@@ -482,7 +490,7 @@ static void do_sync(struct agent *a, bool full)
 	 * the address that came 10 ms later for the rest of debounceMs */
 	if (st.msgs || st.full)
 		a->last_txn_ms = now;
-	changes_done(a, now);
+	changes_done(a, start, now);
 	trace_log(a, start, dp0, &st, now);
 	if (a->cfg.revoke_flows && a->ct && a->rt &&
 	    (revoke_needed(&st) || a->revoke_pending || (a->revoked_live && (st.msgs || st.full)))) {
@@ -1225,16 +1233,21 @@ static json_t *changes_status(struct agent *a, struct sbuf *b)
 	pthread_mutex_lock(&a->metrics.mu);
 	const struct metrics *m = &a->metrics;
 	for (int k = 0; k < METRICS_CHANGE_KINDS; k++) {
-		uint64_t n = m->change_hist[k][METRICS_BUCKETS];
-		double p50 = metrics_change_quantile_locked(m, k, 0.5) * 1e3;
-		double p99 = metrics_change_quantile_locked(m, k, 0.99) * 1e3;
+		const struct metrics_hist *h = &m->change[METRICS_WHOLE][k], *w = &m->change[METRICS_WORK][k];
+		uint64_t n = h->le[METRICS_BUCKETS];
+		double p50 = metrics_quantile(h, 0.5) * 1e3, p99 = metrics_quantile(h, 0.99) * 1e3;
+		double wp50 = metrics_quantile(w, 0.5) * 1e3, wp99 = metrics_quantile(w, 0.99) * 1e3;
 		json_object_set_new(o, metrics_change_kinds[k],
-				    n ? json_pack("{s:I, s:f, s:f, s:f}", "count", (json_int_t)n, "p50_ms", p50, "p99_ms", p99,
-						  "max_ms", m->change_max[k] * 1e3)
+				    n ? json_pack("{s:I, s:f, s:f, s:f, s:{s:f, s:f, s:f}}", "count", (json_int_t)n, "p50_ms",
+						  p50, "p99_ms", p99, "max_ms", h->max * 1e3, "debounce_excluded",
+						  "p50_ms", wp50, "p99_ms", wp99, "max_ms", w->max * 1e3)
 				      : json_pack("{s:I}", "count", (json_int_t)0));
 		if (n)
-			sbuf_addf(b, "%s changes to the kernel: %llu, p50 <= %.2f ms, p99 <= %.2f ms, max %.2f ms\n",
-				  metrics_change_kinds[k], (unsigned long long)n, p50, p99, m->change_max[k] * 1e3);
+			sbuf_addf(b,
+				  "%s changes to the kernel: %llu, p50 <= %.2f ms, p99 <= %.2f ms, max %.2f ms; "
+				  "the debounce's hold excluded: p50 <= %.2f ms, p99 <= %.2f ms, max %.2f ms\n",
+				  metrics_change_kinds[k], (unsigned long long)n, p50, p99, h->max * 1e3, wp50, wp99,
+				  w->max * 1e3);
 	}
 	json_object_set_new(o, "last_transaction", json_integer((json_int_t)m->batch_last));
 	json_object_set_new(o, "most_in_one_transaction", json_integer((json_int_t)m->batch_max));

@@ -24,29 +24,35 @@ static double fine_bound(int i)
 	return 1e-5 * exp2(i / 4.0);
 }
 
-void metrics_observe_change_locked(struct metrics *m, int k, double seconds)
+static void hist_observe(struct metrics_hist *h, double seconds)
 {
 	for (int i = 0; i < METRICS_BUCKETS; i++)
 		if (seconds <= bounds[i])
-			m->change_hist[k][i]++;
-	m->change_hist[k][METRICS_BUCKETS]++;
-	m->change_sum[k] += seconds;
-	if (seconds > m->change_max[k])
-		m->change_max[k] = seconds;
+			h->le[i]++;
+	h->le[METRICS_BUCKETS]++;
+	h->sum += seconds;
+	if (seconds > h->max)
+		h->max = seconds;
 	int i = seconds <= 1e-5 ? 0 : (int)ceil(4 * log2(seconds / 1e-5) - 1e-9);
-	m->change_fine[k][i < METRICS_FINE - 1 ? i : METRICS_FINE - 1]++;
+	h->fine[i < METRICS_FINE - 1 ? i : METRICS_FINE - 1]++;
 }
 
-double metrics_change_quantile_locked(const struct metrics *m, int k, double q)
+void metrics_observe_change_locked(struct metrics *m, int k, double seconds, double held)
 {
-	uint64_t n = m->change_hist[k][METRICS_BUCKETS], seen = 0;
+	hist_observe(&m->change[METRICS_WHOLE][k], seconds);
+	hist_observe(&m->change[METRICS_WORK][k], seconds - held > 0 ? seconds - held : 0);
+}
+
+double metrics_quantile(const struct metrics_hist *h, double q)
+{
+	uint64_t n = h->le[METRICS_BUCKETS], seen = 0;
 	if (!n)
 		return -1;
 	uint64_t rank = (uint64_t)ceil(q * (double)n);
 	for (int i = 0; i < METRICS_FINE - 1; i++)
-		if ((seen += m->change_fine[k][i]) >= (rank ? rank : 1))
-			return fine_bound(i) < m->change_max[k] ? fine_bound(i) : m->change_max[k];
-	return m->change_max[k];
+		if ((seen += h->fine[i]) >= (rank ? rank : 1))
+			return fine_bound(i) < h->max ? fine_bound(i) : h->max;
+	return h->max;
 }
 
 void metrics_init(struct metrics *m)
@@ -93,19 +99,28 @@ char *metrics_format(struct metrics *m)
 		  (unsigned long long)m->sync_hist[METRICS_BUCKETS]);
 	sbuf_addf(&b, "corral_sync_duration_seconds_sum %.6f\ncorral_sync_duration_seconds_count %llu\n", m->sync_sum,
 		  (unsigned long long)m->sync_hist[METRICS_BUCKETS]);
-	sbuf_add(&b, "# HELP corral_change_to_kernel_seconds Time from a change coming in from the source (a decoded "
-		     "watch event) to the kernel acknowledging the transaction that carries it, by object kind.\n"
-		     "# TYPE corral_change_to_kernel_seconds histogram\n");
-	for (int k = 0; k < METRICS_CHANGE_KINDS; k++) {
-		for (int i = 0; i < METRICS_BUCKETS; i++)
-			sbuf_addf(&b, "corral_change_to_kernel_seconds_bucket{object=\"%s\",le=\"%g\"} %llu\n",
-				  metrics_change_kinds[k], bounds[i], (unsigned long long)m->change_hist[k][i]);
-		sbuf_addf(&b, "corral_change_to_kernel_seconds_bucket{object=\"%s\",le=\"+Inf\"} %llu\n"
-			      "corral_change_to_kernel_seconds_sum{object=\"%s\"} %.6f\n"
-			      "corral_change_to_kernel_seconds_count{object=\"%s\"} %llu\n",
-			  metrics_change_kinds[k], (unsigned long long)m->change_hist[k][METRICS_BUCKETS],
-			  metrics_change_kinds[k], m->change_sum[k], metrics_change_kinds[k],
-			  (unsigned long long)m->change_hist[k][METRICS_BUCKETS]);
+	static const char *const change_names[2][2] = {
+		{ "corral_change_to_kernel_seconds",
+		  "Time from a change coming in from the source (a decoded watch event) to the kernel acknowledging "
+		  "the transaction that carries it, by object kind." },
+		{ "corral_change_in_agent_seconds",
+		  "corral_change_to_kernel_seconds less the time the debounce held the change back to gather it with "
+		  "others (debounceMs after the previous transaction), by object kind." },
+	};
+	for (int w = 0; w < 2; w++) {
+		const char *nm = change_names[w][0];
+		sbuf_addf(&b, "# HELP %s %s\n# TYPE %s histogram\n", nm, change_names[w][1], nm);
+		for (int k = 0; k < METRICS_CHANGE_KINDS; k++) {
+			const struct metrics_hist *h = &m->change[w][k];
+			for (int i = 0; i < METRICS_BUCKETS; i++)
+				sbuf_addf(&b, "%s_bucket{object=\"%s\",le=\"%g\"} %llu\n", nm, metrics_change_kinds[k],
+					  bounds[i], (unsigned long long)h->le[i]);
+			sbuf_addf(&b, "%s_bucket{object=\"%s\",le=\"+Inf\"} %llu\n%s_sum{object=\"%s\"} %.6f\n"
+				      "%s_count{object=\"%s\"} %llu\n",
+				  nm, metrics_change_kinds[k], (unsigned long long)h->le[METRICS_BUCKETS], nm,
+				  metrics_change_kinds[k], h->sum, nm, metrics_change_kinds[k],
+				  (unsigned long long)h->le[METRICS_BUCKETS]);
+		}
 	}
 	sbuf_addf(&b, "# HELP corral_changes_per_transaction_max The most changes one transaction carried.\n"
 		      "# TYPE corral_changes_per_transaction_max gauge\ncorral_changes_per_transaction_max %llu\n"

@@ -17,8 +17,15 @@
  * (about 19% wide), the last everything above 10 s. */
 #define METRICS_CHANGE_KINDS 3
 #define METRICS_FINE 81
+enum { METRICS_WHOLE, METRICS_WORK };
 
 struct sbuf;
+
+struct metrics_hist {
+	uint64_t le[METRICS_BUCKETS + 1]; /* cumulative, as sync_hist */
+	uint64_t fine[METRICS_FINE];      /* per bucket, not cumulative */
+	double sum, max;
+};
 
 struct metrics {
 	pthread_mutex_t mu;
@@ -39,9 +46,10 @@ struct metrics {
 	uint64_t provisional;     /* local addresses with a provisional verdict now */
 	uint64_t prov_resolved;   /* provisional entries the API has since explained */
 	double prov_seconds;      /* the time they were provisional, summed */
-	uint64_t change_hist[METRICS_CHANGE_KINDS][METRICS_BUCKETS + 1]; /* cumulative, as sync_hist */
-	uint64_t change_fine[METRICS_CHANGE_KINDS][METRICS_FINE];      /* per bucket, not cumulative */
-	double change_sum[METRICS_CHANGE_KINDS], change_max[METRICS_CHANGE_KINDS];
+	/* change latency by kind: [METRICS_WHOLE] from the decoded event to the
+	 * kernel's acknowledgement; [METRICS_WORK] the same less the time the
+	 * debounce held the change back (the agent's own work and queueing) */
+	struct metrics_hist change[2][METRICS_CHANGE_KINDS];
 	uint64_t batch_last, batch_max; /* changes carried by the last transaction, by the largest */
 	uint64_t batches_held;          /* transactions held back to batch changes under load */
 	bool ready;
@@ -68,10 +76,10 @@ void metrics_stop(struct metrics *m);
 void metrics_observe_sync(struct metrics *m, double seconds, bool ok, bool full);
 /* With mu held: one change of kind k (0 Namespace, 1 Pod, 2 policy)
  * acknowledged seconds after it came in. */
-void metrics_observe_change_locked(struct metrics *m, int k, double seconds);
-/* With mu held: the q-quantile (0..1) of kind k's latency in seconds, an
- * upper bound (the bucket's), or -1 with no observation. */
-double metrics_change_quantile_locked(const struct metrics *m, int k, double q);
+void metrics_observe_change_locked(struct metrics *m, int k, double seconds, double held);
+/* the q-quantile (0..1) of a histogram in seconds, an upper bound (the
+ * bucket's), or -1 with no observation (with mu held) */
+double metrics_quantile(const struct metrics_hist *h, double q);
 extern const char *const metrics_change_kinds[METRICS_CHANGE_KINDS]; /* "namespace", "pod", "policy" */
 char *metrics_format(struct metrics *m); /* the /metrics body */
 
