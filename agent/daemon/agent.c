@@ -190,21 +190,22 @@ static void arm_sync_by(struct agent *a, uint32_t ms)
 
 /* Idle (no transaction in the last debounceMs): at once, once the events
  * already read are in the engine. Under load: debounceMs after the last
- * transaction, gathering what comes meanwhile. */
+ * transaction, gathering what comes meanwhile. A transaction armed for
+ * later (a revocation pass held back by revokeIntervalMs) is moved
+ * earlier; one armed to retry a failed transaction keeps its back-off. */
 static void want_sync(struct agent *a)
 {
-	if (a->sync_armed || !a->synced)
+	if (!a->synced || (a->sync_armed && a->retry_ms))
 		return;
 	double now = mono_ms(), since = now - a->last_txn_ms;
 	uint32_t wait = since >= a->cfg.debounce_ms ? 0 : (uint32_t)(a->cfg.debounce_ms - since) + 1;
-	arm(a->sync_timer, wait);
-	a->sync_armed = true;
-	if (wait) {
+	if (wait && !a->held_until) {
 		a->held_until = now + wait;
 		pthread_mutex_lock(&a->metrics.mu);
 		a->metrics.batches_held++;
 		pthread_mutex_unlock(&a->metrics.mu);
 	}
+	arm_sync_by(a, wait);
 }
 
 #define CHANGES_MAX 1000000 /* beyond this many pending (the kernel refusing), not timed */

@@ -1711,6 +1711,18 @@ static void revocation_held_back(void **state)
 	json_decref(rv);
 	assert_true(pending);
 	printf("  second change in force %.0f ms after it, its revocation pass held back\n", now_ms() - t1);
+	/* a third change while that pass is held: in force at once too, not
+	 * when the transaction armed for the held pass comes (it waited for
+	 * it: up to revokeIntervalMs) */
+	static const char *from_z = "  - from: [{namespaceSelector: {matchLabels: {ns: x}}, podSelector: {matchLabels: {pod: z}}}]\n";
+	put("hb.yaml", hb_policy, hb_from_a, from_z);
+	double third = until_ms(XA, YB, true, 1500);
+	rv = revocation(0);
+	assert_true(json_is_true(json_object_get(rv, "pending")));
+	assert_int_equal(json_integer_value(json_object_get(rv, "passes")), passes);
+	json_decref(rv);
+	printf("  a third change, while the pass is held, in force %.0f ms after it\n", third);
+	assert_true(third < 1000);
 	/* ... and run when the interval is over, with no change since */
 	while (kc_conn_alive(&kc, fc, 100))
 		if (now_ms() - t1 > 4000)

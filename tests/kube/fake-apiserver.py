@@ -18,9 +18,10 @@ It prints "listening PORT" on stdout once ready. Tests drive it over
     POST /_ctl/fault   {"name": F, "count": N, ...}           inject a fault N times
     POST /_ctl/closeall {}                                    end every watch now
     POST /_ctl/config  {"absent": [R...], ...}                resources answered 404 (a CRD not installed)
-    POST /_ctl/churn   {"rate": R, "seconds": T, "alive": K}  pod churn: R events a second for T s, copies of
-                                                              stored pods created (ADDED) and deleted (DELETED)
-                                                              in turn, K of them alive at most; progress in stats
+    POST /_ctl/churn   {"rate": R, "seconds": T, "alive": K,  pod churn: R events a second for T s, copies of
+                        "prefix": P}                          stored pods created (ADDED) and deleted (DELETED)
+                                                              in turn, K of them alive at most, named P-N (P:
+                                                              "churn"); progress in stats
     GET  /_ctl/stats                                          requests seen
 With CORRAL_FAKE_TRACE=FILE it appends a line to FILE for each object
 stored by /_ctl/apply or /_ctl/delete and each watch event written, with
@@ -190,6 +191,7 @@ class State:
         self.initial_events = False
         self.absent = set()  # resources whose path is unknown (404), as before a CRD is installed
         self.events = {}  # "ns/name" -> core/v1 Event
+        self.churned = set()  # keys of pods /_ctl/churn created: never copied again
 
     def fault(self, name):
         """Consumes one occurrence of a fault; returns its parameters or None."""
@@ -212,14 +214,14 @@ def trace(what, res, etype, obj):
         TRACE.flush()
 
 
-def churn(rate, seconds, alive):
+def churn(rate, seconds, alive, prefix):
     """/_ctl/churn: copies of stored pods (same namespace, labels and
     node), named churn-N with addresses in 10.250.0.0/16, created and,
     once `alive` exist, the oldest deleted in turn: `rate` events a second
     for `seconds`, paced against the clock."""
     rng = random.Random(7)
     with S.lock:
-        templates = [k for k in S.objects["pods"] if not k.split("/", 1)[1].startswith("churn-")]
+        templates = [k for k in S.objects["pods"] if k not in S.churned]
     live = collections.deque()
     n = int(rate * seconds)
     t0 = time.monotonic()
@@ -237,14 +239,16 @@ def churn(rate, seconds, alive):
                 src = S.objects["pods"].get(templates[rng.randrange(len(templates))])
                 obj = copy.deepcopy(src)
                 md = obj["metadata"]
-                md["name"] = "churn-%d" % i
+                md["name"] = "%s-%d" % (prefix, i)
                 md["uid"] = str(uuid.uuid4())
                 md["resourceVersion"] = str(S.rv)
-                obj.setdefault("status", {})["podIPs"] = [{"ip": "10.250.%d.%d" % (i // 256 % 256, i % 256)}]
+                net = 250 if prefix == "churn" else 251  # another prefix: 10.251.0.0/16
+                obj.setdefault("status", {})["podIPs"] = [{"ip": "10.%d.%d.%d" % (net, i // 256 % 256, i % 256)}]
                 obj["status"]["podIP"] = obj["status"]["podIPs"][0]["ip"]
                 obj["status"]["phase"] = "Running"
                 S.objects["pods"][key_of(obj)] = obj
                 live.append(key_of(obj))
+                S.churned.add(key_of(obj))
                 S.history.append((S.rv, "pods", "ADDED", obj))
             S.stats["churn"]["sent"] = i + 1
             S.stats["churn"]["rv_last"] = S.rv
@@ -387,7 +391,8 @@ class Handler(BaseHTTPRequestHandler):
             elif p == "/_ctl/churn":
                 S.stats["churn"] = {"sent": 0, "wanted": int(body["rate"] * body["seconds"]), "done": False,
                                     "started": time.time(), "rv_first": S.rv + 1}
-                threading.Thread(target=churn, args=(body["rate"], body["seconds"], body.get("alive", 500)),
+                threading.Thread(target=churn, args=(body["rate"], body["seconds"], body.get("alive", 500),
+                                                     body.get("prefix", "churn")),
                                  daemon=True).start()
             elif p == "/_ctl/config":
                 S.bookmark_interval = body.get("bookmark_interval", S.bookmark_interval)
