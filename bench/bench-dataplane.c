@@ -19,7 +19,11 @@
  *     (a), (b) and (d) it also measures connections from node-1 itself
  *     to the server pod: they cross corral's output chain (the node's
  *     own packets, accepted by a fib lookup of their source) instead of
- *     forward.
+ *     forward. CORRAL_BENCH_EDIT: a shell command run in node-1 after
+ *     (b) and (e) are applied, to measure a variant of the table (a
+ *     rule deleted, say); the paired ratio of (b) and (e) when both are
+ *     edited the same way is the bench's own noise (2026-11-30: deleting
+ *     the revoked-mark rule moved (b)/(d) from 0.946 to 0.948, 21 pairs).
  *   corral-bench-dp connloop PREFIX [--conns N]
  *     one run of connrate's measure on a namespace cluster that is already
  *     up (cluster.sh up PREFIX) under whatever ruleset its node holds (a
@@ -523,6 +527,12 @@ static int cmd_connrate(int argc, char **argv)
 					return 1;
 				}
 				if (c == 5 && bridge_table(&kc, e, s, lw) < 0)
+					return 1;
+				/* CORRAL_BENCH_EDIT: a shell command run in node-1 after
+				 * corral's table is in (an experiment on its shape:
+				 * "nft delete rule inet corral forward handle 5") */
+				if ((c == 1 || c == 4) && getenv("CORRAL_BENCH_EDIT") &&
+				    sh("ip netns exec %s-n1 sh -c '%s'", kc.prefix, getenv("CORRAL_BENCH_EDIT")))
 					return 1;
 				if (c == 1) {
 					apply_ms = st.apply_ms;
