@@ -21,9 +21,8 @@
  *     own packets, accepted by a fib lookup of their source) instead of
  *     forward. CORRAL_BENCH_EDIT: a shell command run in node-1 after
  *     (b) and (e) are applied, to measure a variant of the table (a
- *     rule deleted, say); the paired ratio of (b) and (e) when both are
- *     edited the same way is the bench's own noise (2026-11-30: deleting
- *     the revoked-mark rule moved (b)/(d) from 0.946 to 0.948, 21 pairs).
+ *     rule deleted, say; 2026-11-30: deleting the revoked-mark rule
+ *     moved (b)/(d) from 0.946 to 0.948 in 21 pairs, within the noise).
  *   corral-bench-dp connloop PREFIX [--conns N]
  *     one run of connrate's measure on a namespace cluster that is already
  *     up (cluster.sh up PREFIX) under whatever ruleset its node holds (a
