@@ -22,10 +22,12 @@ J=${OUT%.md}.json
 run() { echo "suite: $*" >&2; "$@" >> "$J"; }
 run "$B/corral-bench" --size "$SIZE" --render 1
 run sh "$ROOT/bench/callgrind.sh" "$B" "$([ "$SIZE" = large ] && echo medium || echo small)"
-run "$B/corral-bench-dp" apply --runs 5
+run "$B/corral-bench-dp" apply --runs 9
 run "$B/corral-bench-dp" connrate "$ROOT/tests/dataplane/cluster.sh" "$ROOT/tests/dataplane/base.yaml" \
-	$([ "$SIZE" = small ] && echo "--policies 200 --conns 1000") --runs 5
+	$([ "$SIZE" = small ] && echo "--policies 200 --conns 1000 --runs 5" || echo "--runs 15")
 run "$B/corral-bench-kube" --pods "$([ "$SIZE" = small ] && echo 1000 || echo 150000)"
+# churn offered above the 2,000 events/s target: whether the agent keeps up
+export CORRAL_BENCH_CHURN_RATE=${CORRAL_BENCH_CHURN_RATE:-3000}
 run sh "$ROOT/bench/bench-agent-kube.sh" "$B" 5 "$SIZE"
 [ "${CORRAL_SUITE_REAL:-0}" = 1 ] && run sh "$ROOT/bench/bench-agent-real.sh" "$B" 5 "$SIZE"
 [ "${CORRAL_SUITE_PEERS:-0}" = 1 ] && run sh "$ROOT/bench/peers.sh" "$B" 5 "${CORRAL_SUITE_PEERS_SIZE:-small}"
@@ -94,7 +96,7 @@ rows = [
     ("engine: one pod label change, median / p99", "", f("compile", "pod_label_change_median_us") + " / " + f("compile", "pod_label_change_p99_us")),
     ("explain (engine evaluation of one flow)", "≤ 50 ms", f("compile", "eval_us")),
     ("agentctl explain asking the running agent (test API server)", "≤ 50 ms", f("agent-kube", "explain_live_ms_median")),
-    ("pod churn: events/s applied to the kernel, of offered", "≥ 2,000/s", f("agent-kube", "churn_applied_events_per_s") + " of " + f("agent-kube", "churn_offered_events_per_s")),
+    ("pod churn: events/s applied to the kernel, of offered; the kernel caught up after the server's last (100 ms samples)", "≥ 2,000/s", f("agent-kube", "churn_applied_events_per_s") + " of " + f("agent-kube", "churn_offered_events_per_s") + "; " + f("agent-kube", "churn_catch_up_after_last_event_ms")),
     ("pod churn: most events waiting to be decoded / to reach the kernel", "reported", f("agent-kube", "churn_decode_queue_max") + " / " + f("agent-kube", "churn_kernel_queue_max")),
     ("new connections/s, corral vs conntrack-only table (paired runs)", "≥ 0.97", spread("connrate", "corral_vs_conntrack_only_paired")),
     ("new connections/s, corral vs no table (paired runs)", "reported", spread("connrate", "corral_vs_no_table_paired")),
