@@ -223,12 +223,16 @@ static void put_key(uint8_t *k, ip128 a, bool v4)
 
 /* A transaction of element additions to timeout sets, sent and
  * acknowledged; the sets are freed after. */
-static int commit_elems(struct dp *dp, struct nft_sock *sock, struct vec *sets, char **err)
+/* Adds the elements of sets (flush: each set emptied first, in the same
+ * transaction). */
+static int commit_elems(struct dp *dp, struct nft_sock *sock, struct vec *sets, bool flush, char **err)
 {
 	struct dp_txn t = { .table = dp->table };
 	struct nft_txn_info info = { .refused_op = -1 };
 	for (size_t i = 0; i < sets->n; i++) {
 		struct rs_set *s = sets->v[i];
+		if (flush)
+			dp_txn_push(&t, (struct dp_op){ .kind = OP_SET_FLUSH, .set = s });
 		if (s->n)
 			dp_txn_push(&t, (struct dp_op){ .kind = OP_ELEM_ADD, .set = s, .count = s->n });
 	}
@@ -278,7 +282,7 @@ int dp_host_add(struct dp *dp, struct nft_sock *sock, const struct dp_host_elem 
 		s->timeouts[s->n] = el[i].timeout_ms;
 		s->comments[s->n++] = el[i].name ? xstrdup(el[i].name) : NULL;
 	}
-	return commit_elems(dp, sock, &sets, err);
+	return commit_elems(dp, sock, &sets, false, err);
 }
 
 bool dp_dns_redirecting(const struct dp *dp)
@@ -302,7 +306,13 @@ int dp_dns_alive(struct dp *dp, struct nft_sock *sock, char **err)
 		s->timeouts[i] = dp->cfg.dns->alive_ms;
 	}
 	s->n = 2;
-	return commit_elems(dp, sock, &sets, err);
+	/* emptied and filled again in one transaction: a kernel before 6.10
+	 * keeps an element's first expiry when it is added again, even with
+	 * NFTNL_SET_ELEM_EXPIRATION, so liveness lapsed between an element's
+	 * end and the next refresh; a flush never fails (a delete of an
+	 * element that just expired would: ENOENT) and the transaction is
+	 * atomic (a packet sees the old elements or the new) */
+	return commit_elems(dp, sock, &sets, true, err);
 }
 
 char *dp_applied_text(const struct dp *dp)

@@ -309,6 +309,7 @@ void dp_op_describe(const struct dp_op *op, struct sbuf *out)
 	static const char *const verb[] = { [OP_TABLE_ADD] = "add table",   [OP_TABLE_DEL] = "delete table",
 					    [OP_SET_ADD] = "add set",       [OP_SET_DEL] = "delete set",
 					    [OP_ELEM_ADD] = "add elements", [OP_ELEM_DEL] = "delete elements",
+					    [OP_SET_FLUSH] = "flush set",
 					    [OP_CHAIN_ADD] = "add chain",   [OP_CHAIN_FLUSH] = "flush chain",
 					    [OP_CHAIN_DEL] = "delete chain", [OP_RULE_ADD] = "add rule" };
 	sbuf_add(out, verb[op->kind]);

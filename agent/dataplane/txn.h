@@ -12,6 +12,7 @@ enum dp_op_kind {
 	OP_TABLE_ADD, OP_TABLE_DEL,
 	OP_SET_ADD, OP_SET_DEL,
 	OP_ELEM_ADD, OP_ELEM_DEL, /* elements [first, first + count) of set */
+	OP_SET_FLUSH,             /* every element of set */
 	OP_CHAIN_ADD, OP_CHAIN_FLUSH, OP_CHAIN_DEL,
 	OP_RULE_ADD,
 };

@@ -680,6 +680,20 @@ static bool key_succ(const uint8_t *k, size_t kl, uint8_t *out)
 }
 
 /* Elements [i, j) of s into set object o. */
+/* CORRAL_FAULT_NO_ELEM_EXPIRATION=1 (tests): no expiration on elements,
+ * as a kernel without element timeout updates (before 6.10) ignores it:
+ * an element added again keeps its first expiry (agent.dns checks the
+ * liveness refresh holds there too). */
+static bool no_expiration(void)
+{
+	static int v = -1;
+	if (v < 0) {
+		const char *e = getenv("CORRAL_FAULT_NO_ELEM_EXPIRATION");
+		v = e && !strcmp(e, "1");
+	}
+	return v;
+}
+
 static void set_elems(struct nftnl_set *o, const struct rs_set *s, size_t i, size_t j)
 {
 	size_t kl = rs_key_len(s->key);
@@ -700,7 +714,8 @@ static void set_elems(struct nftnl_set *o, const struct rs_set *s, size_t i, siz
 			 * element timeout update, 6.10 on; seen on 6.18: the DNS
 			 * redirect's liveness lapsed for up to a second every 3 s,
 			 * and a re-resolved address expired with its first answer) */
-			nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_EXPIRATION, s->timeouts[i]);
+			if (!no_expiration())
+				nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_EXPIRATION, s->timeouts[i]);
 		}
 		if (s->comments && s->comments[i]) {
 			struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
@@ -853,6 +868,14 @@ static void op_build(struct built *bt, const struct dp_txn *t, size_t i)
 			nftnl_set_free(o);
 			nftnl_batch_update(bt->b);
 		}
+		break;
+	}
+	case OP_SET_FLUSH: { /* NFT_MSG_DELSETELEM with no element list */
+		struct nftnl_set *o = set_obj(t, op->set, false, 0);
+		nlh = msg(bt, i, NFT_MSG_DELSETELEM, 0);
+		nftnl_set_elems_nlmsg_build_payload(nlh, o);
+		nftnl_set_free(o);
+		nftnl_batch_update(bt->b);
 		break;
 	}
 	case OP_CHAIN_ADD:

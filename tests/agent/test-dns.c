@@ -551,7 +551,9 @@ static double nft_ms(const char *p)
  * an element kept its first expiry, lapsed every 3 s for up to a second,
  * and pods' DNS went direct and unlearned meanwhile (agent.dns failed on
  * it under load). Sampled every 250 ms for 5 s: never under 1 s left. */
-static void liveness_never_lapses(void **state)
+/* The least time left on the liveness elements, sampled every 250 ms for
+ * 5 s. */
+static double liveness_least(void)
 {
 	char *cmd;
 	assert_true(asprintf(&cmd, "ip netns exec %s-n1 nft list set inet corral dns_alive", kc.prefix) >= 0);
@@ -574,8 +576,35 @@ static void liveness_never_lapses(void **state)
 		usleep(250 * 1000);
 	}
 	free(cmd);
+	return least;
+}
+
+static void liveness_never_lapses(void **state)
+{
+	double least = liveness_least();
 	printf("  least time left of the liveness elements over 5 s: %.0f ms (elements last 3000 ms, refreshed each second)\n",
 	       least);
+	assert_true(least >= 1000);
+}
+
+/* The same where the kernel has no element timeout updates (before 6.10:
+ * an element added again keeps its first expiry whatever the message
+ * says), emulated by an agent that sends no expiration: the liveness set
+ * is emptied and filled again in one transaction, so its elements are
+ * fresh anyway (re-added alone, they lapsed as above). */
+static void liveness_without_timeout_updates(void **state)
+{
+	stop_agent(0, SIGTERM);
+	setenv("CORRAL_FAULT_NO_ELEM_EXPIRATION", "1", 1);
+	start_agent(0);
+	unsetenv("CORRAL_FAULT_NO_ELEM_EXPIRATION");
+	wait_synced(0);
+	usleep(3500 * 1000); /* past the first elements' expiry */
+	double least = liveness_least();
+	printf("  no expiration sent: least time left over 5 s: %.0f ms\n", least);
+	stop_agent(0, SIGTERM);
+	start_agent(0);
+	wait_synced(0);
 	assert_true(least >= 1000);
 }
 
@@ -674,6 +703,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(visible),
 		cmocka_unit_test(agent_restarted_between_resolve_and_connect),
 		cmocka_unit_test(provisional_pod_learned_across_restart),
+		cmocka_unit_test(liveness_without_timeout_updates),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
