@@ -555,6 +555,11 @@ static void learn(struct dns_proxy *d, ip128 podaddr, const struct dns_msg *m)
 			}
 			uint64_t ttl = (uint64_t)m->addrs[k].ttl * 1000;
 			ttl = (ttl < d->max_ttl_ms ? ttl : d->max_ttl_ms) + d->grace_ms;
+			const struct fqdn_addr *old = fqdn_set_find(&ps->learned, a);
+			/* in the kernel still, for long enough not to expire before
+			 * the transaction that deletes and adds it again */
+			bool live = old && old->expires_ms > now + 250;
+			uint64_t was = live ? old->expires_ms : 0;
 			int rc = fqdn_set_learn(&ps->learned, a, name, now, ttl, d->max_per_name);
 			if (rc < 0) {
 				atomic_fetch_add(&d->c.refused[R_FULL], 1);
@@ -563,7 +568,8 @@ static void learn(struct dns_proxy *d, ip128 podaddr, const struct dns_msg *m)
 			atomic_fetch_add(rc == FQDN_NEW ? &d->c.learned : &d->c.refreshed, 1);
 			const struct fqdn_addr *x = fqdn_set_find(&ps->learned, a);
 			if (n < cap)
-				el[n++] = (struct dp_host_elem){ ps, a, x->expires_ms - now, x->name };
+				el[n++] = (struct dp_host_elem){ ps, a, x->expires_ms - now, x->name,
+								 rc != FQDN_NEW && live && x->expires_ms > was };
 		}
 	}
 	ptrset_free(&seen);

@@ -223,12 +223,18 @@ static void put_key(uint8_t *k, ip128 a, bool v4)
 
 /* A transaction of element additions to timeout sets, sent and
  * acknowledged; the sets are freed after. */
-/* Adds the elements of sets (flush: each set emptied first, in the same
- * transaction). */
-static int commit_elems(struct dp *dp, struct nft_sock *sock, struct vec *sets, bool flush, char **err)
+/* Adds the elements of sets (flush: each set emptied first; dels: those
+ * elements deleted first), in one transaction. */
+static int commit_elems(struct dp *dp, struct nft_sock *sock, struct vec *sets, struct vec *dels, bool flush,
+			char **err)
 {
 	struct dp_txn t = { .table = dp->table };
 	struct nft_txn_info info = { .refused_op = -1 };
+	for (size_t i = 0; dels && i < dels->n; i++) {
+		struct rs_set *s = dels->v[i];
+		if (s->n)
+			dp_txn_push(&t, (struct dp_op){ .kind = OP_ELEM_DEL, .set = s, .count = s->n });
+	}
 	for (size_t i = 0; i < sets->n; i++) {
 		struct rs_set *s = sets->v[i];
 		if (flush)
@@ -240,9 +246,13 @@ static int commit_elems(struct dp *dp, struct nft_sock *sock, struct vec *sets, 
 	int rc = t.n ? nft_txn_commit(sock, &t, &info, err) : 0;
 	if (rc < 0 && !*err)
 		*err = refused_text(&t, &info, rc);
-	for (size_t i = 0; i < sets->n; i++)
-		rs_set_put(sets->v[i]);
-	vec_free(sets);
+	for (int v = 0; v < 2; v++) {
+		struct vec *vs = v ? dels : sets;
+		for (size_t i = 0; vs && i < vs->n; i++)
+			rs_set_put(vs->v[i]);
+		if (vs)
+			vec_free(vs);
+	}
 	free(t.ops);
 	return rc;
 }
@@ -264,25 +274,40 @@ static struct rs_set *elem_set(struct vec *sets, const char *name, enum rs_key k
 int dp_host_add(struct dp *dp, struct nft_sock *sock, const struct dp_host_elem *el, size_t n, size_t *skipped,
 		char **err)
 {
-	struct vec sets = { 0 };
-	*err = NULL;
-	*skipped = 0;
-	for (size_t i = 0; i < n; i++) {
-		char name[32];
-		bool v4 = ip_is_v4(el[i].addr);
-		dp_host_set_name(el[i].ps, !v4, name, sizeof(name));
-		if (!dp->mirror || !ruleset_set(dp->mirror, name)) {
-			(*skipped)++;
-			continue; /* not in the kernel yet: the next sync writes it whole */
+	/* An element added again keeps its first expiry on a kernel without
+	 * element timeout updates (before 6.10), whatever the message says:
+	 * one an earlier answer put in is deleted and added in the same
+	 * transaction (atomic: a packet sees it all along). If one of them
+	 * has left the kernel meanwhile (expired: ENOENT), added alone. */
+	for (int pass = 0; pass < 2; pass++) {
+		struct vec sets = { 0 }, dels = { 0 };
+		*err = NULL;
+		*skipped = 0;
+		for (size_t i = 0; i < n; i++) {
+			char name[32];
+			bool v4 = ip_is_v4(el[i].addr);
+			dp_host_set_name(el[i].ps, !v4, name, sizeof(name));
+			if (!dp->mirror || !ruleset_set(dp->mirror, name)) {
+				(*skipped)++;
+				continue; /* not in the kernel yet: the next sync writes it whole */
+			}
+			for (int del = 0; del < 2; del++) {
+				if (del && (pass || !el[i].again))
+					break;
+				struct rs_set *s = elem_set(del ? &dels : &sets, name, v4 ? RS_KEY_V4 : RS_KEY_V6, n);
+				size_t kl = rs_key_len(s->key);
+				put_key(s->keys + s->n * 2 * kl, el[i].addr, v4);
+				memcpy(s->keys + s->n * 2 * kl + kl, s->keys + s->n * 2 * kl, kl);
+				s->timeouts[s->n] = el[i].timeout_ms;
+				s->comments[s->n++] = el[i].name ? xstrdup(el[i].name) : NULL;
+			}
 		}
-		struct rs_set *s = elem_set(&sets, name, v4 ? RS_KEY_V4 : RS_KEY_V6, n);
-		size_t kl = rs_key_len(s->key);
-		put_key(s->keys + s->n * 2 * kl, el[i].addr, v4);
-		memcpy(s->keys + s->n * 2 * kl + kl, s->keys + s->n * 2 * kl, kl);
-		s->timeouts[s->n] = el[i].timeout_ms;
-		s->comments[s->n++] = el[i].name ? xstrdup(el[i].name) : NULL;
+		int rc = commit_elems(dp, sock, &sets, &dels, false, err);
+		if (rc != -ENOENT || pass)
+			return rc;
+		free(*err);
 	}
-	return commit_elems(dp, sock, &sets, false, err);
+	return -ENOENT; /* not reached */
 }
 
 bool dp_dns_redirecting(const struct dp *dp)
@@ -312,7 +337,7 @@ int dp_dns_alive(struct dp *dp, struct nft_sock *sock, char **err)
 	 * end and the next refresh; a flush never fails (a delete of an
 	 * element that just expired would: ENOENT) and the transaction is
 	 * atomic (a packet sees the old elements or the new) */
-	return commit_elems(dp, sock, &sets, true, err);
+	return commit_elems(dp, sock, &sets, NULL, true, err);
 }
 
 char *dp_applied_text(const struct dp *dp)
