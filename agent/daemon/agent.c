@@ -491,7 +491,9 @@ static void do_sync(struct agent *a, bool full)
 	 * the address that came 10 ms later for the rest of debounceMs */
 	if (st.msgs || st.full)
 		a->last_txn_ms = now;
-	changes_done(a, start, now);
+	/* each change is in force once the kernel acknowledged the
+	 * transaction (what follows, the old mirror freed, is not its wait) */
+	changes_done(a, start, st.acked_at > 0 && st.acked_at < now ? st.acked_at : now);
 	trace_log(a, start, dp0, &st, now);
 	if (a->cfg.revoke_flows && a->ct && a->rt &&
 	    (revoke_needed(&st) || a->revoke_pending || (a->revoked_live && (st.msgs || st.full)))) {

@@ -166,6 +166,7 @@ static int sync_passes(struct dp *dp, struct engine *e, struct nft_sock *sock, b
 	double t2 = now_ms();
 	int rc = send ? nft_txn_commit(sock, &t, &info, err) : 0;
 	double t3 = now_ms();
+	st->acked_at = t3;
 	if (send && dp->hook.after)
 		dp->hook.after(&t, rc, dp->hook.arg);
 	st->before_ms = t2 - t1;

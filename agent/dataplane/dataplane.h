@@ -65,6 +65,7 @@ struct dp_stats {
 	double render_ms, apply_ms;   /* apply = encode + kernel */
 	double encode_ms, kernel_ms;
 	double before_ms, after_ms;   /* the commit hook's (dp_set_commit_hook), in apply */
+	double acked_at;        /* CLOCK_MONOTONIC ms: the kernel acknowledged (nothing to send: planned) */
 	size_t bytes;
 };
 
