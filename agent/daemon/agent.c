@@ -447,6 +447,12 @@ static void do_sync(struct agent *a, bool full)
 		dp_set_denied(a->dp, denied, nd);
 		free(denied);
 		prov_read_start(a);
+		/* a read waiting out its back-off keeps a transaction armed for
+		 * its end: a change that moved the timer earlier (want_sync)
+		 * must not leave the retry to some later event */
+		double now = mono_ms();
+		if (!a->prov_reading && prov_wants_read(a->prov) && a->prov_retry_ms > now)
+			arm_sync_by(a, (uint32_t)(a->prov_retry_ms - now) + 1);
 		struct prov_stats ps;
 		prov_stats(a->prov, &ps);
 		pthread_mutex_lock(&a->metrics.mu);
@@ -492,8 +498,10 @@ static void do_sync(struct agent *a, bool full)
 	if (st.msgs || st.full)
 		a->last_txn_ms = now;
 	/* each change is in force once the kernel acknowledged the
-	 * transaction (what follows, the old mirror freed, is not its wait) */
-	changes_done(a, start, st.acked_at > 0 && st.acked_at < now ? st.acked_at : now);
+	 * transaction (what follows, the old mirror freed, is not its wait);
+	 * with the bridge table, once that one's is acknowledged too (a pod's
+	 * port binding) */
+	changes_done(a, start, !a->br && st.acked_at > 0 && st.acked_at < now ? st.acked_at : now);
 	trace_log(a, start, dp0, &st, now);
 	if (a->cfg.revoke_flows && a->ct && a->rt &&
 	    (revoke_needed(&st) || a->revoke_pending || (a->revoked_live && (st.msgs || st.full)))) {

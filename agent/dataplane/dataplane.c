@@ -223,19 +223,20 @@ static void put_key(uint8_t *k, ip128 a, bool v4)
 }
 
 /* A transaction of element additions to timeout sets, sent and
- * acknowledged; the sets are freed after. */
-/* Adds the elements of sets (flush: each set emptied first; dels: those
- * elements deleted first), in one transaction. */
-static int commit_elems(struct dp *dp, struct nft_sock *sock, struct vec *sets, struct vec *dels, bool flush,
+ * acknowledged; the sets are freed after. flush: each set emptied first;
+ * again: those elements added, deleted and added again first. */
+static int commit_elems(struct dp *dp, struct nft_sock *sock, struct vec *sets, struct vec *again, bool flush,
 			char **err)
 {
 	struct dp_txn t = { .table = dp->table };
 	struct nft_txn_info info = { .refused_op = -1 };
-	for (size_t i = 0; dels && i < dels->n; i++) {
-		struct rs_set *s = dels->v[i];
-		if (s->n)
-			dp_txn_push(&t, (struct dp_op){ .kind = OP_ELEM_DEL, .set = s, .count = s->n });
-	}
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; again && i < again->n; i++) {
+			struct rs_set *s = again->v[i];
+			if (s->n)
+				dp_txn_push(&t, (struct dp_op){ .kind = k ? OP_ELEM_DEL : OP_ELEM_ADD, .set = s,
+							     .count = s->n });
+		}
 	for (size_t i = 0; i < sets->n; i++) {
 		struct rs_set *s = sets->v[i];
 		if (flush)
@@ -248,7 +249,7 @@ static int commit_elems(struct dp *dp, struct nft_sock *sock, struct vec *sets, 
 	if (rc < 0 && !*err)
 		*err = refused_text(&t, &info, rc);
 	for (int v = 0; v < 2; v++) {
-		struct vec *vs = v ? dels : sets;
+		struct vec *vs = v ? again : sets;
 		for (size_t i = 0; vs && i < vs->n; i++)
 			rs_set_put(vs->v[i]);
 		if (vs)
@@ -277,38 +278,42 @@ int dp_host_add(struct dp *dp, struct nft_sock *sock, const struct dp_host_elem 
 {
 	/* An element added again keeps its first expiry on a kernel without
 	 * element timeout updates (before 6.10), whatever the message says:
-	 * one an earlier answer put in is deleted and added in the same
-	 * transaction (atomic: a packet sees it all along). If one of them
-	 * has left the kernel meanwhile (expired: ENOENT), added alone. */
-	for (int pass = 0; pass < 2; pass++) {
-		struct vec sets = { 0 }, dels = { 0 };
-		*err = NULL;
-		*skipped = 0;
-		for (size_t i = 0; i < n; i++) {
-			char name[32];
-			bool v4 = ip_is_v4(el[i].addr);
-			dp_host_set_name(el[i].ps, !v4, name, sizeof(name));
-			if (!dp->mirror || !ruleset_set(dp->mirror, name)) {
-				(*skipped)++;
-				continue; /* not in the kernel yet: the next sync writes it whole */
-			}
-			for (int del = 0; del < 2; del++) {
-				if (del && (pass || !el[i].again))
-					break;
-				struct rs_set *s = elem_set(del ? &dels : &sets, name, v4 ? RS_KEY_V4 : RS_KEY_V6, n);
-				size_t kl = rs_key_len(s->key);
-				put_key(s->keys + s->n * 2 * kl, el[i].addr, v4);
-				memcpy(s->keys + s->n * 2 * kl + kl, s->keys + s->n * 2 * kl, kl);
-				s->timeouts[s->n] = el[i].timeout_ms;
-				s->comments[s->n++] = el[i].name ? xstrdup(el[i].name) : NULL;
-			}
+	 * one an earlier answer put in is added, deleted and added in one
+	 * transaction (atomic: a packet sees it all along). The first add
+	 * (a no-op when it is there) makes sure the delete finds it, had it
+	 * left the kernel meanwhile (expired). */
+	struct vec sets = { 0 }, again = { 0 };
+	*err = NULL;
+	*skipped = 0;
+	for (size_t i = 0; i < n; i++) {
+		char name[32];
+		bool v4 = ip_is_v4(el[i].addr);
+		dp_host_set_name(el[i].ps, !v4, name, sizeof(name));
+		if (!dp->mirror || !ruleset_set(dp->mirror, name)) {
+			(*skipped)++;
+			continue; /* not in the kernel yet: the next sync writes it whole */
 		}
-		int rc = commit_elems(dp, sock, &sets, &dels, false, err);
-		if (rc != -ENOENT || pass)
-			return rc;
-		free(*err);
+		for (int k = 0; k < 2; k++) {
+			if (k && !el[i].again)
+				break;
+			struct rs_set *s = elem_set(k ? &again : &sets, name, v4 ? RS_KEY_V4 : RS_KEY_V6, n);
+			size_t kl = rs_key_len(s->key);
+			uint8_t key[16];
+			put_key(key, el[i].addr, v4);
+			if (k) { /* once each: a second delete of one key would be refused */
+				size_t j = 0;
+				while (j < s->n && memcmp(s->keys + j * 2 * kl, key, kl))
+					j++;
+				if (j < s->n)
+					continue;
+			}
+			memcpy(s->keys + s->n * 2 * kl, key, kl);
+			memcpy(s->keys + s->n * 2 * kl + kl, key, kl);
+			s->timeouts[s->n] = el[i].timeout_ms;
+			s->comments[s->n++] = el[i].name ? xstrdup(el[i].name) : NULL;
+		}
 	}
-	return -ENOENT; /* not reached */
+	return commit_elems(dp, sock, &sets, &again, false, err);
 }
 
 bool dp_dns_redirecting(const struct dp *dp)

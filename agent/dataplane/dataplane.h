@@ -100,7 +100,8 @@ struct dp_host_elem {
 	ip128 addr;
 	uint64_t timeout_ms;
 	const char *name; /* the name its answer was for: the element's comment */
-	bool again;       /* in the kernel already (an earlier answer's), its expiry now later */
+	bool again;       /* in the kernel already (an earlier answer's), its expiry now later:
+			     added, deleted and added (a kernel before 6.10 keeps a first expiry) */
 };
 /* Adds (or refreshes the timeout of) learned addresses in the kernel, in
  * one transaction, and waits for the kernel's acknowledgement: when it

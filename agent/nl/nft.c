@@ -679,7 +679,6 @@ static bool key_succ(const uint8_t *k, size_t kl, uint8_t *out)
 	return false;
 }
 
-/* Elements [i, j) of s into set object o. */
 /* CORRAL_FAULT_NO_ELEM_EXPIRATION=1 (tests): no expiration on elements,
  * as a kernel without element timeout updates (before 6.10) ignores it:
  * an element added again keeps its first expiry (agent.dns checks the
@@ -694,6 +693,7 @@ static bool no_expiration(void)
 	return v;
 }
 
+/* Elements [i, j) of s into set object o. */
 static void set_elems(struct nftnl_set *o, const struct rs_set *s, size_t i, size_t j)
 {
 	size_t kl = rs_key_len(s->key);

@@ -614,8 +614,9 @@ static void liveness_without_timeout_updates(void **state)
 	 * in one transaction: its new expiry holds */
 	again_extends("again.cdn.example.net", "A 203.0.113.47", 8443);
 	/* one the agent thinks is in the kernel but is not (deleted by hand
-	 * here; expired in the instant before the transaction, there): its
-	 * delete is refused (ENOENT), so it is added alone */
+	 * here; expired in the instant before the transaction, there): the
+	 * add before the delete puts it back, so the delete is not refused
+	 * (ENOENT) */
 	zone("gone.cdn.example.net", 30, "A 203.0.113.48");
 	ip128 g = resolve1(XA, "gone.cdn.example.net", 1);
 	assert_true(connect_or_dump(&kc, XA, g, 8443, 1000));
