@@ -192,6 +192,7 @@ class State:
         self.absent = set()  # resources whose path is unknown (404), as before a CRD is installed
         self.events = {}  # "ns/name" -> core/v1 Event
         self.churned = set()  # keys of pods /_ctl/churn created: never copied again
+        self.churn_nets = {}  # prefix -> the second octet of its pods' addresses
 
     def fault(self, name):
         """Consumes one occurrence of a fault; returns its parameters or None."""
@@ -242,7 +243,11 @@ def churn(rate, seconds, alive, prefix):
                 md["name"] = "%s-%d" % (prefix, i)
                 md["uid"] = str(uuid.uuid4())
                 md["resourceVersion"] = str(S.rv)
-                net = 250 if prefix == "churn" else 251  # another prefix: 10.251.0.0/16
+                # a /16 per prefix: 10.250 for "churn", 10.251, 10.252 ... for others in order of first use
+                if prefix not in S.churn_nets:
+                    S.churn_nets[prefix] = 250 if prefix == "churn" else \
+                        251 + sum(1 for p in S.churn_nets if p != "churn")
+                net = S.churn_nets[prefix]
                 obj.setdefault("status", {})["podIPs"] = [{"ip": "10.%d.%d.%d" % (net, i // 256 % 256, i % 256)}]
                 obj["status"]["podIP"] = obj["status"]["podIPs"][0]["ip"]
                 obj["status"]["phase"] = "Running"
