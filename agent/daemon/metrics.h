@@ -75,7 +75,7 @@ int metrics_start(struct metrics *m, const char *addr, char **err);
 void metrics_stop(struct metrics *m);
 void metrics_observe_sync(struct metrics *m, double seconds, bool ok, bool full);
 /* With mu held: one change of kind k (0 Namespace, 1 Pod, 2 policy)
- * acknowledged seconds after it came in. */
+ * acknowledged seconds after it came in, held of them by the debounce. */
 void metrics_observe_change_locked(struct metrics *m, int k, double seconds, double held);
 /* the q-quantile (0..1) of a histogram in seconds, an upper bound (the
  * bucket's), or -1 with no observation (with mu held) */

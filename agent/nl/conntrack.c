@@ -272,8 +272,8 @@ static int read_acks(struct ct_sock *s, struct acks *a, size_t want)
 }
 
 /* What a revoked entry gets besides the mark: its time left, and an
- * ESTABLISHED TCP entry the TIME_WAIT state, so that the packets its ends still send
- * keep it (and the drop) only that long after the last of them; the
+ * ESTABLISHED TCP entry the TIME_WAIT state, so that the packets its ends
+ * still send keep it (and the drop) only that long after the last of them; the
  * ruleset drops a TCP segment that would start a flow in mid-stream once
  * the entry is gone (dataplane.h DP_UNTRACKED_CHAIN). One allowed again
  * gets the mark's bits cleared and, still in TIME_WAIT, ESTABLISHED back

@@ -483,8 +483,6 @@ static bool reach(int i, int j, int timeout_ms)
 	return fd >= 0;
 }
 
-static json_t *ask(int node, json_t *req);
-
 /* reach() as wanted (500 ms to connect, 150 when it should not); when
  * not, what the nodes' conntrack tables and drop counters held, for the
  * log. */
@@ -1670,7 +1668,9 @@ static json_t *revocation(int node)
  * many times a second). A narrowing change that comes sooner has its pass
  * held back, and that pass must run when the interval is over even if no
  * other change ever comes: else the flows it stops would go on. Here the
- * interval is 2 s, so that the second change always falls inside it. */
+ * interval is 3 s, so that the second change always falls inside it and a
+ * third one comes with more than 2 s of the hold left (it must not wait
+ * for it). */
 static const char *hb_policy =
 	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: hb, namespace: 'y'}\n"
 	"spec:\n  podSelector: {matchLabels: {pod: b}}\n  ingress:\n%s%s";
@@ -1680,14 +1680,14 @@ static const char *hb_from_c = "  - from: [{namespaceSelector: {matchLabels: {ns
 static void revocation_held_back(void **state)
 {
 	put("hb.yaml", hb_policy, hb_from_a, hb_from_c);
-	extra_args = "--revoke-interval-ms 2000";
+	extra_args = "--revoke-interval-ms 3000";
 	start_agent(0, NULL); /* y/b, x/a and x/c are node-1's */
 	extra_args = NULL;
 	wait_synced(0);
 	int fa = kc_connect_af(&kc, XA, YB, 80, false, 1000), fc = kc_connect_af(&kc, XC, YB, 80, false, 1000);
 	assert_true(fa >= 0 && fc >= 0);
 	assert_true(kc_conn_alive(&kc, fa, 1000) && kc_conn_alive(&kc, fc, 1000));
-	usleep(2100000); /* an interval since the first ruleset's pass */
+	usleep(3100000); /* an interval since the first ruleset's pass */
 	/* the first change: x/a's flow revoked by a pass at once */
 	put("hb.yaml", hb_policy, "", hb_from_c);
 	double t0 = now_ms();
@@ -1725,8 +1725,8 @@ static void revocation_held_back(void **state)
 	assert_true(third < 1000);
 	/* ... and run when the interval is over, with no change since */
 	while (kc_conn_alive(&kc, fc, 100))
-		if (now_ms() - t1 > 4000)
-			fail_msg("x/c -> y/b: still carries data 4 s after the second change (the held pass never ran)");
+		if (now_ms() - t1 > 5000)
+			fail_msg("x/c -> y/b: still carries data 5 s after the second change (the held pass never ran)");
 	printf("  x/c -> y/b revoked %.0f ms after the second change\n", now_ms() - t1);
 	rv = revocation(0);
 	assert_false(json_is_true(json_object_get(rv, "pending")));
@@ -1981,6 +1981,57 @@ static void forged_source_reported(void **state)
 	stop_agent(0, SIGTERM);
 }
 
+/* Pod x/waitK of node-1, known to the API without an address, and its
+ * interface vwK on node-1 with 10.1.7.(20+K), made as a CNI makes it
+ * before the API reports the address (add false: removed). */
+static void waiting_pod(int k)
+{
+	put("waiting.yaml",
+	    "apiVersion: v1\nkind: Pod\nmetadata: {name: wait%d, namespace: x, labels: {pod: w}}\n"
+	    "spec: {nodeName: node-1, containers: [{name: s}]}\nstatus: {phase: Pending}\n", k);
+	usleep(300 * 1000);
+}
+
+static void waiting_iface(int k, bool add)
+{
+	char cmd[1024];
+	if (add)
+		snprintf(cmd, sizeof(cmd),
+			 "set -e; ip netns add %1$s-w%2$d; ip -n %1$s-n1 link add vw%2$d type veth peer name eth0 netns "
+			 "%1$s-w%2$d; ip -n %1$s-w%2$d addr add 10.1.7.%3$d/32 dev eth0; ip -n %1$s-w%2$d link set eth0 up; "
+			 "ip -n %1$s-n1 link set vw%2$d up; ip -n %1$s-n1 route add 10.1.7.%3$d/32 dev vw%2$d",
+			 kc.prefix, k, 20 + k);
+	else
+		snprintf(cmd, sizeof(cmd), "ip netns del %s-w%d", kc.prefix, k);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* When node-1's agent first says pod's new address is its twin (found by
+ * a read of the node's pods), or 0 once limit ms from t0 have passed;
+ * the last entry's verdict and why, for the log. */
+static double twin_found(const char *pod, double t0, int limit, char *verdict, char *why, size_t len)
+{
+	snprintf(verdict, len, "(no entry)");
+	why[0] = 0;
+	while (now_ms() - t0 < limit) {
+		json_t *d = status_of(0), *en;
+		size_t i;
+		double found = 0;
+		json_array_foreach(json_object_get(d, "provisional"), i, en) {
+			const char *v = json_string_value(json_object_get(en, "verdict"));
+			snprintf(verdict, len, "%s", v ? v : "?");
+			snprintf(why, len, "%s", json_string_value(json_object_get(en, "why")) ?: "");
+			if (v && !strcmp(v, "twin") && !strcmp(json_string_value(json_object_get(en, "pod")) ?: "", pod))
+				found = now_ms();
+		}
+		json_decref(d);
+		if (found)
+			return found;
+		usleep(20 * 1000);
+	}
+	return 0;
+}
+
 /* A new pod's address before the API reports it (issue 14), through the
  * API: x/wait1 is bound to node-1 and waits for an address; its
  * interface, address and route appear on node-1; the agent reads node-1's
@@ -1991,42 +2042,15 @@ static void provisional_reads_node_pods(void **state)
 {
 	if (!apiserver)
 		skip();
-	char cmd[1024];
+	char verdict[512], why[512];
 	start_agent(0, NULL);
 	wait_synced(0);
-	put("waiting.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: wait1, namespace: x, labels: {pod: w}}\n"
-			    "spec: {nodeName: node-1, containers: [{name: s}]}\nstatus: {phase: Pending}\n");
-	usleep(300 * 1000);
-	snprintf(cmd, sizeof(cmd),
-		 "set -e; ip netns add %1$s-w1; ip -n %1$s-n1 link add vw1 type veth peer name eth0 netns %1$s-w1; "
-		 "ip -n %1$s-w1 addr add 10.1.7.21/32 dev eth0; ip -n %1$s-w1 link set eth0 up; "
-		 "ip -n %1$s-n1 link set vw1 up; ip -n %1$s-n1 route add 10.1.7.21/32 dev vw1",
-		 kc.prefix);
-	assert_int_equal(system(cmd), 0);
-	double t0 = now_ms(), found = 0;
-	const char *verdict = NULL, *why = NULL;
-	json_t *d = NULL;
-	while (!found && now_ms() - t0 < 10000) {
-		json_decref(d);
-		d = status_of(0);
-		size_t i;
-		json_t *en;
-		json_array_foreach(json_object_get(d, "provisional"), i, en) {
-			verdict = json_string_value(json_object_get(en, "verdict"));
-			why = json_string_value(json_object_get(en, "why"));
-			if (verdict && !strcmp(verdict, "twin") &&
-			    !strcmp(json_string_value(json_object_get(en, "pod")) ?: "", "x/wait1"))
-				found = now_ms();
-		}
-		if (!found)
-			usleep(20 * 1000);
-	}
-	printf("  new interface of x/wait1: %s after %.0f ms: %s\n", verdict ? verdict : "(no entry)",
-	       (found ? found : now_ms()) - t0, why ? why : "");
+	waiting_pod(1);
+	waiting_iface(1, true);
+	double t0 = now_ms(), found = twin_found("x/wait1", t0, 10000, verdict, why, sizeof(why));
+	printf("  new interface of x/wait1: %s after %.0f ms: %s\n", verdict, (found ? found : now_ms()) - t0, why);
 	assert_true(found > 0);
-	json_decref(d);
-	snprintf(cmd, sizeof(cmd), "ip netns del %s-w1", kc.prefix);
-	assert_int_equal(system(cmd), 0);
+	waiting_iface(1, false);
 	rm("waiting.yaml");
 	stop_agent(0, SIGTERM);
 }
@@ -2052,46 +2076,25 @@ static void provisional_read_retried_after_a_change(void **state)
 {
 	if (!apiserver || real)
 		skip();
-	char cmd[1024], log[128];
+	char log[128], verdict[512], why[512];
 	snprintf(log, sizeof(log), "%s/agent1.log", dir);
 	start_agent(0, NULL);
 	wait_synced(0);
-	put("waiting.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: wait2, namespace: x, labels: {pod: w}}\n"
-			    "spec: {nodeName: node-1, containers: [{name: s}]}\nstatus: {phase: Pending}\n");
-	usleep(300 * 1000);
+	waiting_pod(2);
 	/* the next request the agent makes (its watches are open): the read */
 	api_post("fault", json_pack("{s:s, s:i, s:i}", "name", "status", "count", 1, "code", 503));
-	snprintf(cmd, sizeof(cmd),
-		 "set -e; ip netns add %1$s-w2; ip -n %1$s-n1 link add vw2 type veth peer name eth0 netns %1$s-w2; "
-		 "ip -n %1$s-w2 addr add 10.1.7.22/32 dev eth0; ip -n %1$s-w2 link set eth0 up; "
-		 "ip -n %1$s-n1 link set vw2 up; ip -n %1$s-n1 route add 10.1.7.22/32 dev vw2",
-		 kc.prefix);
-	assert_int_equal(system(cmd), 0);
+	waiting_iface(2, true);
 	double t0 = now_ms();
 	while (!file_has(log, "reading this node's pods: ") && now_ms() - t0 < 3000)
 		usleep(20 * 1000);
 	bool failed = file_has(log, "reading this node's pods: ");
 	/* an unrelated change within the back-off: a label no policy uses */
 	put_pod(ZC, "c", "extra: yes", ZC);
-	double found = 0;
-	while (!found && now_ms() - t0 < 6000) {
-		json_t *d = status_of(0);
-		size_t i;
-		json_t *en;
-		json_array_foreach(json_object_get(d, "provisional"), i, en) {
-			const char *v = json_string_value(json_object_get(en, "verdict"));
-			if (v && !strcmp(v, "twin") &&
-			    !strcmp(json_string_value(json_object_get(en, "pod")) ?: "", "x/wait2"))
-				found = now_ms();
-		}
-		json_decref(d);
-		if (!found)
-			usleep(20 * 1000);
-	}
-	printf("  read of node-1's pods failed once (%s), a change in its back-off: x/wait2 found %s%.0f ms\n",
-	       failed ? "seen in the log" : "NOT seen", found ? "after " : "not within ", (found ? found : now_ms()) - t0);
-	snprintf(cmd, sizeof(cmd), "ip netns del %s-w2", kc.prefix);
-	assert_int_equal(system(cmd), 0);
+	double found = twin_found("x/wait2", t0, 6000, verdict, why, sizeof(why));
+	printf("  read of node-1's pods failed once (%s), a change in its back-off: x/wait2 %s after %.0f ms (%s)\n",
+	       failed ? "seen in the log" : "NOT seen", found ? "found" : "not found", (found ? found : now_ms()) - t0,
+	       verdict);
+	waiting_iface(2, false);
 	put_pod(ZC, "c", NULL, ZC);
 	rm("waiting.yaml");
 	stop_agent(0, SIGTERM);
